@@ -1,0 +1,111 @@
+//! banner's XDP program: drop (or, for tarpit bans, answer) packets from banned sources at the
+//! NIC, before the kernel spends anything on them.
+//!
+//! The controller owns every map write except the counters; the program only reads bans and
+//! bumps counters. All maps are declared here, together, so the contract with
+//! `banner-common` is visible in one place.
+#![no_std]
+#![no_main]
+
+mod lookup;
+mod parse;
+
+use aya_ebpf::{
+    bindings::{xdp_action, BPF_F_NO_PREALLOC},
+    btf_maps::{Array, HashMap, LpmTrie, PerCpuArray},
+    macros::{btf_map, xdp},
+    programs::XdpContext,
+};
+use banner_common::{
+    counter, AllowEntry, BanEntry, Ipv4Key, Ipv4PrefixKey, Ipv6Key, Settings, DEFAULT_MAX_EXACT_BANS,
+    DEFAULT_MAX_PREFIX_BANS, MAX_ALLOW_ENTRIES,
+};
+
+// Plain hash maps, not LRU: a full map must refuse a new ban rather than evict another one.
+// No preallocation, so memory follows the number of bans rather than the configured maximum.
+const NO_PREALLOC: usize = BPF_F_NO_PREALLOC as usize;
+const MAX_EXACT: usize = DEFAULT_MAX_EXACT_BANS as usize;
+const MAX_PREFIX: usize = DEFAULT_MAX_PREFIX_BANS as usize;
+const MAX_ALLOW: usize = MAX_ALLOW_ENTRIES as usize;
+
+#[btf_map(name = "bans_v4")]
+static BANS_V4: HashMap<Ipv4Key, BanEntry, MAX_EXACT, NO_PREALLOC> = HashMap::new();
+#[btf_map(name = "bans_v6")]
+static BANS_V6: HashMap<Ipv6Key, BanEntry, MAX_EXACT, NO_PREALLOC> = HashMap::new();
+#[btf_map(name = "prefix_v4")]
+static PREFIX_V4: LpmTrie<Ipv4PrefixKey, BanEntry, MAX_PREFIX> = LpmTrie::new();
+#[btf_map(name = "prefix_v6")]
+static PREFIX_V6: LpmTrie<Ipv6Key, BanEntry, MAX_PREFIX> = LpmTrie::new();
+#[btf_map(name = "allow_v4")]
+static ALLOW_V4: LpmTrie<Ipv4Key, AllowEntry, MAX_ALLOW> = LpmTrie::new();
+#[btf_map(name = "allow_v6")]
+static ALLOW_V6: LpmTrie<Ipv6Key, AllowEntry, MAX_ALLOW> = LpmTrie::new();
+#[btf_map(name = "counters")]
+static COUNTERS: PerCpuArray<u64, { counter::COUNT as usize }> = PerCpuArray::new();
+#[btf_map(name = "settings")]
+static SETTINGS: Array<Settings, 1> = Array::new();
+
+#[xdp]
+pub fn banner_xdp(ctx: XdpContext) -> u32 {
+    let action = try_banner(&ctx);
+    let index = match action {
+        Verdict::Pass(reason) => reason,
+        Verdict::Drop => counter::DROPPED,
+    };
+    count(index);
+    match action {
+        Verdict::Pass(_) => xdp_action::XDP_PASS,
+        Verdict::Drop => xdp_action::XDP_DROP,
+    }
+}
+
+/// What to do with a frame, and for a passed frame which counter says why.
+#[derive(Clone, Copy)]
+enum Verdict {
+    Pass(u32),
+    Drop,
+}
+
+#[inline(always)]
+fn try_banner(ctx: &XdpContext) -> Verdict {
+    let Some(packet) = parse::parse(ctx) else {
+        // Never abort or drop what we do not understand: it is not ours to judge.
+        return Verdict::Pass(counter::UNPARSED);
+    };
+    let Some(ban) = lookup::find_ban(&packet.source) else {
+        return Verdict::Pass(counter::PASSED);
+    };
+    // The allowlist wins over any ban. It is consulted only once a ban matched, which gives the
+    // same answer as checking it first while keeping the clean path to one hash lookup.
+    if lookup::allowed(&packet.source) {
+        return Verdict::Pass(counter::ALLOWLISTED);
+    }
+    // SAFETY: `ban` points into a map value; the kernel keeps it valid for this run of the
+    // program. Controller updates replace whole entries, so a torn read only costs one
+    // packet's verdict.
+    let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_boot_ns() };
+    if unsafe { (*ban).expired_at(now) } {
+        return Verdict::Pass(counter::EXPIRED);
+    }
+    // Tarpit bans drop as well until the tarpit reply path exists.
+    lookup::record_hit(ban, now, false);
+    Verdict::Drop
+}
+
+#[inline(always)]
+fn count(index: u32) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe { *slot += 1 };
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -1,0 +1,338 @@
+//! Addresses and prefixes as banner bans them.
+//!
+//! An [`IpPrefix`] is a network address and a prefix length with no host bits set. A full-length
+//! prefix is an exact address and prints without `/len`. IPv4-mapped IPv6 (`::ffff:a.b.c.d`)
+//! is folded into IPv4 everywhere, so one attacker never holds two bans.
+
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    str::FromStr,
+};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A network: address plus prefix length, host bits zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IpPrefix {
+    addr: IpAddr,
+    len: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrefixError {
+    #[error("`{0}` is not an IP address or prefix")]
+    NotAnAddress(String),
+    #[error("prefix length `{len}` in `{input}` is not a number")]
+    BadLength { input: String, len: String },
+    #[error("prefix length /{len} in `{input}` is out of range (0 to {max} for {family})")]
+    LengthOutOfRange {
+        input: String,
+        len: u32,
+        max: u8,
+        family: &'static str,
+    },
+    #[error("`{input}` has host bits set; the network is {network}")]
+    HostBits { input: String, network: IpPrefix },
+}
+
+impl IpPrefix {
+    /// A prefix from an address and a length, refusing host bits.
+    pub fn new(addr: IpAddr, len: u8) -> Result<Self, PrefixError> {
+        let input = format!("{addr}/{len}");
+        let (addr, len) = canonical(addr, len);
+        let max = max_len(&addr);
+        if len > max {
+            return Err(PrefixError::LengthOutOfRange {
+                input,
+                len: u32::from(len),
+                max,
+                family: family(&addr),
+            });
+        }
+        let network = mask(addr, len);
+        if network != addr {
+            return Err(PrefixError::HostBits {
+                input,
+                network: Self { addr: network, len },
+            });
+        }
+        Ok(Self { addr, len })
+    }
+
+    /// The exact-address prefix (/32 or /128) of `addr`.
+    pub fn host(addr: IpAddr) -> Self {
+        let addr = fold_mapped(addr);
+        Self {
+            len: max_len(&addr),
+            addr,
+        }
+    }
+
+    /// The network containing `addr` at `len` bits (host bits cleared).
+    pub fn containing(addr: IpAddr, len: u8) -> Self {
+        let (addr, len) = canonical(addr, len);
+        let len = len.min(max_len(&addr));
+        Self {
+            addr: mask(addr, len),
+            len,
+        }
+    }
+
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    pub fn prefix_len(&self) -> u8 {
+        self.len
+    }
+
+    pub fn is_v4(&self) -> bool {
+        self.addr.is_ipv4()
+    }
+
+    /// True for a single address (/32, /128).
+    pub fn is_host(&self) -> bool {
+        self.len == max_len(&self.addr)
+    }
+
+    /// True when `other` lies wholly inside this prefix.
+    pub fn contains(&self, other: &IpPrefix) -> bool {
+        self.addr.is_ipv4() == other.addr.is_ipv4()
+            && other.len >= self.len
+            && mask(other.addr, self.len) == self.addr
+    }
+
+    pub fn contains_addr(&self, addr: IpAddr) -> bool {
+        self.contains(&Self::host(addr))
+    }
+
+    /// True when the two prefixes share at least one address.
+    pub fn overlaps(&self, other: &IpPrefix) -> bool {
+        self.contains(other) || other.contains(self)
+    }
+}
+
+fn max_len(addr: &IpAddr) -> u8 {
+    if addr.is_ipv4() {
+        32
+    } else {
+        128
+    }
+}
+
+fn family(addr: &IpAddr) -> &'static str {
+    if addr.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
+}
+
+/// `::ffff:a.b.c.d` as `a.b.c.d`; anything else unchanged.
+pub fn fold_mapped(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => addr,
+        },
+        v4 => v4,
+    }
+}
+
+/// Fold a mapped IPv6 prefix of at least /96 into IPv4.
+fn canonical(addr: IpAddr, len: u8) -> (IpAddr, u8) {
+    match addr {
+        IpAddr::V6(v6) if len >= 96 => match v6.to_ipv4_mapped() {
+            Some(v4) => (IpAddr::V4(v4), len - 96),
+            None => (addr, len),
+        },
+        _ => (addr, len),
+    }
+}
+
+fn mask(addr: IpAddr, len: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(v4) => {
+            let bits = u32::from(v4);
+            let m = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len.min(32)))
+            };
+            IpAddr::V4(Ipv4Addr::from(bits & m))
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len.min(128)))
+            };
+            IpAddr::V6(Ipv6Addr::from(bits & m))
+        }
+    }
+}
+
+impl FromStr for IpPrefix {
+    type Err = PrefixError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let trimmed = input.trim();
+        let (addr_part, len_part) = match trimmed.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (trimmed, None),
+        };
+        // Accept [v6] as some tools print it.
+        let addr_part = addr_part
+            .strip_prefix('[')
+            .and_then(|a| a.strip_suffix(']'))
+            .unwrap_or(addr_part);
+        let addr: IpAddr = addr_part
+            .parse()
+            .map_err(|_| PrefixError::NotAnAddress(trimmed.to_string()))?;
+        let Some(len_part) = len_part else {
+            return Ok(Self::host(addr));
+        };
+        let len: u32 = len_part.parse().map_err(|_| PrefixError::BadLength {
+            input: trimmed.to_string(),
+            len: len_part.to_string(),
+        })?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if len > max {
+            return Err(PrefixError::LengthOutOfRange {
+                input: trimmed.to_string(),
+                len,
+                max: max as u8,
+                family: family(&addr),
+            });
+        }
+        Self::new(addr, len as u8).map_err(|e| match e {
+            PrefixError::HostBits { network, .. } => PrefixError::HostBits {
+                input: trimmed.to_string(),
+                network,
+            },
+            other => other,
+        })
+    }
+}
+
+impl fmt::Display for IpPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_host() {
+            write!(f, "{}", self.addr)
+        } else {
+            write!(f, "{}/{}", self.addr, self.len)
+        }
+    }
+}
+
+impl Serialize for IpPrefix {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for IpPrefix {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> IpPrefix {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn exact_addresses_parse_and_print_without_a_length() {
+        assert_eq!(p("198.18.0.7").to_string(), "198.18.0.7");
+        assert_eq!(p("198.18.0.7").prefix_len(), 32);
+        assert_eq!(p("2001:db8::1").to_string(), "2001:db8::1");
+        assert_eq!(p("2001:db8::1").prefix_len(), 128);
+        assert_eq!(p("198.18.0.7/32").to_string(), "198.18.0.7");
+        assert_eq!(p("[2001:db8::1]").to_string(), "2001:db8::1");
+    }
+
+    #[test]
+    fn prefixes_keep_their_length() {
+        assert_eq!(p("198.51.100.0/24").to_string(), "198.51.100.0/24");
+        assert_eq!(p("2001:db8:1:2::/64").to_string(), "2001:db8:1:2::/64");
+        assert_eq!(p("0.0.0.0/0").prefix_len(), 0);
+    }
+
+    #[test]
+    fn mapped_ipv6_folds_into_ipv4() {
+        assert_eq!(p("::ffff:198.18.0.9").to_string(), "198.18.0.9");
+        assert!(p("::ffff:198.18.0.9").is_v4());
+        assert_eq!(p("::ffff:198.18.0.0/120").to_string(), "198.18.0.0/24");
+    }
+
+    #[test]
+    fn bad_input_names_the_problem() {
+        assert_eq!(
+            "nonsense".parse::<IpPrefix>(),
+            Err(PrefixError::NotAnAddress("nonsense".into()))
+        );
+        assert!(matches!(
+            "198.18.0.0/33".parse::<IpPrefix>(),
+            Err(PrefixError::LengthOutOfRange {
+                len: 33,
+                max: 32,
+                ..
+            })
+        ));
+        assert!(matches!(
+            "2001:db8::/129".parse::<IpPrefix>(),
+            Err(PrefixError::LengthOutOfRange {
+                len: 129,
+                max: 128,
+                ..
+            })
+        ));
+        assert!(matches!(
+            "198.18.0.0/x".parse::<IpPrefix>(),
+            Err(PrefixError::BadLength { .. })
+        ));
+        assert!(matches!(
+            "198.18.0.0/-1".parse::<IpPrefix>(),
+            Err(PrefixError::BadLength { .. })
+        ));
+        let err = "198.51.100.7/24".parse::<IpPrefix>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`198.51.100.7/24` has host bits set; the network is 198.51.100.0/24"
+        );
+        assert!("198.18.0.300".parse::<IpPrefix>().is_err());
+        assert!("".parse::<IpPrefix>().is_err());
+    }
+
+    #[test]
+    fn containment_respects_family_and_length() {
+        let net = p("198.18.0.0/15");
+        assert!(net.contains(&p("198.19.255.255")));
+        assert!(net.contains(&p("198.18.4.0/24")));
+        assert!(!net.contains(&p("198.20.0.1")));
+        assert!(!net.contains(&p("198.0.0.0/8")));
+        assert!(net.overlaps(&p("198.0.0.0/8")));
+        assert!(!p("::/0").contains(&p("198.18.0.1")));
+        assert!(p("2001:db8::/32").contains_addr("2001:db8:ffff::1".parse().unwrap()));
+        assert_eq!(
+            IpPrefix::containing("198.18.7.9".parse().unwrap(), 24).to_string(),
+            "198.18.7.0/24"
+        );
+    }
+
+    #[test]
+    fn serde_uses_the_text_form() {
+        let json = serde_json::to_string(&p("198.51.100.0/24")).unwrap();
+        assert_eq!(json, "\"198.51.100.0/24\"");
+        let back: IpPrefix = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p("198.51.100.0/24"));
+        assert!(serde_json::from_str::<IpPrefix>("\"bogus\"").is_err());
+    }
+}

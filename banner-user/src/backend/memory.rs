@@ -1,0 +1,96 @@
+//! A backend that only remembers: for the decision core's tests and for dry runs. It enforces
+//! nothing. Clones share their state, so a test can keep a handle and look inside.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use super::{Backend, BackendError, Capacity, Counters, Enforced, Hits};
+use crate::{addr::IpPrefix, model::BlockSpec};
+
+#[derive(Debug, Default)]
+pub struct MemoryState {
+    pub bans: BTreeMap<IpPrefix, BlockSpec>,
+    pub allowlist: BTreeSet<IpPrefix>,
+    pub capacity: Capacity,
+    /// Fail the next call to `block` (to test error paths).
+    pub fail_next_block: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct MemoryBackend {
+    state: Arc<Mutex<MemoryState>>,
+}
+
+impl MemoryBackend {
+    pub fn with_capacity(capacity: Capacity) -> Self {
+        let b = Self::default();
+        b.state().capacity = capacity;
+        b
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, MemoryState> {
+        // A poisoned lock only means a test panicked mid-call; the data is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn describe(&self) -> String {
+        "memory (enforces nothing)".into()
+    }
+
+    fn capacity(&self) -> Capacity {
+        self.state().capacity
+    }
+
+    fn block(&mut self, bans: &[BlockSpec]) -> Result<(), BackendError> {
+        let mut s = self.state();
+        if std::mem::take(&mut s.fail_next_block) {
+            return Err(BackendError::Setup("injected failure".into()));
+        }
+        for b in bans {
+            s.bans.insert(b.target, *b);
+        }
+        Ok(())
+    }
+
+    fn unblock(&mut self, targets: &[IpPrefix]) -> Result<(), BackendError> {
+        let mut s = self.state();
+        for t in targets {
+            s.bans.remove(t);
+        }
+        Ok(())
+    }
+
+    fn set_allowlist(&mut self, nets: &[IpPrefix]) -> Result<(), BackendError> {
+        self.state().allowlist = nets.iter().copied().collect();
+        Ok(())
+    }
+
+    fn list(&mut self) -> Result<Vec<Enforced>, BackendError> {
+        Ok(self
+            .state()
+            .bans
+            .values()
+            .map(|b| Enforced {
+                target: b.target,
+                blocktype: b.blocktype,
+                expires_at: b.expires_at,
+                hits: Hits::default(),
+            })
+            .collect())
+    }
+
+    fn counters(&mut self) -> Result<Counters, BackendError> {
+        Ok(Counters::default())
+    }
+
+    fn shutdown(&mut self, keep: bool) -> Result<(), BackendError> {
+        if !keep {
+            self.state().bans.clear();
+        }
+        Ok(())
+    }
+}

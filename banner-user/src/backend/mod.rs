@@ -1,0 +1,140 @@
+//! Enforcement backends. Each one turns the ban manager's decisions into kernel state: XDP maps,
+//! nftables sets, or ipsets. One is chosen at start; the manager is its only writer.
+
+pub mod memory;
+pub mod xdp;
+
+use std::time::SystemTime;
+
+use crate::{
+    addr::IpPrefix,
+    model::{BlockSpec, BlockType},
+};
+
+/// A ban as the backend enforces it, with what it has seen of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enforced {
+    pub target: IpPrefix,
+    pub blocktype: BlockType,
+    pub expires_at: Option<SystemTime>,
+    pub hits: Hits,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hits {
+    pub dropped: u64,
+    pub tarpitted: u64,
+    pub last_seen: Option<SystemTime>,
+}
+
+impl Hits {
+    pub fn total(&self) -> u64 {
+        self.dropped + self.tarpitted
+    }
+}
+
+/// Packet totals since the backend's state was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    pub passed: u64,
+    pub dropped: u64,
+    pub tarpitted: u64,
+    pub aborted: u64,
+    pub allowlisted: u64,
+    pub expired: u64,
+    pub unparsed: u64,
+}
+
+/// How many bans of each kind the backend can hold; None where it has no fixed limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capacity {
+    pub exact_v4: Option<usize>,
+    pub exact_v6: Option<usize>,
+    pub prefix_v4: Option<usize>,
+    pub prefix_v6: Option<usize>,
+}
+
+/// Which of the capacity buckets a target falls in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Slot {
+    ExactV4,
+    ExactV6,
+    PrefixV4,
+    PrefixV6,
+}
+
+impl Slot {
+    pub fn of(target: &IpPrefix) -> Self {
+        match (target.is_v4(), target.is_host()) {
+            (true, true) => Self::ExactV4,
+            (false, true) => Self::ExactV6,
+            (true, false) => Self::PrefixV4,
+            (false, false) => Self::PrefixV6,
+        }
+    }
+
+    pub fn map_name(&self) -> &'static str {
+        use banner_common::map_name;
+        match self {
+            Self::ExactV4 => map_name::BANS_V4,
+            Self::ExactV6 => map_name::BANS_V6,
+            Self::PrefixV4 => map_name::PREFIX_V4,
+            Self::PrefixV6 => map_name::PREFIX_V6,
+        }
+    }
+}
+
+impl Capacity {
+    pub fn of(&self, slot: Slot) -> Option<usize> {
+        match slot {
+            Slot::ExactV4 => self.exact_v4,
+            Slot::ExactV6 => self.exact_v6,
+            Slot::PrefixV4 => self.prefix_v4,
+            Slot::PrefixV6 => self.prefix_v6,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("the {map} map is full ({capacity} entries): {target} was not banned")]
+    Full {
+        map: &'static str,
+        capacity: usize,
+        target: IpPrefix,
+    },
+    #[error("{op} {target} in map {map}: {source}")]
+    Map {
+        op: &'static str,
+        map: &'static str,
+        target: String,
+        source: Box<aya::maps::MapError>,
+    },
+    #[error("{0}")]
+    Setup(String),
+    #[error("`{command}` failed: {detail}")]
+    Command { command: String, detail: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+/// The one interface the ban manager drives.
+pub trait Backend: Send {
+    /// What is enforcing, for logs and `banner stats` (e.g. "xdp native on eth0").
+    fn describe(&self) -> String;
+    fn capacity(&self) -> Capacity;
+    /// Add or update bans. Existing entries keep their hit counters.
+    fn block(&mut self, bans: &[BlockSpec]) -> Result<(), BackendError>;
+    /// Remove bans; targets that are not enforced are ignored.
+    fn unblock(&mut self, targets: &[IpPrefix]) -> Result<(), BackendError>;
+    /// Replace the allowlist: these sources pass whatever bans say.
+    fn set_allowlist(&mut self, nets: &[IpPrefix]) -> Result<(), BackendError>;
+    /// Everything currently enforced, to reconcile with the saved state at start.
+    fn list(&mut self) -> Result<Vec<Enforced>, BackendError>;
+    fn counters(&mut self) -> Result<Counters, BackendError>;
+    /// Stop enforcing. With `keep`, leave every ban in place (each still expires by itself).
+    fn shutdown(&mut self, keep: bool) -> Result<(), BackendError>;
+}

@@ -1,0 +1,895 @@
+//! The ban manager: the single owner of the active ban set. It refuses bans on the allowlist,
+//! keeps bans within the backend's capacity, drives the backend, persists every change before
+//! answering, and expires bans on its clock.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+    time::SystemTime,
+};
+
+use crate::{
+    addr::IpPrefix,
+    backend::{Backend, BackendError, Counters, Enforced, Hits, Slot},
+    clock::{from_unix_secs, unix_secs, Clock},
+    duration::BanLength,
+    model::{Ban, BlockSpec, BlockType},
+    state::{replay, BanRecord, Record, StateError, Store},
+};
+
+/// One allowlist entry and why it is there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IgnoreEntry {
+    pub net: IpPrefix,
+    pub why: String,
+}
+
+/// Sources that are never banned: the configured ignoreip, loopback and the host's own
+/// addresses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IgnoreList {
+    entries: Vec<IgnoreEntry>,
+}
+
+impl IgnoreList {
+    pub fn new(entries: Vec<IgnoreEntry>) -> Self {
+        Self { entries }
+    }
+
+    pub fn push(&mut self, net: IpPrefix, why: impl Into<String>) {
+        if !self.entries.iter().any(|e| e.net == net) {
+            self.entries.push(IgnoreEntry {
+                net,
+                why: why.into(),
+            });
+        }
+    }
+
+    /// The entry that covers all of `target`, if any.
+    pub fn covering(&self, target: &IpPrefix) -> Option<&IgnoreEntry> {
+        self.entries.iter().find(|e| e.net.contains(target))
+    }
+
+    /// Entries that lie inside `target` (they stay allowed if `target` is banned).
+    pub fn inside<'a>(
+        &'a self,
+        target: &'a IpPrefix,
+    ) -> impl Iterator<Item = &'a IgnoreEntry> + 'a {
+        self.entries
+            .iter()
+            .filter(move |e| target.contains(&e.net) && e.net != *target)
+    }
+
+    pub fn nets(&self) -> Vec<IpPrefix> {
+        self.entries.iter().map(|e| e.net).collect()
+    }
+
+    pub fn entries(&self) -> &[IgnoreEntry] {
+        &self.entries
+    }
+}
+
+/// A request to ban, from a jail or from the CLI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BanRequest {
+    pub target: IpPrefix,
+    pub jail: String,
+    pub blocktype: BlockType,
+    pub length: BanLength,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BanOutcome {
+    /// Newly banned.
+    New(Ban),
+    /// Was banned; the ban now lasts longer or changed its block type.
+    Extended(Ban),
+    /// Was already banned at least as long.
+    Unchanged(Ban),
+}
+
+impl BanOutcome {
+    pub fn ban(&self) -> &Ban {
+        match self {
+            Self::New(b) | Self::Extended(b) | Self::Unchanged(b) => b,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BanError {
+    #[error("{target} is not banned: it is in the allowlist ({why}: {net})")]
+    Ignored {
+        target: IpPrefix,
+        net: IpPrefix,
+        why: String,
+    },
+    #[error("{target} was not banned: the {map} map is full ({capacity} bans)")]
+    Full {
+        target: IpPrefix,
+        map: &'static str,
+        capacity: usize,
+    },
+    #[error("the enforcement backend failed: {0}")]
+    Backend(#[from] BackendError),
+    #[error("saving the ban state failed, nothing was changed: {0}")]
+    State(#[from] StateError),
+}
+
+/// A failure inside a batch: which request (0-based) and why. Nothing of the batch applied.
+#[derive(Debug, thiserror::Error)]
+#[error("entry {index}: {error}")]
+pub struct BatchError {
+    pub index: usize,
+    pub error: BanError,
+}
+
+/// Counts of what the manager refused or did, for `banner stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ManagerStats {
+    pub bans_total: u64,
+    pub unbans_total: u64,
+    pub expired_total: u64,
+    pub refused_allowlisted: u64,
+    pub refused_full: u64,
+    pub backend_errors: u64,
+}
+
+/// A ban with its enforcement figures, for `banner list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BanView {
+    pub ban: Ban,
+    pub hits: Hits,
+}
+
+/// What `restore` found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    pub restored: usize,
+    pub expired_while_down: usize,
+    /// Found in the kernel but not in the saved state (a crash between the two writes).
+    pub adopted: usize,
+    /// Found in the kernel with no saved ban and already past its deadline.
+    pub stale_removed: usize,
+}
+
+pub struct BanManager {
+    backend: Box<dyn Backend>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    active: HashMap<IpPrefix, Ban>,
+    deadlines: BTreeSet<(SystemTime, IpPrefix)>,
+    used: HashMap<Slot, usize>,
+    ignore: IgnoreList,
+    history: HashMap<(String, IpPrefix), (u32, u64)>,
+    stats: ManagerStats,
+}
+
+impl BanManager {
+    pub fn new(
+        backend: Box<dyn Backend>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        ignore: IgnoreList,
+    ) -> Self {
+        Self {
+            backend,
+            store,
+            clock,
+            active: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            used: HashMap::new(),
+            ignore,
+            history: HashMap::new(),
+            stats: ManagerStats::default(),
+        }
+    }
+
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    pub fn backend_name(&self) -> String {
+        self.backend.describe()
+    }
+
+    /// Load the saved state, reconcile it with what the backend already enforces (it may have
+    /// outlived a previous controller), and push the allowlist.
+    pub fn restore(&mut self, records: &[Record]) -> Result<RestoreReport, BanError> {
+        let now = self.clock.now();
+        let saved = replay(records);
+        self.history = saved.history;
+        let mut report = RestoreReport::default();
+        let mut to_block = Vec::new();
+        for rec in saved.active.into_values() {
+            let ban = ban_from_record(&rec);
+            if ban.expires_at.is_some_and(|t| t <= now) {
+                report.expired_while_down += 1;
+                continue;
+            }
+            if self.ignore.covering(&ban.target).is_some() {
+                // The allowlist grew while we were down; it wins.
+                continue;
+            }
+            to_block.push(BlockSpec::from(&ban));
+            self.insert_active(ban);
+            report.restored += 1;
+        }
+        let mut stale = Vec::new();
+        for Enforced {
+            target,
+            blocktype,
+            expires_at,
+            ..
+        } in self.backend.list()?
+        {
+            if self.active.contains_key(&target) {
+                continue;
+            }
+            if expires_at.is_some_and(|t| t <= now) || self.ignore.covering(&target).is_some() {
+                stale.push(target);
+                report.stale_removed += 1;
+                continue;
+            }
+            let ban = Ban {
+                target,
+                jail: "restored".into(),
+                blocktype,
+                banned_at: now,
+                expires_at,
+                count: 1,
+            };
+            self.store.append(&[Record::Ban(record_from_ban(&ban))])?;
+            self.insert_active(ban);
+            report.adopted += 1;
+        }
+        self.backend.set_allowlist(&self.ignore.nets())?;
+        self.backend.unblock(&stale)?;
+        self.backend.block(&to_block)?;
+        self.compact_if_needed();
+        Ok(report)
+    }
+
+    /// How often `jail` has banned `target` before (0 if never).
+    pub fn previous_bans(&self, jail: &str, target: &IpPrefix) -> u32 {
+        self.history
+            .get(&(jail.to_string(), *target))
+            .map_or(0, |(n, _)| *n)
+    }
+
+    pub fn ignore_list(&self) -> &IgnoreList {
+        &self.ignore
+    }
+
+    /// Replace the allowlist (on reload). Active bans it now covers are lifted.
+    pub fn set_ignore(&mut self, ignore: IgnoreList) -> Result<Vec<Ban>, BanError> {
+        self.backend.set_allowlist(&ignore.nets())?;
+        self.ignore = ignore;
+        let covered: Vec<IpPrefix> = self
+            .active
+            .keys()
+            .filter(|t| self.ignore.covering(t).is_some())
+            .copied()
+            .collect();
+        let mut lifted = Vec::new();
+        for t in covered {
+            if let Some(b) = self.unban(&t)? {
+                lifted.push(b);
+            }
+        }
+        Ok(lifted)
+    }
+
+    pub fn ban(&mut self, request: BanRequest) -> Result<BanOutcome, BanError> {
+        self.ban_batch(std::slice::from_ref(&request))
+            .map(|mut v| v.remove(0))
+            .map_err(|e| e.error)
+    }
+
+    /// Apply several bans as one: all are checked first, then enforced and saved together
+    /// (one fsync). If any is refused, none is applied.
+    pub fn ban_batch(&mut self, requests: &[BanRequest]) -> Result<Vec<BanOutcome>, BatchError> {
+        let now = self.clock.now();
+        let capacity = self.backend.capacity();
+        let mut extra: HashMap<Slot, usize> = HashMap::new();
+        let mut planned: HashMap<IpPrefix, usize> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for (index, req) in requests.iter().enumerate() {
+            let fail = |error| BatchError { index, error };
+            if let Some(entry) = self.ignore.covering(&req.target) {
+                self.stats.refused_allowlisted += 1;
+                return Err(fail(BanError::Ignored {
+                    target: req.target,
+                    net: entry.net,
+                    why: entry.why.clone(),
+                }));
+            }
+            let expires_at = match req.length {
+                BanLength::Permanent => None,
+                BanLength::For(d) => Some(now + d),
+            };
+            // A later request in the same batch for the same target builds on the earlier one.
+            let current = match planned.get(&req.target) {
+                Some(&i) => Some(outcomes_ban(&outcomes, i).clone()),
+                None => self.active.get(&req.target).cloned(),
+            };
+            let count = self.previous_bans(&req.jail, &req.target) + 1;
+            let outcome = match current {
+                None => {
+                    let slot = Slot::of(&req.target);
+                    let used = self.used.get(&slot).copied().unwrap_or(0);
+                    let more = extra.entry(slot).or_insert(0);
+                    if let Some(cap) = capacity.of(slot) {
+                        if used + *more >= cap {
+                            self.stats.refused_full += 1;
+                            return Err(fail(BanError::Full {
+                                target: req.target,
+                                map: slot.map_name(),
+                                capacity: cap,
+                            }));
+                        }
+                    }
+                    *more += 1;
+                    BanOutcome::New(Ban {
+                        target: req.target,
+                        jail: req.jail.clone(),
+                        blocktype: req.blocktype,
+                        banned_at: now,
+                        expires_at,
+                        count,
+                    })
+                }
+                Some(old) => {
+                    let longer = match (old.expires_at, expires_at) {
+                        (None, _) => false,
+                        (Some(_), None) => true,
+                        (Some(a), Some(b)) => b > a,
+                    };
+                    if longer || old.blocktype != req.blocktype {
+                        BanOutcome::Extended(Ban {
+                            target: req.target,
+                            jail: req.jail.clone(),
+                            blocktype: req.blocktype,
+                            banned_at: now,
+                            expires_at: if longer { expires_at } else { old.expires_at },
+                            count,
+                        })
+                    } else {
+                        BanOutcome::Unchanged(old)
+                    }
+                }
+            };
+            planned.insert(req.target, outcomes.len());
+            outcomes.push(outcome);
+        }
+
+        // Only the final state of each target goes to the backend and the log.
+        let finals: Vec<&Ban> = planned
+            .values()
+            .map(|&i| outcomes_ban(&outcomes, i))
+            .filter(|b| self.active.get(&b.target) != Some(b))
+            .collect();
+        let specs: Vec<BlockSpec> = finals.iter().map(|b| BlockSpec::from(*b)).collect();
+        let records: Vec<Record> = finals
+            .iter()
+            .map(|b| Record::Ban(record_from_ban(b)))
+            .collect();
+        let finals: Vec<Ban> = finals.into_iter().cloned().collect();
+        let whole = |error| BatchError { index: 0, error };
+        if let Err(e) = self.backend.block(&specs) {
+            self.stats.backend_errors += 1;
+            // Leave nothing half-applied in the backend: put back what was there before.
+            let new_targets: Vec<IpPrefix> = specs
+                .iter()
+                .filter(|s| !self.active.contains_key(&s.target))
+                .map(|s| s.target)
+                .collect();
+            let old: Vec<BlockSpec> = specs
+                .iter()
+                .filter_map(|s| self.active.get(&s.target).map(BlockSpec::from))
+                .collect();
+            let _ = self.backend.unblock(&new_targets);
+            let _ = self.backend.block(&old);
+            return Err(whole(match e {
+                BackendError::Full {
+                    map,
+                    capacity,
+                    target,
+                } => {
+                    self.stats.refused_full += 1;
+                    BanError::Full {
+                        target,
+                        map,
+                        capacity,
+                    }
+                }
+                other => BanError::Backend(other),
+            }));
+        }
+        if let Err(e) = self.store.append(&records) {
+            let new_targets: Vec<IpPrefix> = specs
+                .iter()
+                .filter(|s| !self.active.contains_key(&s.target))
+                .map(|s| s.target)
+                .collect();
+            let _ = self.backend.unblock(&new_targets);
+            return Err(whole(BanError::State(e)));
+        }
+        for ban in finals {
+            self.history.insert(
+                (ban.jail.clone(), ban.target),
+                (ban.count, unix_secs(ban.banned_at)),
+            );
+            self.insert_active(ban);
+            self.stats.bans_total += 1;
+        }
+        self.compact_if_needed();
+        Ok(outcomes)
+    }
+
+    /// Lift a ban. Returns the ban that was lifted, or None if the target was not banned.
+    pub fn unban(&mut self, target: &IpPrefix) -> Result<Option<Ban>, BanError> {
+        if !self.active.contains_key(target) {
+            return Ok(None);
+        }
+        self.backend.unblock(std::slice::from_ref(target))?;
+        self.store.append(&[Record::Unban {
+            target: *target,
+            at: unix_secs(self.clock.now()),
+        }])?;
+        self.stats.unbans_total += 1;
+        Ok(self.remove_active(target))
+    }
+
+    /// Lift every ban.
+    pub fn unban_all(&mut self) -> Result<Vec<Ban>, BanError> {
+        let targets: Vec<IpPrefix> = self.active.keys().copied().collect();
+        self.backend.unblock(&targets)?;
+        let at = unix_secs(self.clock.now());
+        let records: Vec<Record> = targets
+            .iter()
+            .map(|t| Record::Unban { target: *t, at })
+            .collect();
+        self.store.append(&records)?;
+        self.stats.unbans_total += targets.len() as u64;
+        Ok(targets
+            .iter()
+            .filter_map(|t| self.remove_active(t))
+            .collect())
+    }
+
+    /// Lift every ban whose deadline has passed. The kernel program already ignores them; this
+    /// frees their map entries.
+    pub fn expire(&mut self) -> Vec<Ban> {
+        let now = self.clock.now();
+        let due: Vec<IpPrefix> = self
+            .deadlines
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, target)| *target)
+            .collect();
+        if due.is_empty() {
+            return Vec::new();
+        }
+        if let Err(e) = self.backend.unblock(&due) {
+            // Enforcement ignores expired entries anyway; retry on the next sweep.
+            self.stats.backend_errors += 1;
+            log::warn!(
+                "removing {} expired bans failed (will retry): {e}",
+                due.len()
+            );
+            return Vec::new();
+        }
+        self.stats.expired_total += due.len() as u64;
+        let expired: Vec<Ban> = due.iter().filter_map(|t| self.remove_active(t)).collect();
+        self.compact_if_needed();
+        expired
+    }
+
+    /// When the next ban expires.
+    pub fn next_deadline(&self) -> Option<SystemTime> {
+        self.deadlines.iter().next().map(|(t, _)| *t)
+    }
+
+    pub fn get(&self, target: &IpPrefix) -> Option<&Ban> {
+        self.active.get(target)
+    }
+
+    pub fn active_count(&self) -> usize {
+        self.active.len()
+    }
+
+    pub fn active(&self) -> impl Iterator<Item = &Ban> {
+        self.active.values()
+    }
+
+    pub fn stats(&self) -> ManagerStats {
+        self.stats
+    }
+
+    /// Every active ban with its hit counters, most recent first.
+    pub fn list(&mut self) -> Result<Vec<BanView>, BanError> {
+        let mut hits: HashMap<IpPrefix, Hits> = self
+            .backend
+            .list()?
+            .into_iter()
+            .map(|e| (e.target, e.hits))
+            .collect();
+        let mut out: Vec<BanView> = self
+            .active
+            .values()
+            .map(|b| BanView {
+                ban: b.clone(),
+                hits: hits.remove(&b.target).unwrap_or_default(),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.ban
+                .banned_at
+                .cmp(&a.ban.banned_at)
+                .then(a.ban.target.cmp(&b.ban.target))
+        });
+        Ok(out)
+    }
+
+    pub fn counters(&mut self) -> Result<Counters, BanError> {
+        Ok(self.backend.counters()?)
+    }
+
+    /// Stop: with `keep`, bans stay in the kernel (each still expires by its deadline).
+    pub fn shutdown(&mut self, keep: bool) -> Result<(), BanError> {
+        self.backend.shutdown(keep)?;
+        Ok(())
+    }
+
+    fn insert_active(&mut self, ban: Ban) {
+        if let Some(old) = self.active.get(&ban.target) {
+            if let Some(t) = old.expires_at {
+                self.deadlines.remove(&(t, old.target));
+            }
+        } else {
+            *self.used.entry(Slot::of(&ban.target)).or_insert(0) += 1;
+        }
+        if let Some(t) = ban.expires_at {
+            self.deadlines.insert((t, ban.target));
+        }
+        self.active.insert(ban.target, ban);
+    }
+
+    fn remove_active(&mut self, target: &IpPrefix) -> Option<Ban> {
+        let ban = self.active.remove(target)?;
+        if let Some(t) = ban.expires_at {
+            self.deadlines.remove(&(t, ban.target));
+        }
+        if let Some(n) = self.used.get_mut(&Slot::of(target)) {
+            *n = n.saturating_sub(1);
+        }
+        Some(ban)
+    }
+
+    /// Rewrite the log when it has grown well past the state it describes. Failure here loses
+    /// nothing (the old log stays valid), so it is only logged.
+    fn compact_if_needed(&mut self) {
+        let live = self.active.len() + self.history.len();
+        if !self.store.wants_compaction(live) {
+            return;
+        }
+        let mut records: Vec<Record> = Vec::with_capacity(live);
+        for ((jail, target), (count, at)) in &self.history {
+            match self.active.get(target) {
+                Some(b) if &b.jail == jail => {}
+                // History only: an already-lifted ban, kept so the increment remembers it.
+                _ => {
+                    records.push(Record::Ban(BanRecord {
+                        target: *target,
+                        jail: jail.clone(),
+                        blocktype: BlockType::Drop,
+                        banned_at: *at,
+                        expires_at: Some(*at),
+                        count: *count,
+                    }));
+                    records.push(Record::Unban {
+                        target: *target,
+                        at: *at,
+                    });
+                }
+            }
+        }
+        // Active bans last, so replay ends with them in force.
+        records.extend(
+            self.active
+                .values()
+                .map(|b| Record::Ban(record_from_ban(b))),
+        );
+        if let Err(e) = self.store.rewrite(&records) {
+            log::warn!("compacting the ban log failed (the old one stays valid): {e}");
+        }
+    }
+}
+
+fn outcomes_ban(outcomes: &[BanOutcome], i: usize) -> &Ban {
+    outcomes[i].ban()
+}
+
+fn ban_from_record(r: &BanRecord) -> Ban {
+    Ban {
+        target: r.target,
+        jail: r.jail.clone(),
+        blocktype: r.blocktype,
+        banned_at: from_unix_secs(r.banned_at),
+        expires_at: r.expires_at.map(from_unix_secs),
+        count: r.count,
+    }
+}
+
+fn record_from_ban(b: &Ban) -> BanRecord {
+    BanRecord {
+        target: b.target,
+        jail: b.jail.clone(),
+        blocktype: b.blocktype,
+        banned_at: unix_secs(b.banned_at),
+        expires_at: b.expires_at.map(unix_secs),
+        count: b.count,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{backend::memory::MemoryBackend, backend::Capacity, clock::ManualClock};
+
+    /// A manager over a shared memory backend we can inspect.
+    struct Fixture {
+        dir: tempfile::TempDir,
+        clock: ManualClock,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Self {
+                dir: tempfile::tempdir().unwrap(),
+                clock: ManualClock::at(1_000_000),
+            }
+        }
+
+        fn manager(&self, backend: MemoryBackend) -> BanManager {
+            let (store, records, _) = Store::open(self.dir.path()).unwrap();
+            let mut ignore = IgnoreList::default();
+            ignore.push("127.0.0.0/8".parse().unwrap(), "loopback");
+            ignore.push("198.18.100.0/24".parse().unwrap(), "ignoreip");
+            let mut m = BanManager::new(
+                Box::new(backend),
+                store,
+                Arc::new(self.clock.clone()),
+                ignore,
+            );
+            m.restore(&records).unwrap();
+            m
+        }
+    }
+
+    fn req(target: &str, secs: u64) -> BanRequest {
+        BanRequest {
+            target: target.parse().unwrap(),
+            jail: "sshd".into(),
+            blocktype: BlockType::Drop,
+            length: BanLength::For(Duration::from_secs(secs)),
+        }
+    }
+
+    #[test]
+    fn a_ban_is_enforced_listed_and_expires_on_the_clock() {
+        let f = Fixture::new();
+        let mut m = f.manager(MemoryBackend::default());
+        let outcome = m.ban(req("198.18.0.1", 60)).unwrap();
+        assert!(matches!(outcome, BanOutcome::New(_)));
+        assert_eq!(m.list().unwrap().len(), 1);
+        f.clock.advance(Duration::from_secs(59));
+        assert!(m.expire().is_empty());
+        f.clock.advance(Duration::from_secs(1));
+        let expired = m.expire();
+        assert_eq!(expired.len(), 1);
+        assert_eq!(m.active_count(), 0);
+        assert_eq!(m.stats().expired_total, 1);
+    }
+
+    #[test]
+    fn allowlisted_targets_are_refused_and_nothing_changes() {
+        let f = Fixture::new();
+        let mut m = f.manager(MemoryBackend::default());
+        let err = m.ban(req("127.0.0.1", 60)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("allowlist (loopback: 127.0.0.0/8)"),
+            "{err}"
+        );
+        let err = m.ban(req("198.18.100.0/25", 60)).unwrap_err();
+        assert!(matches!(err, BanError::Ignored { .. }));
+        assert_eq!(m.active_count(), 0);
+        assert_eq!(m.stats().refused_allowlisted, 2);
+        // A wider prefix that merely contains an allowlisted net is allowed: the kernel
+        // allowlist keeps the inner net passing.
+        assert!(m.ban(req("198.18.0.0/16", 60)).is_ok());
+        let wide: IpPrefix = "198.18.0.0/16".parse().unwrap();
+        let inside: Vec<_> = m.ignore_list().inside(&wide).collect();
+        assert_eq!(inside.len(), 1);
+    }
+
+    #[test]
+    fn rebanning_only_extends() {
+        let f = Fixture::new();
+        let mut m = f.manager(MemoryBackend::default());
+        m.ban(req("198.18.0.1", 600)).unwrap();
+        assert!(matches!(
+            m.ban(req("198.18.0.1", 60)).unwrap(),
+            BanOutcome::Unchanged(_)
+        ));
+        let extended = m.ban(req("198.18.0.1", 6000)).unwrap();
+        assert!(matches!(extended, BanOutcome::Extended(_)));
+        assert_eq!(
+            extended.ban().expires_at,
+            Some(f.clock.now() + Duration::from_secs(6000))
+        );
+        // The old deadline no longer lifts it.
+        f.clock.advance(Duration::from_secs(601));
+        assert!(m.expire().is_empty());
+        assert_eq!(m.active_count(), 1);
+    }
+
+    #[test]
+    fn a_full_map_refuses_the_new_ban_and_keeps_the_others() {
+        let f = Fixture::new();
+        let backend = MemoryBackend::with_capacity(Capacity {
+            exact_v4: Some(2),
+            ..Capacity::default()
+        });
+        let mut m = f.manager(backend);
+        m.ban(req("198.18.0.1", 60)).unwrap();
+        m.ban(req("198.18.0.2", 60)).unwrap();
+        let err = m.ban(req("198.18.0.3", 60)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "198.18.0.3 was not banned: the bans_v4 map is full (2 bans)"
+        );
+        assert_eq!(m.active_count(), 2);
+        assert_eq!(m.stats().refused_full, 1);
+        // Updating an existing ban still works when full; IPv6 has its own map.
+        assert!(m.ban(req("198.18.0.1", 600)).is_ok());
+        assert!(m.ban(req("2001:db8::1", 600)).is_ok());
+        // Freeing a slot makes room again.
+        m.unban(&"198.18.0.2".parse().unwrap()).unwrap();
+        assert!(m.ban(req("198.18.0.3", 60)).is_ok());
+    }
+
+    #[test]
+    fn a_batch_with_one_bad_entry_applies_nothing() {
+        let f = Fixture::new();
+        let mut m = f.manager(MemoryBackend::default());
+        let err = m
+            .ban_batch(&[
+                req("198.18.0.1", 60),
+                req("127.0.0.5", 60),
+                req("198.18.0.2", 60),
+            ])
+            .unwrap_err();
+        assert_eq!(err.index, 1);
+        assert_eq!(m.active_count(), 0);
+        let ok = m
+            .ban_batch(&[req("198.18.0.1", 60), req("198.18.0.2", 60)])
+            .unwrap();
+        assert_eq!(ok.len(), 2);
+        assert_eq!(m.active_count(), 2);
+    }
+
+    #[test]
+    fn a_backend_failure_changes_nothing() {
+        let f = Fixture::new();
+        let backend = MemoryBackend::default();
+        let mut m = f.manager(backend.clone());
+        m.ban(req("198.18.0.1", 60)).unwrap();
+        backend.state().fail_next_block = true;
+        let err = m.ban(req("198.18.0.2", 60)).unwrap_err();
+        assert!(matches!(err, BanError::Backend(_)), "{err}");
+        assert_eq!(m.active_count(), 1);
+        assert_eq!(backend.state().bans.len(), 1);
+        assert_eq!(m.stats().backend_errors, 1);
+        // Nothing of the failed ban reached the log either.
+        drop(m);
+        let m = f.manager(MemoryBackend::default());
+        assert_eq!(m.active_count(), 1);
+    }
+
+    #[test]
+    fn bans_survive_a_restart_and_expired_ones_do_not() {
+        let f = Fixture::new();
+        {
+            let mut m = f.manager(MemoryBackend::default());
+            m.ban(req("198.18.0.1", 60)).unwrap();
+            m.ban(req("198.18.0.2", 6000)).unwrap();
+            m.ban(BanRequest {
+                length: BanLength::Permanent,
+                ..req("2001:db8::/64", 0)
+            })
+            .unwrap();
+            m.unban(&"198.18.0.2".parse().unwrap()).unwrap();
+        }
+        f.clock.advance(Duration::from_secs(120));
+        let m = f.manager(MemoryBackend::default());
+        assert_eq!(m.active_count(), 1);
+        let ban = m.get(&"2001:db8::/64".parse().unwrap()).unwrap();
+        assert_eq!(ban.expires_at, None);
+        assert_eq!(m.previous_bans("sshd", &"198.18.0.1".parse().unwrap()), 1);
+    }
+
+    #[test]
+    fn restore_adopts_kernel_bans_missing_from_the_log_and_drops_stale_ones() {
+        let f = Fixture::new();
+        let backend = MemoryBackend::default();
+        let now = f.clock.now();
+        for (t, exp) in [
+            ("198.18.0.7", Some(now + Duration::from_secs(60))),
+            ("198.18.0.8", Some(now - Duration::from_secs(1))),
+        ] {
+            let target: IpPrefix = t.parse().unwrap();
+            backend.state().bans.insert(
+                target,
+                BlockSpec {
+                    target,
+                    blocktype: BlockType::Tarpit,
+                    expires_at: exp,
+                },
+            );
+        }
+        let m = f.manager(backend);
+        assert_eq!(m.active_count(), 1);
+        assert_eq!(
+            m.get(&"198.18.0.7".parse().unwrap()).unwrap().jail,
+            "restored"
+        );
+    }
+
+    #[test]
+    fn ban_counts_grow_per_jail_for_the_increment() {
+        let f = Fixture::new();
+        let mut m = f.manager(MemoryBackend::default());
+        let t: IpPrefix = "198.18.0.1".parse().unwrap();
+        assert_eq!(m.previous_bans("sshd", &t), 0);
+        m.ban(req("198.18.0.1", 60)).unwrap();
+        f.clock.advance(Duration::from_secs(61));
+        m.expire();
+        m.ban(req("198.18.0.1", 60)).unwrap();
+        assert_eq!(m.get(&t).unwrap().count, 2);
+        assert_eq!(m.previous_bans("sshd", &t), 2);
+        assert_eq!(m.previous_bans("other", &t), 0);
+    }
+
+    #[test]
+    fn compaction_keeps_state_and_history() {
+        let f = Fixture::new();
+        {
+            let mut m = f.manager(MemoryBackend::default());
+            for round in 0..3 {
+                for i in 0..400u32 {
+                    let t = format!("198.18.{}.{}", i / 256, i % 256);
+                    m.ban(req(&t, 10)).unwrap();
+                }
+                f.clock.advance(Duration::from_secs(11));
+                m.expire();
+                let _ = round;
+            }
+            m.ban(req("198.19.0.1", 6000)).unwrap();
+        }
+        let (store, _, _) = Store::open(f.dir.path()).unwrap();
+        assert!(
+            store.len() < 1201,
+            "log was never compacted: {}",
+            store.len()
+        );
+        drop(store);
+        let m = f.manager(MemoryBackend::default());
+        assert_eq!(m.active_count(), 1);
+        assert_eq!(m.previous_bans("sshd", &"198.18.1.10".parse().unwrap()), 3);
+    }
+}

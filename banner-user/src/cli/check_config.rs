@@ -1,0 +1,25 @@
+//! `banner check-config [FILE]`: validate a configuration without starting anything.
+
+use std::path::PathBuf;
+
+use super::{CliError, CliResult};
+use crate::config::{Config, DEFAULT_CONFIG_PATH};
+
+#[derive(Debug, clap::Args)]
+pub struct CheckConfigArgs {
+    /// The file to check (default: /etc/banner/banner.toml, or the embedded default if absent).
+    pub file: Option<PathBuf>,
+}
+
+pub fn run(args: CheckConfigArgs) -> CliResult {
+    let path = args
+        .file
+        .or_else(|| Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()));
+    let cfg = match &path {
+        Some(p) => Config::load(p),
+        None => Config::embedded(),
+    }
+    .map_err(|e| CliError::failed(e.to_string()))?;
+    println!("{}: OK", cfg.origin);
+    Ok(())
+}

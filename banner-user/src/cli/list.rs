@@ -1,0 +1,60 @@
+//! `banner list [--json]`
+
+use std::{path::Path, time::SystemTime};
+
+use super::{request, table, unexpected, CliError, CliResult};
+use crate::control::{Request, Response};
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(socket: &Path, args: ListArgs) -> CliResult {
+    let reply = request(socket, &Request::List {})?;
+    let Response::List { bans } = reply else {
+        return Err(unexpected(&reply));
+    };
+    if args.json {
+        let text =
+            serde_json::to_string_pretty(&bans).map_err(|e| CliError::failed(e.to_string()))?;
+        println!("{text}");
+        return Ok(());
+    }
+    if bans.is_empty() {
+        println!("no active bans");
+        return Ok(());
+    }
+    let now = SystemTime::now();
+    let when = |t: &Option<String>| -> String {
+        t.as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|dt| table::relative(SystemTime::from(dt), now))
+            .unwrap_or_else(|| "-".into())
+    };
+    let rows: Vec<Vec<String>> = bans
+        .iter()
+        .map(|b| {
+            vec![
+                b.ip.clone(),
+                b.jail.clone(),
+                b.blocktype.to_string(),
+                b.expires_at
+                    .as_ref()
+                    .map_or("permanent".to_string(), |_| when(&b.expires_at)),
+                b.hits.to_string(),
+                when(&b.last_seen),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &["IP", "JAIL", "TYPE", "EXPIRES", "HITS", "LAST HIT"],
+            &rows
+        )
+    );
+    Ok(())
+}

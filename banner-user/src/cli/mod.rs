@@ -1,0 +1,85 @@
+//! The `banner` command line: one module per subcommand, sharing output helpers.
+
+pub mod ban;
+pub mod check_config;
+pub mod list;
+pub mod stats;
+pub mod table;
+pub mod unban;
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use crate::control::{self, Request, Response};
+
+/// Exit codes: success, refused/failed, bad usage.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+/// A CLI failure: the message to print (one line) and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: i32,
+    /// For a refused batch: which entry the daemon refused.
+    pub index: Option<usize>,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: EXIT_USAGE,
+            index: None,
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: EXIT_FAILED,
+            index: None,
+        }
+    }
+}
+
+pub type CliResult = Result<(), CliError>;
+
+/// Where the daemon listens: --socket, else $BANNER_SOCKET, else the installed config's
+/// socket, else the default.
+pub fn resolve_socket(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(p) = flag {
+        return p;
+    }
+    if let Some(p) = std::env::var_os("BANNER_SOCKET") {
+        return PathBuf::from(p);
+    }
+    let installed = Path::new(crate::config::DEFAULT_CONFIG_PATH);
+    if installed.exists() {
+        if let Ok(cfg) = crate::config::Config::load(installed) {
+            return cfg.socket;
+        }
+    }
+    PathBuf::from("/run/banner/banner.sock")
+}
+
+/// Send a request; daemon-side errors become CLI errors.
+pub fn request(socket: &Path, req: &Request) -> Result<Response, CliError> {
+    // Bulk bans can take a while to apply and fsync.
+    let timeout = Duration::from_secs(300);
+    match control::call(socket, req, timeout) {
+        Ok(Response::Error { message, index }) => Err(CliError {
+            index,
+            ..CliError::failed(message)
+        }),
+        Ok(r) => Ok(r),
+        Err(e) => Err(CliError::failed(e.to_string())),
+    }
+}
+
+pub fn unexpected(r: &Response) -> CliError {
+    CliError::failed(format!("unexpected reply from the daemon: {r:?}"))
+}

@@ -1,0 +1,58 @@
+//! `banner unban ADDR[/LEN]... | --all`
+
+use std::path::Path;
+
+use super::{request, unexpected, CliError, CliResult};
+use crate::{
+    addr::IpPrefix,
+    control::{Request, Response},
+};
+
+#[derive(Debug, clap::Args)]
+pub struct UnbanArgs {
+    /// Addresses or prefixes to unban.
+    #[arg(
+        value_name = "ADDR[/LEN]",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub targets: Vec<String>,
+    /// Lift every ban.
+    #[arg(long)]
+    pub all: bool,
+}
+
+pub fn run(socket: &Path, args: UnbanArgs) -> CliResult {
+    let mut targets = Vec::new();
+    for t in &args.targets {
+        let p = t
+            .parse::<IpPrefix>()
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        targets.push(p.to_string());
+    }
+    let reply = request(
+        socket,
+        &Request::Unban {
+            targets,
+            all: args.all,
+        },
+    )?;
+    let Response::Unbanned {
+        targets,
+        not_banned,
+    } = reply
+    else {
+        return Err(unexpected(&reply));
+    };
+    if args.all {
+        println!("unbanned {} targets", targets.len());
+    } else {
+        for t in &targets {
+            println!("unbanned {t}");
+        }
+    }
+    for t in &not_banned {
+        println!("{t} was not banned");
+    }
+    Ok(())
+}

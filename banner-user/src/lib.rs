@@ -1,0 +1,17 @@
+//! banner: a fast intrusion blocker. Logs in, bans out, enforced at the NIC by XDP.
+//!
+//! The pipeline, one module per stage: `source` (log lines) -> `filter` (failures) -> `jail`
+//! (failure windows, decisions) -> `bans` (the ban manager) -> `backend` (XDP maps).
+
+pub mod addr;
+pub mod backend;
+pub mod bans;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod duration;
+pub mod model;
+pub mod state;
+pub mod sys;

@@ -1,0 +1,130 @@
+//! The `banner` binary: argument parsing and dispatch only.
+
+use std::path::PathBuf;
+
+use banner::{
+    cli::{self, ban, check_config, list, stats, unban, CliError},
+    config::BackendChoice,
+    daemon,
+};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "banner",
+    version,
+    about = "Bans attackers at the NIC: log-driven, XDP-enforced"
+)]
+struct Cli {
+    /// Control socket of the daemon (default: /run/banner/banner.sock).
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: attach XDP, restore bans, serve the control socket.
+    Daemon(DaemonArgs),
+    /// Ban addresses or prefixes.
+    Ban(ban::BanArgs),
+    /// Lift bans.
+    Unban(unban::UnbanArgs),
+    /// Show active bans.
+    List(list::ListArgs),
+    /// Show packet and ban counters.
+    Stats(stats::StatsArgs),
+    /// Validate a configuration file.
+    CheckConfig(check_config::CheckConfigArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DaemonArgs {
+    /// Configuration file (default: /etc/banner/banner.toml if present, else the embedded default).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Interface to guard (repeatable; default: the default route's).
+    #[arg(long = "iface", value_name = "IF")]
+    interfaces: Vec<String>,
+    /// auto, xdp or xdp-generic.
+    #[arg(long, value_name = "BACKEND")]
+    backend: Option<String>,
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    bpffs_dir: Option<PathBuf>,
+    /// Leave bans enforced in the kernel when the daemon stops.
+    #[arg(long)]
+    keep_on_exit: bool,
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || matches!(
+                    e.kind(),
+                    ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                )
+            {
+                let _ = e.print();
+                std::process::exit(if e.use_stderr() {
+                    cli::EXIT_USAGE
+                } else {
+                    cli::EXIT_OK
+                });
+            }
+            // One line naming the problem; the full usage is a --help away.
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("banner: {first} (see `banner --help`)");
+            std::process::exit(cli::EXIT_USAGE);
+        }
+    };
+    let result = match cli.command {
+        Command::Daemon(args) => run_daemon(cli.socket, args),
+        command => {
+            let socket = cli::resolve_socket(cli.socket);
+            match command {
+                Command::Ban(a) => ban::run(&socket, a),
+                Command::Unban(a) => unban::run(&socket, a),
+                Command::List(a) => list::run(&socket, a),
+                Command::Stats(a) => stats::run(&socket, a),
+                Command::CheckConfig(a) => check_config::run(a),
+                Command::Daemon(_) => unreachable!("handled above"),
+            }
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("banner: {}", e.message);
+        std::process::exit(e.code);
+    }
+}
+
+fn run_daemon(socket: Option<PathBuf>, args: DaemonArgs) -> cli::CliResult {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_target(false)
+        .init();
+    let backend = match &args.backend {
+        Some(b) => Some(
+            b.parse::<BackendChoice>()
+                .map_err(|e| CliError::usage(format!("--backend: {e}")))?,
+        ),
+        None => None,
+    };
+    let cfg = daemon::load_config(args.config.as_deref())
+        .map_err(|e| CliError::failed(format!("{e:#}")))?;
+    let overrides = daemon::Overrides {
+        interfaces: args.interfaces,
+        backend,
+        socket,
+        state_dir: args.state_dir,
+        bpffs_dir: args.bpffs_dir,
+        keep_on_exit: args.keep_on_exit.then_some(true),
+    };
+    daemon::run(cfg, overrides).map_err(|e| CliError::failed(format!("{e:#}")))
+}

@@ -1,0 +1,164 @@
+//! Small facts about the host: clocks, bpffs, interfaces and their addresses.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
+
+use crate::addr::IpPrefix;
+
+/// CLOCK_BOOTTIME in ns: the clock `bpf_ktime_get_boot_ns` reads.
+pub fn boottime_ns() -> u64 {
+    use nix::time::{clock_gettime, ClockId};
+    // CLOCK_BOOTTIME cannot fail on Linux >= 2.6.39 with a valid clock id.
+    clock_gettime(ClockId::CLOCK_BOOTTIME)
+        .map(|ts| ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64)
+        .unwrap_or(0)
+}
+
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+const DEFAULT_BPFFS: &str = "/sys/fs/bpf";
+
+fn is_bpffs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == BPF_FS_MAGIC)
+}
+
+/// Make sure `dir` is (or will be created) on a bpffs, mounting one at /sys/fs/bpf if that is
+/// where it belongs and nothing is mounted there yet.
+pub fn ensure_bpffs(dir: &Path) -> Result<(), String> {
+    let existing = dir
+        .ancestors()
+        .find(|p| p.exists())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    if is_bpffs(&existing) {
+        return Ok(());
+    }
+    let default = Path::new(DEFAULT_BPFFS);
+    if dir.starts_with(default) {
+        fs::create_dir_all(default).map_err(|e| format!("creating {DEFAULT_BPFFS}: {e}"))?;
+        nix::mount::mount(
+            Some("bpf"),
+            default,
+            Some("bpf"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .map_err(|e| format!("mounting bpffs on {DEFAULT_BPFFS}: {e}"))?;
+        log::info!("mounted bpffs on {DEFAULT_BPFFS}");
+        return Ok(());
+    }
+    Err(format!(
+        "{} is not on a bpffs (mount one with `mount -t bpf bpf {}`)",
+        dir.display(),
+        existing.display()
+    ))
+}
+
+/// One address of an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfAddr {
+    pub iface: String,
+    pub addr: IpAddr,
+    /// The attached subnet (address with the netmask applied).
+    pub subnet: Option<IpPrefix>,
+}
+
+/// Every address configured on this host (in this network namespace).
+pub fn interface_addresses() -> Vec<IfAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for ifa in addrs {
+        let Some(addr) = ifa.address.as_ref().and_then(sockaddr_ip) else {
+            continue;
+        };
+        let subnet = ifa
+            .netmask
+            .as_ref()
+            .and_then(sockaddr_ip)
+            .map(|mask| IpPrefix::containing(addr, mask_len(mask)));
+        out.push(IfAddr {
+            iface: ifa.interface_name.clone(),
+            addr,
+            subnet,
+        });
+    }
+    out
+}
+
+fn sockaddr_ip(s: &nix::sys::socket::SockaddrStorage) -> Option<IpAddr> {
+    if let Some(v4) = s.as_sockaddr_in() {
+        return Some(IpAddr::V4(v4.ip()));
+    }
+    s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+}
+
+fn mask_len(mask: IpAddr) -> u8 {
+    match mask {
+        IpAddr::V4(m) => u32::from(m).count_ones() as u8,
+        IpAddr::V6(m) => u128::from(m).count_ones() as u8,
+    }
+}
+
+/// Interfaces that carry a default route (IPv4 or IPv6), in a stable order.
+pub fn default_route_interfaces() -> Vec<String> {
+    let mut found = BTreeMap::new();
+    if let Ok(text) = fs::read_to_string("/proc/net/route") {
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // Iface Destination Gateway Flags RefCnt Use Metric Mask ...
+            if cols.len() > 7 && cols[1] == "00000000" && cols[7] == "00000000" {
+                found.insert(cols[0].to_string(), ());
+            }
+        }
+    }
+    if let Ok(text) = fs::read_to_string("/proc/net/ipv6_route") {
+        for line in text.lines() {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // dest dest_len src src_len next_hop metric refcnt use flags iface
+            if cols.len() == 10
+                && cols[0].bytes().all(|b| b == b'0')
+                && cols[1] == "00"
+                && cols[9] != "lo"
+            {
+                found.insert(cols[9].to_string(), ());
+            }
+        }
+    }
+    found.into_keys().collect()
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boottime_moves_forward() {
+        let a = boottime_ns();
+        let b = boottime_ns();
+        assert!(a > 0 && b >= a);
+    }
+
+    #[test]
+    fn loopback_is_among_the_host_addresses() {
+        let addrs = interface_addresses();
+        assert!(
+            addrs.iter().any(|a| a.addr.is_loopback()),
+            "no loopback in {addrs:?}"
+        );
+    }
+
+    #[test]
+    fn netmasks_become_prefix_lengths() {
+        assert_eq!(mask_len("255.255.255.0".parse().unwrap()), 24);
+        assert_eq!(mask_len("ffff:ffff:ffff:ffff::".parse().unwrap()), 64);
+    }
+}

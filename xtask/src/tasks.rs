@@ -1,0 +1,93 @@
+//! `run` and `test`.
+
+use std::{os::unix::process::CommandExt as _, process::Command};
+
+use anyhow::{bail, Result};
+
+use crate::{
+    setup::{self, Verbosity},
+    util::{self, root, run as run_cmd},
+};
+
+/// CLI subcommands of `banner`; anything else given to `cargo xtask run` goes to the daemon.
+const CLI_COMMANDS: &[&str] = &[
+    "daemon",
+    "ban",
+    "unban",
+    "list",
+    "stats",
+    "status",
+    "reload",
+    "check-config",
+    "help",
+    "--help",
+    "-h",
+    "--version",
+    "-V",
+];
+
+fn build_release() -> Result<()> {
+    run_cmd(Command::new("cargo").current_dir(root()).args([
+        "build",
+        "--release",
+        "--quiet",
+        "--package",
+        "banner-user",
+    ]))
+}
+
+/// `cargo xtask run [-- ARGS]`: set up, build, then run banner in the foreground.
+pub fn run(args: &[String]) -> Result<()> {
+    setup::run(Verbosity::Quiet)?;
+    build_release()?;
+    let binary = root().join("target/release/banner");
+    let mut cmd = Command::new(&binary);
+    match args.first() {
+        Some(first) if CLI_COMMANDS.contains(&first.as_str()) => {
+            cmd.args(args);
+        }
+        _ => {
+            if !util::is_root() {
+                bail!("banner daemon needs root (it attaches an XDP program): run `sudo -E cargo xtask run`");
+            }
+            cmd.arg("daemon").args(args);
+        }
+    }
+    // Replace xtask so signals (Ctrl-C, SIGTERM) reach banner directly.
+    let err = cmd.exec();
+    bail!("cannot run {}: {err}", binary.display())
+}
+
+/// `cargo xtask test`: every test, in order of cost.
+pub fn test(args: &[String]) -> Result<()> {
+    if !util::is_root() {
+        bail!("the privileged tests (XDP, network namespaces) need root: run `sudo -E cargo xtask test`");
+    }
+    setup::run(Verbosity::Quiet)?;
+    let root = root();
+    eprintln!("xtask: formatting and lints");
+    run_cmd(
+        Command::new("cargo")
+            .current_dir(&root)
+            .args(["fmt", "--all", "--check"]),
+    )?;
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "clippy",
+        "--quiet",
+        "--workspace",
+        "--all-targets",
+        "--release",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    build_release()?;
+    eprintln!("xtask: unit, kernel and lab tests");
+    run_cmd(
+        Command::new("cargo")
+            .current_dir(&root)
+            .env("BANNER_BIN", root.join("target/release/banner"))
+            .args(["test", "--workspace", "--release"])
+            .args(args),
+    )
+}
