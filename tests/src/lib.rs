@@ -1,1 +1,436 @@
+//! The privileged test lab: network namespaces joined to the host by veth pairs, a banner
+//! daemon per test, and hand-built frames for `test_run`.
+//!
+//! Everything a test creates (namespace, interfaces, pinned maps, state directory, daemon
+//! process) belongs to a guard that removes it on drop, so a failing (panicking) test cleans
+//! up too. Addresses come only from 198.18.0.0/15 and 2001:db8::/32. Every wait is bounded.
 
+pub mod packet;
+
+use std::{
+    net::IpAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    thread,
+    time::{Duration, Instant},
+};
+
+/// Panic unless root: these tests load XDP programs and create namespaces.
+pub fn require_root() {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        uid, "0",
+        "privileged tests need root: run them through `cargo xtask test`"
+    );
+}
+
+/// The banner binary under test: $BANNER_BIN (set by xtask), else the release build.
+pub fn banner_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BANNER_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = root.join("target/release/banner");
+    assert!(
+        bin.exists(),
+        "{} missing: run through `cargo xtask test`",
+        bin.display()
+    );
+    bin
+}
+
+/// Run a command, panicking with its output if it fails.
+pub fn sh(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {} failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Run a command, ignoring failure (for cleanup).
+pub fn sh_quiet(program: &str, args: &[&str]) {
+    let _ = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Poll `check` until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+static NEXT_LAB: AtomicU32 = AtomicU32::new(0);
+
+/// Lab ids are unique within a test process; the offset keeps test binaries (which cargo
+/// runs one after another) apart in case one leaves something behind.
+fn next_lab_id() -> u32 {
+    let base = std::env::var("BANNER_LAB_BASE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    base + NEXT_LAB.fetch_add(1, Ordering::SeqCst)
+}
+
+/// One peer namespace joined to the host (the test's own namespace) by a veth pair.
+///
+/// Host side: `bnt<id>h` with 198.18.<id>.1/24 and 2001:db8:<id>::1/64.
+/// Peer side: `bnt<id>p` in namespace `bnt<id>` with 198.18.<id>.2/24 and 2001:db8:<id>::2/64,
+/// plus any extra addresses a test adds.
+pub struct Lab {
+    pub id: u32,
+    pub ns: String,
+    pub host_if: String,
+    pub peer_if: String,
+}
+
+impl Lab {
+    pub fn new() -> Self {
+        require_root();
+        let id = next_lab_id();
+        assert!(id < 250, "too many labs in one run");
+        let lab = Self {
+            id,
+            ns: format!("bnt{id}"),
+            host_if: format!("bnt{id}h"),
+            peer_if: format!("bnt{id}p"),
+        };
+        // Leftovers of an earlier, killed run.
+        sh_quiet("ip", &["link", "del", &lab.host_if]);
+        sh_quiet("ip", &["netns", "del", &lab.ns]);
+        sh("ip", &["netns", "add", &lab.ns]);
+        sh(
+            "ip",
+            &[
+                "link",
+                "add",
+                &lab.host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &lab.peer_if,
+            ],
+        );
+        sh("ip", &["link", "set", &lab.peer_if, "netns", &lab.ns]);
+        sh(
+            "ip",
+            &[
+                "addr",
+                "add",
+                &format!("198.18.{id}.1/24"),
+                "dev",
+                &lab.host_if,
+            ],
+        );
+        sh(
+            "ip",
+            &[
+                "-6",
+                "addr",
+                "add",
+                &format!("2001:db8:{id}::1/64"),
+                "dev",
+                &lab.host_if,
+                "nodad",
+            ],
+        );
+        sh("ip", &["link", "set", &lab.host_if, "up"]);
+        lab.exec_ok(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("198.18.{id}.2/24"),
+            "dev",
+            &lab.peer_if,
+        ]);
+        lab.exec_ok(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("2001:db8:{id}::2/64"),
+            "dev",
+            &lab.peer_if,
+            "nodad",
+        ]);
+        lab.exec_ok(&["ip", "link", "set", &lab.peer_if, "up"]);
+        lab.exec_ok(&["ip", "link", "set", "lo", "up"]);
+        lab
+    }
+
+    pub fn host_v4(&self) -> IpAddr {
+        format!("198.18.{}.1", self.id)
+            .parse()
+            .expect("valid address")
+    }
+
+    pub fn peer_v4(&self) -> IpAddr {
+        format!("198.18.{}.2", self.id)
+            .parse()
+            .expect("valid address")
+    }
+
+    pub fn host_v6(&self) -> IpAddr {
+        format!("2001:db8:{}::1", self.id)
+            .parse()
+            .expect("valid address")
+    }
+
+    pub fn peer_v6(&self) -> IpAddr {
+        format!("2001:db8:{}::2", self.id)
+            .parse()
+            .expect("valid address")
+    }
+
+    /// Another address on the peer, 198.18.<id>.<last>.
+    pub fn add_peer_v4(&self, last: u8) -> IpAddr {
+        let a = format!("198.18.{}.{last}", self.id);
+        self.exec_ok(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{a}/24"),
+            "dev",
+            &self.peer_if,
+        ]);
+        a.parse().expect("valid address")
+    }
+
+    /// Run a command in the peer namespace.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("ip netns exec {}: {e}", self.ns))
+    }
+
+    pub fn exec_ok(&self, args: &[&str]) -> String {
+        let out = self.exec(args);
+        assert!(
+            out.status.success(),
+            "in {}: {} failed: {}",
+            self.ns,
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// One ping from the peer (optionally from a given source address), one second to answer.
+    pub fn ping_from(&self, src: Option<IpAddr>, dst: IpAddr) -> bool {
+        let dst = dst.to_string();
+        let src = src.map(|s| s.to_string());
+        let mut args = vec!["ping", "-n", "-q", "-c", "1", "-W", "1"];
+        if let Some(s) = &src {
+            args.extend(["-I", s.as_str()]);
+        }
+        args.push(&dst);
+        self.exec(&args).status.success()
+    }
+
+    pub fn ping(&self, dst: IpAddr) -> bool {
+        self.ping_from(None, dst)
+    }
+
+    /// A TCP connect from the peer to dst:port, one second to complete.
+    pub fn tcp_connects(&self, dst: IpAddr, port: u16) -> bool {
+        let dst = dst.to_string();
+        let port = port.to_string();
+        self.exec(&["nc", "-z", "-w", "1", &dst, &port])
+            .status
+            .success()
+    }
+}
+
+impl Default for Lab {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        sh_quiet("ip", &["link", "del", &self.host_if]);
+        sh_quiet("ip", &["netns", "del", &self.ns]);
+    }
+}
+
+/// A banner daemon for one test, with its own socket, state directory and bpffs directory.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub bpffs_dir: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Write a config guarding `ifaces` with `extra` TOML appended (sections [banner] and
+    /// [defaults] are open for more keys via `banner_extra`/`defaults_extra`), start it, and
+    /// wait until it answers.
+    pub fn start(ifaces: &[&str], banner_extra: &str, defaults_extra: &str) -> Self {
+        require_root();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tag = dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().replace('.', ""))
+            .unwrap_or_default();
+        let bpffs_dir = PathBuf::from(format!("/sys/fs/bpf/banner-test-{tag}"));
+        let socket = dir.path().join("banner.sock");
+        let config = dir.path().join("banner.toml");
+        let ifaces: Vec<String> = ifaces.iter().map(|i| format!("\"{i}\"")).collect();
+        std::fs::write(
+            &config,
+            format!(
+                "[banner]\ninterfaces = [{}]\nsocket = \"{}\"\nstate_dir = \"{}\"\nbpffs_dir = \"{}\"\n{banner_extra}\n\n[defaults]\nignore_attached_subnets = false\n{defaults_extra}\n",
+                ifaces.join(", "),
+                socket.display(),
+                dir.path().join("state").display(),
+                bpffs_dir.display(),
+            ),
+        )
+        .expect("write config");
+        let mut d = Self {
+            log: dir.path().join("daemon.log"),
+            dir,
+            config,
+            socket,
+            bpffs_dir,
+            child: None,
+        };
+        d.spawn();
+        d
+    }
+
+    /// (Re)start the daemon process on the same config and state.
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "daemon already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open daemon log");
+        let child = Command::new(banner_bin())
+            .args(["daemon", "--config"])
+            .arg(&self.config)
+            .stdout(log.try_clone().expect("clone log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn banner daemon");
+        self.child = Some(child);
+        let ready = wait_until(Duration::from_secs(15), || {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!(
+                        "banner daemon exited early ({status}):\n{}",
+                        self.log_text()
+                    );
+                }
+            }
+            self.cli(&["stats"]).status.success()
+        });
+        assert!(
+            ready,
+            "banner daemon did not answer in 15 s:\n{}",
+            self.log_text()
+        );
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Run `banner --socket S ARGS`.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(banner_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run banner")
+    }
+
+    /// Run the CLI and insist it succeeds; returns stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "banner {} failed: {}{}\n--- daemon log ---\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let text = self.cli_ok(args);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("banner {}: not JSON ({e}): {text}", args.join(" ")))
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL: the controller dies without cleaning anything up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait (bounded) for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("daemon not running");
+        sh("kill", &["-TERM", &c.id().to_string()]);
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status;
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                let _ = c.kill();
+                panic!("daemon ignored SIGTERM for 15 s:\n{}", self.log_text());
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+        // Removing the pins (link included) detaches the program and frees the maps.
+        let _ = std::fs::remove_dir_all(&self.bpffs_dir);
+    }
+}

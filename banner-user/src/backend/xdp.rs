@@ -54,6 +54,17 @@ pub struct XdpOptions {
     pub max_prefix_bans: u32,
 }
 
+/// What one `test_run` saw.
+#[derive(Debug, Clone)]
+pub struct TestRunOutcome {
+    /// The XDP action (XDP_PASS = 2, XDP_DROP = 1, XDP_TX = 3, XDP_ABORTED = 0).
+    pub action: u32,
+    /// Mean duration of one run, as the kernel measured it.
+    pub duration: Duration,
+    /// The frame after the program (the reply, for XDP_TX).
+    pub frame: Vec<u8>,
+}
+
 struct Attachment {
     iface: String,
     how: String,
@@ -65,7 +76,7 @@ pub struct XdpBackend {
     dir: PathBuf,
     // Owns the program (and, for unpinned links, the attachments). Dropping it does not detach
     // pinned links.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
     bans_v4: HashMap<MapData, Ipv4Key, BanEntry>,
     bans_v6: HashMap<MapData, Ipv6Key, BanEntry>,
     prefix_v4: LpmTrie<MapData, Ipv4PrefixKey, BanEntry>,
@@ -146,16 +157,12 @@ fn link_pin_path(dir: &Path, iface: &str) -> PathBuf {
 }
 
 impl XdpBackend {
-    /// Load (or adopt) the program and maps and attach to every interface.
+    /// Load (or adopt) the program and maps and attach to every interface. With no interface
+    /// the program is only loaded (for `test_run` and benchmarks).
     pub fn open(opts: &XdpOptions) -> Result<Self, BackendError> {
         if EBPF_OBJECT.is_empty() {
             return Err(setup(
                 "this banner was built without its XDP program (BANNER_EBPF_STUB); rebuild with `cargo build --release` after `cargo xtask setup`",
-            ));
-        }
-        if opts.interfaces.is_empty() {
-            return Err(setup(
-                "no interface to attach to: set [banner] interfaces or pass --iface",
             ));
         }
         sys::ensure_bpffs(&opts.bpffs_dir).map_err(setup)?;
@@ -233,7 +240,7 @@ impl XdpBackend {
 
         let mut backend = Self {
             dir: opts.bpffs_dir.clone(),
-            _ebpf: ebpf,
+            ebpf,
             bans_v4,
             bans_v6,
             prefix_v4,
@@ -252,6 +259,34 @@ impl XdpBackend {
         };
         backend.sync_settings()?;
         Ok(backend)
+    }
+
+    /// Run the program once per `repeat` on a made-up frame (BPF_PROG_TEST_RUN), without any
+    /// interface: the verdict, the mean time per run, and the frame as the program left it.
+    pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, BackendError> {
+        use aya::programs::{TestRun as _, TestRunOptions};
+        let program: &Xdp = self
+            .ebpf
+            .program(PROGRAM_NAME)
+            .ok_or_else(|| setup(format!("program {PROGRAM_NAME} missing")))?
+            .try_into()
+            .map_err(|e| setup(format!("{PROGRAM_NAME}: {e}")))?;
+        // Room for a reply longer than the request (headers are rewritten, never grown much).
+        let mut out = vec![0u8; frame.len() + 256];
+        let result = program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                repeat: repeat.max(1),
+                ..TestRunOptions::default()
+            })
+            .map_err(|e| setup(format!("test_run: {e}")))?;
+        out.truncate(result.data_size_out as usize);
+        Ok(TestRunOutcome {
+            action: result.return_value,
+            duration: result.duration,
+            frame: out,
+        })
     }
 
     /// The bpffs directory holding our pins.

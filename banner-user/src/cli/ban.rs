@@ -16,7 +16,7 @@ pub struct BanArgs {
     #[arg(value_name = "ADDR[/LEN]")]
     pub targets: Vec<String>,
     /// How long: 90s, 10m, 1h, 1d, 1w, or `permanent` (default: the configured bantime).
-    #[arg(long = "for", value_name = "DURATION")]
+    #[arg(long = "for", value_name = "DURATION", allow_hyphen_values = true)]
     pub duration: Option<String>,
     /// drop, or tarpit (hold TCP connections open at the NIC). Default: the configured one.
     #[arg(long, value_name = "TYPE")]

@@ -1,0 +1,404 @@
+//! The kernel program on made-up frames (BPF_PROG_TEST_RUN): verdicts for every shape of frame
+//! the parser must handle, allowlist precedence, expiry, prefixes, counters and map limits.
+
+use std::{
+    net::IpAddr,
+    path::PathBuf,
+    time::{Duration, SystemTime},
+};
+
+use banner::{
+    addr::IpPrefix,
+    backend::{
+        xdp::{AttachMode, XdpBackend, XdpOptions},
+        Backend, BackendError,
+    },
+    model::{BlockSpec, BlockType},
+};
+use tests::{packet::*, require_root};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+
+/// The program loaded (not attached) with its own pinned maps, removed on drop.
+struct Loaded {
+    backend: XdpBackend,
+    dir: PathBuf,
+}
+
+impl Loaded {
+    fn new(tag: &str, max_exact: u32) -> Self {
+        require_root();
+        let dir = PathBuf::from(format!("/sys/fs/bpf/banner-t-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let backend = XdpBackend::open(&XdpOptions {
+            interfaces: Vec::new(),
+            mode: AttachMode::Auto,
+            bpffs_dir: dir.clone(),
+            max_exact_bans: max_exact,
+            max_prefix_bans: 64,
+        })
+        .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
+        Self { backend, dir }
+    }
+
+    fn ban(&mut self, target: &str, expires_at: Option<SystemTime>) {
+        self.backend
+            .block(&[BlockSpec {
+                target: target.parse().unwrap(),
+                blocktype: BlockType::Drop,
+                expires_at,
+            }])
+            .unwrap();
+    }
+
+    fn verdict(&mut self, frame: &[u8]) -> u32 {
+        self.backend.test_run(frame, 1).unwrap().action
+    }
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        let _ = self.backend.shutdown(false);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn in_an_hour() -> Option<SystemTime> {
+    Some(SystemTime::now() + Duration::from_secs(3600))
+}
+
+const HOST4: &str = "198.18.0.1";
+const HOST6: &str = "2001:db8::1";
+
+#[test]
+fn ipv4_source_is_dropped_only_while_banned() {
+    let mut x = Loaded::new("v4", 1024);
+    let banned = udp_frame(ip("198.18.1.7"), ip(HOST4));
+    let clean = udp_frame(ip("198.18.1.8"), ip(HOST4));
+    assert_eq!(x.verdict(&banned), XDP_PASS);
+    x.ban("198.18.1.7", in_an_hour());
+    assert_eq!(x.verdict(&banned), XDP_DROP);
+    assert_eq!(x.verdict(&clean), XDP_PASS);
+    x.backend.unblock(&["198.18.1.7".parse().unwrap()]).unwrap();
+    assert_eq!(x.verdict(&banned), XDP_PASS);
+}
+
+#[test]
+fn ipv6_source_is_dropped_while_banned() {
+    let mut x = Loaded::new("v6", 1024);
+    let banned = udp_frame(ip("2001:db8:1::7"), ip(HOST6));
+    let clean = udp_frame(ip("2001:db8:1::8"), ip(HOST6));
+    x.ban("2001:db8:1::7", in_an_hour());
+    assert_eq!(x.verdict(&banned), XDP_DROP);
+    assert_eq!(x.verdict(&clean), XDP_PASS);
+}
+
+#[test]
+fn one_and_two_vlan_tags_are_seen_through() {
+    let mut x = Loaded::new("vlan", 1024);
+    x.ban("198.18.1.7", in_an_hour());
+    x.ban("2001:db8:1::7", in_an_hour());
+    let udp4 = udp(ip("198.18.1.7"), ip(HOST4), 1, 2, b"x");
+    let udp6 = udp(ip("2001:db8:1::7"), ip(HOST6), 1, 2, b"x");
+    for vlans in [
+        vec![(ETH_P_8021Q, 10)],
+        vec![(ETH_P_8021AD, 100), (ETH_P_8021Q, 10)],
+    ] {
+        let f4 = frame(ip("198.18.1.7"), ip(HOST4), &vlans, PROTO_UDP, &udp4);
+        let f6 = frame(ip("2001:db8:1::7"), ip(HOST6), &vlans, PROTO_UDP, &udp6);
+        assert_eq!(x.verdict(&f4), XDP_DROP, "v4 behind {vlans:?}");
+        assert_eq!(x.verdict(&f6), XDP_DROP, "v6 behind {vlans:?}");
+    }
+    // A clean source behind two tags passes.
+    let clean = udp(ip("198.18.1.9"), ip(HOST4), 1, 2, b"x");
+    let f = frame(
+        ip("198.18.1.9"),
+        ip(HOST4),
+        &[(ETH_P_8021AD, 1), (ETH_P_8021Q, 2)],
+        PROTO_UDP,
+        &clean,
+    );
+    assert_eq!(x.verdict(&f), XDP_PASS);
+}
+
+#[test]
+fn ipv4_options_and_ipv6_extension_headers_do_not_hide_the_source() {
+    let mut x = Loaded::new("ext", 1024);
+    x.ban("198.18.1.7", in_an_hour());
+    x.ban("2001:db8:1::7", in_an_hour());
+    // IPv4 with 8 bytes of options (two NOPs + a 4-byte option + padding).
+    let seg = tcp(ip("198.18.1.7"), ip(HOST4), 1, 22, 1, 0, TCP_SYN, 1000, b"");
+    let p = ipv4(
+        [198, 18, 1, 7],
+        [198, 18, 0, 1],
+        PROTO_TCP,
+        &seg,
+        &[1, 1, 0x94, 4, 0, 0, 0, 0],
+        0,
+    );
+    assert_eq!(
+        x.verdict(&eth(SERVER_MAC, CLIENT_MAC, &[], ETH_P_IPV4, &p)),
+        XDP_DROP
+    );
+    // IPv6 with hop-by-hop and destination options before TCP.
+    let src6 = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
+    let dst6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let seg6 = tcp(
+        ip("2001:db8:1::7"),
+        ip(HOST6),
+        1,
+        22,
+        1,
+        0,
+        TCP_SYN,
+        1000,
+        b"",
+    );
+    let p6 = ipv6(
+        src6,
+        dst6,
+        PROTO_TCP,
+        &seg6,
+        &[
+            (0, vec![0, 0, 1, 4, 0, 0, 0, 0]),
+            (60, vec![0, 0, 1, 4, 0, 0, 0, 0]),
+        ],
+    );
+    assert_eq!(
+        x.verdict(&eth(SERVER_MAC, CLIENT_MAC, &[], ETH_P_IPV6, &p6)),
+        XDP_DROP
+    );
+}
+
+#[test]
+fn truncated_garbage_and_foreign_frames_pass_and_are_counted() {
+    let mut x = Loaded::new("junk", 1024);
+    x.ban("198.18.1.7", in_an_hour());
+    let full = udp_frame(ip("198.18.1.7"), ip(HOST4));
+    let before = x.backend.counters().unwrap().unparsed;
+    // Cut inside the IPv4 header (before the source address).
+    assert_eq!(x.verdict(&full[..14 + 10]), XDP_PASS);
+    // Ethernet header only.
+    assert_eq!(x.verdict(&full[..14]), XDP_PASS);
+    // A VLAN tag whose inner header is missing.
+    assert_eq!(
+        x.verdict(&eth(
+            SERVER_MAC,
+            CLIENT_MAC,
+            &[(ETH_P_8021Q, 5)],
+            ETH_P_IPV4,
+            &[]
+        )),
+        XDP_PASS
+    );
+    // IPv4 ethertype but a version-6 header, and an IHL below 5.
+    let mut bad_version = full.clone();
+    bad_version[14] = 0x65;
+    assert_eq!(x.verdict(&bad_version), XDP_PASS);
+    let mut bad_ihl = full.clone();
+    bad_ihl[14] = 0x44;
+    assert_eq!(x.verdict(&bad_ihl), XDP_PASS);
+    // ARP and pseudo-random bytes.
+    assert_eq!(
+        x.verdict(&eth(SERVER_MAC, CLIENT_MAC, &[], ETH_P_ARP, &[0u8; 28])),
+        XDP_PASS
+    );
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let garbage: Vec<u8> = (0..64)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    assert_eq!(x.verdict(&garbage), XDP_PASS);
+    let after = x.backend.counters().unwrap();
+    assert!(
+        after.unparsed >= before + 7,
+        "unparsed {} -> {}",
+        before,
+        after.unparsed
+    );
+    assert_eq!(after.aborted, 0);
+}
+
+#[test]
+fn the_allowlist_wins_over_a_ban() {
+    let mut x = Loaded::new("allow", 1024);
+    x.ban("198.18.1.7", in_an_hour());
+    x.ban("2001:db8:1::/64", in_an_hour());
+    x.backend
+        .set_allowlist(&[
+            "198.18.1.0/24".parse().unwrap(),
+            "2001:db8:1::7".parse().unwrap(),
+        ])
+        .unwrap();
+    assert_eq!(x.verdict(&udp_frame(ip("198.18.1.7"), ip(HOST4))), XDP_PASS);
+    assert_eq!(
+        x.verdict(&udp_frame(ip("2001:db8:1::7"), ip(HOST6))),
+        XDP_PASS
+    );
+    // The rest of the banned /64 is not allowlisted.
+    assert_eq!(
+        x.verdict(&udp_frame(ip("2001:db8:1::8"), ip(HOST6))),
+        XDP_DROP
+    );
+    assert!(x.backend.counters().unwrap().allowlisted >= 2);
+    // Shrinking the allowlist takes effect.
+    x.backend.set_allowlist(&[]).unwrap();
+    assert_eq!(x.verdict(&udp_frame(ip("198.18.1.7"), ip(HOST4))), XDP_DROP);
+}
+
+#[test]
+fn an_expired_ban_is_not_enforced_even_if_never_removed() {
+    let mut x = Loaded::new("expired", 1024);
+    x.ban(
+        "198.18.1.7",
+        Some(SystemTime::now() - Duration::from_secs(5)),
+    );
+    x.ban(
+        "2001:db8:1::7",
+        Some(SystemTime::now() + Duration::from_millis(300)),
+    );
+    assert_eq!(x.verdict(&udp_frame(ip("198.18.1.7"), ip(HOST4))), XDP_PASS);
+    assert_eq!(
+        x.verdict(&udp_frame(ip("2001:db8:1::7"), ip(HOST6))),
+        XDP_DROP
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        x.verdict(&udp_frame(ip("2001:db8:1::7"), ip(HOST6))),
+        XDP_PASS
+    );
+    assert!(x.backend.counters().unwrap().expired >= 2);
+    // A permanent ban has no deadline.
+    x.ban("198.18.1.9", None);
+    assert_eq!(x.verdict(&udp_frame(ip("198.18.1.9"), ip(HOST4))), XDP_DROP);
+}
+
+#[test]
+fn prefix_bans_cover_their_range_only() {
+    let mut x = Loaded::new("prefix", 1024);
+    x.ban("198.18.5.0/24", in_an_hour());
+    x.ban("2001:db8:5::/64", in_an_hour());
+    assert_eq!(
+        x.verdict(&udp_frame(ip("198.18.5.77"), ip(HOST4))),
+        XDP_DROP
+    );
+    assert_eq!(
+        x.verdict(&udp_frame(ip("198.18.6.77"), ip(HOST4))),
+        XDP_PASS
+    );
+    assert_eq!(
+        x.verdict(&udp_frame(ip("2001:db8:5::abcd"), ip(HOST6))),
+        XDP_DROP
+    );
+    assert_eq!(
+        x.verdict(&udp_frame(ip("2001:db8:6::abcd"), ip(HOST6))),
+        XDP_PASS
+    );
+    // Removing the last prefix turns the trie lookup off again, and nothing is dropped.
+    x.backend
+        .unblock(&[
+            "198.18.5.0/24".parse().unwrap(),
+            "2001:db8:5::/64".parse().unwrap(),
+        ])
+        .unwrap();
+    assert_eq!(
+        x.verdict(&udp_frame(ip("198.18.5.77"), ip(HOST4))),
+        XDP_PASS
+    );
+    assert_eq!(
+        x.verdict(&udp_frame(ip("2001:db8:5::abcd"), ip(HOST6))),
+        XDP_PASS
+    );
+}
+
+#[test]
+fn drops_are_counted_per_ban_and_in_total() {
+    let mut x = Loaded::new("hits", 1024);
+    x.ban("198.18.1.7", in_an_hour());
+    let before = x.backend.counters().unwrap();
+    let f = udp_frame(ip("198.18.1.7"), ip(HOST4));
+    for _ in 0..5 {
+        assert_eq!(x.verdict(&f), XDP_DROP);
+    }
+    assert_eq!(x.verdict(&udp_frame(ip("198.18.1.8"), ip(HOST4))), XDP_PASS);
+    let after = x.backend.counters().unwrap();
+    assert_eq!(after.dropped - before.dropped, 5);
+    assert_eq!(after.passed - before.passed, 1);
+    let listed = x.backend.list().unwrap();
+    let ban = listed
+        .iter()
+        .find(|e| e.target == "198.18.1.7".parse::<IpPrefix>().unwrap())
+        .unwrap();
+    assert_eq!(ban.hits.dropped, 5);
+    assert!(ban.hits.last_seen.is_some());
+    // Re-banning (extending) keeps the hit count.
+    x.ban(
+        "198.18.1.7",
+        Some(SystemTime::now() + Duration::from_secs(7200)),
+    );
+    let ban = x
+        .backend
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.target == ban.target)
+        .unwrap();
+    assert_eq!(ban.hits.dropped, 5);
+}
+
+#[test]
+fn a_full_map_refuses_the_new_ban_and_evicts_nothing() {
+    let mut x = Loaded::new("full", 2);
+    x.ban("198.18.1.1", in_an_hour());
+    x.ban("198.18.1.2", in_an_hour());
+    let err = x
+        .backend
+        .block(&[BlockSpec {
+            target: "198.18.1.3".parse().unwrap(),
+            blocktype: BlockType::Drop,
+            expires_at: in_an_hour(),
+        }])
+        .unwrap_err();
+    assert!(
+        matches!(err, BackendError::Full { capacity: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("bans_v4 map is full"), "{err}");
+    assert_eq!(x.verdict(&udp_frame(ip("198.18.1.1"), ip(HOST4))), XDP_DROP);
+    assert_eq!(x.verdict(&udp_frame(ip("198.18.1.2"), ip(HOST4))), XDP_DROP);
+    assert_eq!(x.verdict(&udp_frame(ip("198.18.1.3"), ip(HOST4))), XDP_PASS);
+}
+
+#[test]
+fn bpftool_prints_named_fields_of_pinned_maps() {
+    let mut x = Loaded::new("btf", 1024);
+    x.ban("198.18.71.2", in_an_hour());
+    let out = tests::sh(
+        "bpftool",
+        &[
+            "map",
+            "dump",
+            "pinned",
+            &x.dir.join("bans_v4").to_string_lossy(),
+        ],
+    );
+    assert!(out.contains("\"addr\": [198,18,71,2"), "{out}");
+    for field in [
+        "expires_ns",
+        "dropped",
+        "tarpitted",
+        "last_seen_ns",
+        "blocktype",
+    ] {
+        assert!(out.contains(field), "bpftool output lacks {field}: {out}");
+    }
+}
