@@ -4,6 +4,7 @@
 //! everything: they call `setup` first, which installs what is missing and is silent when
 //! nothing is.
 
+mod bench;
 mod setup;
 mod tasks;
 mod util;
@@ -17,6 +18,8 @@ tasks:
   setup            install what building and testing banner needs (idempotent, quiet when done)
   run [-- ARGS]    build and run `banner daemon ARGS` (or `banner ARGS` for a CLI subcommand)
   test             run every test: lints, unit tests, privileged kernel and lab tests (as root)
+  bench [SECTION]... [--quick]
+                   banner beside its peers; writes target/bench/report.{json,md}
 ";
 
 fn main() {
@@ -40,6 +43,7 @@ fn real_main() -> Result<()> {
         "setup" => setup::run(setup::Verbosity::Normal),
         "run" => tasks::run(&args),
         "test" => tasks::test(&args),
+        "bench" => bench::bench(&args),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

@@ -89,6 +89,21 @@ pub struct XdpBackend {
     capacity: Capacity,
 }
 
+/// An error with its chain of causes ("`bpf_link_create` failed: Operation not supported").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
+}
+
 fn setup(msg: impl Into<String>) -> BackendError {
     BackendError::Setup(msg.into())
 }
@@ -187,7 +202,7 @@ impl XdpBackend {
             .map_max_entries(map_name::PREFIX_V6, opts.max_prefix_bans);
         let mut ebpf = loader
             .load(EBPF_OBJECT)
-            .map_err(|e| setup(format!("loading the XDP program: {e}")))?;
+            .map_err(|e| setup(format!("loading the XDP program: {}", chain(&e))))?;
 
         let program: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
@@ -196,7 +211,7 @@ impl XdpBackend {
             .map_err(|e| setup(format!("{PROGRAM_NAME} is not an XDP program: {e}")))?;
         program
             .load()
-            .map_err(|e| setup(format!("the kernel refused the XDP program: {e}")))?;
+            .map_err(|e| setup(format!("the kernel refused the XDP program: {}", chain(&e))))?;
 
         let mut attachments = Vec::new();
         for iface in &opts.interfaces {
@@ -486,7 +501,7 @@ fn attach(
                     }
                 });
             }
-            Err(e) => errors.push(format!("{label} mode failed: {e}")),
+            Err(e) => errors.push(format!("{label} mode failed: {}", chain(&e))),
         }
     }
     Err(setup(format!(

@@ -1,0 +1,41 @@
+//! `cargo xtask bench [SECTION]... [--quick]`: measure banner beside its peers in one run.
+//! The measuring is done by the `banner-bench` binary (tests crate), which needs banner's
+//! library; this task sets up, builds it and runs it as root.
+
+use std::process::Command;
+
+use anyhow::{bail, Result};
+
+use crate::{
+    setup::{self, Verbosity},
+    util::{self, root, run as run_cmd},
+};
+
+pub fn bench(args: &[String]) -> Result<()> {
+    if !util::is_root() {
+        bail!("benchmarks load XDP programs and build network namespaces: run as root");
+    }
+    setup::run(Verbosity::Quiet)?;
+    let root = root();
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "--package",
+        "banner-user",
+        "--package",
+        "tests",
+        "--bin",
+        "banner",
+        "--bin",
+        "banner-bench",
+    ]))?;
+    run_cmd(
+        Command::new(root.join("target/release/banner-bench"))
+            .current_dir(&root)
+            .env("BANNER_BIN", root.join("target/release/banner"))
+            .arg("--out")
+            .arg(root.join("target/bench"))
+            .args(args),
+    )
+}
