@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod duration;
+pub mod filter;
 pub mod model;
 pub mod state;
 pub mod sys;

@@ -1,0 +1,314 @@
+//! Timestamps at the start of log lines: RFC 3164 (`Nov 26 01:02:03`, no year, local time),
+//! RFC 3339 / ISO 8601 (`2026-11-26T01:02:03.123456+00:00`), a custom strftime pattern, or
+//! none (the line's arrival time is used).
+//!
+//! Parsing is by hand for the two common forms: it runs on every line and must stay cheap.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{
+    Datelike as _, Local, NaiveDate, NaiveDateTime, Offset as _, TimeZone as _, Timelike as _,
+};
+
+/// How a filter finds the time of a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DateMode {
+    /// RFC 3339/ISO 8601 or RFC 3164 if the line starts with one, else the arrival time.
+    Auto,
+    /// A chrono strftime pattern at the start of the line.
+    Pattern(String),
+    /// Lines carry no time: use the arrival time.
+    None,
+}
+
+impl DateMode {
+    pub fn parse(spec: Option<&str>) -> Result<Self, String> {
+        match spec {
+            None | Some("auto") => Ok(Self::Auto),
+            Some("none" | "") => Ok(Self::None),
+            Some(p) => {
+                // Check the pattern once, so a typo is a config error and not silence.
+                let probe = chrono::format::StrftimeItems::new(p);
+                if probe
+                    .into_iter()
+                    .any(|i| matches!(i, chrono::format::Item::Error))
+                {
+                    return Err(format!("datepattern `{p}` is not a valid strftime pattern"));
+                }
+                Ok(Self::Pattern(p.to_string()))
+            }
+        }
+    }
+}
+
+/// Remembers local UTC offsets per hour, so RFC 3164 lines do not consult the time zone
+/// database line by line.
+#[derive(Debug, Default)]
+pub struct DateCache {
+    /// (days since epoch of the local date, hour) -> offset seconds east of UTC.
+    last: Option<((i64, u32), i32)>,
+}
+
+impl DateCache {
+    fn local_offset(&mut self, dt: &NaiveDateTime) -> i32 {
+        let key = (i64::from(dt.date().num_days_from_ce()), dt.hour());
+        if let Some((k, off)) = self.last {
+            if k == key {
+                return off;
+            }
+        }
+        let off = Local
+            .offset_from_local_datetime(dt)
+            .earliest()
+            .map_or(0, |o| o.fix().local_minus_utc());
+        self.last = Some((key, off));
+        off
+    }
+}
+
+/// Parse a timestamp at the start of `line`. Returns the time and the rest of the line after
+/// the timestamp and one space.
+pub fn parse_leading<'a>(
+    line: &'a str,
+    mode: &DateMode,
+    now: SystemTime,
+    cache: &mut DateCache,
+) -> Option<(SystemTime, &'a str)> {
+    match mode {
+        DateMode::None => None,
+        DateMode::Auto => parse_rfc3339(line, cache).or_else(|| parse_rfc3164(line, now, cache)),
+        DateMode::Pattern(p) => {
+            let (dt, rest) = NaiveDateTime::parse_and_remainder(line, p).ok()?;
+            let off = cache.local_offset(&dt);
+            Some((to_system(dt, off)?, rest.strip_prefix(' ').unwrap_or(rest)))
+        }
+    }
+}
+
+fn to_system(dt: NaiveDateTime, offset_secs: i32) -> Option<SystemTime> {
+    let secs = dt.and_utc().timestamp() - i64::from(offset_secs);
+    let nanos = dt.and_utc().timestamp_subsec_nanos();
+    let secs = u64::try_from(secs).ok()?;
+    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
+    let s = b.get(at..at + n)?;
+    let mut v = 0u32;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// `2026-11-26T01:02:03[.frac][Z|±HH:MM|±HHMM]` (or a space instead of `T`).
+fn parse_rfc3339<'a>(line: &'a str, cache: &mut DateCache) -> Option<(SystemTime, &'a str)> {
+    let b = line.as_bytes();
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (y, mo, d) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
+    let (h, mi, s) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 9 {
+                nanos = nanos * 10 + u32::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        for _ in (i - start).min(9)..9 {
+            nanos *= 10;
+        }
+    }
+    let date = NaiveDate::from_ymd_opt(y as i32, mo, d)?;
+    let dt = date.and_hms_nano_opt(h, mi, s, nanos)?;
+    let offset = match b.get(i) {
+        Some(b'Z') => {
+            i += 1;
+            0
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let oh = digits(b, i + 1, 2)?;
+            let (om, len) = if b.get(i + 3) == Some(&b':') {
+                (digits(b, i + 4, 2)?, 6)
+            } else {
+                (digits(b, i + 3, 2)?, 5)
+            };
+            i += len;
+            let v = (oh * 3600 + om * 60) as i32;
+            if sign == b'-' {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => cache.local_offset(&dt),
+    };
+    let rest = &line[i..];
+    Some((
+        to_system(dt, offset)?,
+        rest.strip_prefix(' ').unwrap_or(rest),
+    ))
+}
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// `Nov 26 01:02:03` or `Nov  6 01:02:03` (optionally `.frac`): local time, the year that puts
+/// it closest to (not more than a day after) now.
+fn parse_rfc3164<'a>(
+    line: &'a str,
+    now: SystemTime,
+    cache: &mut DateCache,
+) -> Option<(SystemTime, &'a str)> {
+    let b = line.as_bytes();
+    if b.len() < 15 || b[3] != b' ' || b[9] != b':' || b[12] != b':' {
+        return None;
+    }
+    let month = MONTHS.iter().position(|m| &b[0..3] == *m)? as u32 + 1;
+    let day = match (b[4], b[5]) {
+        (b' ', d) if d.is_ascii_digit() => u32::from(d - b'0'),
+        (t, d) if t.is_ascii_digit() && d.is_ascii_digit() => {
+            u32::from(t - b'0') * 10 + u32::from(d - b'0')
+        }
+        _ => return None,
+    };
+    if b[6] != b' ' {
+        return None;
+    }
+    let (h, mi, s) = (digits(b, 7, 2)?, digits(b, 10, 2)?, digits(b, 13, 2)?);
+    let mut i = 15;
+    let mut nanos = 0u32;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 9 {
+                nanos = nanos * 10 + u32::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        for _ in (i - start).min(9)..9 {
+            nanos *= 10;
+        }
+    }
+    let now_local: chrono::DateTime<Local> = now.into();
+    let mut guess = |year: i32| -> Option<SystemTime> {
+        let dt = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_nano_opt(h, mi, s, nanos)?;
+        let off = cache.local_offset(&dt);
+        to_system(dt, off)
+    };
+    let mut t = guess(now_local.year())?;
+    // A December line read in January belongs to last year.
+    if t > now + Duration::from_secs(86_400) {
+        t = guess(now_local.year() - 1)?;
+    }
+    let rest = &line[i..];
+    Some((t, rest.strip_prefix(' ').unwrap_or(rest)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unix(t: SystemTime) -> u64 {
+        t.duration_since(UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    #[test]
+    fn rfc3339_with_offsets_and_fractions() {
+        let mut c = DateCache::default();
+        let now = SystemTime::now();
+        let (t, rest) = parse_leading(
+            "2026-11-26T01:02:03.123456+00:00 host sshd[1]: x",
+            &DateMode::Auto,
+            now,
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(unix(t), 1_795_654_923);
+        assert_eq!(rest, "host sshd[1]: x");
+        let (t2, _) = parse_leading(
+            "2026-11-26T02:02:03+01:00 h p: x",
+            &DateMode::Auto,
+            now,
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(unix(t2), 1_795_654_923);
+        let (t3, _) =
+            parse_leading("2026-11-26 01:02:03Z h p: x", &DateMode::Auto, now, &mut c).unwrap();
+        assert_eq!(unix(t3), 1_795_654_923);
+    }
+
+    #[test]
+    fn rfc3164_takes_the_nearest_past_year() {
+        let mut c = DateCache::default();
+        // 2026-11-26T12:00:00Z
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_694_400);
+        let (t, rest) = parse_leading(
+            "Nov 26 01:02:03 host sshd[7]: msg",
+            &DateMode::Auto,
+            now,
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(rest, "host sshd[7]: msg");
+        let local: chrono::DateTime<Local> = t.into();
+        assert_eq!((local.year(), local.month(), local.day()), (2026, 11, 26));
+        // A December date seen in late November is last December's.
+        let (t, _) =
+            parse_leading("Dec 31 23:59:59 host p: x", &DateMode::Auto, now, &mut c).unwrap();
+        let local: chrono::DateTime<Local> = t.into();
+        assert_eq!(local.year(), 2025);
+        // Space-padded day.
+        assert!(parse_leading("Nov  6 01:02:03 h p: x", &DateMode::Auto, now, &mut c).is_some());
+    }
+
+    #[test]
+    fn lines_without_a_timestamp_are_not_misread() {
+        let mut c = DateCache::default();
+        let now = SystemTime::now();
+        for line in [
+            "Failed password for root from 198.18.0.1 port 22 ssh2",
+            "Nov 99 01:02:03 host x",
+            "2026-13-01T00:00:00Z x",
+            "",
+        ] {
+            assert!(
+                parse_leading(line, &DateMode::Auto, now, &mut c).is_none(),
+                "{line}"
+            );
+        }
+        assert!(parse_leading("Nov 26 01:02:03 h p: x", &DateMode::None, now, &mut c).is_none());
+    }
+
+    #[test]
+    fn custom_patterns_parse_and_bad_ones_are_refused() {
+        let mut c = DateCache::default();
+        let mode = DateMode::parse(Some("%d/%m/%Y %H:%M:%S")).unwrap();
+        let (_, rest) = parse_leading(
+            "26/11/2026 01:02:03 login failed from 198.18.0.1",
+            &mode,
+            SystemTime::now(),
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(rest, "login failed from 198.18.0.1");
+        assert!(DateMode::parse(Some("%Q")).is_err());
+    }
+}

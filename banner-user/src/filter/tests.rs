@@ -1,0 +1,298 @@
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::*;
+
+fn sshd(mode: &str) -> Filter {
+    Filter::builtin("sshd", mode, false).unwrap()
+}
+
+fn meta() -> LineMeta {
+    LineMeta::arrived(UNIX_EPOCH + Duration::from_secs(1_795_694_400))
+}
+
+/// The address banned for `line`, if any.
+fn host(filter: &Filter, line: &str) -> Option<String> {
+    match filter.examine(line, &meta(), &mut DateCache::default()) {
+        Examined::Failure(f) => Some(f.addr.to_string()),
+        _ => None,
+    }
+}
+
+const PREFIX: &str = "Nov 26 01:02:03 gw sshd[4242]: ";
+
+/// What OpenSSH 9.x logs on failure, and the address each line must ban.
+const NORMAL: &[(&str, &str)] = &[
+    ("Failed password for root from 198.18.0.5 port 50022 ssh2", "198.18.0.5"),
+    ("Failed password for invalid user admin from 198.18.0.5 port 50022 ssh2", "198.18.0.5"),
+    ("Failed publickey for root from 2001:db8::5 port 50022 ssh2: RSA SHA256:AbCdEf0123+/xyz", "2001:db8::5"),
+    ("Failed keyboard-interactive/pam for invalid user oracle from 198.18.0.5 port 1 ssh2", "198.18.0.5"),
+    ("Failed none for invalid user x from 198.18.0.5 port 1 ssh2", "198.18.0.5"),
+    ("Invalid user admin from 198.18.0.6 port 41234", "198.18.0.6"),
+    ("User bob from 198.18.0.7 not allowed because not listed in AllowUsers", "198.18.0.7"),
+    ("User bob from 198.18.0.7 not allowed because listed in DenyUsers", "198.18.0.7"),
+    ("ROOT LOGIN REFUSED FROM 198.18.0.8 port 22", "198.18.0.8"),
+    ("error: maximum authentication attempts exceeded for root from 198.18.0.9 port 5555 ssh2 [preauth]", "198.18.0.9"),
+    ("error: maximum authentication attempts exceeded for invalid user x from 198.18.0.9 port 5555 ssh2 [preauth]", "198.18.0.9"),
+    ("Disconnecting authenticating user root 198.18.0.10 port 5555: Too many authentication failures [preauth]", "198.18.0.10"),
+    ("Connection closed by authenticating user root 198.18.0.11 port 5555 [preauth]", "198.18.0.11"),
+    ("Connection reset by invalid user test 198.18.0.11 port 5555 [preauth]", "198.18.0.11"),
+    ("Disconnected from invalid user test 198.18.0.12 port 5555 [preauth]", "198.18.0.12"),
+    ("pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.18.0.13  user=root", "198.18.0.13"),
+    ("pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.18.0.13", "198.18.0.13"),
+    ("error: PAM: Authentication failure for root from 198.18.0.14", "198.18.0.14"),
+    ("Failed password for root from ::ffff:198.18.0.15 port 1 ssh2", "198.18.0.15"),
+];
+
+#[test]
+fn normal_mode_bans_the_sender_of_every_failure_line() {
+    let f = sshd("normal");
+    for (message, expect) in NORMAL {
+        // With a syslog prefix (files), and bare (journald messages, `sshd -E`).
+        assert_eq!(
+            host(&f, &format!("{PREFIX}{message}")).as_deref(),
+            Some(*expect),
+            "{message}"
+        );
+        assert_eq!(
+            host(&f, message).as_deref(),
+            Some(*expect),
+            "bare: {message}"
+        );
+        let iso = format!("2026-11-26T01:02:03.123456+00:00 gw sshd-session[9]: {message}");
+        assert_eq!(
+            host(&f, &iso).as_deref(),
+            Some(*expect),
+            "rfc3339: {message}"
+        );
+    }
+}
+
+const AGGRESSIVE_ONLY: &[(&str, &str)] = &[
+    ("Did not receive identification string from 198.18.1.1 port 4444", "198.18.1.1"),
+    ("Connection closed by 198.18.1.2 port 4444 [preauth]", "198.18.1.2"),
+    ("Timeout before authentication for 198.18.1.3 port 4444", "198.18.1.3"),
+    ("banner exchange: Connection from 198.18.1.4 port 4444: invalid format", "198.18.1.4"),
+    ("Unable to negotiate with 198.18.1.5 port 4444: no matching key exchange method found. Their offer: diffie-hellman-group1-sha1 [preauth]", "198.18.1.5"),
+    ("Bad protocol version identification 'GET / HTTP/1.1' from 198.18.1.6 port 4444", "198.18.1.6"),
+];
+
+#[test]
+fn aggressive_mode_adds_scanners_that_normal_mode_leaves_alone() {
+    let normal = sshd("normal");
+    let aggressive = sshd("aggressive");
+    for (message, expect) in AGGRESSIVE_ONLY {
+        let line = format!("{PREFIX}{message}");
+        assert_eq!(host(&normal, &line), None, "normal mode matched {message}");
+        assert_eq!(
+            host(&aggressive, &line).as_deref(),
+            Some(*expect),
+            "{message}"
+        );
+    }
+    for (message, expect) in NORMAL {
+        assert_eq!(
+            host(&aggressive, message).as_deref(),
+            Some(*expect),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn successful_and_unrelated_lines_ban_nobody() {
+    let f = sshd("aggressive");
+    for message in [
+        "Accepted password for root from 198.18.0.5 port 50022 ssh2",
+        "Accepted publickey for deploy from 198.18.0.5 port 50022 ssh2: ED25519 SHA256:abc",
+        "pam_unix(sshd:session): session opened for user root(uid=0) by (uid=0)",
+        "Received disconnect from 198.18.0.5 port 50022:11: disconnected by user",
+        "Server listening on 0.0.0.0 port 22.",
+        "Connection from 198.18.0.5 port 50022 on 198.18.0.1 port 22 rdomain \"\"",
+    ] {
+        assert_eq!(host(&f, &format!("{PREFIX}{message}")), None, "{message}");
+    }
+}
+
+#[test]
+fn other_programs_lines_are_not_read_as_sshd() {
+    let f = sshd("normal");
+    let fake = "Nov 26 01:02:03 gw evil[1]: Failed password for root from 198.18.0.5 port 1 ssh2";
+    assert_eq!(
+        f.examine(fake, &meta(), &mut DateCache::default()),
+        Examined::Foreign
+    );
+    let cron = "Nov 26 01:02:03 gw CRON[77]: pam_unix(cron:session): session opened";
+    assert_eq!(
+        f.examine(cron, &meta(), &mut DateCache::default()),
+        Examined::Foreign
+    );
+}
+
+/// Lines where a client chose text that contains an address: the ban must go to the real
+/// sender (198.18.0.66), never to what the client wrote (198.18.9.9).
+#[test]
+fn addresses_written_by_clients_are_never_banned() {
+    let f = sshd("aggressive");
+    let injections = [
+        "Failed password for invalid user x from 198.18.9.9 port 22 ssh2 from 198.18.0.66 port 5555 ssh2",
+        "Failed password for x from 198.18.9.9 port 22 from 198.18.0.66 port 5555 ssh2",
+        "Invalid user x from 198.18.9.9 port 22 from 198.18.0.66 port 5555",
+        "User x from 198.18.9.9 not allowed because listed in DenyUsers from 198.18.0.66 not allowed because listed in DenyUsers",
+        "Connection closed by invalid user x 198.18.9.9 port 22 [preauth] 198.18.0.66 port 5555 [preauth]",
+        "Disconnected from authenticating user x 198.18.9.9 port 1 [preauth] 198.18.0.66 port 5555 [preauth]",
+        "error: maximum authentication attempts exceeded for x from 198.18.9.9 port 1 ssh2 [preauth] from 198.18.0.66 port 5555 ssh2 [preauth]",
+        "Failed publickey for x from 198.18.9.9 port 1 ssh2: RSA SHA256:x from 198.18.0.66 port 5555 ssh2: RSA SHA256:abc",
+        "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.18.0.66  user=x rhost=198.18.9.9",
+        "Bad protocol version identification 'SSH-2.0-x' from 198.18.9.9 port 22' from 198.18.0.66 port 5555",
+        "Unable to negotiate with 198.18.0.66 port 5555: no matching cipher found. Their offer: x from 198.18.9.9 port 22",
+    ];
+    for message in injections {
+        for line in [format!("{PREFIX}{message}"), message.to_string()] {
+            let got = host(&f, &line);
+            assert_ne!(
+                got.as_deref(),
+                Some("198.18.9.9"),
+                "injected address banned: {line}"
+            );
+            assert_eq!(
+                got.as_deref(),
+                Some("198.18.0.66"),
+                "real sender missed: {line}"
+            );
+        }
+    }
+    // A user name that is a whole fake line bans nothing when the real line has no address
+    // where sshd puts one.
+    let line = format!(
+        "{PREFIX}Accepted password for x from 198.18.9.9 port 22 ssh2 from 198.18.0.66 port 1 ssh2"
+    );
+    assert_eq!(host(&f, &line), None);
+}
+
+#[test]
+fn failures_carry_time_pid_kind_and_user() {
+    let f = sshd("normal");
+    let line = "2026-11-26T01:02:03Z gw sshd[4242]: Failed password for invalid user admin from 198.18.0.5 port 1 ssh2";
+    let Examined::Failure(fail) = f.examine(line, &meta(), &mut DateCache::default()) else {
+        panic!("no failure")
+    };
+    assert_eq!(fail.time, UNIX_EPOCH + Duration::from_secs(1_795_654_923));
+    assert_eq!(fail.pid, Some(4242));
+    assert_eq!(fail.kind, FailureKind::Attempt);
+    assert_eq!(fail.user.as_deref(), Some("admin"));
+    let Examined::Failure(marker) = f.examine(
+        "Invalid user admin from 198.18.0.5 port 1",
+        &meta(),
+        &mut DateCache::default(),
+    ) else {
+        panic!("no failure")
+    };
+    assert_eq!(marker.kind, FailureKind::Marker);
+    // No timestamp: the arrival time.
+    assert_eq!(marker.time, meta().arrival);
+    // journald's own time and pid win.
+    let journal = LineMeta {
+        arrival: meta().arrival,
+        time: Some(UNIX_EPOCH + Duration::from_secs(5)),
+        pid: Some(7),
+    };
+    let Examined::Failure(j) = f.examine(NORMAL[0].0, &journal, &mut DateCache::default()) else {
+        panic!("no failure")
+    };
+    assert_eq!(
+        (j.time, j.pid),
+        (UNIX_EPOCH + Duration::from_secs(5), Some(7))
+    );
+}
+
+#[test]
+fn a_malformed_address_is_reported_not_banned() {
+    let f = sshd("normal");
+    let got = f.examine(
+        "Failed password for root from 198.18.0.300 port 1 ssh2",
+        &meta(),
+        &mut DateCache::default(),
+    );
+    assert_eq!(got, Examined::BadHost("198.18.0.300".into()));
+}
+
+#[test]
+fn custom_filters_use_prefregex_ignoreregex_and_datepattern() {
+    let spec = FilterSpec {
+        failregex: vec![r"^login failed for <F-USER>\S+</F-USER> from <HOST>$".into()],
+        ignoreregex: vec![r"for monitor from".into()],
+        datepattern: Some("%d/%m/%Y %H:%M:%S".into()),
+        prefregex: Some(r"^app\[\d+\]: <F-CONTENT>.+</F-CONTENT>$".into()),
+    };
+    let f = Filter::custom("app", &spec, false).unwrap();
+    let mut c = DateCache::default();
+    let ok = f.examine(
+        "26/11/2026 01:02:03 app[9]: login failed for bob from 198.18.3.3",
+        &meta(),
+        &mut c,
+    );
+    assert!(
+        matches!(ok, Examined::Failure(ref x) if x.addr.to_string() == "198.18.3.3"),
+        "{ok:?}"
+    );
+    let ignored = f.examine(
+        "26/11/2026 01:02:03 app[9]: login failed for monitor from 198.18.3.3",
+        &meta(),
+        &mut c,
+    );
+    assert_eq!(ignored, Examined::Ignored);
+    let other = f.examine(
+        "26/11/2026 01:02:03 web[9]: login failed for bob from 198.18.3.3",
+        &meta(),
+        &mut c,
+    );
+    assert_eq!(other, Examined::NoMatch);
+}
+
+#[test]
+fn bad_custom_filters_name_the_broken_part() {
+    let no_host = FilterSpec {
+        failregex: vec!["^ok$".into(), "^bad$".into()],
+        ..FilterSpec::default()
+    };
+    let e = Filter::custom("x", &no_host, false).unwrap_err();
+    assert_eq!(e.part, FilterPart::Failregex(0));
+    assert!(e.message.contains("no <HOST>"), "{}", e.message);
+    let broken = FilterSpec {
+        failregex: vec!["^<HOST>$".into(), "^(<HOST>$".into()],
+        ..FilterSpec::default()
+    };
+    let e = Filter::custom("x", &broken, false).unwrap_err();
+    assert_eq!(e.part, FilterPart::Failregex(1));
+    assert!(e.message.contains("does not compile"), "{}", e.message);
+    let bad_prefix = FilterSpec {
+        failregex: vec!["<HOST>".into()],
+        prefregex: Some("^x".into()),
+        ..FilterSpec::default()
+    };
+    assert_eq!(
+        Filter::custom("x", &bad_prefix, false).unwrap_err().part,
+        FilterPart::Prefregex
+    );
+    assert!(Filter::builtin("sshd", "paranoid", false).is_err());
+    assert!(Filter::builtin("nginx", "normal", false).is_err());
+}
+
+#[test]
+fn hostnames_never_ban_without_usedns() {
+    let spec = FilterSpec {
+        failregex: vec![r"^fail from <HOST>$".into()],
+        ..FilterSpec::default()
+    };
+    let f = Filter::custom("x", &spec, false).unwrap();
+    assert_eq!(
+        f.examine("fail from localhost", &meta(), &mut DateCache::default()),
+        Examined::NoMatch
+    );
+    let dns = Filter::custom("x", &spec, true).unwrap();
+    match dns.examine("fail from localhost", &meta(), &mut DateCache::default()) {
+        Examined::Failures(v) => assert!(v.iter().all(|f| f.addr.is_loopback())),
+        Examined::Failure(f) => assert!(f.addr.is_loopback()),
+        other => panic!("usedns did not resolve: {other:?}"),
+    }
+}
