@@ -1,0 +1,666 @@
+//! The jail stage: failures in, ban decisions out.
+//!
+//! A jail counts failures per address over a sliding window (`findtime`); the `maxretry`-th
+//! failure inside the window decides a ban, whose length grows with the address's history
+//! when `bantime_increment` is on. Markers count once per sshd session (see
+//! `filter::sshd`). The same line read from two sources (journald and auth.log) counts once.
+//! Memory is bounded: past `max_tracked` addresses, the least recently failing is forgotten.
+//!
+//! Everything here is synchronous and driven by the caller's clock.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::IpAddr,
+    time::{Duration, SystemTime},
+};
+
+use crate::{
+    addr::IpPrefix,
+    bans::BanRequest,
+    clock::unix_secs,
+    duration::BanLength,
+    filter::{Failure, FailureKind},
+    model::BlockType,
+};
+
+/// How bans grow for repeat offenders: bantime x factor^(n-1), capped at maxtime, where n
+/// counts this jail's bans of the address (this one included).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Increment {
+    pub enabled: bool,
+    pub factor: f64,
+    pub maxtime: Duration,
+}
+
+impl Default for Increment {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            factor: 2.0,
+            maxtime: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+/// A jail's numbers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JailPolicy {
+    pub bantime: BanLength,
+    pub findtime: Duration,
+    pub maxretry: u32,
+    pub blocktype: BlockType,
+    pub increment: Increment,
+    pub max_tracked: usize,
+}
+
+impl JailPolicy {
+    /// The length of the ban after `previous` earlier bans of the same address.
+    pub fn ban_length(&self, previous: u32) -> BanLength {
+        let BanLength::For(base) = self.bantime else {
+            return BanLength::Permanent;
+        };
+        if !self.increment.enabled || previous == 0 {
+            return BanLength::For(base);
+        }
+        let exponent = previous.min(64) as i32;
+        let secs = base.as_secs_f64() * self.increment.factor.powi(exponent);
+        // Capped at maxtime, but never below the plain bantime.
+        let capped = secs.min(self.increment.maxtime.max(base).as_secs_f64());
+        BanLength::For(Duration::from_secs(capped as u64))
+    }
+}
+
+/// Failure times of one address, oldest first. Up to three inline (maxretry 3 keeps at most
+/// two), more on the heap: most tracked addresses never fail more than a few times.
+#[derive(Clone, Debug)]
+enum Times {
+    Small { len: u8, t: [u32; 3] },
+    Big(Box<Vec<u32>>),
+}
+
+impl Times {
+    fn new() -> Self {
+        Self::Small { len: 0, t: [0; 3] }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Self::Small { len, t } => &t[..usize::from(*len)],
+            Self::Big(v) => v,
+        }
+    }
+
+    /// Keep only times after `after`, then add `t` (keeping the list sorted).
+    fn push_within(&mut self, after: u32, t: u32, keep_at_most: usize) {
+        let mut v: Vec<u32> = self
+            .as_slice()
+            .iter()
+            .copied()
+            .filter(|&x| x > after)
+            .collect();
+        let pos = v.partition_point(|&x| x <= t);
+        v.insert(pos, t);
+        if v.len() > keep_at_most {
+            v.drain(..v.len() - keep_at_most);
+        }
+        *self = if v.len() <= 3 {
+            let mut arr = [0; 3];
+            arr[..v.len()].copy_from_slice(&v);
+            Self::Small {
+                len: v.len() as u8,
+                t: arr,
+            }
+        } else {
+            Self::Big(Box::new(v))
+        };
+    }
+
+    fn newest(&self) -> u32 {
+        self.as_slice().last().copied().unwrap_or(0)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Track {
+    seq: u32,
+    times: Times,
+}
+
+/// Failures per address inside the window, with a bound on how many addresses are tracked.
+#[derive(Debug, Default)]
+pub struct FailureWindow {
+    tracks: HashMap<IpAddr, Track>,
+    /// (address, seq) in order of last failure; stale pairs (seq no longer current) are
+    /// skipped and compacted away.
+    order: VecDeque<(IpAddr, u32)>,
+    seq: u32,
+    evicted: u64,
+}
+
+impl FailureWindow {
+    /// Record a failure of `addr` at `t` (unix seconds) and return how many failures it now
+    /// has within the last `findtime` seconds.
+    fn record(
+        &mut self,
+        addr: IpAddr,
+        t: u32,
+        findtime: u32,
+        maxretry: u32,
+        max_tracked: usize,
+    ) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let after = t.saturating_sub(findtime);
+        let track = self.tracks.entry(addr).or_insert_with(|| Track {
+            seq,
+            times: Times::new(),
+        });
+        track.seq = seq;
+        track.times.push_within(after, t, maxretry.max(1) as usize);
+        let count = track.times.as_slice().len() as u32;
+        self.order.push_back((addr, seq));
+        while self.tracks.len() > max_tracked {
+            let Some((old, old_seq)) = self.order.pop_front() else {
+                break;
+            };
+            if self.tracks.get(&old).is_some_and(|tr| tr.seq == old_seq) {
+                self.tracks.remove(&old);
+                self.evicted += 1;
+            }
+        }
+        if self.order.len() > self.tracks.len() * 2 + 1024 {
+            self.compact();
+        }
+        count
+    }
+
+    fn compact(&mut self) {
+        let mut live: Vec<(u32, IpAddr)> = self.tracks.iter().map(|(a, t)| (t.seq, *a)).collect();
+        // Sequence numbers wrap after 4 billion failures; order relative to the newest.
+        let newest = self.seq;
+        live.sort_by_key(|(s, _)| std::cmp::Reverse(newest.wrapping_sub(*s)));
+        self.order = live.into_iter().map(|(s, a)| (a, s)).collect();
+    }
+
+    fn forget(&mut self, addr: &IpAddr) {
+        self.tracks.remove(addr);
+    }
+
+    /// Drop addresses whose newest failure left the window.
+    fn purge(&mut self, now: u32, findtime: u32) -> usize {
+        let before = self.tracks.len();
+        let cutoff = now.saturating_sub(findtime);
+        self.tracks.retain(|_, tr| tr.times.newest() > cutoff);
+        if self.order.len() > self.tracks.len() * 2 + 1024 {
+            self.compact();
+        }
+        before - self.tracks.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    /// Failures of `addr` currently in the window.
+    pub fn failures_of(&self, addr: &IpAddr) -> usize {
+        self.tracks
+            .get(addr)
+            .map_or(0, |t| t.times.as_slice().len())
+    }
+}
+
+/// Per-session state for marker counting.
+#[derive(Clone, Copy, Debug)]
+struct Session {
+    /// The session already counted a failure.
+    counted: bool,
+    /// A marker counted and the next attempt pairs with it.
+    credit: bool,
+    last: u32,
+}
+
+/// What a jail has seen, for `banner status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JailStats {
+    /// Failures counted toward maxretry.
+    pub failures: u64,
+    /// Failure lines older than findtime when read (e.g. an old log read at first start).
+    pub too_old: u64,
+    /// Failure lines folded into one already counted (same session, or same line from two
+    /// sources).
+    pub folded: u64,
+    pub bans: u64,
+    /// Addresses forgotten because max_tracked was reached.
+    pub evicted: u64,
+}
+
+pub struct Jail {
+    pub name: String,
+    pub policy: JailPolicy,
+    window: FailureWindow,
+    sessions: HashMap<(u32, IpAddr), Session>,
+    /// (fingerprint, address) -> time, for lines seen through two sources.
+    recent: HashMap<(u64, IpAddr), u32>,
+    dedupe: bool,
+    stats: JailStats,
+}
+
+impl Jail {
+    /// `dedupe`: the jail reads more than one source, so the same line may arrive twice.
+    pub fn new(name: impl Into<String>, policy: JailPolicy, dedupe: bool) -> Self {
+        Self {
+            name: name.into(),
+            policy,
+            window: FailureWindow::default(),
+            sessions: HashMap::new(),
+            recent: HashMap::new(),
+            dedupe,
+            stats: JailStats::default(),
+        }
+    }
+
+    /// Keep the counting state, take new numbers (on reload).
+    pub fn update(&mut self, policy: JailPolicy, dedupe: bool) {
+        self.policy = policy;
+        self.dedupe = dedupe;
+    }
+
+    pub fn stats(&self) -> JailStats {
+        JailStats {
+            evicted: self.window.evicted,
+            ..self.stats
+        }
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.window.len()
+    }
+
+    pub fn window(&self) -> &FailureWindow {
+        &self.window
+    }
+
+    /// Count one failure; decide. `previous_bans` tells how often this jail banned the
+    /// address before (for the increment).
+    pub fn on_failure(
+        &mut self,
+        failure: &Failure,
+        now: SystemTime,
+        previous_bans: impl FnOnce(&IpPrefix) -> u32,
+    ) -> Option<BanRequest> {
+        let now_s = unix_secs(now) as u32;
+        // A line from the future (clock skew) counts as now.
+        let t = (unix_secs(failure.time) as u32).min(now_s);
+        let findtime = self.policy.findtime.as_secs().min(u64::from(u32::MAX)) as u32;
+        if t <= now_s.saturating_sub(findtime) {
+            self.stats.too_old += 1;
+            return None;
+        }
+        if self.dedupe && self.seen_from_another_source(failure, t) {
+            self.stats.folded += 1;
+            return None;
+        }
+        if !self.counts_in_session(failure, t) {
+            self.stats.folded += 1;
+            return None;
+        }
+        self.stats.failures += 1;
+        let count = self.window.record(
+            failure.addr,
+            t,
+            findtime,
+            self.policy.maxretry,
+            self.policy.max_tracked,
+        );
+        if count < self.policy.maxretry {
+            return None;
+        }
+        // Banned: its failures are spent; after the ban it starts from zero.
+        self.window.forget(&failure.addr);
+        self.sessions.retain(|(_, a), _| *a != failure.addr);
+        self.stats.bans += 1;
+        let target = IpPrefix::host(failure.addr);
+        let previous = previous_bans(&target);
+        Some(BanRequest {
+            target,
+            jail: self.name.clone(),
+            blocktype: self.policy.blocktype,
+            length: self.policy.ban_length(previous),
+        })
+    }
+
+    fn seen_from_another_source(&mut self, f: &Failure, t: u32) -> bool {
+        let key = (f.fingerprint, f.addr);
+        match self.recent.get(&key) {
+            // Sources round times differently (journald has µs, RFC 3164 has seconds).
+            Some(&seen) if seen.abs_diff(t) <= 1 => true,
+            _ => {
+                self.recent.insert(key, t);
+                if self.recent.len() > 4096 {
+                    self.recent.retain(|_, &mut s| s + 10 >= t);
+                }
+                false
+            }
+        }
+    }
+
+    fn counts_in_session(&mut self, f: &Failure, t: u32) -> bool {
+        let Some(pid) = f.pid else {
+            return true;
+        };
+        let s = self.sessions.entry((pid, f.addr)).or_insert(Session {
+            counted: false,
+            credit: false,
+            last: t,
+        });
+        s.last = t;
+        let counts = match f.kind {
+            FailureKind::Marker if s.counted => false,
+            FailureKind::Marker => {
+                s.counted = true;
+                s.credit = true;
+                true
+            }
+            FailureKind::Attempt if s.credit => {
+                s.credit = false;
+                false
+            }
+            FailureKind::Attempt => {
+                s.counted = true;
+                true
+            }
+        };
+        if self.sessions.len() > self.policy.max_tracked.max(1024) {
+            let cutoff = t.saturating_sub(600);
+            self.sessions.retain(|_, s| s.last > cutoff);
+        }
+        counts
+    }
+
+    /// Forget what left the window (call now and then).
+    pub fn purge(&mut self, now: SystemTime) -> usize {
+        let now_s = unix_secs(now) as u32;
+        let findtime = self.policy.findtime.as_secs().min(u64::from(u32::MAX)) as u32;
+        let cutoff = now_s.saturating_sub(findtime.max(600));
+        self.sessions.retain(|_, s| s.last > cutoff);
+        self.recent.retain(|_, &mut s| s + 10 >= now_s);
+        self.window.purge(now_s, findtime)
+    }
+}
+
+/// Jail names bans are never counted for by recidive.
+pub fn recidive_counts(jail: &str) -> bool {
+    jail != RECIDIVE && jail != crate::model::MANUAL_JAIL && jail != "restored"
+}
+
+pub const RECIDIVE: &str = "recidive";
+
+/// The recidive jail: its "failures" are other jails' bans of an address.
+pub fn recidive_failure(target: &IpPrefix, at: SystemTime) -> Option<Failure> {
+    target.is_host().then(|| Failure {
+        addr: target.addr(),
+        time: at,
+        pid: None,
+        kind: FailureKind::Attempt,
+        user: None,
+        fingerprint: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+    use crate::clock::{Clock as _, ManualClock};
+
+    fn policy() -> JailPolicy {
+        JailPolicy {
+            bantime: BanLength::For(Duration::from_secs(3600)),
+            findtime: Duration::from_secs(600),
+            maxretry: 3,
+            blocktype: BlockType::Tarpit,
+            increment: Increment::default(),
+            max_tracked: 1000,
+        }
+    }
+
+    fn fail(addr: &str, clock: &ManualClock) -> Failure {
+        Failure {
+            addr: addr.parse().unwrap(),
+            time: clock.now(),
+            pid: None,
+            kind: FailureKind::Attempt,
+            user: None,
+            fingerprint: 0,
+        }
+    }
+
+    const T0: u64 = 1_800_000_000;
+
+    #[test]
+    fn the_maxretry_th_failure_inside_findtime_bans() {
+        let clock = ManualClock::at(T0);
+        let mut jail = Jail::new("sshd", policy(), false);
+        assert!(jail
+            .on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0)
+            .is_none());
+        clock.advance(Duration::from_secs(299));
+        assert!(jail
+            .on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0)
+            .is_none());
+        clock.advance(Duration::from_secs(300));
+        let ban = jail
+            .on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0)
+            .unwrap();
+        assert_eq!(ban.target.to_string(), "198.18.0.1");
+        assert_eq!(ban.length, BanLength::For(Duration::from_secs(3600)));
+        assert_eq!(ban.blocktype, BlockType::Tarpit);
+        assert_eq!(jail.stats().bans, 1);
+        // The ban spent its failures.
+        assert_eq!(jail.window().failures_of(&"198.18.0.1".parse().unwrap()), 0);
+    }
+
+    #[test]
+    fn failures_exactly_findtime_apart_do_not_add_up() {
+        let clock = ManualClock::at(T0);
+        let mut jail = Jail::new("sshd", policy(), false);
+        jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0);
+        clock.advance(Duration::from_secs(300));
+        jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0);
+        // The first failure is exactly findtime old now: out of the window.
+        clock.advance(Duration::from_secs(300));
+        assert!(jail
+            .on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0)
+            .is_none());
+        // One second earlier it would have been inside.
+        let clock2 = ManualClock::at(T0);
+        let mut jail2 = Jail::new("sshd", policy(), false);
+        jail2.on_failure(&fail("198.18.0.1", &clock2), clock2.now(), |_| 0);
+        clock2.advance(Duration::from_secs(300));
+        jail2.on_failure(&fail("198.18.0.1", &clock2), clock2.now(), |_| 0);
+        clock2.advance(Duration::from_secs(299));
+        assert!(jail2
+            .on_failure(&fail("198.18.0.1", &clock2), clock2.now(), |_| 0)
+            .is_some());
+    }
+
+    #[test]
+    fn addresses_are_counted_apart() {
+        let clock = ManualClock::at(T0);
+        let mut jail = Jail::new("sshd", policy(), false);
+        for a in [
+            "198.18.0.1",
+            "198.18.0.2",
+            "2001:db8::1",
+            "198.18.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(
+                jail.on_failure(&fail(a, &clock), clock.now(), |_| 0)
+                    .is_none(),
+                "{a}"
+            );
+        }
+        assert!(jail
+            .on_failure(&fail("2001:db8::1", &clock), clock.now(), |_| 0)
+            .is_some());
+    }
+
+    #[test]
+    fn lines_older_than_findtime_do_not_count() {
+        let clock = ManualClock::at(T0);
+        let mut jail = Jail::new("sshd", policy(), false);
+        let mut old = fail("198.18.0.1", &clock);
+        old.time = UNIX_EPOCH + Duration::from_secs(T0 - 601);
+        for _ in 0..5 {
+            assert!(jail.on_failure(&old, clock.now(), |_| 0).is_none());
+        }
+        assert_eq!(jail.stats().too_old, 5);
+        assert_eq!(jail.tracked(), 0);
+    }
+
+    #[test]
+    fn bantime_grows_by_factor_up_to_maxtime() {
+        let mut p = policy();
+        p.increment = Increment {
+            enabled: true,
+            factor: 2.0,
+            maxtime: Duration::from_secs(5 * 3600),
+        };
+        let hours = |n| match p.ban_length(n) {
+            BanLength::For(d) => d.as_secs() / 3600,
+            BanLength::Permanent => u64::MAX,
+        };
+        assert_eq!(
+            [hours(0), hours(1), hours(2), hours(3), hours(10)],
+            [1, 2, 4, 5, 5]
+        );
+        // Without increment, every ban is bantime.
+        assert_eq!(
+            policy().ban_length(7),
+            BanLength::For(Duration::from_secs(3600))
+        );
+        // The jail asks for the history of the banned address.
+        let clock = ManualClock::at(T0);
+        let mut jail = Jail::new("sshd", p, false);
+        let mut asked = None;
+        for _ in 0..3 {
+            if let Some(b) = jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |t| {
+                asked = Some(*t);
+                2
+            }) {
+                assert_eq!(b.length, BanLength::For(Duration::from_secs(4 * 3600)));
+            }
+        }
+        assert_eq!(asked.map(|t| t.to_string()), Some("198.18.0.1".into()));
+    }
+
+    #[test]
+    fn markers_count_once_per_session_and_pair_with_the_next_attempt() {
+        let clock = ManualClock::at(T0);
+        let mut jail = Jail::new("sshd", policy(), false);
+        let with = |kind, pid| Failure {
+            kind,
+            pid: Some(pid),
+            ..fail("198.18.0.1", &clock)
+        };
+        // Session 100: Invalid user (marker) + Failed password (pairs) + Connection closed (marker, already counted).
+        jail.on_failure(&with(FailureKind::Marker, 100), clock.now(), |_| 0);
+        jail.on_failure(&with(FailureKind::Attempt, 100), clock.now(), |_| 0);
+        jail.on_failure(&with(FailureKind::Marker, 100), clock.now(), |_| 0);
+        assert_eq!(jail.stats().failures, 1);
+        assert_eq!(jail.stats().folded, 2);
+        // A second password in the same session counts.
+        jail.on_failure(&with(FailureKind::Attempt, 100), clock.now(), |_| 0);
+        assert_eq!(jail.stats().failures, 2);
+        // A new session (pid 101) counts its first marker: third failure, ban.
+        assert!(jail
+            .on_failure(&with(FailureKind::Marker, 101), clock.now(), |_| 0)
+            .is_some());
+    }
+
+    #[test]
+    fn the_same_line_from_two_sources_counts_once() {
+        let clock = ManualClock::at(T0);
+        let mut jail = Jail::new("sshd", policy(), true);
+        let mut f = fail("198.18.0.1", &clock);
+        f.fingerprint = 42;
+        jail.on_failure(&f, clock.now(), |_| 0);
+        jail.on_failure(&f, clock.now(), |_| 0);
+        assert_eq!(jail.stats().failures, 1);
+        f.fingerprint = 43;
+        jail.on_failure(&f, clock.now(), |_| 0);
+        assert_eq!(jail.stats().failures, 2);
+    }
+
+    #[test]
+    fn tracking_is_bounded_and_the_least_recent_goes_first() {
+        let clock = ManualClock::at(T0);
+        let mut p = policy();
+        p.max_tracked = 3;
+        let mut jail = Jail::new("sshd", p, false);
+        for a in ["198.18.0.1", "198.18.0.2", "198.18.0.3"] {
+            jail.on_failure(&fail(a, &clock), clock.now(), |_| 0);
+        }
+        // .1 fails again: now .2 is the least recent.
+        jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0);
+        jail.on_failure(&fail("198.18.0.4", &clock), clock.now(), |_| 0);
+        assert_eq!(jail.tracked(), 3);
+        assert_eq!(jail.stats().evicted, 1);
+        let w = jail.window();
+        assert_eq!(w.failures_of(&"198.18.0.2".parse().unwrap()), 0);
+        assert_eq!(w.failures_of(&"198.18.0.1".parse().unwrap()), 2);
+        for i in 0..1000 {
+            jail.on_failure(
+                &fail(&format!("198.19.{}.{}", i / 250, i % 250), &clock),
+                clock.now(),
+                |_| 0,
+            );
+        }
+        assert_eq!(jail.tracked(), 3);
+        assert!(jail.window().order.len() < 3 * 2 + 1024 + 1);
+    }
+
+    #[test]
+    fn purge_forgets_what_left_the_window() {
+        let clock = ManualClock::at(T0);
+        let mut jail = Jail::new("sshd", policy(), false);
+        jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0);
+        clock.advance(Duration::from_secs(300));
+        jail.on_failure(&fail("198.18.0.2", &clock), clock.now(), |_| 0);
+        clock.advance(Duration::from_secs(301));
+        assert_eq!(jail.purge(clock.now()), 1);
+        assert_eq!(jail.tracked(), 1);
+    }
+
+    #[test]
+    fn recidive_counts_other_jails_bans_only() {
+        assert!(recidive_counts("sshd"));
+        assert!(!recidive_counts(RECIDIVE));
+        assert!(!recidive_counts("manual"));
+        let clock = ManualClock::at(T0);
+        let mut recidive = Jail::new(
+            RECIDIVE,
+            JailPolicy {
+                bantime: BanLength::For(Duration::from_secs(7 * 86_400)),
+                findtime: Duration::from_secs(86_400),
+                maxretry: 5,
+                ..policy()
+            },
+            false,
+        );
+        let target: IpPrefix = "198.18.0.1".parse().unwrap();
+        for i in 0..5 {
+            clock.advance(Duration::from_secs(3601));
+            let f = recidive_failure(&target, clock.now()).unwrap();
+            let d = recidive.on_failure(&f, clock.now(), |_| 0);
+            assert_eq!(d.is_some(), i == 4, "ban {i}");
+        }
+        assert!(recidive_failure(&"198.18.0.0/24".parse().unwrap(), clock.now()).is_none());
+    }
+}
