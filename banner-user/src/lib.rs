@@ -15,5 +15,6 @@ pub mod duration;
 pub mod filter;
 pub mod jail;
 pub mod model;
+pub mod source;
 pub mod state;
 pub mod sys;
