@@ -40,17 +40,29 @@ pub enum Request {
         targets: Vec<String>,
         #[serde(default)]
         all: bool,
+        /// Only bans made by this jail.
+        #[serde(default)]
+        jail: Option<String>,
     },
     // Struct variants (not unit ones) so that unknown fields are refused here too.
     List {},
     Stats {},
     Ping {},
+    Status {
+        #[serde(default)]
+        jail: Option<String>,
+    },
+    /// Re-read the configuration: keep the bans, add, change or drop jails.
+    Reload {},
 }
 
 impl Request {
     /// Whether the request changes state (and so needs root).
     pub fn mutates(&self) -> bool {
-        matches!(self, Self::Ban { .. } | Self::Unban { .. })
+        matches!(
+            self,
+            Self::Ban { .. } | Self::Unban { .. } | Self::Reload {}
+        )
     }
 }
 
@@ -144,6 +156,38 @@ impl Stats {
     }
 }
 
+/// One jail as `status` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JailStatus {
+    pub name: String,
+    pub filter: String,
+    pub bantime: String,
+    pub findtime: String,
+    pub maxretry: u32,
+    pub blocktype: BlockType,
+    /// Lines read by the jail's sources.
+    pub lines: u64,
+    /// Lines the filter recognised as failures.
+    pub failure_lines: u64,
+    /// Failures counted toward maxretry.
+    pub failures: u64,
+    pub bans: u64,
+    /// Active bans made by this jail.
+    pub banned: u64,
+    /// Addresses with failures inside findtime.
+    pub tracked: u64,
+    pub evicted: u64,
+    pub too_old: u64,
+    pub folded: u64,
+    /// Failures from allowlisted addresses (never counted).
+    pub ignored: u64,
+    pub bad_host: u64,
+    pub truncated_lines: u64,
+    pub invalid_utf8_lines: u64,
+    pub source_errors: u64,
+    pub sources: Vec<crate::source::positions::SourceStatus>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Response {
@@ -159,6 +203,12 @@ pub enum Response {
     },
     Stats {
         stats: Stats,
+    },
+    Status {
+        jails: Vec<JailStatus>,
+    },
+    Reloaded {
+        summary: String,
     },
     Pong,
     Error {
@@ -235,9 +285,12 @@ mod tests {
     fn only_ban_and_unban_need_root() {
         assert!(Request::Unban {
             targets: vec![],
-            all: true
+            all: true,
+            jail: None,
         }
         .mutates());
+        assert!(Request::Reload {}.mutates());
+        assert!(!Request::Status { jail: None }.mutates());
         assert!(!Request::List {}.mutates());
         assert!(!Request::Stats {}.mutates());
     }

@@ -74,7 +74,12 @@ impl JailPolicy {
 /// two), more on the heap: most tracked addresses never fail more than a few times.
 #[derive(Clone, Debug)]
 enum Times {
-    Small { len: u8, t: [u32; 3] },
+    Small {
+        len: u8,
+        t: [u32; 3],
+    },
+    // Boxed so the enum stays 16 bytes: a bare Vec would make every tracked address pay 32.
+    #[allow(clippy::box_collection)]
     Big(Box<Vec<u32>>),
 }
 
@@ -242,7 +247,7 @@ pub struct Jail {
     pub name: String,
     pub policy: JailPolicy,
     window: FailureWindow,
-    sessions: HashMap<(u32, IpAddr), Session>,
+    sessions: HashMap<(u64, IpAddr), Session>,
     /// (fingerprint, address) -> time, for lines seen through two sources.
     recent: HashMap<(u64, IpAddr), u32>,
     dedupe: bool,
@@ -349,10 +354,10 @@ impl Jail {
     }
 
     fn counts_in_session(&mut self, f: &Failure, t: u32) -> bool {
-        let Some(pid) = f.pid else {
+        let Some(session) = f.session else {
             return true;
         };
-        let s = self.sessions.entry((pid, f.addr)).or_insert(Session {
+        let s = self.sessions.entry((session, f.addr)).or_insert(Session {
             counted: false,
             credit: false,
             last: t,
@@ -404,7 +409,7 @@ pub fn recidive_failure(target: &IpPrefix, at: SystemTime) -> Option<Failure> {
     target.is_host().then(|| Failure {
         addr: target.addr(),
         time: at,
-        pid: None,
+        session: None,
         kind: FailureKind::Attempt,
         user: None,
         fingerprint: 0,
@@ -433,7 +438,7 @@ mod tests {
         Failure {
             addr: addr.parse().unwrap(),
             time: clock.now(),
-            pid: None,
+            session: None,
             kind: FailureKind::Attempt,
             user: None,
             fingerprint: 0,
@@ -566,7 +571,7 @@ mod tests {
         let mut jail = Jail::new("sshd", policy(), false);
         let with = |kind, pid| Failure {
             kind,
-            pid: Some(pid),
+            session: Some(pid),
             ..fail("198.18.0.1", &clock)
         };
         // Session 100: Invalid user (marker) + Failed password (pairs) + Connection closed (marker, already counted).

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use banner::{
-    cli::{self, ban, check_config, list, stats, unban, CliError},
+    cli::{self, ban, check_config, list, stats, status, unban, CliError},
     config::BackendChoice,
     daemon,
 };
@@ -35,6 +35,10 @@ enum Command {
     List(list::ListArgs),
     /// Show packet and ban counters.
     Stats(stats::StatsArgs),
+    /// Show jails: lines read, failures, bans, sources and their positions.
+    Status(status::StatusArgs),
+    /// Re-read the configuration: keep the bans, add, change or drop jails.
+    Reload,
     /// Validate a configuration file.
     CheckConfig(check_config::CheckConfigArgs),
 }
@@ -94,6 +98,8 @@ fn main() {
                 Command::Unban(a) => unban::run(&socket, a),
                 Command::List(a) => list::run(&socket, a),
                 Command::Stats(a) => stats::run(&socket, a),
+                Command::Status(a) => status::run(&socket, a),
+                Command::Reload => status::reload(&socket),
                 Command::CheckConfig(a) => check_config::run(a),
                 Command::Daemon(_) => unreachable!("handled above"),
             }
@@ -126,5 +132,5 @@ fn run_daemon(socket: Option<PathBuf>, args: DaemonArgs) -> cli::CliResult {
         bpffs_dir: args.bpffs_dir,
         keep_on_exit: args.keep_on_exit.then_some(true),
     };
-    daemon::run(cfg, overrides).map_err(|e| CliError::failed(format!("{e:#}")))
+    daemon::run(args.config, cfg, overrides).map_err(|e| CliError::failed(format!("{e:#}")))
 }

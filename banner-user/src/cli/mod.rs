@@ -4,6 +4,7 @@ pub mod ban;
 pub mod check_config;
 pub mod list;
 pub mod stats;
+pub mod status;
 pub mod table;
 pub mod unban;
 

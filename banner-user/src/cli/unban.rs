@@ -17,9 +17,12 @@ pub struct UnbanArgs {
         conflicts_with = "all"
     )]
     pub targets: Vec<String>,
-    /// Lift every ban.
+    /// Lift every ban (of the jail, with --jail).
     #[arg(long)]
     pub all: bool,
+    /// Only bans made by this jail.
+    #[arg(long, value_name = "NAME")]
+    pub jail: Option<String>,
 }
 
 pub fn run(socket: &Path, args: UnbanArgs) -> CliResult {
@@ -35,6 +38,7 @@ pub fn run(socket: &Path, args: UnbanArgs) -> CliResult {
         &Request::Unban {
             targets,
             all: args.all,
+            jail: args.jail.clone(),
         },
     )?;
     let Response::Unbanned {

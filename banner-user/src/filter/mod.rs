@@ -57,8 +57,9 @@ impl LineMeta {
 pub struct Failure {
     pub addr: IpAddr,
     pub time: SystemTime,
-    /// sshd session (pid), to count markers once per session.
-    pub pid: Option<u32>,
+    /// The session the line belongs to (the writer's pid, else the client's port), to count
+    /// markers once per session.
+    pub session: Option<u64>,
     pub kind: FailureKind,
     pub user: Option<String>,
     /// Hash of the failure's content, to recognise the same line read from two sources.
@@ -294,13 +295,18 @@ impl Filter {
         };
         let host = caps.name(pattern::HOST_GROUP).map_or("", |m| m.as_str());
         let user = caps.name("f_user").map(|m| m.as_str().to_string());
+        let port: Option<u64> = caps.name("f_port").and_then(|m| m.as_str().parse().ok());
+        // Tagged so a pid and a port with the same number never meet.
+        let session = pid
+            .map(|p| (1u64 << 32) | u64::from(p))
+            .or(port.map(|p| (2u64 << 32) | p));
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         content.hash(&mut hasher);
         let fingerprint = hasher.finish();
         let failure = |addr: IpAddr| Failure {
             addr: fold_mapped(addr),
             time,
-            pid,
+            session,
             kind: *kind,
             user: user.clone(),
             fingerprint,

@@ -9,7 +9,8 @@
 //! Each pattern is an *attempt* (one failed try: counts every time) or a *marker* (says the
 //! session failed: counts once per sshd session, and the next attempt of that session pairs
 //! with it instead of counting twice). So one bot session "Invalid user -> Failed password ->
-//! Connection closed" is one failure, not three.
+//! Connection closed" is one failure, not three. A session is the sshd pid where the log
+//! gives one (syslog, journald), else the client's port (`sshd -E` files carry no pid).
 
 use super::FailureKind::{self, Attempt, Marker};
 
@@ -24,29 +25,29 @@ pub const PROGRAMS: &[&str] = &["sshd", "sshd-session"];
 pub fn normal() -> Vec<(String, FailureKind)> {
     vec![
         (
-            format!(r"^{LVL}Failed (?:password|publickey|keyboard-interactive/pam|keyboard-interactive|hostbased|gssapi-with-mic|none) for (?:invalid user )?<F-USER>.*</F-USER> from <HOST> port \d+{SSH2_KEY}$"),
+            format!(r"^{LVL}Failed (?:password|publickey|keyboard-interactive/pam|keyboard-interactive|hostbased|gssapi-with-mic|none) for (?:invalid user )?<F-USER>.*</F-USER> from <HOST> port <F-PORT>\d+</F-PORT>{SSH2_KEY}$"),
             Attempt,
         ),
-        (format!(r"^{LVL}Invalid user <F-USER>.*</F-USER> from <HOST> port \d+$"), Marker),
+        (format!(r"^{LVL}Invalid user <F-USER>.*</F-USER> from <HOST> port <F-PORT>\d+</F-PORT>$"), Marker),
         (
             format!(r"^{LVL}User <F-USER>.+</F-USER> from <HOST> not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|a group is listed in DenyGroups|none of user's groups are listed in AllowGroups|account is locked|shell does not exist|shell is not executable)$"),
             Marker,
         ),
-        (format!(r"^{LVL}ROOT LOGIN REFUSED FROM <HOST>(?: port \d+)?$"), Marker),
+        (format!(r"^{LVL}ROOT LOGIN REFUSED FROM <HOST>(?: port <F-PORT>\d+</F-PORT>)?$"), Marker),
         (
-            format!(r"^{LVL}maximum authentication attempts exceeded for (?:invalid user )?<F-USER>.*</F-USER> from <HOST> port \d+ ssh2 \[preauth\]$"),
+            format!(r"^{LVL}maximum authentication attempts exceeded for (?:invalid user )?<F-USER>.*</F-USER> from <HOST> port <F-PORT>\d+</F-PORT> ssh2 \[preauth\]$"),
             Marker,
         ),
         (
-            format!(r"^{LVL}Disconnecting (?:authenticating|invalid) user <F-USER>.*</F-USER> <HOST> port \d+: Too many authentication failures \[preauth\]$"),
+            format!(r"^{LVL}Disconnecting (?:authenticating|invalid) user <F-USER>.*</F-USER> <HOST> port <F-PORT>\d+</F-PORT>: Too many authentication failures \[preauth\]$"),
             Marker,
         ),
         (
-            format!(r"^{LVL}Connection (?:closed|reset) by (?:authenticating|invalid) user <F-USER>.*</F-USER> <HOST> port \d+ \[preauth\]$"),
+            format!(r"^{LVL}Connection (?:closed|reset) by (?:authenticating|invalid) user <F-USER>.*</F-USER> <HOST> port <F-PORT>\d+</F-PORT> \[preauth\]$"),
             Marker,
         ),
         (
-            format!(r"^{LVL}Disconnected from (?:authenticating|invalid) user <F-USER>.*</F-USER> <HOST> port \d+ \[preauth\]$"),
+            format!(r"^{LVL}Disconnected from (?:authenticating|invalid) user <F-USER>.*</F-USER> <HOST> port <F-PORT>\d+</F-PORT> \[preauth\]$"),
             Marker,
         ),
         // PAM fields before rhost are fixed-format; the user name comes after the address.
@@ -66,41 +67,41 @@ pub fn aggressive() -> Vec<(String, FailureKind)> {
     let mut v = normal();
     v.extend([
         (
-            format!(r"^{LVL}Did not receive identification string from <HOST>(?: port \d+)?$"),
+            format!(r"^{LVL}Did not receive identification string from <HOST>(?: port <F-PORT>\d+</F-PORT>)?$"),
             Attempt,
         ),
         (
-            format!(r"^{LVL}Connection (?:closed|reset) by <HOST> port \d+ \[preauth\]$"),
+            format!(r"^{LVL}Connection (?:closed|reset) by <HOST> port <F-PORT>\d+</F-PORT> \[preauth\]$"),
             Attempt,
         ),
         (
-            format!(r"^{LVL}Disconnected from <HOST> port \d+ \[preauth\]$"),
+            format!(r"^{LVL}Disconnected from <HOST> port <F-PORT>\d+</F-PORT> \[preauth\]$"),
             Attempt,
         ),
         (
-            format!(r"^{LVL}Timeout before authentication for <HOST> port \d+$"),
+            format!(r"^{LVL}Timeout before authentication for <HOST> port <F-PORT>\d+</F-PORT>$"),
             Attempt,
         ),
         // The address comes before anything the client chose.
         (
-            format!(r"^{LVL}banner exchange: Connection from <HOST> port \d+: .*$"),
+            format!(r"^{LVL}banner exchange: Connection from <HOST> port <F-PORT>\d+</F-PORT>: .*$"),
             Attempt,
         ),
         (
-            format!(r"^{LVL}Unable to negotiate with <HOST> port \d+: no matching .*$"),
+            format!(r"^{LVL}Unable to negotiate with <HOST> port <F-PORT>\d+</F-PORT>: no matching .*$"),
             Attempt,
         ),
         (
-            format!(r"^{LVL}ssh_dispatch_run_fatal: Connection from <HOST> port \d+: .*$"),
+            format!(r"^{LVL}ssh_dispatch_run_fatal: Connection from <HOST> port <F-PORT>\d+</F-PORT>: .*$"),
             Attempt,
         ),
         // The version string is the client's; the address after it is sshd's, at the end.
         (
-            format!(r"^{LVL}Bad protocol version identification '.*' from <HOST>(?: port \d+)?$"),
+            format!(r"^{LVL}Bad protocol version identification '.*' from <HOST>(?: port <F-PORT>\d+</F-PORT>)?$"),
             Attempt,
         ),
         (
-            format!(r"^{LVL}Protocol major versions differ for <HOST>(?: port \d+)?: .*$"),
+            format!(r"^{LVL}Protocol major versions differ for <HOST>(?: port <F-PORT>\d+</F-PORT>)?: .*$"),
             Attempt,
         ),
     ]);

@@ -177,7 +177,7 @@ fn failures_carry_time_pid_kind_and_user() {
         panic!("no failure")
     };
     assert_eq!(fail.time, UNIX_EPOCH + Duration::from_secs(1_795_654_923));
-    assert_eq!(fail.pid, Some(4242));
+    assert_eq!(fail.session, Some((1 << 32) | 4242));
     assert_eq!(fail.kind, FailureKind::Attempt);
     assert_eq!(fail.user.as_deref(), Some("admin"));
     let Examined::Failure(marker) = f.examine(
@@ -188,8 +188,9 @@ fn failures_carry_time_pid_kind_and_user() {
         panic!("no failure")
     };
     assert_eq!(marker.kind, FailureKind::Marker);
-    // No timestamp: the arrival time.
+    // No timestamp: the arrival time; no pid: the client's port keys the session.
     assert_eq!(marker.time, meta().arrival);
+    assert_eq!(marker.session, Some((2 << 32) | 1));
     // journald's own time and pid win.
     let journal = LineMeta {
         arrival: meta().arrival,
@@ -200,8 +201,8 @@ fn failures_carry_time_pid_kind_and_user() {
         panic!("no failure")
     };
     assert_eq!(
-        (j.time, j.pid),
-        (UNIX_EPOCH + Duration::from_secs(5), Some(7))
+        (j.time, j.session),
+        (UNIX_EPOCH + Duration::from_secs(5), Some((1 << 32) | 7))
     );
 }
 

@@ -189,10 +189,9 @@ async fn run_once(args: &[String], k: &str, ctx: &SourceContext) -> Result<(), S
             &mut failures,
         );
         // Hand over a batch whenever journalctl has nothing more queued right now.
-        if reader.buffer().is_empty() {
-            if !flush(ctx, k, &mut failures, &mut last_cursor, &mut read) {
-                return Ok(());
-            }
+        if reader.buffer().is_empty() && !flush(ctx, k, &mut failures, &mut last_cursor, &mut read)
+        {
+            return Ok(());
         }
     }
     flush(ctx, k, &mut failures, &mut last_cursor, &mut read);

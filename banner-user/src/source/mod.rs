@@ -9,7 +9,13 @@ pub mod file;
 pub mod journal;
 pub mod positions;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+};
 
 /// Longest line kept; the rest of a longer line is cut off (and counted).
 pub const MAX_LINE: usize = 64 * 1024;
@@ -119,6 +125,18 @@ impl SourceCounters {
 
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+}
+
+/// The counters of every jail, shared by the core (which reports them) and the supervisor
+/// (which hands them to the sources it starts). A jail keeps its counters across reloads.
+#[derive(Clone, Debug, Default)]
+pub struct CounterRegistry(Arc<Mutex<HashMap<String, Arc<SourceCounters>>>>);
+
+impl CounterRegistry {
+    pub fn get(&self, jail: &str) -> Arc<SourceCounters> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(map.entry(jail.to_string()).or_default())
     }
 }
 

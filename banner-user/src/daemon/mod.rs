@@ -1,17 +1,20 @@
-//! `banner daemon`: wires the configuration, the enforcement backend, the ban manager and the
-//! control socket together.
+//! `banner daemon`: wires the configuration, the sources, the jails, the ban manager, the
+//! enforcement backend and the control socket together.
 //!
-//! The decision core (the ban manager) runs on one plain thread and is the only writer of ban
-//! state; the async edges (control socket, signals) send it events over a channel. That keeps
-//! every map write in one place and the core free of async.
+//! The decision core (jails + ban manager, see [`core`]) runs on one plain thread and is the
+//! only writer of ban state; the async edges (sources, control socket, signals) send it
+//! events over a channel. That keeps every map write in one place and the core free of async.
+
+mod core;
 
 use std::{
+    collections::BTreeMap,
     fs,
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     sync::{mpsc, Arc},
     thread,
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use anyhow::{bail, Context as _, Result};
@@ -21,18 +24,23 @@ use tokio::{
     sync::oneshot,
 };
 
+pub use self::core::{Core, Event};
 use crate::{
     addr::IpPrefix,
     backend::{
         xdp::{AttachMode, XdpBackend, XdpOptions},
         Backend,
     },
-    bans::{BanManager, BanOutcome, BanRequest, IgnoreList},
-    clock::{rfc3339, Clock, SystemClock},
+    bans::{BanManager, IgnoreList},
+    clock::{Clock, SystemClock},
     config::{BackendChoice, Config},
-    control::{self, BanInfo, BanResult, Request, Response, Stats},
-    duration::BanLength,
-    model::{BlockType, MANUAL_JAIL},
+    control::{self, Request, Response},
+    source::{
+        file::{self, FailureSink, SourceContext},
+        journal,
+        positions::PositionBook,
+        CounterRegistry,
+    },
     state::Store,
     sys,
 };
@@ -129,18 +137,9 @@ fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>> {
     Ok(Box::new(backend))
 }
 
-/// Events for the core thread.
-enum Event {
-    Control {
-        request: Request,
-        reply: oneshot::Sender<Response>,
-    },
-    Shutdown,
-}
-
-/// Run the daemon until SIGTERM/SIGINT.
-pub fn run(mut cfg: Config, overrides: Overrides) -> Result<()> {
-    overrides.apply(&mut cfg);
+/// Run the daemon until SIGTERM/SIGINT; SIGHUP reloads the configuration.
+pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) -> Result<()> {
+    overrides.clone().apply(&mut cfg);
     if !sys::is_root() {
         bail!(
             "banner daemon must run as root: it loads an XDP program and owns the control socket"
@@ -173,6 +172,10 @@ pub fn run(mut cfg: Config, overrides: Overrides) -> Result<()> {
             report.corrupt_lines
         );
     }
+    let (book, warning) = PositionBook::load(&cfg.state_dir);
+    if let Some(w) = warning {
+        log::warn!("{w}");
+    }
 
     let backend = open_backend(&cfg)?;
     let ignore = build_ignore_list(&cfg);
@@ -187,6 +190,9 @@ pub fn run(mut cfg: Config, overrides: Overrides) -> Result<()> {
         restored.adopted
     );
 
+    let registry = CounterRegistry::default();
+    let core = Core::new(manager, &cfg, book.clone(), registry.clone());
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -195,45 +201,189 @@ pub fn run(mut cfg: Config, overrides: Overrides) -> Result<()> {
     let listener = runtime.block_on(async { bind_socket(&cfg.socket) })?;
 
     let (tx, rx) = mpsc::channel::<Event>();
-    let core_settings = CoreSettings {
-        bantime: cfg.bantime,
-        blocktype: cfg.blocktype,
-        keep_on_exit: cfg.keep_on_exit,
-    };
     let core = thread::Builder::new()
         .name("banner-core".into())
-        .spawn(move || core_loop(manager, rx, core_settings))
+        .spawn(move || core.run(rx))
         .context("starting the core thread")?;
 
     log::info!("control socket at {}", cfg.socket.display());
     let socket_path = cfg.socket.clone();
     runtime.block_on(async move {
-        let server = tokio::spawn(serve(listener, tx.clone()));
-        wait_for_stop_signal().await;
+        let supervisor = Arc::new(tokio::sync::Mutex::new(Supervisor {
+            config_path,
+            overrides,
+            running: cfg.clone(),
+            tx: tx.clone(),
+            book,
+            registry,
+            tasks: Vec::new(),
+        }));
+        supervisor.lock().await.start_sources(&cfg);
+        let server = tokio::spawn(serve(listener, tx.clone(), Arc::clone(&supervisor)));
+        wait_for_stop(&supervisor).await;
         log::info!("stopping");
         server.abort();
+        supervisor.lock().await.stop_sources().await;
         let _ = tx.send(Event::Shutdown);
     });
     let _ = fs::remove_file(&socket_path);
     match core.join() {
-        Ok(result) => result,
+        Ok(result) => Ok(result?),
         Err(_) => bail!("the core thread panicked"),
     }
 }
 
-async fn wait_for_stop_signal() {
+/// Owns the source tasks: starts them, and on reload stops them, has the core apply the new
+/// configuration, and starts them again (they resume from the position book).
+struct Supervisor {
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+    running: Config,
+    tx: mpsc::Sender<Event>,
+    book: PositionBook,
+    registry: CounterRegistry,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Supervisor {
+    /// Which sources each jail will run: its log paths, and journald where there is one.
+    fn plan(cfg: &Config) -> BTreeMap<String, usize> {
+        let journal = journal::journal_present();
+        cfg.jails
+            .iter()
+            .map(|j| {
+                let n = j.logpaths.len() + usize::from(journal && !j.journalmatch.is_empty());
+                (j.name.clone(), n)
+            })
+            .collect()
+    }
+
+    fn start_sources(&mut self, cfg: &Config) {
+        let journal = journal::journal_present();
+        let tx = self.tx.clone();
+        let sink: FailureSink = Arc::new(move |jail: &str, failures| {
+            tx.send(Event::Failures {
+                jail: jail.to_string(),
+                failures,
+            })
+            .is_ok()
+        });
+        for j in &cfg.jails {
+            let ctx = SourceContext {
+                jail: j.name.clone(),
+                filter: Arc::clone(&j.filter),
+                sink: Arc::clone(&sink),
+                book: self.book.clone(),
+                counters: self.registry.get(&j.name),
+            };
+            if !j.logpaths.is_empty() {
+                self.tasks
+                    .push(tokio::spawn(file::follow(j.logpaths.clone(), ctx.clone())));
+            }
+            if !j.journalmatch.is_empty() {
+                if journal {
+                    self.tasks.push(tokio::spawn(journal::follow(
+                        j.journalmatch.clone(),
+                        j.policy.findtime,
+                        ctx,
+                    )));
+                } else {
+                    log::info!(
+                        "[{}] no journal on this host: reading its log files only",
+                        j.name
+                    );
+                }
+            }
+            log::info!(
+                "[{}] filter {}, maxretry {} in {}, bantime {}, {}",
+                j.name,
+                j.filter_name,
+                j.policy.maxretry,
+                crate::duration::format_duration(j.policy.findtime),
+                j.policy.bantime,
+                j.policy.blocktype
+            );
+        }
+    }
+
+    async fn stop_sources(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        self.book.clear_status();
+    }
+
+    /// Re-read the configuration file; on any error keep running as before.
+    async fn reload(&mut self) -> Result<String, String> {
+        let mut cfg = load_config(self.config_path.as_deref()).map_err(|e| format!("{e:#}"))?;
+        self.overrides.clone().apply(&mut cfg);
+        if cfg.interfaces.is_empty() {
+            cfg.interfaces = self.running.interfaces.clone();
+        }
+        let mut restart_only = Vec::new();
+        if cfg.interfaces != self.running.interfaces {
+            restart_only.push("interfaces");
+        }
+        if cfg.backend != self.running.backend {
+            restart_only.push("backend");
+        }
+        if cfg.socket != self.running.socket
+            || cfg.state_dir != self.running.state_dir
+            || cfg.bpffs_dir != self.running.bpffs_dir
+        {
+            restart_only.push("socket/state_dir/bpffs_dir");
+        }
+        self.stop_sources().await;
+        let (reply, answer) = oneshot::channel();
+        let sent = self.tx.send(Event::Reload {
+            config: Box::new(cfg.clone()),
+            sources: Self::plan(&cfg),
+            reply,
+        });
+        if sent.is_err() {
+            return Err("the daemon is shutting down".into());
+        }
+        let mut summary = answer
+            .await
+            .map_err(|_| "the daemon is shutting down".to_string())?;
+        self.start_sources(&cfg);
+        if !restart_only.is_empty() {
+            summary.push_str(&format!(
+                "; not applied until a restart: {}",
+                restart_only.join(", ")
+            ));
+        }
+        self.running = cfg;
+        log::info!("reloaded: {summary}");
+        Ok(summary)
+    }
+}
+
+/// Wait for SIGTERM or SIGINT; reload on SIGHUP meanwhile.
+async fn wait_for_stop(supervisor: &tokio::sync::Mutex<Supervisor>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
-        // Without signal handlers we can only stop on Ctrl-C via the default action.
+        log::warn!("cannot install signal handlers; stop banner with `kill -9` only");
         std::future::pending::<()>().await;
         return;
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => {
+                if let Err(e) = supervisor.lock().await.reload().await {
+                    log::warn!("reload refused, still running the old configuration: {e}");
+                }
+            }
+        }
     }
 }
 
@@ -272,13 +422,18 @@ fn bind_socket(path: &Path) -> Result<UnixListener> {
     Ok(listener)
 }
 
-async fn serve(listener: UnixListener, tx: mpsc::Sender<Event>) {
+async fn serve(
+    listener: UnixListener,
+    tx: mpsc::Sender<Event>,
+    supervisor: Arc<tokio::sync::Mutex<Supervisor>>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let tx = tx.clone();
+                let supervisor = Arc::clone(&supervisor);
                 tokio::spawn(async move {
-                    if let Err(e) = handle_connection(stream, tx).await {
+                    if let Err(e) = handle_connection(stream, tx, supervisor).await {
                         log::debug!("control connection: {e}");
                     }
                 });
@@ -291,7 +446,11 @@ async fn serve(listener: UnixListener, tx: mpsc::Sender<Event>) {
     }
 }
 
-async fn handle_connection(stream: UnixStream, tx: mpsc::Sender<Event>) -> std::io::Result<()> {
+async fn handle_connection(
+    stream: UnixStream,
+    tx: mpsc::Sender<Event>,
+    supervisor: Arc<tokio::sync::Mutex<Supervisor>>,
+) -> std::io::Result<()> {
     // The kernel tells us who is on the other end; no client can claim to be root.
     let uid = stream.peer_cred()?.uid();
     let (read, mut write) = stream.into_split();
@@ -307,6 +466,12 @@ async fn handle_connection(stream: UnixStream, tx: mpsc::Sender<Event>) -> std::
             Ok(request) if request.mutates() && uid != 0 => Response::error(format!(
                 "permission denied: only root may ban or unban (you are uid {uid})"
             )),
+            Ok(Request::Reload {}) => match supervisor.lock().await.reload().await {
+                Ok(summary) => Response::Reloaded { summary },
+                Err(e) => Response::error(format!(
+                    "reload refused, still running the old configuration: {e}"
+                )),
+            },
             Ok(request) => {
                 let (reply, answer) = oneshot::channel();
                 if tx.send(Event::Control { request, reply }).is_err() {
@@ -323,187 +488,5 @@ async fn handle_connection(stream: UnixStream, tx: mpsc::Sender<Event>) -> std::
         });
         out.push(b'\n');
         write.write_all(&out).await?;
-    }
-}
-
-struct CoreSettings {
-    bantime: Duration,
-    blocktype: BlockType,
-    keep_on_exit: bool,
-}
-
-fn core_loop(
-    mut manager: BanManager,
-    rx: mpsc::Receiver<Event>,
-    settings: CoreSettings,
-) -> Result<()> {
-    loop {
-        let wait = manager
-            .next_deadline()
-            .map(|t| {
-                t.duration_since(SystemTime::now())
-                    .unwrap_or(Duration::ZERO)
-            })
-            .unwrap_or(Duration::from_secs(1))
-            .clamp(Duration::from_millis(5), Duration::from_secs(1));
-        match rx.recv_timeout(wait) {
-            Ok(Event::Control { request, reply }) => {
-                let response = handle_request(&mut manager, &settings, request);
-                let _ = reply.send(response);
-            }
-            Ok(Event::Shutdown) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        for ban in manager.expire() {
-            log::info!("[{}] unban {} (expired)", ban.jail, ban.target);
-        }
-    }
-    manager.shutdown(settings.keep_on_exit)?;
-    if settings.keep_on_exit {
-        log::info!(
-            "stopped; {} bans stay enforced in the kernel",
-            manager.active_count()
-        );
-    } else {
-        log::info!(
-            "stopped; XDP detached and kernel bans removed (they are kept in the state dir)"
-        );
-    }
-    Ok(())
-}
-
-fn handle_request(manager: &mut BanManager, settings: &CoreSettings, request: Request) -> Response {
-    match request {
-        Request::Ping {} => Response::Pong,
-        Request::Ban {
-            targets,
-            duration,
-            blocktype,
-            jail,
-        } => {
-            let length = match duration.as_deref() {
-                None => BanLength::For(settings.bantime),
-                Some(d) => match BanLength::parse(d) {
-                    Ok(l) => l,
-                    Err(e) => return Response::error(e.to_string()),
-                },
-            };
-            let mut requests = Vec::with_capacity(targets.len());
-            for (index, t) in targets.iter().enumerate() {
-                match t.parse::<IpPrefix>() {
-                    Ok(target) => requests.push(BanRequest {
-                        target,
-                        jail: jail.clone().unwrap_or_else(|| MANUAL_JAIL.to_string()),
-                        blocktype: blocktype.unwrap_or(settings.blocktype),
-                        length,
-                    }),
-                    Err(e) => {
-                        return Response::Error {
-                            message: e.to_string(),
-                            index: Some(index),
-                        }
-                    }
-                }
-            }
-            match manager.ban_batch(&requests) {
-                Ok(outcomes) => {
-                    let results = outcomes
-                        .iter()
-                        .map(|o| {
-                            let b = o.ban();
-                            let (outcome, verb) = match o {
-                                BanOutcome::New(_) => ("banned", "ban"),
-                                BanOutcome::Extended(_) => ("extended", "extend ban of"),
-                                BanOutcome::Unchanged(_) => ("unchanged", ""),
-                            };
-                            if !verb.is_empty() {
-                                log::info!(
-                                    "[{}] {verb} {} ({}, {})",
-                                    b.jail,
-                                    b.target,
-                                    b.blocktype,
-                                    length
-                                );
-                            }
-                            let notes = manager
-                                .ignore_list()
-                                .inside(&b.target)
-                                .map(|e| format!("{} ({}) inside stays allowed", e.net, e.why))
-                                .collect();
-                            BanResult {
-                                ip: b.target.to_string(),
-                                outcome: outcome.into(),
-                                expires_at: b.expires_at.map(rfc3339),
-                                notes,
-                            }
-                        })
-                        .collect();
-                    Response::Banned { results }
-                }
-                Err(e) => Response::Error {
-                    message: e.error.to_string(),
-                    index: Some(e.index),
-                },
-            }
-        }
-        Request::Unban { targets, all } => {
-            if all {
-                return match manager.unban_all() {
-                    Ok(lifted) => {
-                        log::info!("unbanned all ({} bans)", lifted.len());
-                        Response::Unbanned {
-                            targets: lifted.iter().map(|b| b.target.to_string()).collect(),
-                            not_banned: Vec::new(),
-                        }
-                    }
-                    Err(e) => Response::error(e.to_string()),
-                };
-            }
-            let mut parsed = Vec::with_capacity(targets.len());
-            for (index, t) in targets.iter().enumerate() {
-                match t.parse::<IpPrefix>() {
-                    Ok(p) => parsed.push(p),
-                    Err(e) => {
-                        return Response::Error {
-                            message: e.to_string(),
-                            index: Some(index),
-                        }
-                    }
-                }
-            }
-            let mut done = Vec::new();
-            let mut not_banned = Vec::new();
-            for p in parsed {
-                match manager.unban(&p) {
-                    Ok(Some(b)) => {
-                        log::info!("[{}] unban {}", b.jail, b.target);
-                        done.push(p.to_string());
-                    }
-                    Ok(None) => not_banned.push(p.to_string()),
-                    Err(e) => return Response::error(e.to_string()),
-                }
-            }
-            Response::Unbanned {
-                targets: done,
-                not_banned,
-            }
-        }
-        Request::List {} => match manager.list() {
-            Ok(views) => Response::List {
-                bans: views.iter().map(BanInfo::from).collect(),
-            },
-            Err(e) => Response::error(e.to_string()),
-        },
-        Request::Stats {} => match manager.counters() {
-            Ok(c) => Response::Stats {
-                stats: Stats::new(
-                    manager.backend_name(),
-                    c,
-                    manager.stats(),
-                    manager.active_count(),
-                ),
-            },
-            Err(e) => Response::error(e.to_string()),
-        },
     }
 }

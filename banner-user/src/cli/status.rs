@@ -1,0 +1,111 @@
+//! `banner status [JAIL] [--json]` and `banner reload`.
+
+use std::path::Path;
+
+use super::{request, table, unexpected, CliError, CliResult};
+use crate::control::{Request, Response};
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Only this jail.
+    pub jail: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(socket: &Path, args: StatusArgs) -> CliResult {
+    let reply = request(
+        socket,
+        &Request::Status {
+            jail: args.jail.clone(),
+        },
+    )?;
+    let Response::Status { jails } = reply else {
+        return Err(unexpected(&reply));
+    };
+    if args.json {
+        let text =
+            serde_json::to_string_pretty(&jails).map_err(|e| CliError::failed(e.to_string()))?;
+        println!("{text}");
+        return Ok(());
+    }
+    if jails.is_empty() {
+        println!("no jails");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = jails
+        .iter()
+        .map(|j| {
+            vec![
+                j.name.clone(),
+                j.filter.clone(),
+                j.lines.to_string(),
+                j.failures.to_string(),
+                j.bans.to_string(),
+                j.banned.to_string(),
+                j.tracked.to_string(),
+                format!("{} in {}", j.maxretry, j.findtime),
+                format!("{} {}", j.bantime, j.blocktype),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "JAIL", "FILTER", "LINES", "FAILURES", "BANS", "BANNED", "TRACKED", "MAXRETRY",
+                "BAN"
+            ],
+            &rows
+        )
+    );
+    let sources: Vec<Vec<String>> = jails
+        .iter()
+        .flat_map(|j| j.sources.iter())
+        .map(|s| {
+            let position = match (s.offset, s.size, &s.cursor) {
+                (Some(o), Some(size), _) => format!("{o}/{size} bytes"),
+                (Some(o), None, _) => format!("{o} bytes"),
+                (_, _, Some(c)) => format!("cursor {}", shorten(c)),
+                _ => "-".into(),
+            };
+            vec![
+                s.jail.clone(),
+                s.kind.clone(),
+                s.name.clone(),
+                s.lines.to_string(),
+                position,
+                s.state.clone(),
+            ]
+        })
+        .collect();
+    if !sources.is_empty() {
+        println!();
+        print!(
+            "{}",
+            table::render(
+                &["JAIL", "SOURCE", "NAME", "LINES", "POSITION", "STATE"],
+                &sources
+            )
+        );
+    }
+    Ok(())
+}
+
+fn shorten(cursor: &str) -> String {
+    if cursor.len() > 24 {
+        format!("{}...", &cursor[..24])
+    } else {
+        cursor.to_string()
+    }
+}
+
+pub fn reload(socket: &Path) -> CliResult {
+    let reply = request(socket, &Request::Reload {})?;
+    let Response::Reloaded { summary } = reply else {
+        return Err(unexpected(&reply));
+    };
+    println!("reloaded: {summary}");
+    Ok(())
+}

@@ -1,0 +1,590 @@
+//! The synchronous core: the only owner of ban state. It takes failures from the sources and
+//! requests from the control socket, runs them through the jails and the ban manager, and
+//! keeps time (expiry, purges, saving read positions).
+
+use std::{
+    collections::BTreeMap,
+    sync::{mpsc, Arc},
+    time::{Duration, Instant, SystemTime},
+};
+
+use tokio::sync::oneshot;
+
+use crate::{
+    addr::IpPrefix,
+    bans::{BanManager, BanOutcome, BanRequest},
+    clock::rfc3339,
+    config::{Config, JailConfig},
+    control::{BanInfo, BanResult, JailStatus, Request, Response, Stats},
+    duration::{format_duration, BanLength},
+    filter::Failure,
+    jail::{recidive_counts, recidive_failure, Jail, JailPolicy, RECIDIVE},
+    model::{BlockType, MANUAL_JAIL},
+    source::{positions::PositionBook, CounterRegistry, SourceCounters},
+};
+
+/// What the async edges send the core.
+pub enum Event {
+    Control {
+        request: Request,
+        reply: oneshot::Sender<Response>,
+    },
+    Failures {
+        jail: String,
+        failures: Vec<Failure>,
+    },
+    /// Apply a new configuration; answers with a summary of what changed.
+    Reload {
+        config: Box<Config>,
+        /// Sources each jail will run (for cross-source dedupe).
+        sources: BTreeMap<String, usize>,
+        reply: oneshot::Sender<String>,
+    },
+    Shutdown,
+}
+
+struct JailSlot {
+    jail: Jail,
+    cfg: JailConfig,
+    counters: Arc<SourceCounters>,
+    ignored: u64,
+}
+
+pub struct Core {
+    manager: BanManager,
+    jails: BTreeMap<String, JailSlot>,
+    recidive: Option<Jail>,
+    /// Defaults for manual bans.
+    bantime: Duration,
+    blocktype: BlockType,
+    keep_on_exit: bool,
+    book: PositionBook,
+    registry: CounterRegistry,
+    last_housekeeping: Instant,
+}
+
+/// How often the core purges windows and saves read positions.
+const HOUSEKEEPING: Duration = Duration::from_secs(2);
+
+impl Core {
+    pub fn new(
+        manager: BanManager,
+        config: &Config,
+        book: PositionBook,
+        registry: CounterRegistry,
+    ) -> Self {
+        let mut core = Self {
+            manager,
+            jails: BTreeMap::new(),
+            recidive: None,
+            bantime: config.bantime,
+            blocktype: config.blocktype,
+            keep_on_exit: config.keep_on_exit,
+            book,
+            registry,
+            last_housekeeping: Instant::now(),
+        };
+        core.apply_config(config, &BTreeMap::new());
+        core
+    }
+
+    /// Create, update or drop jails to match `config`; the failure windows of jails that stay
+    /// are kept. Returns what changed.
+    pub fn apply_config(&mut self, config: &Config, sources: &BTreeMap<String, usize>) -> String {
+        let mut added = Vec::new();
+        let mut kept = Vec::new();
+        for jc in &config.jails {
+            let dedupe = sources.get(&jc.name).copied().unwrap_or(jc.source_count()) > 1;
+            match self.jails.get_mut(&jc.name) {
+                Some(slot) => {
+                    slot.jail.update(jc.policy, dedupe);
+                    slot.cfg = jc.clone();
+                    kept.push(jc.name.clone());
+                }
+                None => {
+                    self.jails.insert(
+                        jc.name.clone(),
+                        JailSlot {
+                            jail: Jail::new(jc.name.clone(), jc.policy, dedupe),
+                            cfg: jc.clone(),
+                            counters: self.registry.get(&jc.name),
+                            ignored: 0,
+                        },
+                    );
+                    added.push(jc.name.clone());
+                }
+            }
+        }
+        let dropped: Vec<String> = self
+            .jails
+            .keys()
+            .filter(|n| config.jail(n).is_none())
+            .cloned()
+            .collect();
+        for n in &dropped {
+            self.jails.remove(n);
+            self.book.remove_status_of_jail(n);
+        }
+        match (config.recidive, self.recidive.as_mut()) {
+            (Some(p), Some(r)) => r.update(p, false),
+            (Some(p), None) => self.recidive = Some(Jail::new(RECIDIVE, p, false)),
+            (None, _) => self.recidive = None,
+        }
+        self.bantime = config.bantime;
+        self.blocktype = config.blocktype;
+        self.keep_on_exit = config.keep_on_exit;
+        format!(
+            "jails added: [{}], kept: [{}], dropped: [{}]; recidive {}",
+            added.join(", "),
+            kept.join(", "),
+            dropped.join(", "),
+            if self.recidive.is_some() { "on" } else { "off" }
+        )
+    }
+
+    pub fn manager_mut(&mut self) -> &mut BanManager {
+        &mut self.manager
+    }
+
+    /// Serve events until shutdown.
+    pub fn run(mut self, rx: mpsc::Receiver<Event>) -> Result<(), crate::bans::BanError> {
+        loop {
+            let wait = self
+                .manager
+                .next_deadline()
+                .map(|t| {
+                    t.duration_since(SystemTime::now())
+                        .unwrap_or(Duration::ZERO)
+                })
+                .unwrap_or(HOUSEKEEPING)
+                .clamp(Duration::from_millis(5), HOUSEKEEPING);
+            match rx.recv_timeout(wait) {
+                Ok(Event::Control { request, reply }) => {
+                    let response = self.handle(request);
+                    let _ = reply.send(response);
+                }
+                Ok(Event::Failures { jail, failures }) => self.on_failures(&jail, &failures),
+                Ok(Event::Reload {
+                    config,
+                    sources,
+                    reply,
+                }) => {
+                    let summary = self.apply_config(&config, &sources);
+                    match self
+                        .manager
+                        .set_ignore(crate::daemon::build_ignore_list(&config))
+                    {
+                        Ok(lifted) => {
+                            for b in lifted {
+                                log::info!(
+                                    "[{}] unban {} (now in the allowlist)",
+                                    b.jail,
+                                    b.target
+                                );
+                            }
+                        }
+                        Err(e) => log::warn!("updating the allowlist: {e}"),
+                    }
+                    let _ = reply.send(summary);
+                }
+                Ok(Event::Shutdown) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            self.tick();
+        }
+        if let Err(e) = self.book.save() {
+            log::warn!("saving read positions: {e}");
+        }
+        self.manager.shutdown(self.keep_on_exit)?;
+        if self.keep_on_exit {
+            log::info!(
+                "stopped; {} bans stay enforced in the kernel",
+                self.manager.active_count()
+            );
+        } else {
+            log::info!("stopped; kernel bans removed (they are kept in the state dir)");
+        }
+        Ok(())
+    }
+
+    /// Expiry, and now and then purges and position saves.
+    pub fn tick(&mut self) {
+        for ban in self.manager.expire() {
+            log::info!("[{}] unban {} (expired)", ban.jail, ban.target);
+        }
+        if self.last_housekeeping.elapsed() >= HOUSEKEEPING {
+            self.last_housekeeping = Instant::now();
+            let now = self.manager.now();
+            for slot in self.jails.values_mut() {
+                slot.jail.purge(now);
+            }
+            if let Some(r) = self.recidive.as_mut() {
+                r.purge(now);
+            }
+            if let Err(e) = self.book.save() {
+                log::warn!("saving read positions: {e}");
+            }
+        }
+    }
+
+    /// Count failures from a jail's sources; ban where a jail decides so.
+    pub fn on_failures(&mut self, jail: &str, failures: &[Failure]) {
+        let now = self.manager.now();
+        for f in failures {
+            let target = IpPrefix::host(f.addr);
+            let Some(slot) = self.jails.get_mut(jail) else {
+                return;
+            };
+            // The allowlist is checked before counting: its addresses never accumulate.
+            if self.manager.ignore_list().covering(&target).is_some()
+                || slot.cfg.ignoreip.iter().any(|n| n.contains(&target))
+            {
+                slot.ignored += 1;
+                continue;
+            }
+            if self.manager.get(&target).is_some() {
+                // Already banned (old lines read at start, or lines still in flight).
+                continue;
+            }
+            let manager = &self.manager;
+            let decision = slot
+                .jail
+                .on_failure(f, now, |t| manager.previous_bans(jail, t));
+            if let Some(request) = decision {
+                self.apply_ban(request, f.user.as_deref());
+            }
+        }
+    }
+
+    fn apply_ban(&mut self, request: BanRequest, user: Option<&str>) {
+        let jail = request.jail.clone();
+        let target = request.target;
+        match self.manager.ban(request.clone()) {
+            Ok(outcome) => {
+                let ban = outcome.ban();
+                let verb = match outcome {
+                    BanOutcome::New(_) => "ban",
+                    BanOutcome::Extended(_) => "extend ban of",
+                    BanOutcome::Unchanged(_) => return,
+                };
+                log::info!(
+                    "[{jail}] {verb} {target} ({}, {}, ban #{}{})",
+                    ban.blocktype,
+                    request.length,
+                    ban.count,
+                    user.map(|u| format!(", last user `{u}`"))
+                        .unwrap_or_default()
+                );
+                self.count_for_recidive(&jail, &target);
+            }
+            Err(e) => log::warn!("[{jail}] {e}"),
+        }
+    }
+
+    /// Feed a ban to the recidive jail; ban for longer when it decides so.
+    fn count_for_recidive(&mut self, jail: &str, target: &IpPrefix) {
+        if !recidive_counts(jail) {
+            return;
+        }
+        let now = self.manager.now();
+        let Some(r) = self.recidive.as_mut() else {
+            return;
+        };
+        let Some(f) = recidive_failure(target, now) else {
+            return;
+        };
+        let manager = &self.manager;
+        if let Some(req) = r.on_failure(&f, now, |t| manager.previous_bans(RECIDIVE, t)) {
+            self.apply_ban(req, None);
+        }
+    }
+
+    /// Answer a control request.
+    pub fn handle(&mut self, request: Request) -> Response {
+        match request {
+            Request::Ping {} => Response::Pong,
+            Request::Ban {
+                targets,
+                duration,
+                blocktype,
+                jail,
+            } => self.ban(targets, duration, blocktype, jail),
+            Request::Unban { targets, all, jail } => self.unban(targets, all, jail),
+            Request::List {} => match self.manager.list() {
+                Ok(views) => Response::List {
+                    bans: views.iter().map(BanInfo::from).collect(),
+                },
+                Err(e) => Response::error(e.to_string()),
+            },
+            Request::Stats {} => match self.manager.counters() {
+                Ok(c) => Response::Stats {
+                    stats: Stats::new(
+                        self.manager.backend_name(),
+                        c,
+                        self.manager.stats(),
+                        self.manager.active_count(),
+                    ),
+                },
+                Err(e) => Response::error(e.to_string()),
+            },
+            Request::Status { jail } => self.status(jail.as_deref()),
+            // Reload is the supervisor's (it restarts the sources); it never reaches here.
+            Request::Reload {} => Response::error("reload is handled by the daemon's supervisor"),
+        }
+    }
+
+    fn jail_policy(&self, jail: &str) -> Option<JailPolicy> {
+        if jail == RECIDIVE {
+            return self.recidive.as_ref().map(|r| r.policy);
+        }
+        self.jails.get(jail).map(|s| s.jail.policy)
+    }
+
+    fn ban(
+        &mut self,
+        targets: Vec<String>,
+        duration: Option<String>,
+        blocktype: Option<BlockType>,
+        jail: Option<String>,
+    ) -> Response {
+        let jail = jail.unwrap_or_else(|| MANUAL_JAIL.to_string());
+        let policy = if jail == MANUAL_JAIL {
+            None
+        } else {
+            match self.jail_policy(&jail) {
+                Some(p) => Some(p),
+                None => {
+                    return Response::error(format!("no jail named `{jail}` (see `banner status`)"))
+                }
+            }
+        };
+        let length = match duration.as_deref() {
+            None => policy.map_or(BanLength::For(self.bantime), |p| p.bantime),
+            Some(d) => match BanLength::parse(d) {
+                Ok(l) => l,
+                Err(e) => return Response::error(e.to_string()),
+            },
+        };
+        let blocktype = blocktype.unwrap_or(policy.map_or(self.blocktype, |p| p.blocktype));
+        let mut requests = Vec::with_capacity(targets.len());
+        for (index, t) in targets.iter().enumerate() {
+            match t.parse::<IpPrefix>() {
+                Ok(target) => requests.push(BanRequest {
+                    target,
+                    jail: jail.clone(),
+                    blocktype,
+                    length,
+                }),
+                Err(e) => {
+                    return Response::Error {
+                        message: e.to_string(),
+                        index: Some(index),
+                    }
+                }
+            }
+        }
+        let outcomes = match self.manager.ban_batch(&requests) {
+            Ok(o) => o,
+            Err(e) => {
+                return Response::Error {
+                    message: e.error.to_string(),
+                    index: Some(e.index),
+                }
+            }
+        };
+        let mut results = Vec::with_capacity(outcomes.len());
+        for o in &outcomes {
+            let b = o.ban();
+            let outcome = match o {
+                BanOutcome::New(_) => "banned",
+                BanOutcome::Extended(_) => "extended",
+                BanOutcome::Unchanged(_) => "unchanged",
+            };
+            if outcomes.len() <= 20 && outcome != "unchanged" {
+                log::info!(
+                    "[{}] {outcome} {} ({}, {length}, by hand)",
+                    b.jail,
+                    b.target,
+                    b.blocktype
+                );
+            }
+            let notes = self
+                .manager
+                .ignore_list()
+                .inside(&b.target)
+                .map(|e| format!("{} ({}) inside stays allowed", e.net, e.why))
+                .collect();
+            results.push(BanResult {
+                ip: b.target.to_string(),
+                outcome: outcome.into(),
+                expires_at: b.expires_at.map(rfc3339),
+                notes,
+            });
+        }
+        if outcomes.len() > 20 {
+            log::info!(
+                "[{jail}] banned {} targets by hand ({length})",
+                outcomes.len()
+            );
+        }
+        let counted: Vec<IpPrefix> = outcomes
+            .iter()
+            .filter(|o| !matches!(o, BanOutcome::Unchanged(_)))
+            .map(|o| o.ban().target)
+            .collect();
+        for t in counted {
+            self.count_for_recidive(&jail, &t);
+        }
+        Response::Banned { results }
+    }
+
+    fn unban(&mut self, targets: Vec<String>, all: bool, jail: Option<String>) -> Response {
+        let of_jail = |b: &crate::model::Ban| jail.as_ref().is_none_or(|j| &b.jail == j);
+        if all {
+            let picked: Vec<IpPrefix> = self
+                .manager
+                .active()
+                .filter(|b| of_jail(b))
+                .map(|b| b.target)
+                .collect();
+            if jail.is_none() {
+                return match self.manager.unban_all() {
+                    Ok(lifted) => {
+                        log::info!("unbanned all ({} bans)", lifted.len());
+                        Response::Unbanned {
+                            targets: lifted.iter().map(|b| b.target.to_string()).collect(),
+                            not_banned: Vec::new(),
+                        }
+                    }
+                    Err(e) => Response::error(e.to_string()),
+                };
+            }
+            let mut done = Vec::new();
+            for t in picked {
+                match self.manager.unban(&t) {
+                    Ok(Some(b)) => done.push(b.target.to_string()),
+                    Ok(None) => {}
+                    Err(e) => return Response::error(e.to_string()),
+                }
+            }
+            log::info!(
+                "unbanned all of jail {} ({} bans)",
+                jail.unwrap_or_default(),
+                done.len()
+            );
+            return Response::Unbanned {
+                targets: done,
+                not_banned: Vec::new(),
+            };
+        }
+        let mut parsed = Vec::with_capacity(targets.len());
+        for (index, t) in targets.iter().enumerate() {
+            match t.parse::<IpPrefix>() {
+                Ok(p) => parsed.push(p),
+                Err(e) => {
+                    return Response::Error {
+                        message: e.to_string(),
+                        index: Some(index),
+                    }
+                }
+            }
+        }
+        let mut done = Vec::new();
+        let mut not_banned = Vec::new();
+        for p in parsed {
+            if !self.manager.get(&p).is_some_and(&of_jail) {
+                not_banned.push(p.to_string());
+                continue;
+            }
+            match self.manager.unban(&p) {
+                Ok(Some(b)) => {
+                    log::info!("[{}] unban {} (by hand)", b.jail, b.target);
+                    done.push(p.to_string());
+                }
+                Ok(None) => not_banned.push(p.to_string()),
+                Err(e) => return Response::error(e.to_string()),
+            }
+        }
+        Response::Unbanned {
+            targets: done,
+            not_banned,
+        }
+    }
+
+    fn status(&self, only: Option<&str>) -> Response {
+        let mut banned: BTreeMap<&str, u64> = BTreeMap::new();
+        for b in self.manager.active() {
+            *banned.entry(b.jail.as_str()).or_insert(0) += 1;
+        }
+        let sources = self.book.statuses();
+        let mut out = Vec::new();
+        for (name, slot) in &self.jails {
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            let c = &slot.counters;
+            let st = slot.jail.stats();
+            out.push(JailStatus {
+                name: name.clone(),
+                filter: slot.cfg.filter_name.clone(),
+                bantime: slot.jail.policy.bantime.to_string(),
+                findtime: format_duration(slot.jail.policy.findtime),
+                maxretry: slot.jail.policy.maxretry,
+                blocktype: slot.jail.policy.blocktype,
+                lines: SourceCounters::get(&c.lines),
+                failure_lines: SourceCounters::get(&c.failure_lines),
+                failures: st.failures,
+                bans: st.bans,
+                banned: banned.get(name.as_str()).copied().unwrap_or(0),
+                tracked: slot.jail.tracked() as u64,
+                evicted: st.evicted,
+                too_old: st.too_old,
+                folded: st.folded,
+                ignored: slot.ignored + SourceCounters::get(&c.ignored),
+                bad_host: SourceCounters::get(&c.bad_host),
+                truncated_lines: SourceCounters::get(&c.truncated),
+                invalid_utf8_lines: SourceCounters::get(&c.invalid_utf8),
+                source_errors: SourceCounters::get(&c.errors),
+                sources: sources
+                    .iter()
+                    .filter(|s| &s.jail == name)
+                    .cloned()
+                    .collect(),
+            });
+        }
+        if let Some(r) = &self.recidive {
+            if only.is_none_or(|o| o == RECIDIVE) {
+                let st = r.stats();
+                out.push(JailStatus {
+                    name: RECIDIVE.into(),
+                    filter: "bans of the other jails".into(),
+                    bantime: r.policy.bantime.to_string(),
+                    findtime: format_duration(r.policy.findtime),
+                    maxretry: r.policy.maxretry,
+                    blocktype: r.policy.blocktype,
+                    lines: 0,
+                    failure_lines: st.failures,
+                    failures: st.failures,
+                    bans: st.bans,
+                    banned: banned.get(RECIDIVE).copied().unwrap_or(0),
+                    tracked: r.tracked() as u64,
+                    evicted: st.evicted,
+                    too_old: st.too_old,
+                    folded: 0,
+                    ignored: 0,
+                    bad_host: 0,
+                    truncated_lines: 0,
+                    invalid_utf8_lines: 0,
+                    source_errors: 0,
+                    sources: Vec::new(),
+                });
+            }
+        }
+        if let Some(o) = only {
+            if out.is_empty() {
+                return Response::error(format!("no jail named `{o}`"));
+            }
+        }
+        Response::Status { jails: out }
+    }
+}
