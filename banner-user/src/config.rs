@@ -507,6 +507,12 @@ fn resolve_jails(
         }
         let j = spanned.get_ref();
         let mut policy = cfg.default_policy();
+        if name == RECIDIVE {
+            // fail2ban's recidive numbers, unless the jail says otherwise.
+            policy.bantime = BanLength::For(Duration::from_secs(7 * 86_400));
+            policy.findtime = Duration::from_secs(86_400);
+            policy.maxretry = 5;
+        }
         if let Some(v) = &j.bantime {
             policy.bantime = ban_length(src, v, "bantime")?;
         }
@@ -915,6 +921,19 @@ failregex = ['^login failed for \S+ from <HOST>$']
         assert_eq!(web.policy.findtime, Duration::from_secs(3600));
         assert_eq!(web.journalmatch, vec!["_SYSTEMD_UNIT=web.service"]);
         assert!(c.recidive.is_none(), "recidive only when configured");
+        // A recidive jail that names no numbers gets recidive's (1w, 1d, 5), not [defaults].
+        let r = Config::parse("[jails.recidive]\n", "t.toml")
+            .unwrap()
+            .recidive
+            .unwrap();
+        assert_eq!(
+            (r.bantime, r.findtime, r.maxretry),
+            (
+                BanLength::For(Duration::from_secs(604_800)),
+                Duration::from_secs(86_400),
+                5
+            )
+        );
     }
 
     #[test]
