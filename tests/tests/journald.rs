@@ -1,0 +1,126 @@
+//! The journald source against a real systemd-journald: failures written with systemd-cat
+//! ban their sender, and the cursor carries across a restart.
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use tests::{wait_until, Daemon, Lab};
+
+/// systemd-journald for the test, started only if none runs; stopped (and its runtime files
+/// removed) on drop.
+struct Journald {
+    child: Option<Child>,
+    created: Vec<&'static str>,
+}
+
+impl Journald {
+    fn ensure() -> Self {
+        tests::require_root();
+        let socket = Path::new("/run/systemd/journal/socket");
+        if socket.exists() {
+            return Self {
+                child: None,
+                created: Vec::new(),
+            };
+        }
+        let created: Vec<&'static str> = ["/run/systemd/journal", "/run/log/journal"]
+            .into_iter()
+            .filter(|p| !Path::new(p).exists())
+            .collect();
+        let child = Command::new("/lib/systemd/systemd-journald")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start systemd-journald");
+        let j = Self {
+            child: Some(child),
+            created,
+        };
+        assert!(
+            wait_until(Duration::from_secs(10), || socket.exists()),
+            "systemd-journald did not come up"
+        );
+        j
+    }
+}
+
+impl Drop for Journald {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            for p in &self.created {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        }
+    }
+}
+
+fn log_as(tag: &str, message: &str) {
+    let mut child = Command::new("systemd-cat")
+        .args(["-t", tag])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("systemd-cat");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{message}\n").as_bytes())
+        .expect("write to systemd-cat");
+    assert!(child.wait().expect("systemd-cat").success());
+}
+
+#[test]
+fn journald_failures_ban_and_the_cursor_survives_a_restart() {
+    let _journald = Journald::ensure();
+    let lab = Lab::new();
+    // A tag of our own, so no other entry (or an earlier run's) is read.
+    let tag = format!("bnrt{}x{}", lab.id, std::process::id());
+    let mut d = Daemon::start(
+        &[&lab.host_if],
+        "",
+        &format!("\n[jails.sshd]\njournalmatch = [\"SYSLOG_IDENTIFIER={tag}\"]\n"),
+    );
+    let status = |d: &Daemon| d.cli_json(&["status", "sshd", "--json"])[0].clone();
+    assert!(
+        wait_until(Duration::from_secs(10), || status(&d)["sources"][0]["state"] == "following"),
+        "journal source never started: {}\n{}",
+        status(&d),
+        d.log_text()
+    );
+    let peer = lab.peer_v4().to_string();
+    for port in 1..=3 {
+        log_as(&tag, &format!("Failed password for root from {peer} port {port} ssh2"));
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || !lab.ping(lab.host_v4())),
+        "journald failures did not ban: {}\n{}",
+        status(&d),
+        d.log_text()
+    );
+    let s = status(&d);
+    assert_eq!(s["sources"][0]["kind"], "journal", "{s}");
+    assert!(s["sources"][0]["cursor"].as_str().is_some_and(|c| c.starts_with("s=")), "{s}");
+
+    // Restart: the cursor is saved, the three entries are not read again.
+    d.cli_ok(&["unban", &peer]);
+    assert!(d.stop().success());
+    d.spawn();
+    assert!(wait_until(Duration::from_secs(10), || status(&d)["sources"][0]["state"] == "following"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(status(&d)["failures"], 0, "entries were read twice: {}", status(&d));
+    assert!(lab.ping(lab.host_v4()));
+    for port in 4..=6 {
+        log_as(&tag, &format!("Invalid user admin{port} from {peer} port {port}"));
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || !lab.ping(lab.host_v4())),
+        "new entries after the restart were missed: {}",
+        status(&d)
+    );
+}
