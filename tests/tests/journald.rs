@@ -88,14 +88,19 @@ fn journald_failures_ban_and_the_cursor_survives_a_restart() {
     );
     let status = |d: &Daemon| d.cli_json(&["status", "sshd", "--json"])[0].clone();
     assert!(
-        wait_until(Duration::from_secs(10), || status(&d)["sources"][0]["state"] == "following"),
+        wait_until(Duration::from_secs(10), || status(&d)["sources"][0]
+            ["state"]
+            == "following"),
         "journal source never started: {}\n{}",
         status(&d),
         d.log_text()
     );
     let peer = lab.peer_v4().to_string();
     for port in 1..=3 {
-        log_as(&tag, &format!("Failed password for root from {peer} port {port} ssh2"));
+        log_as(
+            &tag,
+            &format!("Failed password for root from {peer} port {port} ssh2"),
+        );
     }
     assert!(
         wait_until(Duration::from_secs(10), || !lab.ping(lab.host_v4())),
@@ -105,18 +110,33 @@ fn journald_failures_ban_and_the_cursor_survives_a_restart() {
     );
     let s = status(&d);
     assert_eq!(s["sources"][0]["kind"], "journal", "{s}");
-    assert!(s["sources"][0]["cursor"].as_str().is_some_and(|c| c.starts_with("s=")), "{s}");
+    assert!(
+        s["sources"][0]["cursor"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("s=")),
+        "{s}"
+    );
 
     // Restart: the cursor is saved, the three entries are not read again.
     d.cli_ok(&["unban", &peer]);
     assert!(d.stop().success());
     d.spawn();
-    assert!(wait_until(Duration::from_secs(10), || status(&d)["sources"][0]["state"] == "following"));
+    assert!(wait_until(Duration::from_secs(10), || status(&d)
+        ["sources"][0]["state"]
+        == "following"));
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(status(&d)["failures"], 0, "entries were read twice: {}", status(&d));
+    assert_eq!(
+        status(&d)["failures"],
+        0,
+        "entries were read twice: {}",
+        status(&d)
+    );
     assert!(lab.ping(lab.host_v4()));
     for port in 4..=6 {
-        log_as(&tag, &format!("Invalid user admin{port} from {peer} port {port}"));
+        log_as(
+            &tag,
+            &format!("Invalid user admin{port} from {peer} port {port}"),
+        );
     }
     assert!(
         wait_until(Duration::from_secs(10), || !lab.ping(lab.host_v4())),
