@@ -95,29 +95,41 @@ impl Times {
         }
     }
 
-    /// Keep only times after `after`, then add `t` (keeping the list sorted).
+    /// Keep only times after `after`, then add `t` (keeping the list sorted), at most
+    /// `keep_at_most` of the newest. No allocation while three fit inline.
     fn push_within(&mut self, after: u32, t: u32, keep_at_most: usize) {
-        let mut v: Vec<u32> = self
-            .as_slice()
-            .iter()
-            .copied()
-            .filter(|&x| x > after)
-            .collect();
-        let pos = v.partition_point(|&x| x <= t);
-        v.insert(pos, t);
-        if v.len() > keep_at_most {
-            v.drain(..v.len() - keep_at_most);
-        }
-        *self = if v.len() <= 3 {
-            let mut arr = [0; 3];
-            arr[..v.len()].copy_from_slice(&v);
-            Self::Small {
-                len: v.len() as u8,
-                t: arr,
+        if let Self::Small { len, t: arr } = self {
+            let mut kept = [0u32; 4];
+            let mut n = 0;
+            for &x in &arr[..usize::from(*len)] {
+                if x > after {
+                    kept[n] = x;
+                    n += 1;
+                }
             }
-        } else {
-            Self::Big(Box::new(v))
-        };
+            let pos = kept[..n].partition_point(|&x| x <= t);
+            kept.copy_within(pos..n, pos + 1);
+            kept[pos] = t;
+            n += 1;
+            let start = n.saturating_sub(keep_at_most);
+            let n = n - start;
+            if n <= 3 {
+                arr[..n].copy_from_slice(&kept[start..start + n]);
+                *len = n as u8;
+                return;
+            }
+            *self = Self::Big(Box::new(kept[start..start + n].to_vec()));
+            return;
+        }
+        if let Self::Big(v) = self {
+            v.retain(|&x| x > after);
+            let pos = v.partition_point(|&x| x <= t);
+            v.insert(pos, t);
+            if v.len() > keep_at_most {
+                let extra = v.len() - keep_at_most;
+                v.drain(..extra);
+            }
+        }
     }
 
     fn newest(&self) -> u32 {
@@ -128,7 +140,24 @@ impl Times {
 #[derive(Clone, Debug)]
 struct Track {
     seq: u32,
+    /// The address's current session and its state, packed (see `SESSION_*`): one session
+    /// per address is enough in practice, and it keeps a tracked address at 24 bytes. An
+    /// address running parallel sessions may be counted a little early, never late.
+    session: u32,
     times: Times,
+}
+
+/// The session word: bit 31 "this session counted a failure", bit 30 "a marker counted and
+/// the next attempt pairs with it", bits 0..30 the session id (0 = none).
+const SESSION_COUNTED: u32 = 1 << 31;
+const SESSION_CREDIT: u32 = 1 << 30;
+const SESSION_ID: u32 = (1 << 30) - 1;
+
+/// Squeeze a filter's session (tag + pid or port) into 30 bits, never 0.
+fn session_id(session: u64) -> u32 {
+    let tag = ((session >> 32) as u32 & 1) << 29;
+    let id = (session as u32) & ((1 << 29) - 1);
+    (tag | id).max(1)
 }
 
 /// Failures per address inside the window, with a bound on how many addresses are tracked.
@@ -147,6 +176,7 @@ impl FailureWindow {
     /// has within the last `findtime` seconds.
     fn record(
         &mut self,
+        session: Option<u32>,
         addr: IpAddr,
         t: u32,
         findtime: u32,
@@ -158,9 +188,13 @@ impl FailureWindow {
         let after = t.saturating_sub(findtime);
         let track = self.tracks.entry(addr).or_insert_with(|| Track {
             seq,
+            session: 0,
             times: Times::new(),
         });
         track.seq = seq;
+        if let Some(word) = session {
+            track.session = word;
+        }
         track.times.push_within(after, t, maxretry.max(1) as usize);
         let count = track.times.as_slice().len() as u32;
         self.order.push_back((addr, seq));
@@ -218,16 +252,6 @@ impl FailureWindow {
     }
 }
 
-/// Per-session state for marker counting.
-#[derive(Clone, Copy, Debug)]
-struct Session {
-    /// The session already counted a failure.
-    counted: bool,
-    /// A marker counted and the next attempt pairs with it.
-    credit: bool,
-    last: u32,
-}
-
 /// What a jail has seen, for `banner status`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct JailStats {
@@ -247,7 +271,6 @@ pub struct Jail {
     pub name: String,
     pub policy: JailPolicy,
     window: FailureWindow,
-    sessions: HashMap<(u64, IpAddr), Session>,
     /// (fingerprint, address) -> time, for lines seen through two sources.
     recent: HashMap<(u64, IpAddr), u32>,
     dedupe: bool,
@@ -261,7 +284,6 @@ impl Jail {
             name: name.into(),
             policy,
             window: FailureWindow::default(),
-            sessions: HashMap::new(),
             recent: HashMap::new(),
             dedupe,
             stats: JailStats::default(),
@@ -309,12 +331,13 @@ impl Jail {
             self.stats.folded += 1;
             return None;
         }
-        if !self.counts_in_session(failure, t) {
+        let Some(session) = self.session_says_count(failure) else {
             self.stats.folded += 1;
             return None;
-        }
+        };
         self.stats.failures += 1;
         let count = self.window.record(
+            session,
             failure.addr,
             t,
             findtime,
@@ -326,7 +349,6 @@ impl Jail {
         }
         // Banned: its failures are spent; after the ban it starts from zero.
         self.window.forget(&failure.addr);
-        self.sessions.retain(|(_, a), _| *a != failure.addr);
         self.stats.bans += 1;
         let target = IpPrefix::host(failure.addr);
         let previous = previous_bans(&target);
@@ -353,45 +375,46 @@ impl Jail {
         }
     }
 
-    fn counts_in_session(&mut self, f: &Failure, t: u32) -> bool {
+    /// Decide whether a failure counts in its session. None: it is folded into one already
+    /// counted. Some(word): it counts; `word` is the session state to store (None when the
+    /// line carries no session).
+    fn session_says_count(&mut self, f: &Failure) -> Option<Option<u32>> {
         let Some(session) = f.session else {
-            return true;
+            return Some(None);
         };
-        let s = self.sessions.entry((session, f.addr)).or_insert(Session {
-            counted: false,
-            credit: false,
-            last: t,
-        });
-        s.last = t;
-        let counts = match f.kind {
-            FailureKind::Marker if s.counted => false,
-            FailureKind::Marker => {
-                s.counted = true;
-                s.credit = true;
-                true
-            }
-            FailureKind::Attempt if s.credit => {
-                s.credit = false;
-                false
-            }
-            FailureKind::Attempt => {
-                s.counted = true;
-                true
-            }
+        let id = session_id(session);
+        let current = self.window.tracks.get(&f.addr).map_or(0, |tr| tr.session);
+        let (counted, credit) = if current & SESSION_ID == id {
+            (
+                current & SESSION_COUNTED != 0,
+                current & SESSION_CREDIT != 0,
+            )
+        } else {
+            (false, false)
         };
-        if self.sessions.len() > self.policy.max_tracked.max(1024) {
-            let cutoff = t.saturating_sub(600);
-            self.sessions.retain(|_, s| s.last > cutoff);
+        let (counts, counted, credit) = match f.kind {
+            FailureKind::Marker if counted => (false, counted, credit),
+            FailureKind::Marker => (true, true, true),
+            FailureKind::Attempt if credit => (false, counted, false),
+            FailureKind::Attempt => (true, true, false),
+        };
+        let word = id
+            | if counted { SESSION_COUNTED } else { 0 }
+            | if credit { SESSION_CREDIT } else { 0 };
+        if counts {
+            Some(Some(word))
+        } else {
+            if let Some(tr) = self.window.tracks.get_mut(&f.addr) {
+                tr.session = word;
+            }
+            None
         }
-        counts
     }
 
     /// Forget what left the window (call now and then).
     pub fn purge(&mut self, now: SystemTime) -> usize {
         let now_s = unix_secs(now) as u32;
         let findtime = self.policy.findtime.as_secs().min(u64::from(u32::MAX)) as u32;
-        let cutoff = now_s.saturating_sub(findtime.max(600));
-        self.sessions.retain(|_, s| s.last > cutoff);
         self.recent.retain(|_, &mut s| s + 10 >= now_s);
         self.window.purge(now_s, findtime)
     }
@@ -641,6 +664,29 @@ mod tests {
         clock.advance(Duration::from_secs(301));
         assert_eq!(jail.purge(clock.now()), 1);
         assert_eq!(jail.tracked(), 1);
+    }
+
+    #[test]
+    fn failure_times_stay_sorted_bounded_and_inside_the_window() {
+        let mut t = Times::new();
+        for x in [10, 30, 20] {
+            t.push_within(0, x, 5);
+        }
+        assert_eq!(t.as_slice(), &[10, 20, 30]);
+        t.push_within(0, 25, 5);
+        assert_eq!(
+            t.as_slice(),
+            &[10, 20, 25, 30],
+            "spills to the heap past three"
+        );
+        t.push_within(15, 40, 3);
+        assert_eq!(t.as_slice(), &[25, 30, 40], "window and bound both apply");
+        let mut small = Times::new();
+        for x in 1..=10 {
+            small.push_within(0, x, 3);
+        }
+        assert_eq!(small.as_slice(), &[8, 9, 10]);
+        assert!(matches!(small, Times::Small { .. }));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! process) belongs to a guard that removes it on drop, so a failing (panicking) test cleans
 //! up too. Addresses come only from 198.18.0.0/15 and 2001:db8::/32. Every wait is bounded.
 
+pub mod authlog;
 pub mod packet;
 
 use std::{

@@ -47,6 +47,8 @@ impl DateMode {
 pub struct DateCache {
     /// (days since epoch of the local date, hour) -> offset seconds east of UTC.
     last: Option<((i64, u32), i32)>,
+    /// The local year at a given "now" (unix seconds), for RFC 3164's missing year.
+    year: Option<(u64, i32)>,
 }
 
 impl DateCache {
@@ -64,23 +66,43 @@ impl DateCache {
         self.last = Some((key, off));
         off
     }
+
+    /// The local year now; recomputed at most once a minute.
+    fn year_at(&mut self, now: SystemTime) -> i32 {
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        match self.year {
+            Some((at, y)) if secs.abs_diff(at) < 60 => y,
+            _ => {
+                let local: chrono::DateTime<Local> = now.into();
+                self.year = Some((secs, local.year()));
+                local.year()
+            }
+        }
+    }
 }
 
 /// Parse a timestamp at the start of `line`. Returns the time and the rest of the line after
 /// the timestamp and one space.
-pub fn parse_leading<'a>(
-    line: &'a str,
+pub fn parse_leading<'a, L: AsRef<[u8]> + ?Sized>(
+    line: &'a L,
     mode: &DateMode,
     now: SystemTime,
     cache: &mut DateCache,
-) -> Option<(SystemTime, &'a str)> {
+) -> Option<(SystemTime, &'a [u8])> {
+    let line = line.as_ref();
     match mode {
         DateMode::None => None,
         DateMode::Auto => parse_rfc3339(line, cache).or_else(|| parse_rfc3164(line, now, cache)),
         DateMode::Pattern(p) => {
-            let (dt, rest) = NaiveDateTime::parse_and_remainder(line, p).ok()?;
+            // chrono reads text: take the valid UTF-8 start of the line.
+            let text = match std::str::from_utf8(line) {
+                Ok(t) => t,
+                Err(e) => std::str::from_utf8(&line[..e.valid_up_to()]).ok()?,
+            };
+            let (dt, rest) = NaiveDateTime::parse_and_remainder(text, p).ok()?;
             let off = cache.local_offset(&dt);
-            Some((to_system(dt, off)?, rest.strip_prefix(' ').unwrap_or(rest)))
+            let rest = &line[text.len() - rest.len()..];
+            Some((to_system(dt, off)?, rest.strip_prefix(b" ").unwrap_or(rest)))
         }
     }
 }
@@ -105,8 +127,8 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
 }
 
 /// `2026-11-26T01:02:03[.frac][Z|±HH:MM|±HHMM]` (or a space instead of `T`).
-fn parse_rfc3339<'a>(line: &'a str, cache: &mut DateCache) -> Option<(SystemTime, &'a str)> {
-    let b = line.as_bytes();
+fn parse_rfc3339<'a>(line: &'a [u8], cache: &mut DateCache) -> Option<(SystemTime, &'a [u8])> {
+    let b = line;
     if b.len() < 19
         || b[4] != b'-'
         || b[7] != b'-'
@@ -160,7 +182,7 @@ fn parse_rfc3339<'a>(line: &'a str, cache: &mut DateCache) -> Option<(SystemTime
     let rest = &line[i..];
     Some((
         to_system(dt, offset)?,
-        rest.strip_prefix(' ').unwrap_or(rest),
+        rest.strip_prefix(b" ").unwrap_or(rest),
     ))
 }
 
@@ -171,11 +193,11 @@ const MONTHS: [&[u8; 3]; 12] = [
 /// `Nov 26 01:02:03` or `Nov  6 01:02:03` (optionally `.frac`): local time, the year that puts
 /// it closest to (not more than a day after) now.
 fn parse_rfc3164<'a>(
-    line: &'a str,
+    line: &'a [u8],
     now: SystemTime,
     cache: &mut DateCache,
-) -> Option<(SystemTime, &'a str)> {
-    let b = line.as_bytes();
+) -> Option<(SystemTime, &'a [u8])> {
+    let b = line;
     if b.len() < 15 || b[3] != b' ' || b[9] != b':' || b[12] != b':' {
         return None;
     }
@@ -206,19 +228,19 @@ fn parse_rfc3164<'a>(
             nanos *= 10;
         }
     }
-    let now_local: chrono::DateTime<Local> = now.into();
+    let year = cache.year_at(now);
     let mut guess = |year: i32| -> Option<SystemTime> {
         let dt = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_nano_opt(h, mi, s, nanos)?;
         let off = cache.local_offset(&dt);
         to_system(dt, off)
     };
-    let mut t = guess(now_local.year())?;
+    let mut t = guess(year)?;
     // A December line read in January belongs to last year.
     if t > now + Duration::from_secs(86_400) {
-        t = guess(now_local.year() - 1)?;
+        t = guess(year - 1)?;
     }
     let rest = &line[i..];
-    Some((t, rest.strip_prefix(' ').unwrap_or(rest)))
+    Some((t, rest.strip_prefix(b" ").unwrap_or(rest)))
 }
 
 #[cfg(test)]
@@ -241,7 +263,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(unix(t), 1_795_654_923);
-        assert_eq!(rest, "host sshd[1]: x");
+        assert_eq!(rest, b"host sshd[1]: x");
         let (t2, _) = parse_leading(
             "2026-11-26T02:02:03+01:00 h p: x",
             &DateMode::Auto,
@@ -267,7 +289,7 @@ mod tests {
             &mut c,
         )
         .unwrap();
-        assert_eq!(rest, "host sshd[7]: msg");
+        assert_eq!(rest, b"host sshd[7]: msg");
         let local: chrono::DateTime<Local> = t.into();
         assert_eq!((local.year(), local.month(), local.day()), (2026, 11, 26));
         // A December date seen in late November is last December's.
@@ -308,7 +330,7 @@ mod tests {
             &mut c,
         )
         .unwrap();
-        assert_eq!(rest, "login failed from 198.18.0.1");
+        assert_eq!(rest, b"login failed from 198.18.0.1");
         assert!(DateMode::parse(Some("%Q")).is_err());
     }
 }

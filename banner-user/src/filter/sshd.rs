@@ -14,6 +14,10 @@
 
 use super::FailureKind::{self, Attempt, Marker};
 
+/// Byte-oriented matching: `.` takes any byte, so a user name that is not valid UTF-8 still
+/// matches (and its line is not lost); classes are ASCII, which also keeps the automata small.
+const BYTES: &str = "(?-u)";
+
 /// sshd's level prefixes that may precede a message.
 const LVL: &str = r"(?:error: |fatal: )?";
 /// `ssh2`, optionally followed by the key algorithm and fingerprint sshd prints.
@@ -23,7 +27,7 @@ const SSH2_KEY: &str = r"(?: ssh2)?(?:: [A-Za-z0-9@._-]+ SHA256:[A-Za-z0-9+/=]+)
 pub const PROGRAMS: &[&str] = &["sshd", "sshd-session"];
 
 pub fn normal() -> Vec<(String, FailureKind)> {
-    vec![
+    with_bytes_mode(vec![
         (
             format!(r"^{LVL}Failed (?:password|publickey|keyboard-interactive/pam|keyboard-interactive|hostbased|gssapi-with-mic|none) for (?:invalid user )?<F-USER>.*</F-USER> from <HOST> port <F-PORT>\d+</F-PORT>{SSH2_KEY}$"),
             Attempt,
@@ -59,13 +63,19 @@ pub fn normal() -> Vec<(String, FailureKind)> {
             format!(r"^{LVL}PAM: (?:Authentication failure|User not known to the underlying authentication module) for (?:illegal user |invalid user )?<F-USER>.*</F-USER> from <HOST>$"),
             Marker,
         ),
-    ]
+    ])
+}
+
+fn with_bytes_mode(v: Vec<(String, FailureKind)>) -> Vec<(String, FailureKind)> {
+    v.into_iter()
+        .map(|(p, k)| (format!("{BYTES}{p}"), k))
+        .collect()
 }
 
 /// Normal, plus what scanners and pre-authentication noise leave behind.
 pub fn aggressive() -> Vec<(String, FailureKind)> {
     let mut v = normal();
-    v.extend([
+    v.extend(with_bytes_mode(vec![
         (
             format!(r"^{LVL}Did not receive identification string from <HOST>(?: port <F-PORT>\d+</F-PORT>)?$"),
             Attempt,
@@ -104,6 +114,6 @@ pub fn aggressive() -> Vec<(String, FailureKind)> {
             format!(r"^{LVL}Protocol major versions differ for <HOST>(?: port <F-PORT>\d+</F-PORT>)?: .*$"),
             Attempt,
         ),
-    ]);
+    ]));
     v
 }

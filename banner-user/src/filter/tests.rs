@@ -179,7 +179,10 @@ fn failures_carry_time_pid_kind_and_user() {
     assert_eq!(fail.time, UNIX_EPOCH + Duration::from_secs(1_795_654_923));
     assert_eq!(fail.session, Some((1 << 32) | 4242));
     assert_eq!(fail.kind, FailureKind::Attempt);
-    assert_eq!(fail.user.as_deref(), Some("admin"));
+    assert_eq!(
+        fail.user, None,
+        "built-in filters do not capture the user (speed)"
+    );
     let Examined::Failure(marker) = f.examine(
         "Invalid user admin from 198.18.0.5 port 1",
         &meta(),
@@ -233,7 +236,7 @@ fn custom_filters_use_prefregex_ignoreregex_and_datepattern() {
         &mut c,
     );
     assert!(
-        matches!(ok, Examined::Failure(ref x) if x.addr.to_string() == "198.18.3.3"),
+        matches!(ok, Examined::Failure(ref x) if x.addr.to_string() == "198.18.3.3" && x.user.as_deref() == Some("bob")),
         "{ok:?}"
     );
     let ignored = f.examine(
@@ -295,5 +298,36 @@ fn hostnames_never_ban_without_usedns() {
         Examined::Failures(v) => assert!(v.iter().all(|f| f.addr.is_loopback())),
         Examined::Failure(f) => assert!(f.addr.is_loopback()),
         other => panic!("usedns did not resolve: {other:?}"),
+    }
+}
+
+#[test]
+fn lines_that_are_not_utf8_are_still_judged() {
+    let f = sshd("normal");
+    let mut line = b"Nov 26 01:02:03 gw sshd[1]: Failed password for invalid user ".to_vec();
+    line.extend_from_slice(b"\xff\xfe\x00bad");
+    line.extend_from_slice(b" from 198.18.0.77 port 5 ssh2");
+    match f.examine(&line, &meta(), &mut DateCache::default()) {
+        Examined::Failure(x) => assert_eq!(x.addr.to_string(), "198.18.0.77"),
+        other => panic!("a non-UTF-8 user name hid the failure: {other:?}"),
+    }
+}
+
+#[test]
+fn every_builtin_pattern_has_a_tail_and_it_agrees_with_the_whole_pattern() {
+    for (src, _) in super::sshd::aggressive() {
+        let tail = super::tail_of(&src).unwrap_or_else(|| panic!("no tail for {src}"));
+        assert!(tail.len() < src.len() + 5, "{tail}");
+    }
+    // Over every sample line, the tail (used by examine) and the whole pattern capture the
+    // same address.
+    let f = sshd("aggressive");
+    for (message, _) in NORMAL.iter().chain(AGGRESSIVE_ONLY) {
+        let content = message.as_bytes();
+        let index = f.fail_set.matches(content).iter().next().unwrap();
+        let fp = &f.fails[index];
+        let whole = fp.full.captures(content).unwrap();
+        let tail = fp.tail.as_ref().unwrap().captures(content).unwrap();
+        assert_eq!(&whole["host"], &tail["host"], "{message}");
     }
 }

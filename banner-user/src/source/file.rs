@@ -13,7 +13,6 @@ use std::{
 };
 
 use super::{
-    decode,
     positions::{key, FilePosition, PositionBook, Saved, SourceStatus},
     LineSplitter, SourceCounters,
 };
@@ -298,36 +297,36 @@ pub struct SourceContext {
 }
 
 impl SourceContext {
-    /// Run lines through the filter; count; collect failures.
-    pub fn examine(
+    /// Run one line through the filter; count; collect its failures.
+    pub fn examine_line(
         &self,
-        lines: &[Vec<u8>],
+        raw: &[u8],
         meta: &LineMeta,
         cache: &mut DateCache,
         out: &mut Vec<Failure>,
     ) {
-        SourceCounters::add(&self.counters.lines, lines.len() as u64);
-        for raw in lines {
-            let text = decode(raw, &self.counters);
-            match self.filter.examine(&text, meta, cache) {
-                Examined::Failure(f) => {
-                    SourceCounters::add(&self.counters.failure_lines, 1);
-                    out.push(f);
-                }
-                Examined::Failures(v) => {
-                    SourceCounters::add(&self.counters.failure_lines, 1);
-                    out.extend(v);
-                }
-                Examined::BadHost(h) => {
-                    SourceCounters::add(&self.counters.bad_host, 1);
-                    log::debug!(
-                        "[{}] matched a failure but `{h}` is no address; not banned",
-                        self.jail
-                    );
-                }
-                Examined::Ignored => SourceCounters::add(&self.counters.ignored, 1),
-                Examined::NoMatch | Examined::Foreign => {}
+        if std::str::from_utf8(raw).is_err() {
+            // Judged all the same (filters work on bytes); counted for `banner status`.
+            SourceCounters::add(&self.counters.invalid_utf8, 1);
+        }
+        match self.filter.examine(raw, meta, cache) {
+            Examined::Failure(f) => {
+                SourceCounters::add(&self.counters.failure_lines, 1);
+                out.push(f);
             }
+            Examined::Failures(v) => {
+                SourceCounters::add(&self.counters.failure_lines, 1);
+                out.extend(v);
+            }
+            Examined::BadHost(h) => {
+                SourceCounters::add(&self.counters.bad_host, 1);
+                log::debug!(
+                    "[{}] matched a failure but `{h}` is no address; not banned",
+                    self.jail
+                );
+            }
+            Examined::Ignored => SourceCounters::add(&self.counters.ignored, 1),
+            Examined::NoMatch | Examined::Foreign => {}
         }
     }
 }
@@ -375,9 +374,15 @@ fn poll_one(path: &Path, f: &mut FileFollower, ctx: &SourceContext, cache: &mut 
         Some(Saved::File(p)) => Some(p),
         _ => None,
     };
-    let mut lines: Vec<Vec<u8>> = Vec::new();
     let truncated_before = f.truncated_lines();
-    let result = f.poll(resume.as_ref(), &mut |l| lines.push(l.to_vec()));
+    let meta = LineMeta::arrived(SystemTime::now());
+    let mut failures = Vec::new();
+    let mut lines = 0u64;
+    let result = f.poll(resume.as_ref(), &mut |l| {
+        lines += 1;
+        ctx.examine_line(l, &meta, cache, &mut failures);
+    });
+    SourceCounters::add(&ctx.counters.lines, lines);
     SourceCounters::add(
         &ctx.counters.truncated,
         f.truncated_lines() - truncated_before,
@@ -401,15 +406,6 @@ fn poll_one(path: &Path, f: &mut FileFollower, ctx: &SourceContext, cache: &mut 
             format!("error: {e}")
         }
     };
-    let mut failures = Vec::new();
-    if !lines.is_empty() {
-        ctx.examine(
-            &lines,
-            &LineMeta::arrived(SystemTime::now()),
-            cache,
-            &mut failures,
-        );
-    }
     if !failures.is_empty() && !(ctx.sink)(&ctx.jail, failures) {
         // The daemon is stopping: do not record a position past lines it never got.
         return false;
@@ -419,7 +415,7 @@ fn poll_one(path: &Path, f: &mut FileFollower, ctx: &SourceContext, cache: &mut 
     }
     let size = fs::metadata(path).ok().map(|m| m.len());
     let offset = f.position().map(|p| p.offset);
-    let added = lines.len() as u64;
+    let added = lines;
     let mut known = false;
     ctx.book.update_status(&k, |s| {
         known = true;

@@ -182,12 +182,8 @@ async fn run_once(args: &[String], k: &str, ctx: &SourceContext) -> Result<(), S
             text.truncate(MAX_LINE);
             SourceCounters::add(&ctx.counters.truncated, 1);
         }
-        ctx.examine(
-            std::slice::from_ref(&text),
-            &meta,
-            &mut cache,
-            &mut failures,
-        );
+        SourceCounters::add(&ctx.counters.lines, 1);
+        ctx.examine_line(&text, &meta, &mut cache, &mut failures);
         // Hand over a batch whenever journalctl has nothing more queued right now.
         if reader.buffer().is_empty() && !flush(ctx, k, &mut failures, &mut last_cursor, &mut read)
         {

@@ -21,7 +21,7 @@ use banner::{
     model::{BlockSpec, BlockType},
 };
 use serde_json::{json, Map, Value};
-use tests::packet::udp_frame;
+use tests::{authlog, packet::udp_frame};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,6 +51,9 @@ fn main() {
         eprintln!("bench: {section}{}", if quick { " (quick)" } else { "" });
         let value = match section.as_str() {
             "xdp" => bench_xdp(quick),
+            "parse" => bench_parse(quick),
+            "latency" => bench_latency(quick),
+            "memory" => bench_memory(quick),
             _ => unreachable!("checked above"),
         };
         report.insert(section.clone(), value);
@@ -68,7 +71,7 @@ fn main() {
     eprintln!("bench: wrote {} and report.md", json_path.display());
 }
 
-const SECTIONS: &[&str] = &["xdp"];
+const SECTIONS: &[&str] = &["parse", "latency", "memory", "xdp"];
 
 /// The machine the figures come from.
 fn machine() -> Value {
@@ -106,6 +109,62 @@ fn markdown(r: &Value) -> String {
             ""
         }
     );
+    if let Some(p) = r.get("parse") {
+        let ours = p["banner_lines_per_sec"].as_f64().unwrap_or(0.0);
+        out.push_str(&format!(
+            "\n## Parsing: the sshd jail over a {}-line auth log (30% failures, 5k v4/v6 addresses; median of {} runs)\n\n| tool | lines/s | failure lines matched | banner is |\n|---|---|---|---|\n| banner (filter + jail, one core) | {} | {} | 1.00x |\n",
+            p["lines"], p["runs"], num(&p["banner_lines_per_sec"]), p["banner_matched"]
+        ));
+        for (key, label, absent) in [
+            (
+                "fail2ban",
+                "fail2ban-regex (fail2ban's sshd filter)",
+                "fail2ban_absent",
+            ),
+            ("sshguard", "sshg-parser (sshguard)", "sshguard_absent"),
+        ] {
+            match p.get(format!("{key}_lines_per_sec").as_str()) {
+                Some(v) => {
+                    let theirs = v.as_f64().unwrap_or(0.0);
+                    out.push_str(&format!(
+                        "| {label} | {} | {} | {:.1}x faster |\n",
+                        num(v),
+                        p[format!("{key}_matched").as_str()],
+                        if theirs > 0.0 { ours / theirs } else { 0.0 }
+                    ));
+                }
+                None => out.push_str(&format!(
+                    "| {label} | absent: {} | | |\n",
+                    p[absent].as_str().unwrap_or("?")
+                )),
+            }
+        }
+        out.push_str(&format!(
+            "\nThe log holds {} failure lines. fail2ban does not count `Connection closed by authenticating user ... [preauth]` in normal mode; banner reads it as a session marker that counts once per session.\n",
+            p["failure_lines_generated"]
+        ));
+    }
+    if let Some(l) = r.get("latency") {
+        out.push_str(&format!(
+            "\n## Detection latency: line appended -> ban in the kernel map ({} bans, maxretry 1)\n\n| p50 | p90 | p99 | max | timeouts |\n|---|---|---|---|---|\n| {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} |\n",
+            l["bans"],
+            l["p50_ms"].as_f64().unwrap_or(f64::NAN),
+            l["p90_ms"].as_f64().unwrap_or(f64::NAN),
+            l["p99_ms"].as_f64().unwrap_or(f64::NAN),
+            l["max_ms"].as_f64().unwrap_or(f64::NAN),
+            l["timeouts"]
+        ));
+    }
+    if let Some(m) = r.get("memory") {
+        out.push_str(&format!(
+            "\n## Memory: daemon resident set\n\n| idle | {} distinct failing addresses tracked |\n|---|---|\n| {:.1} MB | {:.1} MB ({} tracked, read in {:.1} s) |\n",
+            m["addresses"],
+            m["rss_mb_idle"].as_f64().unwrap_or(f64::NAN),
+            m["rss_mb_1m_tracked"].as_f64().unwrap_or(f64::NAN),
+            m["tracked"],
+            m["ingest_secs"].as_f64().unwrap_or(f64::NAN)
+        ));
+    }
     if let Some(x) = r.get("xdp") {
         out.push_str(&format!(
             "\n## XDP: ns per packet (BPF_PROG_TEST_RUN, median of {} runs of {} packets)\n\n",
@@ -331,4 +390,300 @@ fn xdp_filter_clean_v4(frame: &[u8], repeat: u32, samples: usize) -> Result<f64,
         runs.push(r.duration.as_nanos() as f64);
     }
     Ok(median(runs))
+}
+
+// ---------------------------------------------------------------------------------------------
+// parse: lines/s of the sshd jail, beside fail2ban-regex and sshguard's parser, same file.
+
+fn bench_parse(quick: bool) -> Value {
+    use banner::{
+        duration::BanLength,
+        filter::{date::DateCache, Filter, LineMeta},
+        jail::{Increment, Jail, JailPolicy},
+        source::{
+            file::FileFollower, file::SourceContext, positions::PositionBook, SourceCounters,
+        },
+    };
+    use std::sync::Arc;
+
+    let lines = if quick { 20_000 } else { 1_000_000 };
+    let runs = if quick { 3 } else { 5 };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("auth.log");
+    let generated = authlog::generate(&log, lines, 0.3, 5_000, 42);
+    let mut results = Map::new();
+
+    let mut timings = Vec::new();
+    let mut matched = 0;
+    let mut bans = 0;
+    for _ in 0..runs {
+        let ctx = SourceContext {
+            jail: "sshd".into(),
+            filter: Arc::new(Filter::builtin("sshd", "normal", false).expect("sshd filter")),
+            sink: Arc::new(|_: &str, _| true),
+            book: PositionBook::in_memory(),
+            counters: Arc::new(SourceCounters::default()),
+        };
+        let mut jail = Jail::new(
+            "sshd",
+            JailPolicy {
+                bantime: BanLength::For(Duration::from_secs(3600)),
+                findtime: Duration::from_secs(600),
+                maxretry: 3,
+                blocktype: BlockType::Tarpit,
+                increment: Increment::default(),
+                max_tracked: 1_000_000,
+            },
+            false,
+        );
+        let mut cache = DateCache::default();
+        let mut follower = FileFollower::new(&log);
+        let mut failures = Vec::new();
+        let mut decided = 0u64;
+        let start = std::time::Instant::now();
+        let now = SystemTime::now();
+        let meta = LineMeta::arrived(now);
+        loop {
+            let progress = follower
+                .poll(None, &mut |l| {
+                    ctx.examine_line(l, &meta, &mut cache, &mut failures)
+                })
+                .expect("read the log");
+            for f in failures.drain(..) {
+                if jail.on_failure(&f, now, |_| 0).is_some() {
+                    decided += 1;
+                }
+            }
+            if !progress.more {
+                break;
+            }
+        }
+        timings.push(start.elapsed().as_secs_f64());
+        matched = SourceCounters::get(&ctx.counters.failure_lines);
+        bans = decided;
+    }
+    let secs = median(timings);
+    results.insert("lines".into(), json!(generated.lines));
+    results.insert(
+        "failure_lines_generated".into(),
+        json!(generated.failure_lines),
+    );
+    results.insert("runs".into(), json!(runs));
+    results.insert("banner_lines_per_sec".into(), json!(lines as f64 / secs));
+    results.insert("banner_matched".into(), json!(matched));
+    results.insert("banner_bans_decided".into(), json!(bans));
+
+    match fail2ban_regex(&log, runs.min(3)) {
+        Ok((secs, matched)) => {
+            results.insert("fail2ban_lines_per_sec".into(), json!(lines as f64 / secs));
+            results.insert("fail2ban_matched".into(), json!(matched));
+        }
+        Err(why) => {
+            results.insert("fail2ban_absent".into(), json!(why));
+        }
+    }
+    match sshg_parser(&log, runs) {
+        Ok((secs, matched)) => {
+            results.insert("sshguard_lines_per_sec".into(), json!(lines as f64 / secs));
+            results.insert("sshguard_matched".into(), json!(matched));
+        }
+        Err(why) => {
+            results.insert("sshguard_absent".into(), json!(why));
+        }
+    }
+    Value::Object(results)
+}
+
+/// fail2ban-regex with fail2ban's own sshd filter: median seconds and matched lines.
+fn fail2ban_regex(log: &std::path::Path, runs: usize) -> Result<(f64, u64), String> {
+    let filter = "/etc/fail2ban/filter.d/sshd.conf";
+    if !std::path::Path::new(filter).exists() {
+        return Err(format!("{filter} not installed (fail2ban)"));
+    }
+    let mut timings = Vec::new();
+    let mut matched = 0;
+    for _ in 0..runs {
+        let start = std::time::Instant::now();
+        let out = std::process::Command::new("fail2ban-regex")
+            .arg(log)
+            .arg(filter)
+            .output()
+            .map_err(|e| format!("fail2ban-regex: {e}"))?;
+        timings.push(start.elapsed().as_secs_f64());
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "Lines: 1000000 lines, 0 ignored, 300000 matched, 700000 missed"
+        matched = text
+            .lines()
+            .find(|l| l.starts_with("Lines:"))
+            .and_then(|l| l.split(',').find(|p| p.contains("matched")))
+            .and_then(|p| p.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                format!(
+                    "fail2ban-regex printed no summary: {}",
+                    text.lines().last().unwrap_or("")
+                )
+            })?;
+    }
+    Ok((median(timings), matched))
+}
+
+/// sshguard's log parser (the part that recognises attacks): median seconds, attacks found.
+fn sshg_parser(log: &std::path::Path, runs: usize) -> Result<(f64, u64), String> {
+    let parser = "/usr/libexec/sshguard/sshg-parser";
+    if !std::path::Path::new(parser).exists() {
+        return Err(format!("{parser} not installed (sshguard)"));
+    }
+    let mut timings = Vec::new();
+    let mut matched = 0;
+    for _ in 0..runs {
+        let input = std::fs::File::open(log).map_err(|e| e.to_string())?;
+        let start = std::time::Instant::now();
+        let out = std::process::Command::new(parser)
+            .stdin(input)
+            .output()
+            .map_err(|e| format!("sshg-parser: {e}"))?;
+        timings.push(start.elapsed().as_secs_f64());
+        matched = out.stdout.iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    Ok((median(timings), matched))
+}
+
+// ---------------------------------------------------------------------------------------------
+// latency: a failure line appended to the log -> the ban visible in the kernel map.
+
+fn bench_latency(quick: bool) -> Value {
+    use aya::maps::{HashMap as BpfHashMap, Map as BpfMap, MapData};
+    use banner_common::{BanEntry, Ipv4Key};
+    use std::io::Write as _;
+
+    let n: u32 = if quick { 50 } else { 1000 };
+    let lab = tests::Lab::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("auth.log");
+    std::fs::write(&log, b"").expect("create log");
+    let d = tests::Daemon::start(
+        &[&lab.host_if],
+        "",
+        &format!(
+            "\n[jails.sshd]\nlogpath = \"{}\"\nmaxretry = 1\n",
+            log.display()
+        ),
+    );
+    let map = MapData::from_pin(d.bpffs_dir.join("bans_v4")).expect("open the pinned ban map");
+    let map: BpfHashMap<MapData, Ipv4Key, BanEntry> =
+        BpfHashMap::try_from(BpfMap::HashMap(map)).expect("ban map type");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open log");
+    let mut samples = Vec::with_capacity(n as usize);
+    let mut timeouts = 0;
+    for i in 0..n {
+        let addr = Ipv4Addr::new(198, 19, (i / 250) as u8, (i % 250 + 1) as u8);
+        let line = format!(
+            "Failed password for root from {addr} port {} ssh2\n",
+            1024 + i
+        );
+        file.write_all(line.as_bytes()).expect("append");
+        let start = std::time::Instant::now();
+        let key = Ipv4Key {
+            addr: addr.octets(),
+        };
+        loop {
+            if map.get(&key, 0).is_ok() {
+                samples.push(start.elapsed().as_secs_f64() * 1000.0);
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(2) {
+                timeouts += 1;
+                break;
+            }
+            std::hint::spin_loop();
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        samples
+            .get(((samples.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    json!({
+        "bans": n,
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": samples.last().copied().unwrap_or(f64::NAN),
+        "timeouts": timeouts,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// memory: daemon RSS idle and with many distinct failing addresses tracked.
+
+fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn bench_memory(quick: bool) -> Value {
+    use std::io::Write as _;
+
+    let n: u64 = if quick { 20_000 } else { 1_000_000 };
+    let lab = tests::Lab::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("auth.log");
+    std::fs::write(&log, b"").expect("create log");
+    let d = tests::Daemon::start(
+        &[&lab.host_if],
+        "",
+        &format!("\n[jails.sshd]\nlogpath = \"{}\"\n", log.display()),
+    );
+    let pid = d.pid().expect("daemon pid");
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = rss_mb(pid);
+    // One failure each from n distinct addresses: all tracked, none banned (maxretry 3).
+    {
+        let mut out = std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log)
+                .expect("log"),
+        );
+        for i in 0..n {
+            // 198.19.0.0/16 stays clear of the lab's own 198.18.<id>.0/24 networks.
+            let addr = if i < 60_000 {
+                format!("198.19.{}.{}", i / 250, i % 250 + 1)
+            } else {
+                format!("2001:db8:{:x}:{:x}::1", i >> 16, i & 0xffff)
+            };
+            writeln!(out, "Failed password for root from {addr} port 22 ssh2").expect("write");
+        }
+    }
+    let start = std::time::Instant::now();
+    let mut tracked = 0;
+    while start.elapsed() < Duration::from_secs(120) {
+        let s = d.cli_json(&["status", "sshd", "--json"]);
+        tracked = s[0]["tracked"].as_u64().unwrap_or(0);
+        if tracked >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let busy = rss_mb(pid);
+    json!({
+        "rss_mb_idle": idle,
+        "tracked": tracked,
+        "rss_mb_1m_tracked": busy,
+        "addresses": n,
+        "ingest_secs": start.elapsed().as_secs_f64(),
+    })
 }
