@@ -29,7 +29,7 @@ impl Rng {
 
 /// Address number `i` of the pool: even ones IPv4, odd ones IPv6.
 pub fn pool_address(i: u64) -> String {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let n = i / 2;
         format!("198.18.{}.{}", (n / 250) % 256, n % 250 + 1)
     } else {
@@ -83,7 +83,7 @@ pub fn generate(
     let mut failure_lines = 0;
     let threshold = (failure_share * 1_000_000.0) as u64;
     for i in 0..lines {
-        if i > 0 && i % 200 == 0 {
+        if i > 0 && i.is_multiple_of(200) {
             s += 1;
             if s == 60 {
                 s = 0;
