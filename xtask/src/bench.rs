@@ -11,6 +11,34 @@ use crate::{
     util::{self, root, run as run_cmd},
 };
 
+/// `cargo xtask demo`: the narrated lab tour (the `banner-demo` binary of the tests crate).
+pub fn demo() -> Result<()> {
+    if !util::is_root() {
+        bail!("the demo builds network namespaces and loads XDP: run as root");
+    }
+    setup::run(Verbosity::Quiet)?;
+    let root = root();
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "--package",
+        "banner-user",
+        "--package",
+        "tests",
+        "--bin",
+        "banner",
+        "--bin",
+        "banner-demo",
+    ]))?;
+    run_cmd(
+        Command::new(root.join("target/release/banner-demo"))
+            .current_dir(&root)
+            .env("BANNER_BIN", root.join("target/release/banner"))
+            .env("BANNER_LAB_BASE", "200"),
+    )
+}
+
 pub fn bench(args: &[String]) -> Result<()> {
     if !util::is_root() {
         bail!("benchmarks load XDP programs and build network namespaces: run as root");

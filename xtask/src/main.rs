@@ -18,6 +18,7 @@ tasks:
   setup            install what building and testing banner needs (idempotent, quiet when done)
   run [-- ARGS]    build and run `banner daemon ARGS` (or `banner ARGS` for a CLI subcommand)
   test             run every test: lints, unit tests, privileged kernel and lab tests (as root)
+  demo             a narrated tour: an ssh attacker in a lab namespace, banned at the NIC
   bench [SECTION]... [--quick]
                    banner beside its peers; writes target/bench/report.{json,md}
 ";
@@ -44,6 +45,7 @@ fn real_main() -> Result<()> {
         "run" => tasks::run(&args),
         "test" => tasks::test(&args),
         "bench" => bench::bench(&args),
+        "demo" => bench::demo(),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())
