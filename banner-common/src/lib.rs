@@ -121,6 +121,49 @@ pub struct Settings {
     pub prefix_bans_v4: u32,
     /// Number of IPv6 prefix bans; 0 lets the program skip the IPv6 trie lookup.
     pub prefix_bans_v6: u32,
+    /// Mixed into the tarpit's sequence numbers (derived from the 4-tuple, so nothing is
+    /// stored per connection) so they cannot be predicted from outside.
+    pub tarpit_secret: u32,
+    /// Reserved, zero.
+    pub flags: u32,
+}
+
+/// The tarpit's SYN/ACK window: small, so the client trickles data.
+pub const TARPIT_SYN_WINDOW: u16 = 5;
+/// TTL / hop limit of tarpit replies.
+pub const TARPIT_TTL: u8 = 64;
+
+/// The tarpit's initial sequence number for a connection, from its 4-tuple (addresses folded
+/// to 32 bits by the caller) and the secret. The kernel program and the tests share it.
+#[inline(always)]
+pub const fn tarpit_isn(
+    client: u32,
+    server: u32,
+    client_port: u16,
+    server_port: u16,
+    secret: u32,
+) -> u32 {
+    let mut h = client
+        ^ server.rotate_left(13)
+        ^ (((client_port as u32) << 16) | server_port as u32)
+        ^ secret;
+    // murmur3's finaliser: every input bit moves every output bit.
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    h
+}
+
+/// Fold an IPv6 address (network byte order) to 32 bits for [`tarpit_isn`].
+#[inline(always)]
+pub const fn fold_v6(a: &[u8; 16]) -> u32 {
+    let w0 = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
+    let w1 = u32::from_be_bytes([a[4], a[5], a[6], a[7]]);
+    let w2 = u32::from_be_bytes([a[8], a[9], a[10], a[11]]);
+    let w3 = u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
+    w0 ^ w1.rotate_left(5) ^ w2.rotate_left(11) ^ w3.rotate_left(17)
 }
 
 /// Indices of the per-CPU counters array.
@@ -172,7 +215,7 @@ const _: () = {
     assert!(core::mem::size_of::<BanEntry>() == 40);
     assert!(core::mem::align_of::<BanEntry>() == 8);
     assert!(core::mem::size_of::<AllowEntry>() == 4);
-    assert!(core::mem::size_of::<Settings>() == 8);
+    assert!(core::mem::size_of::<Settings>() == 16);
 };
 
 #[cfg(test)]
@@ -194,6 +237,7 @@ mod tests {
     fn settings_fields_sit_at_fixed_offsets() {
         assert_eq!(offset_of!(Settings, prefix_bans_v4), 0);
         assert_eq!(offset_of!(Settings, prefix_bans_v6), 4);
+        assert_eq!(offset_of!(Settings, tarpit_secret), 8);
     }
 
     #[test]
@@ -220,6 +264,22 @@ mod tests {
             Some(BlockType::Tarpit)
         );
         assert_eq!(BlockType::from_u32(2), None);
+    }
+
+    #[test]
+    fn tarpit_sequence_numbers_depend_on_every_part_of_the_tuple() {
+        let base = tarpit_isn(1, 2, 3, 4, 5);
+        assert_eq!(base, tarpit_isn(1, 2, 3, 4, 5), "deterministic");
+        for other in [
+            tarpit_isn(9, 2, 3, 4, 5),
+            tarpit_isn(1, 9, 3, 4, 5),
+            tarpit_isn(1, 2, 9, 4, 5),
+            tarpit_isn(1, 2, 3, 9, 5),
+            tarpit_isn(1, 2, 3, 4, 9),
+        ] {
+            assert_ne!(base, other);
+        }
+        assert_ne!(fold_v6(&[0; 16]), fold_v6(&[1; 16]));
     }
 
     #[test]

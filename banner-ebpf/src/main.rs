@@ -9,6 +9,7 @@
 
 mod lookup;
 mod parse;
+mod tarpit;
 
 use aya_ebpf::{
     bindings::{xdp_action, BPF_F_NO_PREALLOC},
@@ -17,7 +18,7 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use banner_common::{
-    counter, AllowEntry, BanEntry, Ipv4Key, Ipv4PrefixKey, Ipv6Key, Settings, DEFAULT_MAX_EXACT_BANS,
+    counter, AllowEntry, BanEntry, BlockType, Ipv4Key, Ipv4PrefixKey, Ipv6Key, Settings, DEFAULT_MAX_EXACT_BANS,
     DEFAULT_MAX_PREFIX_BANS, MAX_ALLOW_ENTRIES,
 };
 
@@ -51,11 +52,14 @@ pub fn banner_xdp(ctx: XdpContext) -> u32 {
     let index = match action {
         Verdict::Pass(reason) => reason,
         Verdict::Drop => counter::DROPPED,
+        Verdict::Tarpit => counter::TARPITTED,
+        Verdict::Aborted => counter::ABORTED,
     };
     count(index);
     match action {
         Verdict::Pass(_) => xdp_action::XDP_PASS,
-        Verdict::Drop => xdp_action::XDP_DROP,
+        Verdict::Drop | Verdict::Aborted => xdp_action::XDP_DROP,
+        Verdict::Tarpit => xdp_action::XDP_TX,
     }
 }
 
@@ -64,6 +68,10 @@ pub fn banner_xdp(ctx: XdpContext) -> u32 {
 enum Verdict {
     Pass(u32),
     Drop,
+    /// The frame holds a tarpit reply: send it back.
+    Tarpit,
+    /// Something of ours failed (the reply could not be shaped): dropped, and counted apart.
+    Aborted,
 }
 
 #[inline(always)]
@@ -87,7 +95,24 @@ fn try_banner(ctx: &XdpContext) -> Verdict {
     if unsafe { (*ban).expired_at(now) } {
         return Verdict::Pass(counter::EXPIRED);
     }
-    // Tarpit bans drop as well until the tarpit reply path exists.
+    // SAFETY: as above.
+    if unsafe { (*ban).blocktype } == BlockType::Tarpit as u32 {
+        let secret = SETTINGS.get(0).map_or(0, |s| s.tarpit_secret);
+        return match tarpit::respond(ctx, &packet, secret) {
+            tarpit::Tarpit::Reply => {
+                lookup::record_hit(ban, now, true);
+                Verdict::Tarpit
+            }
+            tarpit::Tarpit::Drop => {
+                lookup::record_hit(ban, now, false);
+                Verdict::Drop
+            }
+            tarpit::Tarpit::Failed => {
+                lookup::record_hit(ban, now, false);
+                Verdict::Aborted
+            }
+        };
+    }
     lookup::record_hit(ban, now, false);
     Verdict::Drop
 }

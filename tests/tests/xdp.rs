@@ -3,66 +3,15 @@
 
 use std::{
     net::IpAddr,
-    path::PathBuf,
     time::{Duration, SystemTime},
 };
 
 use banner::{
     addr::IpPrefix,
-    backend::{
-        xdp::{AttachMode, XdpBackend, XdpOptions},
-        Backend, BackendError,
-    },
+    backend::{Backend, BackendError},
     model::{BlockSpec, BlockType},
 };
-use tests::{packet::*, require_root};
-
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-
-/// The program loaded (not attached) with its own pinned maps, removed on drop.
-struct Loaded {
-    backend: XdpBackend,
-    dir: PathBuf,
-}
-
-impl Loaded {
-    fn new(tag: &str, max_exact: u32) -> Self {
-        require_root();
-        let dir = PathBuf::from(format!("/sys/fs/bpf/banner-t-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let backend = XdpBackend::open(&XdpOptions {
-            interfaces: Vec::new(),
-            mode: AttachMode::Auto,
-            bpffs_dir: dir.clone(),
-            max_exact_bans: max_exact,
-            max_prefix_bans: 64,
-        })
-        .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
-        Self { backend, dir }
-    }
-
-    fn ban(&mut self, target: &str, expires_at: Option<SystemTime>) {
-        self.backend
-            .block(&[BlockSpec {
-                target: target.parse().unwrap(),
-                blocktype: BlockType::Drop,
-                expires_at,
-            }])
-            .unwrap();
-    }
-
-    fn verdict(&mut self, frame: &[u8]) -> u32 {
-        self.backend.test_run(frame, 1).unwrap().action
-    }
-}
-
-impl Drop for Loaded {
-    fn drop(&mut self) {
-        let _ = self.backend.shutdown(false);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use tests::{packet::*, Loaded, XDP_DROP, XDP_PASS};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()

@@ -276,6 +276,11 @@ impl XdpBackend {
         Ok(backend)
     }
 
+    /// The secret mixed into tarpit sequence numbers (tests recompute replies with it).
+    pub fn tarpit_secret(&self) -> u32 {
+        self.settings.get(&0, 0).map_or(0, |s| s.tarpit_secret)
+    }
+
     /// Run the program once per `repeat` on a made-up frame (BPF_PROG_TEST_RUN), without any
     /// interface: the verdict, the mean time per run, and the frame as the program left it.
     pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, BackendError> {
@@ -311,9 +316,17 @@ impl XdpBackend {
 
     /// Tell the program whether the prefix tries need a lookup at all.
     fn sync_settings(&mut self) -> Result<(), BackendError> {
+        // An adopted map keeps its secret, so tarpitted connections keep their sequence
+        // numbers across a restart.
+        let secret = match self.settings.get(&0, 0) {
+            Ok(s) if s.tarpit_secret != 0 => s.tarpit_secret,
+            _ => random_u32().max(1),
+        };
         let settings = Settings {
             prefix_bans_v4: self.prefix_v4.keys().count() as u32,
             prefix_bans_v6: self.prefix_v6.keys().count() as u32,
+            tarpit_secret: secret,
+            flags: 0,
         };
         self.settings
             .set(0, settings, 0)
@@ -517,6 +530,17 @@ fn detach(a: Attachment) {
             Ok(fd_link) => drop(fd_link),
             Err(e) => log::warn!("unpinning the link on {}: {e}", a.iface),
         }
+    }
+}
+
+/// Four random bytes from the kernel (a fixed fallback only weakens unpredictability, not
+/// correctness).
+fn random_u32() -> u32 {
+    use std::io::Read as _;
+    let mut b = [0u8; 4];
+    match fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
+        Ok(()) => u32::from_ne_bytes(b),
+        Err(_) => sys::boottime_ns() as u32,
     }
 }
 
