@@ -221,6 +221,20 @@ impl Lab {
         a.parse().expect("valid address")
     }
 
+    /// Make the peer send complete checksums, as frames arriving from a real wire carry.
+    /// (veth leaves TCP checksums to an offload that never happens, and the tarpit refuses
+    /// to answer a segment whose checksum is wrong.)
+    pub fn full_checksums(&self) -> &Self {
+        self.exec_ok(&["ethtool", "-K", &self.peer_if, "tx", "off"]);
+        self
+    }
+
+    /// Run a shell script in the peer namespace; returns stdout.
+    pub fn sh(&self, script: &str) -> String {
+        let out = self.exec(&["sh", "-c", script]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Run a command in the peer namespace.
     pub fn exec(&self, args: &[&str]) -> Output {
         Command::new("ip")

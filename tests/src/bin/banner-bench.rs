@@ -192,6 +192,14 @@ fn markdown(r: &Value) -> String {
             let cells: Vec<String> = counts.iter().map(|c| num(&x[key][c])).collect();
             out.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
         }
+        if x.get("tarpit_syn_ns").is_some() {
+            out.push_str(&format!(
+                "\n| banned IPv4 TCP (single runs, median) | ns/packet |\n|---|---|\n| drop | {} |\n| tarpit: SYN -> SYN/ACK | {} |\n| tarpit: ACK -> zero-window ACK | {} |\n",
+                num(&x["drop_syn_ns"]),
+                num(&x["tarpit_syn_ns"]),
+                num(&x["tarpit_ack_ns"])
+            ));
+        }
         let ratio = x["clean_v4_ratio_max_vs_1"].as_f64().unwrap_or(0.0);
         out.push_str(&format!(
             "\nClean IPv4 with the most bans vs 1 ban: {ratio:.2}x (goal: at most 1.3x).\n"
@@ -323,6 +331,38 @@ fn bench_xdp(quick: bool) -> Value {
                 .expect("object")
                 .insert(n.to_string(), json!(ns));
         }
+    }
+    // The tarpit's replies against a plain drop, for the same kind of packet.
+    let tarpit4: IpAddr = "198.18.2.7".parse().unwrap();
+    backend
+        .block(&[BlockSpec {
+            target: IpPrefix::host(tarpit4),
+            blocktype: BlockType::Tarpit,
+            expires_at,
+        }])
+        .expect("tarpit probe");
+    use tests::packet::{tcp_frame, TCP_ACK, TCP_SYN};
+    // A tarpit reply rewrites the frame, and test_run repeats on the rewritten frame; so
+    // these are single runs, many of them, the median taken.
+    let singles = if quick { 2_000 } else { 20_000 };
+    for (name, frame) in [
+        (
+            "tarpit_syn_ns",
+            tcp_frame(tarpit4, host4, &[], TCP_SYN, 1, 0, b""),
+        ),
+        (
+            "tarpit_ack_ns",
+            tcp_frame(tarpit4, host4, &[], TCP_ACK, 1, 2, b""),
+        ),
+        (
+            "drop_syn_ns",
+            tcp_frame(bad4, host4, &[], TCP_SYN, 1, 0, b""),
+        ),
+    ] {
+        results.insert(
+            name.into(),
+            json!(ns_per_packet(&mut backend, &frame, 1, singles)),
+        );
     }
     let _ = backend.shutdown(false);
     let clean = &results["clean_v4_ns"];
