@@ -64,7 +64,7 @@ fn syn_with_options(client: IpAddr, server: IpAddr, vlans: &[(u16, u16)], seq: u
         2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
     ];
     seg.extend_from_slice(&options);
-    seg[12] = ((20 + options.len()) / 4 << 4) as u8;
+    seg[12] = (((20 + options.len()) / 4) << 4) as u8;
     seg[16] = 0;
     seg[17] = 0;
     let sum = checksum(
