@@ -95,6 +95,7 @@ struct RawBanner {
     state_dir: Option<Spanned<String>>,
     bpffs_dir: Option<Spanned<String>>,
     keep_on_exit: Option<bool>,
+    hosts_deny_path: Option<Spanned<String>>,
     max_exact_bans: Option<Spanned<i64>>,
     max_prefix_bans: Option<Spanned<i64>>,
 }
@@ -176,6 +177,7 @@ struct RawJail {
     bantime_increment: Option<RawIncrement>,
     max_tracked: Option<Spanned<i64>>,
     usedns: Option<Spanned<String>>,
+    hosts_deny: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,6 +203,10 @@ pub enum BackendChoice {
     Xdp,
     /// XDP in generic (skb) mode only.
     XdpGeneric,
+    /// An nftables table of our own.
+    Nftables,
+    /// iptables rules matching ipsets.
+    Iptables,
 }
 
 impl std::str::FromStr for BackendChoice {
@@ -211,8 +217,10 @@ impl std::str::FromStr for BackendChoice {
             "auto" => Ok(Self::Auto),
             "xdp" => Ok(Self::Xdp),
             "xdp-generic" => Ok(Self::XdpGeneric),
+            "nftables" => Ok(Self::Nftables),
+            "iptables" => Ok(Self::Iptables),
             other => Err(format!(
-                "unknown backend `{other}` (expected auto, xdp or xdp-generic)"
+                "unknown backend `{other}` (expected auto, xdp, xdp-generic, nftables or iptables)"
             )),
         }
     }
@@ -230,6 +238,8 @@ pub struct JailConfig {
     pub policy: JailPolicy,
     /// Addresses this jail never counts (besides the global allowlist).
     pub ignoreip: Vec<IpPrefix>,
+    /// Also list this jail's bans in hosts.deny (TCP Wrappers).
+    pub hosts_deny: bool,
 }
 
 impl JailConfig {
@@ -249,6 +259,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub bpffs_dir: PathBuf,
     pub keep_on_exit: bool,
+    /// Where jails with `hosts_deny = true` write their bans.
+    pub hosts_deny_path: PathBuf,
     pub max_exact_bans: u32,
     pub max_prefix_bans: u32,
     pub bantime: Duration,
@@ -308,6 +320,7 @@ impl Config {
             state_dir: PathBuf::from("/var/lib/banner"),
             bpffs_dir: PathBuf::from("/sys/fs/bpf/banner"),
             keep_on_exit: false,
+            hosts_deny_path: PathBuf::from("/etc/hosts.deny"),
             max_exact_bans: banner_common::DEFAULT_MAX_EXACT_BANS,
             max_prefix_bans: banner_common::DEFAULT_MAX_PREFIX_BANS,
             bantime: Duration::from_secs(3_600),
@@ -371,6 +384,9 @@ fn resolve_banner(src: &Source, raw: RawBanner, cfg: &mut Config) -> Result<(), 
     }
     if let Some(s) = &raw.bpffs_dir {
         cfg.bpffs_dir = path(s)?;
+    }
+    if let Some(s) = &raw.hosts_deny_path {
+        cfg.hosts_deny_path = path(s)?;
     }
     if let Some(k) = raw.keep_on_exit {
         cfg.keep_on_exit = k;
@@ -660,6 +676,7 @@ fn resolve_jails(
                 journalmatch,
                 policy,
                 ignoreip,
+                hosts_deny: j.hosts_deny.unwrap_or(false),
             });
         }
     }

@@ -1,7 +1,11 @@
 //! Enforcement backends. Each one turns the ban manager's decisions into kernel state: XDP maps,
 //! nftables sets, or ipsets. One is chosen at start; the manager is its only writer.
 
+pub mod command;
+pub mod hosts_deny;
+pub mod iptables;
 pub mod memory;
+pub mod nftables;
 pub mod xdp;
 
 use std::time::SystemTime;
@@ -137,4 +141,19 @@ pub trait Backend: Send {
     fn counters(&mut self) -> Result<Counters, BackendError>;
     /// Stop enforcing. With `keep`, leave every ban in place (each still expires by itself).
     fn shutdown(&mut self, keep: bool) -> Result<(), BackendError>;
+}
+
+/// The allowlist without entries that others contain (netfilter interval sets refuse
+/// overlapping elements), sorted.
+pub fn collapse(nets: &[IpPrefix]) -> Vec<IpPrefix> {
+    let mut sorted: Vec<IpPrefix> = nets.to_vec();
+    sorted.sort_by_key(|n| (n.is_v4(), n.prefix_len()));
+    let mut out: Vec<IpPrefix> = Vec::new();
+    for n in sorted {
+        if !out.iter().any(|o| o.contains(&n)) {
+            out.push(n);
+        }
+    }
+    out.sort();
+    out
 }

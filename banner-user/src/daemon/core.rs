@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::{
     addr::IpPrefix,
+    backend::hosts_deny::HostsDeny,
     bans::{BanManager, BanOutcome, BanRequest},
     clock::rfc3339,
     config::{Config, JailConfig},
@@ -61,6 +62,8 @@ pub struct Core {
     book: PositionBook,
     registry: CounterRegistry,
     last_housekeeping: Instant,
+    /// hosts.deny for jails that ask for it.
+    hosts_deny: HostsDeny,
 }
 
 /// How often the core purges windows and saves read positions.
@@ -83,6 +86,7 @@ impl Core {
             book,
             registry,
             last_housekeeping: Instant::now(),
+            hosts_deny: HostsDeny::new(&config.hosts_deny_path),
         };
         core.apply_config(config, &BTreeMap::new());
         core
@@ -133,6 +137,9 @@ impl Core {
         self.bantime = config.bantime;
         self.blocktype = config.blocktype;
         self.keep_on_exit = config.keep_on_exit;
+        if self.hosts_deny.path() != config.hosts_deny_path.as_path() {
+            self.hosts_deny = HostsDeny::new(&config.hosts_deny_path);
+        }
         format!(
             "jails added: [{}], kept: [{}], dropped: [{}]; recidive {}",
             added.join(", "),
@@ -191,6 +198,7 @@ impl Core {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
             self.tick();
+            self.sync_hosts_deny();
         }
         if let Err(e) = self.book.save() {
             log::warn!("saving read positions: {e}");
@@ -205,6 +213,29 @@ impl Core {
             log::info!("stopped; kernel bans removed (they are kept in the state dir)");
         }
         Ok(())
+    }
+
+    /// Keep hosts.deny's banner block equal to the active bans of jails with `hosts_deny`.
+    fn sync_hosts_deny(&mut self) {
+        let jails: Vec<&str> = self
+            .jails
+            .values()
+            .filter(|s| s.cfg.hosts_deny)
+            .map(|s| s.cfg.name.as_str())
+            .collect();
+        let targets: Vec<IpPrefix> = self
+            .manager
+            .active()
+            .filter(|b| jails.contains(&b.jail.as_str()))
+            .map(|b| b.target)
+            .collect();
+        // Never touch hosts.deny unless a jail asked for it (once one did, keep it clean).
+        if jails.is_empty() && self.hosts_deny.untouched() {
+            return;
+        }
+        if let Err(e) = self.hosts_deny.sync(targets) {
+            log::warn!("writing {}: {e}", self.hosts_deny.path().display());
+        }
     }
 
     /// Expiry, and now and then purges and position saves.

@@ -28,8 +28,11 @@ pub use self::core::{Core, Event};
 use crate::{
     addr::IpPrefix,
     backend::{
+        command::SystemRunner,
+        iptables::IptablesBackend,
+        nftables::NftablesBackend,
         xdp::{AttachMode, XdpBackend, XdpOptions},
-        Backend,
+        Backend, BackendError,
     },
     bans::{BanManager, IgnoreList},
     clock::{Clock, SystemClock},
@@ -122,11 +125,7 @@ pub fn build_ignore_list(cfg: &Config) -> IgnoreList {
     list
 }
 
-fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>> {
-    let mode = match cfg.backend {
-        BackendChoice::Auto | BackendChoice::Xdp => AttachMode::Auto,
-        BackendChoice::XdpGeneric => AttachMode::Generic,
-    };
+fn open_xdp(cfg: &Config, mode: AttachMode) -> Result<Box<dyn Backend>, BackendError> {
     let backend = XdpBackend::open(&XdpOptions {
         interfaces: cfg.interfaces.clone(),
         mode,
@@ -135,6 +134,57 @@ fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>> {
         max_prefix_bans: cfg.max_prefix_bans,
     })?;
     Ok(Box::new(backend))
+}
+
+fn open_nftables() -> Result<Box<dyn Backend>, BackendError> {
+    Ok(Box::new(NftablesBackend::open(Box::new(SystemRunner))?))
+}
+
+fn open_iptables(cfg: &Config) -> Result<Box<dyn Backend>, BackendError> {
+    Ok(Box::new(IptablesBackend::open(
+        Box::new(SystemRunner),
+        cfg.max_exact_bans as usize,
+    )?))
+}
+
+/// The configured backend; `auto` tries XDP (native, then generic), then nftables, then
+/// iptables, and says why it moved on.
+fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>> {
+    let backend = match cfg.backend {
+        BackendChoice::Xdp => open_xdp(cfg, AttachMode::Auto)?,
+        BackendChoice::XdpGeneric => open_xdp(cfg, AttachMode::Generic)?,
+        BackendChoice::Nftables => open_nftables()?,
+        BackendChoice::Iptables => open_iptables(cfg)?,
+        BackendChoice::Auto => {
+            let mut why = Vec::new();
+            let mut chosen = None;
+            for (name, attempt) in [
+                (
+                    "XDP",
+                    Box::new(|| open_xdp(cfg, AttachMode::Auto))
+                        as Box<dyn Fn() -> Result<Box<dyn Backend>, BackendError>>,
+                ),
+                ("nftables", Box::new(open_nftables)),
+                ("iptables", Box::new(|| open_iptables(cfg))),
+            ] {
+                match attempt() {
+                    Ok(b) => {
+                        chosen = Some(b);
+                        break;
+                    }
+                    Err(e) => {
+                        log::warn!("{name} cannot be used ({e}); trying the next backend");
+                        why.push(format!("{name}: {e}"));
+                    }
+                }
+            }
+            match chosen {
+                Some(b) => b,
+                None => bail!("no enforcement backend works: {}", why.join("; ")),
+            }
+        }
+    };
+    Ok(backend)
 }
 
 /// Run the daemon until SIGTERM/SIGINT; SIGHUP reloads the configuration.

@@ -1,0 +1,162 @@
+//! TCP Wrappers' /etc/hosts.deny, as the fail2ban setup banner replaces writes it: a block of
+//! our own between `# banner begin` and `# banner end`, rewritten atomically (temporary file
+//! and rename), every other line untouched.
+
+use std::{
+    fs,
+    io::{self, Write as _},
+    path::{Path, PathBuf},
+};
+
+use crate::addr::IpPrefix;
+
+pub const BEGIN: &str = "# banner begin";
+pub const END: &str = "# banner end";
+
+/// A TCP Wrappers pattern for a target: `a.b.c.d`, `a.b.c.d/m.m.m.m`, `[v6]`, `[v6]/len`.
+pub fn pattern(t: &IpPrefix) -> String {
+    match (t.addr(), t.is_host()) {
+        (std::net::IpAddr::V4(a), true) => a.to_string(),
+        (std::net::IpAddr::V4(a), false) => {
+            let mask = if t.prefix_len() == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(t.prefix_len()))
+            };
+            format!("{a}/{}", std::net::Ipv4Addr::from(mask))
+        }
+        (std::net::IpAddr::V6(a), true) => format!("[{a}]"),
+        (std::net::IpAddr::V6(a), false) => format!("[{a}]/{}", t.prefix_len()),
+    }
+}
+
+/// The file's text with our block replaced by one listing `targets` (dropped when empty).
+pub fn render(existing: &str, targets: &[IpPrefix]) -> String {
+    let mut out = String::with_capacity(existing.len() + targets.len() * 24);
+    let mut inside = false;
+    for line in existing.lines() {
+        match line.trim() {
+            BEGIN => inside = true,
+            END => inside = false,
+            _ if !inside => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    if !targets.is_empty() {
+        out.push_str(BEGIN);
+        out.push('\n');
+        for t in targets {
+            out.push_str("ALL: ");
+            out.push_str(&pattern(t));
+            out.push('\n');
+        }
+        out.push_str(END);
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes the block when the set of targets changes.
+#[derive(Debug)]
+pub struct HostsDeny {
+    path: PathBuf,
+    last: Option<Vec<IpPrefix>>,
+}
+
+impl HostsDeny {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            last: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Never synced: no jail has asked for hosts.deny since start.
+    pub fn untouched(&self) -> bool {
+        self.last.is_none()
+    }
+
+    /// Make the block list exactly `targets` (sorted), if that changes anything.
+    pub fn sync(&mut self, mut targets: Vec<IpPrefix>) -> io::Result<()> {
+        targets.sort();
+        if self.last.as_ref() == Some(&targets) {
+            return Ok(());
+        }
+        let existing = match fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let text = render(&existing, &targets);
+        if text == existing {
+            self.last = Some(targets);
+            return Ok(());
+        }
+        let tmp = self.path.with_extension("banner-tmp");
+        {
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+        }
+        if let Ok(meta) = fs::metadata(&self.path) {
+            let _ = fs::set_permissions(&tmp, meta.permissions());
+        }
+        fs::rename(&tmp, &self.path)?;
+        self.last = Some(targets);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> IpPrefix {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn our_block_is_replaced_and_the_rest_kept() {
+        let before = "# site rules\nsshd: 192.0.2.1\n# banner begin\nALL: 198.18.0.9\n# banner end\nvsftpd: ALL\n";
+        let after = render(
+            before,
+            &[
+                p("198.18.0.1"),
+                p("198.51.100.0/24"),
+                p("2001:db8::1"),
+                p("2001:db8::/64"),
+            ],
+        );
+        assert_eq!(
+            after,
+            "# site rules\nsshd: 192.0.2.1\nvsftpd: ALL\n# banner begin\nALL: 198.18.0.1\nALL: 198.51.100.0/255.255.255.0\nALL: [2001:db8::1]\nALL: [2001:db8::]/64\n# banner end\n"
+        );
+        assert_eq!(
+            render(&after, &[]),
+            "# site rules\nsshd: 192.0.2.1\nvsftpd: ALL\n"
+        );
+    }
+
+    #[test]
+    fn sync_round_trips_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts.deny");
+        fs::write(&path, "sshd: 192.0.2.1\n").unwrap();
+        let mut h = HostsDeny::new(&path);
+        h.sync(vec![p("198.18.0.2"), p("198.18.0.1")]).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "sshd: 192.0.2.1\n# banner begin\nALL: 198.18.0.1\nALL: 198.18.0.2\n# banner end\n"
+        );
+        h.sync(vec![]).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "sshd: 192.0.2.1\n");
+        assert!(!dir.path().join("hosts.banner-tmp").exists());
+    }
+}

@@ -1,0 +1,575 @@
+//! The iptables backend: bans in ipset `hash:net` sets with per-entry timeouts (the kernel
+//! expires them), matched by one rule each in a chain of ours, `BANNER`, in raw PREROUTING.
+//! Every change is one `ipset restore` batch.
+//!
+//! Tarpit bans use `-j TARPIT` (with `CT --notrack` in raw, so conntrack holds nothing) where
+//! the kernel has xt_TARPIT; found out by trying once. Where it is missing they drop, and the
+//! log says so once.
+
+use std::{
+    fmt::Write as _,
+    time::{Duration, SystemTime},
+};
+
+use super::{
+    collapse, command::CommandRunner, Backend, BackendError, Capacity, Counters, Enforced, Hits,
+};
+use crate::{
+    addr::IpPrefix,
+    model::{BlockSpec, BlockType},
+};
+
+pub const CHAIN: &str = "BANNER";
+const TARPIT_CHAIN: &str = "BANNER-TARPIT";
+/// ipset's longest timeout; longer bans are stored without one and lifted by banner.
+const IPSET_MAX_TIMEOUT: u64 = 2_147_483;
+
+/// Names of our sets for one family.
+struct Sets {
+    drop: &'static str,
+    tarpit: &'static str,
+    allow: &'static str,
+    family: &'static str,
+    tool: &'static str,
+}
+
+const V4: Sets = Sets {
+    drop: "banner4",
+    tarpit: "banner4-tarpit",
+    allow: "banner4-allow",
+    family: "inet",
+    tool: "iptables",
+};
+const V6: Sets = Sets {
+    drop: "banner6",
+    tarpit: "banner6-tarpit",
+    allow: "banner6-allow",
+    family: "inet6",
+    tool: "ip6tables",
+};
+
+fn sets_of(target: &IpPrefix) -> &'static Sets {
+    if target.is_v4() {
+        &V4
+    } else {
+        &V6
+    }
+}
+
+/// The set a ban goes to: its own tarpit set only when the kernel can tarpit.
+fn set_for(b: &BlockSpec, tarpit: bool) -> &'static str {
+    let s = sets_of(&b.target);
+    if tarpit && b.blocktype == BlockType::Tarpit {
+        s.tarpit
+    } else {
+        s.drop
+    }
+}
+
+fn timeout_of(expires_at: Option<SystemTime>, now: SystemTime) -> u64 {
+    match expires_at {
+        // ipset: timeout 0 = never expires.
+        None => 0,
+        Some(t) => {
+            let secs = t
+                .duration_since(now)
+                .unwrap_or(Duration::ZERO)
+                .as_secs()
+                .max(1);
+            if secs > IPSET_MAX_TIMEOUT {
+                0
+            } else {
+                secs
+            }
+        }
+    }
+}
+
+/// `ipset restore` lines creating our sets (existing ones kept).
+pub fn create_sets(maxelem: usize) -> String {
+    let mut s = String::new();
+    for set in [&V4, &V6] {
+        for name in [set.drop, set.tarpit] {
+            let _ = writeln!(
+                s,
+                "create {name} hash:net family {} timeout 0 counters maxelem {maxelem} -exist",
+                set.family
+            );
+        }
+        let _ = writeln!(
+            s,
+            "create {} hash:net family {} maxelem 65536 -exist",
+            set.allow, set.family
+        );
+    }
+    s
+}
+
+/// `ipset restore` lines for a batch of bans (`-exist` also renews a timeout).
+pub fn block_batch(bans: &[BlockSpec], tarpit: bool, now: SystemTime) -> String {
+    let mut s = String::with_capacity(bans.len() * 48);
+    for b in bans {
+        let set = set_for(b, tarpit);
+        // A ban that changes block type must leave the other set.
+        let other = if set == sets_of(&b.target).drop {
+            sets_of(&b.target).tarpit
+        } else {
+            sets_of(&b.target).drop
+        };
+        if tarpit {
+            let _ = writeln!(s, "del {other} {} -exist", b.target);
+        }
+        let _ = writeln!(
+            s,
+            "add {set} {} timeout {} -exist",
+            b.target,
+            timeout_of(b.expires_at, now)
+        );
+    }
+    s
+}
+
+pub fn unblock_batch(targets: &[IpPrefix], tarpit: bool) -> String {
+    let mut s = String::with_capacity(targets.len() * 40);
+    for t in targets {
+        let sets = sets_of(t);
+        let _ = writeln!(s, "del {} {t} -exist", sets.drop);
+        if tarpit {
+            let _ = writeln!(s, "del {} {t} -exist", sets.tarpit);
+        }
+    }
+    s
+}
+
+pub fn allowlist_batch(nets: &[IpPrefix]) -> String {
+    let mut s = format!("flush {}\nflush {}\n", V4.allow, V6.allow);
+    for n in collapse(nets) {
+        let _ = writeln!(s, "add {} {n} -exist", sets_of(&n).allow);
+    }
+    s
+}
+
+/// The rules of our chains for one family (after `-F`).
+pub fn chain_rules(tarpit: bool, v6: bool) -> Vec<Vec<String>> {
+    let s = if v6 { &V6 } else { &V4 };
+    let rule = |table: &str, chain: &str, rest: &str| -> Vec<String> {
+        let mut v: Vec<String> = vec!["-t".into(), table.into(), "-A".into(), chain.into()];
+        v.extend(rest.split_whitespace().map(str::to_string));
+        v
+    };
+    let mut rules = vec![
+        rule(
+            "raw",
+            CHAIN,
+            &format!("-m set --match-set {} src -j RETURN", s.allow),
+        ),
+        rule(
+            "raw",
+            CHAIN,
+            &format!("-m set --match-set {} src -j DROP", s.drop),
+        ),
+    ];
+    if tarpit {
+        rules.push(rule(
+            "raw",
+            CHAIN,
+            &format!("-m set --match-set {} src -j CT --notrack", s.tarpit),
+        ));
+        rules.push(rule(
+            "filter",
+            TARPIT_CHAIN,
+            &format!("-p tcp -m set --match-set {} src -j TARPIT", s.tarpit),
+        ));
+        rules.push(rule(
+            "filter",
+            TARPIT_CHAIN,
+            &format!("-m set --match-set {} src -j DROP", s.tarpit),
+        ));
+    } else {
+        rules.push(rule(
+            "raw",
+            CHAIN,
+            &format!("-m set --match-set {} src -j DROP", s.tarpit),
+        ));
+    }
+    rules
+}
+
+/// Parse `ipset save SET` into enforced bans.
+pub fn parse_save(text: &str, blocktype: BlockType, now: SystemTime) -> Vec<Enforced> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("add") {
+            continue;
+        }
+        let _set = words.next();
+        let Some(target) = words.next().and_then(|t| t.parse::<IpPrefix>().ok()) else {
+            continue;
+        };
+        let rest: Vec<&str> = words.collect();
+        let field = |name: &str| {
+            rest.windows(2)
+                .find(|w| w[0] == name)
+                .and_then(|w| w[1].parse::<u64>().ok())
+        };
+        let expires_at = field("timeout")
+            .filter(|&t| t > 0)
+            .map(|t| now + Duration::from_secs(t));
+        let packets = field("packets").unwrap_or(0);
+        out.push(Enforced {
+            target,
+            blocktype,
+            expires_at,
+            hits: Hits {
+                dropped: if blocktype == BlockType::Drop {
+                    packets
+                } else {
+                    0
+                },
+                tarpitted: if blocktype == BlockType::Tarpit {
+                    packets
+                } else {
+                    0
+                },
+                last_seen: None,
+            },
+        });
+    }
+    out
+}
+
+pub struct IptablesBackend {
+    runner: Box<dyn CommandRunner>,
+    tarpit: bool,
+    warned_tarpit: bool,
+}
+
+impl IptablesBackend {
+    /// Create (or find and complete) our sets, chains and jump rules.
+    pub fn open(mut runner: Box<dyn CommandRunner>, maxelem: usize) -> Result<Self, BackendError> {
+        runner.run("ipset", &["restore"], Some(&create_sets(maxelem)))?;
+        let tarpit = probe_tarpit(runner.as_mut());
+        if tarpit {
+            log::info!("the kernel has xt_TARPIT: tarpit bans use -j TARPIT");
+        }
+        for tool in [V4.tool, V6.tool] {
+            let v6 = tool == V6.tool;
+            let mut chains = vec![("raw", CHAIN, "PREROUTING")];
+            if tarpit {
+                chains.push(("filter", TARPIT_CHAIN, "INPUT"));
+                chains.push(("filter", TARPIT_CHAIN, "FORWARD"));
+            }
+            for (table, chain, _) in &chains {
+                // Creating an existing chain fails; flushing it makes it ours again.
+                let _ = runner.run(tool, &["-t", table, "-N", chain], None);
+                runner.run(tool, &["-t", table, "-F", chain], None)?;
+            }
+            for rule in chain_rules(tarpit, v6) {
+                let args: Vec<&str> = rule.iter().map(String::as_str).collect();
+                runner.run(tool, &args, None)?;
+            }
+            for (table, chain, hook) in &chains {
+                if runner
+                    .run(tool, &["-t", table, "-C", hook, "-j", chain], None)
+                    .is_err()
+                {
+                    runner.run(tool, &["-t", table, "-I", hook, "1", "-j", chain], None)?;
+                }
+            }
+        }
+        Ok(Self {
+            runner,
+            tarpit,
+            warned_tarpit: false,
+        })
+    }
+
+    fn restore(&mut self, batch: &str) -> Result<(), BackendError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.runner
+            .run("ipset", &["restore"], Some(batch))
+            .map(|_| ())
+    }
+}
+
+/// Does this kernel have the TARPIT target? Try it once in a chain of our own.
+fn probe_tarpit(runner: &mut dyn CommandRunner) -> bool {
+    let probe = "BANNER-PROBE";
+    let _ = runner.run("iptables", &["-t", "filter", "-N", probe], None);
+    let ok = runner
+        .run(
+            "iptables",
+            &["-t", "filter", "-A", probe, "-p", "tcp", "-j", "TARPIT"],
+            None,
+        )
+        .is_ok();
+    let _ = runner.run("iptables", &["-t", "filter", "-F", probe], None);
+    let _ = runner.run("iptables", &["-t", "filter", "-X", probe], None);
+    ok
+}
+
+impl Backend for IptablesBackend {
+    fn describe(&self) -> String {
+        format!(
+            "iptables + ipset (chain {CHAIN} in raw PREROUTING{})",
+            if self.tarpit { ", TARPIT" } else { "" }
+        )
+    }
+
+    fn capacity(&self) -> Capacity {
+        Capacity::default()
+    }
+
+    fn block(&mut self, bans: &[BlockSpec]) -> Result<(), BackendError> {
+        if !self.tarpit
+            && !self.warned_tarpit
+            && bans.iter().any(|b| b.blocktype == BlockType::Tarpit)
+        {
+            log::warn!("this kernel has no xt_TARPIT (xtables-addons): tarpit bans drop with the iptables backend");
+            self.warned_tarpit = true;
+        }
+        let batch = block_batch(bans, self.tarpit, SystemTime::now());
+        self.restore(&batch)
+    }
+
+    fn unblock(&mut self, targets: &[IpPrefix]) -> Result<(), BackendError> {
+        let batch = unblock_batch(targets, self.tarpit);
+        self.restore(&batch)
+    }
+
+    fn set_allowlist(&mut self, nets: &[IpPrefix]) -> Result<(), BackendError> {
+        self.restore(&allowlist_batch(nets))
+    }
+
+    fn list(&mut self) -> Result<Vec<Enforced>, BackendError> {
+        let now = SystemTime::now();
+        let mut out = Vec::new();
+        for (set, blocktype) in [
+            (V4.drop, BlockType::Drop),
+            (V6.drop, BlockType::Drop),
+            (V4.tarpit, BlockType::Tarpit),
+            (V6.tarpit, BlockType::Tarpit),
+        ] {
+            let text = self.runner.run("ipset", &["save", set], None)?;
+            out.extend(parse_save(&text, blocktype, now));
+        }
+        Ok(out)
+    }
+
+    fn counters(&mut self) -> Result<Counters, BackendError> {
+        let mut c = Counters::default();
+        for tool in [V4.tool, V6.tool] {
+            let text =
+                self.runner
+                    .run(tool, &["-t", "raw", "-L", CHAIN, "-n", "-v", "-x"], None)?;
+            for line in text.lines().skip(2) {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                let Some(packets) = cols.first().and_then(|p| p.parse::<u64>().ok()) else {
+                    continue;
+                };
+                match cols.get(2).copied() {
+                    Some("RETURN") => c.allowlisted += packets,
+                    Some("DROP") => c.dropped += packets,
+                    _ => {}
+                }
+            }
+            if self.tarpit {
+                let text = self.runner.run(
+                    tool,
+                    &["-t", "filter", "-L", TARPIT_CHAIN, "-n", "-v", "-x"],
+                    None,
+                )?;
+                for line in text.lines().skip(2) {
+                    let cols: Vec<&str> = line.split_whitespace().collect();
+                    if let (Some(p), Some(&"TARPIT")) = (
+                        cols.first().and_then(|p| p.parse::<u64>().ok()),
+                        cols.get(2),
+                    ) {
+                        c.tarpitted += p;
+                    }
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    fn shutdown(&mut self, keep: bool) -> Result<(), BackendError> {
+        if keep {
+            log::info!("keep_on_exit: leaving chain {CHAIN} and the banner ipsets in place");
+            return Ok(());
+        }
+        for tool in [V4.tool, V6.tool] {
+            let mut chains = vec![("raw", CHAIN, "PREROUTING")];
+            if self.tarpit {
+                chains.push(("filter", TARPIT_CHAIN, "INPUT"));
+                chains.push(("filter", TARPIT_CHAIN, "FORWARD"));
+            }
+            for (table, chain, hook) in &chains {
+                let _ = self
+                    .runner
+                    .run(tool, &["-t", table, "-D", hook, "-j", chain], None);
+            }
+            for (table, chain, _) in &chains {
+                let _ = self.runner.run(tool, &["-t", table, "-F", chain], None);
+                let _ = self.runner.run(tool, &["-t", table, "-X", chain], None);
+            }
+        }
+        let mut destroy = String::new();
+        for set in [&V4, &V6] {
+            for name in [set.drop, set.tarpit, set.allow] {
+                let _ = writeln!(destroy, "destroy {name}");
+            }
+        }
+        self.restore(&destroy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::command::RecordingRunner;
+
+    fn spec(t: &str, blocktype: BlockType, secs: Option<u64>, now: SystemTime) -> BlockSpec {
+        BlockSpec {
+            target: t.parse().unwrap(),
+            blocktype,
+            expires_at: secs.map(|s| now + Duration::from_secs(s)),
+        }
+    }
+
+    #[test]
+    fn setup_creates_sets_chains_and_one_jump_each_and_probes_tarpit_once() {
+        let runner = RecordingRunner::default();
+        runner.answer(
+            "-j TARPIT",
+            Err("iptables v1.8.9 (nf_tables): Couldn't load target `TARPIT'"),
+        );
+        runner.answer(
+            "-C PREROUTING -j BANNER",
+            Err("Bad rule (does a matching rule exist in that chain?)."),
+        );
+        let b = IptablesBackend::open(Box::new(runner.clone()), 1_000_000).unwrap();
+        assert!(!b.tarpit);
+        let lines: Vec<String> = runner.calls().iter().map(|c| c.line()).collect();
+        assert_eq!(lines[0], "ipset restore");
+        let sets = runner.calls()[0].stdin.clone().unwrap();
+        assert!(
+            sets.contains(
+                "create banner4 hash:net family inet timeout 0 counters maxelem 1000000 -exist"
+            ),
+            "{sets}"
+        );
+        assert!(
+            sets.contains("create banner6-allow hash:net family inet6 maxelem 65536 -exist"),
+            "{sets}"
+        );
+        for expected in [
+            "iptables -t filter -A BANNER-PROBE -p tcp -j TARPIT",
+            "iptables -t raw -F BANNER",
+            "iptables -t raw -A BANNER -m set --match-set banner4-allow src -j RETURN",
+            "iptables -t raw -A BANNER -m set --match-set banner4 src -j DROP",
+            "iptables -t raw -A BANNER -m set --match-set banner4-tarpit src -j DROP",
+            "iptables -t raw -I PREROUTING 1 -j BANNER",
+            "ip6tables -t raw -A BANNER -m set --match-set banner6 src -j DROP",
+        ] {
+            assert!(
+                lines.iter().any(|l| l == expected),
+                "missing `{expected}` in {lines:#?}"
+            );
+        }
+        // The allowlist rule comes before the drop rule.
+        let allow = lines
+            .iter()
+            .position(|l| l.contains("banner4-allow src -j RETURN"))
+            .unwrap();
+        let drop = lines
+            .iter()
+            .position(|l| l.contains("banner4 src -j DROP"))
+            .unwrap();
+        assert!(allow < drop);
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.contains(" -F PREROUTING") || l.contains(" -F INPUT")),
+            "never flush the user's chains"
+        );
+    }
+
+    #[test]
+    fn a_jump_already_there_is_not_added_again() {
+        let runner = RecordingRunner::default();
+        runner.answer("-j TARPIT", Err("no TARPIT"));
+        IptablesBackend::open(Box::new(runner.clone()), 10).unwrap();
+        assert!(!runner
+            .calls()
+            .iter()
+            .any(|c| c.line().contains("-I PREROUTING")));
+    }
+
+    #[test]
+    fn bans_are_one_restore_batch_with_timeouts_and_tarpit_goes_where_the_kernel_can() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let bans = [
+            spec("198.18.0.1", BlockType::Drop, Some(3600), now),
+            spec("2001:db8::/64", BlockType::Tarpit, None, now),
+            spec("198.18.0.2", BlockType::Tarpit, Some(100_000_000), now),
+        ];
+        assert_eq!(
+            block_batch(&bans, false, now),
+            "add banner4 198.18.0.1 timeout 3600 -exist\n\
+             add banner6 2001:db8::/64 timeout 0 -exist\n\
+             add banner4 198.18.0.2 timeout 0 -exist\n"
+        );
+        let with_tarpit = block_batch(&bans[1..2], true, now);
+        assert_eq!(
+            with_tarpit,
+            "del banner6 2001:db8::/64 -exist\nadd banner6-tarpit 2001:db8::/64 timeout 0 -exist\n"
+        );
+        assert_eq!(
+            unblock_batch(&["198.18.0.1".parse().unwrap()], false),
+            "del banner4 198.18.0.1 -exist\n"
+        );
+        assert_eq!(
+            allowlist_batch(&["127.0.0.0/8".parse().unwrap(), "127.0.0.1".parse().unwrap(), "::1".parse().unwrap()]),
+            "flush banner4-allow\nflush banner6-allow\nadd banner4-allow 127.0.0.0/8 -exist\nadd banner6-allow ::1 -exist\n"
+        );
+    }
+
+    #[test]
+    fn saved_sets_parse_with_timeouts_and_counters() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(50);
+        let text =
+            "create banner4 hash:net family inet hashsize 1024 maxelem 65536 timeout 0 counters\n\
+                    add banner4 198.18.0.1 timeout 3595 packets 3 bytes 252\n\
+                    add banner4 198.51.100.0/24 timeout 0 packets 0 bytes 0\n";
+        let got = parse_save(text, BlockType::Drop, now);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].expires_at, Some(now + Duration::from_secs(3595)));
+        assert_eq!(got[0].hits.dropped, 3);
+        assert_eq!(got[1].target.to_string(), "198.51.100.0/24");
+        assert_eq!(got[1].expires_at, None);
+    }
+
+    #[test]
+    fn a_failing_ipset_names_itself() {
+        let runner = RecordingRunner::default();
+        runner.answer("-j TARPIT", Err("no TARPIT"));
+        let mut b = IptablesBackend::open(Box::new(runner.clone()), 10).unwrap();
+        runner.answer(
+            "ipset restore",
+            Err("ipset v7.17: Error in line 1: Kernel error received: set is full"),
+        );
+        let now = SystemTime::now();
+        let err = b
+            .block(&[spec("198.18.0.1", BlockType::Drop, Some(5), now)])
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`ipset restore` failed: ipset v7.17: Error in line 1"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,494 @@
+//! The nftables backend: our own table `inet banner`, whose sets carry each ban with its own
+//! timeout (so the kernel expires bans itself), matched by one chain at prerouting, priority
+//! raw. Every change is one `nft -f -` batch, so 100k bans load in one call.
+//!
+//! nftables has no TARPIT target: tarpit bans drop here, and the log says so once.
+
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    time::{Duration, SystemTime},
+};
+
+use serde_json::Value;
+
+use super::{
+    collapse, command::CommandRunner, Backend, BackendError, Capacity, Counters, Enforced, Hits,
+};
+use crate::{
+    addr::IpPrefix,
+    model::{BlockSpec, BlockType},
+};
+
+pub const TABLE: &str = "banner";
+
+/// Sets: exact addresses in hash sets, prefixes in interval sets (an interval set refuses an
+/// address that overlaps a prefix, so the two kinds live apart).
+const SETS: [(&str, &str, &str); 6] = [
+    ("v4", "ipv4_addr", "flags timeout; counter;"),
+    ("v6", "ipv6_addr", "flags timeout; counter;"),
+    ("v4net", "ipv4_addr", "flags interval, timeout; counter;"),
+    ("v6net", "ipv6_addr", "flags interval, timeout; counter;"),
+    ("allow4", "ipv4_addr", "flags interval;"),
+    ("allow6", "ipv6_addr", "flags interval;"),
+];
+
+fn set_of(target: &IpPrefix) -> &'static str {
+    match (target.is_v4(), target.is_host()) {
+        (true, true) => "v4",
+        (false, true) => "v6",
+        (true, false) => "v4net",
+        (false, false) => "v6net",
+    }
+}
+
+/// The table, its sets, counters and chain, created or completed (existing elements kept).
+pub fn setup_script() -> String {
+    let mut s = format!("table inet {TABLE} {{\n");
+    for c in ["passed", "dropped", "allowlisted"] {
+        let _ = writeln!(s, "  counter {c} {{ }}");
+    }
+    for (name, ty, flags) in SETS {
+        let _ = writeln!(s, "  set {name} {{ type {ty}; {flags} }}");
+    }
+    s.push_str(
+        "  chain prerouting { type filter hook prerouting priority raw; policy accept; }\n}\n",
+    );
+    let _ = writeln!(s, "flush chain inet {TABLE} prerouting");
+    for (family, bans, allow) in [
+        ("ip", ["v4", "v4net"], "allow4"),
+        ("ip6", ["v6", "v6net"], "allow6"),
+    ] {
+        for set in bans {
+            let _ = writeln!(
+                s,
+                "add rule inet {TABLE} prerouting {family} saddr @{set} {family} saddr @{allow} counter name allowlisted accept"
+            );
+            let _ = writeln!(
+                s,
+                "add rule inet {TABLE} prerouting {family} saddr @{set} counter name dropped drop"
+            );
+        }
+    }
+    let _ = writeln!(s, "add rule inet {TABLE} prerouting counter name passed");
+    s
+}
+
+/// `timeout Ns` for a ban ending at `expires_at` (none for a permanent ban).
+fn timeout_clause(expires_at: Option<SystemTime>, now: SystemTime) -> String {
+    match expires_at {
+        None => String::new(),
+        Some(t) => {
+            let secs = t
+                .duration_since(now)
+                .unwrap_or(Duration::ZERO)
+                .as_secs()
+                .max(1);
+            format!(" timeout {secs}s")
+        }
+    }
+}
+
+/// One `add element` line per set for `bans`, `delete element` lines first for those that
+/// must be replaced (a new timeout).
+pub fn block_script(bans: &[BlockSpec], replace: &[IpPrefix], now: SystemTime) -> String {
+    let mut s = String::new();
+    let mut deletes: HashMap<&str, Vec<String>> = HashMap::new();
+    for t in replace {
+        deletes.entry(set_of(t)).or_default().push(t.to_string());
+    }
+    for (set, elems) in sorted(deletes) {
+        let _ = writeln!(
+            s,
+            "delete element inet {TABLE} {set} {{ {} }}",
+            elems.join(", ")
+        );
+    }
+    let mut adds: HashMap<&str, Vec<String>> = HashMap::new();
+    for b in bans {
+        adds.entry(set_of(&b.target)).or_default().push(format!(
+            "{}{}",
+            b.target,
+            timeout_clause(b.expires_at, now)
+        ));
+    }
+    for (set, elems) in sorted(adds) {
+        // Big batches in lines of 10k keep nft's parser fast.
+        for chunk in elems.chunks(10_000) {
+            let _ = writeln!(
+                s,
+                "add element inet {TABLE} {set} {{ {} }}",
+                chunk.join(", ")
+            );
+        }
+    }
+    s
+}
+
+fn sorted(m: HashMap<&'static str, Vec<String>>) -> Vec<(&'static str, Vec<String>)> {
+    let mut v: Vec<_> = m.into_iter().collect();
+    v.sort_by_key(|(k, _)| *k);
+    v
+}
+
+pub fn unblock_script(targets: &[IpPrefix]) -> String {
+    let mut by_set: HashMap<&str, Vec<String>> = HashMap::new();
+    for t in targets {
+        by_set.entry(set_of(t)).or_default().push(t.to_string());
+    }
+    let mut s = String::new();
+    for (set, elems) in sorted(by_set) {
+        for chunk in elems.chunks(10_000) {
+            let _ = writeln!(
+                s,
+                "delete element inet {TABLE} {set} {{ {} }}",
+                chunk.join(", ")
+            );
+        }
+    }
+    s
+}
+
+pub fn allowlist_script(nets: &[IpPrefix]) -> String {
+    let mut s = format!("flush set inet {TABLE} allow4\nflush set inet {TABLE} allow6\n");
+    let nets = collapse(nets);
+    for (set, v4) in [("allow4", true), ("allow6", false)] {
+        let elems: Vec<String> = nets
+            .iter()
+            .filter(|n| n.is_v4() == v4)
+            .map(|n| n.to_string())
+            .collect();
+        if !elems.is_empty() {
+            let _ = writeln!(
+                s,
+                "add element inet {TABLE} {set} {{ {} }}",
+                elems.join(", ")
+            );
+        }
+    }
+    s
+}
+
+/// Parse `nft -j list set` output into enforced bans.
+pub fn parse_set(json: &str, now: SystemTime) -> Vec<Enforced> {
+    let Ok(v) = serde_json::from_str::<Value>(json) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in v["nftables"].as_array().into_iter().flatten() {
+        for e in item["set"]["elem"].as_array().into_iter().flatten() {
+            let (val, meta) = match e.get("elem") {
+                Some(inner) => (&inner["val"], Some(inner)),
+                None => (e, None),
+            };
+            let target = match val {
+                Value::String(s) => s.parse::<IpPrefix>().ok(),
+                Value::Object(o) => o.get("prefix").and_then(|p| {
+                    let addr = p["addr"].as_str()?.parse().ok()?;
+                    IpPrefix::new(addr, p["len"].as_u64()? as u8).ok()
+                }),
+                _ => None,
+            };
+            let Some(target) = target else {
+                continue;
+            };
+            let expires_at = meta
+                .and_then(|m| m.get("expires"))
+                .and_then(Value::as_u64)
+                .map(|secs| now + Duration::from_secs(secs));
+            let dropped = meta
+                .and_then(|m| m.get("counter"))
+                .and_then(|c| c["packets"].as_u64())
+                .unwrap_or(0);
+            out.push(Enforced {
+                target,
+                blocktype: BlockType::Drop,
+                expires_at,
+                hits: Hits {
+                    dropped,
+                    tarpitted: 0,
+                    last_seen: None,
+                },
+            });
+        }
+    }
+    out
+}
+
+pub struct NftablesBackend {
+    runner: Box<dyn CommandRunner>,
+    /// What we have put in the sets and until when, to know what to replace and what the
+    /// kernel has already expired.
+    known: HashMap<IpPrefix, Option<SystemTime>>,
+    warned_tarpit: bool,
+}
+
+impl NftablesBackend {
+    /// Create (or find and complete) our table.
+    pub fn open(mut runner: Box<dyn CommandRunner>) -> Result<Self, BackendError> {
+        runner.run("nft", &["-f", "-"], Some(&setup_script()))?;
+        let mut b = Self {
+            runner,
+            known: HashMap::new(),
+            warned_tarpit: false,
+        };
+        let now = SystemTime::now();
+        for e in b.list()? {
+            b.known.insert(
+                e.target,
+                e.expires_at
+                    .or(Some(now + Duration::from_secs(u32::MAX as u64))),
+            );
+        }
+        Ok(b)
+    }
+
+    fn nft_batch(&mut self, script: &str) -> Result<(), BackendError> {
+        if script.is_empty() {
+            return Ok(());
+        }
+        self.runner
+            .run("nft", &["-f", "-"], Some(script))
+            .map(|_| ())
+    }
+}
+
+impl Backend for NftablesBackend {
+    fn describe(&self) -> String {
+        format!("nftables (table inet {TABLE})")
+    }
+
+    fn capacity(&self) -> Capacity {
+        Capacity::default()
+    }
+
+    fn block(&mut self, bans: &[BlockSpec]) -> Result<(), BackendError> {
+        if !self.warned_tarpit && bans.iter().any(|b| b.blocktype == BlockType::Tarpit) {
+            log::warn!("nftables has no TARPIT target: tarpit bans drop with this backend");
+            self.warned_tarpit = true;
+        }
+        let now = SystemTime::now();
+        // Elements still in the kernel must be deleted before they can take a new timeout.
+        let replace: Vec<IpPrefix> = bans
+            .iter()
+            .filter(|b| {
+                self.known
+                    .get(&b.target)
+                    .is_some_and(|t| t.is_none_or(|t| t > now))
+            })
+            .map(|b| b.target)
+            .collect();
+        self.nft_batch(&block_script(bans, &replace, now))?;
+        for b in bans {
+            self.known.insert(b.target, b.expires_at);
+        }
+        Ok(())
+    }
+
+    fn unblock(&mut self, targets: &[IpPrefix]) -> Result<(), BackendError> {
+        let now = SystemTime::now();
+        // The kernel already removed what timed out; deleting it again would fail the batch.
+        let present: Vec<IpPrefix> = targets
+            .iter()
+            .filter(|t| {
+                self.known
+                    .get(t)
+                    .is_some_and(|e| e.is_none_or(|e| e > now + Duration::from_secs(1)))
+            })
+            .copied()
+            .collect();
+        let result = self.nft_batch(&unblock_script(&present));
+        if result.is_err() {
+            // Something expired between our look and the delete: delete what is really there.
+            let listed: std::collections::HashSet<IpPrefix> =
+                self.list()?.into_iter().map(|e| e.target).collect();
+            let really: Vec<IpPrefix> =
+                present.into_iter().filter(|t| listed.contains(t)).collect();
+            self.nft_batch(&unblock_script(&really))?;
+        }
+        for t in targets {
+            self.known.remove(t);
+        }
+        Ok(())
+    }
+
+    fn set_allowlist(&mut self, nets: &[IpPrefix]) -> Result<(), BackendError> {
+        self.nft_batch(&allowlist_script(nets))
+    }
+
+    fn list(&mut self) -> Result<Vec<Enforced>, BackendError> {
+        let now = SystemTime::now();
+        let mut out = Vec::new();
+        for set in ["v4", "v6", "v4net", "v6net"] {
+            let json = self
+                .runner
+                .run("nft", &["-j", "list", "set", "inet", TABLE, set], None)?;
+            out.extend(parse_set(&json, now));
+        }
+        Ok(out)
+    }
+
+    fn counters(&mut self) -> Result<Counters, BackendError> {
+        let json = self.runner.run(
+            "nft",
+            &["-j", "list", "counters", "table", "inet", TABLE],
+            None,
+        )?;
+        let v: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+        let mut c = Counters::default();
+        for item in v["nftables"].as_array().into_iter().flatten() {
+            let counter = &item["counter"];
+            let packets = counter["packets"].as_u64().unwrap_or(0);
+            match counter["name"].as_str() {
+                Some("passed") => c.passed = packets,
+                Some("dropped") => c.dropped = packets,
+                Some("allowlisted") => c.allowlisted = packets,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+
+    fn shutdown(&mut self, keep: bool) -> Result<(), BackendError> {
+        if keep {
+            log::info!(
+                "keep_on_exit: leaving table inet {TABLE} in place; bans expire by their timeouts"
+            );
+            return Ok(());
+        }
+        self.runner
+            .run("nft", &["delete", "table", "inet", TABLE], None)
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::command::RecordingRunner;
+
+    fn spec(t: &str, secs: Option<u64>, now: SystemTime) -> BlockSpec {
+        BlockSpec {
+            target: t.parse().unwrap(),
+            blocktype: BlockType::Drop,
+            expires_at: secs.map(|s| now + Duration::from_secs(s)),
+        }
+    }
+
+    #[test]
+    fn the_table_has_our_sets_and_rules_only() {
+        let s = setup_script();
+        assert!(s.starts_with("table inet banner {"), "{s}");
+        assert!(s.contains("set v4 { type ipv4_addr; flags timeout; counter; }"));
+        assert!(s.contains("set v6net { type ipv6_addr; flags interval, timeout; counter; }"));
+        assert!(s.contains(
+            "chain prerouting { type filter hook prerouting priority raw; policy accept; }"
+        ));
+        assert!(s.contains("add rule inet banner prerouting ip saddr @v4 ip saddr @allow4 counter name allowlisted accept"));
+        assert!(s.contains(
+            "add rule inet banner prerouting ip6 saddr @v6net counter name dropped drop"
+        ));
+        // The allowlist is consulted before each drop rule.
+        let allow = s.find("ip saddr @v4 ip saddr @allow4").unwrap();
+        let drop = s.find("ip saddr @v4 counter name dropped drop").unwrap();
+        assert!(allow < drop);
+        assert!(!s.contains("flush ruleset"), "never touch the user's rules");
+    }
+
+    #[test]
+    fn bans_go_in_one_batch_with_their_timeouts() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let s = block_script(
+            &[
+                spec("198.18.0.1", Some(3600), now),
+                spec("198.18.0.2", None, now),
+                spec("2001:db8::1", Some(90), now),
+                spec("198.51.100.0/24", Some(60), now),
+            ],
+            &["198.18.0.1".parse().unwrap()],
+            now,
+        );
+        assert_eq!(
+            s,
+            "delete element inet banner v4 { 198.18.0.1 }\n\
+             add element inet banner v4 { 198.18.0.1 timeout 3600s, 198.18.0.2 }\n\
+             add element inet banner v4net { 198.51.100.0/24 timeout 60s }\n\
+             add element inet banner v6 { 2001:db8::1 timeout 90s }\n"
+        );
+        assert_eq!(
+            unblock_script(&["198.18.0.1".parse().unwrap(), "2001:db8::/64".parse().unwrap()]),
+            "delete element inet banner v4 { 198.18.0.1 }\ndelete element inet banner v6net { 2001:db8::/64 }\n"
+        );
+    }
+
+    #[test]
+    fn the_allowlist_is_replaced_and_collapsed() {
+        let s = allowlist_script(&[
+            "127.0.0.0/8".parse().unwrap(),
+            "127.0.0.1".parse().unwrap(),
+            "198.18.0.1".parse().unwrap(),
+            "::1".parse().unwrap(),
+        ]);
+        assert_eq!(
+            s,
+            "flush set inet banner allow4\nflush set inet banner allow6\n\
+             add element inet banner allow4 { 127.0.0.0/8, 198.18.0.1 }\n\
+             add element inet banner allow6 { ::1 }\n"
+        );
+    }
+
+    #[test]
+    fn listed_elements_parse_in_every_shape() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let json = r#"{"nftables": [{"metainfo": {}}, {"set": {"name": "v4", "elem": [
+            {"elem": {"val": "198.18.0.1", "timeout": 3600, "expires": 3500, "counter": {"packets": 7, "bytes": 420}}},
+            {"elem": {"val": {"prefix": {"addr": "198.51.100.0", "len": 24}}, "counter": {"packets": 0, "bytes": 0}}},
+            "198.18.0.9"
+        ]}}]}"#;
+        let got = parse_set(json, now);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].target.to_string(), "198.18.0.1");
+        assert_eq!(got[0].expires_at, Some(now + Duration::from_secs(3500)));
+        assert_eq!(got[0].hits.dropped, 7);
+        assert_eq!(got[1].target.to_string(), "198.51.100.0/24");
+        assert_eq!(got[1].expires_at, None);
+        assert_eq!(got[2].target.to_string(), "198.18.0.9");
+    }
+
+    #[test]
+    fn an_element_that_expired_in_the_kernel_is_not_deleted_twice() {
+        let runner = RecordingRunner::default();
+        let mut b = NftablesBackend::open(Box::new(runner.clone())).unwrap();
+        let now = SystemTime::now();
+        b.block(&[
+            spec("198.18.0.1", Some(3600), now),
+            spec("198.18.0.2", Some(3600), now),
+        ])
+        .unwrap();
+        // .2's timeout passed in the kernel (we pretend by rewinding what we know).
+        b.known.insert(
+            "198.18.0.2".parse().unwrap(),
+            Some(now - Duration::from_secs(5)),
+        );
+        runner.clear();
+        b.unblock(&["198.18.0.1".parse().unwrap(), "198.18.0.2".parse().unwrap()])
+            .unwrap();
+        let calls = runner.calls();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(
+            calls[0].stdin.as_deref(),
+            Some("delete element inet banner v4 { 198.18.0.1 }\n")
+        );
+        // A failing batch names the command and its error.
+        runner.answer(
+            "nft -f -",
+            Err("Error: Could not process rule: No such file or directory"),
+        );
+        let err = b.block(&[spec("198.18.0.3", Some(5), now)]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`nft -f -` failed: Error: Could not process rule"),
+            "{err}"
+        );
+    }
+}
