@@ -106,6 +106,9 @@ pub struct Lab {
     pub ns: String,
     pub host_if: String,
     pub peer_if: String,
+    /// The host side's own namespace, for labs whose host side must not share the test's
+    /// (netfilter backends: their tables, chains and sets are per namespace).
+    pub host_ns: Option<String>,
 }
 
 impl Lab {
@@ -118,6 +121,7 @@ impl Lab {
             ns: format!("bnt{id}"),
             host_if: format!("bnt{id}h"),
             peer_if: format!("bnt{id}p"),
+            host_ns: None,
         };
         // Leftovers of an earlier, killed run.
         sh_quiet("ip", &["link", "del", &lab.host_if]);
@@ -181,6 +185,66 @@ impl Lab {
         lab.exec_ok(&["ip", "link", "set", &lab.peer_if, "up"]);
         lab.exec_ok(&["ip", "link", "set", "lo", "up"]);
         lab
+    }
+
+    /// A lab whose host side lives in a namespace of its own (`bnt<id>x`), with loopback up.
+    pub fn isolated() -> Self {
+        let mut lab = Self::new();
+        let host_ns = format!("{}x", lab.ns);
+        sh_quiet("ip", &["netns", "del", &host_ns]);
+        sh("ip", &["netns", "add", &host_ns]);
+        lab.host_ns = Some(host_ns.clone());
+        sh("ip", &["link", "set", &lab.host_if, "netns", &host_ns]);
+        lab.host_exec_ok(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("198.18.{}.1/24", lab.id),
+            "dev",
+            &lab.host_if,
+        ]);
+        lab.host_exec_ok(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("2001:db8:{}::1/64", lab.id),
+            "dev",
+            &lab.host_if,
+            "nodad",
+        ]);
+        lab.host_exec_ok(&["ip", "link", "set", &lab.host_if, "up"]);
+        lab.host_exec_ok(&["ip", "link", "set", "lo", "up"]);
+        lab
+    }
+
+    /// Run a command on the host side (its namespace, if isolated).
+    pub fn host_exec(&self, args: &[&str]) -> Output {
+        let mut cmd = match &self.host_ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).args(args);
+                c
+            }
+            None => {
+                let mut c = Command::new(args[0]);
+                c.args(&args[1..]);
+                c
+            }
+        };
+        cmd.output()
+            .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")))
+    }
+
+    pub fn host_exec_ok(&self, args: &[&str]) -> String {
+        let out = self.host_exec(args);
+        assert!(
+            out.status.success(),
+            "host side: {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn host_v4(&self) -> IpAddr {
@@ -292,6 +356,10 @@ impl Drop for Lab {
     fn drop(&mut self) {
         sh_quiet("ip", &["link", "del", &self.host_if]);
         sh_quiet("ip", &["netns", "del", &self.ns]);
+        if let Some(ns) = &self.host_ns {
+            // Deleting the namespace deletes its veth end, tables, chains and sets with it.
+            sh_quiet("ip", &["netns", "del", ns]);
+        }
     }
 }
 
@@ -301,6 +369,8 @@ pub struct Daemon {
     pub config: PathBuf,
     pub socket: PathBuf,
     pub bpffs_dir: PathBuf,
+    /// The namespace the daemon runs in (None: the test's own).
+    pub ns: Option<String>,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -310,6 +380,16 @@ impl Daemon {
     /// [defaults] are open for more keys via `banner_extra`/`defaults_extra`), start it, and
     /// wait until it answers.
     pub fn start(ifaces: &[&str], banner_extra: &str, defaults_extra: &str) -> Self {
+        Self::start_in(None, ifaces, banner_extra, defaults_extra)
+    }
+
+    /// Start in a namespace (a lab's isolated host side).
+    pub fn start_in(
+        ns: Option<&str>,
+        ifaces: &[&str],
+        banner_extra: &str,
+        defaults_extra: &str,
+    ) -> Self {
         require_root();
         let dir = tempfile::tempdir().expect("tempdir");
         let tag = dir
@@ -324,11 +404,15 @@ impl Daemon {
         std::fs::write(
             &config,
             format!(
-                "[banner]\ninterfaces = [{}]\nsocket = \"{}\"\nstate_dir = \"{}\"\nbpffs_dir = \"{}\"\n{banner_extra}\n\n[defaults]\nignore_attached_subnets = false\n{defaults_extra}\n",
+                "[banner]\ninterfaces = [{}]\nsocket = \"{}\"\nstate_dir = \"{}\"\n{}{banner_extra}\n\n[defaults]\nignore_attached_subnets = false\n{defaults_extra}\n",
                 ifaces.join(", "),
                 socket.display(),
                 dir.path().join("state").display(),
-                bpffs_dir.display(),
+                if banner_extra.contains("bpffs_dir") {
+                    String::new()
+                } else {
+                    format!("bpffs_dir = \"{}\"\n", bpffs_dir.display())
+                },
             ),
         )
         .expect("write config");
@@ -338,6 +422,7 @@ impl Daemon {
             config,
             socket,
             bpffs_dir,
+            ns: ns.map(str::to_string),
             child: None,
         };
         d.spawn();
@@ -352,7 +437,16 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .expect("open daemon log");
-        let child = Command::new(banner_bin())
+        let mut cmd = match &self.ns {
+            // `ip netns exec` execs the program: the child's pid is banner's.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(banner_bin());
+                c
+            }
+            None => Command::new(banner_bin()),
+        };
+        let child = cmd
             .args(["daemon", "--config"])
             .arg(&self.config)
             .stdout(log.try_clone().expect("clone log"))

@@ -89,13 +89,16 @@ impl CommandRunner for SystemRunner {
     }
 }
 
+/// Scripted answers: (substring of the command line, stdout or error message).
+type Answers = Arc<Mutex<Vec<(String, Result<String, String>)>>>;
+
 /// Records every call and answers from a script: for tests.
 #[derive(Clone, Debug, Default)]
 pub struct RecordingRunner {
     pub calls: Arc<Mutex<Vec<Call>>>,
     /// (substring of the command line, stdout or error) answers, first match wins; no match
     /// means success with empty output.
-    pub answers: Arc<Mutex<Vec<(String, Result<String, String>)>>>,
+    pub answers: Answers,
 }
 
 impl RecordingRunner {
