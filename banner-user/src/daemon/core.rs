@@ -64,7 +64,12 @@ pub struct Core {
     last_housekeeping: Instant,
     /// hosts.deny for jails that ask for it.
     hosts_deny: HostsDeny,
+    /// Jail bans the backend failed to apply, retried every housekeeping round.
+    retry: Vec<(BanRequest, Option<String>)>,
 }
+
+/// Most failed bans kept for retry (the oldest decisions matter most; later ones wait).
+const MAX_RETRY: usize = 100_000;
 
 /// How often the core purges windows and saves read positions.
 const HOUSEKEEPING: Duration = Duration::from_secs(2);
@@ -87,6 +92,7 @@ impl Core {
             registry,
             last_housekeeping: Instant::now(),
             hosts_deny: HostsDeny::new(&config.hosts_deny_path),
+            retry: Vec::new(),
         };
         core.apply_config(config, &BTreeMap::new());
         core
@@ -255,6 +261,9 @@ impl Core {
             if let Err(e) = self.book.save() {
                 log::warn!("saving read positions: {e}");
             }
+            for (request, user) in std::mem::take(&mut self.retry) {
+                self.apply_ban(request, user.as_deref());
+            }
         }
     }
 
@@ -307,6 +316,14 @@ impl Core {
                         .unwrap_or_default()
                 );
                 self.count_for_recidive(&jail, &target);
+            }
+            Err(e @ crate::bans::BanError::Backend(_)) => {
+                // The enforcement command failed (nft or ipset missing or busy): keep the
+                // decision and try again at the next housekeeping round.
+                log::warn!("[{jail}] {e}; will retry");
+                if self.retry.len() < MAX_RETRY {
+                    self.retry.push((request, user.map(str::to_string)));
+                }
             }
             Err(e) => log::warn!("[{jail}] {e}"),
         }
@@ -617,5 +634,102 @@ impl Core {
             }
         }
         Response::Status { jails: out }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        backend::memory::MemoryBackend, bans::IgnoreList, clock::ManualClock, filter::FailureKind,
+        state::Store,
+    };
+
+    fn core_with(backend: MemoryBackend, clock: &ManualClock, dir: &std::path::Path) -> Core {
+        let (store, _, _) = Store::open(dir).unwrap();
+        let mut ignore = IgnoreList::default();
+        ignore.push("198.18.100.0/24".parse().unwrap(), "ignoreip");
+        let manager = BanManager::new(Box::new(backend), store, Arc::new(clock.clone()), ignore);
+        let config = Config::parse(
+            "[jails.sshd]\nlogpath = \"/tmp/banner-core-test.log\"\n[jails.recidive]\nmaxretry = 2\n",
+            "t.toml",
+        )
+        .unwrap();
+        Core::new(
+            manager,
+            &config,
+            PositionBook::in_memory(),
+            CounterRegistry::default(),
+        )
+    }
+
+    fn failure(addr: &str, clock: &ManualClock) -> Failure {
+        Failure {
+            addr: addr.parse().unwrap(),
+            time: crate::clock::Clock::now(clock),
+            session: None,
+            kind: FailureKind::Attempt,
+            user: None,
+            fingerprint: 0,
+        }
+    }
+
+    #[test]
+    fn allowlisted_failures_are_never_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(1_800_000_000);
+        let backend = MemoryBackend::default();
+        let mut core = core_with(backend.clone(), &clock, dir.path());
+        let f = failure("198.18.100.5", &clock);
+        core.on_failures("sshd", &[f.clone(), f.clone(), f.clone(), f]);
+        assert!(backend.state().bans.is_empty());
+        assert_eq!(core.jails["sshd"].ignored, 4);
+        assert_eq!(core.jails["sshd"].jail.stats().failures, 0);
+    }
+
+    #[test]
+    fn a_ban_the_backend_refused_is_retried_until_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(1_800_000_000);
+        let backend = MemoryBackend::default();
+        let mut core = core_with(backend.clone(), &clock, dir.path());
+        backend.state().fail_next_block = true;
+        let f = failure("198.18.0.9", &clock);
+        core.on_failures("sshd", &[f.clone(), f.clone(), f]);
+        assert!(backend.state().bans.is_empty(), "the first attempt failed");
+        assert_eq!(core.retry.len(), 1);
+        core.last_housekeeping = Instant::now() - HOUSEKEEPING;
+        core.tick();
+        assert!(core.retry.is_empty());
+        assert!(backend
+            .state()
+            .bans
+            .contains_key(&"198.18.0.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn repeat_offenders_earn_the_recidive_ban() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(1_800_000_000);
+        let backend = MemoryBackend::default();
+        let mut core = core_with(backend.clone(), &clock, dir.path());
+        let target: IpPrefix = "198.18.0.9".parse().unwrap();
+        for round in 0..2 {
+            let f = failure("198.18.0.9", &clock);
+            core.on_failures("sshd", &[f.clone(), f.clone(), f]);
+            let ban = core.manager.get(&target).cloned().expect("banned");
+            if round == 0 {
+                assert_eq!(ban.jail, "sshd");
+                core.manager.unban(&target).unwrap();
+                clock.advance(Duration::from_secs(60));
+            } else {
+                // The second sshd ban within recidive's day is recidive's second count.
+                assert_eq!(ban.jail, RECIDIVE, "{ban:?}");
+                let week = crate::clock::Clock::now(&clock) + Duration::from_secs(7 * 86_400);
+                assert_eq!(ban.expires_at, Some(week));
+            }
+        }
     }
 }
