@@ -61,6 +61,14 @@ pub fn sh(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Run a command; its stdout if it succeeded.
+pub fn sh_ok(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Run a command, ignoring failure (for cleanup).
 pub fn sh_quiet(program: &str, args: &[&str]) {
     let _ = Command::new(program)

@@ -45,7 +45,12 @@ const PACKAGES: &[(&str, &str)] = &[
     ("xdp-tools", "xdp-filter, the XDP peer in benchmarks"),
     ("fail2ban", "the peer banner replaces, for comparisons"),
     ("sshguard", "a peer, for comparisons"),
-    ("python3", "fail2ban-regex"),
+    (
+        "python3",
+        "fail2ban-regex, and raw TCP segments in the tarpit lab tests",
+    ),
+    ("ethtool", "full checksums from the lab's veth peer"),
+    ("fonts-dejavu-core", "text in the benchmark charts"),
 ];
 
 /// Debian's Rust with its library source: needed only when rustup's nightly has no rust-src.

@@ -20,8 +20,12 @@ use banner::{
     },
     model::{BlockSpec, BlockType},
 };
+use netfilter::{bench_bulk, bench_pps};
 use serde_json::{json, Map, Value};
 use tests::{authlog, packet::udp_frame};
+
+mod charts;
+mod netfilter;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,6 +50,7 @@ fn main() {
     std::fs::create_dir_all(&out_dir).expect("create the output directory");
     let mut report = Map::new();
     report.insert("machine".into(), machine());
+    report.insert("peers".into(), peers());
     report.insert("quick".into(), json!(quick));
     for section in &sections {
         eprintln!("bench: {section}{}", if quick { " (quick)" } else { "" });
@@ -54,6 +59,8 @@ fn main() {
             "parse" => bench_parse(quick),
             "latency" => bench_latency(quick),
             "memory" => bench_memory(quick),
+            "bulk" => bench_bulk(quick),
+            "pps" => bench_pps(quick),
             _ => unreachable!("checked above"),
         };
         report.insert(section.clone(), value);
@@ -65,13 +72,20 @@ fn main() {
         serde_json::to_string_pretty(&report).expect("encode"),
     )
     .expect("write report.json");
-    let md = markdown(&report);
+    let charts = charts::draw(&report, &out_dir);
+    let mut md = markdown(&report);
+    if !charts.is_empty() {
+        md.push_str("\n## Charts\n\n");
+        for c in &charts {
+            md.push_str(&format!("![{c}]({c})\n"));
+        }
+    }
     std::fs::write(out_dir.join("report.md"), &md).expect("write report.md");
     print!("{md}");
     eprintln!("bench: wrote {} and report.md", json_path.display());
 }
 
-const SECTIONS: &[&str] = &["parse", "latency", "memory", "xdp"];
+const SECTIONS: &[&str] = &["parse", "latency", "memory", "xdp", "bulk", "pps"];
 
 /// The machine the figures come from.
 fn machine() -> Value {
@@ -89,6 +103,45 @@ fn machine() -> Value {
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
     json!({ "cpu": cpu, "cores": cores, "kernel": kernel })
+}
+
+/// Versions of the tools banner is measured against, or null where absent.
+fn peers() -> Value {
+    let version = |program: &str, args: &[&str]| -> Value {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| {
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                text.lines().next().unwrap_or("").trim().to_string()
+            })
+            .filter(|t| !t.is_empty())
+            .map_or(Value::Null, Value::String)
+    };
+    let dpkg = |pkg: &str| -> Value {
+        std::process::Command::new("dpkg-query")
+            .args(["-W", "-f=${Version}", pkg])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map_or(Value::Null, Value::String)
+    };
+    json!({
+        "fail2ban": version("fail2ban-regex", &["--version"]),
+        "sshguard": dpkg("sshguard"),
+        "xdp-tools": dpkg("xdp-tools"),
+        "nftables": version("nft", &["--version"]),
+        "iptables": version("iptables", &["--version"]),
+        "ipset": version("ipset", &["--version"]),
+        "trafgen": dpkg("netsniff-ng"),
+    })
 }
 
 fn num(v: &Value) -> String {
@@ -109,6 +162,13 @@ fn markdown(r: &Value) -> String {
             ""
         }
     );
+    if let Some(p) = r["peers"].as_object() {
+        let list: Vec<String> = p
+            .iter()
+            .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("absent")))
+            .collect();
+        out.push_str(&format!("\nPeers: {}.\n", list.join("; ")));
+    }
     if let Some(p) = r.get("parse") {
         let ours = p["banner_lines_per_sec"].as_f64().unwrap_or(0.0);
         out.push_str(&format!(
@@ -164,6 +224,56 @@ fn markdown(r: &Value) -> String {
             m["tracked"],
             m["ingest_secs"].as_f64().unwrap_or(f64::NAN)
         ));
+    }
+    if let Some(b) = r.get("bulk") {
+        let sizes: Vec<String> = b["sizes"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.to_string()).collect())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "\n## Loading bans: seconds to apply a batch (median of {} runs; one process per ban: 1 run)\n\n| backend | {} |\n|---|{}\n",
+            b["runs"],
+            sizes.iter().map(|s| format!("{s} bans")).collect::<Vec<_>>().join(" | "),
+            "---|".repeat(sizes.len())
+        ));
+        for (key, label) in [
+            ("xdp", "banner, XDP maps"),
+            ("nftables", "banner, nftables set (one nft -f batch)"),
+            ("ipset", "banner, ipset (one ipset restore)"),
+            (
+                "iptables_rule_per_ban",
+                "one iptables process and rule per ban (fail2ban's way)",
+            ),
+        ] {
+            let cells: Vec<String> = sizes
+                .iter()
+                .map(|s| b[key][s].as_f64().map_or("-".into(), |v| format!("{v:.3}")))
+                .collect();
+            out.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
+        }
+    }
+    if let Some(p) = r.get("pps") {
+        out.push_str(&format!(
+            "\n## Drop rate: UDP flood from a banned address (trafgen, {} s, {} bans loaded, median of {} floods)\n\nOn veth the sender's CPU also carries the receiver's work, so a backend that costs less per packet lets trafgen send more.\n\n| backend | packets/s dropped | sent/s | vs banner XDP |\n|---|---|---|---|\n",
+            p["seconds"], p["bans"], p["runs"]
+        ));
+        for (key, label) in [
+            ("xdp_10k", "banner, XDP"),
+            ("nftables_10k", "banner, nftables set"),
+            ("ipset_10k", "banner, iptables + ipset"),
+            ("iptables_rules_10k", "one iptables rule per address"),
+        ] {
+            let base = p["xdp_10k"].as_f64().unwrap_or(0.0);
+            let ratio = p[key]
+                .as_f64()
+                .filter(|_| base > 0.0)
+                .map_or("-".into(), |v| format!("{:.2}x", v / base));
+            out.push_str(&format!(
+                "| {label} | {} | {} | {ratio} |\n",
+                num(&p[key]),
+                num(&p[format!("{key}_sent").as_str()])
+            ));
+        }
     }
     if let Some(x) = r.get("xdp") {
         out.push_str(&format!(

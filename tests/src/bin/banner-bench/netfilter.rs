@@ -1,0 +1,308 @@
+//! Benchmarks of loading bans and of dropping floods, per backend.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::PathBuf,
+    time::{Duration, Instant, SystemTime},
+};
+
+use banner::{
+    addr::IpPrefix,
+    backend::{
+        command::{CommandRunner, SystemRunner},
+        iptables::IptablesBackend,
+        nftables::NftablesBackend,
+        xdp::{AttachMode, XdpBackend, XdpOptions},
+        Backend, BackendError,
+    },
+    model::{BlockSpec, BlockType},
+};
+use serde_json::{json, Map, Value};
+use tests::Lab;
+
+/// Runs netfilter commands inside a lab's host namespace.
+pub struct NsRunner(pub String);
+
+impl CommandRunner for NsRunner {
+    fn run(
+        &mut self,
+        program: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<String, BackendError> {
+        let mut full = vec!["netns", "exec", self.0.as_str(), program];
+        full.extend_from_slice(args);
+        SystemRunner.run("ip", &full, stdin)
+    }
+}
+
+/// `n` bans from 198.19.0.0/16 and 2001:db8:ff00::/40 (the lab's peer is not among them).
+fn specs(n: usize, blocktype: BlockType) -> Vec<BlockSpec> {
+    let expires_at = Some(SystemTime::now() + Duration::from_secs(3600));
+    (0..n)
+        .map(|i| {
+            let addr = if i < 60_000 {
+                IpAddr::V4(Ipv4Addr::new(198, 19, (i / 250) as u8, (i % 250 + 1) as u8))
+            } else {
+                format!("2001:db8:ff00::{:x}", i).parse().expect("address")
+            };
+            BlockSpec {
+                target: IpPrefix::host(addr),
+                blocktype,
+                expires_at,
+            }
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn xdp_loaded(tag: &str, interfaces: Vec<String>) -> (XdpBackend, PathBuf) {
+    let dir = PathBuf::from(format!(
+        "/sys/fs/bpf/banner-bench-{tag}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let b = XdpBackend::open(&XdpOptions {
+        interfaces,
+        mode: AttachMode::Auto,
+        bpffs_dir: dir.clone(),
+        max_exact_bans: 200_000,
+        max_prefix_bans: 64,
+    })
+    .expect("load banner's XDP program");
+    (b, dir)
+}
+
+pub fn bench_bulk(quick: bool) -> Value {
+    let sizes: &[usize] = if quick {
+        &[100, 1_000]
+    } else {
+        &[1_000, 10_000, 100_000]
+    };
+    let per_process: &[usize] = if quick { &[100] } else { &[1_000, 10_000] };
+    let runs = 3;
+    let mut out = Map::new();
+    let mut record = |backend: &str, size: usize, secs: f64| {
+        out.entry(backend.to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("object")
+            .insert(size.to_string(), json!(secs));
+    };
+    for &n in sizes {
+        let batch = specs(n, BlockType::Drop);
+        let mut t = Vec::new();
+        for _ in 0..runs {
+            let (mut b, dir) = xdp_loaded("bulk", Vec::new());
+            let start = Instant::now();
+            b.block(&batch).expect("xdp block");
+            t.push(start.elapsed().as_secs_f64());
+            let _ = b.shutdown(false);
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        record("xdp", n, median(t));
+        for kind in ["nftables", "ipset"] {
+            let mut t = Vec::new();
+            for _ in 0..runs {
+                let lab = Lab::isolated();
+                let runner = Box::new(NsRunner(lab.host_ns.clone().expect("isolated")));
+                let mut b: Box<dyn Backend> = if kind == "nftables" {
+                    Box::new(NftablesBackend::open(runner).expect("nftables"))
+                } else {
+                    Box::new(IptablesBackend::open(runner, 200_000).expect("iptables"))
+                };
+                let start = Instant::now();
+                b.block(&batch).expect("block");
+                t.push(start.elapsed().as_secs_f64());
+            }
+            record(kind, n, median(t));
+        }
+    }
+    for &n in per_process {
+        let lab = Lab::isolated();
+        lab.host_exec_ok(&["iptables", "-N", "F2B"]);
+        let batch = specs(n, BlockType::Drop);
+        let start = Instant::now();
+        for s in &batch {
+            let addr = s.target.to_string();
+            let cmd = if s.target.is_v4() {
+                "iptables"
+            } else {
+                "ip6tables"
+            };
+            lab.host_exec_ok(&[cmd, "-w", "-A", "F2B", "-s", &addr, "-j", "DROP"]);
+        }
+        record("iptables_rule_per_ban", n, start.elapsed().as_secs_f64());
+    }
+    out.insert("sizes".into(), json!(sizes));
+    out.insert("runs".into(), json!(runs));
+    Value::Object(out)
+}
+
+fn mac_bytes(text: &str) -> String {
+    text.trim()
+        .split(':')
+        .map(|b| format!("0x{b}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Flood `lab`'s host with UDP from the peer for `secs`; returns packets sent.
+fn flood(lab: &Lab, secs: u64) -> u64 {
+    let host_mac = String::from_utf8_lossy(
+        &lab.host_exec(&["cat", &format!("/sys/class/net/{}/address", lab.host_if)])
+            .stdout,
+    )
+    .into_owned();
+    let peer_mac = lab.exec_ok(&["cat", &format!("/sys/class/net/{}/address", lab.peer_if)]);
+    let (h, p) = (lab.host_v4(), lab.peer_v4());
+    let (IpAddr::V4(h), IpAddr::V4(p)) = (h, p) else {
+        unreachable!("lab addresses are IPv4")
+    };
+    let [p0, p1, p2, p3] = p.octets();
+    let [h0, h1, h2, h3] = h.octets();
+    let conf = format!(
+        "{{\n  {},\n  {},\n  0x08, 0x00,\n  0x45, 0x00, 0x00, 0x1c, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, csumip(14, 33),\n  {p0}, {p1}, {p2}, {p3},\n  {h0}, {h1}, {h2}, {h3},\n  0x13, 0x89, 0x00, 0x35, 0x00, 0x08, 0x00, 0x00,\n}}\n",
+        mac_bytes(&host_mac),
+        mac_bytes(&peer_mac)
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("flood.cfg");
+    std::fs::write(&cfg, conf).expect("write trafgen config");
+    let out = lab.exec(&[
+        "timeout",
+        "-s",
+        "INT",
+        &secs.to_string(),
+        "trafgen",
+        "--dev",
+        &lab.peer_if,
+        "--conf",
+        cfg.to_str().expect("utf-8 path"),
+        "--cpus",
+        "1",
+    ]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find(|l| l.contains("packets outgoing"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The banned batch for a flood test: `n` bans, the lab's peer among them.
+fn with_peer(lab: &Lab, n: usize) -> Vec<BlockSpec> {
+    let mut v = specs(n.saturating_sub(1), BlockType::Drop);
+    v.push(BlockSpec {
+        target: IpPrefix::host(lab.peer_v4()),
+        blocktype: BlockType::Drop,
+        expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
+    });
+    v
+}
+
+pub fn bench_pps(quick: bool) -> Value {
+    if tests::sh_ok("which", &["trafgen"]).is_none() {
+        return json!({ "absent": "trafgen (netsniff-ng) is not installed" });
+    }
+    let secs = if quick { 1 } else { 3 };
+    let bans = if quick { 1_000 } else { 10_000 };
+    let runs = 3;
+    let mut out = Map::new();
+    // Each figure is the median of `runs` floods, as dropped/s and sent/s.
+    let measure = |dropped_now: &mut dyn FnMut() -> u64, lab: &Lab| -> (f64, f64) {
+        let mut dropped = Vec::new();
+        let mut sent = Vec::new();
+        for _ in 0..runs {
+            let before = dropped_now();
+            let s = flood(lab, secs);
+            dropped.push((dropped_now() - before) as f64 / secs as f64);
+            sent.push(s as f64 / secs as f64);
+        }
+        (median(dropped), median(sent))
+    };
+    // XDP: the host side in the test's namespace, native mode on the veth.
+    {
+        let lab = Lab::new();
+        let (mut b, dir) = xdp_loaded("pps", vec![lab.host_if.clone()]);
+        b.block(&with_peer(&lab, bans)).expect("xdp bans");
+        let (dropped, sent) = measure(&mut || b.counters().expect("counters").dropped, &lab);
+        out.insert("xdp_10k".into(), json!(dropped));
+        out.insert("xdp_10k_sent".into(), json!(sent));
+        let _ = b.shutdown(false);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    for (key, kind) in [("nftables_10k", "nftables"), ("ipset_10k", "ipset")] {
+        let lab = Lab::isolated();
+        let runner = Box::new(NsRunner(lab.host_ns.clone().expect("isolated")));
+        let mut b: Box<dyn Backend> = if kind == "nftables" {
+            Box::new(NftablesBackend::open(runner).expect("nftables"))
+        } else {
+            Box::new(IptablesBackend::open(runner, 200_000).expect("iptables"))
+        };
+        b.block(&with_peer(&lab, bans)).expect("bans");
+        let (dropped, sent) = measure(&mut || b.counters().expect("counters").dropped, &lab);
+        out.insert(key.into(), json!(dropped));
+        out.insert(format!("{key}_sent"), json!(sent));
+    }
+    // One iptables rule per address, the banned peer's rule last (fail2ban's default action).
+    let rule_counts: Vec<usize> = if quick {
+        vec![100, 1_000]
+    } else {
+        vec![100, 1_000, 10_000]
+    };
+    let mut per_rules = Map::new();
+    for &n in &rule_counts {
+        let lab = Lab::isolated();
+        let mut restore = String::from("*raw\n:F2B - [0:0]\n-A PREROUTING -j F2B\n");
+        for s in specs(n.saturating_sub(1), BlockType::Drop)
+            .iter()
+            .filter(|s| s.target.is_v4())
+        {
+            restore.push_str(&format!("-A F2B -s {} -j DROP\n", s.target));
+        }
+        restore.push_str(&format!("-A F2B -s {} -j DROP\nCOMMIT\n", lab.peer_v4()));
+        let mut runner = NsRunner(lab.host_ns.clone().expect("isolated"));
+        runner
+            .run("iptables-restore", &["--noflush"], Some(&restore))
+            .expect("load rules");
+        let sent = flood(&lab, secs);
+        let listing = runner
+            .run(
+                "iptables",
+                &["-t", "raw", "-L", "F2B", "-n", "-v", "-x"],
+                None,
+            )
+            .expect("rule counters");
+        let dropped: u64 = listing
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        let pps = dropped as f64 / secs as f64;
+        per_rules.insert(n.to_string(), json!(pps));
+        if n == *rule_counts.last().expect("counts") {
+            out.insert("iptables_rules_10k".into(), json!(pps));
+            out.insert(
+                "iptables_rules_10k_sent".into(),
+                json!(sent as f64 / secs as f64),
+            );
+        }
+    }
+    out.insert(
+        "iptables_rules_pps_by_count".into(),
+        Value::Object(per_rules),
+    );
+    out.insert("seconds".into(), json!(secs));
+    out.insert("bans".into(), json!(bans));
+    out.insert("runs".into(), json!(runs));
+    Value::Object(out)
+}
