@@ -52,9 +52,12 @@ fn main() {
     report.insert("machine".into(), machine());
     report.insert("peers".into(), peers());
     report.insert("quick".into(), json!(quick));
+    let json_path = out_dir.join("report.json");
+    let mut failed = Vec::new();
     for section in &sections {
         eprintln!("bench: {section}{}", if quick { " (quick)" } else { "" });
-        let value = match section.as_str() {
+        // A section that breaks is reported as such; the others still run and are kept.
+        let run = std::panic::catch_unwind(|| match section.as_str() {
             "xdp" => bench_xdp(quick),
             "parse" => bench_parse(quick),
             "latency" => bench_latency(quick),
@@ -62,16 +65,25 @@ fn main() {
             "bulk" => bench_bulk(quick),
             "pps" => bench_pps(quick),
             _ => unreachable!("checked above"),
-        };
+        });
+        let value = run.unwrap_or_else(|e| {
+            let why = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panicked".into());
+            failed.push(section.clone());
+            json!({ "failed": why })
+        });
         report.insert(section.clone(), value);
+        let partial = Value::Object(report.clone());
+        std::fs::write(
+            &json_path,
+            serde_json::to_string_pretty(&partial).expect("encode"),
+        )
+        .expect("write report.json");
     }
     let report = Value::Object(report);
-    let json_path = out_dir.join("report.json");
-    std::fs::write(
-        &json_path,
-        serde_json::to_string_pretty(&report).expect("encode"),
-    )
-    .expect("write report.json");
     let charts = charts::draw(&report, &out_dir);
     let mut md = markdown(&report);
     if !charts.is_empty() {
@@ -83,6 +95,10 @@ fn main() {
     std::fs::write(out_dir.join("report.md"), &md).expect("write report.md");
     print!("{md}");
     eprintln!("bench: wrote {} and report.md", json_path.display());
+    if !failed.is_empty() {
+        eprintln!("bench: sections that failed: {}", failed.join(", "));
+        std::process::exit(1);
+    }
 }
 
 const SECTIONS: &[&str] = &["parse", "latency", "memory", "xdp", "bulk", "pps"];
@@ -162,6 +178,11 @@ fn markdown(r: &Value) -> String {
             ""
         }
     );
+    for (name, v) in r.as_object().into_iter().flatten() {
+        if let Some(why) = v.get("failed").and_then(Value::as_str) {
+            out.push_str(&format!("\n**The {name} section failed**: {why}\n"));
+        }
+    }
     if let Some(p) = r["peers"].as_object() {
         let list: Vec<String> = p
             .iter()

@@ -44,7 +44,9 @@ fn specs(n: usize, blocktype: BlockType) -> Vec<BlockSpec> {
             let addr = if i < 60_000 {
                 IpAddr::V4(Ipv4Addr::new(198, 19, (i / 250) as u8, (i % 250 + 1) as u8))
             } else {
-                format!("2001:db8:ff00::{:x}", i).parse().expect("address")
+                format!("2001:db8:ff00::{:x}:{:x}", i >> 16, i & 0xffff)
+                    .parse()
+                    .expect("address")
             };
             BlockSpec {
                 target: IpPrefix::host(addr),
