@@ -11,10 +11,11 @@ use crate::{
     util::{self, root, run as run_cmd},
 };
 
-/// `cargo xtask demo`: the narrated lab tour (the `banner-demo` binary of the tests crate).
-pub fn demo() -> Result<()> {
+/// Set up, build banner and one binary of the tests crate, and run that binary as root with
+/// BANNER_BIN pointing at the fresh banner.
+fn build_and_run(what: &str, binary: &str, configure: impl FnOnce(&mut Command)) -> Result<()> {
     if !util::is_root() {
-        bail!("the demo builds network namespaces and loads XDP: run as root");
+        bail!("{what} builds network namespaces and loads XDP: run as root");
     }
     setup::run(Verbosity::Quiet)?;
     let root = root();
@@ -29,41 +30,26 @@ pub fn demo() -> Result<()> {
         "--bin",
         "banner",
         "--bin",
-        "banner-demo",
+        binary,
     ]))?;
-    run_cmd(
-        Command::new(root.join("target/release/banner-demo"))
-            .current_dir(&root)
-            .env("BANNER_BIN", root.join("target/release/banner"))
-            .env("BANNER_LAB_BASE", "200"),
-    )
+    let mut cmd = Command::new(root.join("target/release").join(binary));
+    cmd.current_dir(&root)
+        .env("BANNER_BIN", root.join("target/release/banner"));
+    configure(&mut cmd);
+    run_cmd(&mut cmd)
 }
 
+/// `cargo xtask demo`: the narrated lab tour (the `banner-demo` binary of the tests crate).
+pub fn demo() -> Result<()> {
+    build_and_run("the demo", "banner-demo", |cmd| {
+        cmd.env("BANNER_LAB_BASE", "200");
+    })
+}
+
+/// `cargo xtask bench [SECTION]... [--quick]`.
 pub fn bench(args: &[String]) -> Result<()> {
-    if !util::is_root() {
-        bail!("benchmarks load XDP programs and build network namespaces: run as root");
-    }
-    setup::run(Verbosity::Quiet)?;
-    let root = root();
-    run_cmd(Command::new("cargo").current_dir(&root).args([
-        "build",
-        "--release",
-        "--quiet",
-        "--package",
-        "banner-user",
-        "--package",
-        "tests",
-        "--bin",
-        "banner",
-        "--bin",
-        "banner-bench",
-    ]))?;
-    run_cmd(
-        Command::new(root.join("target/release/banner-bench"))
-            .current_dir(&root)
-            .env("BANNER_BIN", root.join("target/release/banner"))
-            .arg("--out")
-            .arg(root.join("target/bench"))
-            .args(args),
-    )
+    let out = root().join("target/bench");
+    build_and_run("the benchmark", "banner-bench", |cmd| {
+        cmd.arg("--out").arg(out).args(args);
+    })
 }

@@ -126,6 +126,27 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
     Some(v)
 }
 
+/// An optional fraction of a second at `at` (after one of `marks`): its nanoseconds and the
+/// index after it.
+fn fraction(b: &[u8], at: usize, marks: &[u8]) -> (u32, usize) {
+    if !b.get(at).is_some_and(|c| marks.contains(c)) {
+        return (0, at);
+    }
+    let start = at + 1;
+    let mut i = start;
+    let mut nanos = 0u32;
+    while i < b.len() && b[i].is_ascii_digit() {
+        if i - start < 9 {
+            nanos = nanos * 10 + u32::from(b[i] - b'0');
+        }
+        i += 1;
+    }
+    for _ in (i - start).min(9)..9 {
+        nanos *= 10;
+    }
+    (nanos, i)
+}
+
 /// `2026-11-26T01:02:03[.frac][Z|±HH:MM|±HHMM]` (or a space instead of `T`).
 fn parse_rfc3339<'a>(line: &'a [u8], cache: &mut DateCache) -> Option<(SystemTime, &'a [u8])> {
     let b = line;
@@ -140,21 +161,7 @@ fn parse_rfc3339<'a>(line: &'a [u8], cache: &mut DateCache) -> Option<(SystemTim
     }
     let (y, mo, d) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
     let (h, mi, s) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
-    let mut i = 19;
-    let mut nanos = 0u32;
-    if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start < 9 {
-                nanos = nanos * 10 + u32::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        for _ in (i - start).min(9)..9 {
-            nanos *= 10;
-        }
-    }
+    let (nanos, mut i) = fraction(b, 19, b",.");
     let date = NaiveDate::from_ymd_opt(y as i32, mo, d)?;
     let dt = date.and_hms_nano_opt(h, mi, s, nanos)?;
     let offset = match b.get(i) {
@@ -213,21 +220,7 @@ fn parse_rfc3164<'a>(
         return None;
     }
     let (h, mi, s) = (digits(b, 7, 2)?, digits(b, 10, 2)?, digits(b, 13, 2)?);
-    let mut i = 15;
-    let mut nanos = 0u32;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start < 9 {
-                nanos = nanos * 10 + u32::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        for _ in (i - start).min(9)..9 {
-            nanos *= 10;
-        }
-    }
+    let (nanos, i) = fraction(b, 15, b".");
     let year = cache.year_at(now);
     let mut guess = |year: i32| -> Option<SystemTime> {
         let dt = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_nano_opt(h, mi, s, nanos)?;

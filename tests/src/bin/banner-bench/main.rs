@@ -723,12 +723,15 @@ fn sshg_parser(log: &std::path::Path, runs: usize) -> Result<(f64, u64), String>
 // ---------------------------------------------------------------------------------------------
 // latency: a failure line appended to the log -> the ban visible in the kernel map.
 
-fn bench_latency(quick: bool) -> Value {
-    use aya::maps::{HashMap as BpfHashMap, Map as BpfMap, MapData};
-    use banner_common::{BanEntry, Ipv4Key};
-    use std::io::Write as _;
-
-    let n: u32 = if quick { 50 } else { 1000 };
+/// A lab and a daemon whose sshd jail follows an empty log file (returned with its guards).
+fn lab_with_sshd_jail(
+    extra: &str,
+) -> (
+    tests::Lab,
+    tempfile::TempDir,
+    std::path::PathBuf,
+    tests::Daemon,
+) {
     let lab = tests::Lab::new();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("auth.log");
@@ -736,11 +739,18 @@ fn bench_latency(quick: bool) -> Value {
     let d = tests::Daemon::start(
         &[&lab.host_if],
         "",
-        &format!(
-            "\n[jails.sshd]\nlogpath = \"{}\"\nmaxretry = 1\n",
-            log.display()
-        ),
+        &format!("\n[jails.sshd]\nlogpath = \"{}\"\n{extra}\n", log.display()),
     );
+    (lab, dir, log, d)
+}
+
+fn bench_latency(quick: bool) -> Value {
+    use aya::maps::{HashMap as BpfHashMap, Map as BpfMap, MapData};
+    use banner_common::{BanEntry, Ipv4Key};
+    use std::io::Write as _;
+
+    let n: u32 = if quick { 50 } else { 1000 };
+    let (_lab, _dir, log, d) = lab_with_sshd_jail("maxretry = 1");
     let map = MapData::from_pin(d.bpffs_dir.join("bans_v4")).expect("open the pinned ban map");
     let map: BpfHashMap<MapData, Ipv4Key, BanEntry> =
         BpfHashMap::try_from(BpfMap::HashMap(map)).expect("ban map type");
@@ -809,15 +819,7 @@ fn bench_memory(quick: bool) -> Value {
     use std::io::Write as _;
 
     let n: u64 = if quick { 20_000 } else { 1_000_000 };
-    let lab = tests::Lab::new();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("auth.log");
-    std::fs::write(&log, b"").expect("create log");
-    let d = tests::Daemon::start(
-        &[&lab.host_if],
-        "",
-        &format!("\n[jails.sshd]\nlogpath = \"{}\"\n", log.display()),
-    );
+    let (_lab, _dir, log, d) = lab_with_sshd_jail("");
     let pid = d.pid().expect("daemon pid");
     std::thread::sleep(Duration::from_secs(1));
     let idle = rss_mb(pid);
