@@ -544,6 +544,15 @@ mod tests {
         (out, p)
     }
 
+    fn truncate(path: &Path) {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    }
+
     fn append(path: &Path, text: &str) {
         let mut f = fs::OpenOptions::new()
             .create(true)
@@ -592,23 +601,13 @@ mod tests {
         let mut f = FileFollower::new(&path);
         assert_eq!(lines(&mut f, None).0.len(), 2);
         fs::copy(&path, dir.path().join("auth.log.1")).unwrap();
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&path);
         append(&path, "c\n");
         let (got, p) = lines(&mut f, None);
         assert!(p.truncated);
         assert_eq!(got, vec!["c"]);
         // Truncated and refilled past our offset before we looked: the new first bytes tell.
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&path);
         append(&path, "xxxxxxxx\nyy\n");
         let (got, p) = lines(&mut f, None);
         assert!(p.truncated);

@@ -79,6 +79,16 @@ fn xdp_loaded(tag: &str, interfaces: Vec<String>) -> (XdpBackend, PathBuf) {
     (b, dir)
 }
 
+/// banner's nftables or iptables+ipset backend on an isolated lab's host side.
+fn netfilter_backend(kind: &str, lab: &Lab) -> Box<dyn Backend> {
+    let runner = Box::new(NsRunner(lab.host_ns.clone().expect("isolated lab")));
+    if kind == "nftables" {
+        Box::new(NftablesBackend::open(runner).expect("nftables"))
+    } else {
+        Box::new(IptablesBackend::open(runner, 200_000).expect("iptables"))
+    }
+}
+
 pub fn bench_bulk(quick: bool) -> Value {
     let sizes: &[usize] = if quick {
         &[100, 1_000]
@@ -111,12 +121,7 @@ pub fn bench_bulk(quick: bool) -> Value {
             let mut t = Vec::new();
             for _ in 0..runs {
                 let lab = Lab::isolated();
-                let runner = Box::new(NsRunner(lab.host_ns.clone().expect("isolated")));
-                let mut b: Box<dyn Backend> = if kind == "nftables" {
-                    Box::new(NftablesBackend::open(runner).expect("nftables"))
-                } else {
-                    Box::new(IptablesBackend::open(runner, 200_000).expect("iptables"))
-                };
+                let mut b = netfilter_backend(kind, &lab);
                 let start = Instant::now();
                 b.block(&batch).expect("block");
                 t.push(start.elapsed().as_secs_f64());
@@ -244,12 +249,7 @@ pub fn bench_pps(quick: bool) -> Value {
     }
     for (key, kind) in [("nftables_10k", "nftables"), ("ipset_10k", "ipset")] {
         let lab = Lab::isolated();
-        let runner = Box::new(NsRunner(lab.host_ns.clone().expect("isolated")));
-        let mut b: Box<dyn Backend> = if kind == "nftables" {
-            Box::new(NftablesBackend::open(runner).expect("nftables"))
-        } else {
-            Box::new(IptablesBackend::open(runner, 200_000).expect("iptables"))
-        };
+        let mut b = netfilter_backend(kind, &lab);
         b.block(&with_peer(&lab, bans)).expect("bans");
         let (dropped, sent) = measure(&mut || b.counters().expect("counters").dropped, &lab);
         out.insert(key.into(), json!(dropped));
