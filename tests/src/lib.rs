@@ -301,6 +301,32 @@ impl Lab {
         self
     }
 
+    /// Attach a pass-everything XDP program (banner's own, with no bans) to the peer's end, in
+    /// native mode. veth hands frames sent back with XDP_TX only to a peer that runs XDP
+    /// itself; a real NIC needs no such help.
+    pub fn peer_xdp_pass(&self) -> &Self {
+        let obj = std::env::temp_dir().join(format!("banner-pass-{}.o", std::process::id()));
+        std::fs::write(&obj, banner::backend::xdp::EBPF_OBJECT).expect("write the XDP object");
+        sh(
+            "ip",
+            &[
+                "-n",
+                &self.ns,
+                "link",
+                "set",
+                "dev",
+                &self.peer_if,
+                "xdpdrv",
+                "obj",
+                obj.to_str().expect("utf-8"),
+                "sec",
+                "xdp",
+            ],
+        );
+        let _ = std::fs::remove_file(&obj);
+        self
+    }
+
     /// Run a shell script in the peer namespace; returns stdout.
     pub fn sh(&self, script: &str) -> String {
         let out = self.exec(&["sh", "-c", script]);
@@ -628,6 +654,14 @@ impl Drop for Sshd {
 }
 
 impl Lab {
+    /// Does sshd greet the peer? (A banned client gets no banner: dropped, or held by the
+    /// tarpit.) Bounded to a few seconds.
+    pub fn ssh_banner(&self, host: IpAddr) -> bool {
+        let host = host.to_string();
+        let out = self.exec(&["timeout", "4", "nc", "-w", "3", &host, "22"]);
+        String::from_utf8_lossy(&out.stdout).starts_with("SSH-2.0")
+    }
+
     /// One ssh login from the peer with a wrong password (sshpass), optionally from a given
     /// source address. Returns true if ssh got a "Permission denied" (the server answered).
     pub fn ssh_wrong_password(&self, user: &str, src: Option<IpAddr>, host: IpAddr) -> bool {

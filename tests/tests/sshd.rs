@@ -1,9 +1,18 @@
 //! End to end: a real OpenSSH server in the lab, a real ssh client failing passwords from the
-//! peer namespace, banner reading sshd's log and banning at the NIC.
+//! peer namespace, banner reading sshd's log and banning at the NIC (tarpit, the default: the
+//! client's next connection is held and never reaches sshd).
 
 use std::time::Duration;
 
 use tests::{wait_until, Daemon, Lab, Sshd};
+
+/// A lab whose peer behaves like a host on a wire: full checksums, and XDP on its end so the
+/// tarpit's replies reach it.
+fn wire_lab() -> Lab {
+    let lab = Lab::new();
+    lab.full_checksums().peer_xdp_pass();
+    lab
+}
 
 fn jail(sshd: &Sshd, extra: &str) -> String {
     format!(
@@ -14,11 +23,11 @@ fn jail(sshd: &Sshd, extra: &str) -> String {
 
 #[test]
 fn three_wrong_passwords_ban_the_client_until_bantime() {
-    let lab = Lab::new();
+    let lab = wire_lab();
     let sshd = Sshd::start(lab.host_v4());
     let d = Daemon::start(&[&lab.host_if], "", &jail(&sshd, "bantime = \"10s\""));
     let host = lab.host_v4();
-    assert!(lab.tcp_connects(host, 22));
+    assert!(lab.ssh_banner(host));
     for user in ["root", "admin"] {
         assert!(
             lab.ssh_wrong_password(user, None, host),
@@ -26,11 +35,11 @@ fn three_wrong_passwords_ban_the_client_until_bantime() {
             sshd.log_text()
         );
     }
-    assert!(lab.tcp_connects(host, 22), "banned before maxretry");
+    assert!(lab.ssh_banner(host), "banned before maxretry");
     // The third failure bans, possibly before this very session ends.
     lab.ssh_wrong_password("oracle", None, host);
     assert!(
-        wait_until(Duration::from_secs(5), || !lab.tcp_connects(host, 22)),
+        wait_until(Duration::from_secs(8), || !lab.ssh_banner(host)),
         "not banned after 3 failures:\n{}\n{}",
         sshd.log_text(),
         d.log_text()
@@ -47,32 +56,26 @@ fn three_wrong_passwords_ban_the_client_until_bantime() {
         sshd.log_text()
     );
     assert!(
-        wait_until(Duration::from_secs(20), || lab.tcp_connects(host, 22)),
+        wait_until(Duration::from_secs(25), || lab.ssh_banner(host)),
         "still banned after bantime"
     );
 }
 
 #[test]
 fn a_restart_while_banned_keeps_the_ban() {
-    let lab = Lab::new();
+    let lab = wire_lab();
     let sshd = Sshd::start(lab.host_v4());
     let mut d = Daemon::start(&[&lab.host_if], "", &jail(&sshd, ""));
     let host = lab.host_v4();
     for _ in 0..3 {
         lab.ssh_wrong_password("test", None, host);
     }
-    assert!(wait_until(Duration::from_secs(5), || !lab.tcp_connects(host, 22)));
+    assert!(wait_until(Duration::from_secs(8), || !lab.ssh_banner(host)));
     assert!(d.stop().success());
     d.spawn();
-    assert!(
-        !lab.tcp_connects(host, 22),
-        "the ban was lost over a restart"
-    );
+    assert!(!lab.ssh_banner(host), "the ban was lost over a restart");
     d.kill9();
-    assert!(
-        !lab.tcp_connects(host, 22),
-        "the ban was lost when banner died"
-    );
+    assert!(!lab.ssh_banner(host), "the ban was lost when banner died");
     d.spawn();
     assert_eq!(
         d.cli_json(&["list", "--json"])[0]["ip"],
@@ -82,7 +85,7 @@ fn a_restart_while_banned_keeps_the_ban() {
 
 #[test]
 fn an_ignoreip_client_is_never_banned() {
-    let lab = Lab::new();
+    let lab = wire_lab();
     let trusted = lab.add_peer_v4(3);
     let sshd = Sshd::start(lab.host_v4());
     let d = Daemon::start(
@@ -110,7 +113,7 @@ fn an_ignoreip_client_is_never_banned() {
 
 #[test]
 fn the_injection_username_bans_nothing_it_names() {
-    let lab = Lab::new();
+    let lab = wire_lab();
     let sshd = Sshd::start(lab.host_v4());
     let d = Daemon::start(&[&lab.host_if], "", &jail(&sshd, "mode = \"aggressive\""));
     let host = lab.host_v4();
@@ -123,7 +126,7 @@ fn the_injection_username_bans_nothing_it_names() {
         lab.ssh_wrong_password(user, None, host);
     }
     assert!(
-        wait_until(Duration::from_secs(5), || !lab.tcp_connects(host, 22)),
+        wait_until(Duration::from_secs(8), || !lab.ssh_banner(host)),
         "the real sender was not banned:\n{}\n{}",
         sshd.log_text(),
         d.log_text()

@@ -1,17 +1,26 @@
 //! The tarpit against a real TCP stack: a client in the peer namespace is held at the NIC.
 //!
-//! The daemon attaches in generic mode here: with native XDP on veth, frames sent back with
-//! XDP_TX were not delivered to the peer on this kernel (the byte-exact replies are checked by
-//! the test_run tests, and a real NIC transmits XDP_TX frames itself).
+//! The daemon attaches in native mode. veth delivers frames sent back with XDP_TX only to a
+//! peer that runs an XDP program itself, so the peer's end gets a pass-everything one (a real
+//! NIC transmits XDP_TX frames by itself). One test runs the tarpit in generic mode too.
 
 use std::{net::TcpListener, time::Duration};
 
 use tests::{wait_until, Daemon, Lab, Sshd};
 
-fn tarpit_lab() -> (Lab, Daemon) {
+fn tarpit_lab(backend: &str) -> (Lab, Daemon) {
     let lab = Lab::new();
-    lab.full_checksums();
-    let d = Daemon::start(&[&lab.host_if], "backend = \"xdp-generic\"", "");
+    lab.full_checksums().peer_xdp_pass();
+    let d = Daemon::start(&[&lab.host_if], &format!("backend = \"{backend}\""), "");
+    assert!(
+        d.cli_ok(&["stats"]).contains(if backend == "xdp" {
+            "native"
+        } else {
+            "generic"
+        }),
+        "{}",
+        d.cli_ok(&["stats"])
+    );
     (lab, d)
 }
 
@@ -30,7 +39,7 @@ fn ban_counts(d: &Daemon, ip: &str) -> (u64, u64) {
 
 #[test]
 fn a_tarpitted_client_connects_then_hangs_and_the_host_holds_nothing() {
-    let (lab, d) = tarpit_lab();
+    let (lab, d) = tarpit_lab("xdp");
     let host = lab.host_v4();
     let listener = TcpListener::bind(format!("{host}:0")).unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -95,7 +104,7 @@ fn a_tarpitted_client_connects_then_hangs_and_the_host_holds_nothing() {
 
 #[test]
 fn fin_rst_and_ping_get_no_answer() {
-    let (lab, d) = tarpit_lab();
+    let (lab, d) = tarpit_lab("xdp");
     let host = lab.host_v4();
     let peer = lab.peer_v4().to_string();
     d.cli_ok(&["ban", &peer, "--blocktype", "tarpit"]);
@@ -145,9 +154,9 @@ fn fin_rst_and_ping_get_no_answer() {
 #[test]
 fn ssh_from_a_tarpitted_client_hangs_without_a_banner() {
     let lab = Lab::new();
-    lab.full_checksums();
+    lab.full_checksums().peer_xdp_pass();
     let sshd = Sshd::start(lab.host_v4());
-    let d = Daemon::start(&[&lab.host_if], "backend = \"xdp-generic\"", "");
+    let d = Daemon::start(&[&lab.host_if], "", "");
     let host = lab.host_v4();
     let banner = || lab.sh(&format!("timeout 4 nc -w 3 {host} 22 < /dev/null"));
     assert!(
@@ -170,4 +179,13 @@ fn ssh_from_a_tarpitted_client_hangs_without_a_banner() {
         .contains(&format!("Connection from {}", lab.peer_v4())));
     d.cli_ok(&["unban", &lab.peer_v4().to_string()]);
     assert!(wait_until(Duration::from_secs(5), || banner().starts_with("SSH-2.0")));
+}
+
+#[test]
+fn the_tarpit_also_answers_in_generic_mode() {
+    let (lab, d) = tarpit_lab("xdp-generic");
+    let peer = lab.peer_v4().to_string();
+    d.cli_ok(&["ban", &peer, "--blocktype", "tarpit"]);
+    assert!(lab.tcp_connects(lab.host_v4(), 5555));
+    assert!(ban_counts(&d, &peer).0 >= 2, "no tarpit replies counted");
 }
