@@ -606,7 +606,10 @@ impl Sshd {
         // sshd insists on its privilege-separation directory.
         std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
         let log = dir.path().join("sshd.log");
+        use std::os::unix::process::CommandExt as _;
         let child = Command::new("/usr/sbin/sshd")
+            // Its own process group, so the per-connection children go with it on drop.
+            .process_group(0)
             .args(["-D", "-f", "/dev/null", "-E"])
             .arg(&log)
             .arg("-h")
@@ -626,6 +629,9 @@ impl Sshd {
                 "PidFile=none",
                 "-o",
                 "LogLevel=INFO",
+                // A client banned mid-session leaves its sshd child waiting; bound the wait.
+                "-o",
+                "LoginGraceTime=10",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -648,6 +654,16 @@ impl Sshd {
 
 impl Drop for Sshd {
     fn drop(&mut self) {
+        // The whole group: the listener and every connection it forked. (By system call: the
+        // kill command here has been seen to take a negative pid after a signal as "-1".)
+        if let Ok(pgid) = i32::try_from(self.child.id()) {
+            if pgid > 1 {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
