@@ -309,11 +309,6 @@ impl XdpBackend {
         })
     }
 
-    /// The bpffs directory holding our pins.
-    pub fn pinned_dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Tell the program whether the prefix tries need a lookup at all.
     fn sync_settings(&mut self) -> Result<(), BackendError> {
         // An adopted map keeps its secret, so tarpitted connections keep their sequence

@@ -2,7 +2,7 @@
 
 use std::{path::Path, time::SystemTime};
 
-use super::{request, table, unexpected, CliError, CliResult};
+use super::{request, table, unexpected, CliResult};
 use crate::control::{Request, Response};
 
 #[derive(Debug, clap::Args)]
@@ -18,10 +18,7 @@ pub fn run(socket: &Path, args: ListArgs) -> CliResult {
         return Err(unexpected(&reply));
     };
     if args.json {
-        let text =
-            serde_json::to_string_pretty(&bans).map_err(|e| CliError::failed(e.to_string()))?;
-        println!("{text}");
-        return Ok(());
+        return super::print_json(&bans);
     }
     if bans.is_empty() {
         println!("no active bans");

@@ -84,3 +84,10 @@ pub fn request(socket: &Path, req: &Request) -> Result<Response, CliError> {
 pub fn unexpected(r: &Response) -> CliError {
     CliError::failed(format!("unexpected reply from the daemon: {r:?}"))
 }
+
+/// `--json` output: pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> CliResult {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::failed(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{request, table, unexpected, CliError, CliResult};
+use super::{request, table, unexpected, CliResult};
 use crate::control::{Request, Response};
 
 #[derive(Debug, clap::Args)]
@@ -18,10 +18,7 @@ pub fn run(socket: &Path, args: StatsArgs) -> CliResult {
         return Err(unexpected(&reply));
     };
     if args.json {
-        let text =
-            serde_json::to_string_pretty(&stats).map_err(|e| CliError::failed(e.to_string()))?;
-        println!("{text}");
-        return Ok(());
+        return super::print_json(&stats);
     }
     let rows: Vec<Vec<String>> = [
         ("backend", stats.backend.clone()),

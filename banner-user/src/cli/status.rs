@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{request, table, unexpected, CliError, CliResult};
+use super::{request, table, unexpected, CliResult};
 use crate::control::{Request, Response};
 
 #[derive(Debug, clap::Args)]
@@ -25,10 +25,7 @@ pub fn run(socket: &Path, args: StatusArgs) -> CliResult {
         return Err(unexpected(&reply));
     };
     if args.json {
-        let text =
-            serde_json::to_string_pretty(&jails).map_err(|e| CliError::failed(e.to_string()))?;
-        println!("{text}");
-        return Ok(());
+        return super::print_json(&jails);
     }
     if jails.is_empty() {
         println!("no jails");

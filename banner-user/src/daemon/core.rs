@@ -155,10 +155,6 @@ impl Core {
         )
     }
 
-    pub fn manager_mut(&mut self) -> &mut BanManager {
-        &mut self.manager
-    }
-
     /// Serve events until shutdown.
     pub fn run(mut self, rx: mpsc::Receiver<Event>) -> Result<(), crate::bans::BanError> {
         loop {
