@@ -23,8 +23,10 @@ pub mod map_name {
     ];
 }
 
-/// Name of the XDP program function in the object file.
+/// Name of the XDP program function in the object file (Ethernet interfaces).
 pub const PROGRAM_NAME: &str = "banner_xdp";
+/// The same program for interfaces without a link-layer header (tun, WireGuard, PPP, ipip).
+pub const PROGRAM_NAME_L3: &str = "banner_xdp_l3";
 
 /// Default capacity of each exact-address ban map (IPv4 and IPv6 separately).
 pub const DEFAULT_MAX_EXACT_BANS: u32 = 1_000_000;
@@ -121,11 +123,14 @@ pub struct Settings {
     pub prefix_bans_v4: u32,
     /// Number of IPv6 prefix bans; 0 lets the program skip the IPv6 trie lookup.
     pub prefix_bans_v6: u32,
-    /// Mixed into the tarpit's sequence numbers (derived from the 4-tuple, so nothing is
-    /// stored per connection) so they cannot be predicted from outside.
-    pub tarpit_secret: u32,
+    /// The 128-bit SipHash key of the tarpit's sequence numbers (see [`tarpit_isn_v4`]):
+    /// derived from the 4-tuple, so nothing is stored per connection, and keyed, so one
+    /// SYN/ACK reveals nothing that predicts another.
+    pub tarpit_key: [u64; 2],
     /// Reserved, zero.
     pub flags: u32,
+    /// Reserved, zero. Explicit so the struct has no implicit padding.
+    pub pad: u32,
 }
 
 /// The tarpit's SYN/ACK window: small, so the client trickles data.
@@ -133,37 +138,93 @@ pub const TARPIT_SYN_WINDOW: u16 = 5;
 /// TTL / hop limit of tarpit replies.
 pub const TARPIT_TTL: u8 = 64;
 
-/// The tarpit's initial sequence number for a connection, from its 4-tuple (addresses folded
-/// to 32 bits by the caller) and the secret. The kernel program and the tests share it.
+/// One SipHash round (SipHash-2-4 as in Aumasson and Bernstein's paper).
 #[inline(always)]
-pub const fn tarpit_isn(
-    client: u32,
-    server: u32,
-    client_port: u16,
-    server_port: u16,
-    secret: u32,
-) -> u32 {
-    let mut h = client
-        ^ server.rotate_left(13)
-        ^ (((client_port as u32) << 16) | server_port as u32)
-        ^ secret;
-    // murmur3's finaliser: every input bit moves every output bit.
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^= h >> 16;
-    h
+const fn sip_round(mut v: [u64; 4]) -> [u64; 4] {
+    v[0] = v[0].wrapping_add(v[1]);
+    v[1] = v[1].rotate_left(13);
+    v[1] ^= v[0];
+    v[0] = v[0].rotate_left(32);
+    v[2] = v[2].wrapping_add(v[3]);
+    v[3] = v[3].rotate_left(16);
+    v[3] ^= v[2];
+    v[0] = v[0].wrapping_add(v[3]);
+    v[3] = v[3].rotate_left(21);
+    v[3] ^= v[0];
+    v[2] = v[2].wrapping_add(v[1]);
+    v[1] = v[1].rotate_left(17);
+    v[1] ^= v[2];
+    v[2] = v[2].rotate_left(32);
+    v
 }
 
-/// Fold an IPv6 address (network byte order) to 32 bits for [`tarpit_isn`].
+/// SipHash-2-4 of `N` little-endian 64-bit words (a message of `8 * N` bytes) under `key`:
+/// a keyed PRF, so outputs seen from outside say nothing of the key or of other outputs.
 #[inline(always)]
-pub const fn fold_v6(a: &[u8; 16]) -> u32 {
-    let w0 = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
-    let w1 = u32::from_be_bytes([a[4], a[5], a[6], a[7]]);
-    let w2 = u32::from_be_bytes([a[8], a[9], a[10], a[11]]);
-    let w3 = u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
-    w0 ^ w1.rotate_left(5) ^ w2.rotate_left(11) ^ w3.rotate_left(17)
+pub const fn siphash24<const N: usize>(key: &[u64; 2], words: &[u64; N]) -> u64 {
+    let mut v = [
+        key[0] ^ 0x736f_6d65_7073_6575,
+        key[1] ^ 0x646f_7261_6e64_6f6d,
+        key[0] ^ 0x6c79_6765_6e65_7261,
+        key[1] ^ 0x7465_6462_7974_6573,
+    ];
+    let mut i = 0;
+    while i < N {
+        v[3] ^= words[i];
+        v = sip_round(sip_round(v));
+        v[0] ^= words[i];
+        i += 1;
+    }
+    // The last block holds only the message length (a multiple of 8) in its top byte.
+    let last = ((N as u64 * 8) & 0xff) << 56;
+    v[3] ^= last;
+    v = sip_round(sip_round(v));
+    v[0] ^= last;
+    v[2] ^= 0xff;
+    v = sip_round(sip_round(sip_round(sip_round(v))));
+    v[0] ^ v[1] ^ v[2] ^ v[3]
+}
+
+#[inline(always)]
+const fn ports_word(client_port: u16, server_port: u16) -> u64 {
+    ((client_port as u64) << 16) | server_port as u64
+}
+
+/// The tarpit's initial sequence number for an IPv4 connection: SipHash of its 4-tuple under
+/// the tarpit key. The kernel program and the tests share it.
+#[inline(always)]
+pub const fn tarpit_isn_v4(
+    key: &[u64; 2],
+    client: [u8; 4],
+    server: [u8; 4],
+    client_port: u16,
+    server_port: u16,
+) -> u32 {
+    let addrs = ((u32::from_be_bytes(client) as u64) << 32) | u32::from_be_bytes(server) as u64;
+    siphash24(key, &[addrs, ports_word(client_port, server_port)]) as u32
+}
+
+/// As [`tarpit_isn_v4`], for IPv6: the whole addresses go into the hash.
+#[inline(always)]
+pub const fn tarpit_isn_v6(
+    key: &[u64; 2],
+    client: &[u8; 16],
+    server: &[u8; 16],
+    client_port: u16,
+    server_port: u16,
+) -> u32 {
+    let c = u128::from_be_bytes(*client);
+    let s = u128::from_be_bytes(*server);
+    siphash24(
+        key,
+        &[
+            (c >> 64) as u64,
+            c as u64,
+            (s >> 64) as u64,
+            s as u64,
+            ports_word(client_port, server_port),
+        ],
+    ) as u32
 }
 
 /// Indices of the per-CPU counters array.
@@ -215,7 +276,7 @@ const _: () = {
     assert!(core::mem::size_of::<BanEntry>() == 40);
     assert!(core::mem::align_of::<BanEntry>() == 8);
     assert!(core::mem::size_of::<AllowEntry>() == 4);
-    assert!(core::mem::size_of::<Settings>() == 16);
+    assert!(core::mem::size_of::<Settings>() == 32);
 };
 
 #[cfg(test)]
@@ -237,7 +298,8 @@ mod tests {
     fn settings_fields_sit_at_fixed_offsets() {
         assert_eq!(offset_of!(Settings, prefix_bans_v4), 0);
         assert_eq!(offset_of!(Settings, prefix_bans_v6), 4);
-        assert_eq!(offset_of!(Settings, tarpit_secret), 8);
+        assert_eq!(offset_of!(Settings, tarpit_key), 8);
+        assert_eq!(offset_of!(Settings, flags), 24);
     }
 
     #[test]
@@ -267,19 +329,38 @@ mod tests {
     }
 
     #[test]
-    fn tarpit_sequence_numbers_depend_on_every_part_of_the_tuple() {
-        let base = tarpit_isn(1, 2, 3, 4, 5);
-        assert_eq!(base, tarpit_isn(1, 2, 3, 4, 5), "deterministic");
+    fn siphash_matches_the_reference_vectors() {
+        // The paper's test key 00 01 .. 0f; the messages are 00 01 .. (8N-1), whose outputs are
+        // rows 8 and 16 of the reference implementation's vectors.h (little-endian).
+        let key = [0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908];
+        let m1 = [0x0706_0504_0302_0100u64];
+        assert_eq!(siphash24(&key, &m1), 0x93f5_f579_9a93_2462);
+        let m2 = [0x0706_0504_0302_0100u64, 0x0f0e_0d0c_0b0a_0908];
+        assert_eq!(siphash24(&key, &m2), 0x3f2a_cc7f_57c2_9bdb);
+    }
+
+    #[test]
+    fn tarpit_sequence_numbers_depend_on_every_part_of_the_tuple_and_the_key() {
+        let k = [1, 2];
+        let base = tarpit_isn_v4(&k, [1, 2, 3, 4], [5, 6, 7, 8], 3, 4);
+        assert_eq!(base, tarpit_isn_v4(&k, [1, 2, 3, 4], [5, 6, 7, 8], 3, 4));
         for other in [
-            tarpit_isn(9, 2, 3, 4, 5),
-            tarpit_isn(1, 9, 3, 4, 5),
-            tarpit_isn(1, 2, 9, 4, 5),
-            tarpit_isn(1, 2, 3, 9, 5),
-            tarpit_isn(1, 2, 3, 4, 9),
+            tarpit_isn_v4(&k, [1, 2, 3, 9], [5, 6, 7, 8], 3, 4),
+            tarpit_isn_v4(&k, [1, 2, 3, 4], [5, 6, 7, 9], 3, 4),
+            tarpit_isn_v4(&k, [1, 2, 3, 4], [5, 6, 7, 8], 9, 4),
+            tarpit_isn_v4(&k, [1, 2, 3, 4], [5, 6, 7, 8], 3, 9),
+            tarpit_isn_v4(&[1, 3], [1, 2, 3, 4], [5, 6, 7, 8], 3, 4),
+            tarpit_isn_v4(&[3, 2], [1, 2, 3, 4], [5, 6, 7, 8], 3, 4),
         ] {
             assert_ne!(base, other);
         }
-        assert_ne!(fold_v6(&[0; 16]), fold_v6(&[1; 16]));
+        let a = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let mut b = a;
+        b[7] = 1; // differs only in a word a 32-bit fold would have cancelled
+        assert_ne!(
+            tarpit_isn_v6(&k, &a, &b, 1, 2),
+            tarpit_isn_v6(&k, &b, &b, 1, 2)
+        );
     }
 
     #[test]

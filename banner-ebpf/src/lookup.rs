@@ -6,40 +6,59 @@ use banner_common::{BanEntry, Ipv4Key, Ipv4PrefixKey, Ipv6Key};
 
 use crate::{parse::Source, ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, PREFIX_V4, PREFIX_V6, SETTINGS};
 
+/// What the ban lookup found for a source.
+pub enum Found {
+    /// A ban to enforce (a prefix ban may still be past its deadline: the caller checks).
+    Ban(*mut BanEntry),
+    /// Only an exact ban past its deadline.
+    Expired,
+    Nothing,
+}
+
+/// The ban that covers `source`: its exact ban, else the longest banned prefix holding it.
+///
+/// An exact ban past its deadline does not hide a live prefix ban: after a controller crash
+/// nobody removes the expired entry, and the address must stay banned by its prefix. (The
+/// two pointers are never merged into one value: LLVM turns that into an OR of pointers,
+/// which the verifier refuses.)
 #[inline(always)]
-pub fn find_ban(source: &Source) -> Option<*mut BanEntry> {
-    match source {
-        Source::V4(addr) => {
-            let key = Ipv4Key { addr: *addr };
-            if let Some(ban) = BANS_V4.get_ptr_mut(key) {
-                return Some(ban);
-            }
-            let settings = SETTINGS.get(0)?;
-            if settings.prefix_bans_v4 == 0 {
-                return None;
-            }
-            let key = Ipv4PrefixKey {
-                addr: *addr,
-                pad: [0; 4],
-            };
-            PREFIX_V4
-                .get(&Key::new(32, key))
-                .map(|ban| ban as *const BanEntry as *mut BanEntry)
-        }
-        Source::V6(addr) => {
-            let key = Ipv6Key { addr: *addr };
-            if let Some(ban) = BANS_V6.get_ptr_mut(key) {
-                return Some(ban);
-            }
-            let settings = SETTINGS.get(0)?;
-            if settings.prefix_bans_v6 == 0 {
-                return None;
-            }
-            PREFIX_V6
-                .get(&Key::new(128, key))
-                .map(|ban| ban as *const BanEntry as *mut BanEntry)
+pub fn find_ban(source: &Source) -> Found {
+    let (expired, prefixes) = match source {
+        Source::V4(addr) => match BANS_V4.get_ptr_mut(Ipv4Key { addr: *addr }) {
+            Some(ban) if live(ban) => return Found::Ban(ban),
+            other => (other.is_some(), SETTINGS.get(0).map_or(0, |s| s.prefix_bans_v4)),
+        },
+        Source::V6(addr) => match BANS_V6.get_ptr_mut(Ipv6Key { addr: *addr }) {
+            Some(ban) if live(ban) => return Found::Ban(ban),
+            other => (other.is_some(), SETTINGS.get(0).map_or(0, |s| s.prefix_bans_v6)),
+        },
+    };
+    if prefixes != 0 {
+        let prefix = match source {
+            Source::V4(addr) => PREFIX_V4.get(&Key::new(
+                32,
+                Ipv4PrefixKey {
+                    addr: *addr,
+                    pad: [0; 4],
+                },
+            )),
+            Source::V6(addr) => PREFIX_V6.get(&Key::new(128, Ipv6Key { addr: *addr })),
+        };
+        if let Some(ban) = prefix {
+            return Found::Ban(ban as *const BanEntry as *mut BanEntry);
         }
     }
+    if expired {
+        Found::Expired
+    } else {
+        Found::Nothing
+    }
+}
+
+#[inline(always)]
+fn live(ban: *mut BanEntry) -> bool {
+    // SAFETY: `ban` points at a live map value; the helper has no preconditions.
+    unsafe { !(*ban).expired_at(aya_ebpf::helpers::bpf_ktime_get_boot_ns()) }
 }
 
 #[inline(always)]

@@ -7,6 +7,7 @@
 #![no_std]
 #![no_main]
 
+mod l3;
 mod lookup;
 mod parse;
 mod tarpit;
@@ -46,9 +47,36 @@ static COUNTERS: PerCpuArray<u64, { counter::COUNT as usize }> = PerCpuArray::ne
 #[btf_map(name = "settings")]
 static SETTINGS: Array<Settings, 1> = Array::new();
 
+/// The program for Ethernet interfaces.
 #[xdp]
 pub fn banner_xdp(ctx: XdpContext) -> u32 {
-    let action = try_banner(&ctx);
+    finish(try_banner(&ctx))
+}
+
+/// The program for interfaces without a link header (tun, WireGuard, PPP, ipip), whose
+/// frames start at the IP header.
+///
+/// It puts a stand-in Ethernet header in front, runs the same walk, lookups and tarpit as
+/// the Ethernet program, and takes the header off again before the frame goes on (to the
+/// stack, or back out for a tarpit reply). One walk for both keeps one set of verifier-proven
+/// bounds checks: a walk starting at offset 0 compiles into checks the verifier rejects.
+#[xdp]
+pub fn banner_xdp_l3(ctx: XdpContext) -> u32 {
+    if l3::push_ethernet(&ctx).is_none() {
+        count(counter::UNPARSED);
+        return xdp_action::XDP_PASS;
+    }
+    let verdict = try_banner(&ctx);
+    if l3::pop_ethernet(&ctx).is_none() {
+        // The frame cannot go on with our header in front: never pass a damaged packet.
+        count(counter::ABORTED);
+        return xdp_action::XDP_DROP;
+    }
+    finish(verdict)
+}
+
+#[inline(always)]
+fn finish(action: Verdict) -> u32 {
     let index = match action {
         Verdict::Pass(reason) => reason,
         Verdict::Drop => counter::DROPPED,
@@ -80,8 +108,10 @@ fn try_banner(ctx: &XdpContext) -> Verdict {
         // Never abort or drop what we do not understand: it is not ours to judge.
         return Verdict::Pass(counter::UNPARSED);
     };
-    let Some(ban) = lookup::find_ban(&packet.source) else {
-        return Verdict::Pass(counter::PASSED);
+    let ban = match lookup::find_ban(&packet.source) {
+        lookup::Found::Ban(ban) => ban,
+        lookup::Found::Expired => return Verdict::Pass(counter::EXPIRED),
+        lookup::Found::Nothing => return Verdict::Pass(counter::PASSED),
     };
     // The allowlist wins over any ban. It is consulted only once a ban matched, which gives the
     // same answer as checking it first while keeping the clean path to one hash lookup.
@@ -97,8 +127,8 @@ fn try_banner(ctx: &XdpContext) -> Verdict {
     }
     // SAFETY: as above.
     if unsafe { (*ban).blocktype } == BlockType::Tarpit as u32 {
-        let secret = SETTINGS.get(0).map_or(0, |s| s.tarpit_secret);
-        return match tarpit::respond(ctx, &packet, secret) {
+        let key = SETTINGS.get(0).map_or([0; 2], |s| s.tarpit_key);
+        return match tarpit::respond(ctx, &packet, &key) {
             tarpit::Tarpit::Reply => {
                 lookup::record_hit(ban, now, true);
                 Verdict::Tarpit

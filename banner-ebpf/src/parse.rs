@@ -88,18 +88,18 @@ pub fn parse(ctx: &XdpContext) -> Option<Packet> {
 
 #[inline(always)]
 fn parse_ipv4(ctx: &XdpContext, l3_off: usize) -> Option<Packet> {
-    let ver_ihl = read_u8(ctx, l3_off)?;
+    // The fixed header through one bounds check (see parse: offset 0 on L3 devices).
+    let hdr = ptr_at::<[u8; 20]>(ctx, l3_off)?;
+    // SAFETY: ptr_at checked the bounds.
+    let hdr = unsafe { &*hdr };
+    let ver_ihl = hdr[0];
     let ihl = ((ver_ihl & 0x0f) as usize) * 4;
     if ver_ihl >> 4 != 4 || ihl < 20 {
         return None;
     }
-    // The whole header, options included, must be present.
-    ptr_at::<[u8; 20]>(ctx, l3_off)?;
-    let src = ptr_at::<[u8; 4]>(ctx, l3_off + 12)?;
-    let frag = read_be16(ctx, l3_off + 6)?;
-    let l4_proto = read_u8(ctx, l3_off + 9)?;
-    // SAFETY: ptr_at checked the bounds.
-    let source = Source::V4(unsafe { *src });
+    let frag = u16::from_be_bytes([hdr[6], hdr[7]]);
+    let l4_proto = hdr[9];
+    let source = Source::V4([hdr[12], hdr[13], hdr[14], hdr[15]]);
     Some(Packet {
         source,
         l3_off,
@@ -112,14 +112,17 @@ fn parse_ipv4(ctx: &XdpContext, l3_off: usize) -> Option<Packet> {
 
 #[inline(always)]
 fn parse_ipv6(ctx: &XdpContext, l3_off: usize) -> Option<Packet> {
-    let ver = read_u8(ctx, l3_off)?;
-    if ver >> 4 != 6 {
+    // The fixed header through one bounds check (see parse: offset 0 on L3 devices).
+    let hdr = ptr_at::<[u8; 40]>(ctx, l3_off)?;
+    // SAFETY: ptr_at checked the bounds.
+    let hdr = unsafe { &*hdr };
+    if hdr[0] >> 4 != 6 {
         return None;
     }
-    let src = ptr_at::<[u8; 16]>(ctx, l3_off + 8)?;
-    // SAFETY: ptr_at checked the bounds.
-    let source = Source::V6(unsafe { *src });
-    let mut next = read_u8(ctx, l3_off + 6)?;
+    let mut src = [0u8; 16];
+    src.copy_from_slice(&hdr[8..24]);
+    let source = Source::V6(src);
+    let mut next = hdr[6];
     let mut off = l3_off + 40;
     let mut fragment = false;
     for _ in 0..MAX_IPV6_EXT_HEADERS {

@@ -17,7 +17,7 @@
 //! connections to anything behind the gateway hang, and no packet of theirs reaches it.
 
 use aya_ebpf::{helpers::bpf_xdp_adjust_tail, programs::XdpContext};
-use banner_common::{fold_v6, tarpit_isn, TARPIT_SYN_WINDOW, TARPIT_TTL};
+use banner_common::{tarpit_isn_v4, tarpit_isn_v6, TARPIT_SYN_WINDOW, TARPIT_TTL};
 
 use crate::parse::{ptr_at, read_be16, read_u8, Packet, Source, IPPROTO_TCP};
 
@@ -96,8 +96,8 @@ fn sum_bytes<const N: usize>(b: &[u8; N]) -> u32 {
 
 /// Decide and, where due, write the reply. `packet` is the parsed incoming frame.
 #[inline(always)]
-pub fn respond(ctx: &XdpContext, packet: &Packet, secret: u32) -> Tarpit {
-    match build(ctx, packet, secret) {
+pub fn respond(ctx: &XdpContext, packet: &Packet, key: &[u64; 2]) -> Tarpit {
+    match build(ctx, packet, key) {
         Some(t) => t,
         // Not something we can safely answer: drop it.
         None => Tarpit::Drop,
@@ -105,8 +105,8 @@ pub fn respond(ctx: &XdpContext, packet: &Packet, secret: u32) -> Tarpit {
 }
 
 #[inline(always)]
-fn build(ctx: &XdpContext, p: &Packet, secret: u32) -> Option<Tarpit> {
-    if p.l4_proto != IPPROTO_TCP || p.fragment {
+fn build(ctx: &XdpContext, p: &Packet, key: &[u64; 2]) -> Option<Tarpit> {
+    if p.l4_proto != IPPROTO_TCP || p.fragment || !unicast_source(&p.source) {
         return Some(Tarpit::Drop);
     }
     // Never answer a frame sent to a group: the multicast bit of the destination MAC. (Read
@@ -144,19 +144,18 @@ fn build(ctx: &XdpContext, p: &Packet, secret: u32) -> Option<Tarpit> {
 
     let syn = seg.flags & TCP_SYN != 0;
     let ack = seg.flags & TCP_ACK != 0;
-    let (client, server) = match p.source {
+    let isn = match p.source {
         Source::V4(src) => {
             let dst = ptr_at::<[u8; 4]>(ctx, l3 + 16)?;
             // SAFETY: ptr_at checked the bounds.
-            (u32::from_be_bytes(src), u32::from_be_bytes(unsafe { *dst }))
+            tarpit_isn_v4(key, src, unsafe { *dst }, seg.sport, seg.dport)
         }
         Source::V6(src) => {
             let dst = ptr_at::<[u8; 16]>(ctx, l3 + 24)?;
             // SAFETY: ptr_at checked the bounds.
-            (fold_v6(&src), fold_v6(unsafe { &*dst }))
+            tarpit_isn_v6(key, &src, unsafe { &*dst }, seg.sport, seg.dport)
         }
     };
-    let isn = tarpit_isn(client, server, seg.sport, seg.dport, secret);
     // (flags, seq, ack, window) of the reply.
     let reply = if syn && !ack {
         (TCP_SYN | TCP_ACK, isn, seg.seq.wrapping_add(1), TARPIT_SYN_WINDOW)
@@ -170,18 +169,39 @@ fn build(ctx: &XdpContext, p: &Packet, secret: u32) -> Option<Tarpit> {
     write_reply(ctx, p, &seg, reply)
 }
 
+/// A reply goes to the packet's source: never answer one that no host can own (unspecified,
+/// loopback, multicast, broadcast or reserved), whatever the ban says: such sources are forged,
+/// and answering them reflects traffic at a group or at ourselves.
+#[inline(always)]
+fn unicast_source(source: &Source) -> bool {
+    match source {
+        // 0/8 ("this network"), 127/8 loopback, 224/4 multicast, 240/4 and the broadcast.
+        Source::V4(a) => a[0] != 0 && a[0] != 127 && a[0] < 224,
+        Source::V6(a) => {
+            let word = u128::from_be_bytes(*a);
+            // :: unspecified, ::1 loopback, ff00::/8 multicast.
+            word > 1 && a[0] != 0xff
+        }
+    }
+}
+
 #[inline(always)]
 fn read_segment(ctx: &XdpContext, l4: usize, seg_len: usize) -> Option<Seg> {
-    let doff = usize::from(read_u8(ctx, l4 + 12)? >> 4) * 4;
+    // The fixed header through one bounds check: separate small reads let LLVM re-derive the
+    // pointer after the check, which the verifier then cannot see as bounded.
+    let hdr = ptr_at::<[u8; 20]>(ctx, l4)?;
+    // SAFETY: ptr_at checked the bounds.
+    let h = unsafe { &*hdr };
+    let doff = usize::from(h[12] >> 4) * 4;
     if doff < 20 || doff > seg_len {
         return None;
     }
     Some(Seg {
-        sport: read_be16(ctx, l4)?,
-        dport: read_be16(ctx, l4 + 2)?,
-        seq: read_be32(ctx, l4 + 4)?,
-        ack: read_be32(ctx, l4 + 8)?,
-        flags: read_u8(ctx, l4 + 13)?,
+        sport: u16::from_be_bytes([h[0], h[1]]),
+        dport: u16::from_be_bytes([h[2], h[3]]),
+        seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+        ack: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
+        flags: h[13],
         payload: (seg_len - doff) as u32,
     })
 }

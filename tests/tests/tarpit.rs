@@ -7,7 +7,7 @@ use std::{
 };
 
 use banner::{backend::Backend as _, model::BlockType};
-use banner_common::{fold_v6, tarpit_isn};
+use banner_common::{tarpit_isn_v4, tarpit_isn_v6};
 use tests::{packet::*, Loaded, XDP_DROP, XDP_TX};
 
 fn ip(s: &str) -> IpAddr {
@@ -29,21 +29,17 @@ fn tarpitted(tag: &str) -> Loaded {
     x
 }
 
-fn fold(a: IpAddr) -> u32 {
-    match a {
-        IpAddr::V4(v) => u32::from(v),
-        IpAddr::V6(v) => fold_v6(&v.octets()),
-    }
-}
-
 fn isn(x: &Loaded, client: IpAddr, server: IpAddr) -> u32 {
-    tarpit_isn(
-        fold(client),
-        fold(server),
-        CLIENT_PORT,
-        SERVER_PORT,
-        x.backend.tarpit_secret(),
-    )
+    let key = x.backend.tarpit_key();
+    match (client, server) {
+        (IpAddr::V4(c), IpAddr::V4(s)) => {
+            tarpit_isn_v4(&key, c.octets(), s.octets(), CLIENT_PORT, SERVER_PORT)
+        }
+        (IpAddr::V6(c), IpAddr::V6(s)) => {
+            tarpit_isn_v6(&key, &c.octets(), &s.octets(), CLIENT_PORT, SERVER_PORT)
+        }
+        _ => panic!("mixed address families"),
+    }
 }
 
 /// A TCP segment with SYN options (MSS, SACK-permitted, timestamps, wscale: 20 bytes), as a
@@ -324,4 +320,71 @@ fn tarpitted_and_dropped_packets_are_counted_apart() {
         Some(SystemTime::now() + Duration::from_secs(60)),
     );
     assert_eq!(x.verdict(&syn_with_options(c, s, &[], 1)), XDP_DROP);
+}
+
+#[test]
+fn sources_no_host_can_own_are_never_answered() {
+    // Forged sources (a banned prefix can cover them): answering reflects at a group, at
+    // nobody or at ourselves (issue 9, item 19).
+    let mut x = Loaded::new("tarpit-sources", 1024);
+    let later = Some(SystemTime::now() + Duration::from_secs(3600));
+    for net in ["0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1"] {
+        x.ban_as(net, BlockType::Tarpit, later);
+    }
+    for (src, dst) in [
+        ("0.0.0.0", SERVER4),
+        ("127.0.0.1", SERVER4),
+        ("224.0.0.1", SERVER4),
+        ("239.255.255.250", SERVER4),
+        ("255.255.255.255", SERVER4),
+        ("240.0.0.1", SERVER4),
+        ("::", SERVER6),
+        ("::1", SERVER6),
+        ("ff02::1", SERVER6),
+    ] {
+        let (action, _) = x.run(&syn_with_options(ip(src), ip(dst), &[], 1));
+        assert_eq!(action, XDP_DROP, "a SYN from {src} must not be answered");
+    }
+    // An ordinary address under the same bans is still answered.
+    let (action, _) = x.run(&syn_with_options(ip(CLIENT4), ip(SERVER4), &[], 1));
+    assert_eq!(action, XDP_TX);
+    let (action, _) = x.run(&syn_with_options(ip(CLIENT6), ip(SERVER6), &[], 1));
+    assert_eq!(action, XDP_TX);
+}
+
+#[test]
+fn sequence_numbers_are_keyed_and_differ_between_keys() {
+    // Two loads get two random keys: the same SYN gets different sequence numbers, and each
+    // is what SipHash under that load's key gives.
+    let mut a = tarpitted("key-a");
+    let mut b = tarpitted("key-b");
+    assert_ne!(a.backend.tarpit_key(), b.backend.tarpit_key());
+    assert_ne!(a.backend.tarpit_key(), [0; 2]);
+    let syn = syn_with_options(ip(CLIENT4), ip(SERVER4), &[], 7);
+    let seq_a = parse_tcp(&a.run(&syn).1).unwrap().seq;
+    let seq_b = parse_tcp(&b.run(&syn).1).unwrap().seq;
+    assert_eq!(seq_a, isn(&a, ip(CLIENT4), ip(SERVER4)));
+    assert_eq!(seq_b, isn(&b, ip(CLIENT4), ip(SERVER4)));
+    assert_ne!(seq_a, seq_b);
+}
+
+#[test]
+fn l3_devices_get_replies_without_a_link_header() {
+    use banner::backend::xdp::LinkLayer;
+    let mut x = tarpitted("tarpit-l3");
+    let syn = syn_with_options(ip(CLIENT4), ip(SERVER4), &[], 1_000);
+    let out = x
+        .backend
+        .test_run_on(LinkLayer::None, &syn[14..], 1)
+        .expect("test_run");
+    assert_eq!(out.action, XDP_TX);
+    assert_eq!(out.frame.len(), 40, "IPv4 + TCP, no MACs");
+    // Parse it by putting the request's Ethernet header (swapped) back in front.
+    let mut framed = syn[6..12].to_vec();
+    framed.extend_from_slice(&syn[..6]);
+    framed.extend_from_slice(&syn[12..14]);
+    framed.extend_from_slice(&out.frame);
+    let p = assert_reply_frame(&framed, ip(CLIENT4), ip(SERVER4), &[]);
+    assert_eq!(p.flags, TCP_SYN | TCP_ACK);
+    assert_eq!(p.ack, 1_001);
 }

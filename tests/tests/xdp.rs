@@ -351,3 +351,79 @@ fn bpftool_prints_named_fields_of_pinned_maps() {
         assert!(out.contains(field), "bpftool output lacks {field}: {out}");
     }
 }
+
+#[test]
+fn an_expired_exact_ban_does_not_hide_a_live_prefix_ban() {
+    // After kill -9 nobody removes an exact ban past its deadline; the /24 around it must
+    // still hold the address (issue 9, item 7).
+    let mut x = Loaded::new("exact-under-prefix", 1024);
+    x.ban("198.18.5.0/24", in_an_hour());
+    x.ban("2001:db8:5::/64", in_an_hour());
+    let past = Some(SystemTime::now() - Duration::from_secs(5));
+    x.ban("198.18.5.7", past);
+    x.ban("2001:db8:5::7", past);
+    assert_eq!(x.verdict(&udp_frame(ip("198.18.5.7"), ip(HOST4))), XDP_DROP);
+    assert_eq!(
+        x.verdict(&udp_frame(ip("2001:db8:5::7"), ip(HOST6))),
+        XDP_DROP
+    );
+    // Without the prefix, the expired exact entry lets the address through, counted expired.
+    x.backend
+        .unblock(&["198.18.5.0/24".parse().unwrap()])
+        .unwrap();
+    let before = x.backend.counters().unwrap().expired;
+    assert_eq!(x.verdict(&udp_frame(ip("198.18.5.7"), ip(HOST4))), XDP_PASS);
+    assert_eq!(x.backend.counters().unwrap().expired, before + 1);
+}
+
+/// The IP packet of a frame built by `udp_frame`: what an L3 device (tun, WireGuard, ipip)
+/// hands XDP.
+fn l3_packet(src: IpAddr, dst: IpAddr) -> Vec<u8> {
+    udp_frame(src, dst)[14..].to_vec()
+}
+
+#[test]
+fn frames_of_interfaces_without_a_link_header_are_read_from_the_ip_header() {
+    use banner::backend::xdp::LinkLayer;
+    let mut x = Loaded::new("l3", 1024);
+    x.ban("198.18.1.7", in_an_hour());
+    x.ban("2001:db8:1::7", in_an_hour());
+    let run = |x: &mut Loaded, f: &[u8]| {
+        x.backend
+            .test_run_on(LinkLayer::None, f, 1)
+            .expect("test_run")
+            .action
+    };
+    assert_eq!(
+        run(&mut x, &l3_packet(ip("198.18.1.7"), ip(HOST4))),
+        XDP_DROP
+    );
+    assert_eq!(
+        run(&mut x, &l3_packet(ip("2001:db8:1::7"), ip(HOST6))),
+        XDP_DROP
+    );
+    assert_eq!(
+        run(&mut x, &l3_packet(ip("198.18.1.8"), ip(HOST4))),
+        XDP_PASS
+    );
+    // The Ethernet program on the same bytes sees no IP (the L3 device's case before the fix).
+    let before = x.backend.counters().unwrap().unparsed;
+    assert_eq!(x.verdict(&l3_packet(ip("198.18.1.7"), ip(HOST4))), XDP_PASS);
+    assert_eq!(x.backend.counters().unwrap().unparsed, before + 1);
+    // Garbage with no IP version passes untouched.
+    assert_eq!(run(&mut x, &[0x00; 40]), XDP_PASS);
+    // Too short for an IPv4 header (test_run needs at least 14 bytes).
+    assert_eq!(run(&mut x, &[0x45; 16]), XDP_PASS);
+}
+
+#[test]
+fn device_types_pick_the_program_or_are_refused() {
+    use banner::backend::xdp::LinkLayer;
+    assert_eq!(LinkLayer::of_arphrd(1), Some(LinkLayer::Ethernet));
+    for l3 in [65534, 768, 769, 512, 776] {
+        assert_eq!(LinkLayer::of_arphrd(l3), Some(LinkLayer::None), "{l3}");
+    }
+    // InfiniBand (32) and raw 802.11 with radiotap (803) have headers we do not read.
+    assert_eq!(LinkLayer::of_arphrd(32), None);
+    assert_eq!(LinkLayer::of_arphrd(803), None);
+}

@@ -21,7 +21,7 @@ use aya::{
 };
 use banner_common::{
     counter, map_name, AllowEntry, BanEntry, Ipv4Key, Ipv4PrefixKey, Ipv6Key, Settings,
-    MAX_ALLOW_ENTRIES, PROGRAM_NAME,
+    MAX_ALLOW_ENTRIES, PROGRAM_NAME, PROGRAM_NAME_L3,
 };
 
 use super::{Backend, BackendError, Capacity, Counters, Enforced, Hits, Slot};
@@ -204,18 +204,25 @@ impl XdpBackend {
             .load(EBPF_OBJECT)
             .map_err(|e| setup(format!("loading the XDP program: {}", chain(&e))))?;
 
-        let program: &mut Xdp = ebpf
-            .program_mut(PROGRAM_NAME)
-            .ok_or_else(|| setup(format!("program {PROGRAM_NAME} missing from the object")))?
-            .try_into()
-            .map_err(|e| setup(format!("{PROGRAM_NAME} is not an XDP program: {e}")))?;
-        program
-            .load()
-            .map_err(|e| setup(format!("the kernel refused the XDP program: {}", chain(&e))))?;
+        for name in [PROGRAM_NAME, PROGRAM_NAME_L3] {
+            program_mut(&mut ebpf, name)?.load().map_err(|e| {
+                setup(format!(
+                    "the kernel refused the XDP program {name}: {}",
+                    chain(&e)
+                ))
+            })?;
+        }
 
         let mut attachments = Vec::new();
         for iface in &opts.interfaces {
-            let attachment = attach(program, iface, opts.mode, &opts.bpffs_dir);
+            let attachment = link_layer(iface).and_then(|link| {
+                attach(
+                    program_mut(&mut ebpf, link.program())?,
+                    iface,
+                    opts.mode,
+                    &opts.bpffs_dir,
+                )
+            });
             match attachment {
                 Ok(a) => {
                     log::info!("XDP: {} on {}", a.how, a.iface);
@@ -276,21 +283,32 @@ impl XdpBackend {
         Ok(backend)
     }
 
-    /// The secret mixed into tarpit sequence numbers (tests recompute replies with it).
-    pub fn tarpit_secret(&self) -> u32 {
-        self.settings.get(&0, 0).map_or(0, |s| s.tarpit_secret)
+    /// The key of the tarpit's sequence numbers (tests recompute replies with it).
+    pub fn tarpit_key(&self) -> [u64; 2] {
+        self.settings.get(&0, 0).map_or([0; 2], |s| s.tarpit_key)
     }
 
     /// Run the program once per `repeat` on a made-up frame (BPF_PROG_TEST_RUN), without any
     /// interface: the verdict, the mean time per run, and the frame as the program left it.
     pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, BackendError> {
+        self.test_run_on(LinkLayer::Ethernet, frame, repeat)
+    }
+
+    /// As [`Self::test_run`], with the program for the given kind of interface.
+    pub fn test_run_on(
+        &mut self,
+        link: LinkLayer,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<TestRunOutcome, BackendError> {
         use aya::programs::{TestRun as _, TestRunOptions};
+        let name = link.program();
         let program: &Xdp = self
             .ebpf
-            .program(PROGRAM_NAME)
-            .ok_or_else(|| setup(format!("program {PROGRAM_NAME} missing")))?
+            .program(name)
+            .ok_or_else(|| setup(format!("program {name} missing")))?
             .try_into()
-            .map_err(|e| setup(format!("{PROGRAM_NAME}: {e}")))?;
+            .map_err(|e| setup(format!("{name}: {e}")))?;
         // Room for a reply longer than the request (headers are rewritten, never grown much).
         let mut out = vec![0u8; frame.len() + 256];
         let result = program
@@ -311,17 +329,18 @@ impl XdpBackend {
 
     /// Tell the program whether the prefix tries need a lookup at all.
     fn sync_settings(&mut self) -> Result<(), BackendError> {
-        // An adopted map keeps its secret, so tarpitted connections keep their sequence
-        // numbers across a restart.
-        let secret = match self.settings.get(&0, 0) {
-            Ok(s) if s.tarpit_secret != 0 => s.tarpit_secret,
-            _ => random_u32().max(1),
+        // An adopted map keeps its key, so tarpitted connections keep their sequence numbers
+        // across a restart.
+        let key = match self.settings.get(&0, 0) {
+            Ok(s) if s.tarpit_key != [0; 2] => s.tarpit_key,
+            _ => random_key()?,
         };
         let settings = Settings {
             prefix_bans_v4: self.prefix_v4.keys().count() as u32,
             prefix_bans_v6: self.prefix_v6.keys().count() as u32,
-            tarpit_secret: secret,
+            tarpit_key: key,
             flags: 0,
+            pad: 0,
         };
         self.settings
             .set(0, settings, 0)
@@ -528,15 +547,78 @@ fn detach(a: Attachment) {
     }
 }
 
-/// Four random bytes from the kernel (a fixed fallback only weakens unpredictability, not
-/// correctness).
-fn random_u32() -> u32 {
+/// A fresh 128-bit tarpit key from the kernel's CSPRNG. There is no fallback: a guessable key
+/// would make the tarpit's sequence numbers predictable, so failing to read one is an error.
+fn random_key() -> Result<[u64; 2], BackendError> {
     use std::io::Read as _;
-    let mut b = [0u8; 4];
-    match fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
-        Ok(()) => u32::from_ne_bytes(b),
-        Err(_) => sys::boottime_ns() as u32,
+    let mut b = [0u8; 16];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|source| BackendError::Io {
+            context: "reading the tarpit key from /dev/urandom".into(),
+            source,
+        })?;
+    let (lo, hi) = b.split_at(8);
+    let word = |s: &[u8]| u64::from_ne_bytes(s.try_into().unwrap_or([1; 8]));
+    Ok([word(lo), word(hi)])
+}
+
+/// What an interface hands XDP at the start of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkLayer {
+    Ethernet,
+    /// No link header: the frame is the IP packet.
+    None,
+}
+
+impl LinkLayer {
+    fn program(self) -> &'static str {
+        match self {
+            Self::Ethernet => PROGRAM_NAME,
+            Self::None => PROGRAM_NAME_L3,
+        }
     }
+
+    /// The link layer of an ARPHRD_* device type (include/uapi/linux/if_arp.h), if banner's
+    /// program can read its frames.
+    pub fn of_arphrd(kind: u32) -> Option<Self> {
+        match kind {
+            // ETHER; LOOPBACK frames carry a (zeroed) Ethernet header too.
+            1 | 772 => Some(Self::Ethernet),
+            // NONE (tun, WireGuard), TUNNEL (ipip), TUNNEL6 (ip6tnl), PPP, SIT: generic XDP
+            // hands over the IP header first.
+            65534 | 768 | 769 | 512 | 776 => Some(Self::None),
+            _ => None,
+        }
+    }
+}
+
+/// Which program suits `iface`, from its device type; an error names a type we cannot read.
+fn link_layer(iface: &str) -> Result<LinkLayer, BackendError> {
+    let path = format!("/sys/class/net/{iface}/type");
+    let text = fs::read_to_string(&path).map_err(|e| {
+        setup(if e.kind() == std::io::ErrorKind::NotFound {
+            format!("interface {iface} does not exist")
+        } else {
+            format!("reading {path}: {e}")
+        })
+    })?;
+    let kind: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| setup(format!("{path}: `{}` is not a device type", text.trim())))?;
+    LinkLayer::of_arphrd(kind).ok_or_else(|| {
+        setup(format!(
+            "interface {iface} has link type {kind} (see if_arp.h), whose frames banner's XDP program cannot read"
+        ))
+    })
+}
+
+fn program_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp, BackendError> {
+    ebpf.program_mut(name)
+        .ok_or_else(|| setup(format!("program {name} missing from the object")))?
+        .try_into()
+        .map_err(|e| setup(format!("{name} is not an XDP program: {e}")))
 }
 
 fn is_not_found(e: &MapError) -> bool {
