@@ -45,6 +45,52 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// Every mistake found in a configuration, in file order. Printed one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// The first mistake (there is always one).
+    pub fn first(&self) -> &ConfigError {
+        &self.0[0]
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(e: ConfigError) -> Self {
+        Self(vec![e])
+    }
+}
+
+/// Collects mistakes so that one run reports all of them.
+#[derive(Default)]
+struct Mistakes(Vec<ConfigError>);
+
+impl Mistakes {
+    /// The value, or None with the error recorded.
+    fn check<T>(&mut self, r: Result<T, ConfigError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+}
+
 /// Source text and its name, to turn byte spans into line:column.
 struct Source<'a> {
     name: &'a str,
@@ -121,6 +167,7 @@ struct RawDefaults {
     bantime_increment: Option<RawIncrement>,
     max_tracked: Option<Spanned<i64>>,
     usedns: Option<Spanned<String>>,
+    ipv6_prefix: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +211,8 @@ impl<'de> Deserialize<'de> for OneOrMany {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawJail {
+    // Every key optional: a jail in the file layers over the embedded default's jail of the
+    // same name, key by key (the way jail.local layers over jail.conf).
     enabled: Option<bool>,
     filter: Option<Spanned<String>>,
     mode: Option<Spanned<String>>,
@@ -178,6 +227,28 @@ struct RawJail {
     max_tracked: Option<Spanned<i64>>,
     usedns: Option<Spanned<String>>,
     hosts_deny: Option<bool>,
+}
+
+impl RawJail {
+    /// This jail's keys, and `base`'s where this one says nothing.
+    fn over(self, base: RawJail) -> RawJail {
+        RawJail {
+            enabled: self.enabled.or(base.enabled),
+            filter: self.filter.or(base.filter),
+            mode: self.mode.or(base.mode),
+            logpath: self.logpath.or(base.logpath),
+            journalmatch: self.journalmatch.or(base.journalmatch),
+            bantime: self.bantime.or(base.bantime),
+            findtime: self.findtime.or(base.findtime),
+            maxretry: self.maxretry.or(base.maxretry),
+            blocktype: self.blocktype.or(base.blocktype),
+            ignoreip: self.ignoreip.or(base.ignoreip),
+            bantime_increment: self.bantime_increment.or(base.bantime_increment),
+            max_tracked: self.max_tracked.or(base.max_tracked),
+            usedns: self.usedns.or(base.usedns),
+            hosts_deny: self.hosts_deny.or(base.hosts_deny),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -226,6 +297,18 @@ impl std::str::FromStr for BackendChoice {
     }
 }
 
+impl BackendChoice {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Xdp => "xdp",
+            Self::XdpGeneric => "xdp-generic",
+            Self::Nftables => "nftables",
+            Self::Iptables => "iptables",
+        }
+    }
+}
+
 /// One jail, resolved: its compiled filter, its sources and its numbers.
 #[derive(Clone, Debug)]
 pub struct JailConfig {
@@ -263,13 +346,18 @@ pub struct Config {
     pub hosts_deny_path: PathBuf,
     pub max_exact_bans: u32,
     pub max_prefix_bans: u32,
-    pub bantime: Duration,
+    pub bantime: BanLength,
     pub findtime: Duration,
     pub maxretry: u32,
     pub blocktype: BlockType,
     pub ignoreip: Vec<IpPrefix>,
+    /// Things worth saying that do not stop banner (a log file that does not exist yet).
+    pub warnings: Vec<String>,
     pub ignoreself: bool,
     pub ignore_attached_subnets: bool,
+    /// IPv6 failures are counted, and banned, per prefix of this length: an attacker owns a
+    /// whole /64 and rotating through it must not reset the count.
+    pub ipv6_prefix: u8,
     pub increment: Increment,
     pub max_tracked: usize,
     pub usedns: bool,
@@ -281,12 +369,12 @@ pub struct Config {
 
 impl Config {
     /// The embedded default configuration.
-    pub fn embedded() -> Result<Self, ConfigError> {
+    pub fn embedded() -> Result<Self, ConfigErrors> {
         Self::parse(EMBEDDED_DEFAULT, "<embedded default>")
     }
 
     /// Read and validate a configuration file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: name.clone(),
@@ -297,17 +385,135 @@ impl Config {
         Self::parse(&text, &name)
     }
 
-    /// Parse and validate configuration text. Keys absent from `text` take the embedded
-    /// defaults.
-    pub fn parse(text: &str, name: &str) -> Result<Self, ConfigError> {
+    /// Parse and validate configuration text, layered over the embedded default: keys and
+    /// jails the text does not mention keep the default's values (a file holding only
+    /// `[defaults] ignoreip = [...]` still runs the sshd and recidive jails); `enabled = false`
+    /// turns a jail off. Every mistake is reported, not only the first.
+    pub fn parse(text: &str, name: &str) -> Result<Self, ConfigErrors> {
         let src = Source { name, text };
         let raw: RawConfig = toml::from_str(text)
             .map_err(|e| src.error(e.span(), e.message().trim().to_string()))?;
+        let base_src = Source {
+            name: "<embedded default>",
+            text: EMBEDDED_DEFAULT,
+        };
+        let base: RawConfig = toml::from_str(EMBEDDED_DEFAULT)
+            .map_err(|e| base_src.error(e.span(), e.message().trim().to_string()))?;
         let mut cfg = Self::builtin(name);
-        resolve_banner(&src, raw.banner, &mut cfg)?;
-        resolve_defaults(&src, raw.defaults, &mut cfg)?;
-        resolve_jails(&src, raw.jails, &raw.filters, &mut cfg)?;
-        Ok(cfg)
+        let mut m = Mistakes::default();
+        resolve_banner(&base_src, base.banner, &mut cfg, &mut m);
+        resolve_banner(&src, raw.banner, &mut cfg, &mut m);
+        resolve_defaults(&base_src, base.defaults, &mut cfg, &mut m);
+        resolve_defaults(&src, raw.defaults, &mut cfg, &mut m);
+        let mut jails: BTreeMap<String, (&Source, Spanned<RawJail>)> = base
+            .jails
+            .into_iter()
+            .map(|(n, j)| (n, (&base_src, j)))
+            .collect();
+        for (n, j) in raw.jails {
+            let merged = match jails.remove(&n) {
+                Some((_, old)) => {
+                    let span = j.span();
+                    Spanned::new(span, j.into_inner().over(old.into_inner()))
+                }
+                None => j,
+            };
+            jails.insert(n, (&src, merged));
+        }
+        resolve_jails(jails, &(&src, raw.filters), &mut cfg, &mut m);
+        if m.0.is_empty() {
+            Ok(cfg)
+        } else {
+            m.0.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+            Err(ConfigErrors(m.0))
+        }
+    }
+
+    /// The effective configuration as TOML (`banner check-config --dump`): every key with
+    /// the value banner runs on, the embedded default's included.
+    pub fn dump(&self) -> String {
+        use std::fmt::Write as _;
+        let list = |v: &[String]| {
+            let quoted: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let nets = |v: &[IpPrefix]| list(&v.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        let fmt_d = crate::duration::format_duration;
+        let mut out = String::new();
+        let _ = writeln!(out, "# effective configuration of {}", self.origin);
+        let _ = writeln!(out, "[banner]");
+        let _ = writeln!(out, "interfaces = {}", list(&self.interfaces));
+        let _ = writeln!(out, "backend = {:?}", self.backend.name());
+        let _ = writeln!(out, "socket = {:?}", self.socket.display().to_string());
+        let _ = writeln!(
+            out,
+            "state_dir = {:?}",
+            self.state_dir.display().to_string()
+        );
+        let _ = writeln!(
+            out,
+            "bpffs_dir = {:?}",
+            self.bpffs_dir.display().to_string()
+        );
+        let _ = writeln!(out, "keep_on_exit = {}", self.keep_on_exit);
+        let _ = writeln!(
+            out,
+            "hosts_deny_path = {:?}",
+            self.hosts_deny_path.display().to_string()
+        );
+        let _ = writeln!(out, "max_exact_bans = {}", self.max_exact_bans);
+        let _ = writeln!(out, "max_prefix_bans = {}", self.max_prefix_bans);
+        let _ = writeln!(out, "\n[defaults]");
+        let _ = writeln!(out, "bantime = \"{}\"", self.bantime);
+        let _ = writeln!(out, "findtime = \"{}\"", fmt_d(self.findtime));
+        let _ = writeln!(out, "maxretry = {}", self.maxretry);
+        let _ = writeln!(out, "blocktype = \"{}\"", self.blocktype);
+        let _ = writeln!(out, "ignoreip = {}", nets(&self.ignoreip));
+        let _ = writeln!(out, "ignoreself = {}", self.ignoreself);
+        let _ = writeln!(
+            out,
+            "ignore_attached_subnets = {}",
+            self.ignore_attached_subnets
+        );
+        let _ = writeln!(out, "ipv6_prefix = {}", self.ipv6_prefix);
+        let _ = writeln!(out, "max_tracked = {}", self.max_tracked);
+        let _ = writeln!(
+            out,
+            "usedns = \"{}\"",
+            if self.usedns { "yes" } else { "no" }
+        );
+        let policy = |out: &mut String, p: &JailPolicy| {
+            let _ = writeln!(out, "bantime = \"{}\"", p.bantime);
+            let _ = writeln!(out, "findtime = \"{}\"", fmt_d(p.findtime));
+            let _ = writeln!(out, "maxretry = {}", p.maxretry);
+            let _ = writeln!(out, "blocktype = \"{}\"", p.blocktype);
+            let _ = writeln!(
+                out,
+                "bantime_increment = {{ enabled = {}, factor = {:?}, maxtime = \"{}\" }}",
+                p.increment.enabled,
+                p.increment.factor,
+                fmt_d(p.increment.maxtime)
+            );
+        };
+        for j in &self.jails {
+            let _ = writeln!(out, "\n[jails.{}]", j.name);
+            let _ = writeln!(out, "filter = {:?}", j.filter_name);
+            let _ = writeln!(out, "logpath = {}", list(&j.logpaths));
+            let _ = writeln!(out, "journalmatch = {}", list(&j.journalmatch));
+            policy(&mut out, &j.policy);
+            let _ = writeln!(out, "ignoreip = {}", nets(&j.ignoreip));
+            let _ = writeln!(out, "hosts_deny = {}", j.hosts_deny);
+        }
+        match &self.recidive {
+            Some(r) => {
+                let _ = writeln!(out, "\n[jails.{RECIDIVE}]");
+                policy(&mut out, r);
+            }
+            None => {
+                let _ = writeln!(out, "\n[jails.{RECIDIVE}]\nenabled = false");
+            }
+        }
+        out
     }
 
     /// The values every key falls back to (the same as the embedded default file).
@@ -323,13 +529,15 @@ impl Config {
             hosts_deny_path: PathBuf::from("/etc/hosts.deny"),
             max_exact_bans: banner_common::DEFAULT_MAX_EXACT_BANS,
             max_prefix_bans: banner_common::DEFAULT_MAX_PREFIX_BANS,
-            bantime: Duration::from_secs(3_600),
+            bantime: BanLength::For(Duration::from_secs(3_600)),
             findtime: Duration::from_secs(600),
             maxretry: 3,
             blocktype: BlockType::Tarpit,
             ignoreip: Vec::new(),
+            warnings: Vec::new(),
             ignoreself: true,
             ignore_attached_subnets: true,
+            ipv6_prefix: 64,
             increment: Increment::default(),
             max_tracked: 1_000_000,
             usedns: false,
@@ -341,7 +549,7 @@ impl Config {
     /// The numbers a jail gets where it says nothing itself.
     pub fn default_policy(&self) -> JailPolicy {
         JailPolicy {
-            bantime: BanLength::For(self.bantime),
+            bantime: self.bantime,
             findtime: self.findtime,
             maxretry: self.maxretry,
             blocktype: self.blocktype,
@@ -355,19 +563,22 @@ impl Config {
     }
 }
 
-fn resolve_banner(src: &Source, raw: RawBanner, cfg: &mut Config) -> Result<(), ConfigError> {
+fn resolve_banner(src: &Source, raw: RawBanner, cfg: &mut Config, m: &mut Mistakes) {
     if let Some(ifaces) = raw.interfaces {
         cfg.interfaces = Vec::new();
         for i in ifaces {
             let name = i.get_ref();
             if name.is_empty() || name.len() > 15 || name.contains(['/', ' ']) {
-                return Err(src.at(&i, format!("`{name}` is not a valid interface name")));
+                m.0.push(src.at(&i, format!("`{name}` is not a valid interface name")));
+                continue;
             }
             cfg.interfaces.push(name.clone());
         }
     }
     if let Some(b) = raw.backend {
-        cfg.backend = b.get_ref().parse().map_err(|e: String| src.at(&b, e))?;
+        if let Some(v) = m.check(b.get_ref().parse().map_err(|e: String| src.at(&b, e))) {
+            cfg.backend = v;
+        }
     }
     let path = |v: &Spanned<String>| -> Result<PathBuf, ConfigError> {
         let p = PathBuf::from(v.get_ref());
@@ -376,17 +587,15 @@ fn resolve_banner(src: &Source, raw: RawBanner, cfg: &mut Config) -> Result<(), 
         }
         Ok(p)
     };
-    if let Some(s) = &raw.socket {
-        cfg.socket = path(s)?;
-    }
-    if let Some(s) = &raw.state_dir {
-        cfg.state_dir = path(s)?;
-    }
-    if let Some(s) = &raw.bpffs_dir {
-        cfg.bpffs_dir = path(s)?;
-    }
-    if let Some(s) = &raw.hosts_deny_path {
-        cfg.hosts_deny_path = path(s)?;
+    for (value, slot) in [
+        (&raw.socket, &mut cfg.socket),
+        (&raw.state_dir, &mut cfg.state_dir),
+        (&raw.bpffs_dir, &mut cfg.bpffs_dir),
+        (&raw.hosts_deny_path, &mut cfg.hosts_deny_path),
+    ] {
+        if let Some(p) = value.as_ref().and_then(|v| m.check(path(v))) {
+            *slot = p;
+        }
     }
     if let Some(k) = raw.keep_on_exit {
         cfg.keep_on_exit = k;
@@ -397,13 +606,20 @@ fn resolve_banner(src: &Source, raw: RawBanner, cfg: &mut Config) -> Result<(), 
             .filter(|n| *n > 0)
             .ok_or_else(|| src.at(v, format!("{what} must be between 1 and {}", u32::MAX)))
     };
-    if let Some(v) = &raw.max_exact_bans {
-        cfg.max_exact_bans = count(v, "max_exact_bans")?;
+    if let Some(v) = raw
+        .max_exact_bans
+        .as_ref()
+        .and_then(|v| m.check(count(v, "max_exact_bans")))
+    {
+        cfg.max_exact_bans = v;
     }
-    if let Some(v) = &raw.max_prefix_bans {
-        cfg.max_prefix_bans = count(v, "max_prefix_bans")?;
+    if let Some(v) = raw
+        .max_prefix_bans
+        .as_ref()
+        .and_then(|v| m.check(count(v, "max_prefix_bans")))
+    {
+        cfg.max_prefix_bans = v;
     }
-    Ok(())
 }
 
 fn duration(src: &Source, v: &Spanned<RawDuration>, key: &str) -> Result<Duration, ConfigError> {
@@ -416,31 +632,37 @@ fn duration(src: &Source, v: &Spanned<RawDuration>, key: &str) -> Result<Duratio
     }
 }
 
-fn resolve_defaults(src: &Source, raw: RawDefaults, cfg: &mut Config) -> Result<(), ConfigError> {
-    if let Some(v) = &raw.bantime {
-        cfg.bantime = duration(src, v, "bantime")?;
+fn resolve_defaults(src: &Source, raw: RawDefaults, cfg: &mut Config, m: &mut Mistakes) {
+    if let Some(v) = raw
+        .bantime
+        .as_ref()
+        .and_then(|v| m.check(ban_length(src, v, "bantime")))
+    {
+        cfg.bantime = v;
     }
-    if let Some(v) = &raw.findtime {
-        cfg.findtime = duration(src, v, "findtime")?;
+    if let Some(v) = raw
+        .findtime
+        .as_ref()
+        .and_then(|v| m.check(duration(src, v, "findtime")))
+    {
+        cfg.findtime = v;
     }
-    if let Some(v) = &raw.maxretry {
-        cfg.maxretry = u32::try_from(*v.get_ref())
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| src.at(v, "maxretry must be between 1 and 1000"))?;
+    if let Some(v) = raw
+        .maxretry
+        .as_ref()
+        .and_then(|v| m.check(maxretry(src, v)))
+    {
+        cfg.maxretry = v;
     }
-    if let Some(v) = &raw.blocktype {
-        cfg.blocktype = v.get_ref().parse().map_err(|e| src.at(v, format!("{e}")))?;
+    if let Some(v) = raw
+        .blocktype
+        .as_ref()
+        .and_then(|v| m.check(blocktype(src, v)))
+    {
+        cfg.blocktype = v;
     }
     if let Some(list) = &raw.ignoreip {
-        cfg.ignoreip = Vec::new();
-        for entry in list {
-            let net: IpPrefix = entry
-                .get_ref()
-                .parse()
-                .map_err(|e| src.at(entry, format!("ignoreip: {e}")))?;
-            cfg.ignoreip.push(net);
-        }
+        cfg.ignoreip = ignoreip(src, list, m);
     }
     if let Some(v) = raw.ignoreself {
         cfg.ignoreself = v;
@@ -448,16 +670,50 @@ fn resolve_defaults(src: &Source, raw: RawDefaults, cfg: &mut Config) -> Result<
     if let Some(v) = raw.ignore_attached_subnets {
         cfg.ignore_attached_subnets = v;
     }
+    if let Some(v) = &raw.ipv6_prefix {
+        if let Some(n) = m.check(
+            u8::try_from(*v.get_ref())
+                .ok()
+                .filter(|n| (32..=128).contains(n))
+                .ok_or_else(|| src.at(v, "ipv6_prefix must be between 32 and 128")),
+        ) {
+            cfg.ipv6_prefix = n;
+        }
+    }
     if let Some(inc) = &raw.bantime_increment {
-        cfg.increment = increment(src, inc, cfg.increment)?;
+        if let Some(v) = m.check(increment(src, inc, cfg.increment)) {
+            cfg.increment = v;
+        }
     }
-    if let Some(v) = &raw.max_tracked {
-        cfg.max_tracked = max_tracked(src, v)?;
+    if let Some(v) = raw
+        .max_tracked
+        .as_ref()
+        .and_then(|v| m.check(max_tracked(src, v)))
+    {
+        cfg.max_tracked = v;
     }
-    if let Some(v) = &raw.usedns {
-        cfg.usedns = usedns(src, v)?;
+    if let Some(v) = raw.usedns.as_ref().and_then(|v| m.check(usedns(src, v))) {
+        cfg.usedns = v;
     }
-    Ok(())
+}
+
+/// `drop` or `tarpit`, nothing else: a word banner does not enforce must not quietly mean drop.
+fn blocktype(src: &Source, v: &Spanned<String>) -> Result<BlockType, ConfigError> {
+    v.get_ref().parse().map_err(|e| src.at(v, format!("{e}")))
+}
+
+/// An allowlist, each entry checked; bad entries are reported, good ones kept.
+fn ignoreip(src: &Source, list: &[Spanned<String>], m: &mut Mistakes) -> Vec<IpPrefix> {
+    list.iter()
+        .filter_map(|entry| {
+            m.check(
+                entry
+                    .get_ref()
+                    .parse()
+                    .map_err(|e| src.at(entry, format!("ignoreip: {e}"))),
+            )
+        })
+        .collect()
 }
 
 fn increment(src: &Source, raw: &RawIncrement, base: Increment) -> Result<Increment, ConfigError> {
@@ -501,186 +757,229 @@ fn ban_length(src: &Source, v: &Spanned<RawDuration>, key: &str) -> Result<BanLe
     }
 }
 
+/// Resolve every jail. Each comes with the source its keys were read from (the file, or the
+/// embedded default for jails the file does not mention); filters come from the file.
 fn resolve_jails(
-    src: &Source,
-    raw: BTreeMap<String, Spanned<RawJail>>,
-    filters: &BTreeMap<String, Spanned<RawFilter>>,
+    raw: BTreeMap<String, (&Source, Spanned<RawJail>)>,
+    filters: &(&Source, BTreeMap<String, Spanned<RawFilter>>),
     cfg: &mut Config,
-) -> Result<(), ConfigError> {
-    for (name, spanned) in &raw {
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(src.at(
-                spanned,
-                format!("jail name `{name}` may hold only letters, digits, - and _"),
-            ));
+    m: &mut Mistakes,
+) {
+    for (name, (src, spanned)) in &raw {
+        let before = m.0.len();
+        if let Some(jail) = resolve_jail(src, name, spanned, filters, cfg, m) {
+            // A jail with any mistake is left out; its mistakes are reported.
+            if m.0.len() == before {
+                match jail {
+                    Resolved::Log(j) => cfg.jails.push(*j),
+                    Resolved::Recidive(p) => cfg.recidive = p,
+                    Resolved::Disabled => {}
+                }
+            }
         }
-        if name == crate::model::MANUAL_JAIL {
-            return Err(src.at(spanned, "`manual` is reserved for bans made by hand"));
+    }
+}
+
+enum Resolved {
+    Log(Box<JailConfig>),
+    Recidive(Option<JailPolicy>),
+    Disabled,
+}
+
+fn resolve_jail(
+    src: &Source,
+    name: &str,
+    spanned: &Spanned<RawJail>,
+    (filter_src, filters): &(&Source, BTreeMap<String, Spanned<RawFilter>>),
+    cfg: &mut Config,
+    m: &mut Mistakes,
+) -> Option<Resolved> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        m.0.push(src.at(
+            spanned,
+            format!("jail name `{name}` may hold only letters, digits, - and _"),
+        ));
+        return None;
+    }
+    if name == crate::model::MANUAL_JAIL {
+        m.0.push(src.at(spanned, "`manual` is reserved for bans made by hand"));
+        return None;
+    }
+    let j = spanned.get_ref();
+    let mut policy = cfg.default_policy();
+    if name == RECIDIVE {
+        // fail2ban's recidive numbers, unless the jail says otherwise.
+        policy.bantime = BanLength::For(Duration::from_secs(7 * 86_400));
+        policy.findtime = Duration::from_secs(86_400);
+        policy.maxretry = 5;
+    }
+    if let Some(v) = j
+        .bantime
+        .as_ref()
+        .and_then(|v| m.check(ban_length(src, v, "bantime")))
+    {
+        policy.bantime = v;
+    }
+    if let Some(v) = j
+        .findtime
+        .as_ref()
+        .and_then(|v| m.check(duration(src, v, "findtime")))
+    {
+        policy.findtime = v;
+    }
+    if let Some(v) = j.maxretry.as_ref().and_then(|v| m.check(maxretry(src, v))) {
+        policy.maxretry = v;
+    }
+    if let Some(v) = j
+        .blocktype
+        .as_ref()
+        .and_then(|v| m.check(blocktype(src, v)))
+    {
+        policy.blocktype = v;
+    }
+    if let Some(inc) = &j.bantime_increment {
+        if let Some(v) = m.check(increment(src, inc, policy.increment)) {
+            policy.increment = v;
         }
-        let j = spanned.get_ref();
-        let mut policy = cfg.default_policy();
-        if name == RECIDIVE {
-            // fail2ban's recidive numbers, unless the jail says otherwise.
-            policy.bantime = BanLength::For(Duration::from_secs(7 * 86_400));
-            policy.findtime = Duration::from_secs(86_400);
-            policy.maxretry = 5;
+    }
+    if let Some(v) = j
+        .max_tracked
+        .as_ref()
+        .and_then(|v| m.check(max_tracked(src, v)))
+    {
+        policy.max_tracked = v;
+    }
+    let use_dns = match &j.usedns {
+        Some(v) => m.check(usedns(src, v)).unwrap_or(cfg.usedns),
+        None => cfg.usedns,
+    };
+    let enabled = j.enabled.unwrap_or(true);
+    if name == RECIDIVE {
+        for (set, what) in [
+            (j.filter.is_some(), "filter"),
+            (j.logpath.is_some(), "logpath"),
+            (j.journalmatch.is_some(), "journalmatch"),
+        ] {
+            if set {
+                m.0.push(src.at(
+                    spanned,
+                    format!("the recidive jail counts other jails' bans; it takes no {what}"),
+                ));
+            }
         }
-        if let Some(v) = &j.bantime {
-            policy.bantime = ban_length(src, v, "bantime")?;
+        return Some(Resolved::Recidive(enabled.then_some(policy)));
+    }
+    if !enabled {
+        // A jail turned off is not checked further: its log may well not exist here.
+        return Some(Resolved::Disabled);
+    }
+    let ignoreip = ignoreip(src, j.ignoreip.as_deref().unwrap_or_default(), m);
+    let logpaths = j
+        .logpath
+        .as_ref()
+        .map(|l| l.get_ref().0.clone())
+        .unwrap_or_default();
+    if let Some(l) = &j.logpath {
+        for p in &l.get_ref().0 {
+            match check_logpath(p) {
+                Ok(None) => {}
+                Ok(Some(warning)) => cfg.warnings.push(format!("[{name}] {warning}")),
+                Err(e) => m.0.push(src.at(l, e)),
+            }
         }
-        if let Some(v) = &j.findtime {
-            policy.findtime = duration(src, v, "findtime")?;
-        }
-        if let Some(v) = &j.maxretry {
-            policy.maxretry = maxretry(src, v)?;
-        }
-        if let Some(v) = &j.blocktype {
-            policy.blocktype = v.get_ref().parse().map_err(|e| src.at(v, format!("{e}")))?;
-        }
-        if let Some(inc) = &j.bantime_increment {
-            policy.increment = increment(src, inc, policy.increment)?;
-        }
-        if let Some(v) = &j.max_tracked {
-            policy.max_tracked = max_tracked(src, v)?;
-        }
-        let use_dns = match &j.usedns {
-            Some(v) => usedns(src, v)?,
-            None => cfg.usedns,
-        };
-        let enabled = j.enabled.unwrap_or(true);
-        if name == RECIDIVE {
-            for (set, what) in [
-                (j.filter.is_some(), "filter"),
-                (j.logpath.is_some(), "logpath"),
-                (j.journalmatch.is_some(), "journalmatch"),
-            ] {
-                if set {
-                    return Err(src.at(
-                        spanned,
-                        format!("the recidive jail counts other jails' bans; it takes no {what}"),
+    }
+    let journalmatch = j
+        .journalmatch
+        .as_ref()
+        .map(|l| l.get_ref().0.clone())
+        .unwrap_or_default();
+    if let Some(jm) = &j.journalmatch {
+        for entry in &jm.get_ref().0 {
+            for term in entry.split_whitespace() {
+                let ok = term.split_once('=').is_some_and(|(f, _)| {
+                    !f.is_empty()
+                        && f.bytes()
+                            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                });
+                if !ok {
+                    m.0.push(src.at(
+                        jm,
+                        format!("journalmatch `{term}` is not FIELD=value (FIELD in capitals)"),
                     ));
                 }
             }
-            cfg.recidive = enabled.then_some(policy);
-            continue;
         }
-        let mut ignoreip = Vec::new();
-        for entry in j.ignoreip.iter().flatten() {
-            ignoreip.push(
-                entry
-                    .get_ref()
-                    .parse()
-                    .map_err(|e| src.at(entry, format!("ignoreip: {e}")))?,
-            );
+    }
+    if logpaths.is_empty() && journalmatch.is_empty() {
+        m.0.push(src.at(
+            spanned,
+            format!("jail {name} reads nothing: give it a logpath or a journalmatch"),
+        ));
+        return None;
+    }
+    let filter_text = j.filter.as_ref().map_or(name, |f| f.get_ref().as_str());
+    let (filter_name, inline_mode) = match filter_text.split_once('[') {
+        Some((n, rest)) => {
+            let Some(mode) = rest.strip_suffix(']').and_then(|r| r.strip_prefix("mode=")) else {
+                let at = j.filter.as_ref().map_or(spanned.span(), |f| f.span());
+                m.0.push(src.error(
+                    Some(at),
+                    format!("`{filter_text}`: write options as name[mode=...]"),
+                ));
+                return None;
+            };
+            (n.to_string(), Some(mode.to_string()))
         }
-        let logpaths = j
-            .logpath
-            .as_ref()
-            .map(|l| l.get_ref().0.clone())
-            .unwrap_or_default();
-        if let Some(l) = &j.logpath {
-            for p in &l.get_ref().0 {
-                check_logpath(p).map_err(|e| src.at(l, e))?;
-            }
-        }
-        let journalmatch = j
-            .journalmatch
-            .as_ref()
-            .map(|l| l.get_ref().0.clone())
-            .unwrap_or_default();
-        if let Some(m) = &j.journalmatch {
-            for entry in &m.get_ref().0 {
-                for term in entry.split_whitespace() {
-                    let ok = term.split_once('=').is_some_and(|(f, _)| {
-                        !f.is_empty()
-                            && f.bytes()
-                                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-                    });
-                    if !ok {
-                        return Err(src.at(
-                            m,
-                            format!("journalmatch `{term}` is not FIELD=value (FIELD in capitals)"),
-                        ));
-                    }
-                }
-            }
-        }
-        if logpaths.is_empty() && journalmatch.is_empty() {
-            return Err(src.at(
-                spanned,
-                format!("jail {name} reads nothing: give it a logpath or a journalmatch"),
-            ));
-        }
-        let filter_text = j
-            .filter
-            .as_ref()
-            .map_or(name.as_str(), |f| f.get_ref().as_str());
-        let (filter_name, inline_mode) = match filter_text.split_once('[') {
-            Some((n, rest)) => {
-                let mode = rest
-                    .strip_suffix(']')
-                    .and_then(|r| r.strip_prefix("mode="))
-                    .ok_or_else(|| {
-                        let at = j.filter.as_ref().map_or(spanned.span(), |f| f.span());
-                        src.error(
-                            Some(at),
-                            format!("`{filter_text}`: write options as name[mode=...]"),
-                        )
-                    })?;
-                (n.to_string(), Some(mode.to_string()))
-            }
-            None => (filter_text.to_string(), None),
-        };
-        let mode = j
-            .mode
-            .as_ref()
-            .map(|m| m.get_ref().clone())
-            .or(inline_mode)
-            .unwrap_or_else(|| "normal".into());
-        let filter = if let Some(raw_filter) = filters.get(&filter_name) {
-            compile_filter(
-                src,
-                &filter_name,
-                raw_filter.get_ref(),
-                raw_filter.span(),
-                use_dns,
-            )?
-        } else if filter_name.contains('/') {
+        None => (filter_text.to_string(), None),
+    };
+    let mode = j
+        .mode
+        .as_ref()
+        .map(|md| md.get_ref().clone())
+        .or(inline_mode)
+        .unwrap_or_else(|| "normal".into());
+    let filter = if let Some(raw_filter) = filters.get(&filter_name) {
+        m.check(compile_filter(
+            filter_src,
+            &filter_name,
+            raw_filter.get_ref(),
+            raw_filter.span(),
+            use_dns,
+        ))?
+    } else if filter_name.contains('/') {
+        m.check(
             load_filter_file(&filter_name, use_dns).map_err(|e| match &j.filter {
                 Some(f) if e.line == 0 => src.at(f, e.message),
                 _ => e,
-            })?
+            }),
+        )?
+    } else {
+        let at = j
+            .filter
+            .as_ref()
+            .map(|f| f.span())
+            .or_else(|| j.mode.as_ref().map(|md| md.span()))
+            .unwrap_or(spanned.span());
+        m.check(Filter::builtin(&filter_name, &mode, use_dns).map_err(|e| src.error(Some(at), e)))?
+    };
+    Some(Resolved::Log(Box::new(JailConfig {
+        name: name.to_string(),
+        filter_name: if mode == "normal" {
+            filter_name
         } else {
-            let at = j
-                .filter
-                .as_ref()
-                .map(|f| f.span())
-                .or_else(|| j.mode.as_ref().map(|m| m.span()))
-                .unwrap_or(spanned.span());
-            Filter::builtin(&filter_name, &mode, use_dns).map_err(|e| src.error(Some(at), e))?
-        };
-        if enabled {
-            cfg.jails.push(JailConfig {
-                name: name.clone(),
-                filter_name: if mode == "normal" {
-                    filter_name
-                } else {
-                    format!("{filter_name}[mode={mode}]")
-                },
-                filter: Arc::new(filter),
-                logpaths,
-                journalmatch,
-                policy,
-                ignoreip,
-                hosts_deny: j.hosts_deny.unwrap_or(false),
-            });
-        }
-    }
-    Ok(())
+            format!("{filter_name}[mode={mode}]")
+        },
+        filter: Arc::new(filter),
+        logpaths,
+        journalmatch,
+        policy,
+        ignoreip,
+        hosts_deny: j.hosts_deny.unwrap_or(false),
+    })))
 }
 
 fn maxretry(src: &Source, v: &Spanned<i64>) -> Result<u32, ConfigError> {
@@ -690,21 +989,44 @@ fn maxretry(src: &Source, v: &Spanned<i64>) -> Result<u32, ConfigError> {
         .ok_or_else(|| src.at(v, "maxretry must be between 1 and 1000"))
 }
 
-/// A log path may be missing (it is watched for) but must be readable if it exists.
-fn check_logpath(p: &str) -> Result<(), String> {
+/// A log path may be missing (it is watched for, and a warning says so) but must be a
+/// readable regular file (or FIFO) if it exists. Opening never blocks: a FIFO is opened
+/// non-blocking, a device is refused before any open.
+fn check_logpath(p: &str) -> Result<Option<String>, String> {
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
     if !p.starts_with('/') {
         return Err(format!("logpath `{p}` must be absolute"));
     }
-    for path in crate::source::file::expand(p) {
-        if path.exists() {
-            if path.is_dir() {
-                return Err(format!("logpath {} is a directory", path.display()));
-            }
-            std::fs::File::open(&path)
-                .map_err(|e| format!("logpath {} cannot be read: {e}", path.display()))?;
-        }
+    let paths: Vec<PathBuf> = crate::source::file::expand(p)
+        .into_iter()
+        .filter(|p| p.symlink_metadata().is_ok())
+        .collect();
+    if paths.is_empty() {
+        return Ok(Some(format!(
+            "logpath {p} does not exist (yet); banner reads it once it appears"
+        )));
     }
-    Ok(())
+    for path in paths {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            return Err(format!("logpath {} is a directory", path.display()));
+        }
+        if !(kind.is_file() || kind.is_fifo()) {
+            return Err(format!(
+                "logpath {} is not a regular file (a device or socket cannot be a log)",
+                path.display()
+            ));
+        }
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| format!("logpath {} cannot be read: {e}", path.display()))?;
+    }
+    Ok(None)
 }
 
 fn compile_filter(
@@ -759,13 +1081,13 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> ConfigError {
-        Config::parse(text, "t.toml").unwrap_err()
+        Config::parse(text, "t.toml").unwrap_err().first().clone()
     }
 
     #[test]
     fn the_embedded_default_has_the_seed_numbers() {
         let c = Config::embedded().unwrap();
-        assert_eq!(c.bantime, Duration::from_secs(3_600));
+        assert_eq!(c.bantime, BanLength::For(Duration::from_secs(3_600)));
         assert_eq!(c.findtime, Duration::from_secs(600));
         assert_eq!(c.maxretry, 3);
         assert_eq!(c.blocktype, BlockType::Tarpit);
@@ -813,7 +1135,7 @@ ignore_attached_subnets = false
         assert_eq!(c.socket, PathBuf::from("/tmp/b.sock"));
         assert!(c.keep_on_exit);
         assert_eq!(c.max_exact_bans, 10);
-        assert_eq!(c.bantime, Duration::from_secs(90));
+        assert_eq!(c.bantime, BanLength::For(Duration::from_secs(90)));
         assert_eq!(c.findtime, Duration::from_secs(5_400));
         assert_eq!(c.maxretry, 5);
         assert_eq!(c.blocktype, BlockType::Drop);
@@ -927,6 +1249,7 @@ failregex = ['^login failed for \S+ from <HOST>$']
         )
         .unwrap();
         assert_eq!(c.jails.len(), 2, "disabled jails are left out");
+        assert!(c.recidive.is_some(), "the default's recidive stays on");
         let sshd = c.jail("sshd").unwrap();
         assert_eq!(sshd.policy.maxretry, 4);
         assert_eq!(sshd.policy.bantime, BanLength::Permanent);
@@ -937,7 +1260,6 @@ failregex = ['^login failed for \S+ from <HOST>$']
         assert_eq!(web.policy.maxretry, 10);
         assert_eq!(web.policy.findtime, Duration::from_secs(3600));
         assert_eq!(web.journalmatch, vec!["_SYSTEMD_UNIT=web.service"]);
-        assert!(c.recidive.is_none(), "recidive only when configured");
         // A recidive jail that names no numbers gets recidive's (1w, 1d, 5), not [defaults].
         let r = Config::parse("[jails.recidive]\n", "t.toml")
             .unwrap()
@@ -972,7 +1294,7 @@ failregex = ['^login failed for \S+ from <HOST>$']
 
     #[test]
     fn jails_must_read_something_readable() {
-        let e = err("[jails.sshd]\nfilter = \"sshd\"\n");
+        let e = err("[jails.web]\nfilter = \"sshd\"\n");
         assert!(e.message.contains("reads nothing"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let e = err(&format!(
@@ -1004,7 +1326,7 @@ failregex = ['^login failed for \S+ from <HOST>$']
             "t.toml",
         )
         .unwrap();
-        assert_eq!(c.jails.len(), 1);
+        assert!(c.jail("app").is_some());
         std::fs::write(&f, "failregex = ['^denied$']\n").unwrap();
         let e = Config::parse(
             &format!(
@@ -1014,6 +1336,7 @@ failregex = ['^login failed for \S+ from <HOST>$']
             "t.toml",
         )
         .unwrap_err();
+        let e = e.first();
         assert_eq!(
             e.file,
             f.display().to_string(),
@@ -1025,10 +1348,124 @@ failregex = ['^login failed for \S+ from <HOST>$']
     #[test]
     fn a_missing_file_is_named() {
         let e = Config::load(Path::new("/nonexistent/banner.toml")).unwrap_err();
+        let e = e.first();
         assert!(
             e.to_string()
                 .starts_with("/nonexistent/banner.toml:0:0: cannot read"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_file_layers_over_the_embedded_default() {
+        // Only an allowlist: the sshd and recidive jails keep running (issue 9, item A2).
+        let c = Config::parse("[defaults]\nignoreip = [\"198.18.0.0/15\"]\n", "t.toml").unwrap();
+        assert_eq!(c.ignoreip.len(), 1);
+        let sshd = c.jail("sshd").expect("the default's sshd jail stays");
+        assert_eq!(sshd.logpaths, vec!["/var/log/auth.log"]);
+        assert!(c.recidive.is_some());
+        // A jail named in the file takes its keys over the default's, key by key; the
+        // file's [defaults] reach the default's jails.
+        let c = Config::parse(
+            "[defaults]\nmaxretry = 7\n[jails.sshd]\nbantime = \"2h\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let sshd = c.jail("sshd").unwrap();
+        assert_eq!(sshd.policy.maxretry, 7);
+        assert_eq!(
+            sshd.policy.bantime,
+            BanLength::For(Duration::from_secs(7200))
+        );
+        assert_eq!(
+            sshd.journalmatch.len(),
+            2,
+            "the default's journalmatch stays"
+        );
+        // enabled = false turns a default jail off.
+        let c = Config::parse(
+            "[jails.sshd]\nenabled = false\n[jails.recidive]\nenabled = false\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert!(c.jail("sshd").is_none());
+        assert!(c.recidive.is_none());
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_place() {
+        let e = Config::parse(
+            "[defaults]\nbantime = \"-1h\"\nmaxretry = 0\nignoreip = [\"nope\", \"10.0.0.0/33\"]\n\
+             [jails.app]\nfilter = \"sshd\"\nlogpath = \"relative.log\"\nblocktype = \"reject\"\n",
+            "t.toml",
+        )
+        .unwrap_err();
+        let places: Vec<(usize, &str)> = e.0.iter().map(|e| (e.line, e.message.as_str())).collect();
+        assert_eq!(e.0.len(), 6, "{e}");
+        assert_eq!(places[0].0, 2, "{e}");
+        assert!(places[0].1.contains("bantime"), "{e}");
+        assert_eq!(places[1].0, 3, "{e}");
+        assert_eq!((places[2].0, places[3].0), (4, 4), "{e}");
+        assert!(places[4].1.contains("must be absolute"), "{e}");
+        assert_eq!(places[4].0, 7, "{e}");
+        assert!(places[5].1.contains("reject"), "{e}");
+        // One line per mistake, each file:line:column.
+        assert_eq!(e.to_string().lines().count(), 6);
+        assert!(e.to_string().lines().all(|l| l.starts_with("t.toml:")));
+    }
+
+    #[test]
+    fn blocktype_is_drop_or_tarpit_only() {
+        let e = err("[defaults]\nblocktype = \"reject\"\n");
+        assert_eq!(e.line, 2);
+        let e = err("[jails.sshd]\nblocktype = \"REJECT\"\n");
+        assert_eq!(e.line, 2, "{e}");
+        assert!(Config::parse("[defaults]\nblocktype = \"drop\"\n", "t").is_ok());
+    }
+
+    #[test]
+    fn a_permanent_default_bantime_reaches_the_jails() {
+        let c = Config::parse("[defaults]\nbantime = \"permanent\"\n", "t.toml").unwrap();
+        assert_eq!(c.bantime, BanLength::Permanent);
+        assert_eq!(c.jail("sshd").unwrap().policy.bantime, BanLength::Permanent);
+    }
+
+    #[test]
+    fn a_missing_logpath_warns_and_a_device_is_refused() {
+        let c = Config::parse(
+            "[jails.sshd]\nlogpath = \"/nonexistent/banner/auth.log\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("/nonexistent/banner/auth.log does not exist")),
+            "{:?}",
+            c.warnings
+        );
+        let e = err("[jails.sshd]\nlogpath = \"/dev/zero\"\n");
+        assert!(e.message.contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn the_dump_is_a_config_that_reads_back_the_same() {
+        let c = Config::parse(
+            "[defaults]\nmaxretry = 4\nignoreip = [\"198.18.0.0/15\"]\n[jails.sshd]\nbantime = \"permanent\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let text = c.dump();
+        assert!(text.contains("[jails.sshd]"), "{text}");
+        assert!(text.contains("maxretry = 4"), "{text}");
+        let again = Config::parse(&text, "dump.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(
+            again.dump().lines().skip(1).collect::<Vec<_>>(),
+            text.lines().skip(1).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            again.jail("sshd").unwrap().policy.bantime,
+            BanLength::Permanent
         );
     }
 }

@@ -51,7 +51,8 @@ struct DaemonArgs {
     /// Interface to guard (repeatable; default: the default route's).
     #[arg(long = "iface", value_name = "IF")]
     interfaces: Vec<String>,
-    /// auto, xdp or xdp-generic.
+    /// auto, xdp, xdp-generic, nftables or iptables (auto: XDP where the kernel and driver
+    /// allow it, else nftables, else iptables).
     #[arg(long, value_name = "BACKEND")]
     backend: Option<String>,
     #[arg(long, value_name = "DIR")]

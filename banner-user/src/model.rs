@@ -48,7 +48,7 @@ impl FromStr for BlockType {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "drop" | "reject" => Ok(Self::Drop),
+            "drop" => Ok(Self::Drop),
             "tarpit" => Ok(Self::Tarpit),
             _ => Err(BlockTypeError(s.to_string())),
         }

@@ -435,10 +435,18 @@ impl Daemon {
         let socket = dir.path().join("banner.sock");
         let config = dir.path().join("banner.toml");
         let ifaces: Vec<String> = ifaces.iter().map(|i| format!("\"{i}\"")).collect();
+        // A config layers over the embedded default: keep the test hermetic by turning off
+        // the default's jails (which read the host's own logs) unless the test sets them up.
+        let mut off = String::new();
+        for jail in ["sshd", "recidive"] {
+            if !defaults_extra.contains(&format!("[jails.{jail}]")) {
+                off.push_str(&format!("\n[jails.{jail}]\nenabled = false\n"));
+            }
+        }
         std::fs::write(
             &config,
             format!(
-                "[banner]\ninterfaces = [{}]\nsocket = \"{}\"\nstate_dir = \"{}\"\n{}{banner_extra}\n\n[defaults]\nignore_attached_subnets = false\n{defaults_extra}\n",
+                "[banner]\ninterfaces = [{}]\nsocket = \"{}\"\nstate_dir = \"{}\"\n{}{banner_extra}\n\n[defaults]\nignore_attached_subnets = false\n{defaults_extra}\n{off}",
                 ifaces.join(", "),
                 socket.display(),
                 dir.path().join("state").display(),

@@ -45,7 +45,10 @@ fn failed(addr: &str, pid: u32, ago: u64) -> String {
 }
 
 fn sshd_jail(log: &Path) -> String {
-    format!("\n[jails.sshd]\nlogpath = \"{}\"\n", log.display())
+    format!(
+        "\n[jails.sshd]\nlogpath = \"{}\"\njournalmatch = []\n",
+        log.display()
+    )
 }
 
 fn status(d: &Daemon, jail: &str) -> serde_json::Value {

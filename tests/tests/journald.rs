@@ -84,7 +84,7 @@ fn journald_failures_ban_and_the_cursor_survives_a_restart() {
     let mut d = Daemon::start(
         &[&lab.host_if],
         "",
-        &format!("\n[jails.sshd]\njournalmatch = [\"SYSLOG_IDENTIFIER={tag}\"]\n"),
+        &format!("\n[jails.sshd]\njournalmatch = [\"SYSLOG_IDENTIFIER={tag}\"]\nlogpath = []\n"),
     );
     let status = |d: &Daemon| d.cli_json(&["status", "sshd", "--json"])[0].clone();
     assert!(

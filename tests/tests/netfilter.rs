@@ -121,7 +121,7 @@ fn bulk_file_and_hosts_deny(backend: &str) {
             hosts_deny.display()
         ),
         &format!(
-            "\n[jails.sshd]\nlogpath = \"{}\"\nhosts_deny = true\n",
+            "\n[jails.sshd]\nlogpath = \"{}\"\njournalmatch = []\nhosts_deny = true\n",
             log.display()
         ),
     );

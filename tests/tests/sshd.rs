@@ -16,7 +16,7 @@ fn wire_lab() -> Lab {
 
 fn jail(sshd: &Sshd, extra: &str) -> String {
     format!(
-        "\n[jails.sshd]\nlogpath = \"{}\"\n{extra}\n",
+        "\n[jails.sshd]\nlogpath = \"{}\"\njournalmatch = []\n{extra}\n",
         sshd.log.display()
     )
 }

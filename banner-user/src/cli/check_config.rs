@@ -1,4 +1,4 @@
-//! `banner check-config [FILE]`: validate a configuration without starting anything.
+//! `banner check-config [FILE] [--dump]`: validate a configuration without starting anything.
 
 use std::path::PathBuf;
 
@@ -9,6 +9,9 @@ use crate::config::{Config, DEFAULT_CONFIG_PATH};
 pub struct CheckConfigArgs {
     /// The file to check (default: /etc/banner/banner.toml, or the embedded default if absent).
     pub file: Option<PathBuf>,
+    /// Print the effective configuration: the file layered over the embedded default.
+    #[arg(long)]
+    pub dump: bool,
 }
 
 pub fn run(args: CheckConfigArgs) -> CliResult {
@@ -19,7 +22,15 @@ pub fn run(args: CheckConfigArgs) -> CliResult {
         Some(p) => Config::load(p),
         None => Config::embedded(),
     }
+    // Every mistake, one per line, each file:line:column.
     .map_err(|e| CliError::failed(e.to_string()))?;
-    println!("{}: OK", cfg.origin);
+    for w in &cfg.warnings {
+        eprintln!("banner: warning: {w}");
+    }
+    if args.dump {
+        print!("{}", cfg.dump());
+    } else {
+        println!("{}: OK", cfg.origin);
+    }
     Ok(())
 }

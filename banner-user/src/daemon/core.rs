@@ -56,7 +56,7 @@ pub struct Core {
     jails: BTreeMap<String, JailSlot>,
     recidive: Option<Jail>,
     /// Defaults for manual bans.
-    bantime: Duration,
+    bantime: BanLength,
     blocktype: BlockType,
     keep_on_exit: bool,
     book: PositionBook,
@@ -403,7 +403,7 @@ impl Core {
             }
         };
         let length = match duration.as_deref() {
-            None => policy.map_or(BanLength::For(self.bantime), |p| p.bantime),
+            None => policy.map_or(self.bantime, |p| p.bantime),
             Some(d) => match BanLength::parse(d) {
                 Ok(l) => l,
                 Err(e) => return Response::error(e.to_string()),
@@ -649,7 +649,7 @@ mod tests {
         ignore.push("198.18.100.0/24".parse().unwrap(), "ignoreip");
         let manager = BanManager::new(Box::new(backend), store, Arc::new(clock.clone()), ignore);
         let config = Config::parse(
-            "[jails.sshd]\nlogpath = \"/tmp/banner-core-test.log\"\n[jails.recidive]\nmaxretry = 2\n",
+            "[jails.sshd]\nlogpath = \"/tmp/banner-core-test.log\"\njournalmatch = []\n[jails.recidive]\nmaxretry = 2\n",
             "t.toml",
         )
         .unwrap();

@@ -95,9 +95,17 @@ pub fn load_config(path: Option<&Path>) -> Result<Config> {
     Ok(cfg)
 }
 
-/// Sources that are never banned: ignoreip, loopback, the host's own addresses and (if asked)
-/// the subnets of the interfaces we guard.
+/// Sources that are never banned: ignoreip, loopback, the host's own addresses and (with
+/// `ignore_attached_subnets`) the subnets of the interfaces banner does *not* guard: the inside
+/// of a gateway, the LAN of fail2ban's ignoreip. A guarded interface's subnet is the WAN side
+/// (a provider's /24, a CGNAT range): its neighbours are as untrusted as anyone, so it is
+/// never ignored unless `ignoreip` names it.
 pub fn build_ignore_list(cfg: &Config) -> IgnoreList {
+    ignore_list_from(cfg, &sys::interface_addresses())
+}
+
+/// [`build_ignore_list`] on given interface addresses (pure, for tests).
+pub fn ignore_list_from(cfg: &Config, addrs: &[sys::IfAddr]) -> IgnoreList {
     let mut list = IgnoreList::default();
     for net in &cfg.ignoreip {
         list.push(*net, "ignoreip");
@@ -108,7 +116,7 @@ pub fn build_ignore_list(cfg: &Config) -> IgnoreList {
         }
     }
     // The host's own addresses are always protected: banning them would cut the host off.
-    for a in sys::interface_addresses() {
+    for a in addrs {
         if a.addr.is_loopback() {
             continue;
         }
@@ -116,9 +124,18 @@ pub fn build_ignore_list(cfg: &Config) -> IgnoreList {
             IpPrefix::host(a.addr),
             format!("own address on {}", a.iface),
         );
-        if cfg.ignore_attached_subnets && cfg.interfaces.contains(&a.iface) {
+    }
+    if cfg.ignore_attached_subnets {
+        for a in addrs {
+            let guarded = cfg.interfaces.contains(&a.iface);
+            // Link-local neighbours (fe80::/64) are anyone on the wire: never ignored wholesale.
+            let link_local =
+                matches!(a.addr, std::net::IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
+            if guarded || a.addr.is_loopback() || link_local {
+                continue;
+            }
             if let Some(subnet) = a.subnet.filter(|s| !s.is_host()) {
-                list.push(subnet, format!("subnet of {}", a.iface));
+                list.push(subnet, format!("subnet of {} (not guarded)", a.iface));
             }
         }
     }
@@ -205,6 +222,16 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
             cfg.interfaces.join(", ")
         );
     }
+    // A typo must not quietly move enforcement to another backend or guard nothing.
+    let missing: Vec<&str> = cfg
+        .interfaces
+        .iter()
+        .filter(|i| !Path::new("/sys/class/net").join(i).exists())
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        bail!("no such interface: {} (see `ip link`)", missing.join(", "));
+    }
     fs::create_dir_all(&cfg.state_dir)
         .with_context(|| format!("creating state directory {}", cfg.state_dir.display()))?;
     let _lock = lock_state_dir(&cfg.state_dir)?;
@@ -227,8 +254,14 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
         log::warn!("{w}");
     }
 
+    for w in &cfg.warnings {
+        log::warn!("{w}");
+    }
     let backend = open_backend(&cfg)?;
     let ignore = build_ignore_list(&cfg);
+    for e in ignore.entries() {
+        log::info!("never banned: {} ({})", e.net, e.why);
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut manager = BanManager::new(backend, store, clock, ignore);
     let restored = manager.restore(&records)?;
@@ -538,5 +571,67 @@ async fn handle_connection(
         });
         out.push(b'\n');
         write.write_all(&out).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::IfAddr;
+
+    fn addr(iface: &str, ip: &str, subnet: &str) -> IfAddr {
+        IfAddr {
+            iface: iface.into(),
+            addr: ip.parse().unwrap(),
+            subnet: Some(subnet.parse().unwrap()),
+        }
+    }
+
+    fn covered(list: &IgnoreList, ip: &str) -> Option<String> {
+        list.covering(&IpPrefix::host(ip.parse().unwrap()))
+            .map(|e| e.why.clone())
+    }
+
+    #[test]
+    fn the_guarded_interfaces_subnet_is_not_ignored_but_the_lan_is() {
+        // A gateway: WAN (guarded) in a CGNAT-like range, LAN behind it (issue 9, item A1).
+        let mut cfg = Config::embedded().unwrap();
+        cfg.interfaces = vec!["wan0".into()];
+        let addrs = [
+            addr("lo", "127.0.0.1", "127.0.0.0/8"),
+            addr("wan0", "198.18.8.1", "198.18.8.0/24"),
+            addr("lan0", "198.19.1.1", "198.19.1.0/24"),
+            addr("wan0", "fe80::1", "fe80::/64"),
+        ];
+        let list = ignore_list_from(&cfg, &addrs);
+        assert_eq!(
+            covered(&list, "198.18.8.2"),
+            None,
+            "a WAN neighbour can be banned"
+        );
+        assert_eq!(
+            covered(&list, "198.18.8.1").as_deref(),
+            Some("own address on wan0")
+        );
+        assert_eq!(
+            covered(&list, "198.19.1.77").as_deref(),
+            Some("subnet of lan0 (not guarded)")
+        );
+        assert_eq!(
+            covered(&list, "fe80::2"),
+            None,
+            "link-local is anyone on the wire"
+        );
+        assert_eq!(covered(&list, "127.0.0.9").as_deref(), Some("loopback"));
+        // ignoreip may name the WAN subnet on purpose.
+        cfg.ignoreip = vec!["198.18.8.0/24".parse().unwrap()];
+        let list = ignore_list_from(&cfg, &addrs);
+        assert_eq!(covered(&list, "198.18.8.2").as_deref(), Some("ignoreip"));
+        // Turned off, only the host's own addresses and loopback stay.
+        cfg.ignoreip.clear();
+        cfg.ignore_attached_subnets = false;
+        let list = ignore_list_from(&cfg, &addrs);
+        assert_eq!(covered(&list, "198.19.1.77"), None);
+        assert!(covered(&list, "198.19.1.1").is_some());
     }
 }

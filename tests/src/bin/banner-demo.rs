@@ -59,7 +59,7 @@ fn main() {
         &[&lab.host_if],
         "",
         &format!(
-            "\n[jails.sshd]\nlogpath = \"{}\"\nbantime = \"30s\"\n",
+            "\n[jails.sshd]\nlogpath = \"{}\"\njournalmatch = []\nbantime = \"30s\"\n",
             sshd.log.display()
         ),
     );

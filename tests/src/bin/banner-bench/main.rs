@@ -759,7 +759,10 @@ fn lab_with_sshd_jail(
     let d = tests::Daemon::start(
         &[&lab.host_if],
         "",
-        &format!("\n[jails.sshd]\nlogpath = \"{}\"\n{extra}\n", log.display()),
+        &format!(
+            "\n[jails.sshd]\nlogpath = \"{}\"\njournalmatch = []\n{extra}\n",
+            log.display()
+        ),
     );
     (lab, dir, log, d)
 }
