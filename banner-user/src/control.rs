@@ -34,6 +34,10 @@ pub enum Request {
         blocktype: Option<BlockType>,
         #[serde(default)]
         jail: Option<String>,
+        /// Leave out targets in the allowlist (with a note) instead of refusing the whole
+        /// batch: blocklist feeds are full of them. Malformed targets still refuse it.
+        #[serde(default)]
+        skip_allowlisted: bool,
     },
     Unban {
         #[serde(default)]
@@ -193,10 +197,17 @@ pub struct JailStatus {
 pub enum Response {
     Banned {
         results: Vec<BanResult>,
+        /// Targets left out of the batch (request index, why): allowlisted lines of a file.
+        #[serde(default)]
+        skipped: Vec<(usize, String)>,
     },
     Unbanned {
         targets: Vec<String>,
         not_banned: Vec<String>,
+        /// Targets not banned themselves but still blocked by a ban that covers them:
+        /// (target, covering ban).
+        #[serde(default)]
+        still_covered: Vec<(String, String)>,
     },
     List {
         bans: Vec<BanInfo>,
@@ -232,6 +243,8 @@ impl Response {
 pub enum ClientError {
     #[error("cannot reach the banner daemon at {path}: {source} (is `banner daemon` running?)")]
     Connect { path: PathBuf, source: io::Error },
+    #[error("permission denied on {path}: the control socket obeys root only (run banner as root, e.g. with sudo)")]
+    NotRoot { path: PathBuf },
     #[error("talking to the daemon at {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("the daemon sent a reply this banner cannot read: {0}")]
@@ -244,9 +257,17 @@ pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Respo
         path: socket.to_path_buf(),
         source,
     };
-    let mut stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
-        path: socket.to_path_buf(),
-        source,
+    let mut stream = UnixStream::connect(socket).map_err(|source| {
+        if source.kind() == io::ErrorKind::PermissionDenied {
+            ClientError::NotRoot {
+                path: socket.to_path_buf(),
+            }
+        } else {
+            ClientError::Connect {
+                path: socket.to_path_buf(),
+                source,
+            }
+        }
     })?;
     stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
     let mut line = serde_json::to_vec(request).map_err(|e| ClientError::Decode(e.to_string()))?;
@@ -270,6 +291,7 @@ mod tests {
     #[test]
     fn requests_round_trip_and_unknown_fields_are_refused() {
         let r = Request::Ban {
+            skip_allowlisted: false,
             targets: vec!["198.18.0.1".into()],
             duration: Some("1h".into()),
             blocktype: Some(BlockType::Drop),

@@ -65,6 +65,12 @@ struct DaemonArgs {
 }
 
 fn main() {
+    // `banner list | head` closes the pipe early: die quietly of SIGPIPE, as ls and cat do,
+    // instead of panicking in println! (Rust starts programs with SIGPIPE ignored).
+    // SAFETY: setting a signal disposition to its default before any thread is started.
+    unsafe {
+        nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -10,6 +10,7 @@ use std::{
     collections::HashMap,
     fs::{self, File, OpenOptions},
     io::{self, Read as _, Seek as _, SeekFrom, Write as _},
+    os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
 };
 
@@ -85,6 +86,8 @@ impl Store {
             .read(true)
             .append(true)
             .create(true)
+            // Every ban is in here: root's alone, as `banner list` is.
+            .mode(0o600)
             .open(&path)
             .map_err(open_err)?;
         let mut bytes = Vec::new();
@@ -152,7 +155,13 @@ impl Store {
             encode_into(&mut buf, r)?;
         }
         {
-            let mut f = File::create(&tmp).map_err(write_err(&tmp))?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(write_err(&tmp))?;
             f.write_all(&buf).map_err(write_err(&tmp))?;
             f.sync_all().map_err(write_err(&tmp))?;
         }

@@ -189,11 +189,12 @@ fn reload_changes_jails_and_keeps_bans() {
     let d = Daemon::start(&[&lab.host_if], "", &sshd_jail(&log));
     d.cli_ok(&["ban", "198.19.7.7"]);
     let original = std::fs::read_to_string(&d.config).unwrap();
-    // Swap the sshd jail for an app jail with its own filter.
+    // Swap the sshd jail for an app jail with its own filter. (A file layers over the
+    // embedded default, which has an sshd jail: leaving it out would bring that one back.)
     let with_app = original.replace(
         &sshd_jail(&log),
         &format!(
-            "\n[jails.app]\nlogpath = \"{}\"\nmaxretry = 2\n[filters.app]\nfailregex = ['^login failed from <HOST>$']\n",
+            "\n[jails.sshd]\nenabled = false\n[jails.app]\nlogpath = \"{}\"\nmaxretry = 2\n[filters.app]\nfailregex = ['^login failed from <HOST>$']\n",
             applog.display()
         ),
     );

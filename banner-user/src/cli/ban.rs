@@ -77,6 +77,7 @@ pub fn run(socket: &Path, args: BanArgs) -> CliResult {
         duration: args.duration.clone(),
         blocktype,
         jail: args.jail.clone(),
+        skip_allowlisted: args.file.is_some(),
     };
     let reply = match request(socket, &req) {
         Err(CliError {
@@ -94,9 +95,16 @@ pub fn run(socket: &Path, args: BanArgs) -> CliResult {
         }
         other => other?,
     };
-    let Response::Banned { results } = reply else {
+    let Response::Banned { results, skipped } = reply else {
         return Err(unexpected(&reply));
     };
+    for (index, why) in &skipped {
+        let place = match (targets.get(*index).map(|t| &t.1), &file_name) {
+            (Some(Origin::Line(n)), Some(f)) => format!("{f}:{n}: "),
+            _ => String::new(),
+        };
+        println!("note: {place}skipped: {why}");
+    }
     if results.len() > 20 {
         let count = |o: &str| results.iter().filter(|r| r.outcome == o).count();
         println!(

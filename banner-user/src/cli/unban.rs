@@ -44,6 +44,7 @@ pub fn run(socket: &Path, args: UnbanArgs) -> CliResult {
     let Response::Unbanned {
         targets,
         not_banned,
+        still_covered,
     } = reply
     else {
         return Err(unexpected(&reply));
@@ -56,7 +57,19 @@ pub fn run(socket: &Path, args: UnbanArgs) -> CliResult {
         }
     }
     for t in &not_banned {
-        println!("{t} was not banned");
+        match still_covered.iter().find(|(c, _)| c == t) {
+            Some((_, by)) => println!(
+                "{t} was not banned itself, but stays blocked by the ban of {by} (unban {by} to lift it)"
+            ),
+            None => println!("{t} was not banned"),
+        }
+    }
+    // Asked to lift a block that stays in force: say so in the exit code too.
+    if !still_covered.is_empty() {
+        return Err(CliError::failed(format!(
+            "{} of the targets stay blocked by a covering ban",
+            still_covered.len()
+        )));
     }
     Ok(())
 }

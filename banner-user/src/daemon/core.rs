@@ -352,7 +352,8 @@ impl Core {
                 duration,
                 blocktype,
                 jail,
-            } => self.ban(targets, duration, blocktype, jail),
+                skip_allowlisted,
+            } => self.ban(targets, duration, blocktype, jail, skip_allowlisted),
             Request::Unban { targets, all, jail } => self.unban(targets, all, jail),
             Request::List {} => match self.manager.list() {
                 Ok(views) => Response::List {
@@ -390,6 +391,7 @@ impl Core {
         duration: Option<String>,
         blocktype: Option<BlockType>,
         jail: Option<String>,
+        skip_allowlisted: bool,
     ) -> Response {
         let jail = jail.unwrap_or_else(|| MANUAL_JAIL.to_string());
         let policy = if jail == MANUAL_JAIL {
@@ -411,14 +413,31 @@ impl Core {
         };
         let blocktype = blocktype.unwrap_or(policy.map_or(self.blocktype, |p| p.blocktype));
         let mut requests = Vec::with_capacity(targets.len());
+        let mut skipped = Vec::new();
+        // Indices into `targets` of what went into the batch (some may be skipped).
+        let mut kept = Vec::with_capacity(targets.len());
         for (index, t) in targets.iter().enumerate() {
             match t.parse::<IpPrefix>() {
-                Ok(target) => requests.push(BanRequest {
-                    target,
-                    jail: jail.clone(),
-                    blocktype,
-                    length,
-                }),
+                Ok(target)
+                    if skip_allowlisted
+                        && self.manager.ignore_list().covering(&target).is_some() =>
+                {
+                    if let Some(e) = self.manager.ignore_list().covering(&target) {
+                        skipped.push((
+                            index,
+                            format!("{target} is in the allowlist ({}: {})", e.why, e.net),
+                        ));
+                    }
+                }
+                Ok(target) => {
+                    kept.push(index);
+                    requests.push(BanRequest {
+                        target,
+                        jail: jail.clone(),
+                        blocktype,
+                        length,
+                    });
+                }
                 Err(e) => {
                     return Response::Error {
                         message: e.to_string(),
@@ -432,7 +451,7 @@ impl Core {
             Err(e) => {
                 return Response::Error {
                     message: e.error.to_string(),
-                    index: Some(e.index),
+                    index: kept.get(e.index).copied().or(Some(e.index)),
                 }
             }
         };
@@ -479,7 +498,7 @@ impl Core {
         for t in counted {
             self.count_for_recidive(&jail, &t);
         }
-        Response::Banned { results }
+        Response::Banned { results, skipped }
     }
 
     fn unban(&mut self, targets: Vec<String>, all: bool, jail: Option<String>) -> Response {
@@ -498,6 +517,7 @@ impl Core {
                         Response::Unbanned {
                             targets: lifted.iter().map(|b| b.target.to_string()).collect(),
                             not_banned: Vec::new(),
+                            still_covered: Vec::new(),
                         }
                     }
                     Err(e) => Response::error(e.to_string()),
@@ -519,6 +539,7 @@ impl Core {
             return Response::Unbanned {
                 targets: done,
                 not_banned: Vec::new(),
+                still_covered: Vec::new(),
             };
         }
         let mut parsed = Vec::with_capacity(targets.len());
@@ -549,9 +570,23 @@ impl Core {
                 Err(e) => return Response::error(e.to_string()),
             }
         }
+        // An address inside a banned prefix stays blocked: name the prefix rather than let
+        // "was not banned" suggest the address now passes.
+        let still_covered = not_banned
+            .iter()
+            .filter_map(|t| {
+                let p: IpPrefix = t.parse().ok()?;
+                self.manager
+                    .active()
+                    .filter(|b| b.target != p && b.target.contains(&p))
+                    .min_by_key(|b| std::cmp::Reverse(b.target.prefix_len()))
+                    .map(|b| (t.clone(), b.target.to_string()))
+            })
+            .collect();
         Response::Unbanned {
             targets: done,
             not_banned,
+            still_covered,
         }
     }
 

@@ -232,8 +232,7 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
     if !missing.is_empty() {
         bail!("no such interface: {} (see `ip link`)", missing.join(", "));
     }
-    fs::create_dir_all(&cfg.state_dir)
-        .with_context(|| format!("creating state directory {}", cfg.state_dir.display()))?;
+    private_state_dir(&cfg.state_dir)?;
     let _lock = lock_state_dir(&cfg.state_dir)?;
 
     let (store, records, report) = Store::open(&cfg.state_dir)?;
@@ -473,7 +472,9 @@ async fn wait_for_stop(supervisor: &tokio::sync::Mutex<Supervisor>) {
 /// Hold an exclusive lock on the state directory so two daemons never share it.
 fn lock_state_dir(dir: &Path) -> Result<nix::fcntl::Flock<fs::File>> {
     let path = dir.join("lock");
+    use std::os::unix::fs::OpenOptionsExt as _;
     let file = fs::OpenOptions::new()
+        .mode(0o600)
         .create(true)
         .truncate(false)
         .write(true)
@@ -488,10 +489,18 @@ fn lock_state_dir(dir: &Path) -> Result<nix::fcntl::Flock<fs::File>> {
 }
 
 fn bind_socket(path: &Path) -> Result<UnixListener> {
+    use std::os::unix::fs::FileTypeExt as _;
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    if path.exists() {
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        // Only a stale socket is ours to remove: a typo in --socket must not delete a file.
+        if !meta.file_type().is_socket() {
+            bail!(
+                "{} exists and is not a socket; refusing to replace it (choose another --socket)",
+                path.display()
+            );
+        }
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             bail!("another banner daemon is listening on {}", path.display());
         }
@@ -503,6 +512,23 @@ fn bind_socket(path: &Path) -> Result<UnixListener> {
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))
         .with_context(|| format!("restricting {} to root", path.display()))?;
     Ok(listener)
+}
+
+/// The state directory holds every ban and read position: root's alone (0700), and any
+/// file an older banner left readable is tightened to 0600.
+fn private_state_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir)
+        .with_context(|| format!("creating state directory {}", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("restricting {} to root", dir.display()))?;
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_file() {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting {} to root", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 async fn serve(

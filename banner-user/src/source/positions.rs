@@ -166,7 +166,15 @@ impl PositionBook {
         };
         let tmp = path.with_extension("json.tmp");
         let result = (|| {
-            let mut f = fs::File::create(&tmp)?;
+            let mut f = {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&tmp)?
+            };
             f.write_all(&bytes)?;
             f.sync_all()?;
             fs::rename(&tmp, path)

@@ -1,0 +1,193 @@
+//! Issue 9's lab findings, each reproduced: what an attacker, a fault or a new user did to the
+//! running daemon. Each test failed on the code before its fix.
+
+use std::{
+    os::unix::fs::PermissionsExt as _,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use tests::{banner_bin, wait_until, Daemon, Lab};
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn the_state_directory_and_its_files_are_root_only() {
+    // Item 21: state dir 0755 and bans.log 0644 let any local user read every ban.
+    let lab = Lab::new();
+    let d = Daemon::start(&[&lab.host_if], "", "");
+    d.cli_ok(&["ban", "198.18.9.9"]);
+    let state = d.dir.path().join("state");
+    assert_eq!(mode(&state), 0o700);
+    for entry in std::fs::read_dir(&state).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+}
+
+#[test]
+fn a_regular_file_at_the_socket_path_is_never_deleted() {
+    // Item 22: a typo in --socket deleted a real file.
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let precious = dir.path().join("notes.txt");
+    std::fs::write(&precious, "keep me").unwrap();
+    let cfg = dir.path().join("banner.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[banner]\ninterfaces = [\"{}\"]\nstate_dir = \"{}\"\nbpffs_dir = \"/sys/fs/bpf/banner-t-sock-{}\"\n[jails.sshd]\nenabled = false\n",
+            lab.host_if,
+            dir.path().join("state").display(),
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(banner_bin())
+        .arg("--socket")
+        .arg(&precious)
+        .args(["daemon", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not a socket"), "{err}");
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_cli_quietly() {
+    // Item 24: `banner list | head -3` panicked (rc 101) on the broken pipe.
+    let lab = Lab::new();
+    let d = Daemon::start(&[&lab.host_if], "", "");
+    let targets: Vec<String> = (1..=200)
+        .map(|i| format!("198.18.{}.{}", i / 250, i % 250 + 1))
+        .collect();
+    let mut args = vec!["ban"];
+    args.extend(targets.iter().map(String::as_str));
+    d.cli_ok(&args);
+    for cmd in [["list"], ["status"], ["stats"]] {
+        let mut child = Command::new(banner_bin())
+            .arg("--socket")
+            .arg(&d.socket)
+            .args(cmd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before the CLI has its answer to print.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{cmd:?}: {err}");
+        assert_ne!(out.status.code(), Some(101), "{cmd:?}: {err}");
+    }
+}
+
+#[test]
+fn a_user_who_is_not_root_is_told_the_socket_obeys_root_only() {
+    // Item 28: the message said "is banner daemon running?".
+    let lab = Lab::new();
+    let d = Daemon::start(&[&lab.host_if], "", "");
+    // Let `nobody` reach the socket's directory, so the socket's own 0600 is what stops it.
+    std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(banner_bin())
+        .arg("--socket")
+        .arg(&d.socket)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("obeys root only"), "{err}");
+    assert!(!err.contains("is `banner daemon` running"), "{err}");
+}
+
+#[test]
+fn an_interface_that_does_not_exist_stops_the_daemon() {
+    // Item 3: `--iface nosuch0` quietly moved to nftables on every interface.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(banner_bin())
+        .arg("--socket")
+        .arg(dir.path().join("s.sock"))
+        .args(["daemon", "--iface", "nosuch0", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no such interface: nosuch0"), "{err}");
+    assert!(!dir.path().join("s.sock").exists());
+}
+
+#[test]
+fn a_neighbour_on_the_guarded_link_can_be_banned() {
+    // Item 1: with the old default, `ban` of a WAN neighbour said "in the allowlist (subnet
+    // of ...)" and a brute force from there was never banned.
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("banner.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[banner]\ninterfaces = [\"{}\"]\nstate_dir = \"{}\"\nsocket = \"{}\"\nbpffs_dir = \"/sys/fs/bpf/banner-t-wan-{}\"\n[jails.sshd]\nenabled = false\n",
+            lab.host_if,
+            dir.path().join("state").display(),
+            dir.path().join("s.sock").display(),
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    // The default (ignore_attached_subnets = true), not the test helper's config.
+    let _daemon = Stopped(
+        Command::new(banner_bin())
+            .arg("--socket")
+            .arg(dir.path().join("s.sock"))
+            .args(["daemon", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let cli = |args: &[&str]| {
+        Command::new(banner_bin())
+            .arg("--socket")
+            .arg(dir.path().join("s.sock"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(wait_until(Duration::from_secs(15), || cli(&["stats"])
+        .status
+        .success()));
+    let peer = lab.peer_v4().to_string();
+    let out = cli(&["ban", &peer]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("allowlist"), "{text}");
+    // The host's own address on that link stays protected.
+    let own = cli(&["ban", &lab.host_v4().to_string()]);
+    assert!(!own.status.success());
+    assert!(String::from_utf8_lossy(&own.stderr).contains("own address"));
+}
+
+/// A daemon process stopped with SIGTERM (it cleans its pins up) when the test ends.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
