@@ -163,7 +163,13 @@ pub struct BanManager {
     ignore: IgnoreList,
     history: HashMap<(String, IpPrefix), (u32, u64)>,
     stats: ManagerStats,
+    /// After a failed removal of expired bans: when to try again, and the current pause.
+    expiry_retry: Option<(SystemTime, std::time::Duration)>,
 }
+
+/// First pause after a failed expiry sweep; it doubles up to [`EXPIRY_RETRY_MAX`].
+const EXPIRY_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
+const EXPIRY_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl BanManager {
     pub fn new(
@@ -182,6 +188,7 @@ impl BanManager {
             ignore,
             history: HashMap::new(),
             stats: ManagerStats::default(),
+            expiry_retry: None,
         }
     }
 
@@ -462,6 +469,9 @@ impl BanManager {
     /// frees their map entries.
     pub fn expire(&mut self) -> Vec<Ban> {
         let now = self.clock.now();
+        if self.expiry_retry.is_some_and(|(at, _)| now < at) {
+            return Vec::new();
+        }
         let due: Vec<IpPrefix> = self
             .deadlines
             .iter()
@@ -472,23 +482,35 @@ impl BanManager {
             return Vec::new();
         }
         if let Err(e) = self.backend.unblock(&due) {
-            // Enforcement ignores expired entries anyway; retry on the next sweep.
+            // Enforcement ignores expired entries anyway (XDP checks deadlines, netfilter
+            // expires them itself), so there is no hurry: back off, doubling the pause, and
+            // say so once per pause rather than on every loop of the core.
             self.stats.backend_errors += 1;
+            let pause = self
+                .expiry_retry
+                .map_or(EXPIRY_RETRY_FIRST, |(_, p)| (p * 2).min(EXPIRY_RETRY_MAX));
+            self.expiry_retry = Some((now + pause, pause));
             log::warn!(
-                "removing {} expired bans failed (will retry): {e}",
-                due.len()
+                "removing {} expired bans failed (retrying in {}s): {e}",
+                due.len(),
+                pause.as_secs()
             );
             return Vec::new();
         }
+        self.expiry_retry = None;
         self.stats.expired_total += due.len() as u64;
         let expired: Vec<Ban> = due.iter().filter_map(|t| self.remove_active(t)).collect();
         self.compact_if_needed();
         expired
     }
 
-    /// When the next ban expires.
+    /// When the next ban expires (or, after a failed sweep, when to retry it).
     pub fn next_deadline(&self) -> Option<SystemTime> {
-        self.deadlines.iter().next().map(|(t, _)| *t)
+        let next = self.deadlines.iter().next().map(|(t, _)| *t)?;
+        Some(match self.expiry_retry {
+            Some((retry, _)) => next.max(retry),
+            None => next,
+        })
     }
 
     pub fn get(&self, target: &IpPrefix) -> Option<&Ban> {
@@ -891,5 +913,43 @@ mod tests {
         let m = f.manager(MemoryBackend::default());
         assert_eq!(m.active_count(), 1);
         assert_eq!(m.previous_bans("sshd", &"198.18.1.10".parse().unwrap()), 3);
+    }
+
+    #[test]
+    fn a_ban_that_cannot_be_lifted_is_retried_with_a_growing_pause() {
+        // Issue 9, item 11: retried every 5 ms with a WARN each time.
+        let f = Fixture::new();
+        let backend = MemoryBackend::default();
+        let mut m = f.manager(backend.clone());
+        m.ban(req("198.18.0.1", 10)).unwrap();
+        f.clock.advance(Duration::from_secs(11));
+        backend.state().fail_unblock = true;
+        let calls = |b: &MemoryBackend| b.state().unblock_calls;
+        let before = calls(&backend);
+        assert!(m.expire().is_empty());
+        assert_eq!(calls(&backend), before + 1);
+        // The core would loop at once on a past deadline; now it is told to wait.
+        let now = crate::clock::Clock::now(&f.clock);
+        assert_eq!(m.next_deadline(), Some(now + Duration::from_secs(1)));
+        for _ in 0..100 {
+            assert!(m.expire().is_empty());
+        }
+        assert_eq!(
+            calls(&backend),
+            before + 1,
+            "no retry before the pause ends"
+        );
+        f.clock.advance(Duration::from_secs(1));
+        assert!(m.expire().is_empty());
+        let now = crate::clock::Clock::now(&f.clock);
+        assert_eq!(
+            m.next_deadline(),
+            Some(now + Duration::from_secs(2)),
+            "doubled"
+        );
+        backend.state().fail_unblock = false;
+        f.clock.advance(Duration::from_secs(2));
+        assert_eq!(m.expire().len(), 1);
+        assert_eq!(m.next_deadline(), None);
     }
 }

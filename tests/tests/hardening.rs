@@ -191,3 +191,46 @@ impl Drop for Stopped {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn a_second_daemon_on_the_same_bpffs_directory_is_refused() {
+    // Item 8: only the state dir was locked; a second daemon adopted the first one's link
+    // and maps, and its `unban --all` and stop removed the first one's bans and pins.
+    let lab = Lab::new();
+    let first = Daemon::start(&[&lab.host_if], "", "");
+    let peer = lab.peer_v4().to_string();
+    first.cli_ok(&["ban", &peer, "--blocktype", "drop"]);
+    assert!(!lab.ping(lab.host_v4()));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("banner.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[banner]\ninterfaces = [\"{}\"]\nstate_dir = \"{}\"\nbpffs_dir = \"{}\"\n[jails.sshd]\nenabled = false\n",
+            lab.host_if,
+            dir.path().join("state").display(),
+            first.bpffs_dir.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(banner_bin())
+        .arg("--socket")
+        .arg(dir.path().join("s.sock"))
+        .args(["daemon", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another banner daemon uses the bpffs directory"),
+        "{err}"
+    );
+    // The first daemon's ban and pins are untouched.
+    assert!(!lab.ping(lab.host_v4()));
+    assert!(first.bpffs_dir.join("bans_v4").exists());
+    assert_eq!(
+        first.cli_json(&["list", "--json"]).as_array().map(Vec::len),
+        Some(1)
+    );
+}

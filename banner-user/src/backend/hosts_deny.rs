@@ -31,7 +31,9 @@ pub fn pattern(t: &IpPrefix) -> String {
 }
 
 /// The file's text with our block replaced by one listing `targets` (dropped when empty).
-pub fn render(existing: &str, targets: &[IpPrefix]) -> String {
+/// Allowlist entries inside a banned prefix are excepted (`ALL: net EXCEPT allowed`), so a
+/// wide ban never denies loopback or the host itself to TCP-wrapped services.
+pub fn render(existing: &str, targets: &[IpPrefix], allow: &[IpPrefix]) -> String {
     let mut out = String::with_capacity(existing.len() + targets.len() * 24);
     let mut inside = false;
     for line in existing.lines() {
@@ -49,8 +51,21 @@ pub fn render(existing: &str, targets: &[IpPrefix]) -> String {
         out.push_str(BEGIN);
         out.push('\n');
         for t in targets {
+            // The manager never bans a target the allowlist covers; be safe all the same.
+            if allow.iter().any(|a| a.contains(t)) {
+                continue;
+            }
             out.push_str("ALL: ");
             out.push_str(&pattern(t));
+            let inside: Vec<String> = allow
+                .iter()
+                .filter(|a| t.contains(a) && *a != t)
+                .map(pattern)
+                .collect();
+            if !inside.is_empty() {
+                out.push_str(" EXCEPT ");
+                out.push_str(&inside.join(" "));
+            }
             out.push('\n');
         }
         out.push_str(END);
@@ -63,7 +78,7 @@ pub fn render(existing: &str, targets: &[IpPrefix]) -> String {
 #[derive(Debug)]
 pub struct HostsDeny {
     path: PathBuf,
-    last: Option<Vec<IpPrefix>>,
+    last: Option<(Vec<IpPrefix>, Vec<IpPrefix>)>,
 }
 
 impl HostsDeny {
@@ -83,20 +98,22 @@ impl HostsDeny {
         self.last.is_none()
     }
 
-    /// Make the block list exactly `targets` (sorted), if that changes anything.
-    pub fn sync(&mut self, mut targets: Vec<IpPrefix>) -> io::Result<()> {
+    /// Make the block list exactly `targets` (sorted), minus `allow`, if that changes anything.
+    pub fn sync(&mut self, mut targets: Vec<IpPrefix>, allow: &[IpPrefix]) -> io::Result<()> {
         targets.sort();
-        if self.last.as_ref() == Some(&targets) {
+        let state = (targets, allow.to_vec());
+        if self.last.as_ref() == Some(&state) {
             return Ok(());
         }
+        let (targets, _) = &state;
         let existing = match fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e),
         };
-        let text = render(&existing, &targets);
+        let text = render(&existing, targets, allow);
         if text == existing {
-            self.last = Some(targets);
+            self.last = Some(state);
             return Ok(());
         }
         let tmp = self.path.with_extension("banner-tmp");
@@ -109,7 +126,7 @@ impl HostsDeny {
             let _ = fs::set_permissions(&tmp, meta.permissions());
         }
         fs::rename(&tmp, &self.path)?;
-        self.last = Some(targets);
+        self.last = Some(state);
         Ok(())
     }
 }
@@ -133,13 +150,14 @@ mod tests {
                 p("2001:db8::1"),
                 p("2001:db8::/64"),
             ],
+            &[],
         );
         assert_eq!(
             after,
             "# site rules\nsshd: 192.0.2.1\nvsftpd: ALL\n# banner begin\nALL: 198.18.0.1\nALL: 198.51.100.0/255.255.255.0\nALL: [2001:db8::1]\nALL: [2001:db8::]/64\n# banner end\n"
         );
         assert_eq!(
-            render(&after, &[]),
+            render(&after, &[], &[]),
             "# site rules\nsshd: 192.0.2.1\nvsftpd: ALL\n"
         );
     }
@@ -150,13 +168,29 @@ mod tests {
         let path = dir.path().join("hosts.deny");
         fs::write(&path, "sshd: 192.0.2.1\n").unwrap();
         let mut h = HostsDeny::new(&path);
-        h.sync(vec![p("198.18.0.2"), p("198.18.0.1")]).unwrap();
+        h.sync(vec![p("198.18.0.2"), p("198.18.0.1")], &[]).unwrap();
         assert_eq!(
             fs::read_to_string(&path).unwrap(),
             "sshd: 192.0.2.1\n# banner begin\nALL: 198.18.0.1\nALL: 198.18.0.2\n# banner end\n"
         );
-        h.sync(vec![]).unwrap();
+        h.sync(vec![], &[]).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "sshd: 192.0.2.1\n");
         assert!(!dir.path().join("hosts.banner-tmp").exists());
+    }
+
+    #[test]
+    fn a_wide_ban_excepts_the_allowlist_inside_it() {
+        // Issue 9, item 10: `ban --jail sshd 0.0.0.0/0` wrote `ALL: 0.0.0.0/0.0.0.0`,
+        // denying localhost to every TCP-wrapped service.
+        let allow = [p("127.0.0.0/8"), p("198.18.0.1"), p("::1")];
+        let text = render(
+            "",
+            &[p("0.0.0.0/0"), p("198.18.0.1"), p("2001:db8::/32")],
+            &allow,
+        );
+        assert_eq!(
+            text,
+            "# banner begin\nALL: 0.0.0.0/0.0.0.0 EXCEPT 127.0.0.0/255.0.0.0 198.18.0.1\nALL: [2001:db8::]/32\n# banner end\n"
+        );
     }
 }

@@ -175,6 +175,13 @@ pub fn chain_rules(tarpit: bool, v6: bool) -> Vec<Vec<String>> {
             CHAIN,
             &format!("-m set --match-set {} src -j CT --notrack", s.tarpit),
         ));
+        // The allowlist first here too: an allowlisted address inside a tarpitted prefix
+        // (loopback included) must never meet the tarpit in INPUT or FORWARD.
+        rules.push(rule(
+            "filter",
+            TARPIT_CHAIN,
+            &format!("-m set --match-set {} src -j RETURN", s.allow),
+        ));
         rules.push(rule(
             "filter",
             TARPIT_CHAIN,
@@ -571,5 +578,21 @@ mod tests {
                 .contains("`ipset restore` failed: ipset v7.17: Error in line 1"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_tarpit_chain_returns_the_allowlist_first() {
+        // Issue 9, item 10: an allowlisted address inside a tarpitted prefix (loopback
+        // included) was tarpitted in filter INPUT/FORWARD.
+        for v6 in [false, true] {
+            let rules: Vec<String> = chain_rules(true, v6).iter().map(|r| r.join(" ")).collect();
+            let in_tarpit: Vec<&String> =
+                rules.iter().filter(|r| r.contains(TARPIT_CHAIN)).collect();
+            assert!(
+                in_tarpit[0].contains("-allow src -j RETURN"),
+                "{in_tarpit:#?}"
+            );
+            assert!(in_tarpit.iter().skip(1).all(|r| !r.contains("-allow")));
+        }
     }
 }

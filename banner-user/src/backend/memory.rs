@@ -16,6 +16,10 @@ pub struct MemoryState {
     pub capacity: Capacity,
     /// Fail the next call to `block` (to test error paths).
     pub fail_next_block: bool,
+    /// Fail every call to `unblock` while set.
+    pub fail_unblock: bool,
+    /// Calls to `unblock`, failed ones included.
+    pub unblock_calls: usize,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -58,6 +62,10 @@ impl Backend for MemoryBackend {
 
     fn unblock(&mut self, targets: &[IpPrefix]) -> Result<(), BackendError> {
         let mut s = self.state();
+        s.unblock_calls += 1;
+        if s.fail_unblock {
+            return Err(BackendError::Setup("injected unblock failure".into()));
+        }
         for t in targets {
             s.bans.remove(t);
         }

@@ -116,6 +116,9 @@ pub enum BackendError {
     },
     #[error("{0}")]
     Setup(String),
+    /// Another banner owns this backend's kernel objects: never a reason to try another one.
+    #[error("{0}")]
+    Busy(String),
     #[error("`{command}` failed: {detail}")]
     Command { command: String, detail: String },
     #[error("{context}: {source}")]

@@ -87,6 +87,9 @@ pub struct XdpBackend {
     settings: Array<MapData, Settings>,
     attachments: Vec<Attachment>,
     capacity: Capacity,
+    /// Held while we own the pins: a second daemon on the same bpffs directory would adopt
+    /// our link and maps, lift our bans and remove our pins at its stop.
+    _lock: nix::fcntl::Flock<fs::File>,
 }
 
 /// An error with its chain of causes ("`bpf_link_create` failed: Operation not supported").
@@ -167,6 +170,20 @@ fn drop_incompatible_pins(opts: &XdpOptions) -> Result<(), BackendError> {
     Ok(())
 }
 
+/// An exclusive lock on the bpffs directory itself (flock works on a directory fd on bpffs).
+fn lock_dir(dir: &Path) -> Result<nix::fcntl::Flock<fs::File>, BackendError> {
+    let file = fs::File::open(dir).map_err(|source| BackendError::Io {
+        context: format!("opening {}", dir.display()),
+        source,
+    })?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        BackendError::Busy(format!(
+            "another banner daemon uses the bpffs directory {} ({e}); give this one its own bpffs_dir",
+            dir.display()
+        ))
+    })
+}
+
 fn link_pin_path(dir: &Path, iface: &str) -> PathBuf {
     dir.join(format!("link_{iface}"))
 }
@@ -185,6 +202,7 @@ impl XdpBackend {
             context: format!("creating {}", opts.bpffs_dir.display()),
             source,
         })?;
+        let lock = lock_dir(&opts.bpffs_dir)?;
         drop_incompatible_pins(opts)?;
 
         let pins: Vec<(&str, PathBuf)> = map_name::ALL
@@ -278,6 +296,7 @@ impl XdpBackend {
                 prefix_v4: Some(opts.max_prefix_bans as usize),
                 prefix_v6: Some(opts.max_prefix_bans as usize),
             },
+            _lock: lock,
         };
         backend.sync_settings()?;
         Ok(backend)

@@ -235,7 +235,8 @@ impl Core {
         if jails.is_empty() && self.hosts_deny.untouched() {
             return;
         }
-        if let Err(e) = self.hosts_deny.sync(targets) {
+        let allow = self.manager.ignore_list().nets();
+        if let Err(e) = self.hosts_deny.sync(targets, &allow) {
             log::warn!("writing {}: {e}", self.hosts_deny.path().display());
         }
     }

@@ -189,6 +189,7 @@ fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>> {
                         chosen = Some(b);
                         break;
                     }
+                    Err(e @ BackendError::Busy(_)) => return Err(e.into()),
                     Err(e) => {
                         log::warn!("{name} cannot be used ({e}); trying the next backend");
                         why.push(format!("{name}: {e}"));
