@@ -555,6 +555,7 @@ impl Config {
             blocktype: self.blocktype,
             increment: self.increment,
             max_tracked: self.max_tracked,
+            ipv6_prefix: self.ipv6_prefix,
         }
     }
 

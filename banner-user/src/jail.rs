@@ -51,9 +51,24 @@ pub struct JailPolicy {
     pub blocktype: BlockType,
     pub increment: Increment,
     pub max_tracked: usize,
+    /// IPv6 sources are counted and banned per prefix of this length (128: per address).
+    pub ipv6_prefix: u8,
 }
 
+/// The prefix IPv6 failures are counted by unless configured: an attacker's host owns a
+/// whole /64 and rotating through it must not reset its count.
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
 impl JailPolicy {
+    /// What a failure from `addr` counts against, and what a ban of it covers: the address
+    /// itself for IPv4, its `ipv6_prefix` network for IPv6.
+    pub fn target_of(&self, addr: IpAddr) -> IpPrefix {
+        match addr {
+            IpAddr::V6(_) if self.ipv6_prefix < 128 => IpPrefix::containing(addr, self.ipv6_prefix),
+            _ => IpPrefix::host(addr),
+        }
+    }
+
     /// The length of the ban after `previous` earlier bans of the same address.
     pub fn ban_length(&self, previous: u32) -> BanLength {
         let BanLength::For(base) = self.bantime else {
@@ -273,9 +288,17 @@ pub struct Jail {
     window: FailureWindow,
     /// (fingerprint, address) -> time, for lines seen through two sources.
     recent: HashMap<(u64, IpAddr), u32>,
+    /// `recent` is swept of old entries when it grows past this; the bar then doubles over
+    /// what is left, so a burst of distinct failures costs O(1) each, amortised.
+    recent_limit: usize,
+    /// Sweeps of `recent` (for tests of the cost).
+    recent_sweeps: u64,
     dedupe: bool,
     stats: JailStats,
 }
+
+/// Size of `recent` below which it is never swept between housekeeping rounds.
+const RECENT_MIN_LIMIT: usize = 4096;
 
 impl Jail {
     /// `dedupe`: the jail reads more than one source, so the same line may arrive twice.
@@ -285,6 +308,8 @@ impl Jail {
             policy,
             window: FailureWindow::default(),
             recent: HashMap::new(),
+            recent_limit: RECENT_MIN_LIMIT,
+            recent_sweeps: 0,
             dedupe,
             stats: JailStats::default(),
         }
@@ -331,14 +356,17 @@ impl Jail {
             self.stats.folded += 1;
             return None;
         }
-        let Some(session) = self.session_says_count(failure) else {
+        // Counted per target: an IPv6 /64 is one attacker, whichever address it uses.
+        let target = self.policy.target_of(failure.addr);
+        let key = target.addr();
+        let Some(session) = self.session_says_count(failure, key) else {
             self.stats.folded += 1;
             return None;
         };
         self.stats.failures += 1;
         let count = self.window.record(
             session,
-            failure.addr,
+            key,
             t,
             findtime,
             self.policy.maxretry,
@@ -348,9 +376,8 @@ impl Jail {
             return None;
         }
         // Banned: its failures are spent; after the ban it starts from zero.
-        self.window.forget(&failure.addr);
+        self.window.forget(&key);
         self.stats.bans += 1;
-        let target = IpPrefix::host(failure.addr);
         let previous = previous_bans(&target);
         Some(BanRequest {
             target,
@@ -367,8 +394,12 @@ impl Jail {
             Some(&seen) if seen.abs_diff(t) <= 1 => true,
             _ => {
                 self.recent.insert(key, t);
-                if self.recent.len() > 4096 {
+                if self.recent.len() > self.recent_limit {
+                    // Sweeping on every insert past a fixed size made a burst of distinct
+                    // failures O(n) each (issue 9, item 16).
                     self.recent.retain(|_, &mut s| s + 10 >= t);
+                    self.recent_limit = (self.recent.len() * 2).max(RECENT_MIN_LIMIT);
+                    self.recent_sweeps += 1;
                 }
                 false
             }
@@ -378,12 +409,12 @@ impl Jail {
     /// Decide whether a failure counts in its session. None: it is folded into one already
     /// counted. Some(word): it counts; `word` is the session state to store (None when the
     /// line carries no session).
-    fn session_says_count(&mut self, f: &Failure) -> Option<Option<u32>> {
+    fn session_says_count(&mut self, f: &Failure, key: IpAddr) -> Option<Option<u32>> {
         let Some(session) = f.session else {
             return Some(None);
         };
         let id = session_id(session);
-        let current = self.window.tracks.get(&f.addr).map_or(0, |tr| tr.session);
+        let current = self.window.tracks.get(&key).map_or(0, |tr| tr.session);
         let (counted, credit) = if current & SESSION_ID == id {
             (
                 current & SESSION_COUNTED != 0,
@@ -404,7 +435,7 @@ impl Jail {
         if counts {
             Some(Some(word))
         } else {
-            if let Some(tr) = self.window.tracks.get_mut(&f.addr) {
+            if let Some(tr) = self.window.tracks.get_mut(&key) {
                 tr.session = word;
             }
             None
@@ -416,6 +447,7 @@ impl Jail {
         let now_s = unix_secs(now) as u32;
         let findtime = self.policy.findtime.as_secs().min(u64::from(u32::MAX)) as u32;
         self.recent.retain(|_, &mut s| s + 10 >= now_s);
+        self.recent_limit = (self.recent.len() * 2).max(RECENT_MIN_LIMIT);
         self.window.purge(now_s, findtime)
     }
 }
@@ -429,7 +461,8 @@ pub const RECIDIVE: &str = "recidive";
 
 /// The recidive jail: its "failures" are other jails' bans of an address.
 pub fn recidive_failure(target: &IpPrefix, at: SystemTime) -> Option<Failure> {
-    target.is_host().then(|| Failure {
+    // Hosts, and IPv6 prefixes (jails ban those per /64); IPv4 ranges only come by hand.
+    (target.is_host() || !target.is_v4()).then(|| Failure {
         addr: target.addr(),
         time: at,
         session: None,
@@ -454,6 +487,7 @@ mod tests {
             blocktype: BlockType::Tarpit,
             increment: Increment::default(),
             max_tracked: 1000,
+            ipv6_prefix: 64,
         }
     }
 
@@ -713,5 +747,75 @@ mod tests {
             assert_eq!(d.is_some(), i == 4, "ban {i}");
         }
         assert!(recidive_failure(&"198.18.0.0/24".parse().unwrap(), clock.now()).is_none());
+    }
+
+    #[test]
+    fn an_attacker_rotating_through_its_ipv6_64_is_counted_and_banned_as_one() {
+        // Issue 9, item 15: counted per /128, a /64 never reached maxretry.
+        let clock = ManualClock::at(T0);
+        let mut jail = Jail::new("sshd", policy(), false);
+        assert!(jail
+            .on_failure(&fail("2001:db8:1::1", &clock), clock.now(), |_| 0)
+            .is_none());
+        assert!(jail
+            .on_failure(&fail("2001:db8:1::2", &clock), clock.now(), |_| 0)
+            .is_none());
+        // Another /64 counts apart.
+        assert!(jail
+            .on_failure(&fail("2001:db8:2::1", &clock), clock.now(), |_| 0)
+            .is_none());
+        let ban = jail
+            .on_failure(&fail("2001:db8:1::ffff:3", &clock), clock.now(), |_| 0)
+            .expect("the /64's third failure bans");
+        assert_eq!(ban.target.to_string(), "2001:db8:1::/64");
+        // IPv4 stays per address; ipv6_prefix = 128 counts per address again.
+        assert_eq!(
+            policy()
+                .target_of("198.18.0.1".parse().unwrap())
+                .to_string(),
+            "198.18.0.1"
+        );
+        let exact = JailPolicy {
+            ipv6_prefix: 128,
+            ..policy()
+        };
+        let mut jail = Jail::new("sshd", exact, false);
+        for last in 1..=5 {
+            let a = format!("2001:db8:1::{last}");
+            assert!(jail
+                .on_failure(&fail(&a, &clock), clock.now(), |_| 0)
+                .is_none());
+        }
+    }
+
+    #[test]
+    fn a_burst_of_distinct_failures_through_two_sources_costs_constant_work_each() {
+        // Issue 9, item 16: past 4096 remembered lines every new one swept the whole map.
+        let clock = ManualClock::at(T0);
+        let mut jail = Jail::new(
+            "sshd",
+            JailPolicy {
+                max_tracked: 100_000,
+                ..policy()
+            },
+            true,
+        );
+        let n = 40_000u32;
+        for i in 0..n {
+            let mut f = fail(
+                &std::net::Ipv4Addr::from(0xc612_0000 + i).to_string(),
+                &clock,
+            );
+            f.fingerprint = u64::from(i);
+            jail.on_failure(&f, clock.now(), |_| 0);
+        }
+        assert_eq!(jail.stats().failures, u64::from(n));
+        // The bar doubles after each sweep: log2(40000 / 4096) + 1 sweeps, not 36000.
+        assert!(jail.recent_sweeps <= 5, "{} sweeps", jail.recent_sweeps);
+        // And the same line through the second source is still folded.
+        let mut again = fail("198.18.0.7", &clock);
+        again.fingerprint = 7;
+        assert!(jail.on_failure(&again, clock.now(), |_| 0).is_none());
+        assert_eq!(jail.stats().folded, 1);
     }
 }

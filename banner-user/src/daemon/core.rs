@@ -268,17 +268,18 @@ impl Core {
     pub fn on_failures(&mut self, jail: &str, failures: &[Failure]) {
         let now = self.manager.now();
         for f in failures {
-            let target = IpPrefix::host(f.addr);
+            let source = IpPrefix::host(f.addr);
             let Some(slot) = self.jails.get_mut(jail) else {
                 return;
             };
             // The allowlist is checked before counting: its addresses never accumulate.
-            if self.manager.ignore_list().covering(&target).is_some()
-                || slot.cfg.ignoreip.iter().any(|n| n.contains(&target))
+            if self.manager.ignore_list().covering(&source).is_some()
+                || slot.cfg.ignoreip.iter().any(|n| n.contains(&source))
             {
                 slot.ignored += 1;
                 continue;
             }
+            let target = slot.jail.policy.target_of(f.addr);
             if self.manager.get(&target).is_some() {
                 // Already banned (old lines read at start, or lines still in flight).
                 continue;

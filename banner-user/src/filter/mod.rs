@@ -299,11 +299,14 @@ impl Filter {
                 Some(m) => m.as_bytes(),
                 None => return Examined::NoMatch,
             },
+            // The tag must carry a pid, as the daemon's own lines do: `logger -t sshd` (which
+            // any local user may run) writes none unless asked. A forger can still add one;
+            // only the journal's trusted fields (`_SYSTEMD_UNIT`) rule that out.
             Prefix::Syslog(programs) if stamped => match syslog_header(rest) {
-                Some((program, header_pid, content))
+                Some((program, Some(header_pid), content))
                     if programs.iter().any(|p| p.as_bytes() == program) =>
                 {
-                    pid = pid.or(header_pid);
+                    pid = pid.or(Some(header_pid));
                     content
                 }
                 _ => return Examined::Foreign,

@@ -331,3 +331,14 @@ fn every_builtin_pattern_has_a_tail_and_it_agrees_with_the_whole_pattern() {
         assert_eq!(&whole["host"], &tail["host"], "{message}");
     }
 }
+
+#[test]
+fn a_syslog_tag_without_a_pid_is_not_sshd() {
+    // Issue 9, item 14: `logger -t sshd "Failed password for root from X port 1 ssh2"` (any
+    // local user may run it) reached /var/log/auth.log as `sshd: ...` and banned X.
+    let f = sshd("normal");
+    let forged = "Nov 26 01:02:03 gw sshd: Failed password for root from 198.18.0.5 port 1 ssh2";
+    assert_eq!(host(&f, forged), None);
+    let real = "Nov 26 01:02:03 gw sshd[77]: Failed password for root from 198.18.0.5 port 1 ssh2";
+    assert_eq!(host(&f, real).as_deref(), Some("198.18.0.5"));
+}

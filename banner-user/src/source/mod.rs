@@ -22,12 +22,19 @@ pub const MAX_LINE: usize = 64 * 1024;
 
 /// Splits a byte stream into lines. Handles `\r\n`, lines over [`MAX_LINE`], and a last line
 /// still being written (kept until its newline arrives).
+///
+/// A line longer than [`MAX_LINE`] is dropped whole and counted, never handed on cut: a cut
+/// line's end is not the line's end, so a `$`-anchored pattern would match at the cut and
+/// client text placed there (an address of the attacker's choosing) would be taken as the
+/// source.
 #[derive(Debug, Default)]
 pub struct LineSplitter {
     partial: Vec<u8>,
-    /// Inside an overlong line, after its first MAX_LINE bytes were emitted.
+    /// Inside an overlong line: its bytes are being skipped until its newline.
     skipping: bool,
-    /// Lines cut at MAX_LINE.
+    /// Bytes of the overlong line skipped so far (a restart re-reads and re-skips it).
+    skipped: usize,
+    /// Overlong lines dropped.
     pub truncated: u64,
 }
 
@@ -40,37 +47,30 @@ impl LineSplitter {
                     let (head, rest) = (&data[..nl], &data[nl + 1..]);
                     if self.skipping {
                         self.skipping = false;
+                        self.skipped = 0;
+                    } else if self.partial.len() + head.len() > MAX_LINE {
+                        self.truncated += 1;
+                        self.partial.clear();
                     } else if self.partial.is_empty() {
-                        if head.len() > MAX_LINE {
-                            self.truncated += 1;
-                            emit(&head[..MAX_LINE]);
-                        } else {
-                            emit(strip_cr(head));
-                        }
+                        emit(strip_cr(head));
                     } else {
-                        let room = MAX_LINE - self.partial.len();
-                        self.partial
-                            .extend_from_slice(&head[..head.len().min(room)]);
-                        if head.len() > room {
-                            self.truncated += 1;
-                        }
+                        self.partial.extend_from_slice(head);
                         emit(strip_cr(&self.partial));
                         self.partial.clear();
                     }
                     data = rest;
                 }
                 None => {
-                    if !self.skipping {
-                        let room = MAX_LINE - self.partial.len();
-                        self.partial
-                            .extend_from_slice(&data[..data.len().min(room)]);
-                        if data.len() >= room && self.partial.len() == MAX_LINE {
-                            // Emit what fits now; drop the rest of this line.
-                            self.truncated += 1;
-                            emit(&self.partial);
-                            self.partial.clear();
-                            self.skipping = true;
-                        }
+                    if self.skipping {
+                        self.skipped += data.len();
+                    } else if self.partial.len() + data.len() > MAX_LINE {
+                        // Too long already: drop what we hold and skip to its newline.
+                        self.truncated += 1;
+                        self.skipped = self.partial.len() + data.len();
+                        self.partial.clear();
+                        self.skipping = true;
+                    } else {
+                        self.partial.extend_from_slice(data);
                     }
                     data = &[];
                 }
@@ -85,16 +85,19 @@ impl LineSplitter {
             self.partial.clear();
         }
         self.skipping = false;
+        self.skipped = 0;
     }
 
     /// Forget a partial line (the file was truncated under it).
     pub fn reset(&mut self) {
         self.partial.clear();
         self.skipping = false;
+        self.skipped = 0;
     }
 
+    /// Bytes read but not yet handed out as a line: a restart resumes before them.
     pub fn pending(&self) -> usize {
-        self.partial.len()
+        self.partial.len() + self.skipped
     }
 }
 
@@ -167,12 +170,17 @@ mod tests {
     }
 
     #[test]
-    fn overlong_lines_are_cut_and_counted_and_the_next_line_survives() {
-        let long = vec![b'x'; MAX_LINE * 2 + 10];
+    fn overlong_lines_are_dropped_whole_counted_and_the_next_line_survives() {
+        // Issue 9, item 13: the head of an overlong line was matched as a whole line, so `$`
+        // anchored at the cut, where client text could place a chosen address.
+        let mut long = vec![b'x'; MAX_LINE - 20];
+        long.extend_from_slice(b" from 198.18.66.6 port 22 ssh2 and then more client text");
         let (out, s) = split(&[&long, b"\nnext\n"]);
-        assert_eq!(out.len(), 2);
-        assert_eq!(out[0].len(), MAX_LINE);
-        assert_eq!(out[1], b"next");
+        assert_eq!(
+            out,
+            vec![b"next".to_vec()],
+            "the cut line is never handed on"
+        );
         assert_eq!(s.truncated, 1);
         // The same, with the long line arriving in small pieces.
         let mut s = LineSplitter::default();
@@ -180,8 +188,21 @@ mod tests {
         for chunk in long.chunks(1000) {
             s.push(chunk, &mut |l| out.push(l.len()));
         }
+        assert_eq!(
+            s.pending(),
+            long.len(),
+            "a restart re-reads (and re-skips) it"
+        );
         s.push(b"\nok\n", &mut |l| out.push(l.len()));
-        assert_eq!(out, vec![MAX_LINE, 2]);
+        assert_eq!(out, vec![2]);
+        assert_eq!(s.truncated, 1);
+        assert_eq!(s.pending(), 0);
+        // A line of exactly MAX_LINE bytes is whole, and kept.
+        let exact = vec![b'y'; MAX_LINE];
+        let (out, s) = split(&[&exact[..100], &exact[100..], b"\n"]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].len(), MAX_LINE);
+        assert_eq!(s.truncated, 0);
     }
 
     #[test]

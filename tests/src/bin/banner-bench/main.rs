@@ -624,6 +624,7 @@ fn bench_parse(quick: bool) -> Value {
                 blocktype: BlockType::Tarpit,
                 increment: Increment::default(),
                 max_tracked: 1_000_000,
+                ipv6_prefix: 64,
             },
             false,
         );
