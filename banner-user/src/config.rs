@@ -227,6 +227,7 @@ struct RawJail {
     max_tracked: Option<Spanned<i64>>,
     usedns: Option<Spanned<String>>,
     hosts_deny: Option<bool>,
+    prefer_journal: Option<bool>,
 }
 
 impl RawJail {
@@ -247,6 +248,7 @@ impl RawJail {
             max_tracked: self.max_tracked.or(base.max_tracked),
             usedns: self.usedns.or(base.usedns),
             hosts_deny: self.hosts_deny.or(base.hosts_deny),
+            prefer_journal: self.prefer_journal.or(base.prefer_journal),
         }
     }
 }
@@ -323,6 +325,10 @@ pub struct JailConfig {
     pub ignoreip: Vec<IpPrefix>,
     /// Also list this jail's bans in hosts.deny (TCP Wrappers).
     pub hosts_deny: bool,
+    /// With both a journalmatch and log files: read only the journal when it holds the
+    /// jail's entries. Its `_SYSTEMD_UNIT` is set by journald, while any local user can put
+    /// a line in a syslog file with `logger`.
+    pub prefer_journal: bool,
 }
 
 impl JailConfig {
@@ -503,6 +509,7 @@ impl Config {
             policy(&mut out, &j.policy);
             let _ = writeln!(out, "ignoreip = {}", nets(&j.ignoreip));
             let _ = writeln!(out, "hosts_deny = {}", j.hosts_deny);
+            let _ = writeln!(out, "prefer_journal = {}", j.prefer_journal);
         }
         match &self.recidive {
             Some(r) => {
@@ -980,6 +987,7 @@ fn resolve_jail(
         policy,
         ignoreip,
         hosts_deny: j.hosts_deny.unwrap_or(false),
+        prefer_journal: j.prefer_journal.unwrap_or(true),
     })))
 }
 

@@ -59,6 +59,13 @@ impl Drop for Journald {
     }
 }
 
+/// One journald test at a time: the one that started journald stops it when it ends.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn log_as(tag: &str, message: &str) {
     let mut child = Command::new("systemd-cat")
         .args(["-t", tag])
@@ -77,6 +84,7 @@ fn log_as(tag: &str, message: &str) {
 
 #[test]
 fn journald_failures_ban_and_the_cursor_survives_a_restart() {
+    let _one = serial();
     let _journald = Journald::ensure();
     let lab = Lab::new();
     // A tag of our own, so no other entry (or an earlier run's) is read.
@@ -142,5 +150,59 @@ fn journald_failures_ban_and_the_cursor_survives_a_restart() {
         wait_until(Duration::from_secs(10), || !lab.ping(lab.host_v4())),
         "new entries after the restart were missed: {}",
         status(&d)
+    );
+}
+
+#[test]
+fn the_journal_is_preferred_over_a_syslog_file_anyone_can_write() {
+    // Issue 9, item 14: `logger -t sshd "Failed password ... from X"` put a line in
+    // /var/log/auth.log (read beside the journal by default) and banned X.
+    let _one = serial();
+    let _journald = Journald::ensure();
+    let lab = Lab::new();
+    let tag = format!("bnrp{}x{}", lab.id, std::process::id());
+    // The journal already holds this jail's entries (sshd has logged before).
+    log_as(&tag, "Server listening on 0.0.0.0 port 22.");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("auth.log");
+    std::fs::write(&file, "").unwrap();
+    let d = Daemon::start(
+        &[&lab.host_if],
+        "",
+        &format!(
+            "\n[jails.sshd]\njournalmatch = [\"SYSLOG_IDENTIFIER={tag}\"]\nlogpath = [\"{}\"]\n",
+            file.display()
+        ),
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || d
+            .log_text()
+            .contains("reading the journal only")),
+        "{}",
+        d.log_text()
+    );
+    let peer = lab.peer_v4().to_string();
+    // Forged lines in the file (even with a pid in the tag) are not read at all.
+    let stamp = "Nov 26 01:02:03";
+    let mut forged = String::new();
+    for port in 1..=4 {
+        forged.push_str(&format!(
+            "{stamp} gw sshd[999]: Failed password for root from {peer} port {port} ssh2\n"
+        ));
+    }
+    std::fs::write(&file, forged).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(lab.ping(lab.host_v4()), "a forged file line banned");
+    // The journal's entries still ban.
+    for port in 1..=3 {
+        log_as(
+            &tag,
+            &format!("Failed password for root from {peer} port {port} ssh2"),
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || !lab.ping(lab.host_v4())),
+        "{}",
+        d.log_text()
     );
 }

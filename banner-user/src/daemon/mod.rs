@@ -359,6 +359,31 @@ impl Supervisor {
                 book: self.book.clone(),
                 counters: self.registry.get(&j.name),
             };
+            if !j.logpaths.is_empty() && journal && !j.journalmatch.is_empty() && j.prefer_journal {
+                // The journal when it has this jail's entries, else the files as well.
+                let (logpaths, matches, findtime) = (
+                    j.logpaths.clone(),
+                    j.journalmatch.clone(),
+                    j.policy.findtime,
+                );
+                self.tasks.push(tokio::spawn(async move {
+                    if journal::has_entries(&matches).await {
+                        log::info!(
+                            "[{}] reading the journal only, not {}: journald sets _SYSTEMD_UNIT itself, while any local user can write a syslog line with `logger` (prefer_journal = false reads both)",
+                            ctx.jail,
+                            logpaths.join(", ")
+                        );
+                        journal::follow(matches, findtime, ctx).await;
+                    } else {
+                        tokio::join!(
+                            file::follow(logpaths, ctx.clone()),
+                            journal::follow(matches, findtime, ctx)
+                        );
+                    }
+                }));
+                log_jail(j);
+                continue;
+            }
             if !j.logpaths.is_empty() {
                 self.tasks
                     .push(tokio::spawn(file::follow(j.logpaths.clone(), ctx.clone())));
@@ -377,15 +402,7 @@ impl Supervisor {
                     );
                 }
             }
-            log::info!(
-                "[{}] filter {}, maxretry {} in {}, bantime {}, {}",
-                j.name,
-                j.filter_name,
-                j.policy.maxretry,
-                crate::duration::format_duration(j.policy.findtime),
-                j.policy.bantime,
-                j.policy.blocktype
-            );
+            log_jail(j);
         }
     }
 
@@ -443,6 +460,19 @@ impl Supervisor {
         log::info!("reloaded: {summary}");
         Ok(summary)
     }
+}
+
+/// The one line each jail logs at start: its filter and numbers.
+fn log_jail(j: &crate::config::JailConfig) {
+    log::info!(
+        "[{}] filter {}, maxretry {} in {}, bantime {}, {}",
+        j.name,
+        j.filter_name,
+        j.policy.maxretry,
+        crate::duration::format_duration(j.policy.findtime),
+        j.policy.bantime,
+        j.policy.blocktype
+    );
 }
 
 /// Wait for SIGTERM or SIGINT; reload on SIGHUP meanwhile.

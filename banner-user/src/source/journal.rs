@@ -137,18 +137,18 @@ async fn run_once(args: &[String], k: &str, ctx: &SourceContext) -> Result<(), S
     let mut last_cursor: Option<String> = None;
     let mut read = 0u64;
     loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
+        // Bounded: a huge entry is skipped as it streams by, never buffered whole first.
+        match read_line_bounded(&mut reader, &mut line, MAX_LINE * 4)
             .await
-            .map_err(|e| format!("reading journalctl: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        read += 1;
-        if line.len() > MAX_LINE * 4 {
-            SourceCounters::add(&ctx.counters.truncated, 1);
-            continue;
+            .map_err(|e| format!("reading journalctl: {e}"))?
+        {
+            LineRead::Eof => break,
+            LineRead::TooLong => {
+                read += 1;
+                SourceCounters::add(&ctx.counters.truncated, 1);
+                continue;
+            }
+            LineRead::Line => read += 1,
         }
         let entry: Entry = match serde_json::from_slice(&line) {
             Ok(e) => e,
@@ -177,12 +177,12 @@ async fn run_once(args: &[String], k: &str, ctx: &SourceContext) -> Result<(), S
                 .map(|us| UNIX_EPOCH + Duration::from_micros(us)),
             pid: entry.pid.and_then(|p| p.parse().ok()),
         };
-        let mut text = text;
-        if text.len() > MAX_LINE {
-            text.truncate(MAX_LINE);
-            SourceCounters::add(&ctx.counters.truncated, 1);
-        }
         SourceCounters::add(&ctx.counters.lines, 1);
+        if text.len() > MAX_LINE {
+            // Dropped whole, as file lines are: a cut message must never be matched.
+            SourceCounters::add(&ctx.counters.truncated, 1);
+            continue;
+        }
         ctx.examine_line(&text, &meta, &mut cache, &mut failures);
         // Hand over a batch whenever journalctl has nothing more queued right now.
         if reader.buffer().is_empty() && !flush(ctx, k, &mut failures, &mut last_cursor, &mut read)
@@ -200,6 +200,56 @@ async fn run_once(args: &[String], k: &str, ctx: &SourceContext) -> Result<(), S
     } else {
         format!("journalctl exited ({status}): {err}")
     })
+}
+
+/// What [`read_line_bounded`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum LineRead {
+    Eof,
+    /// `buf` holds one line (with its newline, if it had one).
+    Line,
+    /// The line was longer than the limit: skipped through its newline, `buf` empty.
+    TooLong,
+}
+
+/// Read one line into `buf` (cleared first), holding at most `limit` bytes of it.
+async fn read_line_bounded<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<LineRead> {
+    buf.clear();
+    let mut skipping = false;
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(match (skipping, buf.is_empty()) {
+                (true, _) => LineRead::TooLong,
+                (false, true) => LineRead::Eof,
+                (false, false) => LineRead::Line,
+            });
+        }
+        let (take, done) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        if !skipping {
+            if buf.len() + take > limit {
+                skipping = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&chunk[..take]);
+            }
+        }
+        reader.consume(take);
+        if done {
+            return Ok(if skipping {
+                LineRead::TooLong
+            } else {
+                LineRead::Line
+            });
+        }
+    }
 }
 
 /// Send the failures, then record the cursor (so a restart never skips an entry the core
@@ -223,6 +273,31 @@ fn flush(
         });
     }
     true
+}
+
+/// Does the journal hold any entry matching `matches`? Asked once at start to decide whether
+/// a jail's log files are needed; bounded, so a stuck journalctl cannot hold the start up.
+pub async fn has_entries(matches: &[String]) -> bool {
+    let mut args: Vec<String> = ["--quiet", "--no-pager", "--lines=1", "--output=cat"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for (i, m) in matches.iter().enumerate() {
+        if i > 0 {
+            args.push("+".into());
+        }
+        args.extend(m.split_whitespace().map(str::to_string));
+    }
+    let run = tokio::process::Command::new("journalctl")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(5), run).await {
+        Ok(Ok(out)) => out.status.success() && !out.stdout.trim_ascii().is_empty(),
+        _ => false,
+    }
 }
 
 /// Is there a journal to read at all (journald running, or journal files present)?
@@ -287,5 +362,23 @@ mod tests {
         let b: Entry =
             serde_json::from_str(r#"{"__CURSOR":"c2","MESSAGE":[104,255,105]}"#).unwrap();
         assert!(matches!(b.message, Some(Message::Bytes(ref v)) if v == &[104, 255, 105]));
+    }
+
+    #[tokio::test]
+    async fn overlong_entries_are_skipped_without_being_buffered_whole() {
+        // Issue 9, item 18: journalctl lines were read whole before the size check.
+        let mut data = vec![b'x'; 10_000];
+        data.extend_from_slice(b"\nshort\ntail");
+        let mut reader = tokio::io::BufReader::with_capacity(64, &data[..]);
+        let mut buf = Vec::new();
+        let r = read_line_bounded(&mut reader, &mut buf, 100).await.unwrap();
+        assert_eq!(r, LineRead::TooLong);
+        assert!(buf.capacity() <= 200, "held {} bytes", buf.capacity());
+        let r = read_line_bounded(&mut reader, &mut buf, 100).await.unwrap();
+        assert_eq!((r, buf.as_slice()), (LineRead::Line, &b"short\n"[..]));
+        let r = read_line_bounded(&mut reader, &mut buf, 100).await.unwrap();
+        assert_eq!((r, buf.as_slice()), (LineRead::Line, &b"tail"[..]));
+        let r = read_line_bounded(&mut reader, &mut buf, 100).await.unwrap();
+        assert_eq!(r, LineRead::Eof);
     }
 }
