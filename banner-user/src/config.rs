@@ -1023,9 +1023,14 @@ fn check_logpath(p: &str) -> Result<Option<String>, String> {
         if kind.is_dir() {
             return Err(format!("logpath {} is a directory", path.display()));
         }
-        if !(kind.is_file() || kind.is_fifo()) {
+        if !kind.is_file() {
+            let what = if kind.is_fifo() {
+                "a FIFO"
+            } else {
+                "a device or socket"
+            };
             return Err(format!(
-                "logpath {} is not a regular file (a device or socket cannot be a log)",
+                "logpath {} is {what}, not a regular file: banner follows the file your syslog writes",
                 path.display()
             ));
         }

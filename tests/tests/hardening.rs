@@ -234,3 +234,117 @@ fn a_second_daemon_on_the_same_bpffs_directory_is_refused() {
         Some(1)
     );
 }
+
+/// Descriptors of process `pid` that point at files under `dir`.
+fn fds_under(pid: u32, dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|t| t.display().to_string())
+        .filter(|t| t.starts_with(&dir.display().to_string()))
+        .collect()
+}
+
+#[test]
+fn deleted_glob_files_are_let_go_once_drained() {
+    // Item 17: files matched by a glob stayed open after deletion (disk not freed, then fds
+    // exhausted).
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(
+        &[&lab.host_if],
+        "",
+        &format!(
+            "\n[jails.app]\nlogpath = \"{}/*.log\"\n[filters.app]\nfailregex = ['^denied <HOST>$']\n",
+            dir.path().display()
+        ),
+    );
+    let pid = d.pid().unwrap();
+    for i in 0..20 {
+        std::fs::write(dir.path().join(format!("f{i}.log")), "hello\n").unwrap();
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || fds_under(pid, dir.path()).len()
+            == 20),
+        "{:?}",
+        fds_under(pid, dir.path())
+    );
+    for i in 0..20 {
+        std::fs::remove_file(dir.path().join(format!("f{i}.log"))).unwrap();
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || fds_under(pid, dir.path())
+            .is_empty()),
+        "still open: {:?}",
+        fds_under(pid, dir.path())
+    );
+    let status = d.cli_json(&["status", "app", "--json"]);
+    assert_eq!(
+        status[0]["sources"].as_array().map(Vec::len),
+        Some(0),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_fifo_or_device_log_stalls_nothing() {
+    // Item 12: a FIFO logpath took both runtime threads: the control socket, reload, every
+    // source and SIGTERM stopped. /dev/zero burnt a core.
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.log");
+    let real = dir.path().join("auth.log");
+    std::fs::write(&real, "").unwrap();
+    let mut d = Daemon::start(
+        &[&lab.host_if],
+        "",
+        &format!(
+            "\n[jails.sshd]\njournalmatch = []\nlogpath = [\"{}\", \"{}\"]\n",
+            fifo.display(),
+            real.display()
+        ),
+    );
+    // The FIFO appears after start (check-config refuses one that is already there).
+    tests::sh("mkfifo", &[fifo.to_str().unwrap()]);
+    let sources = |d: &Daemon| d.cli_json(&["status", "sshd", "--json"])[0]["sources"].clone();
+    assert!(
+        wait_until(Duration::from_secs(10), || sources(&d)
+            .to_string()
+            .contains("not a regular file")),
+        "{}",
+        sources(&d)
+    );
+    // The other source still bans, the socket still answers, SIGTERM still stops.
+    let peer = lab.peer_v4();
+    let mut lines = String::new();
+    for port in 1..=3 {
+        lines.push_str(&format!(
+            "{} gw sshd[{port}]: Failed password for root from {peer} port {port} ssh2\n",
+            chrono_now()
+        ));
+    }
+    std::fs::write(&real, lines).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || !lab.ping(lab.host_v4())),
+        "{}",
+        d.log_text()
+    );
+    assert!(d.stop().success());
+}
+
+/// Now as a syslog (RFC 3164) timestamp.
+fn chrono_now() -> String {
+    String::from_utf8(
+        Command::new("date")
+            .args(["+%b %e %H:%M:%S"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim_end()
+    .to_string()
+}

@@ -353,10 +353,16 @@ impl Filter {
         match host.parse::<IpAddr>() {
             Ok(addr) => Examined::Failure(failure(addr)),
             Err(_) if self.usedns && !host.is_empty() && !host.contains(':') => {
-                use std::net::ToSocketAddrs as _;
-                match (host, 0u16).to_socket_addrs() {
+                let owned = host.to_string();
+                let lookup = move || {
+                    use std::net::ToSocketAddrs as _;
+                    (owned.as_str(), 0u16)
+                        .to_socket_addrs()
+                        .map(|a| a.map(|s| s.ip()).collect::<Vec<IpAddr>>())
+                };
+                match resolve_bounded(lookup, DNS_TIMEOUT) {
                     Ok(addrs) => {
-                        let mut all: Vec<Failure> = addrs.map(|a| failure(a.ip())).collect();
+                        let mut all: Vec<Failure> = addrs.into_iter().map(failure).collect();
                         all.dedup_by(|a, b| a.addr == b.addr);
                         if all.is_empty() {
                             Examined::BadHost(host.to_string())
@@ -370,6 +376,41 @@ impl Filter {
             Err(_) => Examined::BadHost(host.to_string()),
         }
     }
+}
+
+/// Longest a hostname lookup (usedns) may take: a slow resolver must not hold a source up.
+const DNS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Lookups still running (past their timeout too) before new ones are refused outright.
+const DNS_MAX_IN_FLIGHT: usize = 8;
+static DNS_IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Run a blocking lookup on a thread of its own and wait at most `timeout` for it. A lookup
+/// that does not answer in time is abandoned (its thread ends when the resolver gives up);
+/// at most [`DNS_MAX_IN_FLIGHT`] run at once, so a dead resolver cannot pile threads up.
+fn resolve_bounded<F>(lookup: F, timeout: std::time::Duration) -> std::io::Result<Vec<IpAddr>>
+where
+    F: FnOnce() -> std::io::Result<Vec<IpAddr>> + Send + 'static,
+{
+    use std::sync::atomic::Ordering;
+    if DNS_IN_FLIGHT.fetch_add(1, Ordering::SeqCst) >= DNS_MAX_IN_FLIGHT {
+        DNS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        return Err(std::io::Error::other(
+            "too many hostname lookups outstanding",
+        ));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("banner-dns".into())
+        .spawn(move || {
+            let _ = tx.send(lookup());
+            DNS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        });
+    if let Err(e) = spawned {
+        DNS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        return Err(e);
+    }
+    rx.recv_timeout(timeout)
+        .unwrap_or_else(|_| Err(std::io::Error::other("hostname lookup timed out")))
 }
 
 /// The tail of a built-in pattern: from the run of plain literal text right before `<HOST>`

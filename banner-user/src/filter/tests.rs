@@ -342,3 +342,30 @@ fn a_syslog_tag_without_a_pid_is_not_sshd() {
     let real = "Nov 26 01:02:03 gw sshd[77]: Failed password for root from 198.18.0.5 port 1 ssh2";
     assert_eq!(host(&f, real).as_deref(), Some("198.18.0.5"));
 }
+
+#[test]
+fn a_lookup_that_hangs_is_abandoned_at_its_timeout() {
+    // Issue 9, item 12: a slow resolver (usedns) held the source's thread, and with it the
+    // runtime, the control socket and SIGTERM.
+    let started = std::time::Instant::now();
+    let r = super::resolve_bounded(
+        || {
+            std::thread::sleep(Duration::from_secs(5));
+            Ok(vec!["198.18.0.1".parse().unwrap()])
+        },
+        Duration::from_millis(50),
+    );
+    assert!(r.is_err(), "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "waited for the lookup"
+    );
+    let r = super::resolve_bounded(
+        || Ok(vec!["198.18.0.2".parse().unwrap()]),
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        r.unwrap(),
+        vec!["198.18.0.2".parse::<std::net::IpAddr>().unwrap()]
+    );
+}

@@ -148,7 +148,16 @@ impl FileFollower {
     }
 
     fn open_file(&mut self, meta: &fs::Metadata, resume: Option<&FilePosition>) -> io::Result<()> {
-        let mut file = File::open(&self.path)?;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // A FIFO or a device never ends and has no position to resume: opening one blocked
+        // (FIFO) or read forever (/dev/zero). Check before opening, and again on what opened
+        // (the path may have changed in between); O_NONBLOCK so the open itself never waits.
+        not_a_log(&self.path, meta)?;
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&self.path)?;
+        not_a_log(&self.path, &file.metadata()?)?;
         let mut head = vec![0u8; FINGERPRINT_BYTES.min(meta.len() as usize)];
         let got = file.read_at(&mut head, 0)?;
         head.truncate(got);
@@ -191,6 +200,33 @@ impl FileFollower {
     pub fn is_open(&self) -> bool {
         self.open.is_some()
     }
+
+    /// The open file has no name left (deleted, not renamed by a rotation).
+    pub fn deleted(&self) -> bool {
+        self.open
+            .as_ref()
+            .and_then(|o| o.file.metadata().ok())
+            .is_some_and(|m| m.nlink() == 0)
+    }
+
+    /// Let go of the file (it was deleted and is drained): its descriptor, and with it the
+    /// disk space, are freed.
+    pub fn close(&mut self) {
+        self.open = None;
+        self.head.clear();
+        self.splitter.reset();
+    }
+}
+
+/// An error for anything but a regular file.
+fn not_a_log(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
+    if meta.file_type().is_file() {
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "{} is not a regular file (FIFOs, devices and sockets are not followed; point logpath at the file your syslog writes)",
+        path.display()
+    )))
 }
 
 /// Does the file still begin with `head`? A copytruncate followed by fast writing can leave
@@ -354,10 +390,37 @@ pub async fn follow(patterns: Vec<String>, ctx: SourceContext) {
             }
             last_expand = Some(Instant::now());
         }
-        let mut more = false;
-        for (path, follower) in followers.iter_mut() {
-            more |= poll_one(path, follower, &ctx, &mut cache);
-        }
+        // File reads (and hostname lookups, with usedns) block: tell the runtime, so the
+        // control socket, signals and other sources run on its other threads meanwhile.
+        let more = tokio::task::block_in_place(|| {
+            let mut more = false;
+            let mut drained_and_gone = Vec::new();
+            for (path, follower) in followers.iter_mut() {
+                let (again, lines) = poll_one(path, follower, &ctx, &mut cache);
+                more |= again;
+                if !again && lines == 0 && follower.is_open() && !path.exists() {
+                    drained_and_gone.push(path.clone());
+                }
+            }
+            // A deleted file that has nothing more to give is let go: kept open, it held
+            // its disk space and a descriptor forever (glob sources leaked one per file).
+            for path in drained_and_gone {
+                let fixed = patterns.iter().any(|p| Path::new(p) == path);
+                if fixed {
+                    // The configured path itself: keep following it, for when it comes back.
+                    // Only a deleted file is let go; one renamed by a rotation may still get
+                    // its writer's last lines.
+                    if let Some(f) = followers.get_mut(&path).filter(|f| f.deleted()) {
+                        f.close();
+                    }
+                } else {
+                    followers.remove(&path);
+                    ctx.book
+                        .forget(&key(&ctx.jail, "file", &path.display().to_string()));
+                }
+            }
+            more
+        });
         if more {
             tokio::task::yield_now().await;
             continue;
@@ -366,8 +429,14 @@ pub async fn follow(patterns: Vec<String>, ctx: SourceContext) {
     }
 }
 
-/// Poll one follower; report failures, save position and status. Returns "more to read".
-fn poll_one(path: &Path, f: &mut FileFollower, ctx: &SourceContext, cache: &mut DateCache) -> bool {
+/// Poll one follower; report failures, save position and status. Returns "more to read" and
+/// the lines read.
+fn poll_one(
+    path: &Path,
+    f: &mut FileFollower,
+    ctx: &SourceContext,
+    cache: &mut DateCache,
+) -> (bool, u64) {
     let name = path.display().to_string();
     let k = key(&ctx.jail, "file", &name);
     let resume = match ctx.book.get(&k) {
@@ -408,7 +477,7 @@ fn poll_one(path: &Path, f: &mut FileFollower, ctx: &SourceContext, cache: &mut 
     };
     if !failures.is_empty() && !(ctx.sink)(&ctx.jail, failures) {
         // The daemon is stopping: do not record a position past lines it never got.
-        return false;
+        return (false, lines);
     }
     if let Some(pos) = f.position() {
         ctx.book.set(&k, Saved::File(pos.clone()));
@@ -439,7 +508,7 @@ fn poll_one(path: &Path, f: &mut FileFollower, ctx: &SourceContext, cache: &mut 
             },
         );
     }
-    result.is_ok_and(|p| p.more)
+    (result.is_ok_and(|p| p.more), lines)
 }
 
 /// inotify on the directories of the followed files; any event there wakes the follower.

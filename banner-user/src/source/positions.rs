@@ -139,6 +139,15 @@ impl PositionBook {
         }
     }
 
+    /// Forget a source for good (its file is gone): position and status.
+    pub fn forget(&self, key: &str) {
+        let mut b = self.lock();
+        if b.saved.remove(key).is_some() {
+            b.dirty = true;
+        }
+        b.status.remove(key);
+    }
+
     pub fn remove_status_of_jail(&self, jail: &str) {
         self.lock().status.retain(|_, s| s.jail != jail);
     }
