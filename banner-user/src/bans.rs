@@ -167,6 +167,11 @@ pub struct BanManager {
     expiry_retry: Option<(SystemTime, std::time::Duration)>,
 }
 
+/// How long a lifted ban is remembered (for bantime_increment and `ban #n` in the log): a
+/// month, well past recidive's day and the increment's usual maxtime of a week. Older history
+/// is pruned, so it cannot grow without bound.
+pub const HISTORY_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
 /// First pause after a failed expiry sweep; it doubles up to [`EXPIRY_RETRY_MAX`].
 const EXPIRY_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
 const EXPIRY_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
@@ -502,6 +507,17 @@ impl BanManager {
         let expired: Vec<Ban> = due.iter().filter_map(|t| self.remove_active(t)).collect();
         self.compact_if_needed();
         expired
+    }
+
+    /// Forget the history of bans older than [`HISTORY_MAX_AGE`] that are no longer active.
+    /// Returns how many entries went.
+    pub fn prune_history(&mut self) -> usize {
+        let cutoff = unix_secs(self.clock.now()).saturating_sub(HISTORY_MAX_AGE.as_secs());
+        let before = self.history.len();
+        let active = &self.active;
+        self.history
+            .retain(|(_, target), (_, at)| *at >= cutoff || active.contains_key(target));
+        before - self.history.len()
     }
 
     /// When the next ban expires (or, after a failed sweep, when to retry it).
@@ -951,5 +967,24 @@ mod tests {
         f.clock.advance(Duration::from_secs(2));
         assert_eq!(m.expire().len(), 1);
         assert_eq!(m.next_deadline(), None);
+    }
+
+    #[test]
+    fn old_ban_history_is_pruned_but_active_bans_keep_theirs() {
+        // Issue 9, item 18: ban history was never pruned.
+        let f = Fixture::new();
+        let mut m = f.manager(MemoryBackend::default());
+        m.ban(req("198.18.0.1", 60)).unwrap();
+        m.ban(req("198.18.0.2", 100 * 86_400)).unwrap();
+        m.unban(&"198.18.0.1".parse().unwrap()).unwrap();
+        let t1: IpPrefix = "198.18.0.1".parse().unwrap();
+        let t2: IpPrefix = "198.18.0.2".parse().unwrap();
+        assert_eq!(m.previous_bans("sshd", &t1), 1);
+        f.clock.advance(Duration::from_secs(29 * 86_400));
+        assert_eq!(m.prune_history(), 0, "a month is kept");
+        f.clock.advance(Duration::from_secs(2 * 86_400));
+        assert_eq!(m.prune_history(), 1);
+        assert_eq!(m.previous_bans("sshd", &t1), 0);
+        assert_eq!(m.previous_bans("sshd", &t2), 1, "still banned: kept");
     }
 }

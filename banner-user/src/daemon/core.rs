@@ -62,6 +62,7 @@ pub struct Core {
     book: PositionBook,
     registry: CounterRegistry,
     last_housekeeping: Instant,
+    last_history_prune: Instant,
     /// hosts.deny for jails that ask for it.
     hosts_deny: HostsDeny,
     /// Jail bans the backend failed to apply, retried every housekeeping round.
@@ -70,6 +71,9 @@ pub struct Core {
 
 /// Most failed bans kept for retry (the oldest decisions matter most; later ones wait).
 const MAX_RETRY: usize = 100_000;
+
+/// How often the ban history is pruned (a walk over all of it).
+const HISTORY_PRUNE: Duration = Duration::from_secs(600);
 
 /// How often the core purges windows and saves read positions.
 const HOUSEKEEPING: Duration = Duration::from_secs(2);
@@ -91,6 +95,7 @@ impl Core {
             book,
             registry,
             last_housekeeping: Instant::now(),
+            last_history_prune: Instant::now(),
             hosts_deny: HostsDeny::new(&config.hosts_deny_path),
             retry: Vec::new(),
         };
@@ -260,6 +265,13 @@ impl Core {
             }
             for (request, user) in std::mem::take(&mut self.retry) {
                 self.apply_ban(request, user.as_deref());
+            }
+            if self.last_history_prune.elapsed() >= HISTORY_PRUNE {
+                self.last_history_prune = Instant::now();
+                let gone = self.manager.prune_history();
+                if gone > 0 {
+                    log::debug!("forgot {gone} bans older than a month");
+                }
             }
         }
     }

@@ -331,7 +331,7 @@ impl Filter {
         let text = |m: regex::bytes::Match<'_>| String::from_utf8_lossy(m.as_bytes()).into_owned();
         let host_text = caps.name(pattern::HOST_GROUP).map(text).unwrap_or_default();
         let host = host_text.as_str();
-        let user = caps.name("f_user").map(text);
+        let user = caps.name("f_user").map(|m| loggable_user(m.as_bytes()));
         let port: Option<u64> = caps
             .name("f_port")
             .and_then(|m| std::str::from_utf8(m.as_bytes()).ok())
@@ -376,6 +376,29 @@ impl Filter {
             Err(_) => Examined::BadHost(host.to_string()),
         }
     }
+}
+
+/// Longest user name kept from a log line, in characters.
+pub const MAX_USER_CHARS: usize = 64;
+
+/// A user name as it may appear in banner's own log: client-chosen text, so capped (a 64 KiB
+/// name became one log line) and escaped (no control characters, no line breaks, no terminal
+/// escapes reach the log).
+pub fn loggable_user(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(MAX_USER_CHARS + 8);
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_USER_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Longest a hostname lookup (usedns) may take: a slow resolver must not hold a source up.

@@ -369,3 +369,33 @@ fn a_lookup_that_hangs_is_abandoned_at_its_timeout() {
         vec!["198.18.0.2".parse::<std::net::IpAddr>().unwrap()]
     );
 }
+
+#[test]
+fn user_names_are_capped_and_escaped() {
+    // Issue 9, item 18: a 64 KiB user name became one log line, unescaped.
+    let spec = FilterSpec {
+        failregex: vec!["^login failed for <F-USER>.+</F-USER> from <HOST>$".into()],
+        ignoreregex: vec![],
+        datepattern: None,
+        prefregex: None,
+    };
+    let f = Filter::custom("app", &spec, false).unwrap();
+    let long = "a".repeat(65_000);
+    let line = format!("login failed for {long} from 198.18.0.5");
+    match f.examine(&line, &meta(), &mut DateCache::default()) {
+        Examined::Failure(fail) => {
+            let user = fail.user.unwrap();
+            assert_eq!(
+                user.chars().count(),
+                MAX_USER_CHARS + 1,
+                "capped, with an ellipsis"
+            );
+            assert!(user.ends_with('…'));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        loggable_user(b"x\x1b[31mred\nnext"),
+        "x\\u{1b}[31mred\\nnext"
+    );
+}
