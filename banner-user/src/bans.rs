@@ -10,7 +10,7 @@ use std::{
 
 use crate::{
     addr::IpPrefix,
-    backend::{Backend, BackendError, Counters, Enforced, Hits, Slot},
+    backend::{Backend, BackendError, Counters, Enforced, Health, Hits, Slot},
     clock::{from_unix_secs, unix_secs, Clock},
     duration::BanLength,
     model::{Ban, BlockSpec, BlockType},
@@ -133,6 +133,8 @@ pub struct ManagerStats {
     pub refused_allowlisted: u64,
     pub refused_full: u64,
     pub backend_errors: u64,
+    /// Times enforcement was found lost (firewall reload, interface re-created) and restored.
+    pub enforcement_restored: u64,
 }
 
 /// A ban with its enforcement figures, for `banner list`.
@@ -165,6 +167,8 @@ pub struct BanManager {
     stats: ManagerStats,
     /// After a failed removal of expired bans: when to try again, and the current pause.
     expiry_retry: Option<(SystemTime, std::time::Duration)>,
+    /// What the last enforcement check said, to log changes only.
+    health: Health,
 }
 
 /// How long a lifted ban is remembered (for bantime_increment and `ban #n` in the log): a
@@ -194,7 +198,44 @@ impl BanManager {
             history: HashMap::new(),
             stats: ManagerStats::default(),
             expiry_retry: None,
+            health: Health::Intact,
         }
+    }
+
+    /// Make sure the backend still enforces (fail2ban's actioncheck): after a firewall reload
+    /// or an interface that came back, put back what was lost. Logs when the state changes.
+    pub fn check_enforcement(&mut self) -> Result<Health, BanError> {
+        let health = self.backend.check()?;
+        match &health {
+            Health::Rebuilt(why) => {
+                log::warn!(
+                    "enforcement was lost ({why}); restoring {} bans and the allowlist",
+                    self.active.len()
+                );
+                self.backend.set_allowlist(&self.ignore.nets())?;
+                let specs: Vec<BlockSpec> = self.active.values().map(BlockSpec::from).collect();
+                self.backend.block(&specs)?;
+                self.stats.enforcement_restored += 1;
+            }
+            Health::Repaired(what) => {
+                log::warn!("enforcement repaired: {what}");
+                self.stats.enforcement_restored += 1;
+            }
+            Health::NotEnforced(why) if self.health != health => {
+                log::error!("NOT ENFORCED: {why}; will keep trying");
+            }
+            Health::Intact if matches!(self.health, Health::NotEnforced(_)) => {
+                log::info!("enforcement is back everywhere");
+            }
+            _ => {}
+        }
+        self.health = health.clone();
+        Ok(health)
+    }
+
+    /// The last enforcement check's finding.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     pub fn now(&self) -> SystemTime {
@@ -388,6 +429,10 @@ impl BanManager {
             .collect();
         let finals: Vec<Ban> = finals.into_iter().cloned().collect();
         let whole = |error| BatchError { index: 0, error };
+        // A ban into a flushed firewall would print "banned" and enforce nothing.
+        if !specs.is_empty() {
+            self.check_enforcement().map_err(whole)?;
+        }
         if let Err(e) = self.backend.block(&specs) {
             self.stats.backend_errors += 1;
             // Leave nothing half-applied in the backend: put back what was there before.
@@ -986,5 +1031,26 @@ mod tests {
         assert_eq!(m.prune_history(), 1);
         assert_eq!(m.previous_bans("sshd", &t1), 0);
         assert_eq!(m.previous_bans("sshd", &t2), 1, "still banned: kept");
+    }
+
+    #[test]
+    fn bans_lost_to_a_firewall_reload_are_put_back() {
+        // Issue 9, item 6: `nft flush ruleset` lifted every ban, silently.
+        let f = Fixture::new();
+        let backend = MemoryBackend::default();
+        let mut m = f.manager(backend.clone());
+        m.ban(req("198.18.0.1", 600)).unwrap();
+        m.ban(req("198.18.0.2", 600)).unwrap();
+        backend.state().lost = true;
+        assert!(matches!(m.check_enforcement().unwrap(), Health::Rebuilt(_)));
+        let s = backend.state();
+        assert_eq!(s.bans.len(), 2, "both bans back");
+        assert!(s.allowlist.contains(&"127.0.0.0/8".parse().unwrap()));
+        drop(s);
+        assert_eq!(m.stats().enforcement_restored, 1);
+        // A new ban checks first: a reload since the last round is repaired before it.
+        backend.state().lost = true;
+        m.ban(req("198.18.0.3", 600)).unwrap();
+        assert_eq!(backend.state().bans.len(), 3);
     }
 }

@@ -135,28 +135,35 @@ impl Lab {
         sh_quiet("ip", &["link", "del", &lab.host_if]);
         sh_quiet("ip", &["netns", "del", &lab.ns]);
         sh("ip", &["netns", "add", &lab.ns]);
+        lab.wire();
+        lab.exec_ok(&["ip", "link", "set", "lo", "up"]);
+        lab
+    }
+
+    /// The veth pair: host end here, peer end in the lab's namespace, both addressed and up.
+    fn wire(&self) {
         sh(
             "ip",
             &[
                 "link",
                 "add",
-                &lab.host_if,
+                &self.host_if,
                 "type",
                 "veth",
                 "peer",
                 "name",
-                &lab.peer_if,
+                &self.peer_if,
             ],
         );
-        sh("ip", &["link", "set", &lab.peer_if, "netns", &lab.ns]);
+        sh("ip", &["link", "set", &self.peer_if, "netns", &self.ns]);
         sh(
             "ip",
             &[
                 "addr",
                 "add",
-                &format!("198.18.{id}.1/24"),
+                &format!("198.18.{}.1/24", self.id),
                 "dev",
-                &lab.host_if,
+                &self.host_if,
             ],
         );
         sh(
@@ -165,34 +172,44 @@ impl Lab {
                 "-6",
                 "addr",
                 "add",
-                &format!("2001:db8:{id}::1/64"),
+                &format!("2001:db8:{}::1/64", self.id),
                 "dev",
-                &lab.host_if,
+                &self.host_if,
                 "nodad",
             ],
         );
-        sh("ip", &["link", "set", &lab.host_if, "up"]);
-        lab.exec_ok(&[
+        sh("ip", &["link", "set", &self.host_if, "up"]);
+        self.exec_ok(&[
             "ip",
             "addr",
             "add",
-            &format!("198.18.{id}.2/24"),
+            &format!("198.18.{}.2/24", self.id),
             "dev",
-            &lab.peer_if,
+            &self.peer_if,
         ]);
-        lab.exec_ok(&[
+        self.exec_ok(&[
             "ip",
             "-6",
             "addr",
             "add",
-            &format!("2001:db8:{id}::2/64"),
+            &format!("2001:db8:{}::2/64", self.id),
             "dev",
-            &lab.peer_if,
+            &self.peer_if,
             "nodad",
         ]);
-        lab.exec_ok(&["ip", "link", "set", &lab.peer_if, "up"]);
-        lab.exec_ok(&["ip", "link", "set", "lo", "up"]);
-        lab
+        self.exec_ok(&["ip", "link", "set", &self.peer_if, "up"]);
+    }
+
+    /// Delete the pair and make it again under the same names and addresses, as a driver
+    /// reload, hotplug or VPN restart does: the host end gets a new interface index.
+    pub fn recreate_link(&self) {
+        assert!(
+            self.host_ns.is_none(),
+            "only for labs whose host side is the test's"
+        );
+        // (Already gone if the test deleted it.)
+        sh_quiet("ip", &["link", "del", &self.host_if]);
+        self.wire();
     }
 
     /// A lab whose host side lives in a namespace of its own (`bnt<id>x`), with loopback up.

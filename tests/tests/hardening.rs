@@ -348,3 +348,58 @@ fn chrono_now() -> String {
     .trim_end()
     .to_string()
 }
+
+#[test]
+fn a_re_created_interface_gets_the_program_back() {
+    // Item 5: after the interface was deleted and re-created, XDP was gone while `stats`
+    // still said "xdp" and `list` still showed the ban; nothing was logged.
+    let lab = Lab::new();
+    let d = Daemon::start(&[&lab.host_if], "", "");
+    let peer = lab.peer_v4().to_string();
+    d.cli_ok(&["ban", &peer, "--blocktype", "drop"]);
+    assert!(!lab.ping(lab.host_v4()));
+    // Gone: said so, in stats and in the log.
+    tests::sh("ip", &["link", "del", &lab.host_if]);
+    assert!(
+        wait_until(Duration::from_secs(10), || d
+            .cli_ok(&["stats"])
+            .contains("NOT ENFORCED")),
+        "{}\n{}",
+        d.cli_ok(&["stats"]),
+        d.log_text()
+    );
+    assert!(d.log_text().contains("NOT ENFORCED"));
+    // Back (a new interface index): re-attached, the ban holds again.
+    lab.recreate_link();
+    assert!(
+        wait_until(Duration::from_secs(10), || !lab.ping(lab.host_v4())),
+        "{}",
+        d.log_text()
+    );
+    assert!(d.log_text().contains("re-attached"), "{}", d.log_text());
+    assert!(!d.cli_ok(&["stats"]).contains("NOT ENFORCED"));
+}
+
+#[test]
+fn an_address_the_host_gains_later_is_never_banned() {
+    // Item 9: addresses gained after start (DHCP, SLAAC, a new VIP) could be banned.
+    let lab = Lab::new();
+    let d = Daemon::start(&[&lab.host_if], "", "");
+    let vip = format!("198.18.{}.77", lab.id);
+    d.cli_ok(&["ban", &vip]);
+    tests::sh(
+        "ip",
+        &["addr", "add", &format!("{vip}/32"), "dev", &lab.host_if],
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || d
+            .cli_json(&["list", "--json"])
+            .as_array()
+            .is_some_and(Vec::is_empty)),
+        "the host's new address stayed banned:\n{}",
+        d.log_text()
+    );
+    let out = d.cli(&["ban", &vip]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("own address"));
+}

@@ -257,3 +257,61 @@ fn auto_falls_through_to_netfilter_when_xdp_cannot_load() {
     d.cli_ok(&["ban", &lab.peer_v4().to_string()]);
     assert!(!lab.ping(lab.host_v4()));
 }
+
+/// Issue 9, item 6: a firewall reload lifted every ban, silently; with nftables later bans
+/// and `list` failed for good, with iptables new bans printed "banned" and were not enforced.
+fn a_firewall_reload_is_repaired(backend: &str, reload: &[&[&str]]) {
+    let lab = Lab::isolated();
+    let d = start(&lab, backend, "");
+    let host = lab.host_v4();
+    let peer = lab.peer_v4().to_string();
+    d.cli_ok(&["ban", &peer, "--blocktype", "drop"]);
+    assert!(!lab.ping(host));
+    for cmd in reload {
+        lab.host_exec_ok(cmd);
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || d
+            .log_text()
+            .contains("enforcement")),
+        "{backend}: the reload went unnoticed:\n{}",
+        d.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || !lab.ping(host)),
+        "{backend}: the ban was not restored:\n{}",
+        d.log_text()
+    );
+    // A new ban right after another reload is enforced too, and `list` works.
+    d.cli_ok(&["unban", &peer]);
+    assert!(lab.ping(host));
+    for cmd in reload {
+        lab.host_exec_ok(cmd);
+    }
+    d.cli_ok(&["ban", &peer, "--blocktype", "drop"]);
+    assert!(
+        !lab.ping(host),
+        "{backend}: a ban after the reload is not enforced"
+    );
+    assert_eq!(listed(&d), 1);
+}
+
+#[test]
+fn nftables_survives_a_ruleset_flush() {
+    a_firewall_reload_is_repaired("nftables", &[&["nft", "flush", "ruleset"]]);
+}
+
+#[test]
+fn iptables_survives_a_raw_table_flush_and_ipset_destroy() {
+    a_firewall_reload_is_repaired("iptables", &[&["iptables", "-t", "raw", "-F"]]);
+    a_firewall_reload_is_repaired(
+        "iptables",
+        &[
+            &["iptables", "-t", "raw", "-F"],
+            &["ip6tables", "-t", "raw", "-F"],
+            &["iptables", "-t", "raw", "-X", "BANNER"],
+            &["ip6tables", "-t", "raw", "-X", "BANNER"],
+            &["ipset", "destroy"],
+        ],
+    );
+}

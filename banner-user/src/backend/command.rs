@@ -102,14 +102,14 @@ pub struct RecordingRunner {
 }
 
 impl RecordingRunner {
+    /// Answer commands containing `when` with `with` (replacing an earlier answer for it).
     pub fn answer(&self, when: &str, with: Result<&str, &str>) {
-        self.answers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((
-                when.to_string(),
-                with.map(str::to_string).map_err(str::to_string),
-            ));
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        answers.retain(|(w, _)| w != when);
+        answers.push((
+            when.to_string(),
+            with.map(str::to_string).map_err(str::to_string),
+        ));
     }
 
     pub fn calls(&self) -> Vec<Call> {

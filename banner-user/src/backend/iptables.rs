@@ -12,7 +12,8 @@ use std::{
 };
 
 use super::{
-    collapse, command::CommandRunner, Backend, BackendError, Capacity, Counters, Enforced, Hits,
+    collapse, command::CommandRunner, Backend, BackendError, Capacity, Counters, Enforced, Health,
+    Hits,
 };
 use crate::{
     addr::IpPrefix,
@@ -250,6 +251,44 @@ pub struct IptablesBackend {
     runner: Box<dyn CommandRunner>,
     tarpit: bool,
     warned_tarpit: bool,
+    /// Set size, to re-create the sets after a firewall reload destroyed them.
+    maxelem: usize,
+}
+
+/// Our chains: (table, chain, the built-in chain that jumps to it).
+fn hooks(tarpit: bool) -> Vec<(&'static str, &'static str, &'static str)> {
+    let mut chains = vec![("raw", CHAIN, "PREROUTING")];
+    if tarpit {
+        chains.push(("filter", TARPIT_CHAIN, "INPUT"));
+        chains.push(("filter", TARPIT_CHAIN, "FORWARD"));
+    }
+    chains
+}
+
+/// Create (or flush and refill) our chains and make sure each is jumped to once, first.
+fn install_chains(runner: &mut dyn CommandRunner, tarpit: bool) -> Result<(), BackendError> {
+    for tool in [V4.tool, V6.tool] {
+        let v6 = tool == V6.tool;
+        let chains = hooks(tarpit);
+        for (table, chain, _) in &chains {
+            // Creating an existing chain fails; flushing it makes it ours again.
+            let _ = runner.run(tool, &["-t", table, "-N", chain], None);
+            runner.run(tool, &["-t", table, "-F", chain], None)?;
+        }
+        for rule in chain_rules(tarpit, v6) {
+            let args: Vec<&str> = rule.iter().map(String::as_str).collect();
+            runner.run(tool, &args, None)?;
+        }
+        for (table, chain, hook) in &chains {
+            if runner
+                .run(tool, &["-t", table, "-C", hook, "-j", chain], None)
+                .is_err()
+            {
+                runner.run(tool, &["-t", table, "-I", hook, "1", "-j", chain], None)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl IptablesBackend {
@@ -260,36 +299,40 @@ impl IptablesBackend {
         if tarpit {
             log::info!("the kernel has xt_TARPIT: tarpit bans use -j TARPIT");
         }
-        for tool in [V4.tool, V6.tool] {
-            let v6 = tool == V6.tool;
-            let mut chains = vec![("raw", CHAIN, "PREROUTING")];
-            if tarpit {
-                chains.push(("filter", TARPIT_CHAIN, "INPUT"));
-                chains.push(("filter", TARPIT_CHAIN, "FORWARD"));
-            }
-            for (table, chain, _) in &chains {
-                // Creating an existing chain fails; flushing it makes it ours again.
-                let _ = runner.run(tool, &["-t", table, "-N", chain], None);
-                runner.run(tool, &["-t", table, "-F", chain], None)?;
-            }
-            for rule in chain_rules(tarpit, v6) {
-                let args: Vec<&str> = rule.iter().map(String::as_str).collect();
-                runner.run(tool, &args, None)?;
-            }
-            for (table, chain, hook) in &chains {
-                if runner
-                    .run(tool, &["-t", table, "-C", hook, "-j", chain], None)
-                    .is_err()
-                {
-                    runner.run(tool, &["-t", table, "-I", hook, "1", "-j", chain], None)?;
-                }
-            }
-        }
+        install_chains(runner.as_mut(), tarpit)?;
         Ok(Self {
             runner,
             tarpit,
             warned_tarpit: false,
+            maxelem,
         })
+    }
+
+    /// Are our sets, chains, their rules and the jumps to them all there?
+    fn chains_intact(&mut self) -> bool {
+        for tool in [V4.tool, V6.tool] {
+            let v6 = tool == V6.tool;
+            let expected = chain_rules(self.tarpit, v6);
+            for (table, chain, hook) in hooks(self.tarpit) {
+                let want = expected
+                    .iter()
+                    .filter(|r| r[1] == table && r[3] == chain)
+                    .count();
+                let have = self
+                    .runner
+                    .run(tool, &["-t", table, "-S", chain], None)
+                    .map(|t| t.lines().filter(|l| l.starts_with("-A ")).count());
+                if have.ok() != Some(want)
+                    || self
+                        .runner
+                        .run(tool, &["-t", table, "-C", hook, "-j", chain], None)
+                        .is_err()
+                {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     fn restore(&mut self, batch: &str) -> Result<(), BackendError> {
@@ -403,17 +446,37 @@ impl Backend for IptablesBackend {
         Ok(c)
     }
 
+    fn check(&mut self) -> Result<Health, BackendError> {
+        // A firewall reload (`iptables -t raw -F`, `ipset destroy`, iptables.service) leaves
+        // bans that print "banned" and are not enforced: look, and rebuild what is missing.
+        let listed = self.runner.run("ipset", &["list", "-n"], None)?;
+        let names: Vec<&str> = listed.lines().map(str::trim).collect();
+        let sets_intact = [&V4, &V6]
+            .iter()
+            .flat_map(|s| [s.drop, s.tarpit, s.allow])
+            .all(|n| names.contains(&n));
+        if !sets_intact {
+            self.runner
+                .run("ipset", &["restore"], Some(&create_sets(self.maxelem)))?;
+            install_chains(self.runner.as_mut(), self.tarpit)?;
+            return Ok(Health::Rebuilt("the banner ipsets were destroyed".into()));
+        }
+        if self.chains_intact() {
+            return Ok(Health::Intact);
+        }
+        install_chains(self.runner.as_mut(), self.tarpit)?;
+        Ok(Health::Repaired(format!(
+            "chain {CHAIN} or its jump was removed (a firewall reload?); restored"
+        )))
+    }
+
     fn shutdown(&mut self, keep: bool) -> Result<(), BackendError> {
         if keep {
             log::info!("keep_on_exit: leaving chain {CHAIN} and the banner ipsets in place");
             return Ok(());
         }
         for tool in [V4.tool, V6.tool] {
-            let mut chains = vec![("raw", CHAIN, "PREROUTING")];
-            if self.tarpit {
-                chains.push(("filter", TARPIT_CHAIN, "INPUT"));
-                chains.push(("filter", TARPIT_CHAIN, "FORWARD"));
-            }
+            let chains = hooks(self.tarpit);
             for (table, chain, hook) in &chains {
                 let _ = self
                     .runner
@@ -594,5 +657,43 @@ mod tests {
             );
             assert!(in_tarpit.iter().skip(1).all(|r| !r.contains("-allow")));
         }
+    }
+
+    #[test]
+    fn a_firewall_reload_is_noticed_and_repaired() {
+        // Issue 9, item 6: after `iptables -t raw -F` new bans printed "banned" and were not
+        // enforced.
+        let runner = RecordingRunner::default();
+        runner.answer("-j TARPIT", Err("no TARPIT"));
+        let mut b = IptablesBackend::open(Box::new(runner.clone()), 1000).unwrap();
+        let all_sets =
+            "banner4\nbanner4-tarpit\nbanner4-allow\nbanner6\nbanner6-tarpit\nbanner6-allow\n";
+        runner.answer("ipset list -n", Ok(all_sets));
+        let rules = |tool: &str| {
+            chain_rules(false, tool == "ip6tables")
+                .iter()
+                .map(|r| r[2..].join(" "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let v4 = rules("iptables");
+        let v6 = rules("ip6tables");
+        runner.answer("iptables -t raw -S BANNER", Ok(&v4));
+        runner.answer("ip6tables -t raw -S BANNER", Ok(&v6));
+        assert_eq!(b.check().unwrap(), Health::Intact);
+        // `iptables -t raw -F`: the chain is empty.
+        runner.answer("iptables -t raw -S BANNER", Ok("-N BANNER"));
+        runner.clear();
+        assert!(matches!(b.check().unwrap(), Health::Repaired(_)));
+        let lines: Vec<String> = runner.calls().iter().map(|c| c.line()).collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == "iptables -t raw -A BANNER -m set --match-set banner4 src -j DROP"),
+            "{lines:#?}"
+        );
+        // `ipset destroy`: the sets are re-created, and the manager puts the bans back.
+        runner.answer("ipset list -n", Ok("banner6\n"));
+        assert!(matches!(b.check().unwrap(), Health::Rebuilt(_)));
     }
 }

@@ -20,6 +20,8 @@ pub struct MemoryState {
     pub fail_unblock: bool,
     /// Calls to `unblock`, failed ones included.
     pub unblock_calls: usize,
+    /// Simulate a firewall reload: the next `check` finds everything gone and rebuilds.
+    pub lost: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -93,6 +95,16 @@ impl Backend for MemoryBackend {
 
     fn counters(&mut self) -> Result<Counters, BackendError> {
         Ok(Counters::default())
+    }
+
+    fn check(&mut self) -> Result<super::Health, BackendError> {
+        let mut s = self.state();
+        if std::mem::take(&mut s.lost) {
+            s.bans.clear();
+            s.allowlist.clear();
+            return Ok(super::Health::Rebuilt("memory was wiped".into()));
+        }
+        Ok(super::Health::Intact)
     }
 
     fn shutdown(&mut self, keep: bool) -> Result<(), BackendError> {

@@ -128,6 +128,19 @@ pub enum BackendError {
     },
 }
 
+/// What a backend found when asked whether its enforcement is still in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    Intact,
+    /// Its kernel objects were gone (a firewall reload flushed them) and are re-created,
+    /// empty: the manager must put every ban and the allowlist back.
+    Rebuilt(String),
+    /// Repaired in place, nothing lost (an interface came back: the program re-attached).
+    Repaired(String),
+    /// Enforcement is off somewhere and cannot be restored now (an interface is gone).
+    NotEnforced(String),
+}
+
 /// The one interface the ban manager drives.
 pub trait Backend: Send {
     /// What is enforcing, for logs and `banner stats` (e.g. "xdp native on eth0").
@@ -144,6 +157,11 @@ pub trait Backend: Send {
     fn counters(&mut self) -> Result<Counters, BackendError>;
     /// Stop enforcing. With `keep`, leave every ban in place (each still expires by itself).
     fn shutdown(&mut self, keep: bool) -> Result<(), BackendError>;
+    /// Is enforcement still in place (fail2ban's actioncheck)? Called before each batch and
+    /// every housekeeping round; repairs what it can. Must be cheap when all is well.
+    fn check(&mut self) -> Result<Health, BackendError> {
+        Ok(Health::Intact)
+    }
 }
 
 /// The allowlist without entries that others contain (netfilter interval sets refuse

@@ -13,7 +13,8 @@ use std::{
 use serde_json::Value;
 
 use super::{
-    collapse, command::CommandRunner, Backend, BackendError, Capacity, Counters, Enforced, Hits,
+    collapse, command::CommandRunner, Backend, BackendError, Capacity, Counters, Enforced, Health,
+    Hits,
 };
 use crate::{
     addr::IpPrefix,
@@ -72,6 +73,14 @@ pub fn setup_script() -> String {
     }
     let _ = writeln!(s, "add rule inet {TABLE} prerouting counter name passed");
     s
+}
+
+/// Does `nft list chain` output hold every rule [`setup_script`] puts in the chain?
+pub fn chain_is_complete(listing: &str) -> bool {
+    let rules = |what: &str| listing.lines().filter(|l| l.contains(what)).count();
+    rules("\"dropped\" drop") == 4
+        && rules("\"allowlisted\" accept") == 4
+        && rules("\"passed\"") == 1
 }
 
 /// `timeout Ns` for a ban ending at `expires_at` (none for a permanent ban).
@@ -316,6 +325,33 @@ impl Backend for NftablesBackend {
         self.nft_batch(&allowlist_script(nets))
     }
 
+    fn check(&mut self) -> Result<Health, BackendError> {
+        // One cheap look (the chain, not the sets with their elements): a firewall reload
+        // (`nft flush ruleset`, nftables.service) removes the whole table.
+        match self
+            .runner
+            .run("nft", &["list", "chain", "inet", TABLE, "prerouting"], None)
+        {
+            Ok(text) if chain_is_complete(&text) => Ok(Health::Intact),
+            Ok(_) => {
+                // The chain was flushed or edited; the sets and their bans are still there.
+                self.runner
+                    .run("nft", &["-f", "-"], Some(&setup_script()))?;
+                Ok(Health::Repaired(format!(
+                    "the rules of chain inet {TABLE} prerouting were changed; restored"
+                )))
+            }
+            Err(_) => {
+                self.runner
+                    .run("nft", &["-f", "-"], Some(&setup_script()))?;
+                self.known.clear();
+                Ok(Health::Rebuilt(format!(
+                    "table inet {TABLE} was removed (a firewall reload?)"
+                )))
+            }
+        }
+    }
+
     fn list(&mut self) -> Result<Vec<Enforced>, BackendError> {
         let now = SystemTime::now();
         let mut out = Vec::new();
@@ -490,5 +526,52 @@ mod tests {
                 .contains("`nft -f -` failed: Error: Could not process rule"),
             "{err}"
         );
+    }
+
+    const LISTING: &str = "table inet banner {
+\tchain prerouting {
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tip saddr @v4 ip saddr @allow4 counter name \"allowlisted\" accept
+\t\tip saddr @v4 counter name \"dropped\" drop
+\t\tip saddr @v4net ip saddr @allow4 counter name \"allowlisted\" accept
+\t\tip saddr @v4net counter name \"dropped\" drop
+\t\tip6 saddr @v6 ip6 saddr @allow6 counter name \"allowlisted\" accept
+\t\tip6 saddr @v6 counter name \"dropped\" drop
+\t\tip6 saddr @v6net ip6 saddr @allow6 counter name \"allowlisted\" accept
+\t\tip6 saddr @v6net counter name \"dropped\" drop
+\t\tcounter name \"passed\"
+\t}
+}
+";
+
+    #[test]
+    fn a_flushed_ruleset_is_rebuilt_and_a_flushed_chain_restored() {
+        // Issue 9, item 6: after `nft flush ruleset` every ban was lifted, and later bans and
+        // `list` failed for good.
+        assert!(chain_is_complete(LISTING));
+        let flushed = "table inet banner {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t}\n}\n";
+        assert!(!chain_is_complete(flushed));
+
+        let runner = RecordingRunner::default();
+        runner.answer("list chain inet banner prerouting", Ok(LISTING));
+        let mut b = NftablesBackend::open(Box::new(runner.clone())).unwrap();
+        assert_eq!(b.check().unwrap(), Health::Intact);
+
+        runner.answer("list chain inet banner prerouting", Ok(flushed));
+        let before = runner.calls().len();
+        assert!(matches!(b.check().unwrap(), Health::Repaired(_)));
+        let setup = &runner.calls()[before + 1];
+        assert_eq!(setup.line(), "nft -f -");
+        assert!(setup
+            .stdin
+            .as_deref()
+            .unwrap()
+            .contains("flush chain inet banner prerouting"));
+
+        runner.answer(
+            "list chain inet banner prerouting",
+            Err("Error: No such file or directory"),
+        );
+        assert!(matches!(b.check().unwrap(), Health::Rebuilt(_)));
     }
 }

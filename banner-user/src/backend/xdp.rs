@@ -24,7 +24,7 @@ use banner_common::{
     MAX_ALLOW_ENTRIES, PROGRAM_NAME, PROGRAM_NAME_L3,
 };
 
-use super::{Backend, BackendError, Capacity, Counters, Enforced, Hits, Slot};
+use super::{Backend, BackendError, Capacity, Counters, Enforced, Health, Hits, Slot};
 use crate::{
     addr::IpPrefix,
     model::{BlockSpec, BlockType},
@@ -70,6 +70,18 @@ struct Attachment {
     how: String,
     /// None for a netlink attachment (kernels without bpf_link), which cannot be pinned.
     link: Option<PinnedLink>,
+    /// The interface's index when attached: a deleted and re-created interface (driver
+    /// reload, hotplug, a VPN restart) gets a new one, and our program is not on it.
+    ifindex: Option<u32>,
+    /// The interface is gone, or re-attaching failed: nothing is enforced on it.
+    lost: bool,
+}
+
+/// The interface's index, if it exists.
+fn ifindex_of(iface: &str) -> Option<u32> {
+    fs::read_to_string(format!("/sys/class/net/{iface}/ifindex"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
 }
 
 pub struct XdpBackend {
@@ -86,6 +98,7 @@ pub struct XdpBackend {
     counters: PerCpuArray<MapData, u64>,
     settings: Array<MapData, Settings>,
     attachments: Vec<Attachment>,
+    mode: AttachMode,
     capacity: Capacity,
     /// Held while we own the pins: a second daemon on the same bpffs directory would adopt
     /// our link and maps, lift our bans and remove our pins at its stop.
@@ -290,6 +303,7 @@ impl XdpBackend {
             counters,
             settings,
             attachments,
+            mode: opts.mode,
             capacity: Capacity {
                 exact_v4: Some(opts.max_exact_bans as usize),
                 exact_v6: Some(opts.max_exact_bans as usize),
@@ -499,6 +513,8 @@ fn attach(
                     iface: iface.to_string(),
                     how: "adopted the pinned link (program replaced in place)".into(),
                     link: Some(link),
+                    ifindex: ifindex_of(iface),
+                    lost: false,
                 })
             }
             Err(e) => {
@@ -534,6 +550,8 @@ fn attach(
                         link: Some(fd_link.pin(&pin).map_err(|e| {
                             setup(format!("pinning the link at {}: {e}", pin.display()))
                         })?),
+                        ifindex: ifindex_of(iface),
+                        lost: false,
                     },
                     Err(_) => {
                         log::warn!(
@@ -543,6 +561,8 @@ fn attach(
                             iface: iface.to_string(),
                             how: format!("{how}, netlink"),
                             link: None,
+                            ifindex: ifindex_of(iface),
+                            lost: false,
                         }
                     }
                 });
@@ -710,7 +730,16 @@ impl Backend for XdpBackend {
         let parts: Vec<String> = self
             .attachments
             .iter()
-            .map(|a| format!("{}: {}", a.iface, a.how))
+            .map(|a| {
+                if a.lost {
+                    format!(
+                        "{}: NOT ENFORCED (interface gone; re-attached when it returns)",
+                        a.iface
+                    )
+                } else {
+                    format!("{}: {}", a.iface, a.how)
+                }
+            })
             .collect();
         format!("xdp ({})", parts.join(", "))
     }
@@ -866,6 +895,56 @@ impl Backend for XdpBackend {
             allowlisted: read(counter::ALLOWLISTED)?,
             expired: read(counter::EXPIRED)?,
             unparsed: read(counter::UNPARSED)?,
+        })
+    }
+
+    fn check(&mut self) -> Result<Health, BackendError> {
+        let mut repaired = Vec::new();
+        let mut broken = Vec::new();
+        for a in &mut self.attachments {
+            let now = ifindex_of(&a.iface);
+            if now.is_some() && now == a.ifindex && !a.lost {
+                continue;
+            }
+            let Some(index) = now else {
+                a.lost = true;
+                broken.push(format!("{} is gone", a.iface));
+                continue;
+            };
+            // Re-created (a new index) or back: the old link died with the old device.
+            if let Some(link) = a.link.take() {
+                let _ = link.unpin();
+            }
+            let _ = fs::remove_file(link_pin_path(&self.dir, &a.iface));
+            let fresh = link_layer(&a.iface).and_then(|link| {
+                attach(
+                    program_mut(&mut self.ebpf, link.program())?,
+                    &a.iface,
+                    self.mode,
+                    &self.dir,
+                )
+            });
+            match fresh {
+                Ok(new) => {
+                    repaired.push(format!(
+                        "{} came back (index {index}); XDP re-attached in {}",
+                        a.iface, new.how
+                    ));
+                    *a = new;
+                }
+                Err(e) => {
+                    a.lost = true;
+                    a.ifindex = None;
+                    broken.push(format!("re-attaching to {}: {e}", a.iface));
+                }
+            }
+        }
+        Ok(if !broken.is_empty() {
+            Health::NotEnforced(broken.join("; "))
+        } else if !repaired.is_empty() {
+            Health::Repaired(repaired.join("; "))
+        } else {
+            Health::Intact
         })
     }
 

@@ -67,6 +67,11 @@ pub struct Core {
     hosts_deny: HostsDeny,
     /// Jail bans the backend failed to apply, retried every housekeeping round.
     retry: Vec<(BanRequest, Option<String>)>,
+    /// The running configuration, to rebuild the allowlist when the host's addresses change.
+    config: Config,
+    /// Re-read the host's addresses every housekeeping round (off in unit tests, whose
+    /// allowlist is made by hand).
+    watch_addresses: bool,
 }
 
 /// Most failed bans kept for retry (the oldest decisions matter most; later ones wait).
@@ -98,9 +103,17 @@ impl Core {
             last_history_prune: Instant::now(),
             hosts_deny: HostsDeny::new(&config.hosts_deny_path),
             retry: Vec::new(),
+            config: config.clone(),
+            watch_addresses: false,
         };
         core.apply_config(config, &BTreeMap::new());
         core
+    }
+
+    /// Keep the allowlist current with the host's addresses (DHCP, SLAAC, a new VIP): checked
+    /// every housekeeping round.
+    pub fn watch_host_addresses(&mut self) {
+        self.watch_addresses = true;
     }
 
     /// Create, update or drop jails to match `config`; the failure windows of jails that stay
@@ -148,6 +161,7 @@ impl Core {
         self.bantime = config.bantime;
         self.blocktype = config.blocktype;
         self.keep_on_exit = config.keep_on_exit;
+        self.config = config.clone();
         if self.hosts_deny.path() != config.hosts_deny_path.as_path() {
             self.hosts_deny = HostsDeny::new(&config.hosts_deny_path);
         }
@@ -263,6 +277,12 @@ impl Core {
             if let Err(e) = self.book.save() {
                 log::warn!("saving read positions: {e}");
             }
+            if let Err(e) = self.manager.check_enforcement() {
+                log::warn!("checking enforcement: {e}");
+            }
+            if self.watch_addresses {
+                self.refresh_allowlist();
+            }
             for (request, user) in std::mem::take(&mut self.retry) {
                 self.apply_ban(request, user.as_deref());
             }
@@ -273,6 +293,28 @@ impl Core {
                     log::debug!("forgot {gone} bans older than a month");
                 }
             }
+        }
+    }
+
+    /// Rebuild the allowlist from the configuration and the host's addresses as they are now;
+    /// apply it (lifting bans it now covers) if it changed.
+    fn refresh_allowlist(&mut self) {
+        let fresh = crate::daemon::build_ignore_list(&self.config);
+        if &fresh == self.manager.ignore_list() {
+            return;
+        }
+        for e in fresh.entries() {
+            if self.manager.ignore_list().covering(&e.net).is_none() {
+                log::info!("never banned from now on: {} ({})", e.net, e.why);
+            }
+        }
+        match self.manager.set_ignore(fresh) {
+            Ok(lifted) => {
+                for b in lifted {
+                    log::info!("[{}] unban {} (now in the allowlist)", b.jail, b.target);
+                }
+            }
+            Err(e) => log::warn!("updating the allowlist: {e}"),
         }
     }
 

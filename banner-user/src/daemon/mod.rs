@@ -274,7 +274,8 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
     );
 
     let registry = CounterRegistry::default();
-    let core = Core::new(manager, &cfg, book.clone(), registry.clone());
+    let mut core = Core::new(manager, &cfg, book.clone(), registry.clone());
+    core.watch_host_addresses();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
