@@ -57,6 +57,24 @@ pub fn ensure_bpffs(dir: &Path) -> Result<(), String> {
     ))
 }
 
+/// Does this process live in a mount namespace of its own (as under `ip netns exec`, which
+/// also mounts a private /sys)? A bpffs mounted there dies with the process, and with it the
+/// pins that keep XDP enforcing after a crash.
+///
+/// Told by comparing with the parent's: `ip netns exec` unshares the mount namespace and then
+/// execs banner, so the parent (the shell, the service manager) is still in the old one.
+/// (PID 1 is no reference: in containers and sandboxes it often lives elsewhere anyway.)
+pub fn private_mount_namespace() -> bool {
+    let parent = nix::unistd::getppid();
+    match (
+        fs::read_link("/proc/self/ns/mnt"),
+        fs::read_link(format!("/proc/{parent}/ns/mnt")),
+    ) {
+        (Ok(mine), Ok(theirs)) => mine != theirs,
+        _ => false,
+    }
+}
+
 /// One address of an interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IfAddr {

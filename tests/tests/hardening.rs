@@ -403,3 +403,25 @@ fn an_address_the_host_gains_later_is_never_banned() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("own address"));
 }
+
+#[test]
+fn a_daemon_under_ip_netns_exec_warns_that_its_pins_die_with_it() {
+    // Item 29: under `ip netns exec` the daemon mounted a private bpffs; after kill -9 its
+    // pins were gone and nothing enforced, without a word.
+    let lab = Lab::isolated();
+    let d = Daemon::start_in(
+        lab.host_ns.as_deref(),
+        &[&lab.host_if],
+        "backend = \"xdp\"",
+        "",
+    );
+    assert!(
+        d.log_text().contains("mount namespace of its own"),
+        "{}",
+        d.log_text()
+    );
+    // The same daemon started with nsenter --net (the host's mounts) says nothing.
+    let lab2 = Lab::new();
+    let d2 = Daemon::start(&[&lab2.host_if], "backend = \"xdp\"", "");
+    assert!(!d2.log_text().contains("mount namespace of its own"));
+}

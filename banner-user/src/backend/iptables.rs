@@ -7,6 +7,7 @@
 //! log says so once.
 
 use std::{
+    collections::HashMap,
     fmt::Write as _,
     time::{Duration, SystemTime},
 };
@@ -77,11 +78,10 @@ fn timeout_of(expires_at: Option<SystemTime>, now: SystemTime) -> u64 {
                 .unwrap_or(Duration::ZERO)
                 .as_secs()
                 .max(1);
-            if secs > IPSET_MAX_TIMEOUT {
-                0
-            } else {
-                secs
-            }
+            // Longer than ipset can count (24.8 days): the longest it can, re-armed by
+            // `check` before it runs out. Never 0, which would mean "never expires" and keep
+            // the ban forever if banner died.
+            secs.min(IPSET_MAX_TIMEOUT)
         }
     }
 }
@@ -253,7 +253,13 @@ pub struct IptablesBackend {
     warned_tarpit: bool,
     /// Set size, to re-create the sets after a firewall reload destroyed them.
     maxelem: usize,
+    /// Bans longer than ipset's longest timeout: the ban, and when the kernel's timeout for
+    /// it runs out. `check` re-arms them a day before.
+    long: HashMap<IpPrefix, (BlockSpec, SystemTime)>,
 }
+
+/// How early a capped ipset timeout is re-armed before it runs out.
+const REARM_AHEAD: Duration = Duration::from_secs(86_400);
 
 /// Our chains: (table, chain, the built-in chain that jumps to it).
 fn hooks(tarpit: bool) -> Vec<(&'static str, &'static str, &'static str)> {
@@ -305,7 +311,28 @@ impl IptablesBackend {
             tarpit,
             warned_tarpit: false,
             maxelem,
+            long: HashMap::new(),
         })
+    }
+
+    /// Give bans longer than ipset's longest timeout a fresh one before theirs runs out.
+    fn rearm_long_bans(&mut self) -> Result<(), BackendError> {
+        let now = SystemTime::now();
+        let due: Vec<BlockSpec> = self
+            .long
+            .values()
+            .filter(|(_, kernel_end)| *kernel_end <= now + REARM_AHEAD)
+            .map(|(spec, _)| *spec)
+            .collect();
+        if !due.is_empty() {
+            log::info!(
+                "re-arming {} bans longer than ipset's 24.8-day timeout",
+                due.len()
+            );
+            // `add ... -exist` on a present element takes the new timeout.
+            self.block(&due)?;
+        }
+        Ok(())
     }
 
     /// Are our sets, chains, their rules and the jumps to them all there?
@@ -381,11 +408,27 @@ impl Backend for IptablesBackend {
             log::warn!("this kernel has no xt_TARPIT (xtables-addons): tarpit bans drop with the iptables backend");
             self.warned_tarpit = true;
         }
-        let batch = block_batch(bans, self.tarpit, SystemTime::now());
-        self.restore(&batch)
+        let now = SystemTime::now();
+        let batch = block_batch(bans, self.tarpit, now);
+        self.restore(&batch)?;
+        let cap = Duration::from_secs(IPSET_MAX_TIMEOUT);
+        for b in bans {
+            match b.expires_at {
+                Some(t) if t.duration_since(now).is_ok_and(|d| d > cap) => {
+                    self.long.insert(b.target, (*b, now + cap));
+                }
+                _ => {
+                    self.long.remove(&b.target);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn unblock(&mut self, targets: &[IpPrefix]) -> Result<(), BackendError> {
+        for t in targets {
+            self.long.remove(t);
+        }
         let batch = unblock_batch(targets, self.tarpit);
         self.restore(&batch)
     }
@@ -447,6 +490,7 @@ impl Backend for IptablesBackend {
     }
 
     fn check(&mut self) -> Result<Health, BackendError> {
+        self.rearm_long_bans()?;
         // A firewall reload (`iptables -t raw -F`, `ipset destroy`, iptables.service) leaves
         // bans that print "banned" and are not enforced: look, and rebuild what is missing.
         let listed = self.runner.run("ipset", &["list", "-n"], None)?;
@@ -591,7 +635,7 @@ mod tests {
             block_batch(&bans, false, now),
             "add banner4 198.18.0.1 timeout 3600 -exist\n\
              add banner6 2001:db8::/64 timeout 0 -exist\n\
-             add banner4 198.18.0.2 timeout 0 -exist\n"
+             add banner4 198.18.0.2 timeout 2147483 -exist\n"
         );
         let with_tarpit = block_batch(&bans[1..2], true, now);
         assert_eq!(
@@ -695,5 +739,38 @@ mod tests {
         // `ipset destroy`: the sets are re-created, and the manager puts the bans back.
         runner.answer("ipset list -n", Ok("banner6\n"));
         assert!(matches!(b.check().unwrap(), Health::Rebuilt(_)));
+    }
+
+    #[test]
+    fn bans_past_ipsets_longest_timeout_get_the_longest_and_are_re_armed() {
+        // Issue 9, item 23: bans longer than 24.8 days got no timeout at all (never expiring
+        // in the kernel if banner died).
+        let now = SystemTime::now();
+        let forty_days = spec("198.18.0.1", BlockType::Drop, Some(40 * 86_400), now);
+        let batch = block_batch(&[forty_days], false, now);
+        assert!(
+            batch.contains(&format!("timeout {IPSET_MAX_TIMEOUT} -exist")),
+            "{batch}"
+        );
+        assert_eq!(timeout_of(None, now), 0, "permanent stays permanent");
+
+        let runner = RecordingRunner::default();
+        runner.answer("-j TARPIT", Err("no TARPIT"));
+        let mut b = IptablesBackend::open(Box::new(runner.clone()), 1000).unwrap();
+        b.block(&[forty_days]).unwrap();
+        assert!(b.long.contains_key(&forty_days.target));
+        // As if 24 days had passed: the kernel's timeout is about to run out.
+        b.long.get_mut(&forty_days.target).unwrap().1 = now;
+        runner.clear();
+        let _ = b.check();
+        let rearmed = runner.calls().iter().any(|c| {
+            c.stdin
+                .as_deref()
+                .is_some_and(|i| i.contains("add banner4 198.18.0.1 timeout"))
+        });
+        assert!(rearmed, "{:#?}", runner.calls());
+        // Unbanned: no longer re-armed.
+        b.unblock(&[forty_days.target]).unwrap();
+        assert!(b.long.is_empty());
     }
 }

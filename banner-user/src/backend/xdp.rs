@@ -211,6 +211,12 @@ impl XdpBackend {
             ));
         }
         sys::ensure_bpffs(&opts.bpffs_dir).map_err(setup)?;
+        if sys::private_mount_namespace() {
+            log::warn!(
+                "banner runs in a mount namespace of its own (`ip netns exec`?): the bpffs under {} is private to it, so its pins die with it and after a crash (kill -9) XDP stops enforcing; start it with `nsenter --net=/run/netns/NAME banner ...` to keep the host's bpffs",
+                opts.bpffs_dir.display()
+            );
+        }
         fs::create_dir_all(&opts.bpffs_dir).map_err(|source| BackendError::Io {
             context: format!("creating {}", opts.bpffs_dir.display()),
             source,
