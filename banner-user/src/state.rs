@@ -194,7 +194,8 @@ fn encode_into(buf: &mut Vec<u8>, record: &Record) -> Result<(), StateError> {
 }
 
 /// Decode the log: the records, the length of the trusted prefix, and the corrupt middle lines.
-fn decode(bytes: &[u8]) -> (Vec<Record>, u64, usize) {
+/// (Public for the fuzzer: any bytes at all must decode without a panic.)
+pub fn decode(bytes: &[u8]) -> (Vec<Record>, u64, usize) {
     let mut records = Vec::new();
     let mut corrupt = 0;
     let mut pos = 0usize;

@@ -46,6 +46,13 @@ fn the_quick_benchmark_writes_a_well_formed_report() {
     assert!(number(&r, &["machine", "cores"]) >= 1.0);
     assert!(r["peers"].is_object());
     number(&r, &["parse", "banner_lines_per_sec"]);
+    // The soak ran: traffic went in, rotations and reloads happened, samples were taken.
+    assert!(number(&r, &["soak", "lines"]) > 0.0);
+    assert!(number(&r, &["soak", "rotations"]) >= 1.0);
+    assert!(number(&r, &["soak", "reloads"]) >= 1.0);
+    number(&r, &["soak", "rss_mb_end"]);
+    number(&r, &["soak", "fds_end"]);
+    assert!(r["soak"]["rss_mb_per_hour"].is_number() && r["soak"]["fds_per_hour"].is_number());
     assert!(number(&r, &["parse", "banner_matched"]) > 0.0);
     for peer in ["fail2ban", "sshguard"] {
         assert!(

@@ -5,6 +5,7 @@
 //! nothing is.
 
 mod bench;
+mod fuzz;
 mod setup;
 mod tasks;
 mod util;
@@ -21,6 +22,8 @@ tasks:
   demo             a narrated tour: an ssh attacker in a lab namespace, banned at the NIC
   bench [SECTION]... [--quick]
                    banner beside its peers; writes target/bench/report.{json,md}
+  fuzz [TARGET]... [--time S]
+                   run the fuzz targets (cargo-fuzz, nightly), S seconds each (default 60)
 ";
 
 fn main() {
@@ -46,6 +49,10 @@ fn real_main() -> Result<()> {
         "test" => tasks::test(&args),
         "bench" => bench::bench(&args),
         "demo" => bench::demo(),
+        "fuzz" => {
+            setup::run(setup::Verbosity::Quiet)?;
+            fuzz::fuzz(&args)
+        }
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

@@ -8,6 +8,7 @@
 //!    rust-src, else Debian's rustc-web + rust-web-src linked into rustup as `bpf-system`.
 //! 3. bpf-linker, built against a libLLVM whose major version matches that compiler's LLVM
 //!    (see shared/TOOLCHAIN.md for why and how).
+//! 4. cargo-fuzz, for the fuzz targets (built with rustup's nightly).
 
 use std::{
     fs,
@@ -93,6 +94,7 @@ pub fn run(verbosity: Verbosity) -> Result<()> {
     };
 
     did |= ensure_bpf_linker(&toolchain)?;
+    did |= ensure_cargo_fuzz()?;
     if !did && verbosity == Verbosity::Normal {
         eprintln!("setup: everything is in place (BPF toolchain: {toolchain})");
     }
@@ -205,6 +207,26 @@ fn find_libllvm(major: u32) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// cargo-fuzz, for `cargo xtask fuzz` (and the short fuzz runs of `cargo xtask test`).
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+fn ensure_cargo_fuzz() -> Result<bool> {
+    let have = output(Command::new("cargo").args(["fuzz", "--version"]));
+    if have.is_some_and(|v| v.contains(CARGO_FUZZ_VERSION)) {
+        return Ok(false);
+    }
+    eprintln!("setup: installing cargo-fuzz {CARGO_FUZZ_VERSION} (about a minute)");
+    util::run(Command::new("cargo").args([
+        "install",
+        "--quiet",
+        "--locked",
+        "cargo-fuzz",
+        "--version",
+        CARGO_FUZZ_VERSION,
+    ]))?;
+    Ok(true)
 }
 
 /// Make sure a working bpf-linker for `toolchain`'s LLVM is on PATH. Returns true if it had

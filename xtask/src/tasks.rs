@@ -58,6 +58,9 @@ pub fn run(args: &[String]) -> Result<()> {
     bail!("cannot run {}: {err}", binary.display())
 }
 
+/// Seconds each fuzz target runs in `cargo xtask test`.
+const FUZZ_SMOKE_SECONDS: u64 = 10;
+
 /// `cargo xtask test`: every test, in order of cost.
 pub fn test(args: &[String]) -> Result<()> {
     if !util::is_root() {
@@ -82,6 +85,14 @@ pub fn test(args: &[String]) -> Result<()> {
         "warnings",
     ]))?;
     build_release()?;
+    // A short run of every fuzz target, to keep them building and catch the shallow crashes
+    // (never a timing). Before the tests, so their summary stays the last thing printed.
+    if crate::fuzz::nightly_available() {
+        let targets: Vec<String> = crate::fuzz::TARGETS.iter().map(|t| t.to_string()).collect();
+        crate::fuzz::run_targets(&targets, FUZZ_SMOKE_SECONDS)?;
+    } else {
+        eprintln!("xtask: no rustup nightly here: the fuzz targets are not run");
+    }
     eprintln!("xtask: unit, kernel and lab tests");
     run_cmd(
         Command::new("cargo")

@@ -26,6 +26,7 @@ use tests::{authlog, packet::udp_frame};
 
 mod charts;
 mod netfilter;
+mod soak;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -64,6 +65,7 @@ fn main() {
             "memory" => bench_memory(quick),
             "bulk" => bench_bulk(quick),
             "pps" => bench_pps(quick),
+            "soak" => soak::bench_soak(quick),
             _ => unreachable!("checked above"),
         });
         let value = run.unwrap_or_else(|e| {
@@ -101,7 +103,7 @@ fn main() {
     }
 }
 
-const SECTIONS: &[&str] = &["parse", "latency", "memory", "xdp", "bulk", "pps"];
+const SECTIONS: &[&str] = &["parse", "latency", "memory", "xdp", "bulk", "pps", "soak"];
 
 /// The machine the figures come from.
 fn machine() -> Value {
@@ -244,6 +246,25 @@ fn markdown(r: &Value) -> String {
             m["rss_mb_1m_tracked"].as_f64().unwrap_or(f64::NAN),
             m["tracked"],
             m["ingest_secs"].as_f64().unwrap_or(f64::NAN)
+        ));
+    }
+    if let Some(s) = r.get("soak").filter(|s| s.get("failed").is_none()) {
+        let f = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
+        out.push_str(&format!(
+            "\n## Soak: {:.1} minutes of mixed log traffic ({} lines, {} rotations, {} reloads, {} bans loaded, {} jail bans)\n\n| | start | end | growth per hour |\n|---|---|---|---|\n| RSS | {:.1} MB | {:.1} MB | {:+.2} MB/h |\n| open descriptors | {} | {} | {:+.2}/h |\n\nCPU: {:.2}% of one core on average.\n",
+            f("minutes"),
+            s["lines"],
+            s["rotations"],
+            s["reloads"],
+            s["bans_loaded"],
+            s["jail_bans"],
+            f("rss_mb_start"),
+            f("rss_mb_end"),
+            f("rss_mb_per_hour"),
+            s["fds_start"],
+            s["fds_end"],
+            f("fds_per_hour"),
+            f("cpu_percent"),
         ));
     }
     if let Some(b) = r.get("bulk") {
