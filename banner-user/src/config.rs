@@ -329,6 +329,9 @@ pub struct JailConfig {
     /// jail's entries. Its `_SYSTEMD_UNIT` is set by journald, while any local user can put
     /// a line in a syslog file with `logger`.
     pub prefer_journal: bool,
+    /// The `[filters.NAME]` table this jail's filter was compiled from, if it came from one
+    /// (for `check-config --dump`).
+    pub inline_filter: Option<FilterSpec>,
 }
 
 impl JailConfig {
@@ -439,33 +442,35 @@ impl Config {
     /// the value banner runs on, the embedded default's included.
     pub fn dump(&self) -> String {
         use std::fmt::Write as _;
+        // TOML's own quoting: patterns and paths may hold quotes and backslashes.
+        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
         let list = |v: &[String]| {
-            let quoted: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+            let quoted: Vec<String> = v.iter().map(|s| q(s)).collect();
             format!("[{}]", quoted.join(", "))
         };
         let nets = |v: &[IpPrefix]| list(&v.iter().map(|n| n.to_string()).collect::<Vec<_>>());
         let fmt_d = crate::duration::format_duration;
         let mut out = String::new();
-        let _ = writeln!(out, "# effective configuration of {}", self.origin);
+        let _ = writeln!(
+            out,
+            "# effective configuration of {}",
+            self.origin.replace(['\n', '\r'], " ")
+        );
         let _ = writeln!(out, "[banner]");
         let _ = writeln!(out, "interfaces = {}", list(&self.interfaces));
-        let _ = writeln!(out, "backend = {:?}", self.backend.name());
-        let _ = writeln!(out, "socket = {:?}", self.socket.display().to_string());
-        let _ = writeln!(
-            out,
-            "state_dir = {:?}",
-            self.state_dir.display().to_string()
-        );
-        let _ = writeln!(
-            out,
-            "bpffs_dir = {:?}",
-            self.bpffs_dir.display().to_string()
-        );
+        let _ = writeln!(out, "backend = {}", q(self.backend.name()));
+        for (key, path) in [
+            ("socket", &self.socket),
+            ("state_dir", &self.state_dir),
+            ("bpffs_dir", &self.bpffs_dir),
+        ] {
+            let _ = writeln!(out, "{key} = {}", q(&path.display().to_string()));
+        }
         let _ = writeln!(out, "keep_on_exit = {}", self.keep_on_exit);
         let _ = writeln!(
             out,
-            "hosts_deny_path = {:?}",
-            self.hosts_deny_path.display().to_string()
+            "hosts_deny_path = {}",
+            q(&self.hosts_deny_path.display().to_string())
         );
         let _ = writeln!(out, "max_exact_bans = {}", self.max_exact_bans);
         let _ = writeln!(out, "max_prefix_bans = {}", self.max_prefix_bans);
@@ -503,13 +508,33 @@ impl Config {
         };
         for j in &self.jails {
             let _ = writeln!(out, "\n[jails.{}]", j.name);
-            let _ = writeln!(out, "filter = {:?}", j.filter_name);
+            let _ = writeln!(out, "filter = {}", q(&j.filter_name));
             let _ = writeln!(out, "logpath = {}", list(&j.logpaths));
             let _ = writeln!(out, "journalmatch = {}", list(&j.journalmatch));
             policy(&mut out, &j.policy);
             let _ = writeln!(out, "ignoreip = {}", nets(&j.ignoreip));
             let _ = writeln!(out, "hosts_deny = {}", j.hosts_deny);
             let _ = writeln!(out, "prefer_journal = {}", j.prefer_journal);
+        }
+        let mut filters: Vec<(&str, &FilterSpec)> = Vec::new();
+        for j in &self.jails {
+            if let Some(spec) = &j.inline_filter {
+                let name = j.filter_name.split('[').next().unwrap_or(&j.filter_name);
+                if !filters.iter().any(|(n, _)| *n == name) {
+                    filters.push((name, spec));
+                }
+            }
+        }
+        for (name, spec) in filters {
+            let _ = writeln!(out, "\n[filters.{name}]");
+            let _ = writeln!(out, "failregex = {}", list(&spec.failregex));
+            let _ = writeln!(out, "ignoreregex = {}", list(&spec.ignoreregex));
+            if let Some(d) = &spec.datepattern {
+                let _ = writeln!(out, "datepattern = {}", q(d));
+            }
+            if let Some(p) = &spec.prefregex {
+                let _ = writeln!(out, "prefregex = {}", q(p));
+            }
         }
         match &self.recidive {
             Some(r) => {
@@ -950,6 +975,7 @@ fn resolve_jail(
         .map(|md| md.get_ref().clone())
         .or(inline_mode)
         .unwrap_or_else(|| "normal".into());
+    let inline_filter = filters.get(&filter_name).map(|f| spec_of(f.get_ref()));
     let filter = if let Some(raw_filter) = filters.get(&filter_name) {
         m.check(compile_filter(
             filter_src,
@@ -988,6 +1014,7 @@ fn resolve_jail(
         ignoreip,
         hosts_deny: j.hosts_deny.unwrap_or(false),
         prefer_journal: j.prefer_journal.unwrap_or(true),
+        inline_filter,
     })))
 }
 
@@ -1043,6 +1070,15 @@ fn check_logpath(p: &str) -> Result<Option<String>, String> {
     Ok(None)
 }
 
+fn spec_of(f: &RawFilter) -> FilterSpec {
+    FilterSpec {
+        failregex: f.failregex.iter().map(|r| r.get_ref().clone()).collect(),
+        ignoreregex: f.ignoreregex.iter().map(|r| r.get_ref().clone()).collect(),
+        datepattern: f.datepattern.as_ref().map(|d| d.get_ref().clone()),
+        prefregex: f.prefregex.as_ref().map(|d| d.get_ref().clone()),
+    }
+}
+
 fn compile_filter(
     src: &Source,
     name: &str,
@@ -1050,13 +1086,7 @@ fn compile_filter(
     whole: Range<usize>,
     usedns: bool,
 ) -> Result<Filter, ConfigError> {
-    let spec = FilterSpec {
-        failregex: f.failregex.iter().map(|r| r.get_ref().clone()).collect(),
-        ignoreregex: f.ignoreregex.iter().map(|r| r.get_ref().clone()).collect(),
-        datepattern: f.datepattern.as_ref().map(|d| d.get_ref().clone()),
-        prefregex: f.prefregex.as_ref().map(|d| d.get_ref().clone()),
-    };
-    Filter::custom(name, &spec, usedns).map_err(|e| {
+    Filter::custom(name, &spec_of(f), usedns).map_err(|e| {
         let span = match e.part {
             FilterPart::Failregex(i) => f.failregex.get(i).map(|r| r.span()),
             FilterPart::Ignoreregex(i) => f.ignoreregex.get(i).map(|r| r.span()),
@@ -1480,6 +1510,21 @@ failregex = ['^login failed for \S+ from <HOST>$']
         assert_eq!(
             again.jail("sshd").unwrap().policy.bantime,
             BanLength::Permanent
+        );
+    }
+
+    #[test]
+    fn the_dump_carries_inline_filters_and_odd_strings() {
+        // Found by the config fuzz target: a jail whose filter is a [filters.NAME] table dumped
+        // without that table, so the dump did not read back ("no filter named `app`").
+        let text = "[defaults]\nignoreip = [\"198.18.0.0/15\"]\n[jails.sshd]\nbantime = \"permanent\"\n[jails.app]\nlogpath = \"/var/log/app/*.log\"\n[filters.app]\nfailregex = ['^denied \"<HOST>\" \\\\d+$']\nignoreregex = ['^x']\n";
+        let c = Config::parse(text, "t.toml").unwrap();
+        let dumped = c.dump();
+        assert!(dumped.contains("[filters.app]"), "{dumped}");
+        let again = Config::parse(&dumped, "dump.toml").unwrap_or_else(|e| panic!("{e}\n{dumped}"));
+        assert_eq!(
+            again.jail("app").unwrap().inline_filter,
+            c.jail("app").unwrap().inline_filter
         );
     }
 }

@@ -38,9 +38,13 @@ fn base_frame(rng: &mut Rng) -> Vec<u8> {
     let v6 = rng.below(2) == 1;
     let (src, dst): (IpAddr, IpAddr) = if v6 {
         (
-            format!("2001:db8:{:x}::{:x}", rng.below(0xffff), rng.below(0xffff) + 1)
-                .parse()
-                .unwrap(),
+            format!(
+                "2001:db8:{:x}::{:x}",
+                rng.below(0xffff),
+                rng.below(0xffff) + 1
+            )
+            .parse()
+            .unwrap(),
             "2001:db8::1".parse().unwrap(),
         )
     } else {
@@ -59,11 +63,28 @@ fn base_frame(rng: &mut Rng) -> Vec<u8> {
     let payload: Vec<u8> = (0..rng.below(12)).map(|_| rng.byte()).collect();
     let (proto, l4) = match rng.below(4) {
         0 | 1 => {
-            let flags = [TCP_SYN, TCP_ACK, TCP_SYN | TCP_ACK, TCP_FIN | TCP_ACK, TCP_RST, TCP_PSH | TCP_ACK, rng.byte()]
-                [rng.below(7)];
+            let flags = [
+                TCP_SYN,
+                TCP_ACK,
+                TCP_SYN | TCP_ACK,
+                TCP_FIN | TCP_ACK,
+                TCP_RST,
+                TCP_PSH | TCP_ACK,
+                rng.byte(),
+            ][rng.below(7)];
             (
                 PROTO_TCP,
-                tcp(src, dst, 40000, 22, rng.next() as u32, rng.next() as u32, flags, 64240, &payload),
+                tcp(
+                    src,
+                    dst,
+                    40000,
+                    22,
+                    rng.next() as u32,
+                    rng.next() as u32,
+                    flags,
+                    64240,
+                    &payload,
+                ),
             )
         }
         2 => (PROTO_UDP, udp(src, dst, 5353, 53, &payload)),
@@ -146,7 +167,11 @@ fn check(request: &[u8], action: u32, reply: &[u8], l3: bool) {
     // L3 frames have no Ethernet header: give both a stand-in to parse them alike.
     let framed = |f: &[u8]| -> Vec<u8> {
         if l3 {
-            let ethertype = if f.first().is_some_and(|b| b >> 4 == 6) { ETH_P_IPV6 } else { ETH_P_IPV4 };
+            let ethertype = if f.first().is_some_and(|b| b >> 4 == 6) {
+                ETH_P_IPV6
+            } else {
+                ETH_P_IPV4
+            };
             eth([0; 6], [0; 6], &[], ethertype, f)
         } else {
             f.to_vec()
@@ -154,12 +179,19 @@ fn check(request: &[u8], action: u32, reply: &[u8], l3: bool) {
     };
     let request = framed(request);
     let rep = parse_tcp(&framed(reply)).unwrap_or_else(|| panic!("reply is not TCP: {reply:02x?}"));
-    assert!(rep.tcp_checksum_ok && rep.ipv4_checksum_ok && rep.ip_total_len_ok, "{rep:?}");
+    assert!(
+        rep.tcp_checksum_ok && rep.ipv4_checksum_ok && rep.ip_total_len_ok,
+        "{rep:?}"
+    );
     assert_eq!(rep.payload_len, 0);
     assert!(rep.window <= 5);
     // Back to the sender: the request's addresses, swapped.
     let (src, dst) = addresses(&request).expect("a tarpit reply answers IP only");
-    assert_eq!((rep.src, rep.dst), (dst, src), "reply goes back to the sender");
+    assert_eq!(
+        (rep.src, rep.dst),
+        (dst, src),
+        "reply goes back to the sender"
+    );
     if let Some(req) = parse_tcp(&request) {
         // (Requests with IPv6 extension headers are beyond this little parser.)
         if req.sport != 0 || req.dport != 0 {
@@ -167,10 +199,13 @@ fn check(request: &[u8], action: u32, reply: &[u8], l3: bool) {
         }
     }
     if !l3 {
-        assert_eq!((rep.src_mac, rep.dst_mac), (
-            request[0..6].try_into().unwrap(),
-            request[6..12].try_into().unwrap()
-        ));
+        assert_eq!(
+            (rep.src_mac, rep.dst_mac),
+            (
+                request[0..6].try_into().unwrap(),
+                request[6..12].try_into().unwrap()
+            )
+        );
     }
 }
 
@@ -216,13 +251,19 @@ fn random_and_mutated_frames_never_abort_and_replies_are_always_valid() {
         // The same bytes from the IP header on, through the L3 program.
         let l3 = &frame[14.min(frame.len())..];
         if l3.len() >= 14 {
-            let out = x.backend.test_run_on(LinkLayer::None, l3, 1).expect("test_run");
+            let out = x
+                .backend
+                .test_run_on(LinkLayer::None, l3, 1)
+                .expect("test_run");
             check(l3, out.action, &out.frame, true);
             replies += usize::from(out.action == XDP_TX);
         }
     }
     let after = x.backend.counters().unwrap();
-    assert_eq!(after.aborted, before.aborted, "the program failed to shape a reply");
+    assert_eq!(
+        after.aborted, before.aborted,
+        "the program failed to shape a reply"
+    );
     // The property held on real replies, not vacuously.
     assert!(replies > 500, "only {replies} replies");
 }

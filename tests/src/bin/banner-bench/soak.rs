@@ -23,7 +23,11 @@ fn cpu_secs(pid: u32) -> f64 {
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = stat.rsplit(')').next().unwrap_or_default();
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -55,9 +59,17 @@ pub fn bench_soak(quick: bool) -> Value {
     };
     let length = Duration::from_secs_f64(minutes * 60.0);
     let (rotate_every, reload_every, sample_every) = if quick {
-        (Duration::from_secs(5), Duration::from_secs(7), Duration::from_secs(1))
+        (
+            Duration::from_secs(5),
+            Duration::from_secs(7),
+            Duration::from_secs(1),
+        )
     } else {
-        (Duration::from_secs(60), Duration::from_secs(30), Duration::from_secs(5))
+        (
+            Duration::from_secs(60),
+            Duration::from_secs(30),
+            Duration::from_secs(5),
+        )
     };
     let (_lab, dir, log, d) = super::lab_with_sshd_jail("");
     let pid = d.pid().expect("daemon pid");
@@ -67,10 +79,20 @@ pub fn bench_soak(quick: bool) -> Value {
     let list = dir.path().join("feed.txt");
     let mut feed = String::new();
     for i in 0..loaded {
-        feed.push_str(&format!("2001:db8:ffff:{:x}:{:x}::1\n", i >> 16, i & 0xffff));
+        feed.push_str(&format!(
+            "2001:db8:ffff:{:x}:{:x}::1\n",
+            i >> 16,
+            i & 0xffff
+        ));
     }
     std::fs::write(&list, feed).expect("write the feed");
-    d.cli_ok(&["ban", "--file", list.to_str().expect("utf-8 path"), "--for", "1d"]);
+    d.cli_ok(&[
+        "ban",
+        "--file",
+        list.to_str().expect("utf-8 path"),
+        "--for",
+        "1d",
+    ]);
 
     let start = Instant::now();
     let (mut last_rotate, mut last_reload, mut last_sample) = (start, start, start - sample_every);
@@ -93,7 +115,7 @@ pub fn bench_soak(quick: bool) -> Value {
         for _ in 0..200 {
             seq = seq.wrapping_add(1);
             let addr = format!("198.19.{}.{}", (seq / 7) % 200, (seq / 3) % 250 + 1);
-            if seq % 10 == 0 {
+            if seq.is_multiple_of(10) {
                 batch.push_str(&format!(
                     "Failed password for root from {addr} port {} ssh2\n",
                     1024 + seq % 60000
