@@ -41,6 +41,9 @@ pub enum Event {
         sources: BTreeMap<String, usize>,
         reply: oneshot::Sender<String>,
     },
+    /// rtnetlink said a link or an address changed: check enforcement and the allowlist now
+    /// rather than at the next housekeeping round.
+    HostChanged,
     Shutdown,
 }
 
@@ -63,6 +66,9 @@ pub struct Core {
     registry: CounterRegistry,
     last_housekeeping: Instant,
     last_history_prune: Instant,
+    /// When rtnetlink news was last acted on, and whether more came since.
+    last_host_check: Instant,
+    host_check_pending: bool,
     /// hosts.deny for jails that ask for it.
     hosts_deny: HostsDeny,
     /// Jail bans the backend failed to apply, retried every housekeeping round.
@@ -101,6 +107,8 @@ impl Core {
             registry,
             last_housekeeping: Instant::now(),
             last_history_prune: Instant::now(),
+            last_host_check: Instant::now(),
+            host_check_pending: false,
             hosts_deny: HostsDeny::new(&config.hosts_deny_path),
             retry: Vec::new(),
             config: config.clone(),
@@ -215,6 +223,7 @@ impl Core {
                     }
                     let _ = reply.send(summary);
                 }
+                Ok(Event::HostChanged) => self.on_host_changed(),
                 Ok(Event::Shutdown) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
@@ -262,6 +271,9 @@ impl Core {
 
     /// Expiry, and now and then purges and position saves.
     pub fn tick(&mut self) {
+        if self.host_check_pending {
+            self.on_host_changed();
+        }
         for ban in self.manager.expire() {
             log::info!("[{}] unban {} (expired)", ban.jail, ban.target);
         }
@@ -293,6 +305,23 @@ impl Core {
                     log::debug!("forgot {gone} bans older than a month");
                 }
             }
+        }
+    }
+
+    /// An interface or address changed: re-check at once (at most every 200 ms: a VPN
+    /// restart sends a burst of messages).
+    fn on_host_changed(&mut self) {
+        if self.last_host_check.elapsed() < Duration::from_millis(200) {
+            self.host_check_pending = true;
+            return;
+        }
+        self.host_check_pending = false;
+        self.last_host_check = Instant::now();
+        if let Err(e) = self.manager.check_enforcement() {
+            log::warn!("checking enforcement: {e}");
+        }
+        if self.watch_addresses {
+            self.refresh_allowlist();
         }
     }
 

@@ -290,6 +290,7 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
         .spawn(move || core.run(rx))
         .context("starting the core thread")?;
 
+    watch_rtnetlink(tx.clone());
     log::info!("control socket at {}", cfg.socket.display());
     let socket_path = cfg.socket.clone();
     runtime.block_on(async move {
@@ -460,6 +461,65 @@ impl Supervisor {
         self.running = cfg;
         log::info!("reloaded: {summary}");
         Ok(summary)
+    }
+}
+
+/// Listen to rtnetlink's link and address groups on a thread of its own and tell the core
+/// whenever something changes (an interface deleted or re-created, an address gained), so
+/// enforcement and the allowlist are checked at once; the housekeeping round re-checks every
+/// two seconds anyway, so a missed message costs at most that.
+fn watch_rtnetlink(tx: mpsc::Sender<Event>) {
+    use nix::sys::socket::{
+        bind, recv, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+    };
+    // RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR (linux/rtnetlink.h).
+    const GROUPS: u32 = 0x1 | 0x10 | 0x100;
+    let sock = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkRoute,
+    )
+    .and_then(|fd| {
+        bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &NetlinkAddr::new(0, GROUPS),
+        )
+        .map(|()| fd)
+    });
+    let fd = match sock {
+        Ok(fd) => fd,
+        Err(e) => {
+            log::warn!("cannot listen to rtnetlink ({e}); interfaces and addresses are re-checked every 2 s");
+            return;
+        }
+    };
+    let spawned = thread::Builder::new()
+        .name("banner-netlink".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match recv(
+                    std::os::fd::AsRawFd::as_raw_fd(&fd),
+                    &mut buf,
+                    MsgFlags::empty(),
+                ) {
+                    // ENOBUFS (a burst overflowed the socket) means "something changed" too.
+                    Ok(_) | Err(nix::errno::Errno::ENOBUFS) => {
+                        if tx.send(Event::HostChanged).is_err() {
+                            return;
+                        }
+                    }
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => {
+                        log::warn!("rtnetlink: {e}; falling back to the 2 s re-check");
+                        return;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start the rtnetlink thread ({e})");
     }
 }
 
