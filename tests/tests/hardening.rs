@@ -17,6 +17,32 @@ fn mode(path: &std::path::Path) -> u32 {
         & 0o777
 }
 
+/// A daemon config of the test's own (not the helper's: these tests need the embedded
+/// default's allowlist, or to clash with another daemon on purpose), without the sshd jail.
+/// Returns the command that starts that daemon on `socket`.
+fn standalone(
+    dir: &std::path::Path,
+    iface: &str,
+    bpffs_dir: &str,
+    socket: &std::path::Path,
+) -> Command {
+    let cfg = dir.join("banner.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[banner]\ninterfaces = [\"{iface}\"]\nstate_dir = \"{}\"\nbpffs_dir = \"{bpffs_dir}\"\n[jails.sshd]\nenabled = false\n",
+            dir.join("state").display(),
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(banner_bin());
+    cmd.arg("--socket")
+        .arg(socket)
+        .args(["daemon", "--config"])
+        .arg(&cfg);
+    cmd
+}
+
 #[test]
 fn the_state_directory_and_its_files_are_root_only() {
     // Item 21: state dir 0755 and bans.log 0644 let any local user read every ban.
@@ -38,22 +64,8 @@ fn a_regular_file_at_the_socket_path_is_never_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let precious = dir.path().join("notes.txt");
     std::fs::write(&precious, "keep me").unwrap();
-    let cfg = dir.path().join("banner.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[banner]\ninterfaces = [\"{}\"]\nstate_dir = \"{}\"\nbpffs_dir = \"/sys/fs/bpf/banner-t-sock-{}\"\n[jails.sshd]\nenabled = false\n",
-            lab.host_if,
-            dir.path().join("state").display(),
-            std::process::id()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(banner_bin())
-        .arg("--socket")
-        .arg(&precious)
-        .args(["daemon", "--config"])
-        .arg(&cfg)
+    let bpffs = format!("/sys/fs/bpf/banner-t-sock-{}", std::process::id());
+    let out = standalone(dir.path(), &lab.host_if, &bpffs, &precious)
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -135,25 +147,10 @@ fn a_neighbour_on_the_guarded_link_can_be_banned() {
     // of ...)" and a brute force from there was never banned.
     let lab = Lab::new();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("banner.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[banner]\ninterfaces = [\"{}\"]\nstate_dir = \"{}\"\nsocket = \"{}\"\nbpffs_dir = \"/sys/fs/bpf/banner-t-wan-{}\"\n[jails.sshd]\nenabled = false\n",
-            lab.host_if,
-            dir.path().join("state").display(),
-            dir.path().join("s.sock").display(),
-            std::process::id()
-        ),
-    )
-    .unwrap();
     // The default (ignore_attached_subnets = true), not the test helper's config.
+    let bpffs = format!("/sys/fs/bpf/banner-t-wan-{}", std::process::id());
     let _daemon = Stopped(
-        Command::new(banner_bin())
-            .arg("--socket")
-            .arg(dir.path().join("s.sock"))
-            .args(["daemon", "--config"])
-            .arg(&cfg)
+        standalone(dir.path(), &lab.host_if, &bpffs, &dir.path().join("s.sock"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -202,24 +199,14 @@ fn a_second_daemon_on_the_same_bpffs_directory_is_refused() {
     first.cli_ok(&["ban", &peer, "--blocktype", "drop"]);
     assert!(!lab.ping(lab.host_v4()));
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("banner.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[banner]\ninterfaces = [\"{}\"]\nstate_dir = \"{}\"\nbpffs_dir = \"{}\"\n[jails.sshd]\nenabled = false\n",
-            lab.host_if,
-            dir.path().join("state").display(),
-            first.bpffs_dir.display()
-        ),
+    let out = standalone(
+        dir.path(),
+        &lab.host_if,
+        &first.bpffs_dir.display().to_string(),
+        &dir.path().join("s.sock"),
     )
+    .output()
     .unwrap();
-    let out = Command::new(banner_bin())
-        .arg("--socket")
-        .arg(dir.path().join("s.sock"))
-        .args(["daemon", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
