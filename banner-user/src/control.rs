@@ -217,6 +217,9 @@ pub enum Response {
     },
     Status {
         jails: Vec<JailStatus>,
+        /// What enforces the bans, and where it does not (`NOT ENFORCED ...`).
+        #[serde(default)]
+        enforcement: String,
     },
     Reloaded {
         summary: String,

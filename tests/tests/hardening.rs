@@ -356,6 +356,7 @@ fn a_re_created_interface_gets_the_program_back() {
         d.log_text()
     );
     assert!(d.log_text().contains("NOT ENFORCED"));
+    assert!(d.cli_ok(&["status"]).contains("NOT ENFORCED"));
     // Back (a new interface index): re-attached, the ban holds again.
     lab.recreate_link();
     assert!(

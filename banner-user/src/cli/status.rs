@@ -21,12 +21,14 @@ pub fn run(socket: &Path, args: StatusArgs) -> CliResult {
             jail: args.jail.clone(),
         },
     )?;
-    let Response::Status { jails } = reply else {
+    let Response::Status { jails, enforcement } = reply else {
         return Err(unexpected(&reply));
     };
     if args.json {
         return super::print_json(&jails);
     }
+    // First, so an interface that lost its program is the first thing seen.
+    println!("enforcing with {enforcement}\n");
     if jails.is_empty() {
         println!("no jails");
         return Ok(());

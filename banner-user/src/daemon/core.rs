@@ -749,7 +749,10 @@ impl Core {
                 return Response::error(format!("no jail named `{o}`"));
             }
         }
-        Response::Status { jails: out }
+        Response::Status {
+            jails: out,
+            enforcement: self.manager.backend_name(),
+        }
     }
 }
 
