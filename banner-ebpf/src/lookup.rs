@@ -8,8 +8,9 @@ use crate::{parse::Source, ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, PREFIX_V4, PREF
 
 /// What the ban lookup found for a source.
 pub enum Found {
-    /// A ban to enforce (a prefix ban may still be past its deadline: the caller checks).
-    Ban(*mut BanEntry),
+    /// A ban to enforce (a prefix ban may still be past its deadline: the caller checks),
+    /// and the boot-clock time if the lookup already read it (one helper call, not two).
+    Ban(*mut BanEntry, Option<u64>),
     /// Only an exact ban past its deadline.
     Expired,
     Nothing,
@@ -25,12 +26,18 @@ pub enum Found {
 pub fn find_ban(source: &Source) -> Found {
     let (expired, prefixes) = match source {
         Source::V4(addr) => match BANS_V4.get_ptr_mut(Ipv4Key { addr: *addr }) {
-            Some(ban) if live(ban) => return Found::Ban(ban),
-            other => (other.is_some(), SETTINGS.get(0).map_or(0, |s| s.prefix_bans_v4)),
+            Some(ban) => match live(ban) {
+                Some(now) => return Found::Ban(ban, Some(now)),
+                None => (true, SETTINGS.get(0).map_or(0, |s| s.prefix_bans_v4)),
+            },
+            None => (false, SETTINGS.get(0).map_or(0, |s| s.prefix_bans_v4)),
         },
         Source::V6(addr) => match BANS_V6.get_ptr_mut(Ipv6Key { addr: *addr }) {
-            Some(ban) if live(ban) => return Found::Ban(ban),
-            other => (other.is_some(), SETTINGS.get(0).map_or(0, |s| s.prefix_bans_v6)),
+            Some(ban) => match live(ban) {
+                Some(now) => return Found::Ban(ban, Some(now)),
+                None => (true, SETTINGS.get(0).map_or(0, |s| s.prefix_bans_v6)),
+            },
+            None => (false, SETTINGS.get(0).map_or(0, |s| s.prefix_bans_v6)),
         },
     };
     if prefixes != 0 {
@@ -45,7 +52,7 @@ pub fn find_ban(source: &Source) -> Found {
             Source::V6(addr) => PREFIX_V6.get(&Key::new(128, Ipv6Key { addr: *addr })),
         };
         if let Some(ban) = prefix {
-            return Found::Ban(ban as *const BanEntry as *mut BanEntry);
+            return Found::Ban(ban as *const BanEntry as *mut BanEntry, None);
         }
     }
     if expired {
@@ -55,10 +62,13 @@ pub fn find_ban(source: &Source) -> Found {
     }
 }
 
+/// The boot-clock time if `ban` is still in force at it, None if it expired.
 #[inline(always)]
-fn live(ban: *mut BanEntry) -> bool {
+fn live(ban: *mut BanEntry) -> Option<u64> {
     // SAFETY: `ban` points at a live map value; the helper has no preconditions.
-    unsafe { !(*ban).expired_at(aya_ebpf::helpers::bpf_ktime_get_boot_ns()) }
+    let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_boot_ns() };
+    // SAFETY: as above.
+    (!unsafe { (*ban).expired_at(now) }).then_some(now)
 }
 
 #[inline(always)]

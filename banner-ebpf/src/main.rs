@@ -108,8 +108,8 @@ fn try_banner(ctx: &XdpContext) -> Verdict {
         // Never abort or drop what we do not understand: it is not ours to judge.
         return Verdict::Pass(counter::UNPARSED);
     };
-    let ban = match lookup::find_ban(&packet.source) {
-        lookup::Found::Ban(ban) => ban,
+    let (ban, known_now) = match lookup::find_ban(&packet.source) {
+        lookup::Found::Ban(ban, now) => (ban, now),
         lookup::Found::Expired => return Verdict::Pass(counter::EXPIRED),
         lookup::Found::Nothing => return Verdict::Pass(counter::PASSED),
     };
@@ -118,10 +118,15 @@ fn try_banner(ctx: &XdpContext) -> Verdict {
     if lookup::allowed(&packet.source) {
         return Verdict::Pass(counter::ALLOWLISTED);
     }
+    // The exact lookup already read the clock; a prefix ban still needs it.
+    let now = match known_now {
+        Some(now) => now,
+        // SAFETY: the helper has no preconditions.
+        None => unsafe { aya_ebpf::helpers::bpf_ktime_get_boot_ns() },
+    };
     // SAFETY: `ban` points into a map value; the kernel keeps it valid for this run of the
     // program. Controller updates replace whole entries, so a torn read only costs one
     // packet's verdict.
-    let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_boot_ns() };
     if unsafe { (*ban).expired_at(now) } {
         return Verdict::Pass(counter::EXPIRED);
     }
