@@ -771,7 +771,11 @@ impl Loaded {
             max_exact_bans: max_exact,
             max_prefix_bans: 64,
         })
-        .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
+        .unwrap_or_else(|e| {
+            // No Loaded to drop: remove what the failed load pinned before saying why.
+            let _ = std::fs::remove_dir_all(&dir);
+            panic!("loading the XDP program: {e}")
+        });
         Self { backend, dir }
     }
 

@@ -72,6 +72,11 @@ fn a_regular_file_at_the_socket_path_is_never_deleted() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not a socket"), "{err}");
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me");
+    // Refused before the backend was opened: nothing attached or pinned behind it.
+    assert!(
+        !std::path::Path::new(&bpffs).join("bans_v4").exists(),
+        "a failed start left maps pinned under {bpffs}"
+    );
 }
 
 #[test]

@@ -257,6 +257,14 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
     for w in &cfg.warnings {
         log::warn!("{w}");
     }
+    // The socket before the backend: a start that fails on it (a file in the way, another
+    // daemon) must not leave a program attached and maps pinned behind it.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let listener = runtime.block_on(async { bind_socket(&cfg.socket) })?;
     let backend = open_backend(&cfg)?;
     let ignore = build_ignore_list(&cfg);
     for e in ignore.entries() {
@@ -276,13 +284,6 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
     let registry = CounterRegistry::default();
     let mut core = Core::new(manager, &cfg, book.clone(), registry.clone());
     core.watch_host_addresses();
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let listener = runtime.block_on(async { bind_socket(&cfg.socket) })?;
 
     let (tx, rx) = mpsc::channel::<Event>();
     let core = thread::Builder::new()
