@@ -233,11 +233,6 @@ impl BanManager {
         Ok(health)
     }
 
-    /// The last enforcement check's finding.
-    pub fn health(&self) -> &Health {
-        &self.health
-    }
-
     pub fn now(&self) -> SystemTime {
         self.clock.now()
     }

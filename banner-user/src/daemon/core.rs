@@ -289,12 +289,7 @@ impl Core {
             if let Err(e) = self.book.save() {
                 log::warn!("saving read positions: {e}");
             }
-            if let Err(e) = self.manager.check_enforcement() {
-                log::warn!("checking enforcement: {e}");
-            }
-            if self.watch_addresses {
-                self.refresh_allowlist();
-            }
+            self.check_host();
             for (request, user) in std::mem::take(&mut self.retry) {
                 self.apply_ban(request, user.as_deref());
             }
@@ -317,6 +312,11 @@ impl Core {
         }
         self.host_check_pending = false;
         self.last_host_check = Instant::now();
+        self.check_host();
+    }
+
+    /// Is enforcement still in place, and is the allowlist still the host's?
+    fn check_host(&mut self) {
         if let Err(e) = self.manager.check_enforcement() {
             log::warn!("checking enforcement: {e}");
         }
@@ -502,34 +502,33 @@ impl Core {
         // Indices into `targets` of what went into the batch (some may be skipped).
         let mut kept = Vec::with_capacity(targets.len());
         for (index, t) in targets.iter().enumerate() {
-            match t.parse::<IpPrefix>() {
-                Ok(target)
-                    if skip_allowlisted
-                        && self.manager.ignore_list().covering(&target).is_some() =>
-                {
-                    if let Some(e) = self.manager.ignore_list().covering(&target) {
-                        skipped.push((
-                            index,
-                            format!("{target} is in the allowlist ({}: {})", e.why, e.net),
-                        ));
-                    }
-                }
-                Ok(target) => {
-                    kept.push(index);
-                    requests.push(BanRequest {
-                        target,
-                        jail: jail.clone(),
-                        blocktype,
-                        length,
-                    });
-                }
+            let allowed = |target: &IpPrefix| {
+                self.manager
+                    .ignore_list()
+                    .covering(target)
+                    .filter(|_| skip_allowlisted)
+                    .map(|e| format!("{target} is in the allowlist ({}: {})", e.why, e.net))
+            };
+            let target = match t.parse::<IpPrefix>() {
+                Ok(target) => target,
                 Err(e) => {
                     return Response::Error {
                         message: e.to_string(),
                         index: Some(index),
                     }
                 }
+            };
+            if let Some(why) = allowed(&target) {
+                skipped.push((index, why));
+                continue;
             }
+            kept.push(index);
+            requests.push(BanRequest {
+                target,
+                jail: jail.clone(),
+                blocktype,
+                length,
+            });
         }
         let outcomes = match self.manager.ban_batch(&requests) {
             Ok(o) => o,

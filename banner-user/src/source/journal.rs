@@ -66,6 +66,14 @@ pub fn journalctl_args(
             args.push(format!("--since=@{from}"));
         }
     }
+    args.extend(match_args(matches));
+    args
+}
+
+/// journalctl's match arguments: each entry's FIELD=value terms (all must hold), the entries
+/// joined by `+` (any may).
+fn match_args(matches: &[String]) -> Vec<String> {
+    let mut args = Vec::new();
     for (i, m) in matches.iter().enumerate() {
         if i > 0 {
             args.push("+".into());
@@ -282,12 +290,7 @@ pub async fn has_entries(matches: &[String]) -> bool {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    for (i, m) in matches.iter().enumerate() {
-        if i > 0 {
-            args.push("+".into());
-        }
-        args.extend(m.split_whitespace().map(str::to_string));
-    }
+    args.extend(match_args(matches));
     let run = tokio::process::Command::new("journalctl")
         .args(&args)
         .stdin(Stdio::null())
