@@ -7,6 +7,7 @@
 //! the common case, a line that is no failure, costs one scan.
 
 pub mod date;
+pub mod f2b;
 pub mod pattern;
 pub mod sshd;
 

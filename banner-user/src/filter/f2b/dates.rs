@@ -1,0 +1,665 @@
+//! Finding the time in a log line the way fail2ban's date detector does: a list of date
+//! templates (strptime-like `%` patterns inside regexes, or the special EPOCH, LEPOCH and
+//! TAI64N forms) is tried against the line; a template anchored at the line's start wins,
+//! else the leftmost match. The matched text is cut out of the line before the fail
+//! patterns see it, exactly as fail2ban does, so filters written for fail2ban match.
+//!
+//! A year-less time is put in the year of `now`, or the year before when that would land
+//! more than a day in the future; a time without a zone is local time.
+
+use std::collections::BTreeMap;
+
+use chrono::{Local, NaiveDate, NaiveDateTime, TimeZone as _};
+
+use super::pyre::Re;
+
+/// The formats tried when a filter names none (or says `{DEFAULT}`), most common first.
+/// Written in the template language below: `%X` directives inside a regex.
+const DEFAULT_FORMATS: &[&str] = &[
+    // 2005-08-14 10:00:00, 2005/08/14T10:00:00.123+02:00
+    r"%ExY[-/.]%m[-/.]%d(?:T|  ?)%H:%M:%S(?:[.,]%f)?(?:\s*%z)?",
+    // Sun Aug 14 10:00:00 (syslog; year optional after)
+    r"(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?",
+    r"(?:%a )?%b %d %ExY %k:%M:%S(?:\.%f)?",
+    // 14-08-2005 10:00:00, 14/08/05 10:00:00
+    r"%d[-/]%m[-/](?:%ExY|%Exy) %k:%M:%S",
+    // 14/Aug/2005:10:00:00 +0200 (web servers)
+    r"%d[-/]%b[-/]%ExY[ :]?%H:%M:%S(?:\.%f)?(?: %z)?",
+    r"%m/%d/%ExY:%H:%M:%S",
+    r"%m-%d-%ExY %k:%M:%S(?:\.%f)?",
+    "EPOCH",
+    r"{^LN-BEG}%H:%M:%S",
+    r"^<%m/%d/%Exy@%H:%M:%S>",
+    r"%Exy%Exm%Exd  ?%H:%M:%S",
+    r"%b %d, %ExY %I:%M:%S %p",
+    r"^%b-%d-%Exy %k:%M:%S",
+    r"%ExY%Exm%Exd(?:T|  ?)%ExH%ExM%ExS(?:[.,]%f)?(?:\s*%z)?",
+    r"(?:%Z )?(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?",
+    r"(?:%z )?(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?",
+    "TAI64N",
+];
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `%` directives: the time is built from the named groups.
+    Pattern,
+    /// Unix seconds (`long`: milli- or microseconds allowed).
+    Epoch {
+        long: bool,
+    },
+    Tai64n,
+    /// `{NONE}`: lines carry no time.
+    None,
+}
+
+#[derive(Debug, Clone)]
+struct Template {
+    re: Re,
+    kind: Kind,
+    /// Must start at the line's start (after at most two non-word characters).
+    line_begin: bool,
+    word_begin: bool,
+    word_end: bool,
+    /// The group holding the date (1 when the pattern has an unnamed group, else 0).
+    group: usize,
+}
+
+/// A time found in a line: the byte span cut out of the line and the time (None when the
+/// template matched an empty span, `{NONE}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub start: usize,
+    pub end: usize,
+    pub time: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DateDetector {
+    templates: Vec<Template>,
+    /// The template that matched last: tried first, as most lines of a log share a form.
+    last: Option<usize>,
+}
+
+impl DateDetector {
+    /// From a filter's `datepattern` (several templates, one per line), or the defaults.
+    pub fn new(datepattern: Option<&str>) -> Result<Self, String> {
+        let mut templates = Vec::new();
+        match datepattern.map(str::trim).filter(|p| !p.is_empty()) {
+            None => defaults(&mut templates, false)?,
+            Some(spec) => {
+                for line in spec.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                    let upper = line.to_ascii_uppercase();
+                    match upper.as_str() {
+                        "{^LN-BEG}" => defaults(&mut templates, true)?,
+                        "{DEFAULT}" => defaults(&mut templates, false)?,
+                        "{NONE}" => templates.push(Template {
+                            re: Re::python("^()", "{NONE}")?,
+                            kind: Kind::None,
+                            line_begin: true,
+                            word_begin: false,
+                            word_end: false,
+                            group: 1,
+                        }),
+                        _ if line.contains("{DATE}") => {
+                            for format in DEFAULT_FORMATS {
+                                if matches!(*format, "EPOCH" | "TAI64N") {
+                                    continue;
+                                }
+                                let inner = unbound(format);
+                                templates.push(template(&line.replace("{DATE}", inner))?);
+                            }
+                        }
+                        _ => templates.push(template(line)?),
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            templates,
+            last: None,
+        })
+    }
+
+    /// Find the time in `line`; `now` (unix seconds) completes year-less times.
+    pub fn find(&mut self, line: &str, now: f64) -> Option<Found> {
+        if let Some(i) = self.last {
+            let t = &self.templates[i];
+            if let Some(f) = search(t, line, now) {
+                if t.line_begin || f.start == 0 {
+                    return Some(f);
+                }
+            }
+        }
+        let mut best: Option<(usize, Found)> = None;
+        for (i, t) in self.templates.iter().enumerate() {
+            let Some(f) = search(t, line, now) else {
+                continue;
+            };
+            if t.line_begin {
+                best = Some((i, f));
+                break;
+            }
+            if best.as_ref().is_none_or(|(_, b)| f.start < b.start) {
+                best = Some((i, f));
+            }
+        }
+        let (i, f) = best?;
+        self.last = Some(i);
+        Some(f)
+    }
+}
+
+/// The default templates: each also as a variant anchored at the line's start, which is
+/// tried first; with `line_begin_only`, only those.
+fn defaults(out: &mut Vec<Template>, line_begin_only: bool) -> Result<(), String> {
+    let mut anchored = Vec::new();
+    let mut free = Vec::new();
+    for format in DEFAULT_FORMATS {
+        let t = template(format)?;
+        if t.line_begin {
+            anchored.push(t);
+        } else {
+            anchored.push(template(&format!("{{^LN-BEG}}{format}"))?);
+            free.push(t);
+        }
+    }
+    out.extend(anchored);
+    if !line_begin_only {
+        out.extend(free);
+    }
+    Ok(())
+}
+
+/// A format without its boundary markers, to put inside a `{DATE}` wrapper.
+fn unbound(format: &str) -> &str {
+    format
+        .trim_start_matches("{UNB}")
+        .trim_start_matches("{^LN-BEG}")
+}
+
+fn template(spec: &str) -> Result<Template, String> {
+    let mut spec = spec.trim();
+    let mut bounds = true;
+    let mut line_begin_tag = false;
+    if let Some(rest) = spec.strip_prefix("{UNB}") {
+        spec = rest;
+        bounds = false;
+    }
+    if let Some(rest) = spec.strip_prefix("{^LN-BEG}") {
+        spec = rest;
+        line_begin_tag = true;
+    }
+    let special = match spec.to_ascii_uppercase().as_str() {
+        "EPOCH" | "^EPOCH" => Some(Kind::Epoch { long: false }),
+        "LEPOCH" | "^LEPOCH" => Some(Kind::Epoch { long: true }),
+        "TAI64N" | "^TAI64N" => Some(Kind::Tai64n),
+        _ => None,
+    };
+    if let Some(kind) = special {
+        let anchored = line_begin_tag || spec.starts_with('^');
+        let body = match kind {
+            Kind::Epoch { long: false } => r"(\d{10,11}(?:\.\d{3,6})?)\b",
+            Kind::Epoch { long: true } => r"(\d{10,11}(?:\d{3}(?:\.\d{1,6}|\d{3})?)?)\b",
+            _ => r"(@[0-9a-fA-F]{24})",
+        };
+        let re = if anchored {
+            format!(r"^(?:\W{{0,2}})?{body}")
+        } else if kind == Kind::Tai64n {
+            body.to_string()
+        } else {
+            // Unanchored epochs only where logs put them: at the start, in `[...]`, or
+            // in an audit record (a bare 10-digit number elsewhere is too common).
+            format!(r"(?:^\[?|\baudit\(){body}")
+        };
+        return Ok(Template {
+            re: Re::python(&re, spec)?,
+            kind,
+            line_begin: anchored,
+            word_begin: false,
+            word_end: false,
+            group: 1,
+        });
+    }
+    let (regex, _) = directives_to_regex(spec)?;
+    // `**` at either end: no word boundary on that side.
+    let (regex, no_begin, no_end) = strip_boundary_markers(&regex);
+    let starts_anchored = {
+        let s = regex.trim_start_matches('(').trim_start_matches("?:");
+        s.starts_with('^') || regex.starts_with("(?:^") || regex.starts_with("(^")
+    };
+    let word_begin = bounds && !no_begin && !starts_anchored && !line_begin_tag;
+    let word_end = bounds
+        && !no_end
+        && !(regex.ends_with('$') || regex.ends_with(r"\b") || regex.ends_with(r"\s"));
+    let has_group = has_unnamed_group(&regex);
+    let body = if has_group {
+        regex.clone()
+    } else {
+        // Keep a leading `^` outside the date group.
+        match regex.strip_prefix('^') {
+            Some(rest) => format!("^({rest})"),
+            None => format!("({regex})"),
+        }
+    };
+    let full = if line_begin_tag && !starts_anchored && bounds {
+        format!(r"^(?:\W{{0,2}})?{body}")
+    } else {
+        body
+    };
+    let line_begin = full.starts_with('^') || full.starts_with("(?:^") || full.starts_with("(^");
+    Ok(Template {
+        re: Re::python(&full, spec).map_err(|e| format!("datepattern `{spec}`: {e}"))?,
+        kind: Kind::Pattern,
+        line_begin,
+        word_begin,
+        word_end,
+        group: 1,
+    })
+}
+
+fn strip_boundary_markers(re: &str) -> (String, bool, bool) {
+    let mut out = re.to_string();
+    let lead = out.len() - out.trim_start_matches('(').len();
+    let no_begin = out[lead..].starts_with("**");
+    if no_begin {
+        out.replace_range(lead..lead + 2, "");
+    }
+    let trail = out.len() - out.trim_end_matches(')').len();
+    let cut = out.len() - trail;
+    let no_end = out[..cut].ends_with("**") && !out[..cut].ends_with("\\**");
+    if no_end {
+        out.replace_range(cut - 2..cut, "");
+    }
+    (out, no_begin, no_end)
+}
+
+/// An unnamed capturing `(` (not `(?`, not escaped) anywhere in a regex.
+fn has_unnamed_group(re: &str) -> bool {
+    let b = re.as_bytes();
+    let mut escaped = false;
+    let mut in_class = false;
+    for (i, &c) in b.iter().enumerate() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            b'\\' => escaped = true,
+            b'[' if !in_class => in_class = true,
+            b']' if in_class => in_class = false,
+            b'(' if !in_class && b.get(i + 1) != Some(&b'?') => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Replace `%X` directives by named groups (`d_Y`, `d_m`, ...); returns the regex and the
+/// directives found.
+fn directives_to_regex(spec: &str) -> Result<(String, Vec<char>), String> {
+    let mut out = String::with_capacity(spec.len() * 3);
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut found = Vec::new();
+    let mut chars = spec.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            out.push(c);
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+            continue;
+        }
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let Some(mut d) = chars.next() else {
+            return Err(format!("datepattern `{spec}` ends with a lone `%`"));
+        };
+        let mut ex = false;
+        if d == 'E' && chars.peek() == Some(&'x') {
+            chars.next();
+            ex = true;
+            d = chars
+                .next()
+                .ok_or_else(|| format!("datepattern `{spec}`: `%Ex` needs a directive"))?;
+        }
+        if d == '%' {
+            out.push('%');
+            continue;
+        }
+        let body: &str = match (d, ex) {
+            ('Y', false) => r"\d{4}",
+            ('Y', true) => r"(?:19|20)\d\d",
+            ('y', _) => r"\d\d",
+            ('m', false) => r"0?[1-9]|1[0-2]",
+            ('m', true) => r"0[1-9]|1[0-2]",
+            ('d' | 'e', false) => r"[1-2]\d|[0 ]?[1-9]|3[0-1]",
+            ('d' | 'e', true) => r"[1-2]\d|0[1-9]|3[0-1]",
+            ('H', false) => r"[0-1]?\d|2[0-3]",
+            ('H', true) => r"[0-1]\d|2[0-3]",
+            ('k', _) => r" ?(?:[0-1]?\d|2[0-3])",
+            ('I', _) => r"1[0-2]|0[1-9]|[1-9]",
+            ('l', _) => r" ?(?:1[0-2]|\d)",
+            ('M', false) => r"[0-5]?\d",
+            ('M', true) => r"[0-5]\d",
+            ('S', false) => r"[0-5]?\d|6[0-1]",
+            ('S', true) => r"[0-5]\d|6[0-1]",
+            ('f', _) => r"\d{1,6}",
+            ('p', _) => r"(?i:AM|PM)",
+            ('b' | 'h', _) => {
+                r"(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+            }
+            ('B', _) => {
+                r"(?i:January|February|March|April|May|June|July|August|September|October|November|December)"
+            }
+            ('a', _) => r"(?i:Mon|Tue|Wed|Thu|Fri|Sat|Sun)",
+            ('A', _) => r"(?i:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)",
+            ('z', _) => r"Z|UTC|GMT|[+-][01]\d(?::?\d{2})?",
+            ('Z', _) => r"Z|[A-Z]{3,5}",
+            ('j', _) => r"36[0-6]|3[0-5]\d|[12]\d\d|0[1-9]\d|00[1-9]|[1-9]\d|0[1-9]|[1-9]",
+            ('s', _) => r"\d{1,11}",
+            (other, _) => {
+                return Err(format!(
+                    "datepattern `{spec}`: `%{}{other}` is not a directive banner knows",
+                    if ex { "Ex" } else { "" }
+                ))
+            }
+        };
+        let base = match d {
+            'e' => 'd',
+            'k' => 'H',
+            'l' => 'I',
+            'h' => 'b',
+            o => o,
+        };
+        let n = seen.entry(base.to_string()).or_insert(0);
+        *n += 1;
+        // A repeated directive gets a numbered group; only the first is read.
+        let name = if *n == 1 {
+            format!("d_{}", group_char(base))
+        } else {
+            format!("d_{}{}", group_char(base), n)
+        };
+        out.push_str(&format!("(?P<{name}>{body})"));
+        found.push(base);
+    }
+    Ok((out, found))
+}
+
+/// Group names are case-sensitive but must differ for `%M`/`%m`, `%Y`/`%y` and so on.
+fn group_char(c: char) -> String {
+    if c.is_ascii_uppercase() {
+        format!("U{c}")
+    } else {
+        c.to_string()
+    }
+}
+
+fn search(t: &Template, line: &str, now: f64) -> Option<Found> {
+    let mut from = 0;
+    // A match that fails a word boundary is retried a little further on (bounded).
+    for _ in 0..8 {
+        let hay = line.get(from..)?;
+        let m = t.re.search(hay)?;
+        let (ms, me) = (m.start + from, m.end + from);
+        let before_ok = !t.word_begin || ms == 0 || {
+            let prev = line[..ms].chars().next_back();
+            let first = line[ms..].chars().next();
+            !(prev.is_some_and(is_word) && first.is_some_and(is_word))
+        };
+        let after_ok = !t.word_end || me == line.len() || {
+            let last = line[..me].chars().next_back();
+            let next = line[me..].chars().next();
+            !(last.is_some_and(is_word) && next.is_some_and(is_word))
+        };
+        if before_ok && after_ok {
+            let (gs, ge) = m
+                .groups
+                .get(t.group)
+                .copied()
+                .flatten()
+                .unwrap_or((m.start, m.end));
+            let (gs, ge) = (gs + from, ge + from);
+            let text = &line[gs..ge];
+            let time = match t.kind {
+                // An empty date: the line has none (the caller uses the last one, or now).
+                _ if text.is_empty() => None,
+                Kind::None => None,
+                Kind::Epoch { .. } => epoch(text),
+                Kind::Tai64n => tai64n(text),
+                Kind::Pattern => {
+                    let fields: BTreeMap<&str, &str> =
+                        t.re.named(&m, hay)
+                            .filter(|(n, _)| n.starts_with("d_"))
+                            .collect();
+                    Some(build_time(&fields, now)?)
+                }
+            };
+            return Some(Found {
+                start: gs,
+                end: ge,
+                time,
+            });
+        }
+        if t.line_begin {
+            return None;
+        }
+        from = ms + line[ms..].chars().next().map_or(1, char::len_utf8);
+    }
+    None
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+fn epoch(text: &str) -> Option<f64> {
+    let text = text.trim_start_matches(['[', '(']);
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits: f64 = int.parse().ok()?;
+    // 13 or more digits: milliseconds or microseconds (LEPOCH).
+    let secs = match int.len() {
+        0..=11 => digits,
+        12..=14 => digits / 1e3,
+        _ => digits / 1e6,
+    };
+    let frac: f64 = if frac.is_empty() {
+        0.0
+    } else {
+        format!("0.{frac}").parse().ok()?
+    };
+    Some(secs + if int.len() <= 11 { frac } else { 0.0 })
+}
+
+fn tai64n(text: &str) -> Option<f64> {
+    // `@4000000037c219bf2ef02e94`: 2^62 + seconds, then nanoseconds.
+    let secs = u64::from_str_radix(text.get(2..17)?, 16).ok()?;
+    Some(secs as f64)
+}
+
+fn build_time(f: &BTreeMap<&str, &str>, now: f64) -> Option<f64> {
+    let num = |k: &str| f.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+    if let Some(s) = num("d_s") {
+        return Some(s as f64);
+    }
+    let now_local = Local.timestamp_opt(now as i64, 0).single()?.naive_local();
+    let mut year = num("d_UY").or_else(|| num("d_y").map(|y| if y <= 2000 { y + 2000 } else { y }));
+    let assume_year = year.is_none();
+    let month = num("d_m").or_else(|| f.get("d_b").or(f.get("d_UB")).and_then(|b| month_of(b)));
+    let mut day = num("d_d");
+    let mut month = month;
+    if let Some(j) = num("d_j") {
+        let y = year.unwrap_or(i64::from(chrono::Datelike::year(&now_local)));
+        let date = NaiveDate::from_yo_opt(y as i32, j as u32)?;
+        month = Some(i64::from(chrono::Datelike::month(&date)));
+        day = Some(i64::from(chrono::Datelike::day(&date)));
+    }
+    let assume_today = month.is_none() && day.is_none();
+    let y = year.get_or_insert(i64::from(chrono::Datelike::year(&now_local)));
+    let month = month.unwrap_or(i64::from(chrono::Datelike::month(&now_local)));
+    let day = day.unwrap_or(i64::from(chrono::Datelike::day(&now_local)));
+    let mut hour = num("d_UH").unwrap_or(0);
+    if let Some(i) = num("d_UI") {
+        let pm = f.get("d_p").is_some_and(|p| p.eq_ignore_ascii_case("pm"));
+        hour = i % 12 + if pm { 12 } else { 0 };
+    }
+    let minute = num("d_UM").unwrap_or(0);
+    let second = num("d_US").unwrap_or(0).min(59);
+    let micros = f
+        .get("d_f")
+        .map(|v| format!("{v:0<6}")[..6].parse::<i64>().unwrap_or(0))
+        .unwrap_or(0);
+    let offset = f
+        .get("d_z")
+        .and_then(|z| zone_minutes(z))
+        .or_else(|| f.get("d_UZ").and_then(|z| zone_minutes(z)));
+    let naive = |y: i64| -> Option<NaiveDateTime> {
+        NaiveDate::from_ymd_opt(y as i32, month as u32, day as u32)?.and_hms_micro_opt(
+            hour as u32,
+            minute as u32,
+            second as u32,
+            micros as u32,
+        )
+    };
+    let to_epoch = |dt: NaiveDateTime| -> Option<f64> {
+        let secs = match offset {
+            Some(off) => dt.and_utc().timestamp() - off * 60,
+            None => Local.from_local_datetime(&dt).earliest()?.timestamp(),
+        };
+        // Whole seconds, as fail2ban reads them (its tests compare exactly).
+        Some(secs as f64)
+    };
+    let mut t = to_epoch(naive(*y)?)?;
+    if assume_today && t > now {
+        t -= 86_400.0;
+    }
+    if assume_year && t > now + 86_400.0 {
+        t = to_epoch(naive(*y - 1)?)?;
+    }
+    Some(t)
+}
+
+fn month_of(name: &str) -> Option<i64> {
+    let lower = name.to_ascii_lowercase();
+    MONTHS
+        .iter()
+        .position(|m| lower.starts_with(m))
+        .map(|i| i as i64 + 1)
+}
+
+/// `+0200`, `-05:30`, `Z`, `UTC` -> minutes east of UTC.
+fn zone_minutes(z: &str) -> Option<i64> {
+    // The abbreviations logs commonly carry (an unknown one leaves the time local).
+    let named = match z {
+        "Z" | "UTC" | "GMT" | "UT" | "WET" => Some(0),
+        "BST" | "CET" | "WEST" | "MET" => Some(60),
+        "CEST" | "EET" | "MEST" => Some(120),
+        "EEST" | "MSK" => Some(180),
+        "IST" => Some(330),
+        "JST" | "KST" => Some(540),
+        "AEST" => Some(600),
+        "AEDT" => Some(660),
+        "NZST" => Some(720),
+        "NZDT" => Some(780),
+        "AST" | "EDT" => Some(-240),
+        "EST" | "CDT" => Some(-300),
+        "CST" | "MDT" => Some(-360),
+        "MST" | "PDT" => Some(-420),
+        "PST" | "AKDT" => Some(-480),
+        "AKST" => Some(-540),
+        "HST" => Some(-600),
+        _ => None,
+    };
+    if named.is_some() {
+        return named;
+    }
+    let sign = match z.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let digits: String = z[1..].chars().filter(char::is_ascii_digit).collect();
+    let (h, m) = match digits.len() {
+        2 => (digits.parse::<i64>().ok()?, 0),
+        4 => (
+            digits[..2].parse::<i64>().ok()?,
+            digits[2..].parse::<i64>().ok()?,
+        ),
+        _ => return None,
+    };
+    Some(sign * (h * 60 + m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2005-08-14 10:00:00 UTC, fail2ban's test "now".
+    const NOW: f64 = 1_124_013_600.0;
+
+    fn utc(s: &str) -> f64 {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+            .unwrap()
+            .and_utc()
+            .timestamp() as f64
+    }
+
+    fn local(s: &str) -> f64 {
+        let dt = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        Local
+            .from_local_datetime(&dt)
+            .earliest()
+            .unwrap()
+            .timestamp() as f64
+    }
+
+    #[test]
+    fn the_default_templates_find_common_forms() {
+        let mut d = DateDetector::new(None).unwrap();
+        let line = "Aug 14 11:59:59 host sshd[1]: x";
+        let f = d.find(line, NOW).unwrap();
+        assert_eq!(&line[f.start..f.end], "Aug 14 11:59:59");
+        assert_eq!(f.time, Some(local("2005-08-14 11:59:59")));
+        // In the future by more than a day: last year.
+        let f = d.find("Dec 31 23:00:00 host x", NOW).unwrap();
+        assert_eq!(f.time, Some(local("2004-12-31 23:00:00")));
+        let line = "192.0.2.1 - - [14/Aug/2005:10:00:00 +0200] \"GET / HTTP/1.1\"";
+        let f = d.find(line, NOW).unwrap();
+        assert_eq!(&line[f.start..f.end], "14/Aug/2005:10:00:00 +0200");
+        assert_eq!(f.time, Some(utc("2005-08-14 08:00:00")));
+        let f = d.find("2005-08-14T10:00:00.5Z rest", NOW).unwrap();
+        assert_eq!(f.time, Some(utc("2005-08-14 10:00:00")));
+        let f = d.find("1124013600.000 rest", NOW).unwrap();
+        assert_eq!(f.time, Some(NOW));
+        assert!(d.find("no time here at all", NOW).is_none());
+    }
+
+    #[test]
+    fn filter_datepatterns_read_like_fail2ban() {
+        let mut d = DateDetector::new(Some(r"^L %d/%m/%Y - %H:%M:%S")).unwrap();
+        let f = d.find("L 01/02/2005 - 03:04:05: x", NOW).unwrap();
+        assert_eq!(f.time, Some(local("2005-02-01 03:04:05")));
+        let mut d = DateDetector::new(Some(r"^[^\[]*\[({DATE})")).unwrap();
+        let line = "host [14/Aug/2005:09:00:00 +0000] x";
+        let f = d.find(line, NOW).unwrap();
+        assert_eq!(&line[f.start..f.end], "14/Aug/2005:09:00:00 +0000");
+        assert_eq!(f.time, Some(utc("2005-08-14 09:00:00")));
+        let mut d = DateDetector::new(Some("{^LN-BEG}")).unwrap();
+        assert!(d.find("text then Aug 14 11:59:59", NOW).is_none());
+        let mut d = DateDetector::new(Some("{^LN-BEG}TAI64N")).unwrap();
+        assert!(d.find("@4000000042ff3d4a00000000 x", NOW).is_some());
+        assert!(DateDetector::new(Some("%Q")).unwrap_err().contains("%Q"));
+    }
+
+    #[test]
+    fn word_boundaries_keep_dates_out_of_numbers() {
+        let mut d = DateDetector::new(Some("%H:%M:%S")).unwrap();
+        assert!(d.find("id123:45:56x", NOW).is_none());
+        assert!(d.find("at 12:45:56 x", NOW).is_some());
+    }
+}

@@ -1,0 +1,620 @@
+//! fail2ban's filters, run as fail2ban runs them.
+//!
+//! `definition` reads a filter.d file (with `ini`), `pyre` compiles its patterns, `dates`
+//! finds each line's time. [`Fail2banFilter`] then applies fail2ban's matching rules: the
+//! time is cut out of the line, `prefregex` must match and hands its `<F-CONTENT>` on, the
+//! failregexes are tried in order (first match wins), `ignoreregex` vetoes, up to `maxlines`
+//! lines are matched together, and lines of one connection (`<F-MLFID>`) are merged: a
+//! failure may only be known from a later line, `<F-NOFAIL>` marks a line that is no
+//! failure by itself, `<F-MLFGAINED>` (a login that succeeded) cancels what the connection
+//! did before, `<F-MLFFORGET>` ends the connection.
+
+pub mod dates;
+pub mod definition;
+pub mod ini;
+pub mod pyre;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Mutex,
+};
+
+use definition::FilterDef;
+use ini::IniError;
+use pyre::Re;
+
+/// Connections (`<F-MLFID>`) remembered at once, and for how long (seconds).
+const MLFID_MAX: usize = 10_000;
+const MLFID_TTL: f64 = 600.0;
+
+/// A line split around its time: the fail patterns see `before + after`.
+#[derive(Clone, Debug, Default)]
+struct Piece {
+    before: String,
+    date: String,
+    after: String,
+}
+
+impl Piece {
+    fn text(&self) -> String {
+        let mut s = String::with_capacity(self.before.len() + self.after.len());
+        s.push_str(&self.before);
+        s.push_str(&self.after);
+        s
+    }
+    fn whole(&self) -> String {
+        format!("{}{}{}", self.before, self.date, self.after)
+    }
+}
+
+fn join(pieces: &[Piece]) -> String {
+    pieces
+        .iter()
+        .map(Piece::text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What fail2ban keeps of a failure while it is being assembled.
+#[derive(Clone, Debug, Default)]
+struct Fail {
+    groups: BTreeMap<String, String>,
+    users: Option<BTreeSet<String>>,
+    matches: Vec<String>,
+    nofail_matches: Vec<String>,
+    pending: bool,
+    seen: f64,
+}
+
+impl Fail {
+    fn flag(&self, k: &str) -> bool {
+        self.groups.get(k).is_some_and(|v| !v.is_empty())
+    }
+    fn take_flag(&mut self, k: &str) -> bool {
+        self.groups.remove(k).is_some_and(|v| !v.is_empty())
+    }
+    fn add_user(&mut self) {
+        if let Some(u) = self.groups.get("user").filter(|u| !u.is_empty()).cloned() {
+            self.users.get_or_insert_with(BTreeSet::new).insert(u);
+        }
+    }
+}
+
+/// Where a failure's address came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostKind {
+    /// `<HOST>`/`<ADDR>`/`<IP4>`/`<IP6>` matched an address.
+    Ip,
+    /// A hostname (banned only with usedns).
+    Dns,
+    /// A failure id that is no address (`<F-ID>`): reported, never banned.
+    Id,
+}
+
+/// One failure found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    /// Index of the failregex that matched.
+    pub regex: usize,
+    /// What fail2ban reports as the failure's host (the address, or the `<F-ID>`).
+    pub host: String,
+    pub kind: HostKind,
+    /// The address when an `<F-ID>` names the failure otherwise.
+    pub ip: Option<String>,
+    /// Unix seconds; None when the line had no time.
+    pub time: Option<f64>,
+    /// Captured fields (`user`, ...), fail2ban's names.
+    pub fields: BTreeMap<String, String>,
+    /// Every user the connection tried.
+    pub users: Vec<String>,
+    /// The log lines that make up the failure (fail2ban's `matches`).
+    pub lines: Vec<String>,
+}
+
+#[derive(Debug)]
+struct State {
+    dates: dates::DateDetector,
+    buffer: Vec<Piece>,
+    last_date: Option<(f64, String)>,
+    connections: HashMap<String, Fail>,
+}
+
+/// A compiled fail2ban filter with its matching state (line buffer, connections).
+#[derive(Debug)]
+pub struct Fail2banFilter {
+    pub name: String,
+    prefregex: Option<Re>,
+    fails: Vec<Re>,
+    ignores: Vec<Re>,
+    maxlines: usize,
+    pub journalmatch: Vec<String>,
+    datepattern: Option<String>,
+    state: Mutex<State>,
+}
+
+impl Clone for Fail2banFilter {
+    /// A copy with the same patterns and fresh state.
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            prefregex: self.prefregex.clone(),
+            fails: self.fails.clone(),
+            ignores: self.ignores.clone(),
+            maxlines: self.maxlines,
+            journalmatch: self.journalmatch.clone(),
+            datepattern: self.datepattern.clone(),
+            state: Mutex::new(
+                fresh_state(self.datepattern.as_deref()).unwrap_or_else(|_| {
+                    // The pattern compiled once already; it compiles again.
+                    fresh_state(None).expect("default date templates compile")
+                }),
+            ),
+        }
+    }
+}
+
+fn fresh_state(datepattern: Option<&str>) -> Result<State, String> {
+    Ok(State {
+        dates: dates::DateDetector::new(datepattern)?,
+        buffer: Vec::new(),
+        last_date: None,
+        connections: HashMap::new(),
+    })
+}
+
+impl Fail2banFilter {
+    /// Compile a filter definition. Hostnames are captured unless the file says
+    /// `usedns = no`; whether they are banned is the jail's `usedns`.
+    pub fn compile(def: &FilterDef) -> Result<Self, IniError> {
+        let dns = def.usedns.as_deref() != Some("no");
+        let err = |v: &ini::Value, what: &str, e: String| IniError {
+            origin: v.origin.clone(),
+            message: format!("{what} `{}`: {e}", v.text),
+        };
+        let prefregex = match &def.prefregex {
+            Some(v) => Some(Re::fail2ban(&v.text, dns).map_err(|e| err(v, "prefregex", e))?),
+            None => None,
+        };
+        let mut fails = Vec::new();
+        for v in &def.failregex {
+            // With a line buffer, `^` and `$` mean the start and end of any line in it
+            // (fail2ban compiles failregexes MULTILINE when maxlines > 1).
+            let text = if def.maxlines > 1 {
+                format!("(?m){}", v.text)
+            } else {
+                v.text.clone()
+            };
+            let re = Re::fail2ban(&text, dns).map_err(|e| err(v, "failregex", e))?;
+            // The address may come from the prefregex (or, for a connection's lines, from
+            // an earlier line of the same connection).
+            let has_id = re
+                .names
+                .iter()
+                .chain(prefregex.iter().flat_map(|p| p.names.iter()))
+                .any(|(_, n)| matches!(n.as_str(), "ip4" | "ip6" | "dns" | "fid" | "mlfid"));
+            if !has_id {
+                return Err(err(
+                    v,
+                    "failregex",
+                    "has no <HOST> (nor <ADDR>, <F-ID>): nothing in it says who failed".into(),
+                ));
+            }
+            fails.push(re);
+        }
+        if fails.is_empty() {
+            return Err(IniError {
+                origin: ini::Origin {
+                    file: def.path.as_path().into(),
+                    line: 0,
+                },
+                message: "the filter has no failregex".into(),
+            });
+        }
+        let mut ignores = Vec::new();
+        for v in &def.ignoreregex {
+            ignores.push(Re::fail2ban(&v.text, dns).map_err(|e| err(v, "ignoreregex", e))?);
+        }
+        let datepattern = def.datepattern.as_ref().map(|v| v.text.clone());
+        let state = fresh_state(datepattern.as_deref()).map_err(|e| match &def.datepattern {
+            Some(v) => err(v, "datepattern", e),
+            None => IniError {
+                origin: ini::Origin {
+                    file: def.path.as_path().into(),
+                    line: 0,
+                },
+                message: e,
+            },
+        })?;
+        Ok(Self {
+            name: def.name.clone(),
+            prefregex,
+            fails,
+            ignores,
+            maxlines: def.maxlines,
+            journalmatch: def.journalmatch.clone(),
+            datepattern,
+            state: Mutex::new(state),
+        })
+    }
+
+    /// The failregexes as written (for `--verbose`).
+    pub fn failregex_sources(&self) -> Vec<&str> {
+        self.fails.iter().map(|r| r.source.as_str()).collect()
+    }
+
+    /// How many patterns need the backtracking engine.
+    pub fn backtracking_patterns(&self) -> usize {
+        self.fails
+            .iter()
+            .chain(&self.ignores)
+            .chain(&self.prefregex)
+            .filter(|r| r.is_backtracking())
+            .count()
+    }
+
+    /// Judge one line. `given_time`: the time the source recorded (journald), so the line
+    /// carries none; `now`: unix seconds, for year-less times and connection expiry.
+    pub fn process(&self, line: &str, given_time: Option<f64>, now: f64) -> Vec<Hit> {
+        let mut st = match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let (piece, date) = match given_time {
+            Some(t) => (
+                Piece {
+                    after: line.to_string(),
+                    ..Piece::default()
+                },
+                Some(t),
+            ),
+            None => match st.dates.find(line, now) {
+                Some(found) => {
+                    let piece = Piece {
+                        before: line[..found.start].to_string(),
+                        date: line[found.start..found.end].to_string(),
+                        after: line[found.end..].to_string(),
+                    };
+                    match found.time {
+                        Some(t) => {
+                            st.last_date = Some((t, piece.date.clone()));
+                            (piece, Some(t))
+                        }
+                        None => match st.last_date.clone() {
+                            Some((t, _)) if t > now - 60.0 => (piece, Some(t)),
+                            _ => (piece, Some(now)),
+                        },
+                    }
+                }
+                None => match st.last_date.clone() {
+                    Some((t, text)) if t > now - 60.0 => (
+                        Piece {
+                            date: text,
+                            after: line.to_string(),
+                            ..Piece::default()
+                        },
+                        Some(t),
+                    ),
+                    _ => (
+                        Piece {
+                            after: line.to_string(),
+                            ..Piece::default()
+                        },
+                        None,
+                    ),
+                },
+            },
+        };
+        self.find(&mut st, piece, date, now)
+    }
+
+    fn find(&self, st: &mut State, piece: Piece, date: Option<f64>, now: f64) -> Vec<Hit> {
+        if self.maxlines > 1 {
+            st.buffer.push(piece);
+            let n = st.buffer.len();
+            if n > self.maxlines {
+                st.buffer.drain(..n - self.maxlines);
+            }
+        } else {
+            st.buffer = vec![piece];
+        }
+        let original = st.buffer.clone();
+        let mut buf = Some(join(&st.buffer));
+        // Checked up front only when there are few ignoreregexes (fail2ban's rule).
+        if !self.ignores.is_empty() && self.ignores.len() + 2 < self.fails.len() {
+            let b = buf.as_deref().unwrap_or_default();
+            if self.ignores.iter().any(|g| g.is_match(b)) {
+                return Vec::new();
+            }
+        }
+        let mut pre: BTreeMap<String, String> = BTreeMap::new();
+        if let Some(p) = &self.prefregex {
+            let b = buf.as_deref().unwrap_or_default();
+            let Some(m) = p.search(b) else {
+                return Vec::new();
+            };
+            pre = p
+                .named(&m, b)
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            if let Some(content) = pre.remove("content").filter(|c| !c.is_empty()) {
+                st.buffer = vec![Piece {
+                    after: content,
+                    ..Piece::default()
+                }];
+                buf = None;
+            }
+        }
+        for (index, re) in self.fails.iter().enumerate() {
+            let b = buf.get_or_insert_with(|| join(&st.buffer)).clone();
+            let Some(m) = re.search(&b) else {
+                continue;
+            };
+            let (matched, unmatched) = split_match(&b, &m, &original, re, self.maxlines);
+            if !self.ignores.is_empty() {
+                let text = if self.maxlines > 1 {
+                    join(&matched)
+                } else {
+                    b.clone()
+                };
+                if self.ignores.iter().any(|g| g.is_match(&text)) {
+                    if self.maxlines > 1 {
+                        st.buffer = unmatched;
+                    }
+                    break;
+                }
+            }
+            st.buffer = unmatched;
+            let mut groups: BTreeMap<String, String> = pre.clone();
+            groups.extend(
+                re.named(&m, &b)
+                    .map(|(n, v)| (n.to_string(), v.to_string())),
+            );
+            fold_compound_names(&mut groups);
+            let matched_lines: Vec<String> = matched.iter().map(Piece::whole).collect();
+            let mut fail = Fail {
+                groups,
+                seen: now,
+                ..Fail::default()
+            };
+            let mlfid = fail.groups.get("mlfid").cloned();
+            let mut keep = false;
+            if let Some(id) = &mlfid {
+                let (merged, k) = merge(st, id, fail, &matched_lines, now);
+                fail = merged;
+                keep = k;
+                if fail.flag("nofail") {
+                    if keep {
+                        remember(st, id, fail, now);
+                    }
+                    return Vec::new();
+                }
+            } else {
+                fail.matches.extend(matched_lines);
+            }
+            let fid = fail.groups.get("fid").cloned();
+            let ip = [
+                ("ip4", HostKind::Ip),
+                ("ip6", HostKind::Ip),
+                ("dns", HostKind::Dns),
+            ]
+            .into_iter()
+            .find_map(|(k, kind)| fail.groups.get(k).map(|v| (v.clone(), kind)));
+            let (host, kind, ip_text) = match (ip, fid) {
+                (Some((ip, kind)), None) => (ip, kind, None),
+                (Some((ip, kind)), Some(fid)) if fid == ip => (ip, kind, None),
+                (Some((ip, kind)), Some(fid)) => (fid, HostKind::Id, Some((ip, kind))),
+                (None, Some(fid)) => (fid, HostKind::Id, None),
+                (None, None) => {
+                    // A connection's line that names nobody yet: wait for the rest.
+                    fail.pending = true;
+                    if let (Some(id), true) = (&mlfid, keep) {
+                        remember(st, id, fail, now);
+                    }
+                    return Vec::new();
+                }
+            };
+            if fail.flag("nofail") {
+                return Vec::new();
+            }
+            let hit = Hit {
+                regex: index,
+                host,
+                kind,
+                ip: ip_text.map(|(ip, _)| ip),
+                time: date,
+                fields: fail
+                    .groups
+                    .iter()
+                    .filter(|(k, _)| !is_internal(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                users: fail.users.iter().flatten().cloned().collect(),
+                lines: fail.matches.clone(),
+            };
+            if let (Some(id), true) = (&mlfid, keep) {
+                remember(st, id, fail, now);
+            }
+            return vec![hit];
+        }
+        Vec::new()
+    }
+}
+
+/// Groups that steer matching and are not the failure's data.
+fn is_internal(name: &str) -> bool {
+    matches!(
+        name,
+        "mlfid" | "nofail" | "mlfgained" | "mlfforget" | "content"
+    ) || name.starts_with("skiplines")
+}
+
+/// fail2ban's compound group names: `alt_user_2` fills `user` when that is empty;
+/// `tuple_id` and `tuple_id_2` join into `id` (comma-separated here).
+fn fold_compound_names(groups: &mut BTreeMap<String, String>) {
+    let compound: Vec<(String, String)> = groups
+        .iter()
+        .filter(|(k, _)| k.starts_with("alt_") || k.starts_with("tuple_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in compound {
+        let (alt, rest) = match k.strip_prefix("alt_") {
+            Some(r) => (true, r),
+            None => (false, &k["tuple_".len()..]),
+        };
+        let base = match rest.rsplit_once('_') {
+            Some((b, n)) if n.chars().all(|c| c.is_ascii_digit()) => b,
+            _ => rest,
+        };
+        let base = match base {
+            "id" => "fid",
+            "port" => "fport",
+            b => b,
+        }
+        .to_string();
+        if alt {
+            if groups.get(&base).is_none_or(|cur| cur.is_empty()) && !v.is_empty() {
+                groups.insert(base, v);
+            }
+        } else {
+            let joined = match groups.get(&base) {
+                Some(cur) => format!("{cur},{v}"),
+                None => v,
+            };
+            groups.insert(base, joined);
+        }
+    }
+}
+
+fn remember(st: &mut State, id: &str, fail: Fail, now: f64) {
+    if st.connections.len() >= MLFID_MAX && !st.connections.contains_key(id) {
+        st.connections.retain(|_, f| now - f.seen < MLFID_TTL);
+        if st.connections.len() >= MLFID_MAX {
+            // Still full of live connections: drop the oldest.
+            if let Some(oldest) = st
+                .connections
+                .iter()
+                .min_by(|a, b| a.1.seen.total_cmp(&b.1.seen))
+                .map(|(k, _)| k.clone())
+            {
+                st.connections.remove(&oldest);
+            }
+        }
+    }
+    st.connections.insert(id.to_string(), fail);
+}
+
+/// Merge a connection's new line into what is known of it (fail2ban's rules for NOFAIL,
+/// MLFGAINED and MLFFORGET). Returns the merged failure and whether to keep remembering it.
+fn merge(st: &mut State, id: &str, mut fail: Fail, matched: &[String], now: f64) -> (Fail, bool) {
+    const NOFAIL: u8 = 1;
+    const FORGET: u8 = 2;
+    const WAS_NOFAIL: u8 = 4;
+    const GAINED: u8 = 8;
+    let mut flags = 0u8;
+    if fail.flag("mlfgained") {
+        flags |= GAINED | NOFAIL;
+        if !fail.flag("nofail") {
+            let v = fail.groups["mlfgained"].clone();
+            fail.groups.insert("nofail".into(), v);
+        }
+    } else if fail.flag("nofail") {
+        flags |= NOFAIL;
+    }
+    if fail.take_flag("mlfforget") {
+        flags |= FORGET;
+    }
+    let known = st
+        .connections
+        .remove(id)
+        .filter(|f| now - f.seen < MLFID_TTL);
+    let keep;
+    let mut users_counted = true;
+    if let Some(mut known) = known {
+        let user = fail.groups.get("user").filter(|u| !u.is_empty()).cloned();
+        if let Some(u) = user {
+            known.users.get_or_insert_with(BTreeSet::new).insert(u);
+        }
+        if known.take_flag("nofail") {
+            flags |= WAS_NOFAIL;
+        }
+        if known.take_flag("mlfgained") {
+            flags |= WAS_NOFAIL;
+        }
+        if flags & GAINED != 0 {
+            known.pending = false;
+        }
+        if flags & WAS_NOFAIL == 0 && !known.pending {
+            // What it had was reported already.
+            known.matches.clear();
+        }
+        known.groups.extend(fail.groups);
+        known.seen = now;
+        fail = known;
+        keep = flags & FORGET == 0;
+    } else if flags & FORGET == 0 {
+        fail.add_user();
+        keep = true;
+    } else {
+        users_counted = false;
+        keep = false;
+    }
+    let many_users = users_counted && fail.users.as_ref().is_some_and(|u| u.len() > 1);
+    if std::mem::take(&mut fail.pending) || many_users {
+        // Failures were pending, or several users were tried: no success cancels that.
+        fail.groups.remove("nofail");
+        fail.groups.remove("mlfgained");
+        flags &= !(GAINED | NOFAIL);
+    }
+    if flags & NOFAIL == 0 {
+        let mut m = std::mem::take(&mut fail.nofail_matches);
+        m.append(&mut fail.matches);
+        if flags & GAINED == 0 {
+            m.extend(matched.iter().cloned());
+        }
+        fail.matches = m;
+    } else if flags & (NOFAIL | FORGET) == NOFAIL {
+        fail.nofail_matches.extend(matched.iter().cloned());
+    }
+    (fail, keep)
+}
+
+/// The buffer lines a match covers, and the rest (which stay buffered for later lines).
+fn split_match(
+    buf: &str,
+    m: &pyre::Match,
+    original: &[Piece],
+    re: &Re,
+    maxlines: usize,
+) -> (Vec<Piece>, Vec<Piece>) {
+    if maxlines <= 1 || original.len() <= 1 {
+        return (original.to_vec(), Vec::new());
+    }
+    let first = buf[..m.start].matches('\n').count();
+    let end_line_end = buf[m.end.saturating_sub(1).min(buf.len())..]
+        .find('\n')
+        .map_or(buf.len(), |i| i + m.end.saturating_sub(1));
+    let last = buf[..end_line_end].matches('\n').count() + 1;
+    let last = last.min(original.len());
+    let first = first.min(last);
+    let mut matched: Vec<Piece> = original[first..last].to_vec();
+    let mut unmatched: Vec<Piece> = original[..first].to_vec();
+    // Lines a <SKIPLINES> passed over go back to the buffer.
+    for (i, name) in &re.names {
+        if !name.starts_with("skiplines") {
+            continue;
+        }
+        let Some((s, e)) = m.groups.get(*i).copied().flatten() else {
+            continue;
+        };
+        for skipped in buf[s..e].split('\n').filter(|l| !l.is_empty()) {
+            if let Some(pos) = matched.iter().position(|p| p.text() == skipped) {
+                unmatched.push(matched.remove(pos));
+            }
+        }
+    }
+    unmatched.extend_from_slice(&original[last..]);
+    (matched, unmatched)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,596 @@
+//! fail2ban patterns (Python `re` syntax with fail2ban's tags) compiled for Rust.
+//!
+//! Tags first: `<HOST>`, `<ADDR>`, `<IP4>`, `<IP6>`, `<DNS>`, `<CIDR>`, `<SUBNET>`,
+//! `<F-ID/>`, `<F-PORT/>`, `<SKIPLINES>` become groups named as fail2ban names them (`ip4`,
+//! `ip6`, `dns`, `cidr`, `fid`, `fport`), and `<F-NAME>...</F-NAME>` the group `name`.
+//! Then Python syntax is rewritten where Rust's differs (`\Z`, `\<`, `{` as a literal, `[`
+//! inside a class, `(?#...)`). The `regex` crate runs every pattern it accepts (no
+//! backtracking, linear time); only patterns that need look-around, back-references or
+//! conditionals go to `fancy-regex`, with a backtracking limit so one hostile line cannot
+//! stall a source: a line that hits the limit counts as no match, and is counted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Steps a backtracking pattern may take on one line before it gives up.
+pub const BACKTRACK_LIMIT: usize = 200_000;
+
+/// Lines on which a backtracking pattern gave up (process-wide; shown by test-filter).
+pub static BACKTRACK_GAVE_UP: AtomicU64 = AtomicU64::new(0);
+
+const IP4: &str = r"(?:::f{4,6}:)?(?P<ip4>(?:\d{1,3}\.){3}\d{1,3})";
+const IP6: &str = r"(?P<ip6>(?:[0-9a-fA-F]{1,4}::?|::){1,7}(?:[0-9a-fA-F]{1,4}|:))";
+const DNS: &str = r"(?P<dns>[\w\-.^_]*\w)";
+const CIDR: &str = r"(?P<cidr>\d+)";
+
+fn addr() -> String {
+    format!(r"\[?(?:{IP4}|{IP6})\]?")
+}
+
+/// Expand fail2ban's tags. `usedns = "no"` leaves hostnames out of `<HOST>`.
+pub fn expand_tags(pattern: &str, usedns: bool) -> String {
+    let mut out = String::with_capacity(pattern.len() + 128);
+    let mut open: Vec<String> = Vec::new();
+    let mut skiplines = 0;
+    let mut rest = pattern;
+    while let Some(at) = rest.find('<') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let tag_len = tail[1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '/'))
+            .map(|i| i + 1);
+        let tag = match tag_len {
+            Some(n) if tail.as_bytes().get(n) == Some(&b'>') && n > 1 => &tail[1..n],
+            _ => {
+                out.push('<');
+                rest = &tail[1..];
+                continue;
+            }
+        };
+        let replaced: Option<String> = match tag {
+            "HOST" if usedns => Some(format!("(?:{}|{DNS})", addr())),
+            "HOST" | "ADDR" | "F-ADDR/" => Some(addr()),
+            "IP4" | "F-IP4/" => Some(IP4.into()),
+            "IP6" | "F-IP6/" => Some(IP6.into()),
+            "DNS" | "F-DNS/" => Some(DNS.into()),
+            "CIDR" | "F-CIDR/" => Some(CIDR.into()),
+            "SUBNET" | "F-SUBNET/" => Some(format!(r"\[?(?:{IP4}|{IP6})(?:/{CIDR})?\]?")),
+            "F-ID/" => Some(r"(?P<fid>\S+)".into()),
+            "F-PORT/" => Some(r"(?P<fport>\w+)".into()),
+            "SKIPLINES" => {
+                skiplines += 1;
+                Some(format!(r"\n(?P<skiplines{}>(?:(?:.*\n)*?))", skiplines - 1))
+            }
+            t => {
+                let (close, name) = match t.strip_prefix('/') {
+                    Some(n) => (true, n),
+                    None => (false, t),
+                };
+                match name.strip_prefix("F-").filter(|n| is_field_name(n)) {
+                    Some(field) if close => {
+                        if open.iter().any(|o| o == field) {
+                            open.retain(|o| o != field);
+                            Some(")".into())
+                        } else {
+                            None
+                        }
+                    }
+                    Some(field) => {
+                        open.push(field.to_string());
+                        Some(format!("(?P<{}>", group_name(field)))
+                    }
+                    None => None,
+                }
+            }
+        };
+        match replaced {
+            Some(r) => out.push_str(&r),
+            None => out.push_str(&tail[..tag.len() + 2]),
+        }
+        rest = &tail[tag.len() + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn is_field_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// fail2ban's group names: lower case, `id` -> `fid`, `port` -> `fport`.
+fn group_name(field: &str) -> String {
+    match field.to_ascii_lowercase().replace('-', "_").as_str() {
+        "id" => "fid".into(),
+        "port" => "fport".into(),
+        other => other.into(),
+    }
+}
+
+/// A Python pattern rewritten for Rust; `fancy` when it needs a backtracking engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translated {
+    pub pattern: String,
+    pub fancy: bool,
+}
+
+/// Rewrite Python `re` syntax where Rust's regex differs. Errors name the construct.
+pub fn translate(py: &str) -> Result<Translated, String> {
+    let chars: Vec<char> = py.chars().collect();
+    let mut out = String::with_capacity(py.len() + 16);
+    let mut fancy = false;
+    let mut i = 0;
+    // Inside a character class: the index where it started (to spot a leading `]`).
+    let mut class: Option<usize> = None;
+    let mut depth = 0usize;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            let Some(&n) = chars.get(i + 1) else {
+                return Err("the pattern ends with a lone `\\`".into());
+            };
+            i += 2;
+            match n {
+                'd' | 'D' | 'w' | 'W' | 's' | 'S' | 'n' | 't' | 'r' | 'f' | 'v' => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                'b' | 'B' | 'A' if class.is_none() => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                'b' => out.push_str(r"\x08"),
+                'Z' => out.push_str(r"\z"),
+                'a' => out.push_str(r"\x07"),
+                'x' => {
+                    let hex: String = chars.iter().skip(i).take(2).collect();
+                    if hex.len() != 2 || !hex.chars().all(|h| h.is_ascii_hexdigit()) {
+                        return Err(format!("`\\x{hex}` needs two hex digits"));
+                    }
+                    out.push_str(&format!("\\x{hex}"));
+                    i += 2;
+                }
+                'u' | 'U' => {
+                    let len = if n == 'u' { 4 } else { 8 };
+                    let hex: String = chars.iter().skip(i).take(len).collect();
+                    if hex.len() != len || !hex.chars().all(|h| h.is_ascii_hexdigit()) {
+                        return Err(format!("`\\{n}{hex}` needs {len} hex digits"));
+                    }
+                    out.push_str(&format!("\\x{{{hex}}}"));
+                    i += len;
+                }
+                '0' => out.push_str(r"\x00"),
+                '1'..='9' if class.is_none() => {
+                    fancy = true;
+                    out.push('\\');
+                    out.push(n);
+                    while chars.get(i).is_some_and(|c| c.is_ascii_digit()) {
+                        out.push(chars[i]);
+                        i += 1;
+                    }
+                }
+                n if n.is_ascii_alphanumeric() => {
+                    return Err(format!("`\\{n}` is not an escape Python knows"));
+                }
+                n => push_literal(&mut out, n),
+            }
+            continue;
+        }
+        if let Some(start) = class {
+            match c {
+                ']' if i == start || (i == start + 1 && chars[start] == '^') => out.push_str(r"\]"),
+                ']' => {
+                    out.push(']');
+                    class = None;
+                }
+                '[' | '&' | '~' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                '-' if out.ends_with('-') => out.push_str(r"\-"),
+                c => out.push(c),
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '[' => {
+                out.push('[');
+                i += 1;
+                if chars.get(i) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                    class = Some(i - 1);
+                } else {
+                    class = Some(i);
+                }
+            }
+            '{' => match quantifier(&chars[i..]) {
+                Some((q, len)) => {
+                    out.push_str(&q);
+                    i += len;
+                }
+                None => {
+                    out.push_str(r"\{");
+                    i += 1;
+                }
+            },
+            '}' => {
+                out.push_str(r"\}");
+                i += 1;
+            }
+            '(' if chars.get(i + 1) == Some(&'?') => {
+                let rest: String = chars[i..].iter().take(5).collect();
+                if rest.starts_with("(?#") {
+                    // A comment: skip to its `)`.
+                    let close = chars[i..]
+                        .iter()
+                        .position(|&c| c == ')')
+                        .ok_or("`(?#` comment is never closed")?;
+                    i += close + 1;
+                    continue;
+                }
+                if rest.starts_with("(?=")
+                    || rest.starts_with("(?!")
+                    || rest.starts_with("(?<=")
+                    || rest.starts_with("(?<!")
+                    || rest.starts_with("(?(")
+                    || rest.starts_with("(?>")
+                    || rest.starts_with("(?P=")
+                {
+                    fancy = true;
+                }
+                if rest.starts_with("(?(") {
+                    // Python's `(?(name)yes|no)`; fancy-regex spells a named condition
+                    // `(?(<name>)...)` (a bare word would be a look-ahead there).
+                    let name: String = chars[i + 3..]
+                        .iter()
+                        .take_while(|c| c.is_alphanumeric() || **c == '_')
+                        .collect();
+                    if chars.get(i + 3 + name.len()) == Some(&')') && !name.is_empty() {
+                        if name.chars().all(|c| c.is_ascii_digit()) {
+                            out.push_str(&format!("(?({name})"));
+                        } else {
+                            out.push_str(&format!("(?(<{name}>)"));
+                        }
+                        i += 3 + name.len() + 1;
+                        depth += 1;
+                        continue;
+                    }
+                }
+                if rest.starts_with("(?P<") || rest.starts_with("(?P=") || rest.starts_with("(?:") {
+                    out.push('(');
+                    i += 1;
+                    depth += 1;
+                    continue;
+                }
+                // Inline flags: Python's `a`, `L` and `u` have no Rust meaning here.
+                let flags: String = chars[i + 2..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphabetic() || **c == '-')
+                    .collect();
+                if !flags.is_empty() {
+                    let kept: String = flags
+                        .chars()
+                        .filter(|f| !matches!(f, 'a' | 'L' | 'u'))
+                        .collect();
+                    let after = chars.get(i + 2 + flags.len());
+                    i += 2 + flags.len();
+                    match after {
+                        Some(')') => {
+                            if !kept.is_empty() && kept != "-" {
+                                out.push_str(&format!("(?{kept})"));
+                            }
+                            i += 1;
+                        }
+                        Some(':') => {
+                            depth += 1;
+                            if kept.is_empty() || kept == "-" {
+                                out.push_str("(?:");
+                            } else {
+                                out.push_str(&format!("(?{kept}:"));
+                            }
+                            i += 1;
+                        }
+                        _ => return Err(format!("`(?{flags}` is not a group Python knows")),
+                    }
+                    continue;
+                }
+                out.push('(');
+                i += 1;
+                depth += 1;
+            }
+            '(' => {
+                depth += 1;
+                out.push('(');
+                i += 1;
+            }
+            ')' => {
+                if depth == 0 {
+                    return Err("a `)` closes no group".into());
+                }
+                depth -= 1;
+                out.push(')');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    if class.is_some() {
+        return Err("a `[` character class is never closed".into());
+    }
+    if depth > 0 {
+        return Err("a `(` group is never closed".into());
+    }
+    Ok(Translated {
+        pattern: out,
+        fancy,
+    })
+}
+
+fn push_literal(out: &mut String, c: char) {
+    let mut buf = [0u8; 4];
+    out.push_str(&regex::escape(c.encode_utf8(&mut buf)));
+}
+
+/// `{n}`, `{n,}`, `{n,m}`, `{,m}` (with an optional lazy `?` after) -> Rust's form and its
+/// length; anything else is a literal brace in Python.
+fn quantifier(s: &[char]) -> Option<(String, usize)> {
+    let close = s.iter().position(|&c| c == '}')?;
+    let body: String = s[1..close].iter().collect();
+    let (lo, hi) = match body.split_once(',') {
+        Some((lo, hi)) => (lo, Some(hi)),
+        None => (body.as_str(), None),
+    };
+    let digits = |t: &str| t.chars().all(|c| c.is_ascii_digit());
+    if !digits(lo)
+        || hi.is_some_and(|h| !digits(h))
+        || (lo.is_empty() && hi.is_none_or(str::is_empty))
+    {
+        return None;
+    }
+    let lo = if lo.is_empty() { "0" } else { lo };
+    let q = match hi {
+        None => format!("{{{lo}}}"),
+        Some(h) => format!("{{{lo},{h}}}"),
+    };
+    Some((q, close + 1))
+}
+
+/// A compiled pattern and the names of its groups.
+#[derive(Debug, Clone)]
+pub struct Re {
+    engine: Engine,
+    /// (group index, name) for every named group.
+    pub names: Vec<(usize, String)>,
+    pub source: String,
+}
+
+#[derive(Debug, Clone)]
+enum Engine {
+    Fast(regex::Regex),
+    Fancy(Box<fancy_regex::Regex>),
+}
+
+/// One match: its span and the span of every group (by index).
+#[derive(Debug, Clone)]
+pub struct Match {
+    pub start: usize,
+    pub end: usize,
+    pub groups: Vec<Option<(usize, usize)>>,
+}
+
+impl Re {
+    /// Compile a fail2ban pattern (tags and Python syntax).
+    pub fn fail2ban(pattern: &str, usedns: bool) -> Result<Self, String> {
+        Self::python(&expand_tags(pattern, usedns), pattern)
+    }
+
+    /// Compile Python syntax; `source` is what errors and `--verbose` show.
+    pub fn python(py: &str, source: &str) -> Result<Self, String> {
+        let t = translate(py)?;
+        let first_error = match regex::Regex::new(&t.pattern) {
+            Ok(re) => {
+                let names = re
+                    .capture_names()
+                    .enumerate()
+                    .filter_map(|(i, n)| n.map(|n| (i, n.to_string())))
+                    .collect();
+                return Ok(Self {
+                    engine: Engine::Fast(re),
+                    names,
+                    source: source.to_string(),
+                });
+            }
+            Err(e) => last_line(&e.to_string()),
+        };
+        if !t.fancy {
+            return Err(first_error);
+        }
+        let re = fancy_regex::RegexBuilder::new(&t.pattern)
+            .backtrack_limit(BACKTRACK_LIMIT)
+            .build()
+            .map_err(|e| last_line(&e.to_string()))?;
+        let names = re
+            .capture_names()
+            .enumerate()
+            .filter_map(|(i, n)| n.map(|n| (i, n.to_string())))
+            .collect();
+        Ok(Self {
+            engine: Engine::Fancy(Box::new(re)),
+            names,
+            source: source.to_string(),
+        })
+    }
+
+    pub fn is_backtracking(&self) -> bool {
+        matches!(self.engine, Engine::Fancy(_))
+    }
+
+    /// The leftmost match; a backtracking pattern that gives up counts as no match.
+    pub fn search(&self, text: &str) -> Option<Match> {
+        match &self.engine {
+            Engine::Fast(re) => re.captures(text).map(|c| {
+                let whole = c.get(0).map_or((0, 0), |m| (m.start(), m.end()));
+                Match {
+                    start: whole.0,
+                    end: whole.1,
+                    groups: c.iter().map(|g| g.map(|m| (m.start(), m.end()))).collect(),
+                }
+            }),
+            Engine::Fancy(re) => match re.captures(text) {
+                Ok(Some(c)) => {
+                    let whole = c.get(0).map_or((0, 0), |m| (m.start(), m.end()));
+                    Some(Match {
+                        start: whole.0,
+                        end: whole.1,
+                        groups: (0..c.len())
+                            .map(|i| c.get(i).map(|m| (m.start(), m.end())))
+                            .collect(),
+                    })
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    let n = BACKTRACK_GAVE_UP.fetch_add(1, Ordering::Relaxed);
+                    if n.is_power_of_two() {
+                        log::warn!(
+                            "pattern `{}` gave up on a line ({e}); {} line(s) so far counted as no match",
+                            self.source,
+                            n + 1
+                        );
+                    }
+                    None
+                }
+            },
+        }
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        match &self.engine {
+            Engine::Fast(re) => re.is_match(text),
+            Engine::Fancy(_) => self.search(text).is_some(),
+        }
+    }
+
+    /// The named groups that took part in a match, with their text.
+    pub fn named<'t>(
+        &'t self,
+        m: &'t Match,
+        text: &'t str,
+    ) -> impl Iterator<Item = (&'t str, &'t str)> + 't {
+        self.names.iter().filter_map(move |(i, n)| {
+            m.groups
+                .get(*i)
+                .copied()
+                .flatten()
+                .map(|(s, e)| (n.as_str(), &text[s..e]))
+        })
+    }
+}
+
+fn last_line(s: &str) -> String {
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(s)
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(re: &Re, text: &str) -> Vec<(String, String)> {
+        let m = re.search(text).expect("matches");
+        re.named(&m, text)
+            .map(|(n, v)| (n.into(), v.into()))
+            .collect()
+    }
+
+    #[test]
+    fn host_tags_become_fail2bans_groups() {
+        let re = Re::fail2ban(r"^from <HOST> user <F-USER>\S+</F-USER>$", true).unwrap();
+        assert_eq!(
+            caps(&re, "from 192.0.2.1 user root"),
+            [
+                ("ip4".into(), "192.0.2.1".into()),
+                ("user".into(), "root".into())
+            ]
+        );
+        assert_eq!(
+            caps(&re, "from [2001:db8::1] user x")[0],
+            ("ip6".into(), "2001:db8::1".into())
+        );
+        assert_eq!(
+            caps(&re, "from ::ffff:192.0.2.7 user x")[0],
+            ("ip4".into(), "192.0.2.7".into())
+        );
+        assert_eq!(
+            caps(&re, "from mail.example.com user x")[0],
+            ("dns".into(), "mail.example.com".into())
+        );
+        let no_dns = Re::fail2ban(r"^from <HOST>$", false).unwrap();
+        assert!(no_dns.search("from mail.example.com").is_none());
+        let id = Re::fail2ban(r"^session <F-ID/> port <F-PORT/>$", false).unwrap();
+        assert_eq!(
+            caps(&id, "session abc port 22"),
+            [("fid".into(), "abc".into()), ("fport".into(), "22".into())]
+        );
+    }
+
+    #[test]
+    fn python_syntax_is_rewritten() {
+        let t = |p: &str| translate(p).unwrap().pattern;
+        assert_eq!(t(r"a\Z"), r"a\z");
+        assert_eq!(t(r"\<b\>"), "<b>");
+        assert_eq!(t(r"{DATE} x{2} y{,3} z{1,}"), r"\{DATE\} x{2} y{0,3} z{1,}");
+        assert_eq!(t(r"[[]a]"), r"[\[]a]");
+        assert_eq!(t(r"[]x]"), r"[\]x]");
+        assert_eq!(t(r"[a&&b]"), r"[a\&\&b]");
+        assert_eq!(t(r"a(?#note)b"), "ab");
+        assert_eq!(t(r"(?:(?i)ab)"), "(?:(?i)ab)");
+        assert_eq!(t(r"(?iu)x"), "(?i)x");
+        assert!(!translate(r"(?P<a>x)").unwrap().fancy);
+        for fancy in [
+            r"a(?=b)",
+            r"(?<!x)y",
+            r"(?P<a>x)(?P=a)",
+            r"(x)\1",
+            r"(?P<c>a)?(?(c)b|c)",
+        ] {
+            assert!(translate(fancy).unwrap().fancy, "{fancy}");
+        }
+        assert_eq!(t(r"(?P<c>a)?(?(c)b|c)"), r"(?P<c>a)?(?(<c>)b|c)");
+        let cond = Re::python(r"^(?P<c>a)?(?(c)b|c)$", "").unwrap();
+        assert!(cond.is_match("ab") && cond.is_match("c") && !cond.is_match("ac"));
+        assert!(translate(r"\q").unwrap_err().contains(r"\q"));
+        assert!(translate("(a").is_err());
+        assert!(translate("a)").is_err());
+        assert!(translate("[a").is_err());
+    }
+
+    #[test]
+    fn look_around_runs_on_the_backtracking_engine_only() {
+        let plain = Re::python(r"^a (?P<x>\d+)$", "").unwrap();
+        assert!(!plain.is_backtracking());
+        let look = Re::python(r"^user (?:(?! from ).)*? from (?P<x>\d+)$", "").unwrap();
+        assert!(look.is_backtracking());
+        let m = look.search("user a b from 7").unwrap();
+        assert_eq!(look.named(&m, "user a b from 7").next(), Some(("x", "7")));
+        // A broken pattern without fancy constructs reports Rust's reason.
+        assert!(Re::python("a{2,1}", "").is_err());
+    }
+
+    #[test]
+    fn a_runaway_pattern_gives_up_and_counts() {
+        let re = Re::python(r"^(?:(a+)+)+(?=b)$", "runaway").unwrap();
+        let line = "a".repeat(40) + "c";
+        let before = BACKTRACK_GAVE_UP.load(Ordering::Relaxed);
+        assert!(re.search(&line).is_none());
+        assert!(BACKTRACK_GAVE_UP.load(Ordering::Relaxed) > before);
+    }
+}

@@ -1,0 +1,141 @@
+//! The engine's matching rules, on small filters written for the test.
+
+use std::collections::BTreeMap;
+
+use super::{definition, Fail2banFilter, HostKind};
+
+const NOW: f64 = 1_124_013_600.0;
+
+fn filter(text: &str, options: &[(&str, &str)]) -> Fail2banFilter {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("t.conf");
+    std::fs::write(&p, text).unwrap();
+    let opts: BTreeMap<String, String> = options
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Fail2banFilter::compile(&definition::load(&p, &opts).unwrap()).unwrap()
+}
+
+fn hosts(f: &Fail2banFilter, lines: &[&str]) -> Vec<Option<String>> {
+    lines
+        .iter()
+        .map(|l| f.process(l, None, NOW).into_iter().next().map(|h| h.host))
+        .collect()
+}
+
+const CONNECTION_FILTER: &str = r#"
+[Definition]
+prefregex = ^\s*\S+ svc\[<F-MLFID>\d+</F-MLFID>\]: <F-CONTENT>.+</F-CONTENT>$
+failregex = ^<F-NOFAIL>pam failure</F-NOFAIL> rhost=<HOST>$
+            ^Failed password for <F-USER>\S+</F-USER> from <HOST>$
+            ^<F-MLFFORGET><F-MLFGAINED>Accepted</F-MLFGAINED></F-MLFFORGET> for <F-USER>\S+</F-USER> from <HOST>$
+            ^<F-MLFFORGET>Disconnected</F-MLFFORGET>$
+            ^too many tries$
+"#;
+
+#[test]
+fn a_nofail_line_counts_only_when_no_success_follows() {
+    let f = filter(CONNECTION_FILTER, &[]);
+    // Connection 1: a PAM failure then a successful login: nothing.
+    // Connection 2: a PAM failure then a disconnect without success... the PAM line alone
+    // is no failure; a later "too many tries" names no host but belongs to the connection.
+    let got = hosts(
+        &f,
+        &[
+            "Aug 14 11:00:00 h svc[1]: pam failure rhost=192.0.2.1",
+            "Aug 14 11:00:01 h svc[1]: Accepted for root from 192.0.2.1",
+            "Aug 14 11:00:02 h svc[2]: pam failure rhost=192.0.2.2",
+            "Aug 14 11:00:03 h svc[2]: too many tries",
+            "Aug 14 11:00:04 h svc[3]: Failed password for a from 192.0.2.3",
+            "Aug 14 11:00:05 h svc[4]: Failed password for a from 192.0.2.4",
+            "Aug 14 11:00:06 h svc[4]: Accepted for a from 192.0.2.4",
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            None,
+            None,
+            None,
+            Some("192.0.2.2".into()),
+            Some("192.0.2.3".into()),
+            Some("192.0.2.4".into()),
+            None,
+        ]
+    );
+}
+
+#[test]
+fn a_line_from_another_program_never_reaches_the_failregex() {
+    let f = filter(CONNECTION_FILTER, &[]);
+    assert_eq!(
+        hosts(
+            &f,
+            &["Aug 14 11:00:04 h other[3]: Failed password for a from 192.0.2.3"]
+        ),
+        [None]
+    );
+}
+
+#[test]
+fn the_time_is_cut_out_and_read() {
+    let f = filter("[Definition]\nfailregex = ^ bad from <HOST>$\n", &[]);
+    let hit = &f.process("2005-08-14 11:00:00 bad from 192.0.2.9", None, NOW)[0];
+    assert_eq!(hit.host, "192.0.2.9");
+    assert_eq!(hit.kind, HostKind::Ip);
+    assert!(hit.time.is_some());
+    // A journal entry's time is given; the line has none.
+    let hit = &f.process(" bad from 192.0.2.9", Some(NOW), NOW)[0];
+    assert_eq!(hit.time, Some(NOW));
+}
+
+#[test]
+fn multi_line_failures_take_their_lines_from_the_buffer() {
+    let f = filter(
+        "[Definition]\nfailregex = ^ start (?P<n>\\d+)\\n.* from <HOST>$\nmaxlines = 2\n",
+        &[],
+    );
+    let got = hosts(
+        &f,
+        &[
+            "2005-08-14 11:00:00 start 1",
+            "2005-08-14 11:00:01 from 192.0.2.5",
+            "2005-08-14 11:00:02 from 192.0.2.6",
+        ],
+    );
+    assert_eq!(got, [None, Some("192.0.2.5".into()), None]);
+}
+
+#[test]
+fn ignoreregex_vetoes_and_hostnames_and_ids_are_told_apart() {
+    let f = filter(
+        "[Definition]\nfailregex = ^ bad from <HOST>$\n            ^ session <F-ID>\\S+</F-ID> failed$\nignoreregex = from 192\\.0\\.2\\.66$\n",
+        &[],
+    );
+    assert!(f
+        .process("2005-08-14 11:00:00 bad from 192.0.2.66", None, NOW)
+        .is_empty());
+    let h = &f.process("2005-08-14 11:00:00 bad from host.example", None, NOW)[0];
+    assert_eq!((h.host.as_str(), &h.kind), ("host.example", &HostKind::Dns));
+    let h = &f.process("2005-08-14 11:00:00 session abc failed", None, NOW)[0];
+    assert_eq!((h.host.as_str(), &h.kind), ("abc", &HostKind::Id));
+}
+
+#[test]
+fn compile_errors_name_file_line_and_pattern() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("bad.conf");
+    std::fs::write(
+        &p,
+        "[Definition]\n\nfailregex = ^ok <HOST>$\n            ^broken (<HOST>$\n",
+    )
+    .unwrap();
+    let e = Fail2banFilter::compile(&definition::load(&p, &BTreeMap::new()).unwrap()).unwrap_err();
+    assert!(e.origin.file.ends_with("bad.conf"));
+    assert_eq!(e.origin.line, 3);
+    assert!(e.message.contains("^broken (<HOST>$"), "{e}");
+    std::fs::write(&p, "[Definition]\nfailregex = ^no host here$\n").unwrap();
+    let e = Fail2banFilter::compile(&definition::load(&p, &BTreeMap::new()).unwrap()).unwrap_err();
+    assert!(e.message.contains("nothing in it says who failed"), "{e}");
+}
