@@ -129,6 +129,17 @@ fn family(addr: &IpAddr) -> &'static str {
     }
 }
 
+/// An address as a log line writes it (`192.0.2.1`, `2001:db8::1`, `[2001:db8::1]`). Forms
+/// that parsers disagree on are refused, as fail2ban refuses them: a leading zero
+/// (`010.0.0.1`: octal to some, decimal to others) never names an address to ban.
+pub fn parse_logged(text: &str) -> Option<IpAddr> {
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    bare.parse().ok()
+}
+
 /// `::ffff:a.b.c.d` as `a.b.c.d`; anything else unchanged.
 pub fn fold_mapped(addr: IpAddr) -> IpAddr {
     match addr {
@@ -334,5 +345,27 @@ mod tests {
         let back: IpPrefix = serde_json::from_str(&json).unwrap();
         assert_eq!(back, p("198.51.100.0/24"));
         assert!(serde_json::from_str::<IpPrefix>("\"bogus\"").is_err());
+    }
+
+    #[test]
+    fn logged_addresses_parse_strictly() {
+        assert_eq!(
+            parse_logged("192.0.2.1"),
+            Some("192.0.2.1".parse().unwrap())
+        );
+        assert_eq!(
+            parse_logged("[2001:db8::1]"),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        for odd in [
+            "010.0.0.1",
+            "192.000.002.001",
+            "1.2.3",
+            "[1.2.3.4",
+            "host.example",
+            "",
+        ] {
+            assert_eq!(parse_logged(odd), None, "{odd}");
+        }
     }
 }

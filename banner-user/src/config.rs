@@ -168,6 +168,7 @@ struct RawDefaults {
     max_tracked: Option<Spanned<i64>>,
     usedns: Option<Spanned<String>>,
     ipv6_prefix: Option<Spanned<i64>>,
+    filter_dir: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -370,6 +371,9 @@ pub struct Config {
     pub increment: Increment,
     pub max_tracked: usize,
     pub usedns: bool,
+    /// Where `filter = "NAME"` looks for NAME.conf when NAME is not built in (fail2ban's
+    /// filter.d).
+    pub filter_dir: PathBuf,
     /// Enabled log jails, by name.
     pub jails: Vec<JailConfig>,
     /// The recidive jail's numbers, if enabled.
@@ -493,6 +497,11 @@ impl Config {
             "usedns = \"{}\"",
             if self.usedns { "yes" } else { "no" }
         );
+        let _ = writeln!(
+            out,
+            "filter_dir = {}",
+            q(&self.filter_dir.display().to_string())
+        );
         let policy = |out: &mut String, p: &JailPolicy| {
             let _ = writeln!(out, "bantime = \"{}\"", p.bantime);
             let _ = writeln!(out, "findtime = \"{}\"", fmt_d(p.findtime));
@@ -573,6 +582,7 @@ impl Config {
             increment: Increment::default(),
             max_tracked: 1_000_000,
             usedns: false,
+            filter_dir: PathBuf::from(crate::filter::FAIL2BAN_FILTER_DIR),
             jails: Vec::new(),
             recidive: None,
         }
@@ -727,6 +737,13 @@ fn resolve_defaults(src: &Source, raw: RawDefaults, cfg: &mut Config, m: &mut Mi
     }
     if let Some(v) = raw.usedns.as_ref().and_then(|v| m.check(usedns(src, v))) {
         cfg.usedns = v;
+    }
+    if let Some(v) = &raw.filter_dir {
+        if v.get_ref().starts_with('/') {
+            cfg.filter_dir = PathBuf::from(v.get_ref());
+        } else {
+            m.0.push(src.at(v, "filter_dir must be an absolute path"));
+        }
     }
 }
 
@@ -947,36 +964,33 @@ fn resolve_jail(
             }
         }
     }
-    if logpaths.is_empty() && journalmatch.is_empty() {
-        m.0.push(src.at(
-            spanned,
-            format!("jail {name} reads nothing: give it a logpath or a journalmatch"),
-        ));
-        return None;
-    }
     let filter_text = j.filter.as_ref().map_or(name, |f| f.get_ref().as_str());
-    let (filter_name, inline_mode) = match filter_text.split_once('[') {
-        Some((n, rest)) => {
-            let Some(mode) = rest.strip_suffix(']').and_then(|r| r.strip_prefix("mode=")) else {
-                let at = j.filter.as_ref().map_or(spanned.span(), |f| f.span());
-                m.0.push(src.error(
-                    Some(at),
-                    format!("`{filter_text}`: write options as name[mode=...]"),
-                ));
-                return None;
-            };
-            (n.to_string(), Some(mode.to_string()))
-        }
-        None => (filter_text.to_string(), None),
-    };
-    let mode = j
-        .mode
+    let filter_at = j
+        .filter
         .as_ref()
-        .map(|md| md.get_ref().clone())
-        .or(inline_mode)
-        .unwrap_or_else(|| "normal".into());
+        .map(|f| f.span())
+        .or_else(|| j.mode.as_ref().map(|md| md.span()))
+        .unwrap_or(spanned.span());
+    let (filter_name, mut options) =
+        match crate::filter::f2b::definition::split_options(filter_text) {
+            Ok(v) => v,
+            Err(e) => {
+                m.0.push(src.error(Some(filter_at.clone()), e));
+                return None;
+            }
+        };
+    if let Some(md) = &j.mode {
+        options.insert("mode".into(), md.get_ref().clone());
+    }
     let inline_filter = filters.get(&filter_name).map(|f| spec_of(f.get_ref()));
     let filter = if let Some(raw_filter) = filters.get(&filter_name) {
+        if let Some(k) = options.keys().find(|k| *k != "mode") {
+            m.0.push(src.error(
+                Some(filter_at),
+                format!("[filters.{filter_name}] takes no option `{k}`"),
+            ));
+            return None;
+        }
         m.check(compile_filter(
             filter_src,
             &filter_name,
@@ -984,29 +998,49 @@ fn resolve_jail(
             raw_filter.span(),
             use_dns,
         ))?
-    } else if filter_name.contains('/') {
+    } else {
+        // fail2ban's rule: a filter reading the journal sees `host ident[pid]: message`.
+        let journal = logpaths.is_empty();
         m.check(
-            load_filter_file(&filter_name, use_dns).map_err(|e| match &j.filter {
-                Some(f) if e.line == 0 => src.at(f, e.message),
-                _ => e,
+            load_filter(&filter_name, &options, &cfg.filter_dir, use_dns, journal).map_err(|e| {
+                match e {
+                    FilterLoadError::Fail2ban(e) if e.origin.line > 0 => ConfigError {
+                        file: e.origin.file.display().to_string(),
+                        line: e.origin.line,
+                        column: 0,
+                        message: format!("filter of jail {name}: {}", e.message),
+                    },
+                    FilterLoadError::Toml(e) if e.line > 0 => e,
+                    other => src.error(Some(filter_at), other.to_string()),
+                }
             }),
         )?
+    };
+    // A filter that says which journal entries it reads (fail2ban's journalmatch) serves a
+    // jail that names neither a log nor a match of its own.
+    let journalmatch = if journalmatch.is_empty() && logpaths.is_empty() {
+        filter.journalmatch()
     } else {
-        let at = j
-            .filter
-            .as_ref()
-            .map(|f| f.span())
-            .or_else(|| j.mode.as_ref().map(|md| md.span()))
-            .unwrap_or(spanned.span());
-        m.check(Filter::builtin(&filter_name, &mode, use_dns).map_err(|e| src.error(Some(at), e)))?
+        journalmatch
+    };
+    if logpaths.is_empty() && journalmatch.is_empty() {
+        m.0.push(src.at(
+            spanned,
+            format!("jail {name} reads nothing: give it a logpath or a journalmatch"),
+        ));
+        return None;
+    }
+    let filter_name = if options.is_empty()
+        || options.get("mode").is_some_and(|md| md == "normal") && options.len() == 1
+    {
+        filter_name
+    } else {
+        let opts: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{filter_name}[{}]", opts.join(", "))
     };
     Some(Resolved::Log(Box::new(JailConfig {
         name: name.to_string(),
-        filter_name: if mode == "normal" {
-            filter_name
-        } else {
-            format!("{filter_name}[mode={mode}]")
-        },
+        filter_name,
         filter: Arc::new(filter),
         logpaths,
         journalmatch,
@@ -1101,6 +1135,69 @@ fn compile_filter(
 }
 
 /// A filter in a file of its own: the keys of a `[filters.NAME]` table at top level.
+/// Why a filter named in a jail (or given to `test-filter`) could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterLoadError {
+    #[error("{0}")]
+    Builtin(String),
+    #[error("{0}")]
+    Fail2ban(crate::filter::f2b::ini::IniError),
+    #[error("{0}")]
+    Toml(ConfigError),
+}
+
+/// A filter by name, as a jail's `filter = ` names it: a built-in (`sshd`, with `mode`), a
+/// fail2ban filter file (a path, or NAME.conf in `filter_dir`) read with `options`, or a
+/// banner TOML filter file (a path ending in `.toml`). `journal`: the jail reads journald,
+/// which fail2ban filters are told as `logtype = journal` unless the options say otherwise.
+pub fn load_filter(
+    name: &str,
+    options: &BTreeMap<String, String>,
+    filter_dir: &Path,
+    usedns: bool,
+    journal: bool,
+) -> Result<Filter, FilterLoadError> {
+    if crate::filter::BUILTIN.contains(&name) {
+        if let Some(k) = options.keys().find(|k| *k != "mode") {
+            return Err(FilterLoadError::Builtin(format!(
+                "the built-in filter {name} takes only `mode`, not `{k}`"
+            )));
+        }
+        let mode = options.get("mode").map_or("normal", String::as_str);
+        return Filter::builtin(name, mode, usedns).map_err(FilterLoadError::Builtin);
+    }
+    let path = if name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        filter_dir.join(format!("{name}.conf"))
+    };
+    if path.extension().is_some_and(|e| e == "toml") {
+        if !options.is_empty() {
+            return Err(FilterLoadError::Builtin(format!(
+                "a banner filter file takes no [options]: {name}"
+            )));
+        }
+        return load_filter_file(&path.display().to_string(), usedns)
+            .map_err(FilterLoadError::Toml);
+    }
+    if !path.exists() {
+        return Err(FilterLoadError::Builtin(if name.contains('/') {
+            format!("filter file {} does not exist", path.display())
+        } else {
+            format!(
+                "no filter named `{name}`: not built in ({}), no [filters.{name}], and no {}",
+                crate::filter::BUILTIN.join(", "),
+                path.display()
+            )
+        }));
+    }
+    let mut options = options.clone();
+    options
+        .entry("logtype".into())
+        .or_insert_with(|| if journal { "journal" } else { "file" }.into());
+    Filter::fail2ban_file(&path, &options, usedns).map_err(FilterLoadError::Fail2ban)
+}
+
 fn load_filter_file(path: &str, usedns: bool) -> Result<Filter, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_string(),
@@ -1472,6 +1569,68 @@ failregex = ['^login failed for \S+ from <HOST>$']
         let c = Config::parse("[defaults]\nbantime = \"permanent\"\n", "t.toml").unwrap();
         assert_eq!(c.bantime, BanLength::Permanent);
         assert_eq!(c.jail("sshd").unwrap().policy.bantime, BanLength::Permanent);
+    }
+
+    #[test]
+    fn fail2ban_filter_files_serve_jails_by_path_or_by_name() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().display().to_string();
+        std::fs::write(
+            d.path().join("web-auth.conf"),
+            "[Definition]\nfailregex = ^<mode> denied <HOST>$\nmode = normal\njournalmatch = _SYSTEMD_UNIT=web.service + _COMM=web\n",
+        )
+        .unwrap();
+        let log = d.path().join("web.log");
+        std::fs::write(&log, "").unwrap();
+        let text = format!(
+            "[defaults]\nfilter_dir = \"{dir}\"\n[jails.web]\nfilter = \"web-auth[mode=strict]\"\nlogpath = \"{}\"\n[jails.byjournal]\nfilter = \"{dir}/web-auth.conf\"\n",
+            log.display()
+        );
+        let c = Config::parse(&text, "t.toml").unwrap();
+        let web = c.jail("web").unwrap();
+        assert_eq!(web.filter_name, "web-auth[mode=strict]");
+        let meta = crate::filter::LineMeta::arrived(std::time::SystemTime::now());
+        let mut cache = crate::filter::date::DateCache::default();
+        assert!(matches!(
+            web.filter
+                .examine("strict denied 198.18.0.9", &meta, &mut cache),
+            crate::filter::Examined::Failure(_)
+        ));
+        assert!(matches!(
+            web.filter
+                .examine("normal denied 198.18.0.9", &meta, &mut cache),
+            crate::filter::Examined::NoMatch
+        ));
+        // No logpath, no journalmatch: the filter's own journalmatch is used.
+        let j = c.jail("byjournal").unwrap();
+        assert_eq!(j.journalmatch, ["_SYSTEMD_UNIT=web.service", "_COMM=web"]);
+    }
+
+    #[test]
+    fn a_filter_that_cannot_be_had_is_named_with_where() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().display().to_string();
+        std::fs::write(
+            d.path().join("broken.conf"),
+            "[Definition]\n\nfailregex = ^bad (<HOST>$\n",
+        )
+        .unwrap();
+        let e = err(&format!(
+            "[defaults]\nfilter_dir = \"{dir}\"\n[jails.x]\nfilter = \"broken\"\njournalmatch = \"_COMM=x\"\n"
+        ));
+        assert!(e.file.ends_with("broken.conf") && e.line == 3, "{e}");
+        assert!(e.message.contains("^bad (<HOST>$"), "{e}");
+        let e = err(&format!(
+            "[defaults]\nfilter_dir = \"{dir}\"\n[jails.x]\nfilter = \"nothere\"\njournalmatch = \"_COMM=x\"\n"
+        ));
+        assert!(
+            e.message.contains("no filter named `nothere`") && e.message.contains("nothere.conf"),
+            "{e}"
+        );
+        let e = err("[jails.x]\nfilter = \"sshd[colour=red]\"\njournalmatch = \"_COMM=x\"\n");
+        assert!(e.message.contains("takes only `mode`"), "{e}");
+        let e = err("[defaults]\nfilter_dir = \"relative\"\n");
+        assert!(e.message.contains("absolute"), "{e}");
     }
 
     #[test]

@@ -132,13 +132,29 @@ struct FailPattern {
 #[derive(Clone, Debug)]
 pub struct Filter {
     name: String,
+    usedns: bool,
+    engine: Engine,
+}
+
+#[derive(Clone, Debug)]
+enum Engine {
+    /// banner's own: built-in filters and `[filters.NAME]` tables.
+    Native(Native),
+    /// A fail2ban filter.d file, run with fail2ban's rules.
+    Fail2ban(Box<f2b::Fail2banFilter>),
+}
+
+#[derive(Clone, Debug)]
+struct Native {
     prefix: Prefix,
     fail_set: RegexSet,
     fails: Vec<FailPattern>,
     ignore: Option<RegexSet>,
     date: DateMode,
-    usedns: bool,
 }
+
+/// Where fail2ban's filters live, unless the configuration says otherwise.
+pub const FAIL2BAN_FILTER_DIR: &str = "/etc/fail2ban/filter.d";
 
 /// Built-in filter names.
 pub const BUILTIN: &[&str] = &["sshd"];
@@ -165,7 +181,10 @@ impl Filter {
         let prefix = Prefix::Syslog(sshd::PROGRAMS.iter().map(|p| p.to_string()).collect());
         let mut filter = Self::build(name, prefix, &fails, kinds, &[], DateMode::Auto, usedns)
             .map_err(|e| format!("built-in filter {name}: {e}"))?;
-        for (fp, src) in filter.fails.iter_mut().zip(&fails) {
+        let Engine::Native(native) = &mut filter.engine else {
+            unreachable!("build makes native filters")
+        };
+        for (fp, src) in native.fails.iter_mut().zip(&fails) {
             if let Some(tail) = tail_of(src) {
                 fp.tail = Some(
                     pattern::compile(&tail, usedns, true)
@@ -265,17 +284,67 @@ impl Filter {
         };
         Ok(Self {
             name: name.to_string(),
-            prefix,
-            fail_set,
-            fails: compiled,
-            ignore,
-            date,
             usedns,
+            engine: Engine::Native(Native {
+                prefix,
+                fail_set,
+                fails: compiled,
+                ignore,
+                date,
+            }),
+        })
+    }
+
+    /// A fail2ban filter file read as fail2ban reads it, with the jail's options
+    /// (`mode`, `logtype`, ...). `usedns`: whether hostnames it captures are resolved and
+    /// banned (banner's rule; the file's own `usedns = no` keeps them from matching).
+    pub fn fail2ban_file(
+        path: &std::path::Path,
+        options: &std::collections::BTreeMap<String, String>,
+        usedns: bool,
+    ) -> Result<Self, f2b::ini::IniError> {
+        let def = f2b::definition::load(path, options)?;
+        let compiled = f2b::Fail2banFilter::compile(&def)?;
+        Ok(Self {
+            name: def.name,
+            usedns,
+            engine: Engine::Fail2ban(Box::new(compiled)),
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// journalctl matches the filter asks for (fail2ban's `journalmatch`), one alternative
+    /// per entry.
+    pub fn journalmatch(&self) -> Vec<String> {
+        match &self.engine {
+            Engine::Native(_) => Vec::new(),
+            Engine::Fail2ban(f) => f
+                .journalmatch
+                .iter()
+                .flat_map(|l| l.split(" + "))
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+        }
+    }
+
+    /// The fail patterns as written, in order (for `test-filter --verbose`).
+    pub fn patterns(&self) -> Vec<String> {
+        match &self.engine {
+            Engine::Native(n) => n
+                .fails
+                .iter()
+                .map(|f| f.full.as_str().to_string())
+                .collect(),
+            Engine::Fail2ban(f) => f
+                .failregex_sources()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
     }
 
     /// Judge one line (its raw bytes: a line that is not valid UTF-8 is judged too).
@@ -285,20 +354,81 @@ impl Filter {
         meta: &LineMeta,
         cache: &mut DateCache,
     ) -> Examined {
-        let line = line.as_ref();
+        self.explain(line, meta, cache).0
+    }
+
+    /// [`Filter::examine`], and the index of the fail pattern that matched.
+    pub fn explain(
+        &self,
+        line: impl AsRef<[u8]>,
+        meta: &LineMeta,
+        cache: &mut DateCache,
+    ) -> (Examined, Option<usize>) {
+        match &self.engine {
+            Engine::Native(n) => self.examine_native(n, line.as_ref(), meta, cache),
+            Engine::Fail2ban(f) => self.examine_fail2ban(f, line.as_ref(), meta),
+        }
+    }
+
+    fn examine_fail2ban(
+        &self,
+        f: &f2b::Fail2banFilter,
+        line: &[u8],
+        meta: &LineMeta,
+    ) -> (Examined, Option<usize>) {
+        let text = String::from_utf8_lossy(line);
+        let secs = |t: SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64())
+        };
+        let hits = f.process(&text, meta.time.map(secs), secs(meta.arrival));
+        let Some(hit) = hits.into_iter().next() else {
+            return (Examined::NoMatch, None);
+        };
+        let time = hit
+            .time
+            .filter(|t| t.is_finite() && *t >= 0.0)
+            .map_or(meta.arrival, |t| {
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t)
+            });
+        let host = match (&hit.kind, &hit.ip) {
+            (f2b::HostKind::Id, Some(ip)) => ip.clone(),
+            (f2b::HostKind::Id, None) => return (Examined::BadHost(hit.host), Some(hit.regex)),
+            _ => hit.host.clone(),
+        };
+        let user = hit.fields.get("user").map(|u| loggable_user(u.as_bytes()));
+        let fingerprint = u64::from(crc32fast::hash(line));
+        let failure = |addr: IpAddr| Failure {
+            addr: fold_mapped(addr),
+            time,
+            session: None,
+            kind: FailureKind::Attempt,
+            user: user.clone(),
+            fingerprint,
+        };
+        (self.resolve(&host, failure), Some(hit.regex))
+    }
+
+    fn examine_native(
+        &self,
+        n: &Native,
+        line: &[u8],
+        meta: &LineMeta,
+        cache: &mut DateCache,
+    ) -> (Examined, Option<usize>) {
         let (time, rest, stamped) = match meta.time {
             Some(t) => (t, line, false),
-            None => match date::parse_leading(line, &self.date, meta.arrival, cache) {
+            None => match date::parse_leading(line, &n.date, meta.arrival, cache) {
                 Some((t, rest)) => (t, rest, true),
                 None => (meta.arrival, line, false),
             },
         };
         let mut pid = meta.pid;
-        let content = match &self.prefix {
+        let content = match &n.prefix {
             Prefix::Plain => rest,
             Prefix::Regex(re) => match re.captures(rest).and_then(|c| c.name("f_content")) {
                 Some(m) => m.as_bytes(),
-                None => return Examined::NoMatch,
+                None => return (Examined::NoMatch, None),
             },
             // The tag must carry a pid, as the daemon's own lines do: `logger -t sshd` (which
             // any local user may run) writes none unless asked. A forger can still add one;
@@ -310,24 +440,20 @@ impl Filter {
                     pid = pid.or(Some(header_pid));
                     content
                 }
-                _ => return Examined::Foreign,
+                _ => return (Examined::Foreign, None),
             },
             Prefix::Syslog(_) => rest,
         };
-        if self
-            .ignore
-            .as_ref()
-            .is_some_and(|set| set.is_match(content))
-        {
-            return Examined::Ignored;
+        if n.ignore.as_ref().is_some_and(|set| set.is_match(content)) {
+            return (Examined::Ignored, None);
         }
-        let Some(index) = self.fail_set.matches(content).iter().next() else {
-            return Examined::NoMatch;
+        let Some(index) = n.fail_set.matches(content).iter().next() else {
+            return (Examined::NoMatch, None);
         };
-        let fp = &self.fails[index];
+        let fp = &n.fails[index];
         let kind = &fp.kind;
         let Some(caps) = fp.tail.as_ref().unwrap_or(&fp.full).captures(content) else {
-            return Examined::NoMatch;
+            return (Examined::NoMatch, None);
         };
         let text = |m: regex::bytes::Match<'_>| String::from_utf8_lossy(m.as_bytes()).into_owned();
         let host_text = caps.name(pattern::HOST_GROUP).map(text).unwrap_or_default();
@@ -351,9 +477,15 @@ impl Filter {
             user: user.clone(),
             fingerprint,
         };
-        match host.parse::<IpAddr>() {
-            Ok(addr) => Examined::Failure(failure(addr)),
-            Err(_) if self.usedns && !host.is_empty() && !host.contains(':') => {
+        (self.resolve(host, failure), Some(index))
+    }
+
+    /// The failure(s) for what stands where the address should be: an address, or with
+    /// usedns a hostname resolved (bounded in time), else nothing to ban.
+    fn resolve(&self, host: &str, failure: impl Fn(IpAddr) -> Failure) -> Examined {
+        match crate::addr::parse_logged(host) {
+            Some(addr) => Examined::Failure(failure(addr)),
+            None if self.usedns && !host.is_empty() && !host.contains(':') => {
                 let owned = host.to_string();
                 let lookup = move || {
                     use std::net::ToSocketAddrs as _;
@@ -374,7 +506,7 @@ impl Filter {
                     Err(_) => Examined::BadHost(host.to_string()),
                 }
             }
-            Err(_) => Examined::BadHost(host.to_string()),
+            None => Examined::BadHost(host.to_string()),
         }
     }
 }
