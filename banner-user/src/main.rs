@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use banner::{
-    cli::{self, ban, check_config, list, stats, status, unban, CliError},
+    cli::{self, ban, check_config, list, stats, status, test_filter, unban, CliError},
     config::BackendChoice,
     daemon,
 };
@@ -41,6 +41,8 @@ enum Command {
     Reload,
     /// Validate a configuration file.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Run a filter over a log and show what it finds (fail2ban-regex's job).
+    TestFilter(test_filter::TestFilterArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -108,6 +110,7 @@ fn main() {
                 Command::Status(a) => status::run(&socket, a),
                 Command::Reload => status::reload(&socket),
                 Command::CheckConfig(a) => check_config::run(a),
+                Command::TestFilter(a) => test_filter::run(a),
                 Command::Daemon(_) => unreachable!("handled above"),
             }
         }

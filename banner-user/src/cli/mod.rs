@@ -6,6 +6,7 @@ pub mod list;
 pub mod stats;
 pub mod status;
 pub mod table;
+pub mod test_filter;
 pub mod unban;
 
 use std::{

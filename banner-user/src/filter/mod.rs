@@ -124,6 +124,8 @@ enum Prefix {
 /// address).
 #[derive(Clone, Debug)]
 struct FailPattern {
+    /// As written (tags unexpanded), for people.
+    source: String,
     full: Regex,
     tail: Option<Regex>,
     kind: FailureKind,
@@ -255,6 +257,7 @@ impl Filter {
             let re = Regex::new(&x).map_err(|e| err(PatternError::Regex(e.to_string())))?;
             expanded.push(x);
             compiled.push(FailPattern {
+                source: f.strip_prefix("(?-u)").unwrap_or(f).to_string(),
                 full: re,
                 tail: None,
                 kind,
@@ -334,11 +337,7 @@ impl Filter {
     /// The fail patterns as written, in order (for `test-filter --verbose`).
     pub fn patterns(&self) -> Vec<String> {
         match &self.engine {
-            Engine::Native(n) => n
-                .fails
-                .iter()
-                .map(|f| f.full.as_str().to_string())
-                .collect(),
+            Engine::Native(n) => n.fails.iter().map(|f| f.source.clone()).collect(),
             Engine::Fail2ban(f) => f
                 .failregex_sources()
                 .iter()
