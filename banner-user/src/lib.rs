@@ -13,6 +13,7 @@ pub mod control;
 pub mod daemon;
 pub mod duration;
 pub mod filter;
+pub mod import;
 pub mod jail;
 pub mod model;
 pub mod source;

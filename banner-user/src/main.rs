@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use banner::{
-    cli::{self, ban, check_config, list, stats, status, test_filter, unban, CliError},
+    cli::{self, ban, check_config, import, list, stats, status, test_filter, unban, CliError},
     config::BackendChoice,
     daemon,
 };
@@ -43,6 +43,8 @@ enum Command {
     CheckConfig(check_config::CheckConfigArgs),
     /// Run a filter over a log and show what it finds (fail2ban-regex's job).
     TestFilter(test_filter::TestFilterArgs),
+    /// Write a banner.toml equivalent to another tool's setup (`import fail2ban [DIR]`).
+    Import(import::ImportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,6 +113,7 @@ fn main() {
                 Command::Reload => status::reload(&socket),
                 Command::CheckConfig(a) => check_config::run(a),
                 Command::TestFilter(a) => test_filter::run(a),
+                Command::Import(a) => import::run(a),
                 Command::Daemon(_) => unreachable!("handled above"),
             }
         }

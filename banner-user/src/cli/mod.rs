@@ -2,6 +2,7 @@
 
 pub mod ban;
 pub mod check_config;
+pub mod import;
 pub mod list;
 pub mod stats;
 pub mod status;

@@ -167,8 +167,29 @@ impl Merged {
     pub fn read(path: &Path) -> Result<Self, IniError> {
         let mut merged = Merged::default();
         let mut chain = Vec::new();
-        merged.read_with_includes(path, &mut chain, None)?;
+        merged.read_with_includes(path, &mut chain, None, true)?;
         Ok(merged)
+    }
+
+    /// Read files in the order given (each with its includes, none with an automatic
+    /// `.local`): fail2ban's jail.conf, jail.d/*.conf, jail.local, jail.d/*.local.
+    /// Files that do not exist are skipped.
+    pub fn read_in_order(paths: &[PathBuf]) -> Result<Self, IniError> {
+        let mut merged = Merged::default();
+        for p in paths.iter().filter(|p| p.exists()) {
+            let mut chain = Vec::new();
+            merged.read_with_includes(p, &mut chain, None, false)?;
+        }
+        Ok(merged)
+    }
+
+    /// Section names in the merged files (not `DEFAULT`, `INCLUDES` or the `KNOWN/` copies).
+    pub fn section_names(&self) -> Vec<String> {
+        self.sections
+            .keys()
+            .filter(|n| *n != "INCLUDES" && !n.starts_with("KNOWN/"))
+            .cloned()
+            .collect()
     }
 
     fn read_with_includes(
@@ -176,9 +197,10 @@ impl Merged {
         path: &Path,
         chain: &mut Vec<PathBuf>,
         named_at: Option<&Origin>,
+        with_local: bool,
     ) -> Result<(), IniError> {
         let mut companions = vec![path.to_path_buf()];
-        if path.extension().is_some_and(|e| e == "conf") {
+        if with_local && path.extension().is_some_and(|e| e == "conf") {
             let local = path.with_extension("local");
             if local.exists() {
                 companions.push(local);
@@ -225,14 +247,24 @@ impl Merged {
             chain.push(file.clone());
             if let Some(before) = includes.get("before") {
                 for name in before.text.lines().filter(|l| !l.trim().is_empty()) {
-                    self.read_with_includes(&dir.join(name.trim()), chain, Some(&before.origin))?;
+                    self.read_with_includes(
+                        &dir.join(name.trim()),
+                        chain,
+                        Some(&before.origin),
+                        true,
+                    )?;
                 }
             }
             self.merge(&parsed);
             self.files.push(file.clone());
             if let Some(after) = includes.get("after") {
                 for name in after.text.lines().filter(|l| !l.trim().is_empty()) {
-                    self.read_with_includes(&dir.join(name.trim()), chain, Some(&after.origin))?;
+                    self.read_with_includes(
+                        &dir.join(name.trim()),
+                        chain,
+                        Some(&after.origin),
+                        true,
+                    )?;
                 }
             }
             chain.pop();
