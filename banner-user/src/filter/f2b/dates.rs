@@ -56,9 +56,21 @@ enum Kind {
     None,
 }
 
+/// The last date a template read: a line whose match is the same text gets the same
+/// result without capturing again (busy logs repeat a timestamp for many lines).
+#[derive(Debug, Clone, Default)]
+struct Memo {
+    matched: String,
+    /// The date group, relative to the match's start.
+    group: (usize, usize),
+    time: Option<f64>,
+    now: f64,
+}
+
 #[derive(Debug, Clone)]
 struct Template {
     re: Re,
+    memo: std::cell::RefCell<Option<Memo>>,
     kind: Kind,
     /// Must start at the line's start (after at most two non-word characters).
     line_begin: bool,
@@ -98,6 +110,7 @@ impl DateDetector {
                         "{DEFAULT}" => defaults(&mut templates, false)?,
                         "{NONE}" => templates.push(Template {
                             re: Re::python("^()", "{NONE}")?,
+                            memo: Default::default(),
                             kind: Kind::None,
                             line_begin: true,
                             word_begin: false,
@@ -217,6 +230,7 @@ fn template(spec: &str) -> Result<Template, String> {
         };
         return Ok(Template {
             re: Re::python(&re, spec)?,
+            memo: Default::default(),
             kind,
             line_begin: anchored,
             word_begin: false,
@@ -253,6 +267,7 @@ fn template(spec: &str) -> Result<Template, String> {
     let line_begin = full.starts_with('^') || full.starts_with("(?:^") || full.starts_with("(^");
     Ok(Template {
         re: Re::python(&full, spec).map_err(|e| format!("datepattern `{spec}`: {e}"))?,
+        memo: Default::default(),
         kind: Kind::Pattern,
         line_begin,
         word_begin,
@@ -405,8 +420,8 @@ fn search(t: &Template, line: &str, now: f64) -> Option<Found> {
     // A match that fails a word boundary is retried a little further on (bounded).
     for _ in 0..8 {
         let hay = line.get(from..)?;
-        let m = t.re.search(hay)?;
-        let (ms, me) = (m.start + from, m.end + from);
+        let (ms, me) = t.re.find(hay)?;
+        let (ms, me) = (ms + from, me + from);
         let before_ok = !t.word_begin || ms == 0 || {
             let prev = line[..ms].chars().next_back();
             let first = line[ms..].chars().next();
@@ -418,6 +433,17 @@ fn search(t: &Template, line: &str, now: f64) -> Option<Found> {
             !(last.is_some_and(is_word) && next.is_some_and(is_word))
         };
         if before_ok && after_ok {
+            // Same template, same matched text, (nearly) the same now: same result.
+            if let Some(memo) = t.memo.borrow().as_ref() {
+                if memo.matched == line[ms..me] && (memo.now - now).abs() <= 1.0 {
+                    return Some(Found {
+                        start: ms + memo.group.0,
+                        end: ms + memo.group.1,
+                        time: memo.time,
+                    });
+                }
+            }
+            let m = t.re.search(hay)?;
             let (gs, ge) = m
                 .groups
                 .get(t.group)
@@ -440,6 +466,12 @@ fn search(t: &Template, line: &str, now: f64) -> Option<Found> {
                     Some(build_time(&fields, now)?)
                 }
             };
+            *t.memo.borrow_mut() = Some(Memo {
+                matched: line[ms..me].to_string(),
+                group: (gs - ms, ge - ms),
+                time,
+                now,
+            });
             return Some(Found {
                 start: gs,
                 end: ge,

@@ -15,7 +15,7 @@ pub mod ini;
 pub mod pyre;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     sync::Mutex,
 };
 
@@ -64,6 +64,8 @@ struct Fail {
     nofail_matches: Vec<String>,
     pending: bool,
     seen: f64,
+    /// When it was last remembered (see `remember`).
+    generation: u64,
 }
 
 impl Fail {
@@ -117,6 +119,10 @@ struct State {
     buffer: Vec<Piece>,
     last_date: Option<(f64, String)>,
     connections: HashMap<String, Fail>,
+    /// Connections in the order they were last remembered (with that time), so the oldest
+    /// go first when the table is full; entries whose time no longer matches are stale.
+    order: VecDeque<(String, u64, f64)>,
+    generation: u64,
 }
 
 /// A compiled fail2ban filter with its matching state (line buffer, connections).
@@ -125,6 +131,9 @@ pub struct Fail2banFilter {
     pub name: String,
     prefregex: Option<Re>,
     fails: Vec<Re>,
+    /// Every failregex (relaxed where it backtracks) in one set: the failregexes that can
+    /// match a line are found in one pass, and only those run.
+    fail_set: Option<regex::RegexSet>,
     ignores: Vec<Re>,
     maxlines: usize,
     pub journalmatch: Vec<String>,
@@ -139,6 +148,7 @@ impl Clone for Fail2banFilter {
             name: self.name.clone(),
             prefregex: self.prefregex.clone(),
             fails: self.fails.clone(),
+            fail_set: self.fail_set.clone(),
             ignores: self.ignores.clone(),
             maxlines: self.maxlines,
             journalmatch: self.journalmatch.clone(),
@@ -159,6 +169,8 @@ fn fresh_state(datepattern: Option<&str>) -> Result<State, String> {
         buffer: Vec::new(),
         last_date: None,
         connections: HashMap::new(),
+        order: VecDeque::new(),
+        generation: 0,
     })
 }
 
@@ -214,6 +226,14 @@ impl Fail2banFilter {
         for v in &def.ignoreregex {
             ignores.push(Re::fail2ban(&v.text, dns).map_err(|e| err(v, "ignoreregex", e))?);
         }
+        // The lazy DFA's cache may grow (it only does for lines that need it): with
+        // fail2ban's Unicode classes the default size makes it give up for the slow
+        // engine on most lines.
+        let fail_set =
+            regex::RegexSetBuilder::new(fails.iter().map(|r| pyre::relaxed(&r.translated)))
+                .dfa_size_limit(32 << 20)
+                .build()
+                .ok();
         let datepattern = def.datepattern.as_ref().map(|v| v.text.clone());
         let state = fresh_state(datepattern.as_deref()).map_err(|e| match &def.datepattern {
             Some(v) => err(v, "datepattern", e),
@@ -229,6 +249,7 @@ impl Fail2banFilter {
             name: def.name.clone(),
             prefregex,
             fails,
+            fail_set,
             ignores,
             maxlines: def.maxlines,
             journalmatch: def.journalmatch.clone(),
@@ -344,8 +365,12 @@ impl Fail2banFilter {
                 buf = None;
             }
         }
+        let b = buf.unwrap_or_else(|| join(&st.buffer));
+        let candidates = self.fail_set.as_ref().map(|set| set.matches(&b));
         for (index, re) in self.fails.iter().enumerate() {
-            let b = buf.get_or_insert_with(|| join(&st.buffer)).clone();
+            if candidates.as_ref().is_some_and(|c| !c.matched(index)) {
+                continue;
+            }
             let Some(m) = re.search(&b) else {
                 continue;
             };
@@ -485,22 +510,37 @@ fn fold_compound_names(groups: &mut BTreeMap<String, String>) {
     }
 }
 
-fn remember(st: &mut State, id: &str, fail: Fail, now: f64) {
-    if st.connections.len() >= MLFID_MAX && !st.connections.contains_key(id) {
-        st.connections.retain(|_, f| now - f.seen < MLFID_TTL);
-        if st.connections.len() >= MLFID_MAX {
-            // Still full of live connections: drop the oldest.
-            if let Some(oldest) = st
-                .connections
-                .iter()
-                .min_by(|a, b| a.1.seen.total_cmp(&b.1.seen))
-                .map(|(k, _)| k.clone())
-            {
-                st.connections.remove(&oldest);
-            }
-        }
-    }
+fn remember(st: &mut State, id: &str, mut fail: Fail, now: f64) {
+    st.generation += 1;
+    fail.seen = now;
+    fail.generation = st.generation;
     st.connections.insert(id.to_string(), fail);
+    st.order.push_back((id.to_string(), st.generation, now));
+    // Amortised O(1): drop from the front what is stale (remembered again since), expired,
+    // or over the limit.
+    while let Some((oldest, generation, at)) = st.order.front() {
+        let live = st
+            .connections
+            .get(oldest)
+            .is_some_and(|f| f.generation == *generation);
+        if live && now - at < MLFID_TTL && st.connections.len() <= MLFID_MAX {
+            break;
+        }
+        if live {
+            st.connections.remove(oldest);
+        }
+        st.order.pop_front();
+    }
+    // Stale entries behind a live front: rebuild the queue when they pile up.
+    if st.order.len() > 2 * MLFID_MAX.max(st.connections.len()) {
+        let mut live: Vec<(String, u64, f64)> = st
+            .connections
+            .iter()
+            .map(|(k, f)| (k.clone(), f.generation, f.seen))
+            .collect();
+        live.sort_by_key(|e| e.1);
+        st.order = live.into();
+    }
 }
 
 /// Merge a connection's new line into what is known of it (fail2ban's rules for NOFAIL,

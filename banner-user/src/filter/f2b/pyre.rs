@@ -331,6 +331,146 @@ pub fn translate(py: &str) -> Result<Translated, String> {
     })
 }
 
+/// A pattern for the `regex` crate that matches at least everything `pattern` (already
+/// translated) matches: look-arounds dropped, conditionals made alternations, atomic groups
+/// plain, back-references any text. Used to skip, in one pass over a line, every
+/// backtracking pattern that cannot match it.
+pub fn relaxed(pattern: &str) -> String {
+    let c: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len());
+    // Per open group: (is a conditional, saw a top-level `|`).
+    let mut groups: Vec<(bool, bool)> = Vec::new();
+    let mut in_class = false;
+    let mut i = 0;
+    let starts = |i: usize, t: &str| c[i..].iter().take(t.len()).copied().eq(t.chars());
+    while i < c.len() {
+        let ch = c[i];
+        if ch == '\\' {
+            match c.get(i + 1) {
+                Some(d) if d.is_ascii_digit() && *d != '0' && !in_class => {
+                    out.push_str("(?s:.*?)");
+                    i += 2;
+                    while c.get(i).is_some_and(char::is_ascii_digit) {
+                        i += 1;
+                    }
+                }
+                // Word boundaries dropped: Unicode ones keep the set off its fast engine.
+                Some('b' | 'B') if !in_class => i += 2,
+                Some(&d) => {
+                    out.push('\\');
+                    out.push(d);
+                    i += 2;
+                }
+                None => i += 1,
+            }
+            continue;
+        }
+        if in_class {
+            if ch == ']' {
+                in_class = false;
+            }
+            out.push(ch);
+            i += 1;
+            continue;
+        }
+        match ch {
+            '[' => {
+                in_class = true;
+                out.push('[');
+                i += 1;
+                // A `]` right after `[` or `[^` is literal.
+                if c.get(i) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                if c.get(i) == Some(&']') {
+                    out.push(']');
+                    i += 1;
+                }
+            }
+            '(' if starts(i, "(?=")
+                || starts(i, "(?!")
+                || starts(i, "(?<=")
+                || starts(i, "(?<!") =>
+            {
+                i = skip_group(&c, i);
+            }
+            '(' if starts(i, "(?(") => {
+                // Skip the condition `(?(name)` / `(?(<name>)`.
+                let close = c[i + 3..]
+                    .iter()
+                    .position(|&x| x == ')')
+                    .map_or(c.len(), |p| i + 3 + p);
+                out.push_str("(?:");
+                groups.push((true, false));
+                i = close + 1;
+            }
+            '(' if starts(i, "(?>") => {
+                out.push_str("(?:");
+                groups.push((false, false));
+                i += 3;
+            }
+            '(' if starts(i, "(?P=") => {
+                let close = c[i..]
+                    .iter()
+                    .position(|&x| x == ')')
+                    .map_or(c.len(), |p| i + p);
+                out.push_str("(?s:.*?)");
+                i = close + 1;
+            }
+            '(' => {
+                groups.push((false, false));
+                out.push('(');
+                i += 1;
+            }
+            '|' => {
+                if let Some(g) = groups.last_mut() {
+                    g.1 = true;
+                }
+                out.push('|');
+                i += 1;
+            }
+            ')' => {
+                if let Some((true, false)) = groups.pop() {
+                    // `(?(c)yes)`: yes, or nothing.
+                    out.push('|');
+                }
+                out.push(')');
+                i += 1;
+            }
+            other => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The index just past the group opening at `at`.
+fn skip_group(c: &[char], at: usize) -> usize {
+    let mut depth = 0usize;
+    let mut i = at;
+    let mut in_class = false;
+    while i < c.len() {
+        match c[i] {
+            '\\' => i += 1,
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class => depth += 1,
+            ')' if !in_class => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    c.len()
+}
+
 fn push_literal(out: &mut String, c: char) {
     let mut buf = [0u8; 4];
     out.push_str(&regex::escape(c.encode_utf8(&mut buf)));
@@ -367,6 +507,8 @@ pub struct Re {
     /// (group index, name) for every named group.
     pub names: Vec<(usize, String)>,
     pub source: String,
+    /// The pattern in Rust syntax, as compiled.
+    pub translated: String,
 }
 
 #[derive(Debug, Clone)]
@@ -403,6 +545,7 @@ impl Re {
                     engine: Engine::Fast(re),
                     names,
                     source: source.to_string(),
+                    translated: t.pattern,
                 });
             }
             Err(e) => last_line(&e.to_string()),
@@ -423,6 +566,7 @@ impl Re {
             engine: Engine::Fancy(Box::new(re)),
             names,
             source: source.to_string(),
+            translated: t.pattern,
         })
     }
 
@@ -465,6 +609,14 @@ impl Re {
                     None
                 }
             },
+        }
+    }
+
+    /// The leftmost match's span only (no groups: the fast engines' job).
+    pub fn find(&self, text: &str) -> Option<(usize, usize)> {
+        match &self.engine {
+            Engine::Fast(re) => re.find(text).map(|m| (m.start(), m.end())),
+            Engine::Fancy(_) => self.search(text).map(|m| (m.start, m.end)),
         }
     }
 
@@ -583,6 +735,31 @@ mod tests {
         assert_eq!(look.named(&m, "user a b from 7").next(), Some(("x", "7")));
         // A broken pattern without fancy constructs reports Rust's reason.
         assert!(Re::python("a{2,1}", "").is_err());
+    }
+
+    #[test]
+    fn relaxed_patterns_match_at_least_what_the_pattern_matches() {
+        let cases = [
+            (
+                r"^Failed (?P<c>invalid )?(?(c)x|y) from (?P<h>\d+)(?! bad)$",
+                &["Failed invalid x from 1", "Failed y from 2"][..],
+            ),
+            (r"^(?P<a>\w+) again (?P=a)$", &["ab again ab"][..]),
+            (r"^(x)?a(?<=a)(?(1)b)c$", &["ac", "xabc"][..]),
+            (r"^[(?!]x(?>y|z)$", &["(xy", "!xz"][..]),
+        ];
+        for (p, lines) in cases {
+            let t = translate(p).unwrap();
+            let strict = Re::python(p, p).unwrap();
+            let loose =
+                regex::Regex::new(&relaxed(&t.pattern)).unwrap_or_else(|e| panic!("{p}: {e}"));
+            for l in lines {
+                assert!(strict.is_match(l), "{p} on {l}");
+                assert!(loose.is_match(l), "relaxed {p} on {l}");
+            }
+        }
+        // Relaxing keeps what is not backtracking as it was.
+        assert_eq!(relaxed(r"^a[(?=]b\(c$"), r"^a[(?=]b\(c$");
     }
 
     #[test]
