@@ -106,7 +106,7 @@ pub fn run(args: TestFilterArgs) -> CliResult {
         let number = emitted + truncated as usize;
         summary.lines += 1;
         let (text, meta) = if journal {
-            journal_entry(raw, now)
+            crate::filter::journal_entry(raw, now)
         } else {
             (raw.to_vec(), LineMeta::arrived(now))
         };
@@ -219,31 +219,6 @@ fn filters_for(args: &TestFilterArgs, journal: bool) -> Result<Vec<Filter>, CliE
         .collect()
 }
 
-/// `HOST IDENT[PID]: MESSAGE` -> MESSAGE with the pid, as journald hands them over.
-fn journal_entry(raw: &[u8], now: SystemTime) -> (Vec<u8>, LineMeta) {
-    let mut meta = LineMeta::arrived(now);
-    meta.time = Some(now);
-    let text = String::from_utf8_lossy(raw);
-    let parsed = text.split_once(' ').and_then(|(_host, rest)| {
-        let (tag, message) = rest.split_once(": ")?;
-        if tag.contains(' ') {
-            return None;
-        }
-        let pid = tag
-            .split_once('[')
-            .and_then(|(_, p)| p.strip_suffix(']'))
-            .and_then(|p| p.parse().ok());
-        Some((message.to_string(), pid))
-    });
-    match parsed {
-        Some((message, pid)) => {
-            meta.pid = pid;
-            (message.into_bytes(), meta)
-        }
-        None => (raw.to_vec(), meta),
-    }
-}
-
 fn parse_now(t: &str) -> Result<SystemTime, String> {
     if let Ok(secs) = t.parse::<u64>() {
         return Ok(UNIX_EPOCH + Duration::from_secs(secs));
@@ -306,14 +281,14 @@ mod tests {
     #[test]
     fn journal_entries_are_split_as_journald_would_hand_them() {
         let now = UNIX_EPOCH + Duration::from_secs(1_000);
-        let (msg, meta) = journal_entry(
+        let (msg, meta) = crate::filter::journal_entry(
             b"srv sshd[42]: Failed password for x from 198.18.0.1 port 1 ssh2",
             now,
         );
         assert_eq!(msg, b"Failed password for x from 198.18.0.1 port 1 ssh2");
         assert_eq!(meta.pid, Some(42));
         assert_eq!(meta.time, Some(now));
-        let (msg, meta) = journal_entry(b"no tag here", now);
+        let (msg, meta) = crate::filter::journal_entry(b"no tag here", now);
         assert_eq!(msg, b"no tag here");
         assert_eq!(meta.pid, None);
     }

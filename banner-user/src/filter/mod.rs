@@ -108,26 +108,18 @@ pub struct FilterError {
 
 #[derive(Clone, Debug)]
 enum Prefix {
-    /// Timestamped lines must carry a syslog header naming one of these programs; lines
-    /// without a timestamp (journald messages, `sshd -E` files) are taken whole.
-    Syslog(Vec<String>),
     /// A prefregex whose `<F-CONTENT>` group is what the fail patterns see.
     Regex(Regex),
     /// The fail patterns see the line after its timestamp.
     Plain,
 }
 
-/// One fail pattern, and for built-in ones its tail: the pattern from the literal text just
-/// before `<HOST>` to the end. The set pass has already proven the whole line matches; the
-/// tail then finds the address by scanning only the end of the line, which is several times
-/// cheaper than capturing across the whole line (see `tail_of` for why it finds the same
-/// address).
+/// One fail pattern of a `[filters.NAME]` table.
 #[derive(Clone, Debug)]
 struct FailPattern {
     /// As written (tags unexpanded), for people.
     source: String,
     full: Regex,
-    tail: Option<Regex>,
     kind: FailureKind,
 }
 
@@ -164,37 +156,38 @@ pub const BUILTIN: &[&str] = &["sshd"];
 impl Filter {
     /// A built-in filter in the given mode (`normal` or `aggressive`).
     pub fn builtin(name: &str, mode: &str, usedns: bool) -> Result<Self, String> {
-        let patterns = match (name, mode) {
-            ("sshd", "normal") => sshd::normal(),
-            ("sshd", "aggressive") => sshd::aggressive(),
-            ("sshd", other) => {
-                return Err(format!(
-                    "sshd has no mode `{other}` (expected normal or aggressive)"
-                ))
-            }
-            (other, _) => {
+        let (programs, patterns) = match name {
+            "sshd" => (
+                sshd::PROGRAMS,
+                sshd::patterns(mode).ok_or_else(|| {
+                    format!(
+                        "sshd has no mode `{mode}` (expected {})",
+                        sshd::MODES.join(", ")
+                    )
+                })?,
+            ),
+            other => {
                 return Err(format!(
                     "no filter named `{other}` (built-in: {}; or define [filters.{other}])",
                     BUILTIN.join(", ")
                 ))
             }
         };
-        let (fails, kinds): (Vec<String>, Vec<FailureKind>) = patterns.into_iter().unzip();
-        let prefix = Prefix::Syslog(sshd::PROGRAMS.iter().map(|p| p.to_string()).collect());
-        let mut filter = Self::build(name, prefix, &fails, kinds, &[], DateMode::Auto, usedns)
+        let engine = f2b::Fail2banFilter::builtin(name, programs, &patterns, &[])
             .map_err(|e| format!("built-in filter {name}: {e}"))?;
-        let Engine::Native(native) = &mut filter.engine else {
-            unreachable!("build makes native filters")
-        };
-        for (fp, src) in native.fails.iter_mut().zip(&fails) {
-            if let Some(tail) = tail_of(src) {
-                fp.tail = Some(
-                    pattern::compile(&tail, usedns, true)
-                        .map_err(|e| format!("built-in filter {name}: tail of `{src}`: {e}"))?,
-                );
-            }
+        Ok(Self {
+            name: name.to_string(),
+            usedns,
+            engine: Engine::Fail2ban(Box::new(engine)),
+        })
+    }
+
+    /// The fail2ban engine behind a built-in or filter.d filter (for corpus tests).
+    pub fn fail2ban_engine(&self) -> Option<&f2b::Fail2banFilter> {
+        match &self.engine {
+            Engine::Fail2ban(f) => Some(f),
+            Engine::Native(_) => None,
         }
-        Ok(filter)
     }
 
     /// A filter from user patterns (fail2ban syntax: `<HOST>`, `<F-USER>`, `<F-CONTENT>`).
@@ -259,7 +252,6 @@ impl Filter {
             compiled.push(FailPattern {
                 source: f.strip_prefix("(?-u)").unwrap_or(f).to_string(),
                 full: re,
-                tail: None,
                 kind,
             });
         }
@@ -380,7 +372,7 @@ impl Filter {
             t.duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64())
         };
-        let hits = f.process(&text, meta.time.map(secs), secs(meta.arrival));
+        let hits = f.process_with_pid(&text, meta.time.map(secs), meta.pid, secs(meta.arrival));
         let Some(hit) = hits.into_iter().next() else {
             return (Examined::NoMatch, None);
         };
@@ -415,33 +407,20 @@ impl Filter {
         meta: &LineMeta,
         cache: &mut DateCache,
     ) -> (Examined, Option<usize>) {
-        let (time, rest, stamped) = match meta.time {
-            Some(t) => (t, line, false),
+        let (time, rest) = match meta.time {
+            Some(t) => (t, line),
             None => match date::parse_leading(line, &n.date, meta.arrival, cache) {
-                Some((t, rest)) => (t, rest, true),
-                None => (meta.arrival, line, false),
+                Some((t, rest)) => (t, rest),
+                None => (meta.arrival, line),
             },
         };
-        let mut pid = meta.pid;
+        let pid = meta.pid;
         let content = match &n.prefix {
             Prefix::Plain => rest,
             Prefix::Regex(re) => match re.captures(rest).and_then(|c| c.name("f_content")) {
                 Some(m) => m.as_bytes(),
                 None => return (Examined::NoMatch, None),
             },
-            // The tag must carry a pid, as the daemon's own lines do: `logger -t sshd` (which
-            // any local user may run) writes none unless asked. A forger can still add one;
-            // only the journal's trusted fields (`_SYSTEMD_UNIT`) rule that out.
-            Prefix::Syslog(programs) if stamped => match syslog_header(rest) {
-                Some((program, Some(header_pid), content))
-                    if programs.iter().any(|p| p.as_bytes() == program) =>
-                {
-                    pid = pid.or(Some(header_pid));
-                    content
-                }
-                _ => return (Examined::Foreign, None),
-            },
-            Prefix::Syslog(_) => rest,
         };
         if n.ignore.as_ref().is_some_and(|set| set.is_match(content)) {
             return (Examined::Ignored, None);
@@ -451,7 +430,7 @@ impl Filter {
         };
         let fp = &n.fails[index];
         let kind = &fp.kind;
-        let Some(caps) = fp.tail.as_ref().unwrap_or(&fp.full).captures(content) else {
+        let Some(caps) = fp.full.captures(content) else {
             return (Examined::NoMatch, None);
         };
         let text = |m: regex::bytes::Match<'_>| String::from_utf8_lossy(m.as_bytes()).into_owned();
@@ -507,6 +486,31 @@ impl Filter {
             }
             None => Examined::BadHost(host.to_string()),
         }
+    }
+}
+
+/// `HOST IDENT[PID]: MESSAGE` -> MESSAGE with the pid, as journald hands them over.
+pub fn journal_entry(raw: &[u8], now: SystemTime) -> (Vec<u8>, LineMeta) {
+    let mut meta = LineMeta::arrived(now);
+    meta.time = Some(now);
+    let text = String::from_utf8_lossy(raw);
+    let parsed = text.split_once(' ').and_then(|(_host, rest)| {
+        let (tag, message) = rest.split_once(": ")?;
+        if tag.contains(' ') {
+            return None;
+        }
+        let pid = tag
+            .split_once('[')
+            .and_then(|(_, p)| p.strip_suffix(']'))
+            .and_then(|p| p.parse().ok());
+        Some((message.to_string(), pid))
+    });
+    match parsed {
+        Some((message, pid)) => {
+            meta.pid = pid;
+            (message.into_bytes(), meta)
+        }
+        None => (raw.to_vec(), meta),
     }
 }
 
@@ -566,50 +570,6 @@ where
     }
     rx.recv_timeout(timeout)
         .unwrap_or_else(|_| Err(std::io::Error::other("hostname lookup timed out")))
-}
-
-/// The tail of a built-in pattern: from the run of plain literal text right before `<HOST>`
-/// (e.g. ` from `, `rhost=`) to the end, end-anchored like the whole pattern.
-///
-/// Why the tail finds the same address as the whole pattern: the whole pattern is anchored
-/// at both ends and already matched, and everything a built-in pattern allows after the
-/// address is sshd's own fixed text (or, where client text follows, the address comes before
-/// any client text and the leftmost match is the first occurrence, the real one). So the only
-/// place the tail can match through to the end of the line is where the whole pattern put the
-/// address. The injection tests check exactly this.
-fn tail_of(pattern: &str) -> Option<String> {
-    let at = pattern.find("<HOST>")?;
-    let before = &pattern[..at];
-    let literal_len = before
-        .chars()
-        .rev()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '=' | '_' | '-'))
-        .map(char::len_utf8)
-        .sum::<usize>();
-    if literal_len == 0 || !pattern.ends_with('$') {
-        return None;
-    }
-    Some(format!("(?-u){}", &pattern[at - literal_len..]))
-}
-
-/// `host program[pid]: content` -> (program, pid, content).
-fn syslog_header(rest: &[u8]) -> Option<(&[u8], Option<u32>, &[u8])> {
-    let space = rest.iter().position(|&b| b == b' ')?;
-    let after = &rest[space + 1..];
-    let colon = after.windows(2).position(|w| w == b": ")?;
-    let tag = &after[..colon];
-    if tag.is_empty() || tag.contains(&b' ') {
-        return None;
-    }
-    let content = &after[colon + 2..];
-    match tag.iter().position(|&b| b == b'[') {
-        Some(open) => {
-            let pid = tag[open + 1..].strip_suffix(b"]")?;
-            let pid = std::str::from_utf8(pid).ok().and_then(|p| p.parse().ok());
-            Some((&tag[..open], pid, content))
-        }
-        None => Some((tag, None, content)),
-    }
 }
 
 #[cfg(test)]

@@ -1,119 +1,119 @@
-//! The built-in `sshd` filter: what OpenSSH 9.x logs when authentication fails.
+//! The built-in `sshd` filter: what OpenSSH logs when authentication fails, in fail2ban's
+//! four modes, run by the fail2ban engine (its connection rules: a PAM failure followed by
+//! a successful login does not count; a line that names no address belongs to the
+//! connection of its pid).
 //!
-//! Every pattern is anchored at both ends (`^...$`) and takes the address from a place the
-//! client cannot write into: either the address comes before any client-controlled text (a
-//! user name, a version string), or everything after the address is fixed text written by
-//! sshd itself, so with a greedy user field the only address that can match is the real one.
-//! A user named `x from 198.18.9.9 port 22 ssh2` therefore bans its sender, never 198.18.9.9.
-//!
-//! Each pattern is an *attempt* (one failed try: counts every time) or a *marker* (says the
-//! session failed: counts once per sshd session, and the next attempt of that session pairs
-//! with it instead of counting twice). So one bot session "Invalid user -> Failed password ->
-//! Connection closed" is one failure, not three. A session is the sshd pid where the log
-//! gives one (syslog, journald), else the client's port (`sshd -E` files carry no pid).
-
-use super::FailureKind::{self, Attempt, Marker};
-
-/// Byte-oriented matching: `.` takes any byte, so a user name that is not valid UTF-8 still
-/// matches (and its line is not lost); classes are ASCII, which also keeps the automata small.
-const BYTES: &str = "(?-u)";
-
-/// sshd's level prefixes that may precede a message.
-const LVL: &str = r"(?:error: |fatal: )?";
-/// `ssh2`, optionally followed by the key algorithm and fingerprint sshd prints.
-const SSH2_KEY: &str = r"(?: ssh2)?(?:: [A-Za-z0-9@._-]+ SHA256:[A-Za-z0-9+/=]+)?";
+//! Every pattern runs on the `regex` crate (no backtracking) and takes the address from a
+//! place the client cannot write into: either the address comes before any client text
+//! (a user name, a version string), or what follows it is sshd's own fixed text. Where a
+//! user name may hold spaces, two patterns split the cases: a name without spaces, after
+//! which sshd's text follows the first address; and a name with spaces, after which the
+//! line must end with sshd's own suffix, so the address is the last one. A user named
+//! `x from 198.18.9.9 port 22 ssh2` therefore bans its sender, never 198.18.9.9.
 
 /// Program names whose syslog lines the filter reads.
 pub const PROGRAMS: &[&str] = &["sshd", "sshd-session"];
 
-pub fn normal() -> Vec<(String, FailureKind)> {
-    with_bytes_mode(vec![
-        (
-            format!(r"^{LVL}Failed (?:password|publickey|keyboard-interactive/pam|keyboard-interactive|hostbased|gssapi-with-mic|none) for (?:invalid user )?<F-USER>.*</F-USER> from <HOST> port <F-PORT>\d+</F-PORT>{SSH2_KEY}$"),
-            Attempt,
+/// Modes, as fail2ban names them.
+pub const MODES: &[&str] = &["normal", "ddos", "extra", "aggressive"];
+
+/// sshd's level prefixes that may precede a message.
+const PREF: &str = r"(?:(?:error|fatal): (?:PAM: )?)?";
+/// What sshd may write after an address: the port, the local address, `[preauth]`.
+const SUFF: &str = r"(?: (?:port \d+|on \S+|\[preauth\])){0,3}\s*";
+const ON_PORT: &str = r"(?: (?:port \d+|on \S+)){0,2}";
+/// sshd's key description after `ssh2: ` (algorithm and fingerprint, or nothing).
+const KEY: &str = r"(?: ssh\d*)?(?:: .*)?";
+/// `authenticating user NAME` / `invalid user NAME` in close/disconnect lines.
+/// The patterns using it are anchored at both ends: the address is the first one after
+/// which only sshd's own suffix follows (a name with spaces cannot move it).
+const AUTHNG_USER: &str = r"(?: (?:invalid|authenticating) user <F-USER>(?:\S+|.*?)</F-USER>)?";
+/// An algorithm kind in "no matching ... found" (a few words).
+const ALG: &str = r"(?:\w+ ){0,2}\w+";
+
+fn failed(method: &str, invalid: &str) -> [String; 2] {
+    [
+        // A user name without spaces: the first address after it is sshd's.
+        format!(
+            r"^{PREF}Failed {method} for {invalid}<F-USER>\S+</F-USER> from <HOST>{ON_PORT}{KEY}$"
         ),
-        (format!(r"^{LVL}Invalid user <F-USER>.*</F-USER> from <HOST> port <F-PORT>\d+</F-PORT>$"), Marker),
-        (
-            format!(r"^{LVL}User <F-USER>.+</F-USER> from <HOST> not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|a group is listed in DenyGroups|none of user's groups are listed in AllowGroups|account is locked|shell does not exist|shell is not executable)$"),
-            Marker,
+        // With spaces: the line ends with sshd's suffix, so the address is the last one.
+        format!(
+            r"^{PREF}Failed {method} for {invalid}<F-USER>.+</F-USER> from <HOST>{ON_PORT}(?: ssh\d*)?$"
         ),
-        (format!(r"^{LVL}ROOT LOGIN REFUSED FROM <HOST>(?: port <F-PORT>\d+</F-PORT>)?$"), Marker),
-        (
-            format!(r"^{LVL}maximum authentication attempts exceeded for (?:invalid user )?<F-USER>.*</F-USER> from <HOST> port <F-PORT>\d+</F-PORT> ssh2 \[preauth\]$"),
-            Marker,
-        ),
-        (
-            format!(r"^{LVL}Disconnecting (?:authenticating|invalid) user <F-USER>.*</F-USER> <HOST> port <F-PORT>\d+</F-PORT>: Too many authentication failures \[preauth\]$"),
-            Marker,
-        ),
-        (
-            format!(r"^{LVL}Connection (?:closed|reset) by (?:authenticating|invalid) user <F-USER>.*</F-USER> <HOST> port <F-PORT>\d+</F-PORT> \[preauth\]$"),
-            Marker,
-        ),
-        (
-            format!(r"^{LVL}Disconnected from (?:authenticating|invalid) user <F-USER>.*</F-USER> <HOST> port <F-PORT>\d+</F-PORT> \[preauth\]$"),
-            Marker,
-        ),
-        // PAM fields before rhost are fixed-format; the user name comes after the address.
-        (
-            r"^pam_unix\(sshd:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=<F-USER>.*</F-USER>)?$".to_string(),
-            Marker,
-        ),
-        (
-            format!(r"^{LVL}PAM: (?:Authentication failure|User not known to the underlying authentication module) for (?:illegal user |invalid user )?<F-USER>.*</F-USER> from <HOST>$"),
-            Marker,
-        ),
-    ])
+    ]
 }
 
-fn with_bytes_mode(v: Vec<(String, FailureKind)>) -> Vec<(String, FailureKind)> {
-    v.into_iter()
-        .map(|(p, k)| (format!("{BYTES}{p}"), k))
-        .collect()
-}
-
-/// Normal, plus what scanners and pre-authentication noise leave behind.
-pub fn aggressive() -> Vec<(String, FailureKind)> {
-    let mut v = normal();
-    v.extend(with_bytes_mode(vec![
-        (
-            format!(r"^{LVL}Did not receive identification string from <HOST>(?: port <F-PORT>\d+</F-PORT>)?$"),
-            Attempt,
+/// The failregexes of a mode, in the order they are tried.
+pub fn patterns(mode: &str) -> Option<Vec<String>> {
+    if !MODES.contains(&mode) {
+        return None;
+    }
+    let ddos = matches!(mode, "ddos" | "aggressive");
+    let extra = matches!(mode, "extra" | "aggressive");
+    let mut v: Vec<String> = vec![
+        format!(
+            r"^{PREF}[aA]uthentication (?:failure|error|failed) for <F-USER>.*</F-USER> from <HOST>(?: via \S+)?{SUFF}$"
         ),
-        (
-            format!(r"^{LVL}Connection (?:closed|reset) by <HOST> port <F-PORT>\d+</F-PORT> \[preauth\]$"),
-            Attempt,
+        format!(
+            r"^{PREF}User not known to the underlying authentication module for (?:illegal user |invalid user )?<F-USER>.*</F-USER> from <HOST>{SUFF}$"
         ),
-        (
-            format!(r"^{LVL}Disconnected from <HOST> port <F-PORT>\d+</F-PORT> \[preauth\]$"),
-            Attempt,
-        ),
-        (
-            format!(r"^{LVL}Timeout before authentication for <HOST> port <F-PORT>\d+</F-PORT>$"),
-            Attempt,
-        ),
-        // The address comes before anything the client chose.
-        (
-            format!(r"^{LVL}banner exchange: Connection from <HOST> port <F-PORT>\d+</F-PORT>: .*$"),
-            Attempt,
-        ),
-        (
-            format!(r"^{LVL}Unable to negotiate with <HOST> port <F-PORT>\d+</F-PORT>: no matching .*$"),
-            Attempt,
-        ),
-        (
-            format!(r"^{LVL}ssh_dispatch_run_fatal: Connection from <HOST> port <F-PORT>\d+</F-PORT>: .*$"),
-            Attempt,
-        ),
-        // The version string is the client's; the address after it is sshd's, at the end.
-        (
-            format!(r"^{LVL}Bad protocol version identification '.*' from <HOST>(?: port <F-PORT>\d+</F-PORT>)?$"),
-            Attempt,
-        ),
-        (
-            format!(r"^{LVL}Protocol major versions differ for <HOST>(?: port <F-PORT>\d+</F-PORT>)?: .*$"),
-            Attempt,
-        ),
-    ]));
-    v
+    ];
+    // A failed public key of an invalid user is a failure; of a valid user it is no failure
+    // by itself (the client tries its keys one by one).
+    v.extend(failed("publickey", "invalid user "));
+    v.extend(failed(
+        "(?:<F-NOFAIL>publickey</F-NOFAIL>|\\S+)",
+        "(?:invalid user )?",
+    ));
+    v.extend([
+        format!(r"^{PREF}<F-USER>ROOT</F-USER> LOGIN REFUSED FROM <HOST>"),
+        format!(r"^{PREF}[iI](?:llegal|nvalid) user <F-USER>\S*</F-USER> from <HOST>{SUFF}$"),
+        format!(r"^{PREF}[iI](?:llegal|nvalid) user <F-USER>.*</F-USER> from <HOST>{SUFF}$"),
+        format!(r"^{PREF}User <F-USER>\S+</F-USER> from <HOST> not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|a group is listed in DenyGroups|none of user's groups are listed in AllowGroups){SUFF}$"),
+        format!(r"^{PREF}User <F-USER>.+</F-USER> from <HOST> not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|a group is listed in DenyGroups|none of user's groups are listed in AllowGroups){SUFF}$"),
+        format!(r"^{PREF}refused connect from \S+ \(<HOST>\)"),
+        format!(r"^{PREF}Received <F-MLFFORGET>disconnect</F-MLFFORGET> from <HOST>{ON_PORT}:\s*3: .*: Auth fail{SUFF}$"),
+        format!(r"^{PREF}<F-NOFAIL>pam_[a-z]+\(sshd:auth\):\s+authentication failure;</F-NOFAIL>(?:\s+(?:(?:logname|e?uid|tty)=\S*)){{0,4}}\s+ruser=<F-ALT_USER>\S*</F-ALT_USER>\s+rhost=<HOST>(?:\s+user=<F-USER>\S*</F-USER>)?{SUFF}$"),
+        format!(r"^{PREF}maximum authentication attempts exceeded for (?:invalid user )?<F-USER>.*</F-USER> from <HOST>{ON_PORT}(?: ssh\d*)?{SUFF}$"),
+        format!(r"^{PREF}User <F-USER>\S+</F-USER> not allowed because account is locked{SUFF}"),
+        format!(r"^{PREF}<F-MLFFORGET>Disconnecting</F-MLFFORGET>(?: from)? (?:invalid|authenticating) user <F-USER>\S+</F-USER> <HOST>{ON_PORT}:\s*Change of username or service not allowed:\s*.*\[preauth\]\s*$"),
+        format!(r"^{PREF}Disconnecting: Too many authentication failures(?: for (?:invalid user )?<F-USER>\S+</F-USER>)?{SUFF}$"),
+        format!(r"^{PREF}Disconnecting (?:invalid|authenticating) user <F-USER>\S+</F-USER> <HOST>{ON_PORT}: Too many authentication failures{SUFF}$"),
+        format!(r"^{PREF}<F-NOFAIL>Received <F-MLFFORGET>disconnect</F-MLFFORGET></F-NOFAIL> from <HOST>{ON_PORT}:\s*11:"),
+    ]);
+    // How a connection ends: a failure of its own only where the mode says so.
+    let closed = r"(?:Connection (?:closed|reset)|Disconnected)";
+    if ddos {
+        v.push(format!(r"^{PREF}<F-MLFFORGET>{closed}</F-MLFFORGET> (?:by|from){AUTHNG_USER} <HOST>{ON_PORT}\s+\[preauth\]\s*$"));
+        v.push(format!(r"^{PREF}<F-NOFAIL><F-MLFFORGET>{closed}</F-MLFFORGET></F-NOFAIL> (?:by|from){AUTHNG_USER} <HOST>(?:{ON_PORT}|\s*)$"));
+    } else if extra {
+        v.push(format!(r"^{PREF}<F-MLFFORGET>Disconnected</F-MLFFORGET>(?: from)? (?:invalid|authenticating) user <F-USER>\S+</F-USER> <HOST>{ON_PORT} \[preauth\]\s*$"));
+    } else {
+        v.push(format!(r"^{PREF}<F-NOFAIL><F-MLFFORGET>{closed}</F-MLFFORGET></F-NOFAIL> (?:by|from){AUTHNG_USER} <HOST>(?:{SUFF}|\s*)$"));
+    }
+    v.push(format!(r"^{PREF}<F-MLFFORGET><F-MLFGAINED>Accepted \w+</F-MLFGAINED></F-MLFFORGET> for <F-USER>\S+</F-USER> from <HOST>(?:\s|$)"));
+    if ddos {
+        v.extend([
+            format!(r"^{PREF}Did not receive identification string from <HOST>"),
+            format!(r"^{PREF}kex_exchange_identification: (?:read: )?(?:[Cc]lient sent invalid protocol identifier|[Cc]onnection (?:closed by remote host|reset by peer))"),
+            format!(r"^{PREF}Bad protocol version identification '.*' from <HOST>{ON_PORT}$"),
+            format!(r"^{PREF}<F-NOFAIL>SSH: Server;Ltype:</F-NOFAIL> (?:Authname|Version|Kex);Remote: <HOST>-\d+;[A-Z]\w+:"),
+            format!(r"^{PREF}Read from socket failed: Connection <F-MLFFORGET>reset</F-MLFFORGET> by peer"),
+            format!(r"^{PREF}banner exchange: Connection from <HOST>{ON_PORT}: invalid format"),
+        ]);
+    }
+    if extra {
+        v.extend([
+            format!(r"^{PREF}Received <F-MLFFORGET>disconnect</F-MLFFORGET> from <HOST>{ON_PORT}:\s*14: No(?: supported)? authentication methods available"),
+            format!(r"^{PREF}Unable to negotiate with <HOST>{ON_PORT}: no matching {ALG} found\."),
+            format!(r"^{PREF}Unable to negotiate a {ALG}"),
+            format!(r"^{PREF}no matching {ALG} found:"),
+        ]);
+    }
+    // A connection's first line names its address for the lines that do not.
+    v.push(format!(
+        r"^{PREF}<F-NOFAIL>Connection from</F-NOFAIL> <HOST>"
+    ));
+    Some(v)
 }

@@ -48,11 +48,10 @@ impl Piece {
 }
 
 fn join(pieces: &[Piece]) -> String {
-    pieces
-        .iter()
-        .map(Piece::text)
-        .collect::<Vec<_>>()
-        .join("\n")
+    match pieces {
+        [one] => one.text(),
+        many => many.iter().map(Piece::text).collect::<Vec<_>>().join("\n"),
+    }
 }
 
 /// What fail2ban keeps of a failure while it is being assembled.
@@ -116,6 +115,8 @@ pub struct Hit {
 #[derive(Debug)]
 struct State {
     dates: dates::DateDetector,
+    /// For built-ins: the hand-written reader of the two common timestamps.
+    native_dates: crate::filter::date::DateCache,
     buffer: Vec<Piece>,
     last_date: Option<(f64, String)>,
     connections: HashMap<String, Fail>,
@@ -130,6 +131,9 @@ struct State {
 pub struct Fail2banFilter {
     pub name: String,
     prefregex: Option<Re>,
+    /// banner's built-ins read the syslog header by hand instead of a prefregex: the
+    /// programs whose lines they read (the tag must carry a pid, the connection id).
+    programs: Option<Vec<String>>,
     fails: Vec<Re>,
     /// Every failregex (relaxed where it backtracks) in one set: the failregexes that can
     /// match a line are found in one pass, and only those run.
@@ -147,6 +151,7 @@ impl Clone for Fail2banFilter {
         Self {
             name: self.name.clone(),
             prefregex: self.prefregex.clone(),
+            programs: self.programs.clone(),
             fails: self.fails.clone(),
             fail_set: self.fail_set.clone(),
             ignores: self.ignores.clone(),
@@ -166,6 +171,7 @@ impl Clone for Fail2banFilter {
 fn fresh_state(datepattern: Option<&str>) -> Result<State, String> {
     Ok(State {
         dates: dates::DateDetector::new(datepattern)?,
+        native_dates: Default::default(),
         buffer: Vec::new(),
         last_date: None,
         connections: HashMap::new(),
@@ -248,6 +254,7 @@ impl Fail2banFilter {
         Ok(Self {
             name: def.name.clone(),
             prefregex,
+            programs: None,
             fails,
             fail_set,
             ignores,
@@ -255,6 +262,48 @@ impl Fail2banFilter {
             journalmatch: def.journalmatch.clone(),
             datepattern,
             state: Mutex::new(state),
+        })
+    }
+
+    /// One of banner's built-in filters: fail2ban's matching rules over patterns banner
+    /// writes, with the syslog header and the common timestamps read by hand (fast), the
+    /// sending program's pid as the connection id.
+    pub fn builtin(
+        name: &str,
+        programs: &[&str],
+        failregex: &[String],
+        ignoreregex: &[String],
+    ) -> Result<Self, String> {
+        let mut fails = Vec::new();
+        for (i, f) in failregex.iter().enumerate() {
+            let re = Re::fail2ban(f, true).map_err(|e| format!("failregex {}: {e}", i + 1))?;
+            if re.is_backtracking() {
+                return Err(format!(
+                    "failregex {} needs backtracking; built-ins must not",
+                    i + 1
+                ));
+            }
+            fails.push(re);
+        }
+        let ignores = ignoreregex
+            .iter()
+            .map(|g| Re::fail2ban(g, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        let fail_set = regex::RegexSetBuilder::new(fails.iter().map(|r| r.translated.clone()))
+            .dfa_size_limit(32 << 20)
+            .build()
+            .ok();
+        Ok(Self {
+            name: name.to_string(),
+            prefregex: None,
+            programs: Some(programs.iter().map(|p| p.to_string()).collect()),
+            fails,
+            fail_set,
+            ignores,
+            maxlines: 1,
+            journalmatch: Vec::new(),
+            datepattern: None,
+            state: Mutex::new(fresh_state(Some("{^LN-BEG}"))?),
         })
     }
 
@@ -276,10 +325,24 @@ impl Fail2banFilter {
     /// Judge one line. `given_time`: the time the source recorded (journald), so the line
     /// carries none; `now`: unix seconds, for year-less times and connection expiry.
     pub fn process(&self, line: &str, given_time: Option<f64>, now: f64) -> Vec<Hit> {
+        self.process_with_pid(line, given_time, None, now)
+    }
+
+    /// [`Self::process`] for a source that knows the writer's pid (journald).
+    pub fn process_with_pid(
+        &self,
+        line: &str,
+        given_time: Option<f64>,
+        pid: Option<u32>,
+        now: f64,
+    ) -> Vec<Hit> {
         let mut st = match self.state.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
+        if let Some(programs) = &self.programs {
+            return self.process_builtin(&mut st, programs, line, given_time, pid, now);
+        }
         let (piece, date) = match given_time {
             Some(t) => (
                 Piece {
@@ -325,21 +388,121 @@ impl Fail2banFilter {
                 },
             },
         };
-        self.find(&mut st, piece, date, now)
+        self.find(&mut st, piece, date, now, BTreeMap::new())
     }
 
-    fn find(&self, st: &mut State, piece: Piece, date: Option<f64>, now: f64) -> Vec<Hit> {
-        if self.maxlines > 1 {
+    fn process_builtin(
+        &self,
+        st: &mut State,
+        programs: &[String],
+        line: &str,
+        given_time: Option<f64>,
+        pid: Option<u32>,
+        now: f64,
+    ) -> Vec<Hit> {
+        let secs = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64())
+        };
+        // RFC 5424: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`.
+        let (line_5424, is_5424) = match strip_5424_pri(line) {
+            Some(rest) => (rest, true),
+            None => (line, false),
+        };
+        let (date, rest, stamped) = match given_time {
+            Some(t) => (Some(t), line, false),
+            None if is_5424 => {
+                let arrival =
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(now.max(0.0));
+                match crate::filter::date::parse_leading(
+                    line_5424,
+                    &crate::filter::date::DateMode::Auto,
+                    arrival,
+                    &mut st.native_dates,
+                ) {
+                    Some((t, rest)) => (
+                        Some(secs(t)),
+                        std::str::from_utf8(rest).unwrap_or_default(),
+                        true,
+                    ),
+                    None => return Vec::new(),
+                }
+            }
+            None => {
+                let arrival =
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(now.max(0.0));
+                match crate::filter::date::parse_leading(
+                    line,
+                    &crate::filter::date::DateMode::Auto,
+                    arrival,
+                    &mut st.native_dates,
+                ) {
+                    Some((t, rest)) => {
+                        let rest = std::str::from_utf8(rest).unwrap_or_default();
+                        (Some(secs(t)), rest, true)
+                    }
+                    // Other forms (a one-digit day with one space, a weekday first, a
+                    // year after): fail2ban's templates, anchored at the line's start.
+                    None => match st.dates.find(line, now) {
+                        Some(f) if f.start <= 2 => (f.time, line[f.end..].trim_start(), true),
+                        _ => (None, line, false),
+                    },
+                }
+            }
+        };
+        let (content, pid) = if stamped {
+            let header = if is_5424 {
+                header_5424(rest, programs)
+            } else {
+                syslog_header(rest, programs)
+            };
+            match header {
+                Some(h) => h,
+                None => return Vec::new(),
+            }
+        } else {
+            (rest, pid)
+        };
+        let content = strip_message_noise(content);
+        // One line at a time and no prefregex: a line no failregex can match changes no
+        // state, so it is done with before anything is built for it.
+        if let Some(set) = &self.fail_set {
+            if !set.is_match(content) {
+                return Vec::new();
+            }
+        }
+        let mut pre = BTreeMap::new();
+        if let Some(p) = pid {
+            pre.insert("mlfid".to_string(), p.to_string());
+        }
+        let piece = Piece {
+            before: String::new(),
+            date: line[..line.len() - content.len()].to_string(),
+            after: content.to_string(),
+        };
+        self.find(st, piece, date, now, pre)
+    }
+
+    fn find(
+        &self,
+        st: &mut State,
+        piece: Piece,
+        date: Option<f64>,
+        now: f64,
+        mut pre: BTreeMap<String, String>,
+    ) -> Vec<Hit> {
+        let original = if self.maxlines > 1 {
             st.buffer.push(piece);
             let n = st.buffer.len();
             if n > self.maxlines {
                 st.buffer.drain(..n - self.maxlines);
             }
+            st.buffer.clone()
         } else {
-            st.buffer = vec![piece];
-        }
-        let original = st.buffer.clone();
-        let mut buf = Some(join(&st.buffer));
+            st.buffer.clear();
+            vec![piece]
+        };
+        let mut buf = Some(join(&original));
         // Checked up front only when there are few ignoreregexes (fail2ban's rule).
         if !self.ignores.is_empty() && self.ignores.len() + 2 < self.fails.len() {
             let b = buf.as_deref().unwrap_or_default();
@@ -347,7 +510,6 @@ impl Fail2banFilter {
                 return Vec::new();
             }
         }
-        let mut pre: BTreeMap<String, String> = BTreeMap::new();
         if let Some(p) = &self.prefregex {
             let b = buf.as_deref().unwrap_or_default();
             let Some(m) = p.search(b) else {
@@ -463,6 +625,142 @@ impl Fail2banFilter {
         }
         Vec::new()
     }
+}
+
+/// `<PRI>VERSION ` at the start of an RFC 5424 line -> the rest.
+fn strip_5424_pri(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix('<')?;
+    let close = rest.find('>')?;
+    if close == 0 || close > 3 || !rest[..close].bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let rest = &rest[close + 1..];
+    let space = rest.find(' ')?;
+    if space == 0 || !rest[..space].bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(&rest[space + 1..])
+}
+
+/// The syslog header after the timestamp: `HOST PROG[PID]: `, or without the host
+/// `PROG[PID]: `, `[PROG]: `, `[PROG] ` (BSD and macOS forms) -> (pid, message).
+///
+/// With a host, the tag must carry a pid, as the daemons' own lines do: `logger -t sshd`
+/// (which any local user may run) writes none unless asked, and rsyslog always writes the
+/// host, so the host-less forms are not what a local user's logger produces.
+fn syslog_header<'a>(rest: &'a str, programs: &[String]) -> Option<(&'a str, Option<u32>)> {
+    let known = |p: &str| programs.iter().any(|name| name == p);
+    let (first, after) = rest.split_once(' ').unwrap_or((rest, ""));
+    // No host: the first token is the tag.
+    if let Some(tag) = first.strip_suffix(':') {
+        if let Some((prog, pid)) = split_tag(tag) {
+            if known(prog) {
+                return Some((after, pid));
+            }
+        }
+    }
+    if let Some(prog) = first.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        if known(prog) {
+            return Some((after, None));
+        }
+    }
+    // HOST TAG: message, the tag with a pid.
+    let (tag, message) = after.split_once(": ")?;
+    match split_tag(tag) {
+        Some((prog, Some(pid))) if known(prog) && !tag.contains(' ') => Some((message, Some(pid))),
+        _ => None,
+    }
+}
+
+/// `prog[123]` -> ("prog", Some(123)); `[prog]` -> ("prog", None); `prog` -> ("prog", None).
+fn split_tag(tag: &str) -> Option<(&str, Option<u32>)> {
+    if let Some(inner) = tag.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        return Some((inner, None));
+    }
+    match tag.split_once('[') {
+        Some((prog, pid)) => {
+            let pid = pid.strip_suffix(']')?.parse().ok()?;
+            Some((prog, Some(pid)))
+        }
+        None => Some((tag, None)),
+    }
+}
+
+/// RFC 5424 after the timestamp: `HOST APP PROCID MSGID SD MSG` -> (pid, message).
+fn header_5424<'a>(rest: &'a str, programs: &[String]) -> Option<(&'a str, Option<u32>)> {
+    let mut fields = rest.splitn(5, ' ');
+    let _host = fields.next()?;
+    let app = fields.next()?;
+    let procid = fields.next()?;
+    let _msgid = fields.next()?;
+    let sd_and_msg = fields.next()?;
+    if !programs.iter().any(|p| p == app) {
+        return None;
+    }
+    let pid = procid.parse().ok();
+    // Structured data: `-`, or `[...]` elements (quoted values may hold brackets).
+    let message = if let Some(m) = sd_and_msg.strip_prefix("- ") {
+        m
+    } else {
+        let b = sd_and_msg.as_bytes();
+        let mut i = 0;
+        while b.get(i) == Some(&b'[') {
+            let mut quoted = false;
+            i += 1;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' if quoted => i += 1,
+                    b'"' => quoted = !quoted,
+                    b']' if !quoted => break,
+                    _ => {}
+                }
+                i += 1;
+            }
+            i += 1;
+        }
+        sd_and_msg.get(i..)?.strip_prefix(' ')?
+    };
+    Some((message, pid))
+}
+
+/// What some systems put before the message itself: Solaris' `[ID 800047 auth.info] `, a
+/// kernel-style `kernel: [  970.699397] ` stamp.
+fn strip_message_noise(content: &str) -> &str {
+    let mut c = content;
+    if let Some(rest) = c.strip_prefix("[ID ") {
+        if let Some(close) = rest.find("] ") {
+            let inner = &rest[..close];
+            let mut parts = inner.split(' ');
+            if parts
+                .next()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                && parts.next().is_some_and(|f| f.contains('.'))
+                && parts.next().is_none()
+            {
+                c = &rest[close + 2..];
+            }
+        }
+    }
+    if let Some(rest) = c.strip_prefix("kernel:") {
+        let rest = rest.trim_start_matches(' ');
+        if let Some(inner) = rest.strip_prefix('[') {
+            if let Some(close) = inner.find(']') {
+                let stamp = inner[..close].trim();
+                if stamp.split_once('.').is_some_and(|(a, b)| {
+                    !a.is_empty()
+                        && a.bytes().all(|x| x.is_ascii_digit())
+                        && b.bytes().all(|x| x.is_ascii_digit())
+                }) {
+                    let after = &inner[close + 1..];
+                    c = after
+                        .strip_prefix(':')
+                        .unwrap_or(after)
+                        .trim_start_matches(' ');
+                }
+            }
+        }
+    }
+    c
 }
 
 /// Groups that steer matching and are not the failure's data.

@@ -25,6 +25,7 @@ use serde_json::{json, Map, Value};
 use tests::{authlog, packet::udp_frame};
 
 mod charts;
+mod filters;
 mod netfilter;
 mod soak;
 
@@ -61,6 +62,7 @@ fn main() {
         let run = std::panic::catch_unwind(|| match section.as_str() {
             "xdp" => bench_xdp(quick),
             "parse" => bench_parse(quick),
+            "filters" => filters::bench_filters(quick),
             "latency" => bench_latency(quick),
             "memory" => bench_memory(quick),
             "bulk" => bench_bulk(quick),
@@ -103,7 +105,9 @@ fn main() {
     }
 }
 
-const SECTIONS: &[&str] = &["parse", "latency", "memory", "xdp", "bulk", "pps", "soak"];
+const SECTIONS: &[&str] = &[
+    "parse", "filters", "latency", "memory", "xdp", "bulk", "pps", "soak",
+];
 
 /// The machine the figures come from.
 fn machine() -> Value {
@@ -226,6 +230,9 @@ fn markdown(r: &Value) -> String {
             "\nThe log holds {} failure lines. fail2ban does not count `Connection closed by authenticating user ... [preauth]` in normal mode; banner reads it as a session marker that counts once per session.\n",
             p["failure_lines_generated"]
         ));
+    }
+    if let Some(f) = r.get("filters") {
+        out.push_str(&filters::markdown(f));
     }
     if let Some(l) = r.get("latency") {
         out.push_str(&format!(
@@ -400,7 +407,7 @@ fn markdown(r: &Value) -> String {
     out
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
