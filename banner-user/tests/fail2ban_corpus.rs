@@ -136,7 +136,7 @@ fn check(hit: &Hit, data: &BTreeMap<String, Value>) -> Result<(), String> {
                 .cloned()
                 .map(Value::String)
                 .unwrap_or_else(|| Value::String(hit.host.clone())),
-            "attempts" => Value::from(hit.lines.len()),
+            "attempts" => Value::from(hit.attempts),
             "users" => Value::from(hit.users.clone()),
             other => hit
                 .fields

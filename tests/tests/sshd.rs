@@ -35,7 +35,12 @@ fn three_wrong_passwords_ban_the_client_until_bantime() {
             sshd.log_text()
         );
     }
-    assert!(lab.ssh_banner(host), "banned before maxretry");
+    assert!(
+        lab.ssh_banner(host),
+        "banned before maxretry:\n{}\n{}",
+        sshd.log_text(),
+        d.log_text()
+    );
     // The third failure bans, possibly before this very session ends.
     lab.ssh_wrong_password("oracle", None, host);
     assert!(

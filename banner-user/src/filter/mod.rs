@@ -388,12 +388,18 @@ impl Filter {
             _ => hit.host.clone(),
         };
         let user = hit.fields.get("user").map(|u| loggable_user(u.as_bytes()));
-        let fingerprint = u64::from(crc32fast::hash(line));
+        let fingerprint = u64::from(hit.content_hash);
+        let session = hit.connection;
+        let kind = if hit.marker {
+            FailureKind::Marker
+        } else {
+            FailureKind::Attempt
+        };
         let failure = |addr: IpAddr| Failure {
             addr: fold_mapped(addr),
             time,
-            session: None,
-            kind: FailureKind::Attempt,
+            session,
+            kind,
             user: user.clone(),
             fingerprint,
         };

@@ -217,7 +217,35 @@ fn failures_carry_time_and_user() {
     };
     assert_eq!(fail.time, UNIX_EPOCH + Duration::from_secs(1_795_654_923));
     assert_eq!(fail.kind, FailureKind::Attempt);
+    assert_eq!(fail.session, Some((1 << 32) | 4242));
     assert_eq!(fail.user.as_deref(), Some("admin"));
+    // "Invalid user" says the connection failed: a marker of the same connection, which the
+    // jail counts once together with the connection's attempts.
+    let Examined::Failure(m) = f.examine(
+        "2026-11-26T01:02:02Z gw sshd[4242]: Invalid user admin from 198.18.0.5 port 1",
+        &meta(),
+        &mut DateCache::default(),
+    ) else {
+        panic!("no failure")
+    };
+    assert_eq!(
+        (m.kind, m.session),
+        (FailureKind::Marker, Some((1 << 32) | 4242))
+    );
+    // The same message from journald hashes the same (read from both, it counts once).
+    let from_journal = LineMeta {
+        arrival: meta().arrival,
+        time: Some(meta().arrival),
+        pid: Some(4242),
+    };
+    let Examined::Failure(j) = sshd("normal").examine(
+        "Failed password for invalid user admin from 198.18.0.5 port 1 ssh2",
+        &from_journal,
+        &mut DateCache::default(),
+    ) else {
+        panic!("no failure")
+    };
+    assert_eq!((j.fingerprint, j.session), (fail.fingerprint, fail.session));
     // No timestamp: the arrival time.
     let Examined::Failure(bare) = f.examine(
         "Invalid user admin from 198.18.0.5 port 1",

@@ -31,7 +31,6 @@ const MLFID_TTL: f64 = 600.0;
 #[derive(Clone, Debug, Default)]
 struct Piece {
     before: String,
-    date: String,
     after: String,
 }
 
@@ -41,9 +40,6 @@ impl Piece {
         s.push_str(&self.before);
         s.push_str(&self.after);
         s
-    }
-    fn whole(&self) -> String {
-        format!("{}{}{}", self.before, self.date, self.after)
     }
 }
 
@@ -59,8 +55,10 @@ fn join(pieces: &[Piece]) -> String {
 struct Fail {
     groups: BTreeMap<String, String>,
     users: Option<BTreeSet<String>>,
-    matches: Vec<String>,
-    nofail_matches: Vec<String>,
+    /// Lines that make up the failure so far (fail2ban's `matches`, counted).
+    matches: usize,
+    /// Lines held back while the connection looked like no failure.
+    nofail_matches: usize,
     pending: bool,
     seen: f64,
     /// When it was last remembered (see `remember`).
@@ -109,7 +107,15 @@ pub struct Hit {
     /// Every user the connection tried.
     pub users: Vec<String>,
     /// The log lines that make up the failure (fail2ban's `matches`).
-    pub lines: Vec<String>,
+    pub attempts: usize,
+    /// A built-in's marker line (counts once per connection; see `filter::sshd`).
+    pub marker: bool,
+    /// The connection for built-ins: the writer's pid (tagged `1 << 32`), else the
+    /// client's port (tagged `2 << 32`, for `sshd -E` files, which carry no pid).
+    pub connection: Option<u64>,
+    /// Hash of the text the failregex saw (the message without time and header): the same
+    /// line read from a file and from journald hashes the same.
+    pub content_hash: u32,
 }
 
 #[derive(Debug)]
@@ -118,7 +124,7 @@ struct State {
     /// For built-ins: the hand-written reader of the two common timestamps.
     native_dates: crate::filter::date::DateCache,
     buffer: Vec<Piece>,
-    last_date: Option<(f64, String)>,
+    last_date: Option<f64>,
     connections: HashMap<String, Fail>,
     /// Connections in the order they were last remembered (with that time), so the oldest
     /// go first when the table is full; entries whose time no longer matches are stale.
@@ -135,6 +141,8 @@ pub struct Fail2banFilter {
     /// programs whose lines they read (the tag must carry a pid, the connection id).
     programs: Option<Vec<String>>,
     fails: Vec<Re>,
+    /// Per failregex of a built-in: a marker line (empty for fail2ban's files).
+    markers: Vec<bool>,
     /// Every failregex (relaxed where it backtracks) in one set: the failregexes that can
     /// match a line are found in one pass, and only those run.
     fail_set: Option<regex::RegexSet>,
@@ -153,6 +161,7 @@ impl Clone for Fail2banFilter {
             prefregex: self.prefregex.clone(),
             programs: self.programs.clone(),
             fails: self.fails.clone(),
+            markers: self.markers.clone(),
             fail_set: self.fail_set.clone(),
             ignores: self.ignores.clone(),
             maxlines: self.maxlines,
@@ -255,6 +264,7 @@ impl Fail2banFilter {
             name: def.name.clone(),
             prefregex,
             programs: None,
+            markers: Vec::new(),
             fails,
             fail_set,
             ignores,
@@ -271,11 +281,12 @@ impl Fail2banFilter {
     pub fn builtin(
         name: &str,
         programs: &[&str],
-        failregex: &[String],
+        failregex: &[(String, bool)],
         ignoreregex: &[String],
     ) -> Result<Self, String> {
         let mut fails = Vec::new();
-        for (i, f) in failregex.iter().enumerate() {
+        let markers = failregex.iter().map(|(_, m)| *m).collect();
+        for (i, (f, _)) in failregex.iter().enumerate() {
             let re = Re::fail2ban(f, true).map_err(|e| format!("failregex {}: {e}", i + 1))?;
             if re.is_backtracking() {
                 return Err(format!(
@@ -297,6 +308,7 @@ impl Fail2banFilter {
             name: name.to_string(),
             prefregex: None,
             programs: Some(programs.iter().map(|p| p.to_string()).collect()),
+            markers,
             fails,
             fail_set,
             ignores,
@@ -355,24 +367,22 @@ impl Fail2banFilter {
                 Some(found) => {
                     let piece = Piece {
                         before: line[..found.start].to_string(),
-                        date: line[found.start..found.end].to_string(),
                         after: line[found.end..].to_string(),
                     };
                     match found.time {
                         Some(t) => {
-                            st.last_date = Some((t, piece.date.clone()));
+                            st.last_date = Some(t);
                             (piece, Some(t))
                         }
-                        None => match st.last_date.clone() {
-                            Some((t, _)) if t > now - 60.0 => (piece, Some(t)),
+                        None => match st.last_date {
+                            Some(t) if t > now - 60.0 => (piece, Some(t)),
                             _ => (piece, Some(now)),
                         },
                     }
                 }
-                None => match st.last_date.clone() {
-                    Some((t, text)) if t > now - 60.0 => (
+                None => match st.last_date {
+                    Some(t) if t > now - 60.0 => (
                         Piece {
-                            date: text,
                             after: line.to_string(),
                             ..Piece::default()
                         },
@@ -472,12 +482,18 @@ impl Fail2banFilter {
             }
         }
         let mut pre = BTreeMap::new();
-        if let Some(p) = pid {
-            pre.insert("mlfid".to_string(), p.to_string());
+        // The connection: the writer's pid, else (files sshd writes itself) the client's port.
+        match (pid, client_port(content)) {
+            (Some(p), _) => {
+                pre.insert("mlfid".to_string(), format!("pid:{p}"));
+            }
+            (None, Some(port)) => {
+                pre.insert("mlfid".to_string(), format!("port:{port}"));
+            }
+            (None, None) => {}
         }
         let piece = Piece {
             before: String::new(),
-            date: line[..line.len() - content.len()].to_string(),
             after: content.to_string(),
         };
         self.find(st, piece, date, now, pre)
@@ -557,7 +573,7 @@ impl Fail2banFilter {
                     .map(|(n, v)| (n.to_string(), v.to_string())),
             );
             fold_compound_names(&mut groups);
-            let matched_lines: Vec<String> = matched.iter().map(Piece::whole).collect();
+            let matched_lines = matched.len();
             let mut fail = Fail {
                 groups,
                 seen: now,
@@ -566,7 +582,7 @@ impl Fail2banFilter {
             let mlfid = fail.groups.get("mlfid").cloned();
             let mut keep = false;
             if let Some(id) = &mlfid {
-                let (merged, k) = merge(st, id, fail, &matched_lines, now);
+                let (merged, k) = merge(st, id, fail, matched_lines, now);
                 fail = merged;
                 keep = k;
                 if fail.flag("nofail") {
@@ -576,7 +592,7 @@ impl Fail2banFilter {
                     return Vec::new();
                 }
             } else {
-                fail.matches.extend(matched_lines);
+                fail.matches += matched_lines;
             }
             let fid = fail.groups.get("fid").cloned();
             let ip = [
@@ -616,7 +632,14 @@ impl Fail2banFilter {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 users: fail.users.iter().flatten().cloned().collect(),
-                lines: fail.matches.clone(),
+                attempts: fail.matches,
+                marker: self.markers.get(index).copied().unwrap_or(false),
+                content_hash: crc32fast::hash(b.as_bytes()),
+                connection: self
+                    .programs
+                    .as_ref()
+                    .and(mlfid.as_deref())
+                    .and_then(connection_of),
             };
             if let (Some(id), true) = (&mlfid, keep) {
                 remember(st, id, fail, now);
@@ -625,6 +648,27 @@ impl Fail2banFilter {
         }
         Vec::new()
     }
+}
+
+/// The tagged connection number of a built-in's connection id (`pid:N`, `port:N`).
+fn connection_of(id: &str) -> Option<u64> {
+    let (kind, n) = id.split_once(':')?;
+    let n: u64 = n.parse().ok()?;
+    match kind {
+        "pid" => Some((1 << 32) | n),
+        "port" => Some((2 << 32) | n),
+        _ => None,
+    }
+}
+
+/// The number after the first ` port ` in a message: the client's port in sshd's lines.
+fn client_port(content: &str) -> Option<u16> {
+    let at = content.find(" port ")?;
+    let digits: &str = &content[at + 6..];
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
 }
 
 /// `<PRI>VERSION ` at the start of an RFC 5424 line -> the rest.
@@ -843,7 +887,7 @@ fn remember(st: &mut State, id: &str, mut fail: Fail, now: f64) {
 
 /// Merge a connection's new line into what is known of it (fail2ban's rules for NOFAIL,
 /// MLFGAINED and MLFFORGET). Returns the merged failure and whether to keep remembering it.
-fn merge(st: &mut State, id: &str, mut fail: Fail, matched: &[String], now: f64) -> (Fail, bool) {
+fn merge(st: &mut State, id: &str, mut fail: Fail, matched: usize, now: f64) -> (Fail, bool) {
     const NOFAIL: u8 = 1;
     const FORGET: u8 = 2;
     const WAS_NOFAIL: u8 = 4;
@@ -883,7 +927,7 @@ fn merge(st: &mut State, id: &str, mut fail: Fail, matched: &[String], now: f64)
         }
         if flags & WAS_NOFAIL == 0 && !known.pending {
             // What it had was reported already.
-            known.matches.clear();
+            known.matches = 0;
         }
         known.groups.extend(fail.groups);
         known.seen = now;
@@ -904,14 +948,13 @@ fn merge(st: &mut State, id: &str, mut fail: Fail, matched: &[String], now: f64)
         flags &= !(GAINED | NOFAIL);
     }
     if flags & NOFAIL == 0 {
-        let mut m = std::mem::take(&mut fail.nofail_matches);
-        m.append(&mut fail.matches);
+        let mut m = std::mem::take(&mut fail.nofail_matches) + fail.matches;
         if flags & GAINED == 0 {
-            m.extend(matched.iter().cloned());
+            m += matched;
         }
         fail.matches = m;
     } else if flags & (NOFAIL | FORGET) == NOFAIL {
-        fail.nofail_matches.extend(matched.iter().cloned());
+        fail.nofail_matches += matched;
     }
     (fail, keep)
 }
