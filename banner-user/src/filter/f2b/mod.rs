@@ -15,8 +15,8 @@ pub mod ini;
 pub mod pyre;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
-    sync::Mutex,
+    collections::{BTreeSet, HashMap, VecDeque},
+    sync::{Arc, Mutex},
 };
 
 use definition::FilterDef;
@@ -50,10 +50,62 @@ fn join(pieces: &[Piece]) -> String {
     }
 }
 
+/// FNV-1a: connection ids are short (a pid, a port, a syslog prefix) and the table is
+/// bounded, so a fast hash beats SipHash here.
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// Named groups and their text: a handful per line, so a small list (no map nodes to
+/// allocate, names shared with the pattern).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Groups(Vec<(Arc<str>, String)>);
+
+impl Groups {
+    pub fn get(&self, k: &str) -> Option<&String> {
+        self.0.iter().find(|(n, _)| &**n == k).map(|(_, v)| v)
+    }
+    fn insert(&mut self, k: Arc<str>, v: String) {
+        match self.0.iter_mut().find(|(n, _)| *n == k) {
+            Some(slot) => slot.1 = v,
+            None => self.0.push((k, v)),
+        }
+    }
+    fn remove(&mut self, k: &str) -> Option<String> {
+        let at = self.0.iter().position(|(n, _)| &**n == k)?;
+        Some(self.0.swap_remove(at).1)
+    }
+    fn extend(&mut self, other: Groups) {
+        for (k, v) in other.0 {
+            self.insert(k, v);
+        }
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, v.as_str()))
+    }
+}
+
 /// What fail2ban keeps of a failure while it is being assembled.
 #[derive(Clone, Debug, Default)]
 struct Fail {
-    groups: BTreeMap<String, String>,
+    groups: Groups,
     users: Option<BTreeSet<String>>,
     /// Lines that make up the failure so far (fail2ban's `matches`, counted).
     matches: usize,
@@ -103,7 +155,7 @@ pub struct Hit {
     /// Unix seconds; None when the line had no time.
     pub time: Option<f64>,
     /// Captured fields (`user`, ...), fail2ban's names.
-    pub fields: BTreeMap<String, String>,
+    pub fields: Groups,
     /// Every user the connection tried.
     pub users: Vec<String>,
     /// The log lines that make up the failure (fail2ban's `matches`).
@@ -125,7 +177,7 @@ struct State {
     native_dates: crate::filter::date::DateCache,
     buffer: Vec<Piece>,
     last_date: Option<f64>,
-    connections: HashMap<String, Fail>,
+    connections: HashMap<String, Fail, std::hash::BuildHasherDefault<Fnv>>,
     /// Connections in the order they were last remembered (with that time), so the oldest
     /// go first when the table is full; entries whose time no longer matches are stale.
     order: VecDeque<(String, u64, f64)>,
@@ -183,7 +235,7 @@ fn fresh_state(datepattern: Option<&str>) -> Result<State, String> {
         native_dates: Default::default(),
         buffer: Vec::new(),
         last_date: None,
-        connections: HashMap::new(),
+        connections: HashMap::default(),
         order: VecDeque::new(),
         generation: 0,
     })
@@ -218,7 +270,7 @@ impl Fail2banFilter {
                 .names
                 .iter()
                 .chain(prefregex.iter().flat_map(|p| p.names.iter()))
-                .any(|(_, n)| matches!(n.as_str(), "ip4" | "ip6" | "dns" | "fid" | "mlfid"));
+                .any(|(_, n)| matches!(&**n, "ip4" | "ip6" | "dns" | "fid" | "mlfid"));
             if !has_id {
                 return Err(err(
                     v,
@@ -398,7 +450,7 @@ impl Fail2banFilter {
                 },
             },
         };
-        self.find(&mut st, piece, date, now, BTreeMap::new())
+        self.find(&mut st, piece, date, now, Groups::default())
     }
 
     fn process_builtin(
@@ -481,14 +533,14 @@ impl Fail2banFilter {
                 return Vec::new();
             }
         }
-        let mut pre = BTreeMap::new();
+        let mut pre = Groups::default();
         // The connection: the writer's pid, else (files sshd writes itself) the client's port.
         match (pid, client_port(content)) {
             (Some(p), _) => {
-                pre.insert("mlfid".to_string(), format!("pid:{p}"));
+                pre.insert(Arc::from("mlfid"), format!("pid:{p}"));
             }
             (None, Some(port)) => {
-                pre.insert("mlfid".to_string(), format!("port:{port}"));
+                pre.insert(Arc::from("mlfid"), format!("port:{port}"));
             }
             (None, None) => {}
         }
@@ -505,7 +557,7 @@ impl Fail2banFilter {
         piece: Piece,
         date: Option<f64>,
         now: f64,
-        mut pre: BTreeMap<String, String>,
+        mut pre: Groups,
     ) -> Vec<Hit> {
         let original = if self.maxlines > 1 {
             st.buffer.push(piece);
@@ -531,10 +583,15 @@ impl Fail2banFilter {
             let Some(m) = p.search(b) else {
                 return Vec::new();
             };
-            pre = p
-                .named(&m, b)
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect();
+            pre = Groups(
+                p.names
+                    .iter()
+                    .filter_map(|(i, name)| {
+                        let (s, e) = m.groups.get(*i).copied().flatten()?;
+                        Some((name.clone(), b[s..e].to_string()))
+                    })
+                    .collect(),
+            );
             if let Some(content) = pre.remove("content").filter(|c| !c.is_empty()) {
                 st.buffer = vec![Piece {
                     after: content,
@@ -567,11 +624,12 @@ impl Fail2banFilter {
                 }
             }
             st.buffer = unmatched;
-            let mut groups: BTreeMap<String, String> = pre.clone();
-            groups.extend(
-                re.named(&m, &b)
-                    .map(|(n, v)| (n.to_string(), v.to_string())),
-            );
+            let mut groups = pre.clone();
+            for (i, name) in &re.names {
+                if let Some((s, e)) = m.groups.get(*i).copied().flatten() {
+                    groups.insert(name.clone(), b[s..e].to_string());
+                }
+            }
             fold_compound_names(&mut groups);
             let matched_lines = matched.len();
             let mut fail = Fail {
@@ -625,12 +683,14 @@ impl Fail2banFilter {
                 kind,
                 ip: ip_text.map(|(ip, _)| ip),
                 time: date,
-                fields: fail
-                    .groups
-                    .iter()
-                    .filter(|(k, _)| !is_internal(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                fields: Groups(
+                    fail.groups
+                        .0
+                        .iter()
+                        .filter(|(k, _)| !is_internal(k))
+                        .cloned()
+                        .collect(),
+                ),
                 users: fail.users.iter().flatten().cloned().collect(),
                 attempts: fail.matches,
                 marker: self.markers.get(index).copied().unwrap_or(false),
@@ -817,11 +877,19 @@ fn is_internal(name: &str) -> bool {
 
 /// fail2ban's compound group names: `alt_user_2` fills `user` when that is empty;
 /// `tuple_id` and `tuple_id_2` join into `id` (comma-separated here).
-fn fold_compound_names(groups: &mut BTreeMap<String, String>) {
-    let compound: Vec<(String, String)> = groups
+fn fold_compound_names(groups: &mut Groups) {
+    if !groups
+        .0
+        .iter()
+        .any(|(k, _)| k.starts_with("alt_") || k.starts_with("tuple_"))
+    {
+        return;
+    }
+    let compound: Vec<(Arc<str>, String)> = groups
+        .0
         .iter()
         .filter(|(k, _)| k.starts_with("alt_") || k.starts_with("tuple_"))
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .cloned()
         .collect();
     for (k, v) in compound {
         let (alt, rest) = match k.strip_prefix("alt_") {
@@ -832,12 +900,11 @@ fn fold_compound_names(groups: &mut BTreeMap<String, String>) {
             Some((b, n)) if n.chars().all(|c| c.is_ascii_digit()) => b,
             _ => rest,
         };
-        let base = match base {
+        let base: Arc<str> = Arc::from(match base {
             "id" => "fid",
             "port" => "fport",
             b => b,
-        }
-        .to_string();
+        });
         if alt {
             if groups.get(&base).is_none_or(|cur| cur.is_empty()) && !v.is_empty() {
                 groups.insert(base, v);
@@ -896,8 +963,8 @@ fn merge(st: &mut State, id: &str, mut fail: Fail, matched: usize, now: f64) -> 
     if fail.flag("mlfgained") {
         flags |= GAINED | NOFAIL;
         if !fail.flag("nofail") {
-            let v = fail.groups["mlfgained"].clone();
-            fail.groups.insert("nofail".into(), v);
+            let v = fail.groups.get("mlfgained").cloned().unwrap_or_default();
+            fail.groups.insert(Arc::from("nofail"), v);
         }
     } else if fail.flag("nofail") {
         flags |= NOFAIL;

@@ -505,7 +505,7 @@ fn quantifier(s: &[char]) -> Option<(String, usize)> {
 pub struct Re {
     engine: Engine,
     /// (group index, name) for every named group.
-    pub names: Vec<(usize, String)>,
+    pub names: Vec<(usize, std::sync::Arc<str>)>,
     pub source: String,
     /// The pattern in Rust syntax, as compiled.
     pub translated: String,
@@ -539,7 +539,7 @@ impl Re {
                 let names = re
                     .capture_names()
                     .enumerate()
-                    .filter_map(|(i, n)| n.map(|n| (i, n.to_string())))
+                    .filter_map(|(i, n)| n.map(|n| (i, std::sync::Arc::from(n))))
                     .collect();
                 return Ok(Self {
                     engine: Engine::Fast(re),
@@ -560,7 +560,7 @@ impl Re {
         let names = re
             .capture_names()
             .enumerate()
-            .filter_map(|(i, n)| n.map(|n| (i, n.to_string())))
+            .filter_map(|(i, n)| n.map(|n| (i, std::sync::Arc::from(n))))
             .collect();
         Ok(Self {
             engine: Engine::Fancy(Box::new(re)),
@@ -638,7 +638,7 @@ impl Re {
                 .get(*i)
                 .copied()
                 .flatten()
-                .map(|(s, e)| (n.as_str(), &text[s..e]))
+                .map(|(s, e)| (&**n, &text[s..e]))
         })
     }
 }
