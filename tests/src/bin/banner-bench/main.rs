@@ -227,7 +227,7 @@ fn markdown(r: &Value) -> String {
             }
         }
         out.push_str(&format!(
-            "\nThe log holds {} failure lines. fail2ban does not count `Connection closed by authenticating user ... [preauth]` in normal mode; banner reads it as a session marker that counts once per session.\n",
+            "\nThe log holds {} failure lines. Neither banner's built-in nor fail2ban's filter counts `Connection closed by authenticating user ... [preauth]` in normal mode (fail2ban's rules, which banner's built-in follows); banner counts one connection's marker and attempt lines once, fail2ban each line.\n",
             p["failure_lines_generated"]
         ));
     }
