@@ -8,6 +8,7 @@
 
 pub mod date;
 pub mod f2b;
+pub mod nginx;
 pub mod pattern;
 pub mod sshd;
 
@@ -151,7 +152,7 @@ struct Native {
 pub const FAIL2BAN_FILTER_DIR: &str = "/etc/fail2ban/filter.d";
 
 /// Built-in filter names.
-pub const BUILTIN: &[&str] = &["sshd"];
+pub const BUILTIN: &[&str] = &["sshd", "nginx-http-auth", "nginx-limit-req"];
 
 impl Filter {
     /// A built-in filter in the given mode (`normal` or `aggressive`).
@@ -164,6 +165,21 @@ impl Filter {
                         "sshd has no mode `{mode}` (expected {})",
                         sshd::MODES.join(", ")
                     )
+                })?,
+            ),
+            "nginx-http-auth" => (
+                &[][..],
+                nginx::http_auth(mode).ok_or_else(|| {
+                    format!(
+                        "nginx-http-auth has no mode `{mode}` (expected {})",
+                        nginx::HTTP_AUTH_MODES.join(", ")
+                    )
+                })?,
+            ),
+            "nginx-limit-req" => (
+                &[][..],
+                nginx::limit_req(mode).ok_or_else(|| {
+                    format!("nginx-limit-req has no mode `{mode}` (expected normal)")
                 })?,
             ),
             other => {

@@ -190,7 +190,8 @@ pub struct Fail2banFilter {
     pub name: String,
     prefregex: Option<Re>,
     /// banner's built-ins read the syslog header by hand instead of a prefregex: the
-    /// programs whose lines they read (the tag must carry a pid, the connection id).
+    /// programs whose lines they read (the tag must carry a pid, the connection id); an
+    /// empty list: a log the program writes itself (a time, then the message).
     programs: Option<Vec<String>>,
     fails: Vec<Re>,
     /// Per failregex of a built-in: a marker line (empty for fail2ban's files).
@@ -512,7 +513,9 @@ impl Fail2banFilter {
                 }
             }
         };
-        let (content, pid) = if stamped {
+        let (content, pid) = if stamped && programs.is_empty() {
+            (rest.trim_start(), None)
+        } else if stamped {
             let header = if is_5424 {
                 header_5424(rest, programs)
             } else {
@@ -535,7 +538,13 @@ impl Fail2banFilter {
         }
         let mut pre = Groups::default();
         // The connection: the writer's pid, else (files sshd writes itself) the client's port.
-        match (pid, client_port(content)) {
+        // A program's own log without a syslog header has no connections.
+        let port = if programs.is_empty() {
+            None
+        } else {
+            client_port(content)
+        };
+        match (pid, port) {
             (Some(p), _) => {
                 pre.insert(Arc::from("mlfid"), format!("pid:{p}"));
             }
