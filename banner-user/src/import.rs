@@ -190,9 +190,10 @@ pub fn fail2ban(dir: &Path) -> Result<Imported, ImportError> {
                 message,
             })?;
         let mode = options.remove("mode").unwrap_or_else(|| "normal".into());
-        let builtin = crate::filter::BUILTIN.contains(&filter_name.as_str())
-            && options.is_empty()
-            && matches!(mode.as_str(), "normal" | "aggressive");
+        // banner's own filter where it has one for the name and mode (faster, and held to
+        // the same fail2ban samples); else fail2ban's file.
+        let builtin = options.is_empty()
+            && crate::filter::Filter::builtin(&filter_name, &mode, false).is_ok();
         if builtin {
             let _ = writeln!(out, "filter = {}", toml_str(&filter_name));
             let _ = writeln!(out, "mode = {}", toml_str(&mode));
@@ -485,7 +486,12 @@ mod tests {
             dir.join("action.d/iptables.conf"),
         )
         .unwrap();
-        for f in ["common.conf", "sshd.conf", "nginx-http-auth.conf"] {
+        for f in [
+            "common.conf",
+            "sshd.conf",
+            "nginx-http-auth.conf",
+            "postfix.conf",
+        ] {
             std::fs::copy(
                 Path::new("/etc/fail2ban/filter.d").join(f),
                 dir.join("filter.d").join(f),
@@ -509,7 +515,7 @@ mod tests {
         .unwrap();
         std::fs::write(
             dir.join("jail.local"),
-            "[DEFAULT]\nignoreip = 198.18.7.0/24\n#action = %(action_mw)s\nbantime = 3600\nfindtime = 600\nmaxretry = 3\n\n[nginx-http-auth]\nenabled = true\nlogpath = /var/log/nginx/error.log\naction = %(action_mwl)s\nmaxretry = 2\n",
+            "[DEFAULT]\nignoreip = 198.18.7.0/24\n#action = %(action_mw)s\nbantime = 3600\nfindtime = 600\nmaxretry = 3\n\n[nginx-http-auth]\nenabled = true\nlogpath = /var/log/nginx/error.log\naction = %(action_mwl)s\nmaxretry = 2\n\n[postfix]\nenabled = true\nlogpath = /var/log/mail.log\n",
         )
         .unwrap();
     }
@@ -542,10 +548,13 @@ mod tests {
             .jail("nginx-http-auth")
             .expect("nginx-http-auth imported");
         assert_eq!(web.policy.maxretry, 2);
+        // banner has its own nginx-http-auth; a filter it has not is fail2ban's file.
+        assert_eq!(web.filter_name, "nginx-http-auth");
+        let mail = cfg.jail("postfix").expect("postfix imported");
         assert!(
-            web.filter_name.ends_with("filter.d/nginx-http-auth.conf"),
+            mail.filter_name.contains("filter.d/postfix.conf"),
             "{}",
-            web.filter_name
+            mail.filter_name
         );
         // The mail action is named, not dropped.
         assert!(
