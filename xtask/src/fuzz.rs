@@ -17,6 +17,7 @@ pub const TARGETS: &[&str] = &[
     "date",
     "state_log",
     "control",
+    "fail2ban_filter",
 ];
 
 /// Seconds per target when none is given.
