@@ -45,6 +45,7 @@ impl Piece {
 
 fn join(pieces: &[Piece]) -> String {
     match pieces {
+        [one] if one.before.is_empty() => one.after.clone(),
         [one] => one.text(),
         many => many.iter().map(Piece::text).collect::<Vec<_>>().join("\n"),
     }
@@ -568,18 +569,26 @@ impl Fail2banFilter {
         now: f64,
         mut pre: Groups,
     ) -> Vec<Hit> {
-        let original = if self.maxlines > 1 {
+        // The lines the failregexes see: the buffer (maxlines > 1), else this line alone
+        // (its text moved, not copied).
+        let (original, mut buf) = if self.maxlines > 1 {
             st.buffer.push(piece);
             let n = st.buffer.len();
             if n > self.maxlines {
                 st.buffer.drain(..n - self.maxlines);
             }
-            st.buffer.clone()
+            let original = st.buffer.clone();
+            let text = join(&original);
+            (original, Some(text))
         } else {
             st.buffer.clear();
-            vec![piece]
+            let text = if piece.before.is_empty() {
+                piece.after
+            } else {
+                piece.text()
+            };
+            (Vec::new(), Some(text))
         };
-        let mut buf = Some(join(&original));
         // Checked up front only when there are few ignoreregexes (fail2ban's rule).
         if !self.ignores.is_empty() && self.ignores.len() + 2 < self.fails.len() {
             let b = buf.as_deref().unwrap_or_default();
@@ -618,14 +627,20 @@ impl Fail2banFilter {
             let Some(m) = re.search(&b) else {
                 continue;
             };
-            let (matched, unmatched) = split_match(&b, &m, &original, re, self.maxlines);
+            // One line at a time: the match is that line (nothing to split or copy).
+            let (matched, unmatched) = if self.maxlines > 1 {
+                split_match(&b, &m, &original, re)
+            } else {
+                (Vec::new(), Vec::new())
+            };
             if !self.ignores.is_empty() {
-                let text = if self.maxlines > 1 {
-                    join(&matched)
+                let vetoed = if self.maxlines > 1 {
+                    let text = join(&matched);
+                    self.ignores.iter().any(|g| g.is_match(&text))
                 } else {
-                    b.clone()
+                    self.ignores.iter().any(|g| g.is_match(&b))
                 };
-                if self.ignores.iter().any(|g| g.is_match(&text)) {
+                if vetoed {
                     if self.maxlines > 1 {
                         st.buffer = unmatched;
                     }
@@ -640,7 +655,7 @@ impl Fail2banFilter {
                 }
             }
             fold_compound_names(&mut groups);
-            let matched_lines = matched.len();
+            let matched_lines = if self.maxlines > 1 { matched.len() } else { 1 };
             let mut fail = Fail {
                 groups,
                 seen: now,
@@ -1041,9 +1056,8 @@ fn split_match(
     m: &pyre::Match,
     original: &[Piece],
     re: &Re,
-    maxlines: usize,
 ) -> (Vec<Piece>, Vec<Piece>) {
-    if maxlines <= 1 || original.len() <= 1 {
+    if original.len() <= 1 {
         return (original.to_vec(), Vec::new());
     }
     let first = buf[..m.start].matches('\n').count();
