@@ -101,7 +101,7 @@ pub fn compile(
     regex::bytes::Regex::new(&expanded).map_err(|e| PatternError::Regex(first_line(&e.to_string())))
 }
 
-fn first_line(s: &str) -> String {
+pub(crate) fn first_line(s: &str) -> String {
     // regex errors are multi-line drawings; keep the last line, which says what is wrong.
     s.lines()
         .rev()

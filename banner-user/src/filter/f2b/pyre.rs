@@ -548,7 +548,7 @@ impl Re {
                     translated: t.pattern,
                 });
             }
-            Err(e) => last_line(&e.to_string()),
+            Err(e) => crate::filter::pattern::first_line(&e.to_string()),
         };
         if !t.fancy {
             return Err(first_error);
@@ -556,7 +556,7 @@ impl Re {
         let re = fancy_regex::RegexBuilder::new(&t.pattern)
             .backtrack_limit(BACKTRACK_LIMIT)
             .build()
-            .map_err(|e| last_line(&e.to_string()))?;
+            .map_err(|e| crate::filter::pattern::first_line(&e.to_string()))?;
         let names = re
             .capture_names()
             .enumerate()
@@ -641,15 +641,6 @@ impl Re {
                 .map(|(s, e)| (&**n, &text[s..e]))
         })
     }
-}
-
-fn last_line(s: &str) -> String {
-    s.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or(s)
-        .trim()
-        .to_string()
 }
 
 #[cfg(test)]
