@@ -322,7 +322,13 @@ impl Lab {
     /// native mode. veth hands frames sent back with XDP_TX only to a peer that runs XDP
     /// itself; a real NIC needs no such help.
     pub fn peer_xdp_pass(&self) -> &Self {
-        let obj = std::env::temp_dir().join(format!("banner-pass-{}.o", std::process::id()));
+        // One file per lab: tests of one binary run in parallel in one process, and a shared
+        // name let one test truncate or remove the object while `ip` of another was reading it.
+        let obj = std::env::temp_dir().join(format!(
+            "banner-pass-{}-{}.o",
+            std::process::id(),
+            self.ns
+        ));
         std::fs::write(&obj, banner::backend::xdp::EBPF_OBJECT).expect("write the XDP object");
         sh(
             "ip",
