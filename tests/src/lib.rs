@@ -324,11 +324,8 @@ impl Lab {
     pub fn peer_xdp_pass(&self) -> &Self {
         // One file per lab: tests of one binary run in parallel in one process, and a shared
         // name let one test truncate or remove the object while `ip` of another was reading it.
-        let obj = std::env::temp_dir().join(format!(
-            "banner-pass-{}-{}.o",
-            std::process::id(),
-            self.ns
-        ));
+        let obj =
+            std::env::temp_dir().join(format!("banner-pass-{}-{}.o", std::process::id(), self.ns));
         std::fs::write(&obj, banner::backend::xdp::EBPF_OBJECT).expect("write the XDP object");
         sh(
             "ip",
