@@ -1157,7 +1157,7 @@ pub fn load_filter(
     usedns: bool,
     journal: bool,
 ) -> Result<Filter, FilterLoadError> {
-    if crate::filter::BUILTIN.contains(&name) {
+    if crate::filter::builtin::find(name).is_some() {
         if let Some(k) = options.keys().find(|k| *k != "mode") {
             return Err(FilterLoadError::Builtin(format!(
                 "the built-in filter {name} takes only `mode`, not `{k}`"
@@ -1186,7 +1186,9 @@ pub fn load_filter(
         } else {
             format!(
                 "no filter named `{name}`: not built in ({}), no [filters.{name}], and no {}",
-                crate::filter::BUILTIN.join(", "),
+                crate::filter::builtin::names()
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 path.display()
             )
         }));

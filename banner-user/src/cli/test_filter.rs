@@ -203,9 +203,8 @@ pub fn run(args: TestFilterArgs) -> CliResult {
 fn filters_for(args: &TestFilterArgs, journal: bool) -> Result<Vec<Filter>, CliError> {
     let (name, options) = split_options(&args.filter).map_err(CliError::usage)?;
     let names: Vec<String> = if name == "all" {
-        crate::filter::BUILTIN
-            .iter()
-            .map(|s| s.to_string())
+        crate::filter::builtin::names()
+            .map(str::to_string)
             .collect()
     } else {
         vec![name]

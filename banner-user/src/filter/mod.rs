@@ -6,11 +6,15 @@
 //! fail patterns. All fail patterns are first run together in one pass (a `RegexSet`), so
 //! the common case, a line that is no failure, costs one scan.
 
+pub mod builtin;
 pub mod date;
 pub mod f2b;
+pub mod mail;
 pub mod nginx;
 pub mod pattern;
+pub mod services;
 pub mod sshd;
+pub mod web;
 
 use std::{net::IpAddr, time::SystemTime};
 
@@ -151,46 +155,31 @@ struct Native {
 /// Where fail2ban's filters live, unless the configuration says otherwise.
 pub const FAIL2BAN_FILTER_DIR: &str = "/etc/fail2ban/filter.d";
 
-/// Built-in filter names.
-pub const BUILTIN: &[&str] = &["sshd", "nginx-http-auth", "nginx-limit-req"];
-
 impl Filter {
-    /// A built-in filter in the given mode (`normal` or `aggressive`).
+    /// A built-in filter in the given mode (`normal` names each filter's default).
     pub fn builtin(name: &str, mode: &str, usedns: bool) -> Result<Self, String> {
-        let (programs, patterns) = match name {
-            "sshd" => (
-                sshd::PROGRAMS,
-                sshd::patterns(mode).ok_or_else(|| {
-                    format!(
-                        "sshd has no mode `{mode}` (expected {})",
-                        sshd::MODES.join(", ")
-                    )
-                })?,
-            ),
-            "nginx-http-auth" => (
-                &[][..],
-                nginx::http_auth(mode).ok_or_else(|| {
-                    format!(
-                        "nginx-http-auth has no mode `{mode}` (expected {})",
-                        nginx::HTTP_AUTH_MODES.join(", ")
-                    )
-                })?,
-            ),
-            "nginx-limit-req" => (
-                &[][..],
-                nginx::limit_req(mode).ok_or_else(|| {
-                    format!("nginx-limit-req has no mode `{mode}` (expected normal)")
-                })?,
-            ),
-            other => {
-                return Err(format!(
-                    "no filter named `{other}` (built-in: {}; or define [filters.{other}])",
-                    BUILTIN.join(", ")
-                ))
-            }
+        let Some(b) = builtin::find(name) else {
+            return Err(format!(
+                "no filter named `{name}` (built-in: {}; or define [filters.{name}])",
+                builtin::names().collect::<Vec<_>>().join(", ")
+            ));
         };
-        let engine = f2b::Fail2banFilter::builtin(name, programs, &patterns, &[])
+        let Some(mode) = b.mode(mode) else {
+            return Err(format!(
+                "{name} has no mode `{mode}` (expected {})",
+                b.modes.join(", ")
+            ));
+        };
+        let header = f2b::Header {
+            programs: b.programs.iter().map(|p| p.to_string()).collect(),
+            pid_optional: b.pid_optional,
+            connections: b.connections,
+            optional: b.optional_header,
+        };
+        let ignores = (b.ignores)(mode);
+        let mut engine = f2b::Fail2banFilter::builtin(name, header, &(b.patterns)(mode), &ignores)
             .map_err(|e| format!("built-in filter {name}: {e}"))?;
+        engine.journalmatch = b.journalmatch.iter().map(|j| j.to_string()).collect();
         Ok(Self {
             name: name.to_string(),
             usedns,

@@ -6,9 +6,9 @@
 //! text (a user name): each pattern is anchored at the end with nginx's own fields after
 //! the address (`server`, `request`, `host`), so the address is the one nginx wrote.
 
-use super::sshd::Pattern;
+use super::builtin::Pattern;
 
-pub const HTTP_AUTH_MODES: &[&str] = &["normal", "auth", "fallback", "aggressive"];
+pub const HTTP_AUTH_MODES: &[&str] = &["auth", "fallback", "aggressive"];
 
 /// `[error] 123#0: *4 `: level, pid#thread, connection.
 const HEAD: &str = r"^\s*\[[a-z]+\] \d+#\d+: \*\d+ ";
@@ -16,7 +16,7 @@ const HEAD: &str = r"^\s*\[[a-z]+\] \d+#\d+: \*\d+ ";
 const REQUEST_TAIL: &str =
     r#", server: \S*, request: "\S+ \S+ HTTP/\d+\.\d+", host: "\S+"(?:, referrer: "\S+")?\s*$"#;
 
-pub fn http_auth(mode: &str) -> Option<Vec<Pattern>> {
+pub fn http_auth(mode: &str) -> Vec<Pattern> {
     let auth = (
         format!(
             r#"{HEAD}user "(?:[^"]*|.*)":? (?:password mismatch|was not found in "[^"]*"), client: <HOST>{REQUEST_TAIL}"#
@@ -30,19 +30,16 @@ pub fn http_auth(mode: &str) -> Option<Vec<Pattern>> {
         ),
         false,
     );
-    Some(match mode {
-        "normal" | "auth" => vec![auth],
+    match mode {
         "fallback" => vec![fallback],
         "aggressive" => vec![auth, fallback],
-        _ => return None,
-    })
+        _ => vec![auth],
+    }
 }
 
-pub fn limit_req(mode: &str) -> Option<Vec<Pattern>> {
-    (mode == "normal").then(|| {
-        vec![(
-            format!(r#"{HEAD}limiting requests, excess: [\d.]+ by zone "[^"]+", client: <HOST>,"#),
-            false,
-        )]
-    })
+pub fn limit_req(_mode: &str) -> Vec<Pattern> {
+    vec![(
+        format!(r#"{HEAD}limiting requests, excess: [\d.]+ by zone "[^"]+", client: <HOST>,"#),
+        false,
+    )]
 }

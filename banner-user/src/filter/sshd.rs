@@ -37,16 +37,7 @@ const AUTHNG_USER: &str = r"(?: (?:invalid|authenticating) user <F-USER>(?:\S+|.
 /// An algorithm kind in "no matching ... found" (a few words).
 const ALG: &str = r"(?:\w+ ){0,2}\w+";
 
-/// A failregex and whether it is a marker (see the module's notes).
-pub type Pattern = (String, bool);
-
-fn attempt(p: String) -> Pattern {
-    (p, false)
-}
-
-fn marker(p: String) -> Pattern {
-    (p, true)
-}
+use super::builtin::{attempt, marker, Pattern};
 
 fn failed(method: &str, invalid: &str) -> [String; 2] {
     [
@@ -62,10 +53,7 @@ fn failed(method: &str, invalid: &str) -> [String; 2] {
 }
 
 /// The failregexes of a mode, in the order they are tried.
-pub fn patterns(mode: &str) -> Option<Vec<Pattern>> {
-    if !MODES.contains(&mode) {
-        return None;
-    }
+pub fn patterns(mode: &str) -> Vec<Pattern> {
     let ddos = matches!(mode, "ddos" | "aggressive");
     let extra = matches!(mode, "extra" | "aggressive");
     let mut v: Vec<Pattern> = vec![
@@ -135,5 +123,5 @@ pub fn patterns(mode: &str) -> Option<Vec<Pattern>> {
     v.push(marker(format!(
         r"^{PREF}<F-NOFAIL>Connection from</F-NOFAIL> <HOST>"
     )));
-    Some(v)
+    v
 }

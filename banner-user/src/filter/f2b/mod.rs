@@ -185,15 +185,42 @@ struct State {
     generation: u64,
 }
 
+/// How a built-in reads the line before its failregexes: which programs' syslog lines.
+#[derive(Clone, Debug, Default)]
+pub struct Header {
+    /// Program names (a trailing `*`: any name starting so, e.g. `postfix*` for
+    /// `postfix/smtpd` and `postfix-in/submission/smtpd`); empty: a log the program writes
+    /// itself (a time, then the message).
+    pub programs: Vec<String>,
+    /// Accept `HOST PROG: ` without a pid (daemons that log so, e.g. dovecot); else a tag
+    /// after a host must carry a pid, as sshd's own lines do.
+    pub pid_optional: bool,
+    /// Track connections by pid (or sshd's client port): a line naming nobody belongs to its
+    /// connection's address, markers count once per connection.
+    pub connections: bool,
+    /// The service also writes its own log, without a syslog header (dovecot's `log_path`):
+    /// a line whose header names no known program is read from after its time. The
+    /// patterns are anchored at the service's own message prefix, so another program's
+    /// syslog line (which starts with a host name) does not match.
+    pub optional: bool,
+}
+
+impl Header {
+    fn knows(&self, program: &str) -> bool {
+        self.programs.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => program.starts_with(prefix) && program.len() > prefix.len(),
+            None => p == program,
+        })
+    }
+}
+
 /// A compiled fail2ban filter with its matching state (line buffer, connections).
 #[derive(Debug)]
 pub struct Fail2banFilter {
     pub name: String,
     prefregex: Option<Re>,
-    /// banner's built-ins read the syslog header by hand instead of a prefregex: the
-    /// programs whose lines they read (the tag must carry a pid, the connection id); an
-    /// empty list: a log the program writes itself (a time, then the message).
-    programs: Option<Vec<String>>,
+    /// banner's built-ins read the syslog header by hand instead of a prefregex.
+    header: Option<Header>,
     fails: Vec<Re>,
     /// Per failregex of a built-in: a marker line (empty for fail2ban's files).
     markers: Vec<bool>,
@@ -213,7 +240,7 @@ impl Clone for Fail2banFilter {
         Self {
             name: self.name.clone(),
             prefregex: self.prefregex.clone(),
-            programs: self.programs.clone(),
+            header: self.header.clone(),
             fails: self.fails.clone(),
             markers: self.markers.clone(),
             fail_set: self.fail_set.clone(),
@@ -317,7 +344,7 @@ impl Fail2banFilter {
         Ok(Self {
             name: def.name.clone(),
             prefregex,
-            programs: None,
+            header: None,
             markers: Vec::new(),
             fails,
             fail_set,
@@ -334,7 +361,7 @@ impl Fail2banFilter {
     /// sending program's pid as the connection id.
     pub fn builtin(
         name: &str,
-        programs: &[&str],
+        header: Header,
         failregex: &[(String, bool)],
         ignoreregex: &[String],
     ) -> Result<Self, String> {
@@ -361,7 +388,7 @@ impl Fail2banFilter {
         Ok(Self {
             name: name.to_string(),
             prefregex: None,
-            programs: Some(programs.iter().map(|p| p.to_string()).collect()),
+            header: Some(header),
             markers,
             fails,
             fail_set,
@@ -406,8 +433,8 @@ impl Fail2banFilter {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(programs) = &self.programs {
-            return self.process_builtin(&mut st, programs, line, given_time, pid, now);
+        if let Some(header) = &self.header {
+            return self.process_builtin(&mut st, header, line, given_time, pid, now);
         }
         let (piece, date) = match given_time {
             Some(t) => (
@@ -458,7 +485,7 @@ impl Fail2banFilter {
     fn process_builtin(
         &self,
         st: &mut State,
-        programs: &[String],
+        header: &Header,
         line: &str,
         given_time: Option<f64>,
         pid: Option<u32>,
@@ -514,16 +541,17 @@ impl Fail2banFilter {
                 }
             }
         };
-        let (content, pid) = if stamped && programs.is_empty() {
+        let (content, pid) = if stamped && header.programs.is_empty() {
             (rest.trim_start(), None)
         } else if stamped {
-            let header = if is_5424 {
-                header_5424(rest, programs)
+            let found = if is_5424 {
+                header_5424(rest, header)
             } else {
-                syslog_header(rest, programs)
+                syslog_header(rest, header)
             };
-            match header {
+            match found {
                 Some(h) => h,
+                None if header.optional => (rest.trim_start(), None),
                 None => return Vec::new(),
             }
         } else {
@@ -540,12 +568,12 @@ impl Fail2banFilter {
         let mut pre = Groups::default();
         // The connection: the writer's pid, else (files sshd writes itself) the client's port.
         // A program's own log without a syslog header has no connections.
-        let port = if programs.is_empty() {
-            None
-        } else {
+        let port = if header.connections && !header.programs.is_empty() {
             client_port(content)
+        } else {
+            None
         };
-        match (pid, port) {
+        match (pid.filter(|_| header.connections), port) {
             (Some(p), _) => {
                 pre.insert(Arc::from("mlfid"), format!("pid:{p}"));
             }
@@ -720,7 +748,7 @@ impl Fail2banFilter {
                 marker: self.markers.get(index).copied().unwrap_or(false),
                 content_hash: crc32fast::hash(b.as_bytes()),
                 connection: self
-                    .programs
+                    .header
                     .as_ref()
                     .and(mlfid.as_deref())
                     .and_then(connection_of),
@@ -776,8 +804,8 @@ fn strip_5424_pri(line: &str) -> Option<&str> {
 /// With a host, the tag must carry a pid, as the daemons' own lines do: `logger -t sshd`
 /// (which any local user may run) writes none unless asked, and rsyslog always writes the
 /// host, so the host-less forms are not what a local user's logger produces.
-fn syslog_header<'a>(rest: &'a str, programs: &[String]) -> Option<(&'a str, Option<u32>)> {
-    let known = |p: &str| programs.iter().any(|name| name == p);
+fn syslog_header<'a>(rest: &'a str, header: &Header) -> Option<(&'a str, Option<u32>)> {
+    let known = |p: &str| header.knows(p);
     let (first, after) = rest.split_once(' ').unwrap_or((rest, ""));
     // No host: the first token is the tag.
     if let Some(tag) = first.strip_suffix(':') {
@@ -796,6 +824,9 @@ fn syslog_header<'a>(rest: &'a str, programs: &[String]) -> Option<(&'a str, Opt
     let (tag, message) = after.split_once(": ")?;
     match split_tag(tag) {
         Some((prog, Some(pid))) if known(prog) && !tag.contains(' ') => Some((message, Some(pid))),
+        Some((prog, None)) if header.pid_optional && known(prog) && !tag.contains(' ') => {
+            Some((message, None))
+        }
         _ => None,
     }
 }
@@ -815,14 +846,14 @@ fn split_tag(tag: &str) -> Option<(&str, Option<u32>)> {
 }
 
 /// RFC 5424 after the timestamp: `HOST APP PROCID MSGID SD MSG` -> (pid, message).
-fn header_5424<'a>(rest: &'a str, programs: &[String]) -> Option<(&'a str, Option<u32>)> {
+fn header_5424<'a>(rest: &'a str, header: &Header) -> Option<(&'a str, Option<u32>)> {
     let mut fields = rest.splitn(5, ' ');
     let _host = fields.next()?;
     let app = fields.next()?;
     let procid = fields.next()?;
     let _msgid = fields.next()?;
     let sd_and_msg = fields.next()?;
-    if !programs.iter().any(|p| p == app) {
+    if !header.knows(app) {
         return None;
     }
     let pid = procid.parse().ok();

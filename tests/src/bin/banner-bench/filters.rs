@@ -130,7 +130,7 @@ pub fn bench_filters(quick: bool) -> Value {
             json!(lines as f64 / secs),
         );
         r.insert("banner_filter_d_matched".into(), json!(matched));
-        if banner::filter::BUILTIN.contains(name) {
+        if banner::filter::builtin::find(name).is_some() {
             let (secs, matched) = time_filter(
                 &|| Filter::builtin(name, "normal", false).expect("built-in"),
                 &log,

@@ -1,0 +1,140 @@
+//! The table of banner's built-in filters: for each, the programs whose syslog lines it
+//! reads, its modes (the first is the default; `normal` is always accepted) and its patterns.
+//!
+//! Every built-in runs on the `regex` crate (no backtracking, refused at build) and takes the
+//! address from where the service writes it, before any client text or followed only by the
+//! service's own fixed text, so a client cannot choose the address a line bans.
+
+use super::{mail, nginx, sshd};
+
+/// A failregex and whether it is a marker (counts once per connection; see `sshd`).
+pub type Pattern = (String, bool);
+
+pub fn attempt(p: impl Into<String>) -> Pattern {
+    (p.into(), false)
+}
+
+pub fn marker(p: impl Into<String>) -> Pattern {
+    (p.into(), true)
+}
+
+pub struct Builtin {
+    pub name: &'static str,
+    /// Syslog program names (`x*`: any starting with `x`); empty: the service's own log file.
+    pub programs: &'static [&'static str],
+    /// Whether a tag after a host may lack a pid (the service logs so).
+    pub pid_optional: bool,
+    /// Lines are tied into connections by pid (sshd).
+    pub connections: bool,
+    /// The service's own log (no syslog header) is read as well as its syslog lines.
+    pub optional_header: bool,
+    /// Modes; the first is the default, which `normal` also names.
+    pub modes: &'static [&'static str],
+    pub patterns: fn(&str) -> Vec<Pattern>,
+    /// Per mode: lines the filter must never count, whatever a failregex says (what a
+    /// look-ahead would exclude in fail2ban's pattern).
+    pub ignores: fn(&str) -> Vec<String>,
+    /// Where journald holds the service's lines (`FIELD=value`, for jails without logpath).
+    pub journalmatch: &'static [&'static str],
+}
+
+impl Builtin {
+    /// The mode's canonical name, or None when the filter has no such mode.
+    pub fn mode<'a>(&self, mode: &'a str) -> Option<&'a str> {
+        if self.modes.contains(&mode) {
+            Some(mode)
+        } else if mode == "normal" {
+            self.modes.first().copied()
+        } else {
+            None
+        }
+    }
+}
+
+const fn syslog(
+    name: &'static str,
+    programs: &'static [&'static str],
+    modes: &'static [&'static str],
+    patterns: fn(&str) -> Vec<Pattern>,
+    journalmatch: &'static [&'static str],
+) -> Builtin {
+    Builtin {
+        name,
+        programs,
+        pid_optional: false,
+        connections: false,
+        optional_header: false,
+        modes,
+        patterns,
+        ignores: no_ignores,
+        journalmatch,
+    }
+}
+
+const fn own_log(
+    name: &'static str,
+    modes: &'static [&'static str],
+    patterns: fn(&str) -> Vec<Pattern>,
+) -> Builtin {
+    syslog(name, &[], modes, patterns, &[])
+}
+
+const NORMAL: &[&str] = &["normal"];
+
+fn no_ignores(_mode: &str) -> Vec<String> {
+    Vec::new()
+}
+
+/// Every built-in filter, by name.
+pub static BUILTINS: &[Builtin] = &[
+    Builtin {
+        connections: true,
+        ..syslog(
+            "sshd",
+            sshd::PROGRAMS,
+            sshd::MODES,
+            sshd::patterns,
+            &[
+                "_SYSTEMD_UNIT=sshd.service",
+                "_COMM=sshd",
+                "_COMM=sshd-session",
+            ],
+        )
+    },
+    own_log("nginx-http-auth", nginx::HTTP_AUTH_MODES, nginx::http_auth),
+    own_log("nginx-limit-req", NORMAL, nginx::limit_req),
+    Builtin {
+        ignores: mail::postfix_ignores,
+        ..syslog(
+            "postfix",
+            &["postfix*"],
+            mail::POSTFIX_MODES,
+            mail::postfix,
+            &[
+                "_SYSTEMD_UNIT=postfix.service",
+                "_SYSTEMD_UNIT=postfix@-.service",
+            ],
+        )
+    },
+    Builtin {
+        pid_optional: true,
+        optional_header: true,
+        ..syslog(
+            "dovecot",
+            &["dovecot", "dovecot-auth", "auth"],
+            mail::DOVECOT_MODES,
+            mail::dovecot,
+            &["_SYSTEMD_UNIT=dovecot.service"],
+        )
+    },
+];
+
+/// The built-in called `name`.
+pub fn find(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}
+
+/// The names of all built-ins, in the table's order.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    BUILTINS.iter().map(|b| b.name)
+}
