@@ -127,6 +127,46 @@ pub static BUILTINS: &[Builtin] = &[
             &["_SYSTEMD_UNIT=dovecot.service"],
         )
     },
+    Builtin {
+        optional_header: true,
+        ..syslog(
+            "exim",
+            &["exim", "exim4"],
+            mail::EXIM_MODES,
+            mail::exim,
+            &["_SYSTEMD_UNIT=exim4.service", "_SYSTEMD_UNIT=exim.service"],
+        )
+    },
+    Builtin {
+        optional_header: true,
+        ..syslog(
+            "exim-spam",
+            &["exim", "exim4"],
+            NORMAL,
+            mail::exim_spam,
+            &["_SYSTEMD_UNIT=exim4.service", "_SYSTEMD_UNIT=exim.service"],
+        )
+    },
+    syslog(
+        "sendmail-auth",
+        &["sendmail", "sm-mta", "sm-acceptingconnections"],
+        NORMAL,
+        mail::sendmail_auth,
+        &["_SYSTEMD_UNIT=sendmail.service"],
+    ),
+    Builtin {
+        pid_optional: true,
+        ..syslog(
+            "courier-auth",
+            mail::COURIER_PROGRAMS,
+            NORMAL,
+            mail::courier_auth,
+            &[
+                "_SYSTEMD_UNIT=courier-imap.service",
+                "_SYSTEMD_UNIT=courier-pop.service",
+            ],
+        )
+    },
 ];
 
 /// The built-in called `name`.

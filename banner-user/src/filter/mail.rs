@@ -39,9 +39,9 @@ fn postfix_normal() -> Vec<Pattern> {
 }
 
 fn postfix_auth() -> Pattern {
-    attempt(format!(
-        r"^warning: [^\[\s]*\[<HOST>\](?::\d+)?: SASL (?i:LOGIN|PLAIN|(?:CRAM|DIGEST)-MD5) authentication failed:"
-    ))
+    attempt(
+        r"^warning: [^\[\s]*\[<HOST>\](?::\d+)?: SASL (?i:LOGIN|PLAIN|(?:CRAM|DIGEST)-MD5) authentication failed:",
+    )
 }
 
 fn postfix_ddos() -> Vec<Pattern> {
@@ -126,4 +126,132 @@ pub fn dovecot(mode: &str) -> Vec<Pattern> {
         )));
     }
     v
+}
+
+// ---------------------------------------------------------------------------------------
+// exim (its own mainlog, or syslog as `exim[PID]:`)
+
+pub const EXIM_MODES: &[&str] = &["normal", "aggressive"];
+
+/// exim's process id in its own log.
+const EX_PID: &str = r"^(?:\[\d+\] )?";
+/// `H=rdns (helo) [ADDR]`: the HELO (client text) sits in parentheses without spaces, so
+/// the bracket after it is exim's.
+const EX_HOST_PRE: &str = r"(?:H=(?:[\w.-]+ )?(?:\(\S*\) )?)?\[<HOST>\]";
+/// What exim writes after the address: port, interface, user, protocol.
+const EX_HOST_SUF: &str = r"(?::\d+)?(?: I=\[\S+\](?::\d+)?)?(?: U=\S+)?(?: P=e?smtp)?";
+/// The sender (client text, no spaces), written after the address.
+const EX_SENDER: &str = r"F=(?:<>|[^@\s]+@\S+)";
+
+pub fn exim(mode: &str) -> Vec<Pattern> {
+    let host = format!("{EX_HOST_PRE}{EX_HOST_SUF}");
+    let mut v = vec![
+        attempt(format!(
+            r"{EX_PID}{host}(?: {EX_SENDER})? sender verify fail for <\S+>: (?:Unknown user|Unrouteable address|all relevant MX records point to non-existent hosts)\s*$"
+        )),
+        attempt(format!(
+            r"{EX_PID}\w+ authenticator failed for (?:[^\[( ]* )?(?:\(\S*\) )?\[<HOST>\](?::\d+)?(?: I=\[\S+\](?::\d+)?)?: 535 Incorrect authentication data(?: \(set_id=.*\)|: \d+ Time\(s\))?\s*$"
+        )),
+        attempt(format!(
+            r"{EX_PID}{host}(?: {EX_SENDER})? rejected RCPT [^@\s]+@\S+: (?:relay not permitted|Sender verify failed|Unknown user|Unrouteable address)\s*$"
+        )),
+        attempt(format!(
+            r#"{EX_PID}SMTP protocol synchronization error \([^)]*\): rejected (?:connection from|"\S+") {host} (?:next )?input=".*"\s*$"#
+        )),
+        attempt(format!(
+            r#"{EX_PID}SMTP call from (?:[^\[( ]* )?{host} dropped: too many (?:nonmail commands|syntax or protocol errors) \(last (?:command )?was "[^"]*"\)\s*$"#
+        )),
+        // The quoted command is client text and may hold `" H=... [ADDR]`: the greedy `.*`
+        // makes the address the last one, which exim writes after the command.
+        attempt(format!(
+            r#"{EX_PID}SMTP protocol error in ".*" {host} AUTH command used when not advertised\s*$"#
+        )),
+        attempt(format!(
+            r"{EX_PID}no MAIL in SMTP connection from (?:[^\[( ]* )?(?:\(\S*\) )?{host} D=\d\S*s(?: C=\S*)?\s*$"
+        )),
+        attempt(format!(
+            r"{EX_PID}(?:[\w-]+ )?SMTP connection from (?:[^\[( ]* )?(?:\(\S*\) )?{host} closed by DROP in ACL\s*$"
+        )),
+    ];
+    if mode == "aggressive" {
+        v.extend([
+            attempt(format!(r"{EX_PID}no host name found for IP address <HOST>$")),
+            attempt(format!(
+                r"{EX_PID}no IP address found for host \S+ \(during SMTP connection from \[<HOST>\]\)$"
+            )),
+        ]);
+    }
+    v
+}
+
+/// The recipient whose spam is an attack, as fail2ban's exim-spam has it by default.
+const EXIM_HONEYPOT: &str = "trap@example.com";
+
+pub fn exim_spam(_mode: &str) -> Vec<Pattern> {
+    let host = format!("{EX_HOST_PRE}{EX_HOST_SUF}");
+    let scanned = r"\(scanned in \d+/\d+ secs \| Message-Id: \S+\)\. From \S+";
+    vec![
+        attempt(format!(
+            r"{EX_PID}\S+ {EX_SENDER} {host} rejected by local_scan\(\): .{{0,256}}$"
+        )),
+        attempt(format!(
+            r"{EX_PID}{host} {EX_SENDER} rejected RCPT [^@\s]+@\S+: .*dnsbl.*\s*$"
+        )),
+        attempt(format!(
+            r"{EX_PID}\S+ {host} {EX_SENDER} rejected after DATA: This message contains a virus \(\S+\)\.\s*$"
+        )),
+        attempt(format!(
+            r"{EX_PID}\S+ SA: Action: flagged as Spam but accepted: score=\d+\.\d+ required=\d+\.\d+ {scanned} \(host=\S+ \[<HOST>\]\) for {}$",
+            regex::escape(EXIM_HONEYPOT)
+        )),
+        attempt(format!(
+            r"{EX_PID}\S+ SA: Action: silently tossed message: score=\d+\.\d+ required=\d+\.\d+ trigger=\d+\.\d+ {scanned} \(host=(?:\S+ )?\[<HOST>\]\) for \S+$"
+        )),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// sendmail
+
+/// sendmail's queue id before the message.
+const SM_QUEUE: &str = r"^(?:\w{14,20}: )?";
+const SM_ADDR: &str = r"(?:IPv6:<IP6>|<IP4>)";
+
+pub fn sendmail_auth(_mode: &str) -> Vec<Pattern> {
+    vec![
+        attempt(format!(
+            r"{SM_QUEUE}(?:\S+ )?\[{SM_ADDR}\](?: \(may be forged\))?: possible SMTP attack: command=AUTH, count=\d+$"
+        )),
+        // The user name may hold `, relay=[...]`: anchored at the end, the relay is the
+        // last one, which sendmail writes after the name.
+        attempt(format!(
+            r"{SM_QUEUE}AUTH failure \([^)]+\):(?: [^:]+:)? (?:authentication failure|user not found): [^,]*, (?:user=<F-USER>.*</F-USER>, )?relay=(?:\S+ )?\[{SM_ADDR}\](?: \(may be forged\))?$"
+        )),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// courier
+
+pub const COURIER_PROGRAMS: &[&str] = &[
+    "imapd",
+    "imapd-ssl",
+    "pop3d",
+    "pop3d-ssl",
+    "imaplogin",
+    "pop3login",
+    "courierimapd",
+    "courierpop3d",
+    "courierimaplogin",
+    "courierpop3login",
+    "courierimapd-ssl",
+    "courierpop3d-ssl",
+];
+
+pub fn courier_auth(_mode: &str) -> Vec<Pattern> {
+    // The fields before `ip=` may hold client text (`user=`): anchored at the end, the
+    // address is the last `ip=[...]`, which courier writes after them.
+    vec![attempt(
+        r"^LOGIN FAILED, (?:(?:user=<F-USER>[^,]*</F-USER>|\w+=[^,]*), )*ip=\[<HOST>\](?:, port=\[\d+\])?\s*$",
+    )]
 }
