@@ -5,7 +5,7 @@
 //! address from where the service writes it, before any client text or followed only by the
 //! service's own fixed text, so a client cannot choose the address a line bans.
 
-use super::{mail, nginx, sshd};
+use super::{mail, nginx, services, sshd};
 
 /// A failregex and whether it is a marker (counts once per connection; see `sshd`).
 pub type Pattern = (String, bool);
@@ -165,6 +165,37 @@ pub static BUILTINS: &[Builtin] = &[
                 "_SYSTEMD_UNIT=courier-imap.service",
                 "_SYSTEMD_UNIT=courier-pop.service",
             ],
+        )
+    },
+    Builtin {
+        pid_optional: true,
+        optional_header: true,
+        ..syslog(
+            "vsftpd",
+            &["vsftpd"],
+            NORMAL,
+            services::vsftpd,
+            &["_SYSTEMD_UNIT=vsftpd.service"],
+        )
+    },
+    Builtin {
+        optional_header: true,
+        ..syslog(
+            "proftpd",
+            &["proftpd"],
+            NORMAL,
+            services::proftpd,
+            &["_SYSTEMD_UNIT=proftpd.service"],
+        )
+    },
+    Builtin {
+        pid_optional: true,
+        ..syslog(
+            "pure-ftpd",
+            &["pure-ftpd"],
+            NORMAL,
+            services::pure_ftpd,
+            &["_SYSTEMD_UNIT=pure-ftpd.service"],
         )
     },
 ];
