@@ -338,17 +338,42 @@ fn run_filter(runner: &mut Runner, name: &str, under: &Under, logs: &Path) -> Sc
     score
 }
 
+/// Annotations banner's built-ins refuse on purpose (sample, line, why): meeting them would
+/// let client text choose the address a line bans. Each has a unit test with the attack.
+const REFUSED: &[(&str, usize, &str)] = &[(
+    "pam-generic",
+    23,
+    "a `user=` read across spaces lets a name in `ruser=` put its own `rhost=` last \
+     (filter::tests::pam_user_names_never_choose_the_address)",
+)];
+
 fn check_builtins(builtin: &Score) {
-    if builtin.met < builtin.annotations
+    let refused = |m: &String| {
+        REFUSED.iter().any(|(file, line, _)| {
+            m.trim_start()
+                .starts_with(&format!("built-in {file}:{line} "))
+                && m.contains("no match, want one")
+        })
+    };
+    if builtin.met + REFUSED.len() < builtin.annotations
         || builtin.unannotated_matches > 0
         || std::env::var_os("BANNER_CORPUS_VERBOSE").is_some()
     {
-        for m in builtin.misses.iter().take(300) {
+        for m in builtin.misses.iter().filter(|m| !refused(m)).take(300) {
             println!("{m}");
         }
     }
+    for (file, line, why) in REFUSED {
+        println!("refused on purpose: {file}:{line}: {why}");
+    }
+    // Each refusal is still checked: the line is read and yields no failure.
     assert_eq!(
-        (builtin.met, builtin.unannotated_matches),
+        builtin.misses.iter().filter(|m| refused(m)).count(),
+        REFUSED.len(),
+        "a line refused on purpose now matches (or its sample moved)"
+    );
+    assert_eq!(
+        (builtin.met + REFUSED.len(), builtin.unannotated_matches),
         (builtin.annotations, 0),
         "built-in filters must meet every annotation of their samples"
     );

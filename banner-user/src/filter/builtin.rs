@@ -198,6 +198,35 @@ pub static BUILTINS: &[Builtin] = &[
             &["_SYSTEMD_UNIT=pure-ftpd.service"],
         )
     },
+    Builtin {
+        pid_optional: true,
+        ..syslog("pam-generic", &["*"], NORMAL, services::pam_generic, &[])
+    },
+    Builtin {
+        pid_optional: true,
+        optional_header: true,
+        ..syslog(
+            "mysqld-auth",
+            &["mysqld", "mariadbd"],
+            NORMAL,
+            services::mysqld_auth,
+            &[
+                "_SYSTEMD_UNIT=mysql.service",
+                "_SYSTEMD_UNIT=mariadb.service",
+            ],
+        )
+    },
+    Builtin {
+        optional_header: true,
+        ..syslog(
+            "named-refused",
+            &["named", "named-*"],
+            NORMAL,
+            services::named_refused,
+            &["_SYSTEMD_UNIT=named.service", "_SYSTEMD_UNIT=bind9.service"],
+        )
+    },
+    own_log("grafana", NORMAL, services::grafana),
 ];
 
 /// The built-in called `name`.

@@ -63,3 +63,56 @@ pub fn pure_ftpd(_mode: &str) -> Vec<Pattern> {
         r"^\(\?@<HOST>\) \[WARNING\] (?:{failed})\s*$"
     ))]
 }
+
+// ---------------------------------------------------------------------------------------
+// PAM (any program)
+
+/// `ruser` may hold client text with spaces (vsftpd puts the typed name there), so it is
+/// taken without spaces when that parses, else up to the `rhost=` after which only pam's
+/// own `user=ACCOUNT` follows. `user=` is only written for an existing account, whose name
+/// has no spaces: it is never read across a space, so no name can move the address.
+pub const PAM_RHOST: &str = r"ruser=<F-ALT_USER>(?:\S*|\S.*?)</F-ALT_USER> rhost=<HOST>(?:\s+user=<F-USER>\S*</F-USER>)?\s*$";
+
+pub fn pam_generic(_mode: &str) -> Vec<Pattern> {
+    vec![attempt(format!(
+        r"^(?:\(pam_[a-z]+\)|pam_[a-z]+(?:\(\S+\))?:?)\s+authentication failure;(?:\s+(?:(?:logname|e?uid)=\S*)){{0,3}} tty=\S* {PAM_RHOST}"
+    ))]
+}
+
+// ---------------------------------------------------------------------------------------
+// Databases, DNS
+
+pub fn mysqld_auth(_mode: &str) -> Vec<Pattern> {
+    // The user name is quoted and cannot hold a quote; the line must end with mysqld's
+    // own words, so nothing after the address is client text.
+    vec![attempt(
+        r"^(?:(?:\d{6}|\d{4}-\d{2}-\d{2})[ T]\s?\d{1,2}:\d{2}:\d{2} )?(?:\d+ )?\[\w+\] (?:\[[^\]]+\] )*Access denied for user '<F-USER>[^']+</F-USER>'@'<HOST>' (?:to database '[^']*'|\(using password: (?:YES|NO)\))*\s*$",
+    )]
+}
+
+pub fn named_refused(_mode: &str) -> Vec<Pattern> {
+    // `[category: ][error: ]client [@0x...] ADDR#PORT [(qname)]: ...`: the address comes
+    // before the query name, the only client text.
+    let client = r"^(?:[\w-]+: )?(?:(?:error|info|warning|notice): )?client(?: @\S*)? <HOST>#\d+(?: \(\S+\))?: ";
+    vec![
+        attempt(format!(
+            r"{client}(?:view [\w-]+: )?query(?: \(cache\))? '\S+' denied\s*$"
+        )),
+        attempt(format!(
+            r"{client}(?:view [\w-]+: )?zone transfer '\S+' denied\s*$"
+        )),
+        attempt(format!(
+            r"{client}bad zone transfer request: '\S+': non-authoritative zone \(NOTAUTH\)\s*$"
+        )),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// Web applications
+
+pub fn grafana(_mode: &str) -> Vec<Pattern> {
+    // logfmt: `remote_addr=` is grafana's last field, so the address is the line's end.
+    vec![attempt(
+        r#"^(?:lvl=err?or )?msg="Invalid username or password"(?: uname=(?:"<F-ALT_USER>[^"]+</F-ALT_USER>"|<F-USER>\S+</F-USER>)| error="[^"]+"| \S+=(?:"[^"]+"|\S*))* remote_addr=<ADDR>\s*$"#,
+    )]
+}

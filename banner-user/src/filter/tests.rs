@@ -441,3 +441,104 @@ fn user_names_are_capped_and_escaped() {
         "x\\u{1b}[31mred\\nnext"
     );
 }
+
+/// (built-in, mode, line, the address it must ban or None). 198.18.66.66 is always the
+/// address a client wrote into its own text: it must never be the one banned.
+const SERVICES: &[(&str, &str, &str, Option<&str>)] = &[
+    // postfix
+    ("postfix", "normal", "Nov 26 01:02:03 mx postfix/smtpd[77]: NOQUEUE: reject: RCPT from unknown[198.18.0.1]: 554 5.7.1 <x@example.org>: Relay access denied; from=<a@b> to=<x@example.org> proto=ESMTP helo=<[198.18.66.66]>", Some("198.18.0.1")),
+    ("postfix", "normal", "Nov 26 01:02:03 mx postfix/smtpd[77]: improper command pipelining after EHLO from unknown[198.18.0.2]: helo [198.18.66.66]", Some("198.18.0.2")),
+    ("postfix", "auth", "Nov 26 01:02:03 mx postfix/submission/smtpd[77]: warning: unknown[198.18.0.3]: SASL LOGIN authentication failed: UGFzc3dvcmQ6", Some("198.18.0.3")),
+    ("postfix", "auth", "Nov 26 01:02:03 mx postfix/smtpd[77]: warning: unknown[198.18.0.3]: SASL LOGIN authentication failed: Connection lost to authentication server", None),
+    ("postfix", "ddos", "Nov 26 01:02:03 mx postfix/smtpd[77]: lost connection after AUTH from unknown[198.18.0.4]", Some("198.18.0.4")),
+    ("postfix", "ddos", "Nov 26 01:02:03 mx postfix/smtpd[77]: lost connection after DATA from unknown[198.18.0.4]", None),
+    ("postfix", "normal", "Nov 26 01:02:03 mx otherd[77]: NOQUEUE: reject: RCPT from unknown[198.18.66.66]: 554 5.7.1 Relay access denied", None),
+    // dovecot: the user name is client text and comes before rip=
+    ("dovecot", "normal", "Nov 26 01:02:03 mx dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<bob>, method=PLAIN, rip=198.18.0.5, lip=198.18.1.1, TLS", Some("198.18.0.5")),
+    ("dovecot", "normal", "Nov 26 01:02:03 mx dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=198.18.66.66, lip=1>, method=PLAIN, rip=198.18.0.6, lip=198.18.1.1, TLS", Some("198.18.0.6")),
+    ("dovecot", "normal", "Nov 26 01:02:03 mx dovecot: auth: passwd-file(x,198.18.66.66,<s>,198.18.0.7): unknown user", Some("198.18.0.7")),
+    ("dovecot", "normal", "Nov 26 01:02:03 mx dovecot: auth-worker(5): pam(x,198.18.66.66): unknown user,198.18.0.8): unknown user", None),
+    ("dovecot", "normal", "2026-11-26 01:02:03 imap-login: Info: Aborted login (auth failed, 1 attempts in 2 secs): user=<a>, method=PLAIN, rip=198.18.0.9", Some("198.18.0.9")),
+    ("dovecot", "normal", "Nov 26 01:02:03 mx dovecot: imap-login: Disconnected (no auth attempts in 0 secs): user=<>, rip=198.18.0.9, lip=198.18.1.1", None),
+    ("dovecot", "aggressive", "Nov 26 01:02:03 mx dovecot: imap-login: Disconnected (no auth attempts in 0 secs): user=<>, rip=198.18.0.9, lip=198.18.1.1", Some("198.18.0.9")),
+    // exim: the quoted command and the HELO are client text
+    ("exim", "normal", "2026-11-26 01:02:03 login authenticator failed for (helo) [198.18.0.10]: 535 Incorrect authentication data (set_id=x [198.18.66.66])", Some("198.18.0.10")),
+    ("exim", "normal", "2026-11-26 01:02:03 SMTP protocol error in \"AUTH LOGIN\" H=(x) [198.18.66.66] AUTH command used when not advertised\" H=(helo) [198.18.0.11] AUTH command used when not advertised", Some("198.18.0.11")),
+    ("exim", "normal", "2026-11-26 01:02:03 H=(a)[198.18.66.66]) [198.18.0.12] sender verify fail for <a@b>: Unknown user", Some("198.18.0.12")),
+    ("exim", "normal", "2026-11-26 01:02:03 no host name found for IP address 198.18.0.13", None),
+    ("exim", "aggressive", "2026-11-26 01:02:03 no host name found for IP address 198.18.0.13", Some("198.18.0.13")),
+    // sendmail: the user name before relay=
+    ("sendmail-auth", "normal", "Nov 26 01:02:03 mx sendmail[9]: 06I02CNi016765: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=x, relay=[198.18.66.66], relay=[198.18.0.14] (may be forged)", Some("198.18.0.14")),
+    // courier: the user name before ip=
+    ("courier-auth", "normal", "Nov 26 01:02:03 mx imapd: LOGIN FAILED, user=x, ip=[198.18.66.66], ip=[::ffff:198.18.0.15]", Some("198.18.0.15")),
+    // FTP
+    ("vsftpd", "normal", "Thu Nov 26 01:02:03 2026 [pid 1] [x] FAIL LOGIN: Client \"198.18.0.16\"", Some("198.18.0.16")),
+    ("vsftpd", "normal", "Thu Nov 26 01:02:03 2026 [pid 1] [x] FAIL LOGIN: Client \"198.18.66.66\", \"] FAIL LOGIN: Client \"198.18.0.17\"", None),
+    ("proftpd", "normal", "Nov 26 01:02:03 ftp proftpd[5]: ftp.example.org (x[198.18.0.18]) - USER a (x[198.18.66.66]): no such user found from x [198.18.66.66] to 198.18.1.1:21", Some("198.18.0.18")),
+    ("pure-ftpd", "normal", "Nov 26 01:02:03 ftp pure-ftpd: (?@198.18.0.19) [WARNING] Authentication failed for user [x]", Some("198.18.0.19")),
+    ("pure-ftpd", "normal", "Nov 26 01:02:03 ftp pure-ftpd: (a@198.18.66.66) [WARNING] Authentication failed for user [a]", None),
+    // databases, DNS, web applications
+    ("mysqld-auth", "normal", "2026-11-26 01:02:03 5 [Warning] Access denied for user 'a'@'198.18.0.20' (using password: YES)", Some("198.18.0.20")),
+    ("mysqld-auth", "normal", "2026-11-26 01:02:03 5 [Warning] Access denied for user 'a'@'198.18.66.66' (using password: YES)'@'198.18.0.21' (using password: YES)", None),
+    ("named-refused", "normal", "Nov 26 01:02:03 ns named[5]: client @0x7f 198.18.0.22#5353 (x.example): query (cache) 'x.example/A/IN' denied", Some("198.18.0.22")),
+    ("grafana", "normal", "t=2026-11-26T01:02:03+0000 lvl=eror msg=\"Invalid username or password\" logger=context uname=\"remote_addr=198.18.66.66\" error=\"User not found\" remote_addr=198.18.0.23", Some("198.18.0.23")),
+];
+
+#[test]
+fn every_service_bans_the_client_the_service_names_never_one_the_client_wrote() {
+    for (name, mode, line, want) in SERVICES {
+        let f = Filter::builtin(name, mode, false).unwrap();
+        assert_eq!(
+            host(&f, line).as_deref(),
+            *want,
+            "{name}[mode={mode}]: {line}"
+        );
+    }
+}
+
+#[test]
+fn pam_user_names_never_choose_the_address() {
+    // fail2ban's pam-generic reads `user=` across spaces (its sample "Injecting on username
+    // after host"); then a name in `ruser=` (vsftpd writes the typed name there) that ends
+    // in ` rhost=A user=B` bans A. banner reads `user=` (an existing account: no spaces)
+    // without spaces, so the address is the one pam_unix wrote.
+    let f = Filter::builtin("pam-generic", "normal", false).unwrap();
+    let line = |ruser: &str, tail: &str| {
+        format!("Nov 26 01:02:03 ftp vsftpd: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser={ruser} rhost=198.18.0.30{tail}")
+    };
+    assert_eq!(host(&f, &line("bob", "")).as_deref(), Some("198.18.0.30"));
+    assert_eq!(
+        host(&f, &line("bob", "  user=bob")).as_deref(),
+        Some("198.18.0.30")
+    );
+    for injected in [
+        "x rhost=198.18.66.66",
+        "x rhost=198.18.66.66 user=y",
+        "x rhost=198.18.66.66  user=bob",
+    ] {
+        assert_eq!(
+            host(&f, &line(injected, "")).as_deref(),
+            Some("198.18.0.30"),
+            "ruser={injected}"
+        );
+        assert_eq!(
+            host(&f, &line(injected, "  user=bob")).as_deref(),
+            Some("198.18.0.30"),
+            "ruser={injected} with user="
+        );
+    }
+}
+
+#[test]
+fn every_built_in_compiles_in_every_mode_and_names_its_modes() {
+    for b in builtin::BUILTINS {
+        for mode in b.modes.iter().chain(["normal"].iter()) {
+            let f = Filter::builtin(b.name, mode, false)
+                .unwrap_or_else(|e| panic!("{}[mode={mode}]: {e}", b.name));
+            assert!(!f.patterns().is_empty(), "{}[mode={mode}]", b.name);
+        }
+        let e = Filter::builtin(b.name, "no-such-mode", false).unwrap_err();
+        assert!(e.contains("no mode `no-such-mode`"), "{e}");
+        assert!(e.contains(b.modes[0]), "{e}");
+    }
+}

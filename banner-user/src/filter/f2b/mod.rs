@@ -522,6 +522,12 @@ impl Fail2banFilter {
             None => {
                 let arrival =
                     std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(now.max(0.0));
+                // logfmt (grafana and other Go services) starts with the time's key.
+                let line = if header.programs.is_empty() {
+                    strip_logfmt_time_key(line)
+                } else {
+                    line
+                };
                 match crate::filter::date::parse_leading(
                     line,
                     &crate::filter::date::DateMode::Auto,
@@ -781,6 +787,15 @@ fn client_port(content: &str) -> Option<u16> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(digits.len());
     digits[..end].parse().ok()
+}
+
+/// `t=`, `ts=` or `time=` before a logfmt line's time -> the time and the rest.
+fn strip_logfmt_time_key(line: &str) -> &str {
+    ["t=", "ts=", "time="]
+        .iter()
+        .find_map(|k| line.strip_prefix(k))
+        .filter(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or(line)
 }
 
 /// `<PRI>VERSION ` at the start of an RFC 5424 line -> the rest.
