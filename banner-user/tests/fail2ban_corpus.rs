@@ -338,6 +338,10 @@ fn run_filter(runner: &mut Runner, name: &str, under: &Under, logs: &Path) -> Sc
     score
 }
 
+/// Built-ins fail2ban has no sample for (its 1.0 ships no such filter): their lines are
+/// in banner's own unit tests (`filter::tests::SERVICES`).
+const WITHOUT_SAMPLE: &[&str] = &["web-probes", "openvpn", "cockpit", "gitea"];
+
 /// Annotations banner's built-ins refuse on purpose (sample, line, why): meeting them would
 /// let client text choose the address a line bans. Each has a unit test with the attack.
 const REFUSED: &[(&str, usize, &str)] = &[(
@@ -439,6 +443,13 @@ fn fail2bans_corpus_with_its_own_filters() {
     let mut builtin = Score::default();
     let mut builtin_report = String::new();
     for name in banner::filter::builtin::names() {
+        if WITHOUT_SAMPLE.contains(&name) {
+            assert!(
+                !logs.join(name).exists(),
+                "fail2ban now has a sample for {name}: test the built-in on it"
+            );
+            continue;
+        }
         assert!(
             logs.join(name).is_file(),
             "no fail2ban sample for the built-in {name}"

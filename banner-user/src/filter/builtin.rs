@@ -5,7 +5,7 @@
 //! address from where the service writes it, before any client text or followed only by the
 //! service's own fixed text, so a client cannot choose the address a line bans.
 
-use super::{mail, nginx, services, sshd};
+use super::{mail, nginx, services, sshd, web};
 
 /// A failregex and whether it is a marker (counts once per connection; see `sshd`).
 pub type Pattern = (String, bool);
@@ -28,6 +28,8 @@ pub struct Builtin {
     pub connections: bool,
     /// The service's own log (no syslog header) is read as well as its syslog lines.
     pub optional_header: bool,
+    /// A web server's access log: the address first, the time in the first `[...]`.
+    pub access_log: bool,
     /// Modes; the first is the default, which `normal` also names.
     pub modes: &'static [&'static str],
     pub patterns: fn(&str) -> Vec<Pattern>,
@@ -64,6 +66,7 @@ const fn syslog(
         pid_optional: false,
         connections: false,
         optional_header: false,
+        access_log: false,
         modes,
         patterns,
         ignores: no_ignores,
@@ -227,6 +230,61 @@ pub static BUILTINS: &[Builtin] = &[
         )
     },
     own_log("grafana", NORMAL, services::grafana),
+    Builtin {
+        pid_optional: true,
+        optional_header: true,
+        ignores: web::apache_auth_ignores,
+        ..syslog(
+            "apache-auth",
+            web::APACHE_PROGRAMS,
+            web::APACHE_AUTH_MODES,
+            web::apache_auth,
+            &[
+                "_SYSTEMD_UNIT=apache2.service",
+                "_SYSTEMD_UNIT=httpd.service",
+            ],
+        )
+    },
+    Builtin {
+        access_log: true,
+        ..own_log("apache-badbots", NORMAL, web::badbots)
+    },
+    Builtin {
+        access_log: true,
+        ..own_log("nginx-botsearch", NORMAL, web::botsearch)
+    },
+    Builtin {
+        access_log: true,
+        ..own_log("web-probes", NORMAL, web::probes)
+    },
+    Builtin {
+        optional_header: true,
+        pid_optional: true,
+        ..syslog(
+            "gitea",
+            &["gitea"],
+            NORMAL,
+            services::gitea,
+            &["_SYSTEMD_UNIT=gitea.service"],
+        )
+    },
+    syslog(
+        "cockpit",
+        &["cockpit-session", "cockpit-ws"],
+        NORMAL,
+        services::cockpit,
+        &["_SYSTEMD_UNIT=cockpit.service"],
+    ),
+    syslog(
+        "openvpn",
+        &["openvpn", "ovpn-*"],
+        NORMAL,
+        services::openvpn,
+        &[
+            "_SYSTEMD_UNIT=openvpn.service",
+            "_SYSTEMD_UNIT=openvpn-server@server.service",
+        ],
+    ),
 ];
 
 /// The built-in called `name`.

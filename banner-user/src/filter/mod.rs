@@ -175,6 +175,7 @@ impl Filter {
             pid_optional: b.pid_optional,
             connections: b.connections,
             optional: b.optional_header,
+            bracketed_date: b.access_log,
         };
         let ignores = (b.ignores)(mode);
         let mut engine = f2b::Fail2banFilter::builtin(name, header, &(b.patterns)(mode), &ignores)

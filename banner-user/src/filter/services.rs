@@ -116,3 +116,37 @@ pub fn grafana(_mode: &str) -> Vec<Pattern> {
         r#"^(?:lvl=err?or )?msg="Invalid username or password"(?: uname=(?:"<F-ALT_USER>[^"]+</F-ALT_USER>"|<F-USER>\S+</F-USER>)| error="[^"]+"| \S+=(?:"[^"]+"|\S*))* remote_addr=<ADDR>\s*$"#,
     )]
 }
+
+pub fn gitea(_mode: &str) -> Vec<Pattern> {
+    // `[DATE ]SOURCE:LINE:FUNC() [I] Failed authentication attempt for NAME from ADDR:PORT:
+    // ERROR [uid: N, name: NAME]`. The typed name is client text on both sides of the
+    // address; gitea's account names have no spaces, so both are read without spaces and
+    // the line must end with gitea's bracket: a name that carries ` from ADDR:PORT: ` holds
+    // spaces and the line does not match at all.
+    vec![attempt(
+        r"^(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?\S+ \[[A-Z]\] Failed authentication attempt for <F-USER>\S+</F-USER> from <ADDR>:\d+: [\w' ]+ \[uid: \d+, name: \S*\]\s*$",
+    )]
+}
+
+pub fn cockpit(_mode: &str) -> Vec<Pattern> {
+    // cockpit's logins go through PAM's `cockpit` service.
+    vec![attempt(format!(
+        r"^pam_[a-z]+\(cockpit:auth\):\s+authentication failure;(?:\s+(?:(?:logname|e?uid)=\S*)){{0,3}} tty=\S* {PAM_RHOST}"
+    ))]
+}
+
+pub fn openvpn(_mode: &str) -> Vec<Pattern> {
+    // `[CN/]ADDR:PORT MESSAGE`: OpenVPN writes the peer first; what follows is its own
+    // text (a certificate subject, which a client chooses, only after the address).
+    let peer = r"^(?:\S+/)?(?:\[AF_INET6?\])?<ADDR>:\d+ ";
+    vec![
+        attempt(format!(
+            r"{peer}TLS Error: (?:TLS handshake failed|TLS key negotiation failed to occur within \d+ seconds|incoming packet authentication failed from )"
+        )),
+        attempt(format!(r"{peer}TLS Auth Error: ")),
+        attempt(format!(r"{peer}VERIFY ERROR: ")),
+        attempt(format!(
+            r"{peer}WARNING: Bad encapsulated packet length from peer"
+        )),
+    ]
+}

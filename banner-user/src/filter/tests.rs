@@ -481,6 +481,27 @@ const SERVICES: &[(&str, &str, &str, Option<&str>)] = &[
     ("mysqld-auth", "normal", "2026-11-26 01:02:03 5 [Warning] Access denied for user 'a'@'198.18.0.20' (using password: YES)", Some("198.18.0.20")),
     ("mysqld-auth", "normal", "2026-11-26 01:02:03 5 [Warning] Access denied for user 'a'@'198.18.66.66' (using password: YES)'@'198.18.0.21' (using password: YES)", None),
     ("named-refused", "normal", "Nov 26 01:02:03 ns named[5]: client @0x7f 198.18.0.22#5353 (x.example): query (cache) 'x.example/A/IN' denied", Some("198.18.0.22")),
+    // web servers
+    ("apache-auth", "normal", "[Thu Nov 26 01:02:03.000001 2026] [auth_basic:error] [pid 5:tid 6] [client 198.18.0.24:5555] AH01617: user [client 198.18.66.66] x: authentication failure for \"/\": Password Mismatch", Some("198.18.0.24")),
+    ("apache-auth", "normal", "[Thu Nov 26 01:02:03 2026] [error] [client 198.18.0.25] File does not exist: /srv/[client 198.18.66.66] user root not found", None),
+    ("apache-auth", "normal", "[Thu Nov 26 01:02:03.000001 2026] [evasive20:error] [pid 5] [client 198.18.0.26:5] client denied by server configuration: /x", None),
+    ("apache-auth", "aggressive", "[Thu Nov 26 01:02:03.000001 2026] [evasive20:error] [pid 5] [client 198.18.0.26:5] client denied by server configuration: /x", Some("198.18.0.26")),
+    ("apache-badbots", "normal", "198.18.0.27 - - [26/Nov/2026:01:02:03 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"Mozilla/5.0 (compatible; Nikto/2.5)\"", Some("198.18.0.27")),
+    ("apache-badbots", "normal", "198.18.0.27 - - [26/Nov/2026:01:02:03 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0\"", None),
+    ("nginx-botsearch", "normal", "198.18.0.28 - - [26/Nov/2026:01:02:03 +0000] \"GET /phpmyadmin/index.php HTTP/1.1\" 404 5 \"-\" \"-\"", Some("198.18.0.28")),
+    ("nginx-botsearch", "normal", "198.18.0.28 - - [26/Nov/2026:01:02:03 +0000] \"GET /phpmyadmin/index.php HTTP/1.1\" 200 5 \"-\" \"-\"", None),
+    ("nginx-botsearch", "normal", "2026/11/26 01:02:03 [error] 5#0: *7 open() \"/srv/x\" failed (2: No such file or directory), client: 198.18.66.66, server: a, request: \"GET /cgi-bin/x HTTP/1.1\", host: \"h\" q\" failed (2: No such file or directory), client: 198.18.0.29, server: a, request: \"GET /%2Fx%22%20failed HTTP/1.1\", host: \"h\"", None),
+    ("web-probes", "normal", "198.18.0.31 - - [26/Nov/2026:01:02:03 +0000] \"GET /.env HTTP/1.1\" 404 5 \"-\" \"curl/8\"", Some("198.18.0.31")),
+    ("web-probes", "normal", "198.18.0.32 - - [26/Nov/2026:01:02:03 +0000] \"POST /wp-login.php HTTP/1.1\" 200 5 \"-\" \"-\"", Some("198.18.0.32")),
+    ("web-probes", "normal", "198.18.0.32 - - [26/Nov/2026:01:02:03 +0000] \"POST /wp-login.php HTTP/1.1\" 302 5 \"-\" \"-\"", None),
+    ("web-probes", "normal", "198.18.0.33 - - [26/Nov/2026:01:02:03 +0000] \"GET /index.html HTTP/1.1\" 404 5 \"-\" \"-\"", None),
+    // applications, VPN
+    ("gitea", "normal", "2026/11/26 01:02:03 ...rs/web/auth/auth.go:207:SignInPost() [I] Failed authentication attempt for admin from 198.18.0.34:40404: user's password is invalid [uid: 1, name: admin]", Some("198.18.0.34")),
+    ("gitea", "normal", "2026/11/26 01:02:03 ...rs/web/auth/auth.go:207:SignInPost() [I] Failed authentication attempt for a from 198.18.66.66:1: user does not exist [uid: 0, name: a] from 198.18.0.35:40404: user does not exist [uid: 0, name: a from 198.18.66.66:1: user does not exist [uid: 0, name: a]]", None),
+    ("cockpit", "normal", "Nov 26 01:02:03 gw cockpit-session[88]: pam_unix(cockpit:auth): authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=::ffff:198.18.0.36", Some("198.18.0.36")),
+    ("openvpn", "normal", "Nov 26 01:02:03 gw openvpn[99]: 198.18.0.37:51234 TLS Error: TLS handshake failed", Some("198.18.0.37")),
+    ("openvpn", "normal", "Nov 26 01:02:03 gw openvpn[99]: client1/198.18.0.38:51234 VERIFY ERROR: depth=0, error=certificate has expired: CN=198.18.66.66", Some("198.18.0.38")),
+    ("openvpn", "normal", "Nov 26 01:02:03 gw openvpn[99]: 198.18.0.39:51234 Peer Connection Initiated with [AF_INET]198.18.0.39:51234", None),
     ("grafana", "normal", "t=2026-11-26T01:02:03+0000 lvl=eror msg=\"Invalid username or password\" logger=context uname=\"remote_addr=198.18.66.66\" error=\"User not found\" remote_addr=198.18.0.23", Some("198.18.0.23")),
 ];
 

@@ -1,1 +1,114 @@
-//! placeholder
+//! Built-in filters for web servers: apache's error log (authentication), access logs
+//! (bad bots, scanners looking for admin tools and exploits) and nginx's error log.
+//!
+//! In an access log the client's address is the line's first field, written by the server
+//! before anything the client sent. In error logs the address follows `[client ` (apache)
+//! before the message, or `client: ` (nginx) after a path that may hold client text; there
+//! every field after the address is read without spaces and the line anchored at its end,
+//! so a path cannot carry a second `client: ADDR` that the pattern would take.
+
+use super::builtin::{attempt, Pattern};
+
+pub const APACHE_PROGRAMS: &[&str] = &["httpd", "httpd/*", "apache", "apache2"];
+pub const APACHE_AUTH_MODES: &[&str] = &["normal", "aggressive"];
+
+/// `[TIME] [module:level] [pid N[:tid N]] [client ADDR[:PORT]] [AHnnnnn: ]`: the date is read
+/// already (own log: what is left is `] `), or a syslog header was.
+const APACHE_CLIENT: &str = r"^(?:\]\s*)?\[(?:[\w-]*:)?\w+\](?: \[pid \d+(?::\S+ \d+)?\])? \[client \[?<HOST>\]?(?::\d{1,5})?\] (?:AH\d+: )?";
+
+pub fn apache_auth(_mode: &str) -> Vec<Pattern> {
+    let scheme = r"(?:[A-Z]\w+: )?";
+    [
+        r"client (?:denied by server configuration|used wrong authentication scheme)\b".to_string(),
+        r"user (?:<F-USER>[^`].*?</F-USER>)? (?:auth(?:oriz|entic)ation failure|not found|denied by provider)\b".to_string(),
+        r"Authorization of user <F-USER>.*?</F-USER> to access .*? failed\b".to_string(),
+        format!(r"{scheme}user <F-USER>.*?</F-USER>: password mismatch\b"),
+        format!(r"{scheme}user `<F-USER>.*?</F-USER>' in realm `.+' (?:auth(?:oriz|entic)ation failure|not found|denied by provider)\b"),
+        format!(r"{scheme}invalid nonce .* received - length is not\b"),
+        format!(r"{scheme}realm mismatch - got `.*?' but expected\b"),
+        format!(r"{scheme}unknown algorithm `.*?' received\b"),
+        r"invalid qop `.*?' received\b".to_string(),
+        format!(r"{scheme}invalid nonce .*? received - user attempted time travel\b"),
+        r"(?:No h|H)ostname \S+ provided via SNI(?:, but no hostname provided| and hostname \S+ provided| for a name based virtual host)\b".to_string(),
+    ]
+    .into_iter()
+    .map(|p| attempt(format!("{APACHE_CLIENT}{p}")))
+    .collect()
+}
+
+/// mod_evasive's denials count only in `aggressive` mode.
+pub fn apache_auth_ignores(mode: &str) -> Vec<String> {
+    if mode == "aggressive" {
+        Vec::new()
+    } else {
+        vec![r"^(?:\]\s*)?\[evasive\d*:\S+\]".to_string()]
+    }
+}
+
+/// `ADDR - USER [TIME] "`: the start of a common/combined access log line.
+const ACCESS: &str = r#"^<HOST> - \S+ \[[^\]]+\] ""#;
+
+/// User agents of e-mail harvesters, trackback spammers and vulnerability scanners.
+const BAD_BOTS: &[&str] = &[
+    r"EmailCollector",
+    r"EmailSiphon",
+    r"EmailWolf",
+    r"WebEMailExtrac",
+    r"ExtractorPro",
+    r"Atomic_Email_Hunter/\d",
+    r"ContactBot/\d",
+    r"autoemailspider",
+    r"TrackBack/1\.02",
+    r"sogou music spider",
+    r"(?:Mozilla/\d+\.\d+ )?Jorgee",
+    r"Nikto",
+    r"sqlmap/\d",
+    r"masscan/\d",
+    r"zgrab/\d",
+    r"Nmap Scripting Engine",
+    r"DirBuster",
+    r"WPScan",
+];
+
+pub fn badbots(_mode: &str) -> Vec<Pattern> {
+    // The user agent is the last quoted field.
+    vec![attempt(format!(
+        r#"{ACCESS}(?:GET|POST|HEAD) [^"]* HTTP/[\d.]+" \d{{3}} \S+ "[^"]*" "(?:[^"]*[ (;])?(?:{})(?:[ );/][^"]*)?"\s*$"#,
+        BAD_BOTS.join("|")
+    ))]
+}
+
+/// Paths that only scanners ask a site without them for: webmail, phpMyAdmin, WordPress'
+/// login, CGI.
+const SEARCHED: &str = r"/?(?:roundcube|(?:ext)?mail|horde|(?:v-?)?webmail|(?:typo3/|xampp/|admin/)?(?:pma|(?:php)?[Mm]y[Aa]dmin)|wp-(?:login|signup|admin)\.php|cgi-bin|mysqladmin)";
+
+pub fn botsearch(_mode: &str) -> Vec<Pattern> {
+    vec![
+        attempt(format!(
+            r#"{ACCESS}(?:GET|POST|HEAD) /{SEARCHED}[^,\s]* \S+" 404 .+$"#
+        )),
+        // nginx's error log: the path before `client:` is client text (decoded, so it may
+        // hold spaces and quotes); every field after the address is read without spaces
+        // and the line must end there.
+        attempt(format!(
+            r#"^\s*\[error\] \d+#\d+: \*\d+ (?:\S+ )?"\S+" (?:failed|is not found) \(2: No such file or directory\), client: <HOST>, server: \S*, request: "(?:GET|POST|HEAD) /{SEARCHED}\S* HTTP/[\d.]+", host: "\S+"(?:, referrer: "\S+")?\s*$"#
+        )),
+    ]
+}
+
+/// What vulnerability scanners ask every site for: secrets, repositories, admin setup
+/// scripts, router and framework endpoints.
+const PROBED: &str = r"/(?:\.env|\.git/|\.aws/|\.svn/|\.DS_Store|wp-config\.php|wp-admin/setup-config\.php|wp-includes/wlwmanifest\.xml|vendor/phpunit/|phpunit/|boaform/|HNAP1|cgi-bin/|actuator/|solr/|owa/auth|autodiscover/autodiscover\.xml|\.well-known/security\.txt\.bak|config\.json|server-status|console/|manager/html|phpinfo\.php|shell\.php|(?:php)?[Mm]y[Aa]dmin/)";
+
+pub fn probes(_mode: &str) -> Vec<Pattern> {
+    vec![
+        // WordPress' login and XML-RPC brute force: a failed login answers 200 (the form
+        // again), a success redirects (302), so only the former counts.
+        attempt(format!(
+            r#"{ACCESS}POST /(?:\S*/)?(?:wp-login\.php|xmlrpc\.php)(?:\?\S*)? HTTP/[\d.]+" (?:200|401|403|429) "#
+        )),
+        attempt(format!(
+            r#"{ACCESS}(?:GET|POST|HEAD) (?:/\S*)?{PROBED}\S* HTTP/[\d.]+" (?:400|401|403|404|444) "#
+        )),
+    ]
+}

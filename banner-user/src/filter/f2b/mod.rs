@@ -203,6 +203,8 @@ pub struct Header {
     /// patterns are anchored at the service's own message prefix, so another program's
     /// syslog line (which starts with a host name) does not match.
     pub optional: bool,
+    /// The line's time is its first `[...]` (web servers' access logs), not its start.
+    pub bracketed_date: bool,
 }
 
 impl Header {
@@ -542,6 +544,14 @@ impl Fail2banFilter {
                     // year after): fail2ban's templates, anchored at the line's start.
                     None => match st.dates.find(line, now) {
                         Some(f) if f.start <= 2 => (f.time, line[f.end..].trim_start(), true),
+                        // An access log: `ADDR - USER [TIME] "REQUEST" ...`, read whole.
+                        _ if header.bracketed_date => {
+                            let time = line.find('[').and_then(|i| {
+                                let f = st.dates.find(&line[i + 1..], now)?;
+                                (f.start == 0).then_some(f.time).flatten()
+                            });
+                            return self.judge_content(st, header, line, time, None, now);
+                        }
                         _ => (None, line, false),
                     },
                 }
@@ -563,6 +573,19 @@ impl Fail2banFilter {
         } else {
             (rest, pid)
         };
+        self.judge_content(st, header, content, date, pid, now)
+    }
+
+    /// A built-in's message (after time and header) through its failregexes.
+    fn judge_content(
+        &self,
+        st: &mut State,
+        header: &Header,
+        content: &str,
+        date: Option<f64>,
+        pid: Option<u32>,
+        now: f64,
+    ) -> Vec<Hit> {
         let content = strip_message_noise(content);
         // One line at a time and no prefregex: a line no failregex can match changes no
         // state, so it is done with before anything is built for it.
