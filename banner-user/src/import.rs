@@ -410,7 +410,7 @@ fn blocktype(dir: &Path, notes: &mut Vec<String>) -> Result<String, ImportError>
 }
 
 /// The journal entries a systemd-backend jail reads: its own journalmatch, else its
-/// filter's, else (built-in sshd) banner's default units.
+/// filter's, else the units banner's built-in of that name knows.
 fn journalmatch(
     jail: &str,
     filter: &str,
@@ -438,11 +438,11 @@ fn journalmatch(
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
         .collect();
-    if list.is_empty() && jail == "sshd" {
-        return Ok(vec![
-            "_SYSTEMD_UNIT=ssh.service".into(),
-            "_SYSTEMD_UNIT=sshd.service".into(),
-        ]);
+    if list.is_empty() {
+        // A built-in knows its service's units.
+        if let Some(b) = crate::filter::builtin::find(filter) {
+            return Ok(b.journalmatch.iter().map(|m| m.to_string()).collect());
+        }
     }
     Ok(list)
 }
@@ -491,6 +491,7 @@ mod tests {
             "sshd.conf",
             "nginx-http-auth.conf",
             "postfix.conf",
+            "asterisk.conf",
         ] {
             std::fs::copy(
                 Path::new("/etc/fail2ban/filter.d").join(f),
@@ -515,7 +516,7 @@ mod tests {
         .unwrap();
         std::fs::write(
             dir.join("jail.local"),
-            "[DEFAULT]\nignoreip = 198.18.7.0/24\n#action = %(action_mw)s\nbantime = 3600\nfindtime = 600\nmaxretry = 3\n\n[nginx-http-auth]\nenabled = true\nlogpath = /var/log/nginx/error.log\naction = %(action_mwl)s\nmaxretry = 2\n\n[postfix]\nenabled = true\nlogpath = /var/log/mail.log\n",
+            "[DEFAULT]\nignoreip = 198.18.7.0/24\n#action = %(action_mw)s\nbantime = 3600\nfindtime = 600\nmaxretry = 3\n\n[nginx-http-auth]\nenabled = true\nlogpath = /var/log/nginx/error.log\naction = %(action_mwl)s\nmaxretry = 2\n\n[postfix]\nenabled = true\nlogpath = /var/log/mail.log\n\n[asterisk]\nenabled = true\nlogpath = /var/log/asterisk/messages\n",
         )
         .unwrap();
     }
@@ -551,10 +552,12 @@ mod tests {
         // banner has its own nginx-http-auth; a filter it has not is fail2ban's file.
         assert_eq!(web.filter_name, "nginx-http-auth");
         let mail = cfg.jail("postfix").expect("postfix imported");
+        assert_eq!(mail.filter_name, "postfix[mode=more]");
+        let voip = cfg.jail("asterisk").expect("asterisk imported");
         assert!(
-            mail.filter_name.contains("filter.d/postfix.conf"),
+            voip.filter_name.contains("filter.d/asterisk.conf"),
             "{}",
-            mail.filter_name
+            voip.filter_name
         );
         // The mail action is named, not dropped.
         assert!(

@@ -36,7 +36,9 @@ pub struct Builtin {
     /// Per mode: lines the filter must never count, whatever a failregex says (what a
     /// look-ahead would exclude in fail2ban's pattern).
     pub ignores: fn(&str) -> Vec<String>,
-    /// Where journald holds the service's lines (`FIELD=value`, for jails without logpath).
+    /// The units journald files the service's lines under (`banner import` writes them for
+    /// a systemd-backend jail). Only `_SYSTEMD_UNIT`, which journald sets: `_COMM` is the
+    /// process name, which any local user can give a process of their own.
     pub journalmatch: &'static [&'static str],
 }
 
@@ -97,11 +99,7 @@ pub static BUILTINS: &[Builtin] = &[
             sshd::PROGRAMS,
             sshd::MODES,
             sshd::patterns,
-            &[
-                "_SYSTEMD_UNIT=sshd.service",
-                "_COMM=sshd",
-                "_COMM=sshd-session",
-            ],
+            &["_SYSTEMD_UNIT=ssh.service", "_SYSTEMD_UNIT=sshd.service"],
         )
     },
     own_log("nginx-http-auth", nginx::HTTP_AUTH_MODES, nginx::http_auth),

@@ -178,9 +178,8 @@ impl Filter {
             bracketed_date: b.access_log,
         };
         let ignores = (b.ignores)(mode);
-        let mut engine = f2b::Fail2banFilter::builtin(name, header, &(b.patterns)(mode), &ignores)
+        let engine = f2b::Fail2banFilter::builtin(name, header, &(b.patterns)(mode), &ignores)
             .map_err(|e| format!("built-in filter {name}: {e}"))?;
-        engine.journalmatch = b.journalmatch.iter().map(|j| j.to_string()).collect();
         Ok(Self {
             name: name.to_string(),
             usedns,
