@@ -215,7 +215,6 @@ pub fn fail2ban(dir: &Path) -> Result<Imported, ImportError> {
         if backend.starts_with("systemd") {
             let _ = writeln!(out, "logpath = []");
             let matches = journalmatch(
-                &name,
                 &filter_name,
                 &filter_dir,
                 &get(&name, "journalmatch")?,
@@ -412,7 +411,6 @@ fn blocktype(dir: &Path, notes: &mut Vec<String>) -> Result<String, ImportError>
 /// The journal entries a systemd-backend jail reads: its own journalmatch, else its
 /// filter's, else the units banner's built-in of that name knows.
 fn journalmatch(
-    jail: &str,
     filter: &str,
     filter_dir: &Path,
     own: &Option<(String, String)>,
