@@ -214,11 +214,7 @@ pub fn fail2ban(dir: &Path) -> Result<Imported, ImportError> {
         let backend = get(&name, "backend")?.map(|(v, _)| v).unwrap_or_default();
         if backend.starts_with("systemd") {
             let _ = writeln!(out, "logpath = []");
-            let matches = journalmatch(
-                &filter_name,
-                &filter_dir,
-                &get(&name, "journalmatch")?,
-            )?;
+            let matches = journalmatch(&filter_name, &filter_dir, &get(&name, "journalmatch")?)?;
             let _ = writeln!(out, "journalmatch = {}", toml_list(&matches));
         } else {
             let paths: Vec<String> = get(&name, "logpath")?

@@ -97,6 +97,16 @@ pub struct DateDetector {
 }
 
 impl DateDetector {
+    /// The same templates (shared, not compiled again) with nothing remembered.
+    pub fn fresh(&self) -> Self {
+        let mut d = self.clone();
+        d.last = None;
+        for t in &d.templates {
+            t.memo.replace(None);
+        }
+        d
+    }
+
     /// From a filter's `datepattern` (several templates, one per line), or the defaults.
     pub fn new(datepattern: Option<&str>) -> Result<Self, String> {
         let mut templates = Vec::new();

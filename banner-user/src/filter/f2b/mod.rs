@@ -250,12 +250,20 @@ impl Clone for Fail2banFilter {
             maxlines: self.maxlines,
             journalmatch: self.journalmatch.clone(),
             datepattern: self.datepattern.clone(),
-            state: Mutex::new(
-                fresh_state(self.datepattern.as_deref()).unwrap_or_else(|_| {
-                    // The pattern compiled once already; it compiles again.
-                    fresh_state(None).expect("default date templates compile")
-                }),
-            ),
+            // The date templates are shared (compiling them is most of a filter's cost);
+            // everything remembered starts empty.
+            state: Mutex::new(State {
+                dates: match self.state.lock() {
+                    Ok(st) => st.dates.fresh(),
+                    Err(poisoned) => poisoned.into_inner().dates.fresh(),
+                },
+                native_dates: Default::default(),
+                buffer: Vec::new(),
+                last_date: None,
+                connections: HashMap::default(),
+                order: VecDeque::new(),
+                generation: 0,
+            }),
         }
     }
 }
