@@ -304,14 +304,13 @@ fn nftables_survives_a_ruleset_flush() {
 #[test]
 fn iptables_survives_a_raw_table_flush_and_ipset_destroy() {
     a_firewall_reload_is_repaired("iptables", &[&["iptables", "-t", "raw", "-F"]]);
-    a_firewall_reload_is_repaired(
-        "iptables",
-        &[
-            &["iptables", "-t", "raw", "-F"],
-            &["ip6tables", "-t", "raw", "-F"],
-            &["iptables", "-t", "raw", "-X", "BANNER"],
-            &["ip6tables", "-t", "raw", "-X", "BANNER"],
-            &["ipset", "destroy"],
-        ],
+    // A whole reload replaces the raw tables in one step (what iptables-restore of a saved
+    // ruleset does), removing banner's chains; `-F` then `-X` as separate commands raced
+    // the daemon, which re-adds its jump between the two (`-X`: chain busy).
+    let empty_raw = "printf '*raw\\n:PREROUTING ACCEPT [0:0]\\n:OUTPUT ACCEPT [0:0]\\nCOMMIT\\n'";
+    // One shell, so the daemon's repair does not fall between the steps.
+    let reload = format!(
+        "{empty_raw} | iptables-restore && {empty_raw} | ip6tables-restore && ipset destroy"
     );
+    a_firewall_reload_is_repaired("iptables", &[&["sh", "-c", &reload]]);
 }
