@@ -252,32 +252,29 @@ impl Clone for Fail2banFilter {
             datepattern: self.datepattern.clone(),
             // The date templates are shared (compiling them is most of a filter's cost);
             // everything remembered starts empty.
-            state: Mutex::new(State {
-                dates: match self.state.lock() {
-                    Ok(st) => st.dates.fresh(),
-                    Err(poisoned) => poisoned.into_inner().dates.fresh(),
-                },
-                native_dates: Default::default(),
-                buffer: Vec::new(),
-                last_date: None,
-                connections: HashMap::default(),
-                order: VecDeque::new(),
-                generation: 0,
-            }),
+            state: Mutex::new(empty_state(match self.state.lock() {
+                Ok(st) => st.dates.fresh(),
+                Err(poisoned) => poisoned.into_inner().dates.fresh(),
+            })),
         }
     }
 }
 
 fn fresh_state(datepattern: Option<&str>) -> Result<State, String> {
-    Ok(State {
-        dates: dates::DateDetector::new(datepattern)?,
+    Ok(empty_state(dates::DateDetector::new(datepattern)?))
+}
+
+/// A filter's matching state with nothing remembered, around its date templates.
+fn empty_state(dates: dates::DateDetector) -> State {
+    State {
+        dates,
         native_dates: Default::default(),
         buffer: Vec::new(),
         last_date: None,
         connections: HashMap::default(),
         order: VecDeque::new(),
         generation: 0,
-    })
+    }
 }
 
 impl Fail2banFilter {
