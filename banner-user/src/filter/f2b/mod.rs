@@ -15,6 +15,7 @@ pub mod ini;
 pub mod pyre;
 
 use std::{
+    borrow::Cow,
     collections::{BTreeSet, HashMap, VecDeque},
     sync::{Arc, Mutex},
 };
@@ -26,6 +27,11 @@ use pyre::Re;
 /// Connections (`<F-MLFID>`) remembered at once, and for how long (seconds).
 const MLFID_MAX: usize = 10_000;
 const MLFID_TTL: f64 = 600.0;
+
+/// The lazy DFA's cache for all failregexes together: it may grow (it only does for lines
+/// that need it); with fail2ban's Unicode classes the default size makes it give up for
+/// the slow engine on most lines.
+const DFA_SIZE: usize = 32 << 20;
 
 /// A line split around its time: the fail patterns see `before + after`.
 #[derive(Clone, Debug, Default)]
@@ -178,11 +184,21 @@ struct State {
     native_dates: crate::filter::date::DateCache,
     buffer: Vec<Piece>,
     last_date: Option<f64>,
-    connections: HashMap<String, Fail, std::hash::BuildHasherDefault<Fnv>>,
+    connections: HashMap<ConnId, Fail, std::hash::BuildHasherDefault<Fnv>>,
     /// Connections in the order they were last remembered (with that time), so the oldest
     /// go first when the table is full; entries whose time no longer matches are stale.
-    order: VecDeque<(String, u64, f64)>,
+    order: VecDeque<(ConnId, u64, f64)>,
     generation: u64,
+    /// The group slots of `first_of`, reused from line to line.
+    scratch: Option<pyre::FirstOfScratch>,
+}
+
+/// A connection: built-ins number theirs (the writer's pid tagged `1 << 32`, or sshd's
+/// client port tagged `2 << 32`); fail2ban's files capture its text (`<F-MLFID>`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum ConnId {
+    Tagged(u64),
+    Text(Box<str>),
 }
 
 /// How a built-in reads the line before its failregexes: which programs' syslog lines.
@@ -229,6 +245,9 @@ pub struct Fail2banFilter {
     /// Every failregex (relaxed where it backtracks) in one set: the failregexes that can
     /// match a line are found in one pass, and only those run.
     fail_set: Option<regex::RegexSet>,
+    /// Every failregex as one search, when they are all anchored at the start and lines
+    /// are matched one at a time (then `fail_set` is not needed).
+    first_of: Option<pyre::FirstOf>,
     ignores: Vec<Re>,
     maxlines: usize,
     pub journalmatch: Vec<String>,
@@ -246,6 +265,7 @@ impl Clone for Fail2banFilter {
             fails: self.fails.clone(),
             markers: self.markers.clone(),
             fail_set: self.fail_set.clone(),
+            first_of: self.first_of.clone(),
             ignores: self.ignores.clone(),
             maxlines: self.maxlines,
             journalmatch: self.journalmatch.clone(),
@@ -274,6 +294,7 @@ fn empty_state(dates: dates::DateDetector) -> State {
         connections: HashMap::default(),
         order: VecDeque::new(),
         generation: 0,
+        scratch: None,
     }
 }
 
@@ -329,14 +350,16 @@ impl Fail2banFilter {
         for v in &def.ignoreregex {
             ignores.push(Re::fail2ban(&v.text, dns).map_err(|e| err(v, "ignoreregex", e))?);
         }
-        // The lazy DFA's cache may grow (it only does for lines that need it): with
-        // fail2ban's Unicode classes the default size makes it give up for the slow
-        // engine on most lines.
-        let fail_set =
+        let first_of = (def.maxlines <= 1)
+            .then(|| pyre::FirstOf::new(&fails, DFA_SIZE))
+            .flatten();
+        let fail_set = first_of.is_none().then(|| {
             regex::RegexSetBuilder::new(fails.iter().map(|r| pyre::relaxed(&r.translated)))
-                .dfa_size_limit(32 << 20)
+                .dfa_size_limit(DFA_SIZE)
                 .build()
-                .ok();
+                .ok()
+        });
+        let fail_set = fail_set.flatten();
         let datepattern = def.datepattern.as_ref().map(|v| v.text.clone());
         let state = fresh_state(datepattern.as_deref()).map_err(|e| match &def.datepattern {
             Some(v) => err(v, "datepattern", e),
@@ -355,6 +378,7 @@ impl Fail2banFilter {
             markers: Vec::new(),
             fails,
             fail_set,
+            first_of,
             ignores,
             maxlines: def.maxlines,
             journalmatch: def.journalmatch.clone(),
@@ -388,10 +412,14 @@ impl Fail2banFilter {
             .iter()
             .map(|g| Re::fail2ban(g, true))
             .collect::<Result<Vec<_>, _>>()?;
-        let fail_set = regex::RegexSetBuilder::new(fails.iter().map(|r| r.translated.clone()))
-            .dfa_size_limit(32 << 20)
-            .build()
-            .ok();
+        let first_of = pyre::FirstOf::new(&fails, DFA_SIZE);
+        let fail_set = first_of.is_none().then(|| {
+            regex::RegexSetBuilder::new(fails.iter().map(|r| r.translated.clone()))
+                .dfa_size_limit(DFA_SIZE)
+                .build()
+                .ok()
+        });
+        let fail_set = fail_set.flatten();
         Ok(Self {
             name: name.to_string(),
             prefregex: None,
@@ -399,6 +427,7 @@ impl Fail2banFilter {
             markers,
             fails,
             fail_set,
+            first_of,
             ignores,
             maxlines: 1,
             journalmatch: Vec::new(),
@@ -443,50 +472,23 @@ impl Fail2banFilter {
         if let Some(header) = &self.header {
             return self.process_builtin(&mut st, header, line, given_time, pid, now);
         }
-        let (piece, date) = match given_time {
-            Some(t) => (
-                Piece {
-                    after: line.to_string(),
-                    ..Piece::default()
-                },
-                Some(t),
-            ),
+        let (before, after, date) = match given_time {
+            Some(t) => ("", line, Some(t)),
             None => match st.dates.find(line, now) {
                 Some(found) => {
-                    let piece = Piece {
-                        before: line[..found.start].to_string(),
-                        after: line[found.end..].to_string(),
-                    };
-                    match found.time {
+                    let date = match found.time {
                         Some(t) => {
                             st.last_date = Some(t);
-                            (piece, Some(t))
+                            Some(t)
                         }
-                        None => match st.last_date {
-                            Some(t) if t > now - 60.0 => (piece, Some(t)),
-                            _ => (piece, Some(now)),
-                        },
-                    }
+                        None => st.last_date.filter(|t| *t > now - 60.0).or(Some(now)),
+                    };
+                    (&line[..found.start], &line[found.end..], date)
                 }
-                None => match st.last_date {
-                    Some(t) if t > now - 60.0 => (
-                        Piece {
-                            after: line.to_string(),
-                            ..Piece::default()
-                        },
-                        Some(t),
-                    ),
-                    _ => (
-                        Piece {
-                            after: line.to_string(),
-                            ..Piece::default()
-                        },
-                        None,
-                    ),
-                },
+                None => ("", line, st.last_date.filter(|t| *t > now - 60.0)),
             },
         };
-        self.find(&mut st, piece, date, now, Groups::default())
+        self.find(&mut st, before, after, date, now, Groups::default(), None)
     }
 
     fn process_builtin(
@@ -593,13 +595,13 @@ impl Fail2banFilter {
     ) -> Vec<Hit> {
         let content = strip_message_noise(content);
         // One line at a time and no prefregex: a line no failregex can match changes no
-        // state, so it is done with before anything is built for it.
+        // state, so it is done with before anything is built for it (the one search of
+        // `first_of` is that test itself).
         if let Some(set) = &self.fail_set {
             if !set.is_match(content) {
                 return Vec::new();
             }
         }
-        let mut pre = Groups::default();
         // The connection: the writer's pid, else (files sshd writes itself) the client's port.
         // A program's own log without a syslog header has no connections.
         let port = if header.connections && !header.programs.is_empty() {
@@ -607,47 +609,48 @@ impl Fail2banFilter {
         } else {
             None
         };
-        match (pid.filter(|_| header.connections), port) {
-            (Some(p), _) => {
-                pre.insert(Arc::from("mlfid"), format!("pid:{p}"));
-            }
-            (None, Some(port)) => {
-                pre.insert(Arc::from("mlfid"), format!("port:{port}"));
-            }
-            (None, None) => {}
-        }
-        let piece = Piece {
-            before: String::new(),
-            after: content.to_string(),
+        let conn = match (pid.filter(|_| header.connections), port) {
+            (Some(p), _) => Some(ConnId::Tagged((1 << 32) | u64::from(p))),
+            (None, Some(port)) => Some(ConnId::Tagged((2 << 32) | u64::from(port))),
+            (None, None) => None,
         };
-        self.find(st, piece, date, now, pre)
+        self.find(st, "", content, date, now, Groups::default(), conn)
     }
 
+    /// fail2ban's matching rules on one line's text (`before` and `after` its time):
+    /// prefregex, the first failregex that matches, ignoreregex, the connection's merge.
+    /// `conn`: the connection a built-in knows from the header (a `<F-MLFID>` group wins).
+    #[allow(clippy::too_many_arguments)]
     fn find(
         &self,
         st: &mut State,
-        piece: Piece,
+        before: &str,
+        after: &str,
         date: Option<f64>,
         now: f64,
         mut pre: Groups,
+        conn: Option<ConnId>,
     ) -> Vec<Hit> {
         // The lines the failregexes see: the buffer (maxlines > 1), else this line alone
-        // (its text moved, not copied).
-        let (original, mut buf) = if self.maxlines > 1 {
-            st.buffer.push(piece);
+        // (borrowed, not copied).
+        let (original, mut buf): (Vec<Piece>, Option<Cow<str>>) = if self.maxlines > 1 {
+            st.buffer.push(Piece {
+                before: before.to_string(),
+                after: after.to_string(),
+            });
             let n = st.buffer.len();
             if n > self.maxlines {
                 st.buffer.drain(..n - self.maxlines);
             }
             let original = st.buffer.clone();
             let text = join(&original);
-            (original, Some(text))
+            (original, Some(Cow::Owned(text)))
         } else {
             st.buffer.clear();
-            let text = if piece.before.is_empty() {
-                piece.after
+            let text = if before.is_empty() {
+                Cow::Borrowed(after)
             } else {
-                piece.text()
+                Cow::Owned(format!("{before}{after}"))
             };
             (Vec::new(), Some(text))
         };
@@ -680,130 +683,130 @@ impl Fail2banFilter {
                 buf = None;
             }
         }
-        let b = buf.unwrap_or_else(|| join(&st.buffer));
-        let candidates = self.fail_set.as_ref().map(|set| set.matches(&b));
-        for (index, re) in self.fails.iter().enumerate() {
-            if candidates.as_ref().is_some_and(|c| !c.matched(index)) {
-                continue;
+        let b = buf.unwrap_or_else(|| Cow::Owned(join(&st.buffer)));
+        // The first failregex in order that matches.
+        let found = match &self.first_of {
+            Some(first) => {
+                let scratch = st.scratch.get_or_insert_with(|| first.scratch());
+                first.search(&self.fails, &b, scratch)
             }
-            let Some(m) = re.search(&b) else {
-                continue;
-            };
-            // One line at a time: the match is that line (nothing to split or copy).
-            let (matched, unmatched) = if self.maxlines > 1 {
-                split_match(&b, &m, &original, re)
+            None => {
+                let candidates = self.fail_set.as_ref().map(|set| set.matches(&b));
+                self.fails
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| candidates.as_ref().is_none_or(|c| c.matched(*i)))
+                    .find_map(|(i, re)| re.search(&b).map(|m| (i, m)))
+            }
+        };
+        let Some((index, m)) = found else {
+            return Vec::new();
+        };
+        let re = &self.fails[index];
+        // One line at a time: the match is that line (nothing to split or copy).
+        let (matched, unmatched) = if self.maxlines > 1 {
+            split_match(&b, &m, &original, re)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        if !self.ignores.is_empty() {
+            let vetoed = if self.maxlines > 1 {
+                let text = join(&matched);
+                self.ignores.iter().any(|g| g.is_match(&text))
             } else {
-                (Vec::new(), Vec::new())
+                self.ignores.iter().any(|g| g.is_match(&b))
             };
-            if !self.ignores.is_empty() {
-                let vetoed = if self.maxlines > 1 {
-                    let text = join(&matched);
-                    self.ignores.iter().any(|g| g.is_match(&text))
-                } else {
-                    self.ignores.iter().any(|g| g.is_match(&b))
-                };
-                if vetoed {
-                    if self.maxlines > 1 {
-                        st.buffer = unmatched;
-                    }
-                    break;
+            if vetoed {
+                if self.maxlines > 1 {
+                    st.buffer = unmatched;
                 }
-            }
-            st.buffer = unmatched;
-            let mut groups = pre.clone();
-            for (i, name) in &re.names {
-                if let Some((s, e)) = m.groups.get(*i).copied().flatten() {
-                    groups.insert(name.clone(), b[s..e].to_string());
-                }
-            }
-            fold_compound_names(&mut groups);
-            let matched_lines = if self.maxlines > 1 { matched.len() } else { 1 };
-            let mut fail = Fail {
-                groups,
-                seen: now,
-                ..Fail::default()
-            };
-            let mlfid = fail.groups.get("mlfid").cloned();
-            let mut keep = false;
-            if let Some(id) = &mlfid {
-                let (merged, k) = merge(st, id, fail, matched_lines, now);
-                fail = merged;
-                keep = k;
-                if fail.flag("nofail") {
-                    if keep {
-                        remember(st, id, fail, now);
-                    }
-                    return Vec::new();
-                }
-            } else {
-                fail.matches += matched_lines;
-            }
-            let fid = fail.groups.get("fid").cloned();
-            let ip = [
-                ("ip4", HostKind::Ip),
-                ("ip6", HostKind::Ip),
-                ("dns", HostKind::Dns),
-            ]
-            .into_iter()
-            .find_map(|(k, kind)| fail.groups.get(k).map(|v| (v.clone(), kind)));
-            let (host, kind, ip_text) = match (ip, fid) {
-                (Some((ip, kind)), None) => (ip, kind, None),
-                (Some((ip, kind)), Some(fid)) if fid == ip => (ip, kind, None),
-                (Some((ip, kind)), Some(fid)) => (fid, HostKind::Id, Some((ip, kind))),
-                (None, Some(fid)) => (fid, HostKind::Id, None),
-                (None, None) => {
-                    // A connection's line that names nobody yet: wait for the rest.
-                    fail.pending = true;
-                    if let (Some(id), true) = (&mlfid, keep) {
-                        remember(st, id, fail, now);
-                    }
-                    return Vec::new();
-                }
-            };
-            if fail.flag("nofail") {
                 return Vec::new();
             }
-            let hit = Hit {
-                regex: index,
-                host,
-                kind,
-                ip: ip_text.map(|(ip, _)| ip),
-                time: date,
-                fields: Groups(
-                    fail.groups
-                        .0
-                        .iter()
-                        .filter(|(k, _)| !is_internal(k))
-                        .cloned()
-                        .collect(),
-                ),
-                users: fail.users.iter().flatten().cloned().collect(),
-                attempts: fail.matches,
-                marker: self.markers.get(index).copied().unwrap_or(false),
-                content_hash: crc32fast::hash(b.as_bytes()),
-                connection: self
-                    .header
-                    .as_ref()
-                    .and(mlfid.as_deref())
-                    .and_then(connection_of),
-            };
-            if let (Some(id), true) = (&mlfid, keep) {
-                remember(st, id, fail, now);
-            }
-            return vec![hit];
         }
-        Vec::new()
-    }
-}
-
-/// The tagged connection number of a built-in's connection id (`pid:N`, `port:N`).
-fn connection_of(id: &str) -> Option<u64> {
-    let (kind, n) = id.split_once(':')?;
-    let n: u64 = n.parse().ok()?;
-    match kind {
-        "pid" => Some((1 << 32) | n),
-        "port" => Some((2 << 32) | n),
-        _ => None,
+        st.buffer = unmatched;
+        let mut groups = pre;
+        for (i, name) in &re.names {
+            if let Some((s, e)) = m.groups.get(*i).copied().flatten() {
+                groups.insert(name.clone(), b[s..e].to_string());
+            }
+        }
+        fold_compound_names(&mut groups);
+        let matched_lines = if self.maxlines > 1 { matched.len() } else { 1 };
+        let mut fail = Fail {
+            groups,
+            seen: now,
+            ..Fail::default()
+        };
+        let conn = match fail.groups.get("mlfid") {
+            Some(text) => Some(ConnId::Text(text.as_str().into())),
+            None => conn,
+        };
+        let mut keep = false;
+        if let Some(id) = &conn {
+            let (merged, k) = merge(st, id, fail, matched_lines, now);
+            fail = merged;
+            keep = k;
+            if fail.flag("nofail") {
+                if keep {
+                    remember(st, id, fail, now);
+                }
+                return Vec::new();
+            }
+        } else {
+            fail.matches += matched_lines;
+        }
+        let fid = fail.groups.get("fid").cloned();
+        let ip = [
+            ("ip4", HostKind::Ip),
+            ("ip6", HostKind::Ip),
+            ("dns", HostKind::Dns),
+        ]
+        .into_iter()
+        .find_map(|(k, kind)| fail.groups.get(k).map(|v| (v.clone(), kind)));
+        let (host, kind, ip_text) = match (ip, fid) {
+            (Some((ip, kind)), None) => (ip, kind, None),
+            (Some((ip, kind)), Some(fid)) if fid == ip => (ip, kind, None),
+            (Some((ip, kind)), Some(fid)) => (fid, HostKind::Id, Some((ip, kind))),
+            (None, Some(fid)) => (fid, HostKind::Id, None),
+            (None, None) => {
+                // A connection's line that names nobody yet: wait for the rest.
+                fail.pending = true;
+                if let (Some(id), true) = (&conn, keep) {
+                    remember(st, id, fail, now);
+                }
+                return Vec::new();
+            }
+        };
+        if fail.flag("nofail") {
+            return Vec::new();
+        }
+        let hit = Hit {
+            regex: index,
+            host,
+            kind,
+            ip: ip_text.map(|(ip, _)| ip),
+            time: date,
+            fields: Groups(
+                fail.groups
+                    .0
+                    .iter()
+                    .filter(|(k, _)| !is_internal(k))
+                    .cloned()
+                    .collect(),
+            ),
+            users: fail.users.iter().flatten().cloned().collect(),
+            attempts: fail.matches,
+            marker: self.markers.get(index).copied().unwrap_or(false),
+            content_hash: crc32fast::hash(b.as_bytes()),
+            connection: match (&self.header, &conn) {
+                (Some(_), Some(ConnId::Tagged(n))) => Some(*n),
+                _ => None,
+            },
+        };
+        if let (Some(id), true) = (&conn, keep) {
+            remember(st, id, fail, now);
+        }
+        vec![hit]
     }
 }
 
@@ -1017,12 +1020,12 @@ fn fold_compound_names(groups: &mut Groups) {
     }
 }
 
-fn remember(st: &mut State, id: &str, mut fail: Fail, now: f64) {
+fn remember(st: &mut State, id: &ConnId, mut fail: Fail, now: f64) {
     st.generation += 1;
     fail.seen = now;
     fail.generation = st.generation;
-    st.connections.insert(id.to_string(), fail);
-    st.order.push_back((id.to_string(), st.generation, now));
+    st.connections.insert(id.clone(), fail);
+    st.order.push_back((id.clone(), st.generation, now));
     // Amortised O(1): drop from the front what is stale (remembered again since), expired,
     // or over the limit.
     while let Some((oldest, generation, at)) = st.order.front() {
@@ -1040,7 +1043,7 @@ fn remember(st: &mut State, id: &str, mut fail: Fail, now: f64) {
     }
     // Stale entries behind a live front: rebuild the queue when they pile up.
     if st.order.len() > 2 * MLFID_MAX.max(st.connections.len()) {
-        let mut live: Vec<(String, u64, f64)> = st
+        let mut live: Vec<(ConnId, u64, f64)> = st
             .connections
             .iter()
             .map(|(k, f)| (k.clone(), f.generation, f.seen))
@@ -1052,7 +1055,7 @@ fn remember(st: &mut State, id: &str, mut fail: Fail, now: f64) {
 
 /// Merge a connection's new line into what is known of it (fail2ban's rules for NOFAIL,
 /// MLFGAINED and MLFFORGET). Returns the merged failure and whether to keep remembering it.
-fn merge(st: &mut State, id: &str, mut fail: Fail, matched: usize, now: f64) -> (Fail, bool) {
+fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) -> (Fail, bool) {
     const NOFAIL: u8 = 1;
     const FORGET: u8 = 2;
     const WAS_NOFAIL: u8 = 4;

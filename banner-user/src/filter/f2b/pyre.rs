@@ -643,6 +643,106 @@ impl Re {
     }
 }
 
+/// Patterns that are all anchored at the text's start, searched as one: every match then
+/// starts at 0, so the leftmost-first match is the first pattern in order that matches
+/// (fail2ban's rule for failregexes). One DFA pass over all of them finds which pattern
+/// and where its match ends; only then are that pattern's groups resolved, by a
+/// backtracker anchored on the match alone (a set pass, then one full search per
+/// candidate, cost three times as much).
+#[derive(Debug, Clone)]
+pub struct FirstOf {
+    all: regex_automata::meta::Regex,
+    /// Per pattern, the engine that resolves its groups (the NFA of one pattern is small,
+    /// so the backtracker's visited set stays small).
+    groups: Vec<BoundedBacktracker>,
+}
+
+use regex_automata::nfa::thompson::backtrack::BoundedBacktracker;
+
+/// What [`FirstOf`] reuses from line to line (the backtrackers' memory and group slots).
+#[derive(Debug, Clone)]
+pub struct FirstOfScratch {
+    all: regex_automata::meta::Cache,
+    groups: Vec<
+        Option<(
+            regex_automata::nfa::thompson::backtrack::Cache,
+            regex_automata::util::captures::Captures,
+        )>,
+    >,
+}
+
+impl FirstOf {
+    /// None unless every pattern is on the fast engine and always anchored at the start
+    /// (`^` outside multi-line mode), so that order decides and not position.
+    pub fn new(patterns: &[Re], dfa_size: usize) -> Option<Self> {
+        if patterns.is_empty() || patterns.iter().any(Re::is_backtracking) {
+            return None;
+        }
+        let texts: Vec<&str> = patterns.iter().map(|p| p.translated.as_str()).collect();
+        let anchored = regex_automata::nfa::thompson::NFA::new_many(&texts)
+            .ok()?
+            .is_always_start_anchored();
+        if !anchored {
+            return None;
+        }
+        let all = regex_automata::meta::Regex::builder()
+            .configure(regex_automata::meta::Config::new().hybrid_cache_capacity(dfa_size))
+            .build_many(&texts)
+            .ok()?;
+        let groups = texts
+            .iter()
+            .map(|t| BoundedBacktracker::new(t).ok())
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { all, groups })
+    }
+
+    pub fn scratch(&self) -> FirstOfScratch {
+        FirstOfScratch {
+            all: self.all.create_cache(),
+            groups: vec![None; self.groups.len()],
+        }
+    }
+
+    /// The first pattern that matches `text`, and its match (groups numbered as in that
+    /// pattern alone). `patterns`: the ones this was built from (the fallback for a line
+    /// too long for the backtracker's memory).
+    pub fn search(
+        &self,
+        patterns: &[Re],
+        text: &str,
+        scratch: &mut FirstOfScratch,
+    ) -> Option<(usize, Match)> {
+        let found = self
+            .all
+            .search_with(&mut scratch.all, &regex_automata::Input::new(text))?;
+        let index = found.pattern().as_usize();
+        let bt = self.groups.get(index)?;
+        if found.end() > bt.max_haystack_len() {
+            return patterns.get(index)?.search(text).map(|m| (index, m));
+        }
+        let (cache, caps) = scratch
+            .groups
+            .get_mut(index)?
+            .get_or_insert_with(|| (bt.create_cache(), bt.create_captures()));
+        let input = regex_automata::Input::new(text)
+            .span(0..found.end())
+            .anchored(regex_automata::Anchored::Yes);
+        bt.try_search(cache, &input, caps).ok()?;
+        let whole = caps.get_match()?;
+        let groups = (0..caps.group_len())
+            .map(|i| caps.get_group(i).map(|s| (s.start, s.end)))
+            .collect();
+        Some((
+            index,
+            Match {
+                start: whole.start(),
+                end: whole.end(),
+                groups,
+            },
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -760,5 +860,48 @@ mod tests {
         let before = BACKTRACK_GAVE_UP.load(Ordering::Relaxed);
         assert!(re.search(&line).is_none());
         assert!(BACKTRACK_GAVE_UP.load(Ordering::Relaxed) > before);
+    }
+
+    #[test]
+    fn anchored_patterns_are_searched_as_one_and_the_first_in_order_wins() {
+        let pats: Vec<Re> = [r"^a(?P<x>\d)$", r"^(?P<y>\w)(?P<z>\d)$", r"^b"]
+            .iter()
+            .map(|p| Re::python(p, p).unwrap())
+            .collect();
+        let first = FirstOf::new(&pats, 1 << 20).expect("all anchored");
+        let mut scratch = first.scratch();
+        // Both the first and second match "a1": the first in order wins, its groups
+        // numbered as in that pattern alone.
+        let (i, m) = first.search(&pats, "a1", &mut scratch).unwrap();
+        assert_eq!(i, 0);
+        assert_eq!(pats[0].named(&m, "a1").collect::<Vec<_>>(), [("x", "1")]);
+        let (i, m) = first.search(&pats, "c2", &mut scratch).unwrap();
+        assert_eq!(i, 1);
+        assert_eq!(
+            pats[1].named(&m, "c2").collect::<Vec<_>>(),
+            [("y", "c"), ("z", "2")]
+        );
+        assert_eq!(
+            first.search(&pats, "bx", &mut scratch).map(|(i, _)| i),
+            Some(2)
+        );
+        assert!(first.search(&pats, "xb", &mut scratch).is_none());
+        // A line too long for the backtracker's memory is resolved by the pattern alone.
+        let long = format!("z{}", "7".repeat(1 << 20));
+        let words = [Re::python(r"^(?P<w>\w+)$", "").unwrap()];
+        let one = FirstOf::new(&words, 1 << 20).unwrap();
+        let (i, m) = one.search(&words, &long, &mut one.scratch()).unwrap();
+        assert_eq!(
+            (i, words[0].named(&m, &long).next()),
+            (0, Some(("w", &long[..])))
+        );
+        // One unanchored pattern (or one in multi-line mode) and position would decide.
+        for other in [r"b$", r"(?m)^b", r"^a|b"] {
+            let mut more = pats.clone();
+            more.push(Re::python(other, other).unwrap());
+            assert!(FirstOf::new(&more, 1 << 20).is_none(), "{other}");
+        }
+        let look = Re::python(r"^a(?=b)", "").unwrap();
+        assert!(FirstOf::new(&[look], 1 << 20).is_none());
     }
 }
