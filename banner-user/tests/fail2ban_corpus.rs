@@ -130,20 +130,10 @@ fn check(hit: &Hit, data: &BTreeMap<String, Value>) -> Result<(), String> {
             continue;
         }
         let got: Value = match k.as_str() {
-            "host" => hit
-                .fields
-                .get("host")
-                .cloned()
-                .map(Value::String)
-                .unwrap_or_else(|| Value::String(hit.host.clone())),
+            "host" => Value::from(hit.fields.get("host").unwrap_or(&hit.host)),
             "attempts" => Value::from(hit.attempts),
-            "users" => Value::from(hit.users.clone()),
-            other => hit
-                .fields
-                .get(other)
-                .cloned()
-                .map(Value::String)
-                .unwrap_or(Value::Null),
+            "users" => Value::from(hit.users.iter().map(|u| &**u).collect::<Vec<_>>()),
+            other => hit.fields.get(other).map_or(Value::Null, Value::from),
         };
         let same = match (&got, want) {
             (Value::Array(a), Value::Array(b)) => {

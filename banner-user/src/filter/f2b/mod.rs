@@ -16,7 +16,7 @@ pub mod pyre;
 
 use std::{
     borrow::Cow,
-    collections::{BTreeSet, HashMap, VecDeque},
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
 };
 
@@ -81,21 +81,25 @@ impl std::hash::Hasher for Fnv {
 }
 
 /// Named groups and their text: a handful per line, so a small list (no map nodes to
-/// allocate, names shared with the pattern).
+/// allocate, names shared with the pattern, texts shared between a connection's memory
+/// and the hits it yields).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Groups(Vec<(Arc<str>, String)>);
+pub struct Groups(Vec<(Arc<str>, Arc<str>)>);
 
 impl Groups {
-    pub fn get(&self, k: &str) -> Option<&String> {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| &**n == k).map(|(_, v)| &**v)
+    }
+    fn get_shared(&self, k: &str) -> Option<&Arc<str>> {
         self.0.iter().find(|(n, _)| &**n == k).map(|(_, v)| v)
     }
-    fn insert(&mut self, k: Arc<str>, v: String) {
+    fn insert(&mut self, k: Arc<str>, v: Arc<str>) {
         match self.0.iter_mut().find(|(n, _)| *n == k) {
             Some(slot) => slot.1 = v,
             None => self.0.push((k, v)),
         }
     }
-    fn remove(&mut self, k: &str) -> Option<String> {
+    fn remove(&mut self, k: &str) -> Option<Arc<str>> {
         let at = self.0.iter().position(|(n, _)| &**n == k)?;
         Some(self.0.swap_remove(at).1)
     }
@@ -105,7 +109,7 @@ impl Groups {
         }
     }
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (&**k, v.as_str()))
+        self.0.iter().map(|(k, v)| (&**k, &**v))
     }
 }
 
@@ -113,7 +117,8 @@ impl Groups {
 #[derive(Clone, Debug, Default)]
 struct Fail {
     groups: Groups,
-    users: Option<BTreeSet<String>>,
+    /// Every user the connection tried (a few: a list, in the order tried).
+    users: Vec<Arc<str>>,
     /// Lines that make up the failure so far (fail2ban's `matches`, counted).
     matches: usize,
     /// Lines held back while the connection looked like no failure.
@@ -132,8 +137,10 @@ impl Fail {
         self.groups.remove(k).is_some_and(|v| !v.is_empty())
     }
     fn add_user(&mut self) {
-        if let Some(u) = self.groups.get("user").filter(|u| !u.is_empty()).cloned() {
-            self.users.get_or_insert_with(BTreeSet::new).insert(u);
+        if let Some(u) = self.groups.get_shared("user").filter(|u| !u.is_empty()) {
+            if !self.users.contains(u) {
+                self.users.push(u.clone());
+            }
         }
     }
 }
@@ -155,16 +162,16 @@ pub struct Hit {
     /// Index of the failregex that matched.
     pub regex: usize,
     /// What fail2ban reports as the failure's host (the address, or the `<F-ID>`).
-    pub host: String,
+    pub host: Arc<str>,
     pub kind: HostKind,
     /// The address when an `<F-ID>` names the failure otherwise.
-    pub ip: Option<String>,
+    pub ip: Option<Arc<str>>,
     /// Unix seconds; None when the line had no time.
     pub time: Option<f64>,
     /// Captured fields (`user`, ...), fail2ban's names.
     pub fields: Groups,
     /// Every user the connection tried.
-    pub users: Vec<String>,
+    pub users: Vec<Arc<str>>,
     /// The log lines that make up the failure (fail2ban's `matches`).
     pub attempts: usize,
     /// A built-in's marker line (counts once per connection; see `filter::sshd`).
@@ -520,11 +527,7 @@ impl Fail2banFilter {
                     arrival,
                     &mut st.native_dates,
                 ) {
-                    Some((t, rest)) => (
-                        Some(secs(t)),
-                        std::str::from_utf8(rest).unwrap_or_default(),
-                        true,
-                    ),
+                    Some((t, rest)) => (Some(secs(t)), suffix(line_5424, rest), true),
                     None => return Vec::new(),
                 }
             }
@@ -543,10 +546,7 @@ impl Fail2banFilter {
                     arrival,
                     &mut st.native_dates,
                 ) {
-                    Some((t, rest)) => {
-                        let rest = std::str::from_utf8(rest).unwrap_or_default();
-                        (Some(secs(t)), rest, true)
-                    }
+                    Some((t, rest)) => (Some(secs(t)), suffix(line, rest), true),
                     // Other forms (a one-digit day with one space, a weekday first, a
                     // year after): fail2ban's templates, anchored at the line's start.
                     None => match st.dates.find(line, now) {
@@ -604,15 +604,11 @@ impl Fail2banFilter {
         }
         // The connection: the writer's pid, else (files sshd writes itself) the client's port.
         // A program's own log without a syslog header has no connections.
-        let port = if header.connections && !header.programs.is_empty() {
-            client_port(content)
-        } else {
-            None
-        };
-        let conn = match (pid.filter(|_| header.connections), port) {
-            (Some(p), _) => Some(ConnId::Tagged((1 << 32) | u64::from(p))),
-            (None, Some(port)) => Some(ConnId::Tagged((2 << 32) | u64::from(port))),
-            (None, None) => None,
+        let conn = match pid {
+            _ if !header.connections => None,
+            Some(p) => Some(ConnId::Tagged((1 << 32) | u64::from(p))),
+            None if header.programs.is_empty() => None,
+            None => client_port(content).map(|port| ConnId::Tagged((2 << 32) | u64::from(port))),
         };
         self.find(st, "", content, date, now, Groups::default(), conn)
     }
@@ -671,24 +667,43 @@ impl Fail2banFilter {
                     .iter()
                     .filter_map(|(i, name)| {
                         let (s, e) = m.groups.get(*i).copied().flatten()?;
-                        Some((name.clone(), b[s..e].to_string()))
+                        Some((name.clone(), Arc::from(&b[s..e])))
                     })
                     .collect(),
             );
             if let Some(content) = pre.remove("content").filter(|c| !c.is_empty()) {
                 st.buffer = vec![Piece {
-                    after: content,
+                    after: content.to_string(),
                     ..Piece::default()
                 }];
                 buf = None;
             }
         }
         let b = buf.unwrap_or_else(|| Cow::Owned(join(&st.buffer)));
+        // The connection as known before the failregex (its own `<F-MLFID>` would win).
+        let conn = match pre.get("mlfid") {
+            Some(text) => Some(ConnId::Text(text.into())),
+            None => conn,
+        };
         // The first failregex in order that matches.
         let found = match &self.first_of {
             Some(first) => {
                 let scratch = st.scratch.get_or_insert_with(|| first.scratch());
-                first.search(&self.fails, &b, scratch)
+                let Some((index, end)) = first.which(&b, scratch) else {
+                    return Vec::new();
+                };
+                // A line that can only end a connection nobody knows (every match of its
+                // failregex marks it no failure and forgets the connection: sshd's
+                // "Accepted ...", "Received disconnect ...: 11:") changes nothing, so its
+                // groups are not worth finding.
+                let ends_only = first.always_fills(index, "mlfforget")
+                    && (first.always_fills(index, "nofail")
+                        || first.always_fills(index, "mlfgained"))
+                    && !self.fails[index].names.iter().any(|(_, n)| &**n == "mlfid");
+                if ends_only && conn.as_ref().is_some_and(|c| !st.connections.contains_key(c)) {
+                    return Vec::new();
+                }
+                first.groups_of(&self.fails, index, end, &b, scratch)
             }
             None => {
                 let candidates = self.fail_set.as_ref().map(|set| set.matches(&b));
@@ -725,9 +740,10 @@ impl Fail2banFilter {
         }
         st.buffer = unmatched;
         let mut groups = pre;
+        groups.0.reserve(re.names.len());
         for (i, name) in &re.names {
             if let Some((s, e)) = m.groups.get(*i).copied().flatten() {
-                groups.insert(name.clone(), b[s..e].to_string());
+                groups.insert(name.clone(), Arc::from(&b[s..e]));
             }
         }
         fold_compound_names(&mut groups);
@@ -738,7 +754,7 @@ impl Fail2banFilter {
             ..Fail::default()
         };
         let conn = match fail.groups.get("mlfid") {
-            Some(text) => Some(ConnId::Text(text.as_str().into())),
+            Some(text) => Some(ConnId::Text(text.into())),
             None => conn,
         };
         let mut keep = false;
@@ -755,14 +771,14 @@ impl Fail2banFilter {
         } else {
             fail.matches += matched_lines;
         }
-        let fid = fail.groups.get("fid").cloned();
+        let fid = fail.groups.get_shared("fid").cloned();
         let ip = [
             ("ip4", HostKind::Ip),
             ("ip6", HostKind::Ip),
             ("dns", HostKind::Dns),
         ]
         .into_iter()
-        .find_map(|(k, kind)| fail.groups.get(k).map(|v| (v.clone(), kind)));
+        .find_map(|(k, kind)| fail.groups.get_shared(k).map(|v| (v.clone(), kind)));
         let (host, kind, ip_text) = match (ip, fid) {
             (Some((ip, kind)), None) => (ip, kind, None),
             (Some((ip, kind)), Some(fid)) if fid == ip => (ip, kind, None),
@@ -794,7 +810,7 @@ impl Fail2banFilter {
                     .cloned()
                     .collect(),
             ),
-            users: fail.users.iter().flatten().cloned().collect(),
+            users: fail.users.clone(),
             attempts: fail.matches,
             marker: self.markers.get(index).copied().unwrap_or(false),
             content_hash: crc32fast::hash(b.as_bytes()),
@@ -818,6 +834,13 @@ fn client_port(content: &str) -> Option<u16> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(digits.len());
     digits[..end].parse().ok()
+}
+
+/// `rest` (a tail of `line`'s bytes) as text, without validating it again (a tail that
+/// starts inside a character is no text: empty, as `from_utf8` would have found).
+fn suffix<'a>(line: &'a str, rest: &[u8]) -> &'a str {
+    line.get(line.len().saturating_sub(rest.len())..)
+        .unwrap_or_default()
 }
 
 /// `t=`, `ts=` or `time=` before a logfmt line's time -> the time and the rest.
@@ -986,7 +1009,7 @@ fn fold_compound_names(groups: &mut Groups) {
     {
         return;
     }
-    let compound: Vec<(Arc<str>, String)> = groups
+    let compound: Vec<(Arc<str>, Arc<str>)> = groups
         .0
         .iter()
         .filter(|(k, _)| k.starts_with("alt_") || k.starts_with("tuple_"))
@@ -1012,7 +1035,7 @@ fn fold_compound_names(groups: &mut Groups) {
             }
         } else {
             let joined = match groups.get(&base) {
-                Some(cur) => format!("{cur},{v}"),
+                Some(cur) => Arc::from(format!("{cur},{v}")),
                 None => v,
             };
             groups.insert(base, joined);
@@ -1064,8 +1087,9 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
     if fail.flag("mlfgained") {
         flags |= GAINED | NOFAIL;
         if !fail.flag("nofail") {
-            let v = fail.groups.get("mlfgained").cloned().unwrap_or_default();
-            fail.groups.insert(Arc::from("nofail"), v);
+            let v = fail.groups.get_shared("mlfgained").cloned();
+            fail.groups
+                .insert(Arc::from("nofail"), v.unwrap_or_else(|| Arc::from("")));
         }
     } else if fail.flag("nofail") {
         flags |= NOFAIL;
@@ -1080,9 +1104,10 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
     let keep;
     let mut users_counted = true;
     if let Some(mut known) = known {
-        let user = fail.groups.get("user").filter(|u| !u.is_empty()).cloned();
-        if let Some(u) = user {
-            known.users.get_or_insert_with(BTreeSet::new).insert(u);
+        if let Some(u) = fail.groups.get_shared("user").filter(|u| !u.is_empty()) {
+            if !known.users.contains(u) {
+                known.users.push(u.clone());
+            }
         }
         if known.take_flag("nofail") {
             flags |= WAS_NOFAIL;
@@ -1108,7 +1133,7 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
         users_counted = false;
         keep = false;
     }
-    let many_users = users_counted && fail.users.as_ref().is_some_and(|u| u.len() > 1);
+    let many_users = users_counted && fail.users.len() > 1;
     if std::mem::take(&mut fail.pending) || many_users {
         // Failures were pending, or several users were tried: no success cancels that.
         fail.groups.remove("nofail");

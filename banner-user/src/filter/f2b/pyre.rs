@@ -655,9 +655,31 @@ pub struct FirstOf {
     /// Per pattern, the engine that resolves its groups (the NFA of one pattern is small,
     /// so the backtracker's visited set stays small).
     groups: Vec<BoundedBacktracker>,
+    /// Per pattern, the named groups every match of it fills with at least one character.
+    always: Vec<Vec<String>>,
 }
 
 use regex_automata::nfa::thompson::backtrack::BoundedBacktracker;
+
+/// The named groups `hir` fills in every match, with at least one character: those on its
+/// spine (concatenations, repetitions of at least one), not inside an alternative or an
+/// optional part.
+fn filled_groups(hir: &regex_syntax::hir::Hir, out: &mut Vec<String>) {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Capture(c) => {
+            if let Some(name) = &c.name {
+                if hir.properties().minimum_len().is_some_and(|n| n > 0) {
+                    out.push(name.to_string());
+                }
+            }
+            filled_groups(&c.sub, out);
+        }
+        HirKind::Concat(parts) => parts.iter().for_each(|p| filled_groups(p, out)),
+        HirKind::Repetition(r) if r.min > 0 => filled_groups(&r.sub, out),
+        _ => {}
+    }
+}
 
 /// What [`FirstOf`] reuses from line to line (the backtrackers' memory and group slots).
 #[derive(Debug, Clone)]
@@ -693,7 +715,28 @@ impl FirstOf {
             .iter()
             .map(|t| BoundedBacktracker::new(t).ok())
             .collect::<Option<Vec<_>>>()?;
-        Some(Self { all, groups })
+        let always = texts
+            .iter()
+            .map(|t| {
+                let mut names = Vec::new();
+                if let Ok(hir) = regex_syntax::Parser::new().parse(t) {
+                    filled_groups(&hir, &mut names);
+                }
+                names
+            })
+            .collect();
+        Some(Self {
+            all,
+            groups,
+            always,
+        })
+    }
+
+    /// Does every match of pattern `index` fill the group `name` (non-empty)?
+    pub fn always_fills(&self, index: usize, name: &str) -> bool {
+        self.always
+            .get(index)
+            .is_some_and(|names| names.iter().any(|n| n == name))
     }
 
     pub fn scratch(&self) -> FirstOfScratch {
@@ -712,12 +755,29 @@ impl FirstOf {
         text: &str,
         scratch: &mut FirstOfScratch,
     ) -> Option<(usize, Match)> {
+        let (index, end) = self.which(text, scratch)?;
+        self.groups_of(patterns, index, end, text, scratch)
+    }
+
+    /// The first pattern that matches `text`, and where its match ends (one DFA pass).
+    pub fn which(&self, text: &str, scratch: &mut FirstOfScratch) -> Option<(usize, usize)> {
         let found = self
             .all
             .search_with(&mut scratch.all, &regex_automata::Input::new(text))?;
-        let index = found.pattern().as_usize();
+        Some((found.pattern().as_usize(), found.end()))
+    }
+
+    /// The groups of pattern `index`, found by [`Self::which`] to match `text` up to `end`.
+    pub fn groups_of(
+        &self,
+        patterns: &[Re],
+        index: usize,
+        end: usize,
+        text: &str,
+        scratch: &mut FirstOfScratch,
+    ) -> Option<(usize, Match)> {
         let bt = self.groups.get(index)?;
-        if found.end() > bt.max_haystack_len() {
+        if end > bt.max_haystack_len() {
             return patterns.get(index)?.search(text).map(|m| (index, m));
         }
         let (cache, caps) = scratch
@@ -725,7 +785,7 @@ impl FirstOf {
             .get_mut(index)?
             .get_or_insert_with(|| (bt.create_cache(), bt.create_captures()));
         let input = regex_automata::Input::new(text)
-            .span(0..found.end())
+            .span(0..end)
             .anchored(regex_automata::Anchored::Yes);
         bt.try_search(cache, &input, caps).ok()?;
         let whole = caps.get_match()?;
@@ -900,6 +960,25 @@ mod tests {
             let mut more = pats.clone();
             more.push(Re::python(other, other).unwrap());
             assert!(FirstOf::new(&more, 1 << 20).is_none(), "{other}");
+        }
+        // Which groups every match fills: not an optional one, nor one inside an
+        // alternative, nor one that may be empty.
+        let flags = [Re::python(
+            r"^(?P<always>x(?P<inner>y))(?P<maybe>z)?(?:(?P<either>a)|b)(?P<empty>c*)(?P<twice>d){2}$",
+            "",
+        )
+        .unwrap()];
+        let f = FirstOf::new(&flags, 1 << 20).unwrap();
+        for (name, filled) in [
+            ("always", true),
+            ("inner", true),
+            ("twice", true),
+            ("maybe", false),
+            ("either", false),
+            ("empty", false),
+            ("absent", false),
+        ] {
+            assert_eq!(f.always_fills(0, name), filled, "{name}");
         }
         let look = Re::python(r"^a(?=b)", "").unwrap();
         assert!(FirstOf::new(&[look], 1 << 20).is_none());

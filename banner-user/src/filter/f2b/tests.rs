@@ -20,7 +20,7 @@ fn filter(text: &str, options: &[(&str, &str)]) -> Fail2banFilter {
 fn hosts(f: &Fail2banFilter, lines: &[&str]) -> Vec<Option<String>> {
     lines
         .iter()
-        .map(|l| f.process(l, None, NOW).into_iter().next().map(|h| h.host))
+        .map(|l| f.process(l, None, NOW).into_iter().next().map(|h| h.host.to_string()))
         .collect()
 }
 
@@ -82,7 +82,7 @@ fn a_line_from_another_program_never_reaches_the_failregex() {
 fn the_time_is_cut_out_and_read() {
     let f = filter("[Definition]\nfailregex = ^ bad from <HOST>$\n", &[]);
     let hit = &f.process("2005-08-14 11:00:00 bad from 192.0.2.9", None, NOW)[0];
-    assert_eq!(hit.host, "192.0.2.9");
+    assert_eq!(&*hit.host, "192.0.2.9");
     assert_eq!(hit.kind, HostKind::Ip);
     assert!(hit.time.is_some());
     // A journal entry's time is given; the line has none.
@@ -117,9 +117,9 @@ fn ignoreregex_vetoes_and_hostnames_and_ids_are_told_apart() {
         .process("2005-08-14 11:00:00 bad from 192.0.2.66", None, NOW)
         .is_empty());
     let h = &f.process("2005-08-14 11:00:00 bad from host.example", None, NOW)[0];
-    assert_eq!((h.host.as_str(), &h.kind), ("host.example", &HostKind::Dns));
+    assert_eq!((&*h.host, &h.kind), ("host.example", &HostKind::Dns));
     let h = &f.process("2005-08-14 11:00:00 session abc failed", None, NOW)[0];
-    assert_eq!((h.host.as_str(), &h.kind), ("abc", &HostKind::Id));
+    assert_eq!((&*h.host, &h.kind), ("abc", &HostKind::Id));
 }
 
 #[test]
@@ -138,4 +138,29 @@ fn compile_errors_name_file_line_and_pattern() {
     std::fs::write(&p, "[Definition]\nfailregex = ^no host here$\n").unwrap();
     let e = Fail2banFilter::compile(&definition::load(&p, &BTreeMap::new()).unwrap()).unwrap_err();
     assert!(e.message.contains("nothing in it says who failed"), "{e}");
+}
+
+#[test]
+fn zz_which_filters_search_as_one() {
+    for name in ["sshd", "nginx-http-auth", "postfix", "dovecot"] {
+        let def = definition::load(
+            std::path::Path::new(&format!("/etc/fail2ban/filter.d/{name}.conf")),
+            &Default::default(),
+        )
+        .unwrap();
+        let f = Fail2banFilter::compile(&def).unwrap();
+        eprintln!(
+            "{name}: first_of {} set {} maxlines {} pref {:?} fancy {}",
+            f.first_of.is_some(),
+            f.fail_set.is_some(),
+            f.maxlines,
+            f.prefregex.as_ref().map(|p| &p.translated),
+            f.backtracking_patterns()
+        );
+        for r in &f.fails {
+            if !r.translated.starts_with('^') {
+                eprintln!("   unanchored: {}", r.translated);
+            }
+        }
+    }
 }
