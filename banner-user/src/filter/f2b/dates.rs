@@ -453,7 +453,7 @@ fn search(t: &Template, line: &str, now: f64) -> Option<Found> {
                     });
                 }
             }
-            let m = t.re.search(hay)?;
+            let m = t.re.search_at(hay, ms - from)?;
             let (gs, ge) = m
                 .groups
                 .get(t.group)
@@ -469,10 +469,11 @@ fn search(t: &Template, line: &str, now: f64) -> Option<Found> {
                 Kind::Epoch { .. } => epoch(text),
                 Kind::Tai64n => tai64n(text),
                 Kind::Pattern => {
-                    let fields: BTreeMap<&str, &str> =
+                    let fields = Fields(
                         t.re.named(&m, hay)
                             .filter(|(n, _)| n.starts_with("d_"))
-                            .collect();
+                            .collect(),
+                    );
                     Some(build_time(&fields, now)?)
                 }
             };
@@ -524,7 +525,16 @@ fn tai64n(text: &str) -> Option<f64> {
     Some(secs as f64)
 }
 
-fn build_time(f: &BTreeMap<&str, &str>, now: f64) -> Option<f64> {
+/// A date's fields by fail2ban's names (`d_Y`, `d_b`, ...): a few, so a list.
+struct Fields<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> Fields<'a> {
+    fn get(&self, k: &str) -> Option<&'a str> {
+        self.0.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+    }
+}
+
+fn build_time(f: &Fields<'_>, now: f64) -> Option<f64> {
     let num = |k: &str| f.get(k).and_then(|v| v.trim().parse::<i64>().ok());
     if let Some(s) = num("d_s") {
         return Some(s as f64);
@@ -532,7 +542,7 @@ fn build_time(f: &BTreeMap<&str, &str>, now: f64) -> Option<f64> {
     let now_local = Local.timestamp_opt(now as i64, 0).single()?.naive_local();
     let mut year = num("d_UY").or_else(|| num("d_y").map(|y| if y <= 2000 { y + 2000 } else { y }));
     let assume_year = year.is_none();
-    let month = num("d_m").or_else(|| f.get("d_b").or(f.get("d_UB")).and_then(|b| month_of(b)));
+    let month = num("d_m").or_else(|| f.get("d_b").or(f.get("d_UB")).and_then(month_of));
     let mut day = num("d_d");
     let mut month = month;
     if let Some(j) = num("d_j") {
@@ -558,8 +568,8 @@ fn build_time(f: &BTreeMap<&str, &str>, now: f64) -> Option<f64> {
         .unwrap_or(0);
     let offset = f
         .get("d_z")
-        .and_then(|z| zone_minutes(z))
-        .or_else(|| f.get("d_UZ").and_then(|z| zone_minutes(z)));
+        .and_then(zone_minutes)
+        .or_else(|| f.get("d_UZ").and_then(zone_minutes));
     let naive = |y: i64| -> Option<NaiveDateTime> {
         NaiveDate::from_ymd_opt(y as i32, month as u32, day as u32)?.and_hms_micro_opt(
             hour as u32,

@@ -244,6 +244,9 @@ impl Header {
 pub struct Fail2banFilter {
     pub name: String,
     prefregex: Option<Re>,
+    /// The prefregex without its `(?P<content>.+)$` tail (see `Re::without_content_tail`),
+    /// for lines matched one at a time.
+    pref_head: Option<Re>,
     /// banner's built-ins read the syslog header by hand instead of a prefregex.
     header: Option<Header>,
     fails: Vec<Re>,
@@ -268,6 +271,7 @@ impl Clone for Fail2banFilter {
         Self {
             name: self.name.clone(),
             prefregex: self.prefregex.clone(),
+            pref_head: self.pref_head.clone(),
             header: self.header.clone(),
             fails: self.fails.clone(),
             markers: self.markers.clone(),
@@ -380,6 +384,10 @@ impl Fail2banFilter {
         })?;
         Ok(Self {
             name: def.name.clone(),
+            pref_head: prefregex
+                .as_ref()
+                .filter(|_| def.maxlines <= 1)
+                .and_then(Re::without_content_tail),
             prefregex,
             header: None,
             markers: Vec::new(),
@@ -430,6 +438,7 @@ impl Fail2banFilter {
         Ok(Self {
             name: name.to_string(),
             prefregex: None,
+            pref_head: None,
             header: Some(header),
             markers,
             fails,
@@ -659,11 +668,21 @@ impl Fail2banFilter {
         }
         if let Some(p) = &self.prefregex {
             let b = buf.as_deref().unwrap_or_default();
-            let Some(m) = p.search(b) else {
-                return Vec::new();
+            // The header alone when that says where content starts; else the whole line.
+            let head = self
+                .pref_head
+                .as_ref()
+                .and_then(|h| Some(h).zip(h.search(b)))
+                .filter(|(_, m)| m.end < b.len());
+            let (re, m) = match head {
+                Some(found) => found,
+                None => match p.search(b) {
+                    Some(m) => (p, m),
+                    None => return Vec::new(),
+                },
             };
             pre = Groups(
-                p.names
+                re.names
                     .iter()
                     .filter_map(|(i, name)| {
                         let (s, e) = m.groups.get(*i).copied().flatten()?;
@@ -671,6 +690,9 @@ impl Fail2banFilter {
                     })
                     .collect(),
             );
+            if !std::ptr::eq(re, p) {
+                pre.insert(Arc::from("content"), Arc::from(&b[m.end..]));
+            }
             if let Some(content) = pre.remove("content").filter(|c| !c.is_empty()) {
                 st.buffer = vec![Piece {
                     after: content.to_string(),
@@ -700,7 +722,11 @@ impl Fail2banFilter {
                     && (first.always_fills(index, "nofail")
                         || first.always_fills(index, "mlfgained"))
                     && !self.fails[index].names.iter().any(|(_, n)| &**n == "mlfid");
-                if ends_only && conn.as_ref().is_some_and(|c| !st.connections.contains_key(c)) {
+                if ends_only
+                    && conn
+                        .as_ref()
+                        .is_some_and(|c| !st.connections.contains_key(c))
+                {
                     return Vec::new();
                 }
                 first.groups_of(&self.fails, index, end, &b, scratch)

@@ -570,6 +570,51 @@ impl Re {
         })
     }
 
+    /// For a prefregex ending in `(?P<content>.+)$` (fail2ban's own form): the pattern
+    /// without that tail. Its leftmost-first match, when it leaves at least one character,
+    /// is where the whole pattern's match puts `content` (the tail matches any non-empty
+    /// rest of a line), with the same groups before it; so the groups are found on the
+    /// header alone instead of across the whole line. None when the tail is not that, or
+    /// not at the top level.
+    pub fn without_content_tail(&self) -> Option<Re> {
+        use regex_syntax::hir::{HirKind, Look};
+        const TAIL: &str = "(?P<content>.+)$";
+        if self.is_backtracking() {
+            return None;
+        }
+        let head = self.translated.strip_suffix(TAIL)?;
+        let hir = regex_syntax::Parser::new().parse(&self.translated).ok()?;
+        let HirKind::Concat(parts) = hir.kind() else {
+            return None;
+        };
+        let [.., content, end] = parts.as_slice() else {
+            return None;
+        };
+        let is_end = matches!(end.kind(), HirKind::Look(Look::End | Look::EndLF));
+        let is_content = match content.kind() {
+            HirKind::Capture(c) => {
+                c.name.as_deref() == Some("content")
+                    && matches!(c.sub.kind(), HirKind::Repetition(r) if r.min == 1 && r.max.is_none() && r.greedy)
+            }
+            _ => false,
+        };
+        if !(is_end && is_content) {
+            return None;
+        }
+        let re = regex::Regex::new(head).ok()?;
+        let names = re
+            .capture_names()
+            .enumerate()
+            .filter_map(|(i, n)| n.map(|n| (i, std::sync::Arc::from(n))))
+            .collect();
+        Some(Self {
+            engine: Engine::Fast(re),
+            names,
+            source: self.source.clone(),
+            translated: head.to_string(),
+        })
+    }
+
     pub fn is_backtracking(&self) -> bool {
         matches!(self.engine, Engine::Fancy(_))
     }
@@ -585,30 +630,54 @@ impl Re {
                     groups: c.iter().map(|g| g.map(|m| (m.start(), m.end()))).collect(),
                 }
             }),
-            Engine::Fancy(re) => match re.captures(text) {
-                Ok(Some(c)) => {
-                    let whole = c.get(0).map_or((0, 0), |m| (m.start(), m.end()));
-                    Some(Match {
-                        start: whole.0,
-                        end: whole.1,
-                        groups: (0..c.len())
-                            .map(|i| c.get(i).map(|m| (m.start(), m.end())))
-                            .collect(),
-                    })
+            Engine::Fancy(re) => self.fancy(re.captures(text)),
+        }
+    }
+
+    /// A backtracking search's result; one that gives up counts as no match, and is counted.
+    fn fancy(
+        &self,
+        found: fancy_regex::Result<Option<fancy_regex::Captures<'_>>>,
+    ) -> Option<Match> {
+        match found {
+            Ok(Some(c)) => {
+                let whole = c.get(0).map_or((0, 0), |m| (m.start(), m.end()));
+                Some(Match {
+                    start: whole.0,
+                    end: whole.1,
+                    groups: (0..c.len())
+                        .map(|i| c.get(i).map(|m| (m.start(), m.end())))
+                        .collect(),
+                })
+            }
+            Ok(None) => None,
+            Err(e) => {
+                let n = BACKTRACK_GAVE_UP.fetch_add(1, Ordering::Relaxed);
+                if n.is_power_of_two() {
+                    log::warn!(
+                        "pattern `{}` gave up on a line ({e}); {} line(s) so far counted as no match",
+                        self.source,
+                        n + 1
+                    );
                 }
-                Ok(None) => None,
-                Err(e) => {
-                    let n = BACKTRACK_GAVE_UP.fetch_add(1, Ordering::Relaxed);
-                    if n.is_power_of_two() {
-                        log::warn!(
-                            "pattern `{}` gave up on a line ({e}); {} line(s) so far counted as no match",
-                            self.source,
-                            n + 1
-                        );
-                    }
-                    None
+                None
+            }
+        }
+    }
+
+    /// [`Self::search`] for a match starting at `start` or later (what comes before still
+    /// counts for look-behind and boundaries).
+    pub fn search_at(&self, text: &str, start: usize) -> Option<Match> {
+        match &self.engine {
+            Engine::Fast(re) => re.captures_at(text, start).map(|c| {
+                let whole = c.get(0).map_or((0, 0), |m| (m.start(), m.end()));
+                Match {
+                    start: whole.0,
+                    end: whole.1,
+                    groups: c.iter().map(|g| g.map(|m| (m.start(), m.end()))).collect(),
                 }
-            },
+            }),
+            Engine::Fancy(re) => self.fancy(re.captures_from_pos(text, start)),
         }
     }
 
@@ -920,6 +989,41 @@ mod tests {
         let before = BACKTRACK_GAVE_UP.load(Ordering::Relaxed);
         assert!(re.search(&line).is_none());
         assert!(BACKTRACK_GAVE_UP.load(Ordering::Relaxed) > before);
+    }
+
+    #[test]
+    fn a_prefregex_content_tail_is_cut_where_the_whole_pattern_cuts_it() {
+        let full = Re::python(r"^(?P<mlfid>\S+ )?(?:sshd\[\d+\]: )?(?P<content>.+)$", "").unwrap();
+        let head = full.without_content_tail().expect("fail2ban's form");
+        for line in [
+            "gw sshd[12]: Failed password",
+            "sshd[12]: x",
+            "gw ",
+            "nospace",
+            "a b c d",
+        ] {
+            let whole = full.search(line).unwrap();
+            let content = full.named(&whole, line).find(|(n, _)| *n == "content");
+            let h = head.search(line).unwrap();
+            if h.end < line.len() {
+                assert_eq!(content, Some(("content", &line[h.end..])), "{line}");
+                let before: Vec<_> = full
+                    .named(&whole, line)
+                    .filter(|(n, _)| *n != "content")
+                    .collect();
+                assert_eq!(head.named(&h, line).collect::<Vec<_>>(), before, "{line}");
+            }
+        }
+        // Only fail2ban's form at the top level.
+        for other in [
+            r"^a(?P<content>.+)$|b(?P<content2>.+)$",
+            r"^a(?P<content>.*)$",
+            r"^a(?P<content>.+)",
+            r"^a(?P<content>.+?)$",
+        ] {
+            let re = Re::python(other, "").unwrap();
+            assert!(re.without_content_tail().is_none(), "{other}");
+        }
     }
 
     #[test]

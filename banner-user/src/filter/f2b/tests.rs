@@ -20,7 +20,12 @@ fn filter(text: &str, options: &[(&str, &str)]) -> Fail2banFilter {
 fn hosts(f: &Fail2banFilter, lines: &[&str]) -> Vec<Option<String>> {
     lines
         .iter()
-        .map(|l| f.process(l, None, NOW).into_iter().next().map(|h| h.host.to_string()))
+        .map(|l| {
+            f.process(l, None, NOW)
+                .into_iter()
+                .next()
+                .map(|h| h.host.to_string())
+        })
         .collect()
 }
 
@@ -138,29 +143,4 @@ fn compile_errors_name_file_line_and_pattern() {
     std::fs::write(&p, "[Definition]\nfailregex = ^no host here$\n").unwrap();
     let e = Fail2banFilter::compile(&definition::load(&p, &BTreeMap::new()).unwrap()).unwrap_err();
     assert!(e.message.contains("nothing in it says who failed"), "{e}");
-}
-
-#[test]
-fn zz_which_filters_search_as_one() {
-    for name in ["sshd", "nginx-http-auth", "postfix", "dovecot"] {
-        let def = definition::load(
-            std::path::Path::new(&format!("/etc/fail2ban/filter.d/{name}.conf")),
-            &Default::default(),
-        )
-        .unwrap();
-        let f = Fail2banFilter::compile(&def).unwrap();
-        eprintln!(
-            "{name}: first_of {} set {} maxlines {} pref {:?} fancy {}",
-            f.first_of.is_some(),
-            f.fail_set.is_some(),
-            f.maxlines,
-            f.prefregex.as_ref().map(|p| &p.translated),
-            f.backtracking_patterns()
-        );
-        for r in &f.fails {
-            if !r.translated.starts_with('^') {
-                eprintln!("   unanchored: {}", r.translated);
-            }
-        }
-    }
 }
