@@ -724,6 +724,11 @@ pub struct FirstOf {
     /// Per pattern, the engine that resolves its groups (the NFA of one pattern is small,
     /// so the backtracker's visited set stays small).
     groups: Vec<BoundedBacktracker>,
+    /// The same, built without Unicode classes, for text that is all ASCII (nearly every
+    /// log line): there every class and boundary means what its Unicode form means, and
+    /// the NFA is several times smaller (`\S`, `\w`, `.` need no UTF-8 branches), which
+    /// is what the backtracker pays for per byte. None where the pattern needs Unicode.
+    ascii_groups: Vec<Option<BoundedBacktracker>>,
     /// Per pattern, the named groups every match of it fills with at least one character.
     always: Vec<Vec<String>>,
 }
@@ -784,6 +789,20 @@ impl FirstOf {
             .iter()
             .map(|t| BoundedBacktracker::new(t).ok())
             .collect::<Option<Vec<_>>>()?;
+        let ascii_groups = texts
+            .iter()
+            .map(|t| {
+                BoundedBacktracker::builder()
+                    .syntax(
+                        regex_automata::util::syntax::Config::new()
+                            .unicode(false)
+                            .utf8(false),
+                    )
+                    .thompson(regex_automata::nfa::thompson::Config::new().utf8(false))
+                    .build(t)
+                    .ok()
+            })
+            .collect();
         let always = texts
             .iter()
             .map(|t| {
@@ -797,6 +816,7 @@ impl FirstOf {
         Some(Self {
             all,
             groups,
+            ascii_groups,
             always,
         })
     }
@@ -811,7 +831,7 @@ impl FirstOf {
     pub fn scratch(&self) -> FirstOfScratch {
         FirstOfScratch {
             all: self.all.create_cache(),
-            groups: vec![None; self.groups.len()],
+            groups: vec![None; 2 * self.groups.len()],
         }
     }
 
@@ -845,13 +865,17 @@ impl FirstOf {
         text: &str,
         scratch: &mut FirstOfScratch,
     ) -> Option<(usize, Match)> {
-        let bt = self.groups.get(index)?;
+        let ascii = text.as_bytes().get(..end)?.is_ascii();
+        let (bt, slot) = match self.ascii_groups.get(index)? {
+            Some(bt) if ascii => (bt, 2 * index + 1),
+            _ => (self.groups.get(index)?, 2 * index),
+        };
         if end > bt.max_haystack_len() {
             return patterns.get(index)?.search(text).map(|m| (index, m));
         }
         let (cache, caps) = scratch
             .groups
-            .get_mut(index)?
+            .get_mut(slot)?
             .get_or_insert_with(|| (bt.create_cache(), bt.create_captures()));
         let input = regex_automata::Input::new(text)
             .span(0..end)
@@ -1050,6 +1074,23 @@ mod tests {
             Some(2)
         );
         assert!(first.search(&pats, "xb", &mut scratch).is_none());
+        // All-ASCII text goes to the ASCII engine, other text to the Unicode one: the same
+        // groups where both apply, and Unicode classes where only they do.
+        let words = [Re::python(r"^(?P<u>\S+) (?P<w>\w+)\s*$", "").unwrap()];
+        let one = FirstOf::new(&words, 1 << 20).unwrap();
+        let mut scratch = one.scratch();
+        for (line, u, w) in [
+            ("root admin ", "root", "admin"),
+            (
+                "r\u{f6}\u{f6}t \u{e9}t\u{e9}\u{2003}",
+                "r\u{f6}\u{f6}t",
+                "\u{e9}t\u{e9}",
+            ),
+        ] {
+            let (_, m) = one.search(&words, line, &mut scratch).unwrap();
+            let got: Vec<_> = words[0].named(&m, line).collect();
+            assert_eq!(got, [("u", u), ("w", w)], "{line}");
+        }
         // A line too long for the backtracker's memory is resolved by the pattern alone.
         let long = format!("z{}", "7".repeat(1 << 20));
         let words = [Re::python(r"^(?P<w>\w+)$", "").unwrap()];
