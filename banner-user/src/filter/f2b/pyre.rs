@@ -513,8 +513,49 @@ pub struct Re {
 
 #[derive(Debug, Clone)]
 enum Engine {
-    Fast(regex::Regex),
+    /// The `regex` crate, and its twin without Unicode for all-ASCII text (see
+    /// [`ascii_twin`]).
+    Fast(regex::Regex, Option<regex::bytes::Regex>),
     Fancy(Box<fancy_regex::Regex>),
+}
+
+/// Can `pattern` be run without Unicode on all-ASCII text, meaning the same? On ASCII
+/// text every class, `.` and boundary means what its Unicode form means; what could differ
+/// is a non-ASCII character in the pattern that folds to an ASCII one under `(?i)` (the
+/// Kelvin sign and `k`): patterns that name any non-ASCII character are left alone.
+fn ascii_safe(pattern: &str) -> bool {
+    pattern.is_ascii() && !pattern.contains(r"\x{")
+}
+
+/// The pattern without Unicode, for all-ASCII text: its automata are a fraction of the
+/// size (no UTF-8 branches for `\S`, `\w`, `.`), which the capture engines pay for per
+/// byte. None where the pattern needs Unicode.
+fn ascii_twin(pattern: &str) -> Option<regex::bytes::Regex> {
+    if !ascii_safe(pattern) {
+        return None;
+    }
+    regex::bytes::RegexBuilder::new(pattern)
+        .unicode(false)
+        .build()
+        .ok()
+}
+
+fn str_match(c: &regex::Captures<'_>) -> Match {
+    let whole = c.get(0).map_or((0, 0), |m| (m.start(), m.end()));
+    Match {
+        start: whole.0,
+        end: whole.1,
+        groups: c.iter().map(|g| g.map(|m| (m.start(), m.end()))).collect(),
+    }
+}
+
+fn bytes_match(c: &regex::bytes::Captures<'_>) -> Match {
+    let whole = c.get(0).map_or((0, 0), |m| (m.start(), m.end()));
+    Match {
+        start: whole.0,
+        end: whole.1,
+        groups: c.iter().map(|g| g.map(|m| (m.start(), m.end()))).collect(),
+    }
 }
 
 /// One match: its span and the span of every group (by index).
@@ -542,7 +583,7 @@ impl Re {
                     .filter_map(|(i, n)| n.map(|n| (i, std::sync::Arc::from(n))))
                     .collect();
                 return Ok(Self {
-                    engine: Engine::Fast(re),
+                    engine: Engine::Fast(re, ascii_twin(&t.pattern)),
                     names,
                     source: source.to_string(),
                     translated: t.pattern,
@@ -608,7 +649,7 @@ impl Re {
             .filter_map(|(i, n)| n.map(|n| (i, std::sync::Arc::from(n))))
             .collect();
         Some(Self {
-            engine: Engine::Fast(re),
+            engine: Engine::Fast(re, ascii_twin(head)),
             names,
             source: self.source.clone(),
             translated: head.to_string(),
@@ -619,17 +660,21 @@ impl Re {
         matches!(self.engine, Engine::Fancy(_))
     }
 
+    /// The ASCII twin, when it may run on `text`.
+    fn twin(&self, text: &str) -> Option<&regex::bytes::Regex> {
+        match &self.engine {
+            Engine::Fast(_, Some(b)) if text.is_ascii() => Some(b),
+            _ => None,
+        }
+    }
+
     /// The leftmost match; a backtracking pattern that gives up counts as no match.
     pub fn search(&self, text: &str) -> Option<Match> {
+        if let Some(b) = self.twin(text) {
+            return b.captures(text.as_bytes()).map(|c| bytes_match(&c));
+        }
         match &self.engine {
-            Engine::Fast(re) => re.captures(text).map(|c| {
-                let whole = c.get(0).map_or((0, 0), |m| (m.start(), m.end()));
-                Match {
-                    start: whole.0,
-                    end: whole.1,
-                    groups: c.iter().map(|g| g.map(|m| (m.start(), m.end()))).collect(),
-                }
-            }),
+            Engine::Fast(re, _) => re.captures(text).map(|c| str_match(&c)),
             Engine::Fancy(re) => self.fancy(re.captures(text)),
         }
     }
@@ -668,15 +713,13 @@ impl Re {
     /// [`Self::search`] for a match starting at `start` or later (what comes before still
     /// counts for look-behind and boundaries).
     pub fn search_at(&self, text: &str, start: usize) -> Option<Match> {
+        if let Some(b) = self.twin(text) {
+            return b
+                .captures_at(text.as_bytes(), start)
+                .map(|c| bytes_match(&c));
+        }
         match &self.engine {
-            Engine::Fast(re) => re.captures_at(text, start).map(|c| {
-                let whole = c.get(0).map_or((0, 0), |m| (m.start(), m.end()));
-                Match {
-                    start: whole.0,
-                    end: whole.1,
-                    groups: c.iter().map(|g| g.map(|m| (m.start(), m.end()))).collect(),
-                }
-            }),
+            Engine::Fast(re, _) => re.captures_at(text, start).map(|c| str_match(&c)),
             Engine::Fancy(re) => self.fancy(re.captures_from_pos(text, start)),
         }
     }
@@ -684,14 +727,14 @@ impl Re {
     /// The leftmost match's span only (no groups: the fast engines' job).
     pub fn find(&self, text: &str) -> Option<(usize, usize)> {
         match &self.engine {
-            Engine::Fast(re) => re.find(text).map(|m| (m.start(), m.end())),
+            Engine::Fast(re, _) => re.find(text).map(|m| (m.start(), m.end())),
             Engine::Fancy(_) => self.search(text).map(|m| (m.start, m.end)),
         }
     }
 
     pub fn is_match(&self, text: &str) -> bool {
         match &self.engine {
-            Engine::Fast(re) => re.is_match(text),
+            Engine::Fast(re, _) => re.is_match(text),
             Engine::Fancy(_) => self.search(text).is_some(),
         }
     }
@@ -792,6 +835,9 @@ impl FirstOf {
         let ascii_groups = texts
             .iter()
             .map(|t| {
+                if !ascii_safe(t) {
+                    return None;
+                }
                 BoundedBacktracker::builder()
                     .syntax(
                         regex_automata::util::syntax::Config::new()
@@ -1013,6 +1059,30 @@ mod tests {
         let before = BACKTRACK_GAVE_UP.load(Ordering::Relaxed);
         assert!(re.search(&line).is_none());
         assert!(BACKTRACK_GAVE_UP.load(Ordering::Relaxed) > before);
+    }
+
+    #[test]
+    fn ascii_text_runs_on_the_ascii_twin_with_the_same_meaning() {
+        let re = Re::python(r"^(?P<u>\S+) (?P<w>\w+)\b", "").unwrap();
+        assert!(re.twin("root admin").is_some() && re.twin("r\u{f6}t x").is_none());
+        for (line, u, w) in [
+            ("root admin!", "root", "admin"),
+            (
+                "r\u{f6}\u{f6}t \u{e9}t\u{e9}!",
+                "r\u{f6}\u{f6}t",
+                "\u{e9}t\u{e9}",
+            ),
+        ] {
+            let m = re.search(line).unwrap();
+            assert_eq!(re.named(&m, line).collect::<Vec<_>>(), [("u", u), ("w", w)]);
+            let at = re.search_at(line, 0).unwrap();
+            assert_eq!((at.start, at.end), (m.start, m.end));
+        }
+        // A non-ASCII character that folds to an ASCII one (the Kelvin sign, `k`) keeps
+        // the pattern on Unicode.
+        let kelvin = Re::python(r"(?i)^\u212a$", "").unwrap();
+        assert!(kelvin.twin("k").is_none());
+        assert!(kelvin.search("k").is_some());
     }
 
     #[test]
