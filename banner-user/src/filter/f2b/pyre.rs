@@ -515,9 +515,14 @@ pub struct Re {
 enum Engine {
     /// The `regex` crate, and its twin without Unicode for all-ASCII text (see
     /// [`ascii_twin`]).
-    Fast(regex::Regex, Option<regex::bytes::Regex>),
+    Fast(regex::Regex, Twin),
     Fancy(Box<fancy_regex::Regex>),
 }
+
+/// The ASCII twin of a pattern, compiled when first needed (a failregex searched through
+/// [`FirstOf`] never needs its own).
+#[derive(Debug, Clone, Default)]
+struct Twin(std::sync::OnceLock<Option<regex::bytes::Regex>>);
 
 /// Can `pattern` be run without Unicode on all-ASCII text, meaning the same? On ASCII
 /// text every class, `.` and boundary means what its Unicode form means; what could differ
@@ -583,7 +588,7 @@ impl Re {
                     .filter_map(|(i, n)| n.map(|n| (i, std::sync::Arc::from(n))))
                     .collect();
                 return Ok(Self {
-                    engine: Engine::Fast(re, ascii_twin(&t.pattern)),
+                    engine: Engine::Fast(re, Twin::default()),
                     names,
                     source: source.to_string(),
                     translated: t.pattern,
@@ -649,7 +654,7 @@ impl Re {
             .filter_map(|(i, n)| n.map(|n| (i, std::sync::Arc::from(n))))
             .collect();
         Some(Self {
-            engine: Engine::Fast(re, ascii_twin(head)),
+            engine: Engine::Fast(re, Twin::default()),
             names,
             source: self.source.clone(),
             translated: head.to_string(),
@@ -663,7 +668,9 @@ impl Re {
     /// The ASCII twin, when it may run on `text`.
     fn twin(&self, text: &str) -> Option<&regex::bytes::Regex> {
         match &self.engine {
-            Engine::Fast(_, Some(b)) if text.is_ascii() => Some(b),
+            Engine::Fast(_, twin) if text.is_ascii() => {
+                twin.0.get_or_init(|| ascii_twin(&self.translated)).as_ref()
+            }
             _ => None,
         }
     }
@@ -766,7 +773,7 @@ pub struct FirstOf {
     all: regex_automata::meta::Regex,
     /// Per pattern, the engine that resolves its groups (the NFA of one pattern is small,
     /// so the backtracker's visited set stays small).
-    groups: Vec<BoundedBacktracker>,
+    groups: Vec<std::sync::OnceLock<Option<BoundedBacktracker>>>,
     /// The same, built without Unicode classes, for text that is all ASCII (nearly every
     /// log line): there every class and boundary means what its Unicode form means, and
     /// the NFA is several times smaller (`\S`, `\w`, `.` need no UTF-8 branches), which
@@ -818,9 +825,16 @@ impl FirstOf {
             return None;
         }
         let texts: Vec<&str> = patterns.iter().map(|p| p.translated.as_str()).collect();
-        let anchored = regex_automata::nfa::thompson::NFA::new_many(&texts)
-            .ok()?
-            .is_always_start_anchored();
+        let hirs = texts
+            .iter()
+            .map(|t| regex_syntax::Parser::new().parse(t).ok())
+            .collect::<Option<Vec<_>>>()?;
+        // Every match of every pattern starts with `^` (not the multi-line kind).
+        let anchored = hirs.iter().all(|h| {
+            h.properties()
+                .look_set_prefix()
+                .contains(regex_syntax::hir::Look::Start)
+        });
         if !anchored {
             return None;
         }
@@ -828,10 +842,8 @@ impl FirstOf {
             .configure(regex_automata::meta::Config::new().hybrid_cache_capacity(dfa_size))
             .build_many(&texts)
             .ok()?;
-        let groups = texts
-            .iter()
-            .map(|t| BoundedBacktracker::new(t).ok())
-            .collect::<Option<Vec<_>>>()?;
+        // The Unicode engines are built when a line first needs one (few lines do).
+        let groups = texts.iter().map(|_| std::sync::OnceLock::new()).collect();
         let ascii_groups = texts
             .iter()
             .map(|t| {
@@ -849,13 +861,11 @@ impl FirstOf {
                     .ok()
             })
             .collect();
-        let always = texts
+        let always = hirs
             .iter()
-            .map(|t| {
+            .map(|hir| {
                 let mut names = Vec::new();
-                if let Ok(hir) = regex_syntax::Parser::new().parse(t) {
-                    filled_groups(&hir, &mut names);
-                }
+                filled_groups(hir, &mut names);
                 names
             })
             .collect();
@@ -914,7 +924,13 @@ impl FirstOf {
         let ascii = text.as_bytes().get(..end)?.is_ascii();
         let (bt, slot) = match self.ascii_groups.get(index)? {
             Some(bt) if ascii => (bt, 2 * index + 1),
-            _ => (self.groups.get(index)?, 2 * index),
+            _ => {
+                let unicode = self
+                    .groups
+                    .get(index)?
+                    .get_or_init(|| BoundedBacktracker::new(&patterns.get(index)?.translated).ok());
+                (unicode.as_ref()?, 2 * index)
+            }
         };
         if end > bt.max_haystack_len() {
             return patterns.get(index)?.search(text).map(|m| (index, m));
