@@ -258,6 +258,9 @@ pub struct Fail2banFilter {
     /// Every failregex as one search, when they are all anchored at the start and lines
     /// are matched one at a time (then `fail_set` is not needed).
     first_of: Option<pyre::FirstOf>,
+    /// Per failregex (with `first_of`): does every match of it only end its connection
+    /// (see `ends_only`)?
+    ends_only: Vec<bool>,
     ignores: Vec<Re>,
     maxlines: usize,
     pub journalmatch: Vec<String>,
@@ -277,6 +280,7 @@ impl Clone for Fail2banFilter {
             markers: self.markers.clone(),
             fail_set: self.fail_set.clone(),
             first_of: self.first_of.clone(),
+            ends_only: self.ends_only.clone(),
             ignores: self.ignores.clone(),
             maxlines: self.maxlines,
             journalmatch: self.journalmatch.clone(),
@@ -364,13 +368,6 @@ impl Fail2banFilter {
         let first_of = (def.maxlines <= 1)
             .then(|| pyre::FirstOf::new(&fails, DFA_SIZE))
             .flatten();
-        let fail_set = first_of.is_none().then(|| {
-            regex::RegexSetBuilder::new(fails.iter().map(|r| pyre::relaxed(&r.translated)))
-                .dfa_size_limit(DFA_SIZE)
-                .build()
-                .ok()
-        });
-        let fail_set = fail_set.flatten();
         let datepattern = def.datepattern.as_ref().map(|v| v.text.clone());
         let state = fresh_state(datepattern.as_deref()).map_err(|e| match &def.datepattern {
             Some(v) => err(v, "datepattern", e),
@@ -391,9 +388,10 @@ impl Fail2banFilter {
             prefregex,
             header: None,
             markers: Vec::new(),
-            fails,
-            fail_set,
+            fail_set: first_of.is_none().then(|| fail_set(&fails)).flatten(),
+            ends_only: ends_only(first_of.as_ref(), &fails),
             first_of,
+            fails,
             ignores,
             maxlines: def.maxlines,
             journalmatch: def.journalmatch.clone(),
@@ -428,22 +426,16 @@ impl Fail2banFilter {
             .map(|g| Re::fail2ban(g, true))
             .collect::<Result<Vec<_>, _>>()?;
         let first_of = pyre::FirstOf::new(&fails, DFA_SIZE);
-        let fail_set = first_of.is_none().then(|| {
-            regex::RegexSetBuilder::new(fails.iter().map(|r| r.translated.clone()))
-                .dfa_size_limit(DFA_SIZE)
-                .build()
-                .ok()
-        });
-        let fail_set = fail_set.flatten();
         Ok(Self {
             name: name.to_string(),
             prefregex: None,
             pref_head: None,
             header: Some(header),
             markers,
-            fails,
-            fail_set,
+            fail_set: first_of.is_none().then(|| fail_set(&fails)).flatten(),
+            ends_only: ends_only(first_of.as_ref(), &fails),
             first_of,
+            fails,
             ignores,
             maxlines: 1,
             journalmatch: Vec::new(),
@@ -690,12 +682,17 @@ impl Fail2banFilter {
                     })
                     .collect(),
             );
-            if !std::ptr::eq(re, p) {
-                pre.insert(Arc::from("content"), Arc::from(&b[m.end..]));
-            }
-            if let Some(content) = pre.remove("content").filter(|c| !c.is_empty()) {
+            // From the header alone, content is the rest of the line (never empty).
+            let content = if std::ptr::eq(re, p) {
+                pre.remove("content")
+                    .filter(|c| !c.is_empty())
+                    .map(|c| c.to_string())
+            } else {
+                Some(b[m.end..].to_string())
+            };
+            if let Some(content) = content {
                 st.buffer = vec![Piece {
-                    after: content.to_string(),
+                    after: content,
                     ..Piece::default()
                 }];
                 buf = None;
@@ -714,15 +711,9 @@ impl Fail2banFilter {
                 let Some((index, end)) = first.which(&b, scratch) else {
                     return Vec::new();
                 };
-                // A line that can only end a connection nobody knows (every match of its
-                // failregex marks it no failure and forgets the connection: sshd's
-                // "Accepted ...", "Received disconnect ...: 11:") changes nothing, so its
-                // groups are not worth finding.
-                let ends_only = first.always_fills(index, "mlfforget")
-                    && (first.always_fills(index, "nofail")
-                        || first.always_fills(index, "mlfgained"))
-                    && !self.fails[index].names.iter().any(|(_, n)| &**n == "mlfid");
-                if ends_only
+                // A line that can only end a connection nobody knows changes nothing, so
+                // its groups are not worth finding.
+                if self.ends_only.get(index).copied().unwrap_or(false)
                     && conn
                         .as_ref()
                         .is_some_and(|c| !st.connections.contains_key(c))
@@ -850,6 +841,34 @@ impl Fail2banFilter {
         }
         vec![hit]
     }
+}
+
+/// Every failregex (relaxed where it backtracks) in one set, to find in one pass the
+/// ones that can match a line.
+fn fail_set(fails: &[Re]) -> Option<regex::RegexSet> {
+    regex::RegexSetBuilder::new(fails.iter().map(|r| pyre::relaxed(&r.translated)))
+        .dfa_size_limit(DFA_SIZE)
+        .build()
+        .ok()
+}
+
+/// Per failregex: does every match of it mark the line no failure and forget the
+/// connection (fail2ban's NOFAIL or MLFGAINED with MLFFORGET: sshd's "Accepted ...",
+/// "Received disconnect ...: 11:"), the connection coming from elsewhere (no `<F-MLFID>`
+/// of its own)? Such a line on a connection nobody knows changes nothing.
+fn ends_only(first_of: Option<&pyre::FirstOf>, fails: &[Re]) -> Vec<bool> {
+    let Some(first) = first_of else {
+        return Vec::new();
+    };
+    fails
+        .iter()
+        .enumerate()
+        .map(|(i, re)| {
+            first.always_fills(i, "mlfforget")
+                && (first.always_fills(i, "nofail") || first.always_fills(i, "mlfgained"))
+                && !re.names.iter().any(|(_, n)| &**n == "mlfid")
+        })
+        .collect()
 }
 
 /// The number after the first ` port ` in a message: the client's port in sshd's lines.

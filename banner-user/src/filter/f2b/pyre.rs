@@ -563,6 +563,16 @@ fn bytes_match(c: &regex::bytes::Captures<'_>) -> Match {
     }
 }
 
+/// (group index, name) of every named group, from an engine's list of group names.
+fn group_names<'a>(
+    names: impl Iterator<Item = Option<&'a str>>,
+) -> Vec<(usize, std::sync::Arc<str>)> {
+    names
+        .enumerate()
+        .filter_map(|(i, n)| n.map(|n| (i, std::sync::Arc::from(n))))
+        .collect()
+}
+
 /// One match: its span and the span of every group (by index).
 #[derive(Debug, Clone)]
 pub struct Match {
@@ -581,19 +591,7 @@ impl Re {
     pub fn python(py: &str, source: &str) -> Result<Self, String> {
         let t = translate(py)?;
         let first_error = match regex::Regex::new(&t.pattern) {
-            Ok(re) => {
-                let names = re
-                    .capture_names()
-                    .enumerate()
-                    .filter_map(|(i, n)| n.map(|n| (i, std::sync::Arc::from(n))))
-                    .collect();
-                return Ok(Self {
-                    engine: Engine::Fast(re, Twin::default()),
-                    names,
-                    source: source.to_string(),
-                    translated: t.pattern,
-                });
-            }
+            Ok(re) => return Ok(Self::fast(re, source.to_string(), t.pattern)),
             Err(e) => crate::filter::pattern::first_line(&e.to_string()),
         };
         if !t.fancy {
@@ -603,11 +601,7 @@ impl Re {
             .backtrack_limit(BACKTRACK_LIMIT)
             .build()
             .map_err(|e| crate::filter::pattern::first_line(&e.to_string()))?;
-        let names = re
-            .capture_names()
-            .enumerate()
-            .filter_map(|(i, n)| n.map(|n| (i, std::sync::Arc::from(n))))
-            .collect();
+        let names = group_names(re.capture_names());
         Ok(Self {
             engine: Engine::Fancy(Box::new(re)),
             names,
@@ -648,17 +642,17 @@ impl Re {
             return None;
         }
         let re = regex::Regex::new(head).ok()?;
-        let names = re
-            .capture_names()
-            .enumerate()
-            .filter_map(|(i, n)| n.map(|n| (i, std::sync::Arc::from(n))))
-            .collect();
-        Some(Self {
+        Some(Self::fast(re, self.source.clone(), head.to_string()))
+    }
+
+    /// A pattern the `regex` crate compiled (`translated`, in Rust syntax).
+    fn fast(re: regex::Regex, source: String, translated: String) -> Self {
+        Self {
+            names: group_names(re.capture_names()),
             engine: Engine::Fast(re, Twin::default()),
-            names,
-            source: self.source.clone(),
-            translated: head.to_string(),
-        })
+            source,
+            translated,
+        }
     }
 
     pub fn is_backtracking(&self) -> bool {
@@ -893,7 +887,9 @@ impl FirstOf {
 
     /// The first pattern that matches `text`, and its match (groups numbered as in that
     /// pattern alone). `patterns`: the ones this was built from (the fallback for a line
-    /// too long for the backtracker's memory).
+    /// too long for the backtracker's memory). The filter calls the two steps itself
+    /// (it may stop between them); tests use both at once.
+    #[cfg(test)]
     pub fn search(
         &self,
         patterns: &[Re],
