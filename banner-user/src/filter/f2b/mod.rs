@@ -9,6 +9,7 @@
 //! failure by itself, `<F-MLFGAINED>` (a login that succeeded) cancels what the connection
 //! did before, `<F-MLFFORGET>` ends the connection.
 
+pub mod chain;
 pub mod dates;
 pub mod definition;
 pub mod ini;

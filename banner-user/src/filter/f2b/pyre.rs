@@ -773,10 +773,14 @@ pub struct FirstOf {
     /// the NFA is several times smaller (`\S`, `\w`, `.` need no UTF-8 branches), which
     /// is what the backtracker pays for per byte. None where the pattern needs Unicode.
     ascii_groups: Vec<Option<BoundedBacktracker>>,
+    /// Before either, on ASCII text: the pattern cut into pieces each found by a DFA
+    /// (see [`Chain`]), built when the pattern first matches.
+    chains: Vec<std::sync::OnceLock<Option<Chain>>>,
     /// Per pattern, the named groups every match of it fills with at least one character.
     always: Vec<Vec<String>>,
 }
 
+use super::chain::{Chain, ChainCache};
 use regex_automata::nfa::thompson::backtrack::BoundedBacktracker;
 
 /// The named groups `hir` fills in every match, with at least one character: those on its
@@ -809,6 +813,7 @@ pub struct FirstOfScratch {
             regex_automata::util::captures::Captures,
         )>,
     >,
+    chains: Vec<Option<ChainCache>>,
 }
 
 impl FirstOf {
@@ -863,10 +868,12 @@ impl FirstOf {
                 names
             })
             .collect();
+        let chains = texts.iter().map(|_| std::sync::OnceLock::new()).collect();
         Some(Self {
             all,
             groups,
             ascii_groups,
+            chains,
             always,
         })
     }
@@ -882,6 +889,7 @@ impl FirstOf {
         FirstOfScratch {
             all: self.all.create_cache(),
             groups: vec![None; 2 * self.groups.len()],
+            chains: vec![None; self.groups.len()],
         }
     }
 
@@ -918,6 +926,18 @@ impl FirstOf {
         scratch: &mut FirstOfScratch,
     ) -> Option<(usize, Match)> {
         let ascii = text.as_bytes().get(..end)?.is_ascii();
+        if ascii {
+            if let Some(groups) = self.chain_groups(patterns, index, end, text, scratch) {
+                return Some((
+                    index,
+                    Match {
+                        start: 0,
+                        end,
+                        groups,
+                    },
+                ));
+            }
+        }
         let (bt, slot) = match self.ascii_groups.get(index)? {
             Some(bt) if ascii => (bt, 2 * index + 1),
             _ => {
@@ -951,6 +971,33 @@ impl FirstOf {
                 groups,
             },
         ))
+    }
+}
+
+impl FirstOf {
+    /// Pattern `index`'s groups on ASCII `text` by its chain; None where it has none or
+    /// the chain cannot tell.
+    fn chain_groups(
+        &self,
+        patterns: &[Re],
+        index: usize,
+        end: usize,
+        text: &str,
+        scratch: &mut FirstOfScratch,
+    ) -> Option<Vec<Option<(usize, usize)>>> {
+        let chain = self
+            .chains
+            .get(index)?
+            .get_or_init(|| {
+                let t = &patterns.get(index)?.translated;
+                ascii_safe(t).then(|| Chain::new(t)).flatten()
+            })
+            .as_ref()?;
+        let cache = scratch
+            .chains
+            .get_mut(index)?
+            .get_or_insert_with(|| chain.cache());
+        chain.groups(text.as_bytes(), 0, end, cache)
     }
 }
 
