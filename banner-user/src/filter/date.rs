@@ -49,6 +49,9 @@ pub struct DateCache {
     last: Option<((i64, u32), i32)>,
     /// The local year at a given "now" (unix seconds), for RFC 3164's missing year.
     year: Option<(u64, i32)>,
+    /// The last RFC 3164 stamp read (to the second), in the year it was read for: a busy
+    /// log writes the same second on many lines in a row.
+    stamp: Option<([u8; 15], i32, SystemTime)>,
 }
 
 impl DateCache {
@@ -219,18 +222,28 @@ fn parse_rfc3164<'a>(
     if b[6] != b' ' {
         return None;
     }
-    let (h, mi, s) = (digits(b, 7, 2)?, digits(b, 10, 2)?, digits(b, 13, 2)?);
     let (nanos, i) = fraction(b, 15, b".");
     let year = cache.year_at(now);
-    let mut guess = |year: i32| -> Option<SystemTime> {
-        let dt = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_nano_opt(h, mi, s, nanos)?;
-        let off = cache.local_offset(&dt);
-        to_system(dt, off)
+    let key: [u8; 15] = b.get(..15)?.try_into().ok()?;
+    let whole = match cache.stamp {
+        Some((k, y, t)) if k == key && y == year => t,
+        _ => {
+            let (h, mi, s) = (digits(b, 7, 2)?, digits(b, 10, 2)?, digits(b, 13, 2)?);
+            let dt = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(h, mi, s)?;
+            let off = cache.local_offset(&dt);
+            let t = to_system(dt, off)?;
+            cache.stamp = Some((key, year, t));
+            t
+        }
     };
-    let mut t = guess(year)?;
+    let mut t = whole + Duration::from_nanos(u64::from(nanos));
     // A December line read in January belongs to last year.
     if t > now + Duration::from_secs(86_400) {
-        t = guess(year - 1)?;
+        let (h, mi, s) = (digits(b, 7, 2)?, digits(b, 10, 2)?, digits(b, 13, 2)?);
+        let dt =
+            NaiveDate::from_ymd_opt(year - 1, month, day)?.and_hms_nano_opt(h, mi, s, nanos)?;
+        let off = cache.local_offset(&dt);
+        t = to_system(dt, off)?;
     }
     let rest = &line[i..];
     Some((t, rest.strip_prefix(b" ").unwrap_or(rest)))
@@ -292,6 +305,29 @@ mod tests {
         assert_eq!(local.year(), 2025);
         // Space-padded day.
         assert!(parse_leading("Nov  6 01:02:03 h p: x", &DateMode::Auto, now, &mut c).is_some());
+    }
+
+    #[test]
+    fn a_repeated_rfc3164_stamp_reads_the_same_only_in_the_same_year() {
+        let mut c = DateCache::default();
+        let line = "Dec 31 23:59:59.250 host p: x";
+        let read = |c: &mut DateCache, now: u64| {
+            let now = UNIX_EPOCH + Duration::from_secs(now);
+            let (t, _) = parse_leading(line, &DateMode::Auto, now, c).unwrap();
+            let local: chrono::DateTime<Local> = t.into();
+            (local.year(), local.timestamp_subsec_millis())
+        };
+        // Read on 2026-12-31T12:00Z, then twice on 2027-12-31T12:00Z, then in 2026 again:
+        // the remembered stamp is not reused across years, and keeps its fraction.
+        assert_eq!(read(&mut c, 1_798_718_400), (2026, 250));
+        assert_eq!(read(&mut c, 1_830_254_400), (2027, 250));
+        assert_eq!(read(&mut c, 1_830_254_400), (2027, 250));
+        assert_eq!(read(&mut c, 1_798_718_400), (2026, 250));
+        // Another stamp after it is read as itself.
+        let now = UNIX_EPOCH + Duration::from_secs(1_830_254_400);
+        let (t, _) = parse_leading("Dec 31 00:00:01 h p: x", &DateMode::Auto, now, &mut c).unwrap();
+        let local: chrono::DateTime<Local> = t.into();
+        assert_eq!((local.day(), local.hour(), local.second()), (31, 0, 1));
     }
 
     #[test]

@@ -921,7 +921,7 @@ fn strip_5424_pri(line: &str) -> Option<&str> {
 /// host, so the host-less forms are not what a local user's logger produces.
 fn syslog_header<'a>(rest: &'a str, header: &Header) -> Option<(&'a str, Option<u32>)> {
     let known = |p: &str| header.knows(p);
-    let (first, after) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (first, after) = split_at_byte(rest, b' ').unwrap_or((rest, ""));
     // No host: the first token is the tag.
     if let Some(tag) = first.strip_suffix(':') {
         if let Some((prog, pid)) = split_tag(tag) {
@@ -936,7 +936,7 @@ fn syslog_header<'a>(rest: &'a str, header: &Header) -> Option<(&'a str, Option<
         }
     }
     // HOST TAG: message, the tag with a pid.
-    let (tag, message) = after.split_once(": ")?;
+    let (tag, message) = split_colon_space(after)?;
     match split_tag(tag) {
         Some((prog, Some(pid))) if known(prog) && !tag.contains(' ') => Some((message, Some(pid))),
         Some((prog, None)) if header.pid_optional && known(prog) && !tag.contains(' ') => {
@@ -946,12 +946,26 @@ fn syslog_header<'a>(rest: &'a str, header: &Header) -> Option<(&'a str, Option<
     }
 }
 
+/// `s` around the first `byte` (ASCII, so both sides stay text). Header fields are a few
+/// bytes long: a plain loop beats the general substring searchers here.
+fn split_at_byte(s: &str, byte: u8) -> Option<(&str, &str)> {
+    let at = s.bytes().position(|b| b == byte)?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
+/// `s` around its first `": "`.
+fn split_colon_space(s: &str) -> Option<(&str, &str)> {
+    let b = s.as_bytes();
+    let at = (0..b.len().saturating_sub(1)).find(|&i| b[i] == b':' && b[i + 1] == b' ')?;
+    Some((s.get(..at)?, s.get(at + 2..)?))
+}
+
 /// `prog[123]` -> ("prog", Some(123)); `[prog]` -> ("prog", None); `prog` -> ("prog", None).
 fn split_tag(tag: &str) -> Option<(&str, Option<u32>)> {
     if let Some(inner) = tag.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
         return Some((inner, None));
     }
-    match tag.split_once('[') {
+    match split_at_byte(tag, b'[') {
         Some((prog, pid)) => {
             let pid = pid.strip_suffix(']')?.parse().ok()?;
             Some((prog, Some(pid)))
