@@ -285,6 +285,8 @@ fn run_filter(runner: &mut Runner, name: &str, under: &Under, logs: &Path) -> Sc
                         meta.pid,
                         TEST_NOW,
                     )
+                    .into_iter()
+                    .collect()
                 } else if journal {
                     let prefixed = format!(
                         "{}{target}",

@@ -47,8 +47,8 @@ impl DateMode {
 pub struct DateCache {
     /// (days since epoch of the local date, hour) -> offset seconds east of UTC.
     last: Option<((i64, u32), i32)>,
-    /// The local year at a given "now" (unix seconds), for RFC 3164's missing year.
-    year: Option<(u64, i32)>,
+    /// The local year for "now" in a span of a minute, for RFC 3164's missing year.
+    year: Option<(SystemTime, SystemTime, i32)>,
     /// The last RFC 3164 stamp read (to the second), in the year it was read for: a busy
     /// log writes the same second on many lines in a row.
     stamp: Option<([u8; 15], i32, SystemTime)>,
@@ -72,12 +72,16 @@ impl DateCache {
 
     /// The local year now; recomputed at most once a minute.
     fn year_at(&mut self, now: SystemTime) -> i32 {
-        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         match self.year {
-            Some((at, y)) if secs.abs_diff(at) < 60 => y,
+            Some((from, until, y)) if from <= now && now < until => y,
             _ => {
                 let local: chrono::DateTime<Local> = now.into();
-                self.year = Some((secs, local.year()));
+                let minute = Duration::from_secs(60);
+                self.year = Some((
+                    now.checked_sub(minute).unwrap_or(now),
+                    now.checked_add(minute).unwrap_or(now),
+                    local.year(),
+                ));
                 local.year()
             }
         }

@@ -382,8 +382,8 @@ impl Filter {
             t.duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64())
         };
-        let hits = f.process_with_pid(&text, meta.time.map(secs), meta.pid, secs(meta.arrival));
-        let Some(hit) = hits.into_iter().next() else {
+        let hit = f.process_with_pid(&text, meta.time.map(secs), meta.pid, secs(meta.arrival));
+        let Some(hit) = hit else {
             return (Examined::NoMatch, None);
         };
         let time = hit
@@ -539,6 +539,10 @@ pub const MAX_USER_CHARS: usize = 64;
 /// name became one log line) and escaped (no control characters, no line breaks, no terminal
 /// escapes reach the log).
 pub fn loggable_user(raw: &[u8]) -> String {
+    // Nearly every name: short, printable ASCII, kept as it is.
+    if raw.len() <= MAX_USER_CHARS && raw.iter().all(|b| (b' '..=b'~').contains(b)) {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
     let text = String::from_utf8_lossy(raw);
     let mut out = String::with_capacity(MAX_USER_CHARS + 8);
     for (i, c) in text.chars().enumerate() {

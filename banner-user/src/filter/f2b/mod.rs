@@ -464,6 +464,8 @@ impl Fail2banFilter {
     /// carries none; `now`: unix seconds, for year-less times and connection expiry.
     pub fn process(&self, line: &str, given_time: Option<f64>, now: f64) -> Vec<Hit> {
         self.process_with_pid(line, given_time, None, now)
+            .into_iter()
+            .collect()
     }
 
     /// [`Self::process`] for a source that knows the writer's pid (journald).
@@ -473,7 +475,7 @@ impl Fail2banFilter {
         given_time: Option<f64>,
         pid: Option<u32>,
         now: f64,
-    ) -> Vec<Hit> {
+    ) -> Option<Hit> {
         let mut st = match self.state.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -508,7 +510,7 @@ impl Fail2banFilter {
         given_time: Option<f64>,
         pid: Option<u32>,
         now: f64,
-    ) -> Vec<Hit> {
+    ) -> Option<Hit> {
         let secs = |t: std::time::SystemTime| {
             t.duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64())
@@ -530,7 +532,7 @@ impl Fail2banFilter {
                     &mut st.native_dates,
                 ) {
                     Some((t, rest)) => (Some(secs(t)), suffix(line_5424, rest), true),
-                    None => return Vec::new(),
+                    None => return None,
                 }
             }
             None => {
@@ -577,7 +579,7 @@ impl Fail2banFilter {
             match found {
                 Some(h) => h,
                 None if header.optional => (rest.trim_start(), None),
-                None => return Vec::new(),
+                None => return None,
             }
         } else {
             (rest, pid)
@@ -594,14 +596,14 @@ impl Fail2banFilter {
         date: Option<f64>,
         pid: Option<u32>,
         now: f64,
-    ) -> Vec<Hit> {
+    ) -> Option<Hit> {
         let content = strip_message_noise(content);
         // One line at a time and no prefregex: a line no failregex can match changes no
         // state, so it is done with before anything is built for it (the one search of
         // `first_of` is that test itself).
         if let Some(set) = &self.fail_set {
             if !set.is_match(content) {
-                return Vec::new();
+                return None;
             }
         }
         // The connection: the writer's pid, else (files sshd writes itself) the client's port.
@@ -628,7 +630,7 @@ impl Fail2banFilter {
         now: f64,
         mut pre: Groups,
         conn: Option<ConnId>,
-    ) -> Vec<Hit> {
+    ) -> Option<Hit> {
         // The lines the failregexes see: the buffer (maxlines > 1), else this line alone
         // (borrowed, not copied).
         let (original, mut buf): (Vec<Piece>, Option<Cow<str>>) = if self.maxlines > 1 {
@@ -656,7 +658,7 @@ impl Fail2banFilter {
         if !self.ignores.is_empty() && self.ignores.len() + 2 < self.fails.len() {
             let b = buf.as_deref().unwrap_or_default();
             if self.ignores.iter().any(|g| g.is_match(b)) {
-                return Vec::new();
+                return None;
             }
         }
         if let Some(p) = &self.prefregex {
@@ -671,7 +673,7 @@ impl Fail2banFilter {
                 Some(found) => found,
                 None => match p.search(b) {
                     Some(m) => (p, m),
-                    None => return Vec::new(),
+                    None => return None,
                 },
             };
             pre = Groups(
@@ -709,9 +711,7 @@ impl Fail2banFilter {
         let found = match &self.first_of {
             Some(first) => {
                 let scratch = st.scratch.get_or_insert_with(|| first.scratch());
-                let Some((index, end)) = first.which(&b, scratch) else {
-                    return Vec::new();
-                };
+                let (index, end) = first.which(&b, scratch)?;
                 // A line that can only end a connection nobody knows changes nothing, so
                 // its groups are not worth finding.
                 if self.ends_only.get(index).copied().unwrap_or(false)
@@ -719,7 +719,7 @@ impl Fail2banFilter {
                         .as_ref()
                         .is_some_and(|c| !st.connections.contains_key(c))
                 {
-                    return Vec::new();
+                    return None;
                 }
                 first.groups_of(&self.fails, index, end, &b, scratch)
             }
@@ -732,9 +732,7 @@ impl Fail2banFilter {
                     .find_map(|(i, re)| re.search(&b).map(|m| (i, m)))
             }
         };
-        let Some((index, m)) = found else {
-            return Vec::new();
-        };
+        let (index, m) = found?;
         let re = &self.fails[index];
         // One line at a time: the match is that line (nothing to split or copy).
         let (matched, unmatched) = if self.maxlines > 1 {
@@ -753,7 +751,7 @@ impl Fail2banFilter {
                 if self.maxlines > 1 {
                     st.buffer = unmatched;
                 }
-                return Vec::new();
+                return None;
             }
         }
         st.buffer = unmatched;
@@ -784,7 +782,7 @@ impl Fail2banFilter {
                 if keep {
                     remember(st, id, fail, now);
                 }
-                return Vec::new();
+                return None;
             }
         } else {
             fail.matches += matched_lines;
@@ -808,11 +806,11 @@ impl Fail2banFilter {
                 if let (Some(id), true) = (&conn, keep) {
                     remember(st, id, fail, now);
                 }
-                return Vec::new();
+                return None;
             }
         };
         if fail.flag("nofail") {
-            return Vec::new();
+            return None;
         }
         let hit = Hit {
             regex: index,
@@ -840,7 +838,7 @@ impl Fail2banFilter {
         if let (Some(id), true) = (&conn, keep) {
             remember(st, id, fail, now);
         }
-        vec![hit]
+        Some(hit)
     }
 }
 
