@@ -466,6 +466,40 @@ mod tests {
         );
     }
 
+    /// Every text up to 5 bytes over a small alphabet, through patterns made of what the
+    /// walk knows and what it leaves to the DFA (alternatives, optional
+    /// parts, repetitions, lazy classes):
+    /// wherever the chain answers, it is the backtracker's answer.
+    #[test]
+    fn the_walk_never_disagrees_with_the_backtracker() {
+        let patterns = [
+            r"^(?:(?:ab|a): (?:b )?)?(?P<x>a+)(?: (?:1|a\d+)){0,2}(?: :\d*)?$",
+            r"^(?P<x>a|ab)(?P<y>b?)(?:1|b1)?",
+            r"^(?:a(?:b|)|(?P<x>ab))(?P<y>\S*)$",
+            r"^(?P<x>[ab]{1,2}?)(?P<y>b*)(?:: )?",
+            r"^(?:(?P<x>a)|b){0,1}(?:(?:a:|b)(?: 1)?){1,3}(?P<y>.*)$",
+            r"^(?:(?:a|a:)1)?(?P<x>\S+)",
+        ];
+        let alphabet = [b'a', b'b', b' ', b'1', b':'];
+        let mut texts = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..5 {
+            last = last
+                .iter()
+                .flat_map(|t| {
+                    alphabet
+                        .iter()
+                        .map(move |c| format!("{t}{}", char::from(*c)))
+                })
+                .collect();
+            texts.extend(last.iter().cloned());
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        for p in patterns {
+            agree(p, &refs, &[]);
+        }
+    }
+
     #[test]
     fn groups_repeated_more_than_once_are_left_to_the_backtracker() {
         assert!(Chain::new(r"^(?:(?P<a>\d)\.)+$").is_none());
