@@ -17,8 +17,12 @@
 //! the same argument, through `B`'s own first way. So when every piece matches in turn, the
 //! chain has the backtracker's match; when a piece fails (an earlier piece took too much,
 //! `(?:invalid user )?\S+` on a user named `invalid`), the caller runs the backtracker.
-//! Searches see the whole text, so `^`, `$` and `\b` at a piece's edge look at the real
-//! neighbours.
+//! An alternative holding groups (`(?:<IP4>|<IP6>)`, an optional group) is different: the
+//! backtracker takes the first branch from which the rest of the whole pattern can still
+//! match, which is no local question. Each branch but the last therefore has a DFA for
+//! itself followed by that rest (groups left out), and the chain takes the first branch
+//! whose DFA matches here. Searches see the whole text, so `^`, `$` and `\b` at a piece's
+//! edge look at the real neighbours.
 
 use regex_automata::{
     hybrid::dfa::{Cache, DFA},
@@ -44,8 +48,9 @@ enum Piece {
     /// without going back, else by the DFA with this index.
     Run(Option<Box<[Step]>>, usize),
     Seq(Vec<Piece>),
-    /// Alternatives in priority order, each with the groups it may set.
-    Alt(Vec<(Piece, Vec<usize>)>),
+    /// Alternatives in priority order, each with the DFA that says whether the whole
+    /// pattern can go on through it from here (none for the last: it is all that is left).
+    Alt(Vec<(Piece, Option<usize>)>),
     Group(usize, Box<Piece>),
 }
 
@@ -64,7 +69,7 @@ impl Chain {
             .parse(pattern)
             .ok()?;
         let mut dfas = Vec::new();
-        let root = piece(&hir, &mut dfas)?;
+        let root = piece(&hir, &Hir::empty(), &mut dfas)?;
         Some(Self {
             root,
             dfas,
@@ -122,18 +127,26 @@ impl Chain {
             Piece::Seq(parts) => parts
                 .iter()
                 .try_fold(at, |at, p| self.run(p, text, at, cache, slots)),
-            Piece::Alt(branches) => branches.iter().find_map(|(branch, groups)| {
-                let found = self.run(branch, text, at, cache, slots);
-                if found.is_none() {
-                    // A branch that failed half-way leaves none of its groups set.
-                    for g in groups {
-                        if let Some(slot) = slots.get_mut(*g) {
-                            *slot = None;
-                        }
+            Piece::Alt(branches) => {
+                for (branch, through) in branches {
+                    let Some(i) = through else {
+                        return self.run(branch, text, at, cache, slots);
+                    };
+                    let input = Input::new(text)
+                        .span(at..text.len())
+                        .anchored(Anchored::Yes)
+                        .earliest(true);
+                    let dfa = self.dfas.get(*i)?;
+                    if dfa
+                        .try_search_fwd(cache.0.get_mut(*i)?, &input)
+                        .ok()?
+                        .is_some()
+                    {
+                        return self.run(branch, text, at, cache, slots);
                     }
                 }
-                found
-            }),
+                None
+            }
             Piece::Group(index, inner) => {
                 let stop = self.run(inner, text, at, cache, slots)?;
                 *slots.get_mut(*index)? = Some((at, stop));
@@ -147,38 +160,50 @@ fn has_groups(hir: &Hir) -> bool {
     hir.properties().explicit_captures_len() > 0
 }
 
-/// Groups `hir` may set.
-fn groups_in(hir: &Hir, out: &mut Vec<usize>) {
+/// `hir` without its groups (what the DFAs that decide between branches run).
+fn strip(hir: &Hir) -> Hir {
     match hir.kind() {
-        HirKind::Capture(c) => {
-            out.push(c.index as usize);
-            groups_in(&c.sub, out);
-        }
-        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().for_each(|h| groups_in(h, out)),
-        HirKind::Repetition(r) => groups_in(&r.sub, out),
-        _ => {}
+        HirKind::Capture(c) => strip(&c.sub),
+        HirKind::Concat(v) => Hir::concat(v.iter().map(strip).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(strip).collect()),
+        HirKind::Repetition(r) => Hir::repetition(regex_syntax::hir::Repetition {
+            sub: Box::new(strip(&r.sub)),
+            ..r.clone()
+        }),
+        _ => hir.clone(),
     }
 }
 
-fn piece(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
+/// The pieces of `hir`; `rest`: what follows it in the whole pattern, without groups.
+fn piece(hir: &Hir, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
     if !has_groups(hir) {
         return run(hir, dfas);
+    }
+    if let HirKind::Capture(c) = hir.kind() {
+        if !has_groups(&c.sub) {
+            return Some(Piece::Group(
+                c.index as usize,
+                Box::new(group_body(&c.sub, rest, dfas)?),
+            ));
+        }
     }
     match hir.kind() {
         HirKind::Capture(c) => Some(Piece::Group(
             c.index as usize,
-            Box::new(piece(&c.sub, dfas)?),
+            Box::new(piece(&c.sub, rest, dfas)?),
         )),
         HirKind::Concat(parts) => {
             // Neighbours without groups are searched as one run.
             let mut out = Vec::new();
             let mut plain: Vec<Hir> = Vec::new();
-            for p in parts {
+            for (k, p) in parts.iter().enumerate() {
                 if has_groups(p) {
                     if !plain.is_empty() {
                         out.push(run(&Hir::concat(std::mem::take(&mut plain)), dfas)?);
                     }
-                    out.push(piece(p, dfas)?);
+                    let mut after: Vec<Hir> = parts[k + 1..].iter().map(strip).collect();
+                    after.push(rest.clone());
+                    out.push(piece(p, &Hir::concat(after), dfas)?);
                 } else {
                     plain.push(p.clone());
                 }
@@ -188,24 +213,22 @@ fn piece(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
             }
             Some(Piece::Seq(out))
         }
-        HirKind::Alternation(branches) => Some(Piece::Alt(
-            branches
-                .iter()
-                .map(|b| Some((piece(b, dfas)?, branch_groups(b))))
-                .collect::<Option<_>>()?,
-        )),
+        HirKind::Alternation(branches) => alt(branches.iter().collect(), rest, dfas),
         // `X?` is `X|` (greedy) or `|X` (lazy); `X{1}` is `X`. A group repeated more than
         // once keeps its last match, which a chain does not follow.
         HirKind::Repetition(r) => match (r.min, r.max) {
-            (1, Some(1)) => piece(&r.sub, dfas),
+            (1, Some(1)) => piece(&r.sub, rest, dfas),
             (0, Some(1)) => {
-                let some = (piece(&r.sub, dfas)?, branch_groups(&r.sub));
-                let none = (Piece::Literal(Box::default()), Vec::new());
-                Some(Piece::Alt(if r.greedy {
-                    vec![some, none]
-                } else {
-                    vec![none, some]
-                }))
+                let none = Hir::empty();
+                alt(
+                    if r.greedy {
+                        vec![&*r.sub, &none]
+                    } else {
+                        vec![&none, &*r.sub]
+                    },
+                    rest,
+                    dfas,
+                )
             }
             _ => None,
         },
@@ -213,19 +236,54 @@ fn piece(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
     }
 }
 
-fn branch_groups(hir: &Hir) -> Vec<usize> {
-    let mut v = Vec::new();
-    groups_in(hir, &mut v);
-    v
+/// What a group without groups inside holds. Where it ends matters, so alternatives in it
+/// are decided by what follows (`(?P<d_m>0?[1-9]|1[0-2])` on `11/`: the first alternative
+/// matches `1` alone, but only the second lets the rest match), not by their own first
+/// match; what lies between them is searched as runs.
+fn group_body(hir: &Hir, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
+    let is_alt = |h: &Hir| matches!(h.kind(), HirKind::Alternation(_));
+    match hir.kind() {
+        HirKind::Alternation(branches) => alt(branches.iter().collect(), rest, dfas),
+        HirKind::Concat(parts) if parts.iter().any(is_alt) => {
+            let mut out = Vec::new();
+            let mut plain: Vec<Hir> = Vec::new();
+            for (k, p) in parts.iter().enumerate() {
+                if let HirKind::Alternation(branches) = p.kind() {
+                    if !plain.is_empty() {
+                        out.push(run(&Hir::concat(std::mem::take(&mut plain)), dfas)?);
+                    }
+                    let mut after: Vec<Hir> = parts[k + 1..].to_vec();
+                    after.push(rest.clone());
+                    out.push(alt(branches.iter().collect(), &Hir::concat(after), dfas)?);
+                } else {
+                    plain.push(p.clone());
+                }
+            }
+            if !plain.is_empty() {
+                out.push(run(&Hir::concat(plain), dfas)?);
+            }
+            Some(Piece::Seq(out))
+        }
+        _ => run(hir, dfas),
+    }
 }
 
-/// A run with no group: compared when it is one literal, else its own lazy DFA.
-fn run(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
-    match hir.kind() {
-        HirKind::Literal(lit) => return Some(Piece::Literal(lit.0.clone())),
-        HirKind::Empty => return Some(Piece::Literal(Box::default())),
-        _ => {}
+/// Branches in priority order, each but the last with the DFA of itself and `rest`.
+fn alt(branches: Vec<&Hir>, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
+    let last = branches.len().checked_sub(1)?;
+    let mut out = Vec::new();
+    for (i, b) in branches.into_iter().enumerate() {
+        let through = if i < last {
+            Some(dfa(&Hir::concat(vec![strip(b), rest.clone()]), dfas)?)
+        } else {
+            None
+        };
+        out.push((piece(b, rest, dfas)?, through));
     }
+    Some(Piece::Alt(out))
+}
+
+fn dfa(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<usize> {
     let nfa = thompson::Compiler::new()
         .configure(thompson::Config::new().utf8(false))
         .build_from_hir(hir)
@@ -235,9 +293,20 @@ fn run(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
         .build_from_nfa(nfa)
         .ok()?;
     dfas.push(dfa);
+    Some(dfas.len() - 1)
+}
+
+/// A run with no group: compared when it is one literal, else its own lazy DFA.
+fn run(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
+    match hir.kind() {
+        HirKind::Literal(lit) => return Some(Piece::Literal(lit.0.clone())),
+        HirKind::Empty => return Some(Piece::Literal(Box::default())),
+        _ => {}
+    }
+    let index = dfa(hir, dfas)?;
     let mut out = Vec::new();
     let steps = simple_steps(hir, &mut out).then(|| out.into_boxed_slice());
-    Some(Piece::Run(steps, dfas.len() - 1))
+    Some(Piece::Run(steps, index))
 }
 
 /// One step of a run that needs no going back: the usual shape of a log pattern's fixed
@@ -451,6 +520,16 @@ mod tests {
             &["xy abc end", "x - ends", " abc end", "xy a ends"],
         );
         agree(r"^(?:(?P<a>ab)|a)(?P<b>b*)c", &[], &["abbbc", "abc", "ac"]);
+        // A branch whose first way fails further on is still the backtracker's choice
+        // when another way through it exists: the chain may not take the next branch.
+        agree(r"^(?:(?P<a>\S+)x|(?P<b>.*))$", &["abx"], &["ab"]);
+        agree(r"^(?:(?P<a>\S+)x)?(?P<b>.*)$", &["abx", "abxy"], &["ab"]);
+        // Alternatives inside a group are decided by what follows the group.
+        agree(
+            r"^(?P<m>0?[1-9]|1[0-2])/(?P<h> ?(?:[0-1]?\d|2[0-3])):",
+            &[],
+            &["11/22:", "1/ 9:", "09/23:", "12/2:"],
+        );
         // A run whose greedy class takes what the next step needs goes to its DFA.
         agree(
             r"^\S+x(?P<a>\d{1,3}(?:\.\d{1,3}){3})(?: port)?$",
@@ -479,6 +558,8 @@ mod tests {
             r"^(?P<x>[ab]{1,2}?)(?P<y>b*)(?:: )?",
             r"^(?:(?P<x>a)|b){0,1}(?:(?:a:|b)(?: 1)?){1,3}(?P<y>.*)$",
             r"^(?:(?:a|a:)1)?(?P<x>\S+)",
+            r"^(?:(?P<x>\S+)b|(?P<y>.*))(?: 1)?$",
+            r"^(?:(?P<x>a\S*)(?P<y>:1)?)?(?P<z>\S*)(?: (?P<w>b+)| a)?",
         ];
         let alphabet = [b'a', b'b', b' ', b'1', b':'];
         let mut texts = vec![String::new()];

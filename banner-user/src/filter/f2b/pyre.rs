@@ -520,9 +520,49 @@ enum Engine {
 }
 
 /// The ASCII twin of a pattern, compiled when first needed (a failregex searched through
-/// [`FirstOf`] never needs its own).
+/// [`FirstOf`] never needs its own); shared by a filter's copies.
 #[derive(Debug, Clone, Default)]
-struct Twin(std::sync::OnceLock<Option<regex::bytes::Regex>>);
+struct Twin(std::sync::OnceLock<Option<std::sync::Arc<Ascii>>>);
+
+/// A pattern's engines for all-ASCII text: the twin finds the match, its [`Chain`] the
+/// groups (the twin's own capture engine where the chain cannot tell).
+#[derive(Debug)]
+struct Ascii {
+    re: regex::bytes::Regex,
+    chain: Option<Chain>,
+    /// The chain's caches, one per thread searching at once (nearly always one).
+    caches: std::sync::Mutex<Vec<ChainCache>>,
+}
+
+impl Ascii {
+    fn new(pattern: &str) -> Option<Self> {
+        Some(Self {
+            re: ascii_twin(pattern)?,
+            chain: Chain::new(pattern),
+            caches: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    fn search_at(&self, text: &[u8], start: usize) -> Option<Match> {
+        let m = self.re.find_at(text, start)?;
+        if let Some(chain) = &self.chain {
+            let held = self.caches.lock().ok().and_then(|mut v| v.pop());
+            let mut cache = held.unwrap_or_else(|| chain.cache());
+            let groups = chain.groups(text, m.start(), m.end(), &mut cache);
+            if let Ok(mut v) = self.caches.lock() {
+                v.push(cache);
+            }
+            if let Some(groups) = groups {
+                return Some(Match {
+                    start: m.start(),
+                    end: m.end(),
+                    groups,
+                });
+            }
+        }
+        self.re.captures_at(text, start).map(|c| bytes_match(&c))
+    }
+}
 
 /// Can `pattern` be run without Unicode on all-ASCII text, meaning the same? On ASCII
 /// text every class, `.` and boundary means what its Unicode form means; what could differ
@@ -659,20 +699,21 @@ impl Re {
         matches!(self.engine, Engine::Fancy(_))
     }
 
-    /// The ASCII twin, when it may run on `text`.
-    fn twin(&self, text: &str) -> Option<&regex::bytes::Regex> {
+    /// The ASCII engines, when they may run on `text`.
+    fn twin(&self, text: &str) -> Option<&Ascii> {
         match &self.engine {
-            Engine::Fast(_, twin) if text.is_ascii() => {
-                twin.0.get_or_init(|| ascii_twin(&self.translated)).as_ref()
-            }
+            Engine::Fast(_, twin) if text.is_ascii() => twin
+                .0
+                .get_or_init(|| Ascii::new(&self.translated).map(std::sync::Arc::new))
+                .as_deref(),
             _ => None,
         }
     }
 
     /// The leftmost match; a backtracking pattern that gives up counts as no match.
     pub fn search(&self, text: &str) -> Option<Match> {
-        if let Some(b) = self.twin(text) {
-            return b.captures(text.as_bytes()).map(|c| bytes_match(&c));
+        if let Some(a) = self.twin(text) {
+            return a.search_at(text.as_bytes(), 0);
         }
         match &self.engine {
             Engine::Fast(re, _) => re.captures(text).map(|c| str_match(&c)),
@@ -714,10 +755,8 @@ impl Re {
     /// [`Self::search`] for a match starting at `start` or later (what comes before still
     /// counts for look-behind and boundaries).
     pub fn search_at(&self, text: &str, start: usize) -> Option<Match> {
-        if let Some(b) = self.twin(text) {
-            return b
-                .captures_at(text.as_bytes(), start)
-                .map(|c| bytes_match(&c));
+        if let Some(a) = self.twin(text) {
+            return a.search_at(text.as_bytes(), start);
         }
         match &self.engine {
             Engine::Fast(re, _) => re.captures_at(text, start).map(|c| str_match(&c)),
