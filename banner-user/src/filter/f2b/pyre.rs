@@ -798,14 +798,15 @@ impl Re {
 /// Patterns that are all anchored at the text's start, searched as one: every match then
 /// starts at 0, so the leftmost-first match is the first pattern in order that matches
 /// (fail2ban's rule for failregexes). One DFA pass over all of them finds which pattern
-/// and where its match ends; only then are that pattern's groups resolved, by a
-/// backtracker anchored on the match alone (a set pass, then one full search per
-/// candidate, cost three times as much).
+/// and where its match ends; only then are that pattern's groups resolved, on the match
+/// alone: by the pattern's [`Chain`] on ASCII text, else (or where the chain cannot tell)
+/// by a backtracker (a set pass, then one full search per candidate, cost three times as
+/// much).
 #[derive(Debug, Clone)]
 pub struct FirstOf {
     all: regex_automata::meta::Regex,
-    /// Per pattern, the engine that resolves its groups (the NFA of one pattern is small,
-    /// so the backtracker's visited set stays small).
+    /// Per pattern, the backtracker that resolves its groups when the chain cannot (the
+    /// NFA of one pattern is small, so the backtracker's visited set stays small).
     groups: Vec<std::sync::OnceLock<Option<BoundedBacktracker>>>,
     /// The same, built without Unicode classes, for text that is all ASCII (nearly every
     /// log line): there every class and boundary means what its Unicode form means, and
