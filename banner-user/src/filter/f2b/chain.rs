@@ -54,6 +54,11 @@ enum Piece {
     Group(usize, Box<Piece>),
 }
 
+/// Most memory one piece's lazy DFA may hold (it starts empty and clears itself when full).
+/// A pattern has a dozen pieces and a filter a few dozen patterns: the default (2 MiB) would
+/// let a long-running daemon's chains grow to hundreds of MiB on varied input.
+const CACHE_CAPACITY: usize = 256 << 10;
+
 /// A chain's DFA caches, reused from line to line.
 #[derive(Debug, Clone)]
 pub struct ChainCache(Vec<Cache>);
@@ -289,7 +294,11 @@ fn dfa(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<usize> {
         .build_from_hir(hir)
         .ok()?;
     let dfa = DFA::builder()
-        .configure(DFA::config().match_kind(MatchKind::LeftmostFirst))
+        .configure(
+            DFA::config()
+                .match_kind(MatchKind::LeftmostFirst)
+                .cache_capacity(CACHE_CAPACITY),
+        )
         .build_from_nfa(nfa)
         .ok()?;
     dfas.push(dfa);
