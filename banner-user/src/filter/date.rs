@@ -228,26 +228,27 @@ fn parse_rfc3164<'a>(
     }
     let (nanos, i) = fraction(b, 15, b".");
     let year = cache.year_at(now);
+    // The stamp's whole second in a given year.
+    let second_in = |cache: &mut DateCache, year: i32| -> Option<SystemTime> {
+        let (h, mi, s) = (digits(b, 7, 2)?, digits(b, 10, 2)?, digits(b, 13, 2)?);
+        let dt = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(h, mi, s)?;
+        let off = cache.local_offset(&dt);
+        to_system(dt, off)
+    };
     let key: [u8; 15] = b.get(..15)?.try_into().ok()?;
     let whole = match cache.stamp {
         Some((k, y, t)) if k == key && y == year => t,
         _ => {
-            let (h, mi, s) = (digits(b, 7, 2)?, digits(b, 10, 2)?, digits(b, 13, 2)?);
-            let dt = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(h, mi, s)?;
-            let off = cache.local_offset(&dt);
-            let t = to_system(dt, off)?;
+            let t = second_in(cache, year)?;
             cache.stamp = Some((key, year, t));
             t
         }
     };
-    let mut t = whole + Duration::from_nanos(u64::from(nanos));
+    let frac = Duration::from_nanos(u64::from(nanos));
+    let mut t = whole + frac;
     // A December line read in January belongs to last year.
     if t > now + Duration::from_secs(86_400) {
-        let (h, mi, s) = (digits(b, 7, 2)?, digits(b, 10, 2)?, digits(b, 13, 2)?);
-        let dt =
-            NaiveDate::from_ymd_opt(year - 1, month, day)?.and_hms_nano_opt(h, mi, s, nanos)?;
-        let off = cache.local_offset(&dt);
-        t = to_system(dt, off)?;
+        t = second_in(cache, year - 1)? + frac;
     }
     let rest = &line[i..];
     Some((t, rest.strip_prefix(b" ").unwrap_or(rest)))

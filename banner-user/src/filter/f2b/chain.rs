@@ -184,40 +184,16 @@ fn piece(hir: &Hir, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
     if !has_groups(hir) {
         return run(hir, dfas);
     }
-    if let HirKind::Capture(c) = hir.kind() {
-        if !has_groups(&c.sub) {
-            return Some(Piece::Group(
-                c.index as usize,
-                Box::new(group_body(&c.sub, rest, dfas)?),
-            ));
-        }
-    }
     match hir.kind() {
-        HirKind::Capture(c) => Some(Piece::Group(
-            c.index as usize,
-            Box::new(piece(&c.sub, rest, dfas)?),
-        )),
-        HirKind::Concat(parts) => {
-            // Neighbours without groups are searched as one run.
-            let mut out = Vec::new();
-            let mut plain: Vec<Hir> = Vec::new();
-            for (k, p) in parts.iter().enumerate() {
-                if has_groups(p) {
-                    if !plain.is_empty() {
-                        out.push(run(&Hir::concat(std::mem::take(&mut plain)), dfas)?);
-                    }
-                    let mut after: Vec<Hir> = parts[k + 1..].iter().map(strip).collect();
-                    after.push(rest.clone());
-                    out.push(piece(p, &Hir::concat(after), dfas)?);
-                } else {
-                    plain.push(p.clone());
-                }
-            }
-            if !plain.is_empty() {
-                out.push(run(&Hir::concat(plain), dfas)?);
-            }
-            Some(Piece::Seq(out))
+        HirKind::Capture(c) => {
+            let body = if has_groups(&c.sub) {
+                piece(&c.sub, rest, dfas)?
+            } else {
+                group_body(&c.sub, rest, dfas)?
+            };
+            Some(Piece::Group(c.index as usize, Box::new(body)))
         }
+        HirKind::Concat(parts) => seq(parts, rest, dfas, has_groups, piece),
         HirKind::Alternation(branches) => alt(branches.iter().collect(), rest, dfas),
         // `X?` is `X|` (greedy) or `|X` (lazy); `X{1}` is `X`. A group repeated more than
         // once keeps its last match, which a chain does not follow.
@@ -246,31 +222,51 @@ fn piece(hir: &Hir, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
 /// matches `1` alone, but only the second lets the rest match), not by their own first
 /// match; what lies between them is searched as runs.
 fn group_body(hir: &Hir, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
-    let is_alt = |h: &Hir| matches!(h.kind(), HirKind::Alternation(_));
+    fn is_alt(h: &Hir) -> bool {
+        matches!(h.kind(), HirKind::Alternation(_))
+    }
+    fn decided(h: &Hir, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
+        match h.kind() {
+            HirKind::Alternation(branches) => alt(branches.iter().collect(), rest, dfas),
+            _ => None,
+        }
+    }
     match hir.kind() {
-        HirKind::Alternation(branches) => alt(branches.iter().collect(), rest, dfas),
+        HirKind::Alternation(_) => decided(hir, rest, dfas),
         HirKind::Concat(parts) if parts.iter().any(is_alt) => {
-            let mut out = Vec::new();
-            let mut plain: Vec<Hir> = Vec::new();
-            for (k, p) in parts.iter().enumerate() {
-                if let HirKind::Alternation(branches) = p.kind() {
-                    if !plain.is_empty() {
-                        out.push(run(&Hir::concat(std::mem::take(&mut plain)), dfas)?);
-                    }
-                    let mut after: Vec<Hir> = parts[k + 1..].to_vec();
-                    after.push(rest.clone());
-                    out.push(alt(branches.iter().collect(), &Hir::concat(after), dfas)?);
-                } else {
-                    plain.push(p.clone());
-                }
-            }
-            if !plain.is_empty() {
-                out.push(run(&Hir::concat(plain), dfas)?);
-            }
-            Some(Piece::Seq(out))
+            seq(parts, rest, dfas, is_alt, decided)
         }
         _ => run(hir, dfas),
     }
+}
+
+/// A sequence whose `cut` parts become pieces of their own (by `make`, told what follows
+/// them, groups left out); the neighbours between them are searched as one run.
+fn seq(
+    parts: &[Hir],
+    rest: &Hir,
+    dfas: &mut Vec<DFA>,
+    cut: fn(&Hir) -> bool,
+    make: fn(&Hir, &Hir, &mut Vec<DFA>) -> Option<Piece>,
+) -> Option<Piece> {
+    let mut out = Vec::new();
+    let mut plain: Vec<Hir> = Vec::new();
+    for (k, p) in parts.iter().enumerate() {
+        if cut(p) {
+            if !plain.is_empty() {
+                out.push(run(&Hir::concat(std::mem::take(&mut plain)), dfas)?);
+            }
+            let mut after: Vec<Hir> = parts[k + 1..].iter().map(strip).collect();
+            after.push(rest.clone());
+            out.push(make(p, &Hir::concat(after), dfas)?);
+        } else {
+            plain.push(p.clone());
+        }
+    }
+    if !plain.is_empty() {
+        out.push(run(&Hir::concat(plain), dfas)?);
+    }
+    Some(Piece::Seq(out))
 }
 
 /// Branches in priority order, each but the last with the DFA of itself and `rest`.

@@ -1012,9 +1012,7 @@ impl FirstOf {
             },
         ))
     }
-}
 
-impl FirstOf {
     /// Pattern `index`'s groups on ASCII `text` by its chain; None where it has none or
     /// the chain cannot tell.
     fn chain_groups(
