@@ -101,6 +101,21 @@ impl fmt::Display for BanLength {
     }
 }
 
+/// As users write it (`1h`, `permanent`), so configs, the control protocol and JSON output
+/// read the same.
+impl serde::Serialize for BanLength {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BanLength {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The shortest exact form: `1h`, `1h30m`, `1w2d`, `45s`.
 pub fn format_duration(d: Duration) -> String {
     let mut secs = d.as_secs();

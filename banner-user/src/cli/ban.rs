@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use super::{request, unexpected, CliError, CliResult};
 use crate::{
     addr::IpPrefix,
-    control::{Request, Response},
+    clock::rfc3339,
     duration::BanLength,
     model::BlockType,
+    protocol::{Outcome, Request, Response},
 };
 
 #[derive(Debug, clap::Args)]
@@ -39,9 +40,10 @@ enum Origin {
 
 pub fn run(socket: &Path, args: BanArgs) -> CliResult {
     // Everything is validated here first, so a mistake never reaches the daemon.
-    if let Some(d) = &args.duration {
-        BanLength::parse(d).map_err(|e| CliError::usage(format!("--for: {e}")))?;
-    }
+    let duration = match &args.duration {
+        Some(d) => Some(BanLength::parse(d).map_err(|e| CliError::usage(format!("--for: {e}")))?),
+        None => None,
+    };
     let blocktype = match &args.blocktype {
         Some(b) => Some(
             b.parse::<BlockType>()
@@ -73,8 +75,8 @@ pub fn run(socket: &Path, args: BanArgs) -> CliResult {
         ));
     }
     let req = Request::Ban {
-        targets: targets.iter().map(|(p, _)| p.to_string()).collect(),
-        duration: args.duration.clone(),
+        targets: targets.iter().map(|(p, _)| *p).collect(),
+        duration,
         blocktype,
         jail: args.jail.clone(),
         skip_allowlisted: args.file.is_some(),
@@ -106,24 +108,23 @@ pub fn run(socket: &Path, args: BanArgs) -> CliResult {
         println!("note: {place}skipped: {why}");
     }
     if results.len() > 20 {
-        let count = |o: &str| results.iter().filter(|r| r.outcome == o).count();
+        let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
         println!(
             "{} targets: {} banned, {} extended, {} already banned",
             results.len(),
-            count("banned"),
-            count("extended"),
-            count("unchanged")
+            count(Outcome::Banned),
+            count(Outcome::Extended),
+            count(Outcome::Unchanged)
         );
     } else {
         for r in &results {
-            let until = r
-                .expires_at
-                .as_deref()
-                .map_or("permanently".to_string(), |t| format!("until {t}"));
-            match r.outcome.as_str() {
-                "unchanged" => println!("{} is already banned {until}", r.ip),
-                "extended" => println!("{} ban extended {until}", r.ip),
-                _ => println!("banned {} {until}", r.ip),
+            let until = r.expires_at.map_or("permanently".to_string(), |t| {
+                format!("until {}", rfc3339(t))
+            });
+            match r.outcome {
+                Outcome::Unchanged => println!("{} is already banned {until}", r.ip),
+                Outcome::Extended => println!("{} ban extended {until}", r.ip),
+                Outcome::Banned => println!("banned {} {until}", r.ip),
             }
         }
     }

@@ -3,7 +3,7 @@
 use std::{path::Path, time::SystemTime};
 
 use super::{request, table, unexpected, CliResult};
-use crate::control::{Request, Response};
+use crate::protocol::{Request, Response};
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
@@ -25,24 +25,18 @@ pub fn run(socket: &Path, args: ListArgs) -> CliResult {
         return Ok(());
     }
     let now = SystemTime::now();
-    let when = |t: &Option<String>| -> String {
-        t.as_deref()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .map(|dt| table::relative(SystemTime::from(dt), now))
-            .unwrap_or_else(|| "-".into())
-    };
+    let when = |t: Option<SystemTime>| t.map_or_else(|| "-".into(), |t| table::relative(t, now));
     let rows: Vec<Vec<String>> = bans
         .iter()
         .map(|b| {
             vec![
-                b.ip.clone(),
+                b.ip.to_string(),
                 b.jail.clone(),
                 b.blocktype.to_string(),
                 b.expires_at
-                    .as_ref()
-                    .map_or("permanent".to_string(), |_| when(&b.expires_at)),
+                    .map_or("permanent".to_string(), |t| when(Some(t))),
                 b.hits.to_string(),
-                when(&b.last_seen),
+                when(b.last_seen),
             ]
         })
         .collect();

@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use crate::control::{self, Request, Response};
+use crate::protocol::{self, Request, Response};
 
 /// Exit codes: success, refused/failed, bad usage.
 pub const EXIT_OK: i32 = 0;
@@ -73,7 +73,7 @@ pub fn resolve_socket(flag: Option<PathBuf>) -> PathBuf {
 pub fn request(socket: &Path, req: &Request) -> Result<Response, CliError> {
     // Bulk bans can take a while to apply and fsync.
     let timeout = Duration::from_secs(300);
-    match control::call(socket, req, timeout) {
+    match protocol::call(socket, req, timeout) {
         Ok(Response::Error { message, index }) => Err(CliError {
             index,
             ..CliError::failed(message)

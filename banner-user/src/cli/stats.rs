@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{request, table, unexpected, CliResult};
-use crate::control::{Request, Response};
+use crate::protocol::{Request, Response};
 
 #[derive(Debug, clap::Args)]
 pub struct StatsArgs {

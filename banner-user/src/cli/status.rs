@@ -3,7 +3,10 @@
 use std::path::Path;
 
 use super::{request, table, unexpected, CliResult};
-use crate::control::{Request, Response};
+use crate::{
+    duration::format_duration,
+    protocol::{Request, Response},
+};
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -44,7 +47,7 @@ pub fn run(socket: &Path, args: StatusArgs) -> CliResult {
                 j.bans.to_string(),
                 j.banned.to_string(),
                 j.tracked.to_string(),
-                format!("{} in {}", j.maxretry, j.findtime),
+                format!("{} in {}", j.maxretry, format_duration(j.findtime)),
                 format!("{} {}", j.bantime, j.blocktype),
             ]
         })

@@ -5,7 +5,7 @@ use std::path::Path;
 use super::{request, unexpected, CliError, CliResult};
 use crate::{
     addr::IpPrefix,
-    control::{Request, Response},
+    protocol::{Request, Response},
 };
 
 #[derive(Debug, clap::Args)]
@@ -31,7 +31,7 @@ pub fn run(socket: &Path, args: UnbanArgs) -> CliResult {
         let p = t
             .parse::<IpPrefix>()
             .map_err(|e| CliError::usage(e.to_string()))?;
-        targets.push(p.to_string());
+        targets.push(p);
     }
     let reply = request(
         socket,

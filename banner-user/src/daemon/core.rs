@@ -13,23 +13,20 @@ use tokio::sync::oneshot;
 use crate::{
     addr::IpPrefix,
     backend::hosts_deny::HostsDeny,
-    bans::{BanManager, BanOutcome, BanRequest},
-    clock::rfc3339,
+    backend::Counters,
+    bans::{BanManager, BanOutcome, BanRequest, BanView},
     config::{Config, JailConfig},
-    control::{BanInfo, BanResult, JailStatus, Request, Response, Stats},
-    duration::{format_duration, BanLength},
+    duration::BanLength,
     filter::Failure,
-    jail::{recidive_counts, recidive_failure, Jail, JailPolicy, RECIDIVE},
-    model::{BlockType, MANUAL_JAIL},
+    jail::{recidive_counts, recidive_failure, Jail, JailPolicy, JailStats, RECIDIVE},
+    model::{Ban, BlockType, MANUAL_JAIL},
     source::{positions::PositionBook, CounterRegistry, SourceCounters},
 };
 
 /// What the async edges send the core.
 pub enum Event {
-    Control {
-        request: Request,
-        reply: oneshot::Sender<Response>,
-    },
+    /// Run this on the core (the control adapter's commands and reports).
+    Call(Box<dyn FnOnce(&mut Core) + Send>),
     Failures {
         jail: String,
         failures: Vec<Failure>,
@@ -195,10 +192,7 @@ impl Core {
                 .unwrap_or(HOUSEKEEPING)
                 .clamp(Duration::from_millis(5), HOUSEKEEPING);
             match rx.recv_timeout(wait) {
-                Ok(Event::Control { request, reply }) => {
-                    let response = self.handle(request);
-                    let _ = reply.send(response);
-                }
+                Ok(Event::Call(call)) => call(&mut self),
                 Ok(Event::Failures { jail, failures }) => self.on_failures(&jail, &failures),
                 Ok(Event::Reload {
                     config,
@@ -428,41 +422,6 @@ impl Core {
         }
     }
 
-    /// Answer a control request.
-    pub fn handle(&mut self, request: Request) -> Response {
-        match request {
-            Request::Ping {} => Response::Pong,
-            Request::Ban {
-                targets,
-                duration,
-                blocktype,
-                jail,
-                skip_allowlisted,
-            } => self.ban(targets, duration, blocktype, jail, skip_allowlisted),
-            Request::Unban { targets, all, jail } => self.unban(targets, all, jail),
-            Request::List {} => match self.manager.list() {
-                Ok(views) => Response::List {
-                    bans: views.iter().map(BanInfo::from).collect(),
-                },
-                Err(e) => Response::error(e.to_string()),
-            },
-            Request::Stats {} => match self.manager.counters() {
-                Ok(c) => Response::Stats {
-                    stats: Stats::new(
-                        self.manager.backend_name(),
-                        c,
-                        self.manager.stats(),
-                        self.manager.active_count(),
-                    ),
-                },
-                Err(e) => Response::error(e.to_string()),
-            },
-            Request::Status { jail } => self.status(jail.as_deref()),
-            // Reload is the supervisor's (it restarts the sources); it never reaches here.
-            Request::Reload {} => Response::error("reload is handled by the daemon's supervisor"),
-        }
-    }
-
     fn jail_policy(&self, jail: &str) -> Option<JailPolicy> {
         if jail == RECIDIVE {
             return self.recidive.as_ref().map(|r| r.policy);
@@ -470,56 +429,53 @@ impl Core {
         self.jails.get(jail).map(|s| s.jail.policy)
     }
 
-    fn ban(
-        &mut self,
-        targets: Vec<String>,
-        duration: Option<String>,
-        blocktype: Option<BlockType>,
-        jail: Option<String>,
-        skip_allowlisted: bool,
-    ) -> Response {
-        let jail = jail.unwrap_or_else(|| MANUAL_JAIL.to_string());
+    /// The ban manager, for reading (what is banned, the allowlist, counters).
+    pub fn manager(&self) -> &BanManager {
+        &self.manager
+    }
+
+    /// The backend's packet counters (a map read, hence `&mut`).
+    pub fn counters(&mut self) -> Result<Counters, crate::bans::BanError> {
+        self.manager.counters()
+    }
+
+    /// Every active ban with its packet figures.
+    pub fn list(&mut self) -> Result<Vec<BanView>, crate::bans::BanError> {
+        self.manager.list()
+    }
+
+    /// Ban a batch by hand (or in a jail's name): all or nothing, except allowlisted
+    /// targets when `skip_allowlisted` (left out, with why).
+    pub fn ban_by_hand(&mut self, cmd: ManualBan) -> Result<ManualBans, Refused> {
+        let jail = cmd.jail.unwrap_or_else(|| MANUAL_JAIL.to_string());
         let policy = if jail == MANUAL_JAIL {
             None
         } else {
-            match self.jail_policy(&jail) {
-                Some(p) => Some(p),
-                None => {
-                    return Response::error(format!("no jail named `{jail}` (see `banner status`)"))
-                }
-            }
+            Some(self.jail_policy(&jail).ok_or_else(|| {
+                Refused::new(format!("no jail named `{jail}` (see `banner status`)"))
+            })?)
         };
-        let length = match duration.as_deref() {
-            None => policy.map_or(self.bantime, |p| p.bantime),
-            Some(d) => match BanLength::parse(d) {
-                Ok(l) => l,
-                Err(e) => return Response::error(e.to_string()),
-            },
-        };
-        let blocktype = blocktype.unwrap_or(policy.map_or(self.blocktype, |p| p.blocktype));
-        let mut requests = Vec::with_capacity(targets.len());
+        let length = cmd
+            .length
+            .unwrap_or_else(|| policy.map_or(self.bantime, |p| p.bantime));
+        let blocktype = cmd
+            .blocktype
+            .unwrap_or(policy.map_or(self.blocktype, |p| p.blocktype));
+        let mut requests = Vec::with_capacity(cmd.targets.len());
         let mut skipped = Vec::new();
-        // Indices into `targets` of what went into the batch (some may be skipped).
-        let mut kept = Vec::with_capacity(targets.len());
-        for (index, t) in targets.iter().enumerate() {
-            let allowed = |target: &IpPrefix| {
-                self.manager
-                    .ignore_list()
-                    .covering(target)
-                    .filter(|_| skip_allowlisted)
-                    .map(|e| format!("{target} is in the allowlist ({}: {})", e.why, e.net))
-            };
-            let target = match t.parse::<IpPrefix>() {
-                Ok(target) => target,
-                Err(e) => {
-                    return Response::Error {
-                        message: e.to_string(),
-                        index: Some(index),
-                    }
-                }
-            };
-            if let Some(why) = allowed(&target) {
-                skipped.push((index, why));
+        // Indices into the batch of what went to the manager (some may be skipped).
+        let mut kept = Vec::with_capacity(cmd.targets.len());
+        for (index, target) in cmd.targets.into_iter().enumerate() {
+            let allowed = self
+                .manager
+                .ignore_list()
+                .covering(&target)
+                .filter(|_| cmd.skip_allowlisted);
+            if let Some(e) = allowed {
+                skipped.push((
+                    index,
+                    format!("{target} is in the allowlist ({}: {})", e.why, e.net),
+                ));
                 continue;
             }
             kept.push(index);
@@ -530,229 +486,182 @@ impl Core {
                 length,
             });
         }
-        let outcomes = match self.manager.ban_batch(&requests) {
-            Ok(o) => o,
-            Err(e) => {
-                return Response::Error {
-                    message: e.error.to_string(),
-                    index: kept.get(e.index).copied().or(Some(e.index)),
-                }
-            }
-        };
-        let mut results = Vec::with_capacity(outcomes.len());
-        for o in &outcomes {
-            let b = o.ban();
-            let outcome = match o {
-                BanOutcome::New(_) => "banned",
-                BanOutcome::Extended(_) => "extended",
-                BanOutcome::Unchanged(_) => "unchanged",
-            };
-            if outcomes.len() <= 20 && outcome != "unchanged" {
+        let outcomes = self.manager.ban_batch(&requests).map_err(|e| Refused {
+            message: e.error.to_string(),
+            index: kept.get(e.index).copied().or(Some(e.index)),
+        })?;
+        let changed: Vec<&BanOutcome> = outcomes
+            .iter()
+            .filter(|o| !matches!(o, BanOutcome::Unchanged(_)))
+            .collect();
+        if outcomes.len() <= 20 {
+            for o in &changed {
+                let b = o.ban();
+                let verb = match o {
+                    BanOutcome::Extended(_) => "extended",
+                    _ => "banned",
+                };
                 log::info!(
-                    "[{}] {outcome} {} ({}, {length}, by hand)",
+                    "[{}] {verb} {} ({}, {length}, by hand)",
                     b.jail,
                     b.target,
                     b.blocktype
                 );
             }
-            let notes = self
-                .manager
-                .ignore_list()
-                .inside(&b.target)
-                .map(|e| format!("{} ({}) inside stays allowed", e.net, e.why))
-                .collect();
-            results.push(BanResult {
-                ip: b.target.to_string(),
-                outcome: outcome.into(),
-                expires_at: b.expires_at.map(rfc3339),
-                notes,
-            });
-        }
-        if outcomes.len() > 20 {
+        } else {
             log::info!(
                 "[{jail}] banned {} targets by hand ({length})",
                 outcomes.len()
             );
         }
-        let counted: Vec<IpPrefix> = outcomes
-            .iter()
-            .filter(|o| !matches!(o, BanOutcome::Unchanged(_)))
-            .map(|o| o.ban().target)
-            .collect();
+        let counted: Vec<IpPrefix> = changed.iter().map(|o| o.ban().target).collect();
         for t in counted {
             self.count_for_recidive(&jail, &t);
         }
-        Response::Banned { results, skipped }
+        Ok(ManualBans { outcomes, skipped })
     }
 
-    fn unban(&mut self, targets: Vec<String>, all: bool, jail: Option<String>) -> Response {
-        let of_jail = |b: &crate::model::Ban| jail.as_ref().is_none_or(|j| &b.jail == j);
-        if all {
-            let picked: Vec<IpPrefix> = self
-                .manager
-                .active()
-                .filter(|b| of_jail(b))
-                .map(|b| b.target)
-                .collect();
-            if jail.is_none() {
-                return match self.manager.unban_all() {
-                    Ok(lifted) => {
-                        log::info!("unbanned all ({} bans)", lifted.len());
-                        Response::Unbanned {
-                            targets: lifted.iter().map(|b| b.target.to_string()).collect(),
-                            not_banned: Vec::new(),
-                            still_covered: Vec::new(),
-                        }
-                    }
-                    Err(e) => Response::error(e.to_string()),
-                };
-            }
-            let mut done = Vec::new();
-            for t in picked {
-                match self.manager.unban(&t) {
-                    Ok(Some(b)) => done.push(b.target.to_string()),
-                    Ok(None) => {}
-                    Err(e) => return Response::error(e.to_string()),
-                }
-            }
-            log::info!(
-                "unbanned all of jail {} ({} bans)",
-                jail.unwrap_or_default(),
-                done.len()
-            );
-            return Response::Unbanned {
-                targets: done,
-                not_banned: Vec::new(),
-                still_covered: Vec::new(),
-            };
-        }
-        let mut parsed = Vec::with_capacity(targets.len());
-        for (index, t) in targets.iter().enumerate() {
-            match t.parse::<IpPrefix>() {
-                Ok(p) => parsed.push(p),
-                Err(e) => {
-                    return Response::Error {
-                        message: e.to_string(),
-                        index: Some(index),
-                    }
-                }
-            }
-        }
-        let mut done = Vec::new();
-        let mut not_banned = Vec::new();
-        for p in parsed {
-            if !self.manager.get(&p).is_some_and(&of_jail) {
-                not_banned.push(p.to_string());
+    /// Lift these bans (only those of `jail`, when given); the rest were not banned.
+    pub fn unban_by_hand(
+        &mut self,
+        targets: &[IpPrefix],
+        jail: Option<&str>,
+    ) -> Result<Unbanned, Refused> {
+        let mut done = Unbanned::default();
+        for &p in targets {
+            let of_jail = |b: &Ban| jail.is_none_or(|j| b.jail == j);
+            if !self.manager.get(&p).is_some_and(of_jail) {
+                done.not_banned.push(p);
                 continue;
             }
             match self.manager.unban(&p) {
                 Ok(Some(b)) => {
                     log::info!("[{}] unban {} (by hand)", b.jail, b.target);
-                    done.push(p.to_string());
+                    done.lifted.push(b);
                 }
-                Ok(None) => not_banned.push(p.to_string()),
-                Err(e) => return Response::error(e.to_string()),
+                Ok(None) => done.not_banned.push(p),
+                Err(e) => return Err(Refused::new(e.to_string())),
             }
         }
-        // An address inside a banned prefix stays blocked: name the prefix rather than let
-        // "was not banned" suggest the address now passes.
-        let still_covered = not_banned
-            .iter()
-            .filter_map(|t| {
-                let p: IpPrefix = t.parse().ok()?;
-                self.manager
-                    .active()
-                    .filter(|b| b.target != p && b.target.contains(&p))
-                    .min_by_key(|b| std::cmp::Reverse(b.target.prefix_len()))
-                    .map(|b| (t.clone(), b.target.to_string()))
-            })
-            .collect();
-        Response::Unbanned {
-            targets: done,
-            not_banned,
-            still_covered,
-        }
+        Ok(done)
     }
 
-    fn status(&self, only: Option<&str>) -> Response {
-        let mut banned: BTreeMap<&str, u64> = BTreeMap::new();
-        for b in self.manager.active() {
-            *banned.entry(b.jail.as_str()).or_insert(0) += 1;
-        }
-        let sources = self.book.statuses();
-        let mut out = Vec::new();
-        for (name, slot) in &self.jails {
-            if only.is_some_and(|o| o != name) {
-                continue;
+    /// Lift every ban (of `jail`, when given).
+    pub fn unban_all(&mut self, jail: Option<&str>) -> Result<Vec<Ban>, Refused> {
+        let Some(jail) = jail else {
+            let lifted = self
+                .manager
+                .unban_all()
+                .map_err(|e| Refused::new(e.to_string()))?;
+            log::info!("unbanned all ({} bans)", lifted.len());
+            return Ok(lifted);
+        };
+        let picked: Vec<IpPrefix> = self
+            .manager
+            .active()
+            .filter(|b| b.jail == jail)
+            .map(|b| b.target)
+            .collect();
+        let mut lifted = Vec::new();
+        for t in picked {
+            match self.manager.unban(&t) {
+                Ok(Some(b)) => lifted.push(b),
+                Ok(None) => {}
+                Err(e) => return Err(Refused::new(e.to_string())),
             }
-            let c = &slot.counters;
-            let st = slot.jail.stats();
-            out.push(JailStatus {
-                name: name.clone(),
-                filter: slot.cfg.filter_name.clone(),
-                bantime: slot.jail.policy.bantime.to_string(),
-                findtime: format_duration(slot.jail.policy.findtime),
-                maxretry: slot.jail.policy.maxretry,
-                blocktype: slot.jail.policy.blocktype,
-                lines: SourceCounters::get(&c.lines),
-                failure_lines: SourceCounters::get(&c.failure_lines),
-                failures: st.failures,
-                bans: st.bans,
-                banned: banned.get(name.as_str()).copied().unwrap_or(0),
-                tracked: slot.jail.tracked() as u64,
-                evicted: st.evicted,
-                too_old: st.too_old,
-                folded: st.folded,
-                ignored: slot.ignored + SourceCounters::get(&c.ignored),
-                bad_host: SourceCounters::get(&c.bad_host),
-                truncated_lines: SourceCounters::get(&c.truncated),
-                invalid_utf8_lines: SourceCounters::get(&c.invalid_utf8),
-                source_errors: SourceCounters::get(&c.errors),
-                sources: sources
-                    .iter()
-                    .filter(|s| &s.jail == name)
-                    .cloned()
-                    .collect(),
+        }
+        log::info!("unbanned all of jail {jail} ({} bans)", lifted.len());
+        Ok(lifted)
+    }
+
+    /// Every jail's figures, recidive last; the log sources' states.
+    pub fn jails(&self) -> Vec<JailView<'_>> {
+        let mut out: Vec<JailView<'_>> = self
+            .jails
+            .iter()
+            .map(|(name, slot)| JailView {
+                name,
+                filter: &slot.cfg.filter_name,
+                policy: slot.jail.policy,
+                stats: slot.jail.stats(),
+                tracked: slot.jail.tracked(),
+                counters: Some(&slot.counters),
+                ignored: slot.ignored,
+            })
+            .collect();
+        if let Some(r) = &self.recidive {
+            out.push(JailView {
+                name: RECIDIVE,
+                filter: "bans of the other jails",
+                policy: r.policy,
+                stats: r.stats(),
+                tracked: r.tracked(),
+                counters: None,
+                ignored: 0,
             });
         }
-        if let Some(r) = &self.recidive {
-            if only.is_none_or(|o| o == RECIDIVE) {
-                let st = r.stats();
-                out.push(JailStatus {
-                    name: RECIDIVE.into(),
-                    filter: "bans of the other jails".into(),
-                    bantime: r.policy.bantime.to_string(),
-                    findtime: format_duration(r.policy.findtime),
-                    maxretry: r.policy.maxretry,
-                    blocktype: r.policy.blocktype,
-                    lines: 0,
-                    failure_lines: st.failures,
-                    failures: st.failures,
-                    bans: st.bans,
-                    banned: banned.get(RECIDIVE).copied().unwrap_or(0),
-                    tracked: r.tracked() as u64,
-                    evicted: st.evicted,
-                    too_old: st.too_old,
-                    folded: 0,
-                    ignored: 0,
-                    bad_host: 0,
-                    truncated_lines: 0,
-                    invalid_utf8_lines: 0,
-                    source_errors: 0,
-                    sources: Vec::new(),
-                });
-            }
-        }
-        if let Some(o) = only {
-            if out.is_empty() {
-                return Response::error(format!("no jail named `{o}`"));
-            }
-        }
-        Response::Status {
-            jails: out,
-            enforcement: self.manager.backend_name(),
+        out
+    }
+
+    /// The state of every log source.
+    pub fn sources(&self) -> Vec<crate::source::positions::SourceStatus> {
+        self.book.statuses()
+    }
+}
+
+/// A ban batch asked for by hand.
+#[derive(Debug, Default)]
+pub struct ManualBan {
+    pub targets: Vec<IpPrefix>,
+    /// None: the jail's bantime (the configured one for manual bans).
+    pub length: Option<BanLength>,
+    pub blocktype: Option<BlockType>,
+    /// None: the manual jail.
+    pub jail: Option<String>,
+    pub skip_allowlisted: bool,
+}
+
+/// What a manual batch did.
+#[derive(Debug)]
+pub struct ManualBans {
+    pub outcomes: Vec<BanOutcome>,
+    /// (index in the batch, why) of targets left out.
+    pub skipped: Vec<(usize, String)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Unbanned {
+    pub lifted: Vec<Ban>,
+    pub not_banned: Vec<IpPrefix>,
+}
+
+/// A command the core refused, and which entry of a batch caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub message: String,
+    pub index: Option<usize>,
+}
+
+impl Refused {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            index: None,
         }
     }
+}
+
+/// One jail as the core knows it, for reports.
+pub struct JailView<'a> {
+    pub name: &'a str,
+    pub filter: &'a str,
+    pub policy: JailPolicy,
+    pub stats: JailStats,
+    pub tracked: usize,
+    /// The sources' counters (None: the jail reads no log).
+    pub counters: Option<&'a SourceCounters>,
+    /// Failures from allowlisted addresses, counted by the core.
+    pub ignored: u64,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! only writer of ban state; the async edges (sources, control socket, signals) send it
 //! events over a channel. That keeps every map write in one place and the core free of async.
 
+mod adapter;
 mod core;
 
 use std::{
@@ -37,7 +38,7 @@ use crate::{
     bans::{BanManager, IgnoreList},
     clock::{Clock, SystemClock},
     config::{BackendChoice, Config},
-    control::{self, Request, Response},
+    protocol::{self, Request, Response},
     source::{
         file::{self, FailureSink, SourceContext},
         journal,
@@ -656,15 +657,15 @@ async fn handle_connection(
     // The kernel tells us who is on the other end; no client can claim to be root.
     let uid = stream.peer_cred()?.uid();
     let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read.take(control::MAX_REQUEST_BYTES as u64));
+    let mut reader = BufReader::new(read.take(protocol::MAX_REQUEST_BYTES as u64));
     let mut line = String::new();
     loop {
         line.clear();
         if reader.read_line(&mut line).await? == 0 {
             return Ok(());
         }
-        let response = match serde_json::from_str::<Request>(&line) {
-            Err(e) => Response::error(format!("bad request: {e}")),
+        let response = match protocol::decode_request(line.as_bytes()) {
+            Err(e) => Response::error(e.to_string()),
             Ok(request) if request.mutates() && uid != 0 => Response::error(format!(
                 "permission denied: only root may ban or unban (you are uid {uid})"
             )),
@@ -676,7 +677,10 @@ async fn handle_connection(
             },
             Ok(request) => {
                 let (reply, answer) = oneshot::channel();
-                if tx.send(Event::Control { request, reply }).is_err() {
+                let call = Box::new(move |core: &mut Core| {
+                    let _ = reply.send(adapter::answer(core, request));
+                });
+                if tx.send(Event::Call(call)).is_err() {
                     Response::error("the daemon is shutting down")
                 } else {
                     answer
@@ -685,10 +689,7 @@ async fn handle_connection(
                 }
             }
         };
-        let mut out = serde_json::to_vec(&response).unwrap_or_else(|e| {
-            format!("{{\"reply\":\"error\",\"message\":\"encoding the reply: {e}\"}}").into_bytes()
-        });
-        out.push(b'\n');
+        let out = protocol::encode_response(&response);
         write.write_all(&out).await?;
     }
 }
