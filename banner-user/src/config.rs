@@ -855,8 +855,13 @@ fn resolve_jail(
         ));
         return None;
     }
-    if name == crate::model::MANUAL_JAIL {
-        m.0.push(src.at(spanned, "`manual` is reserved for bans made by hand"));
+    if crate::model::JailId::RESERVED.contains(&name) {
+        m.0.push(src.at(
+            spanned,
+            format!(
+                "`{name}` is reserved for bans no jail made (`manual`: by hand, `restored`: adopted from the kernel); name the jail otherwise"
+            ),
+        ));
         return None;
     }
     let j = spanned.get_ref();
@@ -1452,6 +1457,13 @@ failregex = ['^login failed for \S+ from <HOST>$']
         assert!(e.message.contains("FIELD=value"), "{e}");
         let e = err("[jails.recidive]\nlogpath = \"/tmp/x.log\"\n");
         assert!(e.message.contains("takes no logpath"), "{e}");
+        // The origins that are not jails keep their names: a jail called so would pass for
+        // bans made by hand or adopted from the kernel.
+        for name in ["manual", "restored"] {
+            let e = err(&format!("[jails.{name}]\nlogpath = \"/tmp/x.log\"\n"));
+            assert!(e.message.contains("is reserved"), "{e}");
+            assert_eq!(e.line, 1, "{e}");
+        }
         let e = err("[jails.sshd]\nlogpath = \"/tmp/x.log\"\nlogpth = 1\n");
         assert!(e.message.contains("unknown field `logpth`"), "{e}");
     }

@@ -11,16 +11,17 @@
 use std::{
     collections::{HashMap, VecDeque},
     net::IpAddr,
+    sync::Arc,
     time::{Duration, SystemTime},
 };
 
 use crate::{
     addr::IpPrefix,
-    bans::BanRequest,
+    bans::{BanRequest, Cause},
     clock::unix_secs,
     duration::BanLength,
     filter::{Failure, FailureKind},
-    model::BlockType,
+    model::{BlockType, JailId},
 };
 
 /// How bans grow for repeat offenders: bantime x factor^(n-1), capped at maxtime, where n
@@ -283,7 +284,7 @@ pub struct JailStats {
 }
 
 pub struct Jail {
-    pub name: String,
+    pub name: JailId,
     pub policy: JailPolicy,
     window: FailureWindow,
     /// (fingerprint, address) -> time, for lines seen through two sources.
@@ -295,16 +296,24 @@ pub struct Jail {
     recent_sweeps: u64,
     dedupe: bool,
     stats: JailStats,
+    /// The last lines of the addresses with failures, for the cause of their ban: at most
+    /// maxretry (and [`Cause::MAX_LINES`]) each, for at most [`EVIDENCE_ADDRESSES`]
+    /// addresses; past that a ban carries its count without lines (a flood of distinct
+    /// addresses must not cost a line each).
+    evidence: HashMap<IpAddr, VecDeque<Arc<str>>>,
 }
 
 /// Size of `recent` below which it is never swept between housekeeping rounds.
 const RECENT_MIN_LIMIT: usize = 4096;
 
+/// Addresses whose lines a jail keeps for evidence at once.
+pub const EVIDENCE_ADDRESSES: usize = 4096;
+
 impl Jail {
     /// `dedupe`: the jail reads more than one source, so the same line may arrive twice.
-    pub fn new(name: impl Into<String>, policy: JailPolicy, dedupe: bool) -> Self {
+    pub fn new(name: JailId, policy: JailPolicy, dedupe: bool) -> Self {
         Self {
-            name: name.into(),
+            name,
             policy,
             window: FailureWindow::default(),
             recent: HashMap::new(),
@@ -312,6 +321,7 @@ impl Jail {
             recent_sweeps: 0,
             dedupe,
             stats: JailStats::default(),
+            evidence: HashMap::new(),
         }
     }
 
@@ -336,13 +346,13 @@ impl Jail {
         &self.window
     }
 
-    /// Count one failure; decide. `previous_bans` tells how often this jail banned the
-    /// address before (for the increment).
+    /// Count one failure; decide. `previous_bans` tells how often a jail (this one) banned
+    /// the address before (for the increment).
     pub fn on_failure(
         &mut self,
         failure: &Failure,
         now: SystemTime,
-        previous_bans: impl FnOnce(&IpPrefix) -> u32,
+        previous_bans: impl FnOnce(&JailId, &IpPrefix) -> u32,
     ) -> Option<BanRequest> {
         let now_s = unix_secs(now) as u32;
         // A line from the future (clock skew) counts as now.
@@ -372,19 +382,47 @@ impl Jail {
             self.policy.maxretry,
             self.policy.max_tracked,
         );
+        if let Some(line) = &failure.line {
+            self.keep_evidence(key, line);
+        }
         if count < self.policy.maxretry {
             return None;
         }
         // Banned: its failures are spent; after the ban it starts from zero.
         self.window.forget(&key);
+        let lines = self.evidence.remove(&key).unwrap_or_default();
         self.stats.bans += 1;
-        let previous = previous_bans(&target);
+        let previous = previous_bans(&self.name, &target);
         Some(BanRequest {
             target,
             jail: self.name.clone(),
             blocktype: self.policy.blocktype,
             length: self.policy.ban_length(previous),
+            cause: Cause {
+                failures: count,
+                lines: lines.into(),
+                user: failure.user.as_deref().map(Arc::from),
+            },
         })
+    }
+
+    fn keep_evidence(&mut self, key: IpAddr, line: &Arc<str>) {
+        let keep = (self.policy.maxretry as usize).clamp(1, Cause::MAX_LINES);
+        let room = self.evidence.len() < EVIDENCE_ADDRESSES;
+        match self.evidence.get_mut(&key) {
+            Some(lines) => {
+                if lines.len() >= keep {
+                    lines.pop_front();
+                }
+                lines.push_back(line.clone());
+            }
+            None if room => {
+                let mut lines = VecDeque::with_capacity(keep);
+                lines.push_back(line.clone());
+                self.evidence.insert(key, lines);
+            }
+            None => {}
+        }
     }
 
     fn seen_from_another_source(&mut self, f: &Failure, t: u32) -> bool {
@@ -448,19 +486,28 @@ impl Jail {
         let findtime = self.policy.findtime.as_secs().min(u64::from(u32::MAX)) as u32;
         self.recent.retain(|_, &mut s| s + 10 >= now_s);
         self.recent_limit = (self.recent.len() * 2).max(RECENT_MIN_LIMIT);
-        self.window.purge(now_s, findtime)
+        let gone = self.window.purge(now_s, findtime);
+        let tracks = &self.window.tracks;
+        self.evidence.retain(|key, _| tracks.contains_key(key));
+        gone
     }
 }
 
-/// Jail names bans are never counted for by recidive.
-pub fn recidive_counts(jail: &str) -> bool {
-    jail != RECIDIVE && jail != crate::model::MANUAL_JAIL && jail != "restored"
+/// Whether recidive counts a ban by `jail`: only configured jails' other than its own (a
+/// ban by hand or adopted from the kernel is no offence of the address).
+pub fn recidive_counts(jail: &JailId) -> bool {
+    jail.is_jail() && jail != RECIDIVE
 }
 
 pub const RECIDIVE: &str = "recidive";
 
-/// The recidive jail: its "failures" are other jails' bans of an address.
-pub fn recidive_failure(target: &IpPrefix, at: SystemTime) -> Option<Failure> {
+/// The recidive jail: its "failures" are other jails' bans of an address; `line` says which
+/// ban (its log line, the evidence of recidive's own ban).
+pub fn recidive_failure(
+    target: &IpPrefix,
+    at: SystemTime,
+    line: Option<Arc<str>>,
+) -> Option<Failure> {
     // Hosts, and IPv6 prefixes (jails ban those per /64); IPv4 ranges only come by hand.
     (target.is_host() || !target.is_v4()).then(|| Failure {
         addr: target.addr(),
@@ -469,6 +516,7 @@ pub fn recidive_failure(target: &IpPrefix, at: SystemTime) -> Option<Failure> {
         kind: FailureKind::Attempt,
         user: None,
         fingerprint: 0,
+        line,
     })
 }
 
@@ -499,25 +547,71 @@ mod tests {
             kind: FailureKind::Attempt,
             user: None,
             fingerprint: 0,
+            line: None,
         }
     }
 
     const T0: u64 = 1_800_000_000;
 
     #[test]
+    fn a_ban_carries_its_last_lines_and_the_evidence_kept_is_bounded() {
+        let clock = ManualClock::at(T0);
+        let p = JailPolicy {
+            max_tracked: 100_000,
+            ..policy()
+        };
+        let mut jail = Jail::new("sshd".into(), p, false);
+        let line = |addr: &str, n: usize| Failure {
+            line: Some(Arc::from(format!("failure {n} from {addr}"))),
+            user: Some(format!("user{n}")),
+            ..fail(addr, &clock)
+        };
+        // Many addresses with one failure each: lines are kept for a bounded number.
+        for i in 0..(EVIDENCE_ADDRESSES as u32 + 100) {
+            let addr = std::net::Ipv4Addr::from(0xc612_0000 + 0x100 + i).to_string();
+            assert!(jail
+                .on_failure(&line(&addr, 0), clock.now(), |_, _| 0)
+                .is_none());
+        }
+        assert_eq!(jail.evidence.len(), EVIDENCE_ADDRESSES);
+        // An address seen before the bound was reached bans with its maxretry (3) lines.
+        let first = "198.18.1.0";
+        jail.on_failure(&line(first, 1), clock.now(), |_, _| 0);
+        let ban = jail
+            .on_failure(&line(first, 2), clock.now(), |_, _| 0)
+            .expect("third failure bans");
+        assert_eq!(ban.cause.failures, 3);
+        let lines: Vec<&str> = ban.cause.lines.iter().map(|l| &**l).collect();
+        assert_eq!(
+            lines,
+            [
+                "failure 0 from 198.18.1.0",
+                "failure 1 from 198.18.1.0",
+                "failure 2 from 198.18.1.0"
+            ]
+        );
+        assert_eq!(ban.cause.user.as_deref(), Some("user2"));
+        // Its evidence went with the ban; what is left goes with the window.
+        assert_eq!(jail.evidence.len(), EVIDENCE_ADDRESSES - 1);
+        clock.advance(Duration::from_secs(3600));
+        jail.purge(clock.now());
+        assert!(jail.evidence.is_empty());
+    }
+
+    #[test]
     fn the_maxretry_th_failure_inside_findtime_bans() {
         let clock = ManualClock::at(T0);
-        let mut jail = Jail::new("sshd", policy(), false);
+        let mut jail = Jail::new("sshd".into(), policy(), false);
         assert!(jail
-            .on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0)
+            .on_failure(&fail("198.18.0.1", &clock), clock.now(), |_, _| 0)
             .is_none());
         clock.advance(Duration::from_secs(299));
         assert!(jail
-            .on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0)
+            .on_failure(&fail("198.18.0.1", &clock), clock.now(), |_, _| 0)
             .is_none());
         clock.advance(Duration::from_secs(300));
         let ban = jail
-            .on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0)
+            .on_failure(&fail("198.18.0.1", &clock), clock.now(), |_, _| 0)
             .unwrap();
         assert_eq!(ban.target.to_string(), "198.18.0.1");
         assert_eq!(ban.length, BanLength::For(Duration::from_secs(3600)));
@@ -530,31 +624,31 @@ mod tests {
     #[test]
     fn failures_exactly_findtime_apart_do_not_add_up() {
         let clock = ManualClock::at(T0);
-        let mut jail = Jail::new("sshd", policy(), false);
-        jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0);
+        let mut jail = Jail::new("sshd".into(), policy(), false);
+        jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |_, _| 0);
         clock.advance(Duration::from_secs(300));
-        jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0);
+        jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |_, _| 0);
         // The first failure is exactly findtime old now: out of the window.
         clock.advance(Duration::from_secs(300));
         assert!(jail
-            .on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0)
+            .on_failure(&fail("198.18.0.1", &clock), clock.now(), |_, _| 0)
             .is_none());
         // One second earlier it would have been inside.
         let clock2 = ManualClock::at(T0);
-        let mut jail2 = Jail::new("sshd", policy(), false);
-        jail2.on_failure(&fail("198.18.0.1", &clock2), clock2.now(), |_| 0);
+        let mut jail2 = Jail::new("sshd".into(), policy(), false);
+        jail2.on_failure(&fail("198.18.0.1", &clock2), clock2.now(), |_, _| 0);
         clock2.advance(Duration::from_secs(300));
-        jail2.on_failure(&fail("198.18.0.1", &clock2), clock2.now(), |_| 0);
+        jail2.on_failure(&fail("198.18.0.1", &clock2), clock2.now(), |_, _| 0);
         clock2.advance(Duration::from_secs(299));
         assert!(jail2
-            .on_failure(&fail("198.18.0.1", &clock2), clock2.now(), |_| 0)
+            .on_failure(&fail("198.18.0.1", &clock2), clock2.now(), |_, _| 0)
             .is_some());
     }
 
     #[test]
     fn addresses_are_counted_apart() {
         let clock = ManualClock::at(T0);
-        let mut jail = Jail::new("sshd", policy(), false);
+        let mut jail = Jail::new("sshd".into(), policy(), false);
         for a in [
             "198.18.0.1",
             "198.18.0.2",
@@ -563,24 +657,24 @@ mod tests {
             "2001:db8::1",
         ] {
             assert!(
-                jail.on_failure(&fail(a, &clock), clock.now(), |_| 0)
+                jail.on_failure(&fail(a, &clock), clock.now(), |_, _| 0)
                     .is_none(),
                 "{a}"
             );
         }
         assert!(jail
-            .on_failure(&fail("2001:db8::1", &clock), clock.now(), |_| 0)
+            .on_failure(&fail("2001:db8::1", &clock), clock.now(), |_, _| 0)
             .is_some());
     }
 
     #[test]
     fn lines_older_than_findtime_do_not_count() {
         let clock = ManualClock::at(T0);
-        let mut jail = Jail::new("sshd", policy(), false);
+        let mut jail = Jail::new("sshd".into(), policy(), false);
         let mut old = fail("198.18.0.1", &clock);
         old.time = UNIX_EPOCH + Duration::from_secs(T0 - 601);
         for _ in 0..5 {
-            assert!(jail.on_failure(&old, clock.now(), |_| 0).is_none());
+            assert!(jail.on_failure(&old, clock.now(), |_, _| 0).is_none());
         }
         assert_eq!(jail.stats().too_old, 5);
         assert_eq!(jail.tracked(), 0);
@@ -609,10 +703,11 @@ mod tests {
         );
         // The jail asks for the history of the banned address.
         let clock = ManualClock::at(T0);
-        let mut jail = Jail::new("sshd", p, false);
+        let mut jail = Jail::new("sshd".into(), p, false);
         let mut asked = None;
         for _ in 0..3 {
-            if let Some(b) = jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |t| {
+            if let Some(b) = jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |j, t| {
+                assert_eq!(*j, "sshd");
                 asked = Some(*t);
                 2
             }) {
@@ -625,38 +720,38 @@ mod tests {
     #[test]
     fn markers_count_once_per_session_and_pair_with_the_next_attempt() {
         let clock = ManualClock::at(T0);
-        let mut jail = Jail::new("sshd", policy(), false);
+        let mut jail = Jail::new("sshd".into(), policy(), false);
         let with = |kind, pid| Failure {
             kind,
             session: Some(pid),
             ..fail("198.18.0.1", &clock)
         };
         // Session 100: Invalid user (marker) + Failed password (pairs) + Connection closed (marker, already counted).
-        jail.on_failure(&with(FailureKind::Marker, 100), clock.now(), |_| 0);
-        jail.on_failure(&with(FailureKind::Attempt, 100), clock.now(), |_| 0);
-        jail.on_failure(&with(FailureKind::Marker, 100), clock.now(), |_| 0);
+        jail.on_failure(&with(FailureKind::Marker, 100), clock.now(), |_, _| 0);
+        jail.on_failure(&with(FailureKind::Attempt, 100), clock.now(), |_, _| 0);
+        jail.on_failure(&with(FailureKind::Marker, 100), clock.now(), |_, _| 0);
         assert_eq!(jail.stats().failures, 1);
         assert_eq!(jail.stats().folded, 2);
         // A second password in the same session counts.
-        jail.on_failure(&with(FailureKind::Attempt, 100), clock.now(), |_| 0);
+        jail.on_failure(&with(FailureKind::Attempt, 100), clock.now(), |_, _| 0);
         assert_eq!(jail.stats().failures, 2);
         // A new session (pid 101) counts its first marker: third failure, ban.
         assert!(jail
-            .on_failure(&with(FailureKind::Marker, 101), clock.now(), |_| 0)
+            .on_failure(&with(FailureKind::Marker, 101), clock.now(), |_, _| 0)
             .is_some());
     }
 
     #[test]
     fn the_same_line_from_two_sources_counts_once() {
         let clock = ManualClock::at(T0);
-        let mut jail = Jail::new("sshd", policy(), true);
+        let mut jail = Jail::new("sshd".into(), policy(), true);
         let mut f = fail("198.18.0.1", &clock);
         f.fingerprint = 42;
-        jail.on_failure(&f, clock.now(), |_| 0);
-        jail.on_failure(&f, clock.now(), |_| 0);
+        jail.on_failure(&f, clock.now(), |_, _| 0);
+        jail.on_failure(&f, clock.now(), |_, _| 0);
         assert_eq!(jail.stats().failures, 1);
         f.fingerprint = 43;
-        jail.on_failure(&f, clock.now(), |_| 0);
+        jail.on_failure(&f, clock.now(), |_, _| 0);
         assert_eq!(jail.stats().failures, 2);
     }
 
@@ -665,13 +760,13 @@ mod tests {
         let clock = ManualClock::at(T0);
         let mut p = policy();
         p.max_tracked = 3;
-        let mut jail = Jail::new("sshd", p, false);
+        let mut jail = Jail::new("sshd".into(), p, false);
         for a in ["198.18.0.1", "198.18.0.2", "198.18.0.3"] {
-            jail.on_failure(&fail(a, &clock), clock.now(), |_| 0);
+            jail.on_failure(&fail(a, &clock), clock.now(), |_, _| 0);
         }
         // .1 fails again: now .2 is the least recent.
-        jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0);
-        jail.on_failure(&fail("198.18.0.4", &clock), clock.now(), |_| 0);
+        jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |_, _| 0);
+        jail.on_failure(&fail("198.18.0.4", &clock), clock.now(), |_, _| 0);
         assert_eq!(jail.tracked(), 3);
         assert_eq!(jail.stats().evicted, 1);
         let w = jail.window();
@@ -681,7 +776,7 @@ mod tests {
             jail.on_failure(
                 &fail(&format!("198.19.{}.{}", i / 250, i % 250), &clock),
                 clock.now(),
-                |_| 0,
+                |_, _| 0,
             );
         }
         assert_eq!(jail.tracked(), 3);
@@ -691,10 +786,10 @@ mod tests {
     #[test]
     fn purge_forgets_what_left_the_window() {
         let clock = ManualClock::at(T0);
-        let mut jail = Jail::new("sshd", policy(), false);
-        jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |_| 0);
+        let mut jail = Jail::new("sshd".into(), policy(), false);
+        jail.on_failure(&fail("198.18.0.1", &clock), clock.now(), |_, _| 0);
         clock.advance(Duration::from_secs(300));
-        jail.on_failure(&fail("198.18.0.2", &clock), clock.now(), |_| 0);
+        jail.on_failure(&fail("198.18.0.2", &clock), clock.now(), |_, _| 0);
         clock.advance(Duration::from_secs(301));
         assert_eq!(jail.purge(clock.now()), 1);
         assert_eq!(jail.tracked(), 1);
@@ -725,12 +820,13 @@ mod tests {
 
     #[test]
     fn recidive_counts_other_jails_bans_only() {
-        assert!(recidive_counts("sshd"));
-        assert!(!recidive_counts(RECIDIVE));
-        assert!(!recidive_counts("manual"));
+        assert!(recidive_counts(&"sshd".into()));
+        assert!(!recidive_counts(&RECIDIVE.into()));
+        assert!(!recidive_counts(&JailId::Manual));
+        assert!(!recidive_counts(&JailId::Restored));
         let clock = ManualClock::at(T0);
         let mut recidive = Jail::new(
-            RECIDIVE,
+            RECIDIVE.into(),
             JailPolicy {
                 bantime: BanLength::For(Duration::from_secs(7 * 86_400)),
                 findtime: Duration::from_secs(86_400),
@@ -742,30 +838,30 @@ mod tests {
         let target: IpPrefix = "198.18.0.1".parse().unwrap();
         for i in 0..5 {
             clock.advance(Duration::from_secs(3601));
-            let f = recidive_failure(&target, clock.now()).unwrap();
-            let d = recidive.on_failure(&f, clock.now(), |_| 0);
+            let f = recidive_failure(&target, clock.now(), None).unwrap();
+            let d = recidive.on_failure(&f, clock.now(), |_, _| 0);
             assert_eq!(d.is_some(), i == 4, "ban {i}");
         }
-        assert!(recidive_failure(&"198.18.0.0/24".parse().unwrap(), clock.now()).is_none());
+        assert!(recidive_failure(&"198.18.0.0/24".parse().unwrap(), clock.now(), None).is_none());
     }
 
     #[test]
     fn an_attacker_rotating_through_its_ipv6_64_is_counted_and_banned_as_one() {
         // Issue 9, item 15: counted per /128, a /64 never reached maxretry.
         let clock = ManualClock::at(T0);
-        let mut jail = Jail::new("sshd", policy(), false);
+        let mut jail = Jail::new("sshd".into(), policy(), false);
         assert!(jail
-            .on_failure(&fail("2001:db8:1::1", &clock), clock.now(), |_| 0)
+            .on_failure(&fail("2001:db8:1::1", &clock), clock.now(), |_, _| 0)
             .is_none());
         assert!(jail
-            .on_failure(&fail("2001:db8:1::2", &clock), clock.now(), |_| 0)
+            .on_failure(&fail("2001:db8:1::2", &clock), clock.now(), |_, _| 0)
             .is_none());
         // Another /64 counts apart.
         assert!(jail
-            .on_failure(&fail("2001:db8:2::1", &clock), clock.now(), |_| 0)
+            .on_failure(&fail("2001:db8:2::1", &clock), clock.now(), |_, _| 0)
             .is_none());
         let ban = jail
-            .on_failure(&fail("2001:db8:1::ffff:3", &clock), clock.now(), |_| 0)
+            .on_failure(&fail("2001:db8:1::ffff:3", &clock), clock.now(), |_, _| 0)
             .expect("the /64's third failure bans");
         assert_eq!(ban.target.to_string(), "2001:db8:1::/64");
         // IPv4 stays per address; ipv6_prefix = 128 counts per address again.
@@ -779,11 +875,11 @@ mod tests {
             ipv6_prefix: 128,
             ..policy()
         };
-        let mut jail = Jail::new("sshd", exact, false);
+        let mut jail = Jail::new("sshd".into(), exact, false);
         for last in 1..=5 {
             let a = format!("2001:db8:1::{last}");
             assert!(jail
-                .on_failure(&fail(&a, &clock), clock.now(), |_| 0)
+                .on_failure(&fail(&a, &clock), clock.now(), |_, _| 0)
                 .is_none());
         }
     }
@@ -793,7 +889,7 @@ mod tests {
         // Issue 9, item 16: past 4096 remembered lines every new one swept the whole map.
         let clock = ManualClock::at(T0);
         let mut jail = Jail::new(
-            "sshd",
+            "sshd".into(),
             JailPolicy {
                 max_tracked: 100_000,
                 ..policy()
@@ -807,7 +903,7 @@ mod tests {
                 &clock,
             );
             f.fingerprint = u64::from(i);
-            jail.on_failure(&f, clock.now(), |_| 0);
+            jail.on_failure(&f, clock.now(), |_, _| 0);
         }
         assert_eq!(jail.stats().failures, u64::from(n));
         // The bar doubles after each sweep: log2(40000 / 4096) + 1 sweeps, not 36000.
@@ -815,7 +911,7 @@ mod tests {
         // And the same line through the second source is still folded.
         let mut again = fail("198.18.0.7", &clock);
         again.fingerprint = 7;
-        assert!(jail.on_failure(&again, clock.now(), |_| 0).is_none());
+        assert!(jail.on_failure(&again, clock.now(), |_, _| 0).is_none());
         assert_eq!(jail.stats().folded, 1);
     }
 }

@@ -18,4 +18,5 @@ pub mod model;
 pub mod protocol;
 pub mod source;
 pub mod state;
+pub mod subscribers;
 pub mod sys;

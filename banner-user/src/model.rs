@@ -1,6 +1,6 @@
 //! The nouns shared by the pipeline's stages: block types, bans, ban requests.
 
-use std::{fmt, str::FromStr, time::SystemTime};
+use std::{fmt, str::FromStr, sync::Arc, time::SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -55,14 +55,75 @@ impl FromStr for BlockType {
     }
 }
 
-/// Jail name given to bans made by hand through the CLI.
-pub const MANUAL_JAIL: &str = "manual";
+/// Who made a ban: a jail of the configuration, someone at the CLI, or the kernel (a ban
+/// found enforced at start with no saved record). Only configured jails are named by the
+/// user; the other origins' names are reserved, so a jail can never pass for one of them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JailId {
+    /// A configured jail, by name.
+    Jail(Arc<str>),
+    /// `banner ban` without `--jail`.
+    Manual,
+    /// Found in the kernel's maps at start with no saved record, and adopted.
+    Restored,
+}
+
+impl JailId {
+    /// Names no configured jail may take.
+    pub const RESERVED: [&'static str; 2] = ["manual", "restored"];
+
+    /// The origin a name stands for (a reserved name is its origin, any other a jail).
+    pub fn named(name: &str) -> Self {
+        match name {
+            "manual" => Self::Manual,
+            "restored" => Self::Restored,
+            other => Self::Jail(Arc::from(other)),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Jail(name) => name,
+            Self::Manual => "manual",
+            Self::Restored => "restored",
+        }
+    }
+
+    /// A configured jail (not a person or the kernel).
+    pub fn is_jail(&self) -> bool {
+        matches!(self, Self::Jail(_))
+    }
+}
+
+impl From<&str> for JailId {
+    fn from(name: &str) -> Self {
+        Self::named(name)
+    }
+}
+
+impl fmt::Display for JailId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for JailId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for JailId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// An active ban as the ban manager holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ban {
     pub target: IpPrefix,
-    pub jail: String,
+    pub jail: JailId,
     pub blocktype: BlockType,
     pub banned_at: SystemTime,
     /// None: permanent.

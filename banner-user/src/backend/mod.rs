@@ -2,7 +2,6 @@
 //! nftables sets, or ipsets. One is chosen at start; the manager is its only writer.
 
 pub mod command;
-pub mod hosts_deny;
 pub mod iptables;
 pub mod memory;
 pub mod nftables;

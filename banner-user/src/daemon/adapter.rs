@@ -79,7 +79,7 @@ fn refused(r: Refused) -> Response {
 fn ban_info(v: &BanView) -> BanInfo {
     BanInfo {
         ip: v.ban.target,
-        jail: v.ban.jail.clone(),
+        jail: v.ban.jail.to_string(),
         blocktype: v.ban.blocktype,
         banned_at: v.ban.banned_at,
         expires_at: v.ban.expires_at,

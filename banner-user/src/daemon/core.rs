@@ -1,9 +1,10 @@
 //! The synchronous core: the only owner of ban state. It takes failures from the sources and
-//! requests from the control socket, runs them through the jails and the ban manager, and
-//! keeps time (expiry, purges, saving read positions).
+//! commands from the control adapter, runs them through the jails and the ban manager, hands
+//! what the manager did (its [`BanEvent`]s) to the subscribers and to the jails fed by bans
+//! (recidive), and keeps time (expiry, purges, saving read positions).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::{mpsc, Arc},
     time::{Duration, Instant, SystemTime},
 };
@@ -12,15 +13,15 @@ use tokio::sync::oneshot;
 
 use crate::{
     addr::IpPrefix,
-    backend::hosts_deny::HostsDeny,
     backend::Counters,
-    bans::{BanManager, BanOutcome, BanRequest, BanView},
+    bans::{BanEvent, BanManager, BanOutcome, BanRequest, BanView, IgnoreList},
     config::{Config, JailConfig},
     duration::BanLength,
     filter::Failure,
     jail::{recidive_counts, recidive_failure, Jail, JailPolicy, JailStats, RECIDIVE},
-    model::{Ban, BlockType, MANUAL_JAIL},
+    model::{Ban, BlockType, JailId},
     source::{positions::PositionBook, CounterRegistry, SourceCounters},
+    subscribers::{hosts_deny::HostsDenyList, EventLog, Subscriber},
 };
 
 /// What the async edges send the core.
@@ -44,17 +45,28 @@ pub enum Event {
     Shutdown,
 }
 
+/// Where a jail's failures come from.
+enum Feed {
+    /// Log lines through a filter: the jail's configuration.
+    Logs(Box<JailConfig>),
+    /// The ban stream: every ban of another configured jail is one failure (recidive).
+    Bans,
+}
+
 struct JailSlot {
     jail: Jail,
-    cfg: JailConfig,
-    counters: Arc<SourceCounters>,
+    feed: Feed,
+    /// The sources' counters (None for a jail fed by bans).
+    counters: Option<Arc<SourceCounters>>,
     ignored: u64,
 }
+
+/// Builds the allowlist: the configuration's and the host's own addresses as they are now.
+pub type AllowlistSource = Box<dyn Fn(&Config) -> IgnoreList + Send>;
 
 pub struct Core {
     manager: BanManager,
     jails: BTreeMap<String, JailSlot>,
-    recidive: Option<Jail>,
     /// Defaults for manual bans.
     bantime: BanLength,
     blocktype: BlockType,
@@ -66,15 +78,17 @@ pub struct Core {
     /// When rtnetlink news was last acted on, and whether more came since.
     last_host_check: Instant,
     host_check_pending: bool,
-    /// hosts.deny for jails that ask for it.
-    hosts_deny: HostsDeny,
+    /// The ban stream's subscribers besides the jails fed by bans.
+    log: EventLog,
+    hosts_deny: HostsDenyList,
+    subscribers: Vec<Box<dyn Subscriber>>,
     /// Jail bans the backend failed to apply, retried every housekeeping round.
-    retry: Vec<(BanRequest, Option<String>)>,
+    retry: Vec<BanRequest>,
     /// The running configuration, to rebuild the allowlist when the host's addresses change.
     config: Config,
-    /// Re-read the host's addresses every housekeeping round (off in unit tests, whose
-    /// allowlist is made by hand).
-    watch_addresses: bool,
+    /// Re-reads the allowlist every housekeeping round (None in unit tests, whose allowlist
+    /// is made by hand).
+    allowlist: Option<AllowlistSource>,
 }
 
 /// Most failed bans kept for retry (the oldest decisions matter most; later ones wait).
@@ -86,6 +100,10 @@ const HISTORY_PRUNE: Duration = Duration::from_secs(600);
 /// How often the core purges windows and saves read positions.
 const HOUSEKEEPING: Duration = Duration::from_secs(2);
 
+/// Rounds of ban events feeding bans (a ban, recidive's ban of it, ...): recidive never
+/// counts its own bans, so two rounds end it; the bound keeps any future loop finite.
+const MAX_EVENT_ROUNDS: usize = 4;
+
 impl Core {
     pub fn new(
         manager: BanManager,
@@ -96,7 +114,6 @@ impl Core {
         let mut core = Self {
             manager,
             jails: BTreeMap::new(),
-            recidive: None,
             bantime: config.bantime,
             blocktype: config.blocktype,
             keep_on_exit: config.keep_on_exit,
@@ -106,77 +123,113 @@ impl Core {
             last_history_prune: Instant::now(),
             last_host_check: Instant::now(),
             host_check_pending: false,
-            hosts_deny: HostsDeny::new(&config.hosts_deny_path),
+            log: EventLog,
+            hosts_deny: HostsDenyList::new(&config.hosts_deny_path),
+            subscribers: Vec::new(),
             retry: Vec::new(),
             config: config.clone(),
-            watch_addresses: false,
+            allowlist: None,
         };
         core.apply_config(config, &BTreeMap::new());
         core
     }
 
-    /// Keep the allowlist current with the host's addresses (DHCP, SLAAC, a new VIP): checked
-    /// every housekeeping round.
-    pub fn watch_host_addresses(&mut self) {
-        self.watch_addresses = true;
+    /// Hand every ban event from now on to `subscriber` as well (after the log and
+    /// hosts.deny, in the order subscribed).
+    pub fn subscribe(&mut self, subscriber: Box<dyn Subscriber>) {
+        self.subscribers.push(subscriber);
+    }
+
+    /// Keep the allowlist current with the host's addresses (DHCP, SLAAC, a new VIP): `source`
+    /// is asked every housekeeping round and on reload.
+    pub fn watch_host_addresses(&mut self, source: AllowlistSource) {
+        self.allowlist = Some(source);
     }
 
     /// Create, update or drop jails to match `config`; the failure windows of jails that stay
     /// are kept. Returns what changed.
     pub fn apply_config(&mut self, config: &Config, sources: &BTreeMap<String, usize>) -> String {
+        let mut wanted: Vec<(String, JailPolicy, Feed, bool)> = config
+            .jails
+            .iter()
+            .map(|jc| {
+                let dedupe = sources.get(&jc.name).copied().unwrap_or(jc.source_count()) > 1;
+                (
+                    jc.name.clone(),
+                    jc.policy,
+                    Feed::Logs(Box::new(jc.clone())),
+                    dedupe,
+                )
+            })
+            .collect();
+        if let Some(p) = config.recidive {
+            wanted.push((RECIDIVE.to_string(), p, Feed::Bans, false));
+        }
         let mut added = Vec::new();
         let mut kept = Vec::new();
-        for jc in &config.jails {
-            let dedupe = sources.get(&jc.name).copied().unwrap_or(jc.source_count()) > 1;
-            match self.jails.get_mut(&jc.name) {
+        for (name, policy, feed, dedupe) in wanted {
+            match self.jails.get_mut(&name) {
                 Some(slot) => {
-                    slot.jail.update(jc.policy, dedupe);
-                    slot.cfg = jc.clone();
-                    kept.push(jc.name.clone());
+                    slot.jail.update(policy, dedupe);
+                    slot.feed = feed;
+                    kept.push(name);
                 }
                 None => {
+                    let counters = matches!(feed, Feed::Logs(_)).then(|| self.registry.get(&name));
                     self.jails.insert(
-                        jc.name.clone(),
+                        name.clone(),
                         JailSlot {
-                            jail: Jail::new(jc.name.clone(), jc.policy, dedupe),
-                            cfg: jc.clone(),
-                            counters: self.registry.get(&jc.name),
+                            jail: Jail::new(JailId::named(&name), policy, dedupe),
+                            feed,
+                            counters,
                             ignored: 0,
                         },
                     );
-                    added.push(jc.name.clone());
+                    added.push(name);
                 }
             }
         }
         let dropped: Vec<String> = self
             .jails
             .keys()
-            .filter(|n| config.jail(n).is_none())
+            .filter(|n| config.jail(n).is_none() && !(*n == RECIDIVE && config.recidive.is_some()))
             .cloned()
             .collect();
         for n in &dropped {
             self.jails.remove(n);
             self.book.remove_status_of_jail(n);
         }
-        match (config.recidive, self.recidive.as_mut()) {
-            (Some(p), Some(r)) => r.update(p, false),
-            (Some(p), None) => self.recidive = Some(Jail::new(RECIDIVE, p, false)),
-            (None, _) => self.recidive = None,
-        }
         self.bantime = config.bantime;
         self.blocktype = config.blocktype;
         self.keep_on_exit = config.keep_on_exit;
         self.config = config.clone();
         if self.hosts_deny.path() != config.hosts_deny_path.as_path() {
-            self.hosts_deny = HostsDeny::new(&config.hosts_deny_path);
+            self.hosts_deny = HostsDenyList::new(&config.hosts_deny_path);
         }
+        self.reset_hosts_deny();
         format!(
             "jails added: [{}], kept: [{}], dropped: [{}]; recidive {}",
             added.join(", "),
             kept.join(", "),
             dropped.join(", "),
-            if self.recidive.is_some() { "on" } else { "off" }
+            if config.recidive.is_some() {
+                "on"
+            } else {
+                "off"
+            }
         )
+    }
+
+    /// hosts.deny from scratch: the active bans of the jails that ask for it.
+    fn reset_hosts_deny(&mut self) {
+        let jails: BTreeSet<JailId> = self
+            .jails
+            .values()
+            .filter(|s| matches!(&s.feed, Feed::Logs(c) if c.hosts_deny))
+            .map(|s| s.jail.name.clone())
+            .collect();
+        let allow = self.manager.ignore_list().nets();
+        self.hosts_deny.reset(jails, self.manager.active(), allow);
     }
 
     /// Serve events until shutdown.
@@ -200,21 +253,7 @@ impl Core {
                     reply,
                 }) => {
                     let summary = self.apply_config(&config, &sources);
-                    match self
-                        .manager
-                        .set_ignore(crate::daemon::build_ignore_list(&config))
-                    {
-                        Ok(lifted) => {
-                            for b in lifted {
-                                log::info!(
-                                    "[{}] unban {} (now in the allowlist)",
-                                    b.jail,
-                                    b.target
-                                );
-                            }
-                        }
-                        Err(e) => log::warn!("updating the allowlist: {e}"),
-                    }
+                    self.refresh_allowlist();
                     let _ = reply.send(summary);
                 }
                 Ok(Event::HostChanged) => self.on_host_changed(),
@@ -222,7 +261,6 @@ impl Core {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
             self.tick();
-            self.sync_hosts_deny();
         }
         if let Err(e) = self.book.save() {
             log::warn!("saving read positions: {e}");
@@ -239,28 +277,54 @@ impl Core {
         Ok(())
     }
 
-    /// Keep hosts.deny's banner block equal to the active bans of jails with `hosts_deny`.
-    fn sync_hosts_deny(&mut self) {
-        let jails: Vec<&str> = self
-            .jails
-            .values()
-            .filter(|s| s.cfg.hosts_deny)
-            .map(|s| s.cfg.name.as_str())
-            .collect();
-        let targets: Vec<IpPrefix> = self
-            .manager
-            .active()
-            .filter(|b| jails.contains(&b.jail.as_str()))
-            .map(|b| b.target)
-            .collect();
-        // Never touch hosts.deny unless a jail asked for it (once one did, keep it clean).
-        if jails.is_empty() && self.hosts_deny.untouched() {
-            return;
+    /// Hand what the ban manager did to the subscribers and to the jails fed by bans; bans
+    /// those jails decide go round again.
+    fn publish(&mut self) {
+        for _ in 0..MAX_EVENT_ROUNDS {
+            let events = self.manager.take_events();
+            if events.is_empty() {
+                return;
+            }
+            self.log.on_events(&events);
+            self.hosts_deny.on_events(&events);
+            for s in &mut self.subscribers {
+                s.on_events(&events);
+            }
+            for request in self.feed_ban_jails(&events) {
+                self.apply_ban(request);
+            }
         }
-        let allow = self.manager.ignore_list().nets();
-        if let Err(e) = self.hosts_deny.sync(targets, &allow) {
-            log::warn!("writing {}: {e}", self.hosts_deny.path().display());
+    }
+
+    /// Each ban a configured jail made counts as one failure in the jails fed by bans.
+    fn feed_ban_jails(&mut self, events: &[BanEvent]) -> Vec<BanRequest> {
+        let now = self.manager.now();
+        let mut decided = Vec::new();
+        for e in events {
+            let (BanEvent::Banned { ban, .. } | BanEvent::Extended { ban, .. }) = e else {
+                continue;
+            };
+            if !recidive_counts(&ban.jail) {
+                continue;
+            }
+            let line = Arc::from(e.describe());
+            let Some(f) = recidive_failure(&ban.target, now, Some(line)) else {
+                continue;
+            };
+            for slot in self.jails.values_mut() {
+                if !matches!(slot.feed, Feed::Bans) || slot.jail.name == ban.jail {
+                    continue;
+                }
+                let manager = &self.manager;
+                if let Some(req) = slot
+                    .jail
+                    .on_failure(&f, now, |j, t| manager.previous_bans(j, t))
+                {
+                    decided.push(req);
+                }
+            }
         }
+        decided
     }
 
     /// Expiry, and now and then purges and position saves.
@@ -268,24 +332,19 @@ impl Core {
         if self.host_check_pending {
             self.on_host_changed();
         }
-        for ban in self.manager.expire() {
-            log::info!("[{}] unban {} (expired)", ban.jail, ban.target);
-        }
+        self.manager.expire();
         if self.last_housekeeping.elapsed() >= HOUSEKEEPING {
             self.last_housekeeping = Instant::now();
             let now = self.manager.now();
             for slot in self.jails.values_mut() {
                 slot.jail.purge(now);
             }
-            if let Some(r) = self.recidive.as_mut() {
-                r.purge(now);
-            }
             if let Err(e) = self.book.save() {
                 log::warn!("saving read positions: {e}");
             }
             self.check_host();
-            for (request, user) in std::mem::take(&mut self.retry) {
-                self.apply_ban(request, user.as_deref());
+            for request in std::mem::take(&mut self.retry) {
+                self.apply_ban(request);
             }
             if self.last_history_prune.elapsed() >= HISTORY_PRUNE {
                 self.last_history_prune = Instant::now();
@@ -295,6 +354,7 @@ impl Core {
                 }
             }
         }
+        self.publish();
     }
 
     /// An interface or address changed: re-check at once (at most every 200 ms: a VPN
@@ -314,15 +374,16 @@ impl Core {
         if let Err(e) = self.manager.check_enforcement() {
             log::warn!("checking enforcement: {e}");
         }
-        if self.watch_addresses {
-            self.refresh_allowlist();
-        }
+        self.refresh_allowlist();
     }
 
     /// Rebuild the allowlist from the configuration and the host's addresses as they are now;
     /// apply it (lifting bans it now covers) if it changed.
     fn refresh_allowlist(&mut self) {
-        let fresh = crate::daemon::build_ignore_list(&self.config);
+        let Some(source) = &self.allowlist else {
+            return;
+        };
+        let fresh = source(&self.config);
         if &fresh == self.manager.ignore_list() {
             return;
         }
@@ -331,14 +392,11 @@ impl Core {
                 log::info!("never banned from now on: {} ({})", e.net, e.why);
             }
         }
-        match self.manager.set_ignore(fresh) {
-            Ok(lifted) => {
-                for b in lifted {
-                    log::info!("[{}] unban {} (now in the allowlist)", b.jail, b.target);
-                }
-            }
-            Err(e) => log::warn!("updating the allowlist: {e}"),
+        if let Err(e) = self.manager.set_ignore(fresh) {
+            log::warn!("updating the allowlist: {e}");
         }
+        self.reset_hosts_deny();
+        self.publish();
     }
 
     /// Count failures from a jail's sources; ban where a jail decides so.
@@ -349,9 +407,12 @@ impl Core {
             let Some(slot) = self.jails.get_mut(jail) else {
                 return;
             };
+            let Feed::Logs(cfg) = &slot.feed else {
+                return;
+            };
             // The allowlist is checked before counting: its addresses never accumulate.
             if self.manager.ignore_list().covering(&source).is_some()
-                || slot.cfg.ignoreip.iter().any(|n| n.contains(&source))
+                || cfg.ignoreip.iter().any(|n| n.contains(&source))
             {
                 slot.ignored += 1;
                 continue;
@@ -364,68 +425,32 @@ impl Core {
             let manager = &self.manager;
             let decision = slot
                 .jail
-                .on_failure(f, now, |t| manager.previous_bans(jail, t));
+                .on_failure(f, now, |j, t| manager.previous_bans(j, t));
             if let Some(request) = decision {
-                self.apply_ban(request, f.user.as_deref());
+                self.apply_ban(request);
             }
         }
+        self.publish();
     }
 
-    fn apply_ban(&mut self, request: BanRequest, user: Option<&str>) {
-        let jail = request.jail.clone();
-        let target = request.target;
+    /// Ban as a jail decided; a backend failure keeps the decision for the next round.
+    fn apply_ban(&mut self, request: BanRequest) {
         match self.manager.ban(request.clone()) {
-            Ok(outcome) => {
-                let ban = outcome.ban();
-                let verb = match outcome {
-                    BanOutcome::New(_) => "ban",
-                    BanOutcome::Extended(_) => "extend ban of",
-                    BanOutcome::Unchanged(_) => return,
-                };
-                log::info!(
-                    "[{jail}] {verb} {target} ({}, {}, ban #{}{})",
-                    ban.blocktype,
-                    request.length,
-                    ban.count,
-                    user.map(|u| format!(", last user `{u}`"))
-                        .unwrap_or_default()
-                );
-                self.count_for_recidive(&jail, &target);
-            }
+            Ok(_) => {}
             Err(e @ crate::bans::BanError::Backend(_)) => {
                 // The enforcement command failed (nft or ipset missing or busy): keep the
                 // decision and try again at the next housekeeping round.
-                log::warn!("[{jail}] {e}; will retry");
+                log::warn!("[{}] {e}; will retry", request.jail);
                 if self.retry.len() < MAX_RETRY {
-                    self.retry.push((request, user.map(str::to_string)));
+                    self.retry.push(request);
                 }
             }
-            Err(e) => log::warn!("[{jail}] {e}"),
-        }
-    }
-
-    /// Feed a ban to the recidive jail; ban for longer when it decides so.
-    fn count_for_recidive(&mut self, jail: &str, target: &IpPrefix) {
-        if !recidive_counts(jail) {
-            return;
-        }
-        let now = self.manager.now();
-        let Some(r) = self.recidive.as_mut() else {
-            return;
-        };
-        let Some(f) = recidive_failure(target, now) else {
-            return;
-        };
-        let manager = &self.manager;
-        if let Some(req) = r.on_failure(&f, now, |t| manager.previous_bans(RECIDIVE, t)) {
-            self.apply_ban(req, None);
+            // Refusals are events; the log subscriber words them.
+            Err(_) => {}
         }
     }
 
     fn jail_policy(&self, jail: &str) -> Option<JailPolicy> {
-        if jail == RECIDIVE {
-            return self.recidive.as_ref().map(|r| r.policy);
-        }
         self.jails.get(jail).map(|s| s.jail.policy)
     }
 
@@ -447,13 +472,16 @@ impl Core {
     /// Ban a batch by hand (or in a jail's name): all or nothing, except allowlisted
     /// targets when `skip_allowlisted` (left out, with why).
     pub fn ban_by_hand(&mut self, cmd: ManualBan) -> Result<ManualBans, Refused> {
-        let jail = cmd.jail.unwrap_or_else(|| MANUAL_JAIL.to_string());
-        let policy = if jail == MANUAL_JAIL {
-            None
-        } else {
-            Some(self.jail_policy(&jail).ok_or_else(|| {
-                Refused::new(format!("no jail named `{jail}` (see `banner status`)"))
-            })?)
+        let (jail, policy) = match cmd.jail {
+            None => (JailId::Manual, None),
+            Some(name) => match self.jail_policy(&name) {
+                Some(p) => (JailId::named(&name), Some(p)),
+                None => {
+                    return Err(Refused::new(format!(
+                        "no jail named `{name}` (see `banner status`)"
+                    )))
+                }
+            },
         };
         let length = cmd
             .length
@@ -484,40 +512,15 @@ impl Core {
                 jail: jail.clone(),
                 blocktype,
                 length,
+                cause: Default::default(),
             });
         }
-        let outcomes = self.manager.ban_batch(&requests).map_err(|e| Refused {
+        let result = self.manager.ban_batch(&requests);
+        self.publish();
+        let outcomes = result.map_err(|e| Refused {
             message: e.error.to_string(),
             index: kept.get(e.index).copied().or(Some(e.index)),
         })?;
-        let changed: Vec<&BanOutcome> = outcomes
-            .iter()
-            .filter(|o| !matches!(o, BanOutcome::Unchanged(_)))
-            .collect();
-        if outcomes.len() <= 20 {
-            for o in &changed {
-                let b = o.ban();
-                let verb = match o {
-                    BanOutcome::Extended(_) => "extended",
-                    _ => "banned",
-                };
-                log::info!(
-                    "[{}] {verb} {} ({}, {length}, by hand)",
-                    b.jail,
-                    b.target,
-                    b.blocktype
-                );
-            }
-        } else {
-            log::info!(
-                "[{jail}] banned {} targets by hand ({length})",
-                outcomes.len()
-            );
-        }
-        let counted: Vec<IpPrefix> = changed.iter().map(|o| o.ban().target).collect();
-        for t in counted {
-            self.count_for_recidive(&jail, &t);
-        }
         Ok(ManualBans { outcomes, skipped })
     }
 
@@ -528,6 +531,7 @@ impl Core {
         jail: Option<&str>,
     ) -> Result<Unbanned, Refused> {
         let mut done = Unbanned::default();
+        let mut failed = None;
         for &p in targets {
             let of_jail = |b: &Ban| jail.is_none_or(|j| b.jail == j);
             if !self.manager.get(&p).is_some_and(of_jail) {
@@ -535,72 +539,68 @@ impl Core {
                 continue;
             }
             match self.manager.unban(&p) {
-                Ok(Some(b)) => {
-                    log::info!("[{}] unban {} (by hand)", b.jail, b.target);
-                    done.lifted.push(b);
-                }
+                Ok(Some(b)) => done.lifted.push(b),
                 Ok(None) => done.not_banned.push(p),
-                Err(e) => return Err(Refused::new(e.to_string())),
+                Err(e) => {
+                    failed = Some(Refused::new(e.to_string()));
+                    break;
+                }
             }
         }
-        Ok(done)
+        self.publish();
+        failed.map_or(Ok(done), Err)
     }
 
     /// Lift every ban (of `jail`, when given).
     pub fn unban_all(&mut self, jail: Option<&str>) -> Result<Vec<Ban>, Refused> {
-        let Some(jail) = jail else {
-            let lifted = self
+        let result = match jail {
+            None => self
                 .manager
                 .unban_all()
-                .map_err(|e| Refused::new(e.to_string()))?;
-            log::info!("unbanned all ({} bans)", lifted.len());
-            return Ok(lifted);
-        };
-        let picked: Vec<IpPrefix> = self
-            .manager
-            .active()
-            .filter(|b| b.jail == jail)
-            .map(|b| b.target)
-            .collect();
-        let mut lifted = Vec::new();
-        for t in picked {
-            match self.manager.unban(&t) {
-                Ok(Some(b)) => lifted.push(b),
-                Ok(None) => {}
-                Err(e) => return Err(Refused::new(e.to_string())),
+                .map_err(|e| Refused::new(e.to_string())),
+            Some(jail) => {
+                let picked: Vec<IpPrefix> = self
+                    .manager
+                    .active()
+                    .filter(|b| b.jail == jail)
+                    .map(|b| b.target)
+                    .collect();
+                let mut lifted = Vec::new();
+                let mut failed = None;
+                for t in picked {
+                    match self.manager.unban(&t) {
+                        Ok(Some(b)) => lifted.push(b),
+                        Ok(None) => {}
+                        Err(e) => {
+                            failed = Some(Refused::new(e.to_string()));
+                            break;
+                        }
+                    }
+                }
+                failed.map_or(Ok(lifted), Err)
             }
-        }
-        log::info!("unbanned all of jail {jail} ({} bans)", lifted.len());
-        Ok(lifted)
+        };
+        self.publish();
+        result
     }
 
-    /// Every jail's figures, recidive last; the log sources' states.
+    /// Every jail's figures; the log sources' states.
     pub fn jails(&self) -> Vec<JailView<'_>> {
-        let mut out: Vec<JailView<'_>> = self
-            .jails
+        self.jails
             .iter()
             .map(|(name, slot)| JailView {
                 name,
-                filter: &slot.cfg.filter_name,
+                filter: match &slot.feed {
+                    Feed::Logs(cfg) => &cfg.filter_name,
+                    Feed::Bans => "bans of the other jails",
+                },
                 policy: slot.jail.policy,
                 stats: slot.jail.stats(),
                 tracked: slot.jail.tracked(),
-                counters: Some(&slot.counters),
+                counters: slot.counters.as_deref(),
                 ignored: slot.ignored,
             })
-            .collect();
-        if let Some(r) = &self.recidive {
-            out.push(JailView {
-                name: RECIDIVE,
-                filter: "bans of the other jails",
-                policy: r.policy,
-                stats: r.stats(),
-                tracked: r.tracked(),
-                counters: None,
-                ignored: 0,
-            });
-        }
-        out
+            .collect()
     }
 
     /// The state of every log source.
@@ -700,6 +700,7 @@ mod tests {
             kind: FailureKind::Attempt,
             user: None,
             fingerprint: 0,
+            line: Some(Arc::from(format!("Failed password for root from {addr}"))),
         }
     }
 
@@ -734,6 +735,56 @@ mod tests {
             .state()
             .bans
             .contains_key(&"198.18.0.9".parse().unwrap()));
+    }
+
+    /// Keeps every event it is given.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<std::sync::Mutex<Vec<BanEvent>>>);
+
+    impl Subscriber for Recorder {
+        fn on_event(&mut self, event: &BanEvent) {
+            self.0.lock().unwrap().push(event.clone());
+        }
+    }
+
+    #[test]
+    fn subscribers_see_each_ban_with_its_cause_and_recidive_is_fed_by_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(1_800_000_000);
+        let mut core = core_with(MemoryBackend::default(), &clock, dir.path());
+        let seen = Recorder::default();
+        core.subscribe(Box::new(seen.clone()));
+        let target: IpPrefix = "198.18.0.9".parse().unwrap();
+        for _ in 0..2 {
+            let f = failure("198.18.0.9", &clock);
+            core.on_failures("sshd", &[f.clone(), f.clone(), f]);
+            core.unban_by_hand(&[target], None).unwrap();
+            clock.advance(Duration::from_secs(60));
+        }
+        let events = seen.0.lock().unwrap().clone();
+        let described: Vec<String> = events.iter().map(BanEvent::describe).collect();
+        // sshd's first ban; lifted; sshd's second ban, which recidive (maxretry 2) counts
+        // as its second and bans for a week on top; lifted.
+        assert_eq!(events.len(), 5, "{described:#?}");
+        let BanEvent::Banned { ban, cause } = &events[0] else {
+            panic!("{described:#?}");
+        };
+        assert_eq!((ban.jail.as_str(), cause.failures), ("sshd", 3));
+        assert_eq!(cause.lines.len(), 3);
+        assert!(cause.lines[0].contains("198.18.0.9"), "{cause:?}");
+        let BanEvent::Extended { ban, cause } = &events[3] else {
+            panic!("{described:#?}");
+        };
+        assert_eq!((ban.jail.as_str(), cause.failures), (RECIDIVE, 2));
+        // Recidive's evidence is the bans that made it.
+        assert!(
+            cause
+                .lines
+                .iter()
+                .all(|l| l.starts_with("[sshd] Ban 198.18.0.9")),
+            "{cause:?}"
+        );
+        assert!(matches!(&events[4], BanEvent::Unbanned { ban, .. } if ban.jail == RECIDIVE));
     }
 
     #[test]

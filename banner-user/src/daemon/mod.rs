@@ -284,7 +284,7 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
 
     let registry = CounterRegistry::default();
     let mut core = Core::new(manager, &cfg, book.clone(), registry.clone());
-    core.watch_host_addresses();
+    core.watch_host_addresses(Box::new(build_ignore_list));
 
     let (tx, rx) = mpsc::channel::<Event>();
     let core = thread::Builder::new()

@@ -16,7 +16,7 @@ pub mod services;
 pub mod sshd;
 pub mod web;
 
-use std::{net::IpAddr, time::SystemTime};
+use std::{net::IpAddr, sync::Arc, time::SystemTime};
 
 use regex::bytes::{Regex, RegexSet};
 
@@ -68,6 +68,28 @@ pub struct Failure {
     pub user: Option<String>,
     /// Hash of the failure's content, to recognise the same line read from two sources.
     pub fingerprint: u64,
+    /// The log line, as evidence for the ban it may lead to; attached by the source (the
+    /// filter alone never copies a line), cut to [`MAX_EVIDENCE_BYTES`].
+    pub line: Option<Arc<str>>,
+}
+
+/// The most of a line kept as evidence.
+pub const MAX_EVIDENCE_BYTES: usize = 1024;
+
+/// `raw` as evidence text: lossy UTF-8, cut at [`MAX_EVIDENCE_BYTES`] on a character
+/// boundary.
+pub fn evidence(raw: &[u8]) -> Arc<str> {
+    // `from_utf8` first: its word-at-a-time ASCII path is several times faster than the
+    // lossy decoder's, and nearly every line is ASCII.
+    let text = match std::str::from_utf8(raw) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
+    let mut end = text.len().min(MAX_EVIDENCE_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Arc::from(&text[..end])
 }
 
 /// The verdict on one line.
@@ -414,6 +436,7 @@ impl Filter {
             kind,
             user: user.clone(),
             fingerprint,
+            line: None,
         };
         (self.resolve(host, failure), Some(hit.regex))
     }
@@ -472,6 +495,7 @@ impl Filter {
             kind: *kind,
             user: user.clone(),
             fingerprint,
+            line: None,
         };
         (self.resolve(host, failure), Some(index))
     }

@@ -347,13 +347,18 @@ impl SourceContext {
             SourceCounters::add(&self.counters.invalid_utf8, 1);
         }
         match self.filter.examine(raw, meta, cache) {
-            Examined::Failure(f) => {
+            Examined::Failure(mut f) => {
                 SourceCounters::add(&self.counters.failure_lines, 1);
+                f.line = Some(crate::filter::evidence(raw));
                 out.push(f);
             }
             Examined::Failures(v) => {
                 SourceCounters::add(&self.counters.failure_lines, 1);
-                out.extend(v);
+                let line = crate::filter::evidence(raw);
+                out.extend(v.into_iter().map(|mut f| {
+                    f.line = Some(line.clone());
+                    f
+                }));
             }
             Examined::BadHost(h) => {
                 SourceCounters::add(&self.counters.bad_host, 1);

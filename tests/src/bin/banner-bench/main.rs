@@ -644,7 +644,7 @@ fn bench_parse(quick: bool) -> Value {
             counters: Arc::new(SourceCounters::default()),
         };
         let mut jail = Jail::new(
-            "sshd",
+            "sshd".into(),
             JailPolicy {
                 bantime: BanLength::For(Duration::from_secs(3600)),
                 findtime: Duration::from_secs(600),
@@ -670,7 +670,7 @@ fn bench_parse(quick: bool) -> Value {
                 })
                 .expect("read the log");
             for f in failures.drain(..) {
-                if jail.on_failure(&f, now, |_| 0).is_some() {
+                if jail.on_failure(&f, now, |_, _| 0).is_some() {
                     decided += 1;
                 }
             }

@@ -2,6 +2,8 @@
 //! keeps bans within the backend's capacity, drives the backend, persists every change before
 //! answering, and expires bans on its clock.
 
+pub mod events;
+
 use std::{
     collections::{BTreeSet, HashMap},
     sync::Arc,
@@ -13,9 +15,11 @@ use crate::{
     backend::{Backend, BackendError, Counters, Enforced, Health, Hits, Slot},
     clock::{from_unix_secs, unix_secs, Clock},
     duration::BanLength,
-    model::{Ban, BlockSpec, BlockType},
+    model::{Ban, BlockSpec, BlockType, JailId},
     state::{replay, BanRecord, Record, StateError, Store},
 };
+
+pub use events::{BanEvent, Cause, Lifted};
 
 /// One allowlist entry and why it is there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,9 +77,11 @@ impl IgnoreList {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BanRequest {
     pub target: IpPrefix,
-    pub jail: String,
+    pub jail: JailId,
     pub blocktype: BlockType,
     pub length: BanLength,
+    /// What made the jail decide (empty for bans by hand).
+    pub cause: Cause,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,12 +169,14 @@ pub struct BanManager {
     deadlines: BTreeSet<(SystemTime, IpPrefix)>,
     used: HashMap<Slot, usize>,
     ignore: IgnoreList,
-    history: HashMap<(String, IpPrefix), (u32, u64)>,
+    history: HashMap<(JailId, IpPrefix), (u32, u64)>,
     stats: ManagerStats,
     /// After a failed removal of expired bans: when to try again, and the current pause.
     expiry_retry: Option<(SystemTime, std::time::Duration)>,
     /// What the last enforcement check said, to log changes only.
     health: Health,
+    /// What happened since the owner last took them ([`Self::take_events`]).
+    events: Vec<BanEvent>,
 }
 
 /// How long a lifted ban is remembered (for bantime_increment and `ban #n` in the log): a
@@ -199,6 +207,7 @@ impl BanManager {
             stats: ManagerStats::default(),
             expiry_retry: None,
             health: Health::Intact,
+            events: Vec::new(),
         }
     }
 
@@ -237,6 +246,19 @@ impl BanManager {
         self.clock.now()
     }
 
+    fn refused(&mut self, req: &BanRequest, error: &BanError) {
+        self.events.push(BanEvent::Refused {
+            target: req.target,
+            jail: req.jail.clone(),
+            why: error.to_string(),
+        });
+    }
+
+    /// The events since the last call, in the order they happened.
+    pub fn take_events(&mut self) -> Vec<BanEvent> {
+        std::mem::take(&mut self.events)
+    }
+
     pub fn backend_name(&self) -> String {
         self.backend.describe()
     }
@@ -246,7 +268,11 @@ impl BanManager {
     pub fn restore(&mut self, records: &[Record]) -> Result<RestoreReport, BanError> {
         let now = self.clock.now();
         let saved = replay(records);
-        self.history = saved.history;
+        self.history = saved
+            .history
+            .into_iter()
+            .map(|((jail, target), v)| ((JailId::named(&jail), target), v))
+            .collect();
         let mut report = RestoreReport::default();
         let mut to_block = Vec::new();
         for rec in saved.active.into_values() {
@@ -281,7 +307,7 @@ impl BanManager {
             }
             let ban = Ban {
                 target,
-                jail: "restored".into(),
+                jail: JailId::Restored,
                 blocktype,
                 banned_at: now,
                 expires_at,
@@ -299,9 +325,9 @@ impl BanManager {
     }
 
     /// How often `jail` has banned `target` before (0 if never).
-    pub fn previous_bans(&self, jail: &str, target: &IpPrefix) -> u32 {
+    pub fn previous_bans(&self, jail: &JailId, target: &IpPrefix) -> u32 {
         self.history
-            .get(&(jail.to_string(), *target))
+            .get(&(jail.clone(), *target))
             .map_or(0, |(n, _)| *n)
     }
 
@@ -321,7 +347,7 @@ impl BanManager {
             .collect();
         let mut lifted = Vec::new();
         for t in covered {
-            if let Some(b) = self.unban(&t)? {
+            if let Some(b) = self.lift(&t, Lifted::Allowlisted)? {
                 lifted.push(b);
             }
         }
@@ -346,11 +372,13 @@ impl BanManager {
             let fail = |error| BatchError { index, error };
             if let Some(entry) = self.ignore.covering(&req.target) {
                 self.stats.refused_allowlisted += 1;
-                return Err(fail(BanError::Ignored {
+                let error = BanError::Ignored {
                     target: req.target,
                     net: entry.net,
                     why: entry.why.clone(),
-                }));
+                };
+                self.refused(req, &error);
+                return Err(fail(error));
             }
             let expires_at = match req.length {
                 BanLength::Permanent => None,
@@ -370,11 +398,13 @@ impl BanManager {
                     if let Some(cap) = capacity.of(slot) {
                         if used + *more >= cap {
                             self.stats.refused_full += 1;
-                            return Err(fail(BanError::Full {
+                            let error = BanError::Full {
                                 target: req.target,
                                 map: slot.map_name(),
                                 capacity: cap,
-                            }));
+                            };
+                            self.refused(req, &error);
+                            return Err(fail(error));
                         }
                     }
                     *more += 1;
@@ -411,18 +441,22 @@ impl BanManager {
             outcomes.push(outcome);
         }
 
-        // Only the final state of each target goes to the backend and the log.
-        let finals: Vec<&Ban> = planned
+        // Only the final state of each target goes to the backend and the log; with the
+        // request that made it, for the event's cause.
+        let finals: Vec<(&Ban, &Cause)> = planned
             .values()
-            .map(|&i| outcomes_ban(&outcomes, i))
-            .filter(|b| self.active.get(&b.target) != Some(b))
+            .map(|&i| (outcomes_ban(&outcomes, i), &requests[i].cause))
+            .filter(|(b, _)| self.active.get(&b.target) != Some(b))
             .collect();
-        let specs: Vec<BlockSpec> = finals.iter().map(|b| BlockSpec::from(*b)).collect();
+        let specs: Vec<BlockSpec> = finals.iter().map(|(b, _)| BlockSpec::from(*b)).collect();
         let records: Vec<Record> = finals
             .iter()
-            .map(|b| Record::Ban(record_from_ban(b)))
+            .map(|(b, _)| Record::Ban(record_from_ban(b)))
             .collect();
-        let finals: Vec<Ban> = finals.into_iter().cloned().collect();
+        let finals: Vec<(Ban, Cause)> = finals
+            .into_iter()
+            .map(|(b, c)| (b.clone(), c.clone()))
+            .collect();
         let whole = |error| BatchError { index: 0, error };
         // A ban into a flushed firewall would print "banned" and enforce nothing.
         if !specs.is_empty() {
@@ -467,12 +501,24 @@ impl BanManager {
             let _ = self.backend.unblock(&new_targets);
             return Err(whole(BanError::State(e)));
         }
-        for ban in finals {
+        for (ban, cause) in finals {
             self.history.insert(
                 (ban.jail.clone(), ban.target),
                 (ban.count, unix_secs(ban.banned_at)),
             );
+            let event = if self.active.contains_key(&ban.target) {
+                BanEvent::Extended {
+                    ban: ban.clone(),
+                    cause,
+                }
+            } else {
+                BanEvent::Banned {
+                    ban: ban.clone(),
+                    cause,
+                }
+            };
             self.insert_active(ban);
+            self.events.push(event);
             self.stats.bans_total += 1;
         }
         self.compact_if_needed();
@@ -481,6 +527,10 @@ impl BanManager {
 
     /// Lift a ban. Returns the ban that was lifted, or None if the target was not banned.
     pub fn unban(&mut self, target: &IpPrefix) -> Result<Option<Ban>, BanError> {
+        self.lift(target, Lifted::ByHand)
+    }
+
+    fn lift(&mut self, target: &IpPrefix, why: Lifted) -> Result<Option<Ban>, BanError> {
         if !self.active.contains_key(target) {
             return Ok(None);
         }
@@ -490,7 +540,14 @@ impl BanManager {
             at: unix_secs(self.clock.now()),
         }])?;
         self.stats.unbans_total += 1;
-        Ok(self.remove_active(target))
+        let ban = self.remove_active(target);
+        if let Some(ban) = &ban {
+            self.events.push(BanEvent::Unbanned {
+                ban: ban.clone(),
+                why,
+            });
+        }
+        Ok(ban)
     }
 
     /// Lift every ban.
@@ -504,10 +561,16 @@ impl BanManager {
             .collect();
         self.store.append(&records)?;
         self.stats.unbans_total += targets.len() as u64;
-        Ok(targets
+        let lifted: Vec<Ban> = targets
             .iter()
             .filter_map(|t| self.remove_active(t))
-            .collect())
+            .collect();
+        self.events
+            .extend(lifted.iter().map(|ban| BanEvent::Unbanned {
+                ban: ban.clone(),
+                why: Lifted::ByHand,
+            }));
+        Ok(lifted)
     }
 
     /// Lift every ban whose deadline has passed. The kernel program already ignores them; this
@@ -545,6 +608,11 @@ impl BanManager {
         self.expiry_retry = None;
         self.stats.expired_total += due.len() as u64;
         let expired: Vec<Ban> = due.iter().filter_map(|t| self.remove_active(t)).collect();
+        self.events.extend(
+            expired
+                .iter()
+                .map(|ban| BanEvent::Expired { ban: ban.clone() }),
+        );
         self.compact_if_needed();
         expired
     }
@@ -660,7 +728,7 @@ impl BanManager {
                 _ => {
                     records.push(Record::Ban(BanRecord {
                         target: *target,
-                        jail: jail.clone(),
+                        jail: jail.to_string(),
                         blocktype: BlockType::Drop,
                         banned_at: *at,
                         expires_at: Some(*at),
@@ -692,7 +760,7 @@ fn outcomes_ban(outcomes: &[BanOutcome], i: usize) -> &Ban {
 fn ban_from_record(r: &BanRecord) -> Ban {
     Ban {
         target: r.target,
-        jail: r.jail.clone(),
+        jail: JailId::named(&r.jail),
         blocktype: r.blocktype,
         banned_at: from_unix_secs(r.banned_at),
         expires_at: r.expires_at.map(from_unix_secs),
@@ -703,7 +771,7 @@ fn ban_from_record(r: &BanRecord) -> Ban {
 fn record_from_ban(b: &Ban) -> BanRecord {
     BanRecord {
         target: b.target,
-        jail: b.jail.clone(),
+        jail: b.jail.to_string(),
         blocktype: b.blocktype,
         banned_at: unix_secs(b.banned_at),
         expires_at: b.expires_at.map(unix_secs),
@@ -752,9 +820,81 @@ mod tests {
         BanRequest {
             target: target.parse().unwrap(),
             jail: "sshd".into(),
+            cause: Cause::default(),
             blocktype: BlockType::Drop,
             length: BanLength::For(Duration::from_secs(secs)),
         }
+    }
+
+    #[test]
+    fn every_change_is_an_event_in_order() {
+        let f = Fixture::new();
+        let mut m = f.manager(MemoryBackend::default());
+        let kinds = |m: &mut BanManager| -> Vec<String> {
+            m.take_events()
+                .iter()
+                .map(|e| {
+                    let kind = match e {
+                        BanEvent::Banned { .. } => "banned",
+                        BanEvent::Extended { .. } => "extended",
+                        BanEvent::Unbanned {
+                            why: Lifted::ByHand,
+                            ..
+                        } => "unbanned by hand",
+                        BanEvent::Unbanned { .. } => "unbanned: allowlisted",
+                        BanEvent::Expired { .. } => "expired",
+                        BanEvent::Refused { .. } => "refused",
+                    };
+                    format!(
+                        "{kind} {} by {}",
+                        e.ban().map_or("-".into(), |b| b.target.to_string()),
+                        e.jail()
+                    )
+                })
+                .collect()
+        };
+        let mut first = req("198.18.0.1", 60);
+        first.cause.failures = 3;
+        m.ban(first).unwrap();
+        let events = m.take_events();
+        assert!(
+            matches!(&events[..], [BanEvent::Banned { cause, .. }] if cause.failures == 3),
+            "{events:?}"
+        );
+        // Longer: extended; the same again: nothing happened, so no event.
+        m.ban(req("198.18.0.1", 600)).unwrap();
+        m.ban(req("198.18.0.1", 600)).unwrap();
+        assert_eq!(kinds(&mut m), ["extended 198.18.0.1 by sshd"]);
+        assert!(m.ban(req("198.18.100.7", 60)).is_err());
+        assert_eq!(kinds(&mut m), ["refused - by sshd"]);
+        m.ban(req("198.18.0.2", 60)).unwrap();
+        m.unban(&"198.18.0.1".parse().unwrap()).unwrap();
+        f.clock.advance(Duration::from_secs(61));
+        m.expire();
+        assert_eq!(
+            kinds(&mut m),
+            [
+                "banned 198.18.0.2 by sshd",
+                "unbanned by hand 198.18.0.1 by sshd",
+                "expired 198.18.0.2 by sshd"
+            ]
+        );
+        m.ban(req("198.18.0.3", 60)).unwrap();
+        let mut wider = m.ignore_list().clone();
+        wider.push("198.18.0.0/24".parse().unwrap(), "ignoreip");
+        m.set_ignore(wider).unwrap();
+        assert_eq!(
+            kinds(&mut m),
+            [
+                "banned 198.18.0.3 by sshd",
+                "unbanned: allowlisted 198.18.0.3 by sshd"
+            ]
+        );
+        // A batch that fails as a whole changes nothing, and says so only for its refusal.
+        let batch = [req("198.18.1.1", 60), req("198.18.0.9", 60)];
+        assert!(m.ban_batch(&batch).is_err());
+        assert_eq!(kinds(&mut m), ["refused - by sshd"]);
+        assert!(m.get(&"198.18.1.1".parse().unwrap()).is_none());
     }
 
     #[test]
@@ -898,7 +1038,10 @@ mod tests {
         assert_eq!(m.active_count(), 1);
         let ban = m.get(&"2001:db8::/64".parse().unwrap()).unwrap();
         assert_eq!(ban.expires_at, None);
-        assert_eq!(m.previous_bans("sshd", &"198.18.0.1".parse().unwrap()), 1);
+        assert_eq!(
+            m.previous_bans(&JailId::named("sshd"), &"198.18.0.1".parse().unwrap()),
+            1
+        );
     }
 
     #[test]
@@ -933,14 +1076,14 @@ mod tests {
         let f = Fixture::new();
         let mut m = f.manager(MemoryBackend::default());
         let t: IpPrefix = "198.18.0.1".parse().unwrap();
-        assert_eq!(m.previous_bans("sshd", &t), 0);
+        assert_eq!(m.previous_bans(&JailId::named("sshd"), &t), 0);
         m.ban(req("198.18.0.1", 60)).unwrap();
         f.clock.advance(Duration::from_secs(61));
         m.expire();
         m.ban(req("198.18.0.1", 60)).unwrap();
         assert_eq!(m.get(&t).unwrap().count, 2);
-        assert_eq!(m.previous_bans("sshd", &t), 2);
-        assert_eq!(m.previous_bans("other", &t), 0);
+        assert_eq!(m.previous_bans(&JailId::named("sshd"), &t), 2);
+        assert_eq!(m.previous_bans(&JailId::named("other"), &t), 0);
     }
 
     #[test]
@@ -968,7 +1111,10 @@ mod tests {
         drop(store);
         let m = f.manager(MemoryBackend::default());
         assert_eq!(m.active_count(), 1);
-        assert_eq!(m.previous_bans("sshd", &"198.18.1.10".parse().unwrap()), 3);
+        assert_eq!(
+            m.previous_bans(&JailId::named("sshd"), &"198.18.1.10".parse().unwrap()),
+            3
+        );
     }
 
     #[test]
@@ -1019,13 +1165,17 @@ mod tests {
         m.unban(&"198.18.0.1".parse().unwrap()).unwrap();
         let t1: IpPrefix = "198.18.0.1".parse().unwrap();
         let t2: IpPrefix = "198.18.0.2".parse().unwrap();
-        assert_eq!(m.previous_bans("sshd", &t1), 1);
+        assert_eq!(m.previous_bans(&JailId::named("sshd"), &t1), 1);
         f.clock.advance(Duration::from_secs(29 * 86_400));
         assert_eq!(m.prune_history(), 0, "a month is kept");
         f.clock.advance(Duration::from_secs(2 * 86_400));
         assert_eq!(m.prune_history(), 1);
-        assert_eq!(m.previous_bans("sshd", &t1), 0);
-        assert_eq!(m.previous_bans("sshd", &t2), 1, "still banned: kept");
+        assert_eq!(m.previous_bans(&JailId::named("sshd"), &t1), 0);
+        assert_eq!(
+            m.previous_bans(&JailId::named("sshd"), &t2),
+            1,
+            "still banned: kept"
+        );
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! TCP Wrappers' /etc/hosts.deny, as the fail2ban setup banner replaces writes it: a block of
 //! our own between `# banner begin` and `# banner end`, rewritten atomically (temporary file
-//! and rename), every other line untouched.
+//! and rename), every other line untouched. It follows the ban stream: only an event about a
+//! jail with `hosts_deny = true` can rewrite it.
 
 use std::{
+    collections::BTreeSet,
     fs,
     io::{self, Write as _},
     path::{Path, PathBuf},
 };
 
-use crate::addr::IpPrefix;
+use super::Subscriber;
+use crate::{addr::IpPrefix, bans::BanEvent, model::Ban, model::JailId};
 
 pub const BEGIN: &str = "# banner begin";
 pub const END: &str = "# banner end";
@@ -131,12 +134,129 @@ impl HostsDeny {
     }
 }
 
+/// The subscriber: the bans of the jails that asked for hosts.deny, written when they change.
+#[derive(Debug)]
+pub struct HostsDenyList {
+    file: HostsDeny,
+    jails: BTreeSet<JailId>,
+    targets: BTreeSet<IpPrefix>,
+    allow: Vec<IpPrefix>,
+}
+
+impl HostsDenyList {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            file: HostsDeny::new(path),
+            jails: BTreeSet::new(),
+            targets: BTreeSet::new(),
+            allow: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Start over from the active bans (at start, on reload, when the allowlist changes):
+    /// `jails` are those with `hosts_deny = true`.
+    pub fn reset<'a>(
+        &mut self,
+        jails: BTreeSet<JailId>,
+        active: impl Iterator<Item = &'a Ban>,
+        allow: Vec<IpPrefix>,
+    ) {
+        self.targets = active
+            .filter(|b| jails.contains(&b.jail))
+            .map(|b| b.target)
+            .collect();
+        self.jails = jails;
+        self.allow = allow;
+        self.write();
+    }
+
+    fn write(&mut self) {
+        // Never touch hosts.deny unless a jail asked for it (once one did, keep it clean).
+        if self.jails.is_empty() && self.file.untouched() {
+            return;
+        }
+        let targets = self.targets.iter().copied().collect();
+        if let Err(e) = self.file.sync(targets, &self.allow) {
+            log::warn!("writing {}: {e}", self.file.path().display());
+        }
+    }
+}
+
+impl Subscriber for HostsDenyList {
+    fn on_event(&mut self, event: &BanEvent) {
+        let Some(ban) = event.ban() else {
+            return;
+        };
+        let changed = if event.holds() {
+            self.jails.contains(&ban.jail) && self.targets.insert(ban.target)
+        } else {
+            self.targets.remove(&ban.target)
+        };
+        if changed {
+            self.write();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn p(s: &str) -> IpPrefix {
         s.parse().unwrap()
+    }
+
+    fn ban(target: &str, jail: &str) -> Ban {
+        Ban {
+            target: p(target),
+            jail: jail.into(),
+            blocktype: crate::model::BlockType::Drop,
+            banned_at: std::time::SystemTime::UNIX_EPOCH,
+            expires_at: None,
+            count: 1,
+        }
+    }
+
+    #[test]
+    fn only_events_of_jails_that_asked_touch_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts.deny");
+        let mut list = HostsDenyList::new(&path);
+        let banned = |target: &str, jail: &str| BanEvent::Banned {
+            ban: ban(target, jail),
+            cause: Default::default(),
+        };
+        // No jail asked: neither a reset nor a ban creates the file.
+        list.reset(BTreeSet::new(), std::iter::empty(), Vec::new());
+        list.on_event(&banned("198.18.0.1", "sshd"));
+        assert!(!path.exists());
+        // One jail asked: the bans it already has are written, then its new ones.
+        let active = [ban("198.18.0.2", "vsftpd"), ban("198.18.0.3", "sshd")];
+        list.reset(BTreeSet::from(["vsftpd".into()]), active.iter(), Vec::new());
+        list.on_event(&banned("198.18.0.4", "vsftpd"));
+        list.on_event(&banned("198.18.0.5", "sshd"));
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("ALL: 198.18.0.2\nALL: 198.18.0.4\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("198.18.0.3") && !text.contains("198.18.0.5"),
+            "{text}"
+        );
+        // Expired and unbanned leave it; the block goes when empty.
+        list.on_event(&BanEvent::Expired {
+            ban: ban("198.18.0.2", "vsftpd"),
+        });
+        list.on_event(&BanEvent::Unbanned {
+            ban: ban("198.18.0.4", "vsftpd"),
+            why: crate::bans::Lifted::ByHand,
+        });
+        assert_eq!(fs::read_to_string(&path).unwrap(), "");
     }
 
     #[test]
