@@ -23,6 +23,130 @@ pub mod map_name {
     ];
 }
 
+/// What kind of kernel map each contract map is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    Hash,
+    LpmTrie,
+    Array,
+    PerCpuArray,
+}
+
+/// How many entries a map holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapCapacity {
+    /// Always this many.
+    Fixed(u32),
+    /// The configured exact-ban capacity (`max_exact_bans`, default
+    /// [`DEFAULT_MAX_EXACT_BANS`]).
+    ExactBans,
+    /// The configured prefix-ban capacity (default [`DEFAULT_MAX_PREFIX_BANS`]).
+    PrefixBans,
+}
+
+/// One map of the contract: its name, kind and the byte sizes the kernel checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapSpec {
+    pub name: &'static str,
+    pub kind: MapKind,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub capacity: MapCapacity,
+}
+
+/// An LPM trie's key: the prefix length word, then the data.
+const fn lpm_key<T>() -> u32 {
+    4 + core::mem::size_of::<T>() as u32
+}
+
+const fn size<T>() -> u32 {
+    core::mem::size_of::<T>() as u32
+}
+
+/// Every map, in [`map_name::ALL`]'s order: the one statement of their shapes, read by the
+/// controller to create, check and reuse pinned maps, and checked against the kernel
+/// program's own declarations by the asserts in banner-ebpf.
+pub const MAPS: [MapSpec; 8] = [
+    MapSpec {
+        name: map_name::BANS_V4,
+        kind: MapKind::Hash,
+        key_size: size::<Ipv4Key>(),
+        value_size: size::<BanEntry>(),
+        capacity: MapCapacity::ExactBans,
+    },
+    MapSpec {
+        name: map_name::BANS_V6,
+        kind: MapKind::Hash,
+        key_size: size::<Ipv6Key>(),
+        value_size: size::<BanEntry>(),
+        capacity: MapCapacity::ExactBans,
+    },
+    MapSpec {
+        name: map_name::PREFIX_V4,
+        kind: MapKind::LpmTrie,
+        key_size: lpm_key::<Ipv4PrefixKey>(),
+        value_size: size::<BanEntry>(),
+        capacity: MapCapacity::PrefixBans,
+    },
+    MapSpec {
+        name: map_name::PREFIX_V6,
+        kind: MapKind::LpmTrie,
+        key_size: lpm_key::<Ipv6Key>(),
+        value_size: size::<BanEntry>(),
+        capacity: MapCapacity::PrefixBans,
+    },
+    MapSpec {
+        name: map_name::ALLOW_V4,
+        kind: MapKind::LpmTrie,
+        key_size: lpm_key::<Ipv4Key>(),
+        value_size: size::<AllowEntry>(),
+        capacity: MapCapacity::Fixed(MAX_ALLOW_ENTRIES),
+    },
+    MapSpec {
+        name: map_name::ALLOW_V6,
+        kind: MapKind::LpmTrie,
+        key_size: lpm_key::<Ipv6Key>(),
+        value_size: size::<AllowEntry>(),
+        capacity: MapCapacity::Fixed(MAX_ALLOW_ENTRIES),
+    },
+    MapSpec {
+        name: map_name::COUNTERS,
+        kind: MapKind::PerCpuArray,
+        key_size: 4,
+        value_size: 8,
+        capacity: MapCapacity::Fixed(counter::COUNT),
+    },
+    MapSpec {
+        name: map_name::SETTINGS,
+        kind: MapKind::Array,
+        key_size: 4,
+        value_size: size::<Settings>(),
+        capacity: MapCapacity::Fixed(1),
+    },
+];
+
+/// The contract's entry for a map name.
+pub fn map_spec(name: &str) -> Option<&'static MapSpec> {
+    MAPS.iter().find(|m| m.name.as_bytes() == name.as_bytes())
+}
+
+/// Byte equality in a `const` context: lets the kernel program check that the names its
+/// map attributes must spell out (the macro takes only a literal) are the contract's.
+pub const fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Name of the XDP program function in the object file (Ethernet interfaces).
 pub const PROGRAM_NAME: &str = "banner_xdp";
 /// The same program for interfaces without a link-layer header (tun, WireGuard, PPP, ipip).
@@ -283,6 +407,24 @@ const _: () = {
 mod tests {
     use super::*;
     use core::mem::offset_of;
+
+    #[test]
+    fn the_map_table_lists_every_map_once_in_order() {
+        assert_eq!(MAPS.len(), map_name::ALL.len());
+        for (spec, name) in MAPS.iter().zip(map_name::ALL) {
+            assert_eq!(spec.name, name);
+            assert_eq!(map_spec(name), Some(spec));
+            assert!(
+                name.len() <= 15,
+                "{name}: the kernel cuts object names at 15"
+            );
+        }
+        assert!(map_spec("nosuch").is_none());
+        assert!(same_name("bans_v4", map_name::BANS_V4) && !same_name("bans_v", "bans_v4"));
+        // An LPM key is the prefix length word, then the address.
+        assert_eq!(map_spec(map_name::PREFIX_V4).map(|m| m.key_size), Some(12));
+        assert_eq!(map_spec(map_name::ALLOW_V6).map(|m| m.key_size), Some(20));
+    }
 
     #[test]
     fn ban_entry_fields_sit_where_the_kernel_program_reads_them() {

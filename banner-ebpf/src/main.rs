@@ -19,9 +19,10 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use banner_common::{
-    counter, AllowEntry, BanEntry, BlockType, Ipv4Key, Ipv4PrefixKey, Ipv6Key, Settings, DEFAULT_MAX_EXACT_BANS,
-    DEFAULT_MAX_PREFIX_BANS, MAX_ALLOW_ENTRIES,
+    counter, same_name, AllowEntry, BanEntry, BlockType, Ipv4Key, Ipv4PrefixKey, Ipv6Key,
+    Settings, DEFAULT_MAX_EXACT_BANS, DEFAULT_MAX_PREFIX_BANS, MAPS, MAX_ALLOW_ENTRIES,
 };
+use core::mem::size_of;
 
 // Plain hash maps, not LRU: a full map must refuse a new ban rather than evict another one.
 // No preallocation, so memory follows the number of bans rather than the configured maximum.
@@ -46,6 +47,26 @@ static ALLOW_V6: LpmTrie<Ipv6Key, AllowEntry, MAX_ALLOW> = LpmTrie::new();
 static COUNTERS: PerCpuArray<u64, { counter::COUNT as usize }> = PerCpuArray::new();
 #[btf_map(name = "settings")]
 static SETTINGS: Array<Settings, 1> = Array::new();
+
+// The contract (banner_common::MAPS) and these declarations agree: the names the attributes
+// must spell out as literals, and the key and value types used above. A build error if not.
+const _: () = {
+    const fn agrees(i: usize, name: &str, key: usize, value: usize) -> bool {
+        let m = &MAPS[i];
+        same_name(m.name, name) && m.key_size as usize == key && m.value_size as usize == value
+    }
+    const LPM: usize = 4;
+    let ban = size_of::<BanEntry>();
+    let allow = size_of::<AllowEntry>();
+    assert!(agrees(0, "bans_v4", size_of::<Ipv4Key>(), ban));
+    assert!(agrees(1, "bans_v6", size_of::<Ipv6Key>(), ban));
+    assert!(agrees(2, "prefix_v4", LPM + size_of::<Ipv4PrefixKey>(), ban));
+    assert!(agrees(3, "prefix_v6", LPM + size_of::<Ipv6Key>(), ban));
+    assert!(agrees(4, "allow_v4", LPM + size_of::<Ipv4Key>(), allow));
+    assert!(agrees(5, "allow_v6", LPM + size_of::<Ipv6Key>(), allow));
+    assert!(agrees(6, "counters", 4, size_of::<u64>()));
+    assert!(agrees(7, "settings", 4, size_of::<Settings>()));
+};
 
 /// The program for Ethernet interfaces.
 #[xdp]

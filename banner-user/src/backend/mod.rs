@@ -76,13 +76,12 @@ impl Slot {
         }
     }
 
-    pub fn map_name(&self) -> &'static str {
-        use banner_common::map_name;
+    pub fn as_str(&self) -> &'static str {
         match self {
-            Self::ExactV4 => map_name::BANS_V4,
-            Self::ExactV6 => map_name::BANS_V6,
-            Self::PrefixV4 => map_name::PREFIX_V4,
-            Self::PrefixV6 => map_name::PREFIX_V6,
+            Self::ExactV4 => "IPv4 address",
+            Self::ExactV6 => "IPv6 address",
+            Self::PrefixV4 => "IPv4 prefix",
+            Self::PrefixV6 => "IPv6 prefix",
         }
     }
 }
@@ -106,12 +105,13 @@ pub enum BackendError {
         capacity: usize,
         target: IpPrefix,
     },
+    /// A kernel map (or set) refused a read or write.
     #[error("{op} {target} in map {map}: {source}")]
     Map {
         op: &'static str,
         map: &'static str,
         target: String,
-        source: Box<aya::maps::MapError>,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("{0}")]
     Setup(String),
@@ -145,6 +145,10 @@ pub trait Backend: Send {
     /// What is enforcing, for logs and `banner stats` (e.g. "xdp native on eth0").
     fn describe(&self) -> String;
     fn capacity(&self) -> Capacity;
+    /// What holds a bucket's bans, for messages ("the bans_v4 map is full").
+    fn container(&self, slot: Slot) -> &'static str {
+        slot.as_str()
+    }
     /// Add or update bans. Existing entries keep their hit counters.
     fn block(&mut self, bans: &[BlockSpec]) -> Result<(), BackendError>;
     /// Remove bans; targets that are not enforced are ignored.

@@ -20,8 +20,8 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use banner_common::{
-    counter, map_name, AllowEntry, BanEntry, Ipv4Key, Ipv4PrefixKey, Ipv6Key, Settings,
-    MAX_ALLOW_ENTRIES, PROGRAM_NAME, PROGRAM_NAME_L3,
+    counter, map_name, AllowEntry, BanEntry, Ipv4Key, Ipv4PrefixKey, Ipv6Key, MapCapacity, MapKind,
+    Settings, PROGRAM_NAME, PROGRAM_NAME_L3,
 };
 
 use super::{Backend, BackendError, Capacity, Counters, Enforced, Health, Hits, Slot};
@@ -124,29 +124,32 @@ fn setup(msg: impl Into<String>) -> BackendError {
     BackendError::Setup(msg.into())
 }
 
-/// Expected shape of each pinned map: type, key size, value size, max entries.
+/// Expected shape of each pinned map, from the contract table: type, key size, value size,
+/// max entries.
 fn expected_shape(name: &str, opts: &XdpOptions) -> Option<(MapType, u32, u32, Option<u32>)> {
-    use std::mem::size_of;
-    let ban = size_of::<BanEntry>() as u32;
-    let lpm = |data: usize| 4 + data as u32;
-    Some(match name {
-        n if n == map_name::BANS_V4 => (MapType::Hash, 4, ban, Some(opts.max_exact_bans)),
-        n if n == map_name::BANS_V6 => (MapType::Hash, 16, ban, Some(opts.max_exact_bans)),
-        n if n == map_name::PREFIX_V4 => (
-            MapType::LpmTrie,
-            lpm(size_of::<Ipv4PrefixKey>()),
-            ban,
-            Some(opts.max_prefix_bans),
-        ),
-        n if n == map_name::PREFIX_V6 => {
-            (MapType::LpmTrie, lpm(16), ban, Some(opts.max_prefix_bans))
-        }
-        n if n == map_name::ALLOW_V4 => (MapType::LpmTrie, lpm(4), 4, Some(MAX_ALLOW_ENTRIES)),
-        n if n == map_name::ALLOW_V6 => (MapType::LpmTrie, lpm(16), 4, Some(MAX_ALLOW_ENTRIES)),
-        n if n == map_name::COUNTERS => (MapType::PerCpuArray, 4, 8, Some(counter::COUNT)),
-        n if n == map_name::SETTINGS => (MapType::Array, 4, size_of::<Settings>() as u32, Some(1)),
-        _ => return None,
-    })
+    let spec = banner_common::map_spec(name)?;
+    let kind = match spec.kind {
+        MapKind::Hash => MapType::Hash,
+        MapKind::LpmTrie => MapType::LpmTrie,
+        MapKind::Array => MapType::Array,
+        MapKind::PerCpuArray => MapType::PerCpuArray,
+    };
+    let max = match spec.capacity {
+        MapCapacity::Fixed(n) => n,
+        MapCapacity::ExactBans => opts.max_exact_bans,
+        MapCapacity::PrefixBans => opts.max_prefix_bans,
+    };
+    Some((kind, spec.key_size, spec.value_size, Some(max)))
+}
+
+/// The map holding a capacity bucket's bans.
+pub fn map_of(slot: Slot) -> &'static str {
+    match slot {
+        Slot::ExactV4 => map_name::BANS_V4,
+        Slot::ExactV6 => map_name::BANS_V6,
+        Slot::PrefixV4 => map_name::PREFIX_V4,
+        Slot::PrefixV6 => map_name::PREFIX_V6,
+    }
 }
 
 /// A pinned map left by an older banner with another layout cannot be reused; unpin it so a
@@ -403,14 +406,14 @@ impl XdpBackend {
         let map_err = |source: MapError| {
             if is_full(&source) {
                 BackendError::Full {
-                    map: slot.map_name(),
+                    map: map_of(slot),
                     capacity: 0,
                     target,
                 }
             } else {
                 BackendError::Map {
                     op: "banning",
-                    map: slot.map_name(),
+                    map: map_of(slot),
                     target: target.to_string(),
                     source: Box::new(source),
                 }
@@ -480,7 +483,7 @@ impl XdpBackend {
             Err(e) if is_not_found(&e) => Ok(false),
             Err(source) => Err(BackendError::Map {
                 op: "unbanning",
-                map: slot.map_name(),
+                map: map_of(slot),
                 target: target.to_string(),
                 source: Box::new(source),
             }),
@@ -752,6 +755,10 @@ impl Backend for XdpBackend {
 
     fn capacity(&self) -> Capacity {
         self.capacity
+    }
+
+    fn container(&self, slot: Slot) -> &'static str {
+        map_of(slot)
     }
 
     fn block(&mut self, bans: &[BlockSpec]) -> Result<(), BackendError> {

@@ -400,7 +400,7 @@ impl BanManager {
                             self.stats.refused_full += 1;
                             let error = BanError::Full {
                                 target: req.target,
-                                map: slot.map_name(),
+                                map: self.backend.container(slot),
                                 capacity: cap,
                             };
                             self.refused(req, &error);

@@ -133,7 +133,7 @@ fn main() {
     );
     say(&format!(
         "the pinned map, as bpftool shows it ({}):",
-        d.bpffs_dir.join("bans_v4").display()
+        d.bpffs_dir.join(banner_common::map_name::BANS_V4).display()
     ));
     show(&sh(
         "bpftool",
@@ -141,7 +141,7 @@ fn main() {
             "map",
             "dump",
             "pinned",
-            &d.bpffs_dir.join("bans_v4").to_string_lossy(),
+            &d.bpffs_dir.join(banner_common::map_name::BANS_V4).to_string_lossy(),
         ],
     ));
 
