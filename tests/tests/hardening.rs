@@ -74,7 +74,9 @@ fn a_regular_file_at_the_socket_path_is_never_deleted() {
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me");
     // Refused before the backend was opened: nothing attached or pinned behind it.
     assert!(
-        !std::path::Path::new(&bpffs).join(banner_common::map_name::BANS_V4).exists(),
+        !std::path::Path::new(&bpffs)
+            .join(banner_common::map_name::BANS_V4)
+            .exists(),
         "a failed start left maps pinned under {bpffs}"
     );
 }
@@ -220,7 +222,10 @@ fn a_second_daemon_on_the_same_bpffs_directory_is_refused() {
     );
     // The first daemon's ban and pins are untouched.
     assert!(!lab.ping(lab.host_v4()));
-    assert!(first.bpffs_dir.join(banner_common::map_name::BANS_V4).exists());
+    assert!(first
+        .bpffs_dir
+        .join(banner_common::map_name::BANS_V4)
+        .exists());
     assert_eq!(
         first.cli_json(&["list", "--json"]).as_array().map(Vec::len),
         Some(1)

@@ -337,7 +337,9 @@ fn bpftool_prints_named_fields_of_pinned_maps() {
             "map",
             "dump",
             "pinned",
-            &x.dir.join(banner_common::map_name::BANS_V4).to_string_lossy(),
+            &x.dir
+                .join(banner_common::map_name::BANS_V4)
+                .to_string_lossy(),
         ],
     );
     assert!(out.contains("\"addr\": [198,18,71,2"), "{out}");

@@ -5,7 +5,6 @@
 use std::{
     io::Write as _,
     process::{Command, Stdio},
-    sync::{Arc, Mutex},
 };
 
 use super::BackendError;
@@ -90,17 +89,20 @@ impl CommandRunner for SystemRunner {
 }
 
 /// Scripted answers: (substring of the command line, stdout or error message).
-type Answers = Arc<Mutex<Vec<(String, Result<String, String>)>>>;
+#[cfg(test)]
+type Answers = std::sync::Arc<std::sync::Mutex<Vec<(String, Result<String, String>)>>>;
 
 /// Records every call and answers from a script: for tests.
+#[cfg(test)]
 #[derive(Clone, Debug, Default)]
 pub struct RecordingRunner {
-    pub calls: Arc<Mutex<Vec<Call>>>,
+    pub calls: std::sync::Arc<std::sync::Mutex<Vec<Call>>>,
     /// (substring of the command line, stdout or error) answers, first match wins; no match
     /// means success with empty output.
     pub answers: Answers,
 }
 
+#[cfg(test)]
 impl RecordingRunner {
     /// Answer commands containing `when` with `with` (replacing an earlier answer for it).
     pub fn answer(&self, when: &str, with: Result<&str, &str>) {
@@ -121,6 +123,7 @@ impl RecordingRunner {
     }
 }
 
+#[cfg(test)]
 impl CommandRunner for RecordingRunner {
     fn run(
         &mut self,

@@ -3,6 +3,8 @@
 
 pub mod command;
 pub mod iptables;
+/// A backend in memory, for the core's and the manager's tests.
+#[cfg(test)]
 pub mod memory;
 pub mod nftables;
 pub mod xdp;

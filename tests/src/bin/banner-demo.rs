@@ -141,7 +141,9 @@ fn main() {
             "map",
             "dump",
             "pinned",
-            &d.bpffs_dir.join(banner_common::map_name::BANS_V4).to_string_lossy(),
+            &d.bpffs_dir
+                .join(banner_common::map_name::BANS_V4)
+                .to_string_lossy(),
         ],
     ));
 

@@ -7,11 +7,11 @@
 //! `load` loads, pins and attaches; `clock` converts deadlines between the wall clock and the
 //! kernel's boot clock; this module keeps the maps.
 
-use std::{collections::HashSet, fs, path::PathBuf, time::Duration};
+use std::{collections::HashSet, fs, path::PathBuf};
 
 use aya::{
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray},
-    programs::{links::PinnedLink, Xdp},
+    programs::links::PinnedLink,
     Ebpf, EbpfLoader,
 };
 use banner_common::{
@@ -56,12 +56,13 @@ pub struct XdpOptions {
 }
 
 /// What one `test_run` saw.
+#[cfg(feature = "test-support")]
 #[derive(Debug, Clone)]
 pub struct TestRunOutcome {
     /// The XDP action (XDP_PASS = 2, XDP_DROP = 1, XDP_TX = 3, XDP_ABORTED = 0).
     pub action: u32,
     /// Mean duration of one run, as the kernel measured it.
-    pub duration: Duration,
+    pub duration: std::time::Duration,
     /// The frame after the program (the reply, for XDP_TX).
     pub frame: Vec<u8>,
 }
@@ -221,17 +222,20 @@ impl XdpBackend {
     }
 
     /// The key of the tarpit's sequence numbers (tests recompute replies with it).
+    #[cfg(feature = "test-support")]
     pub fn tarpit_key(&self) -> [u64; 2] {
         self.settings.get(&0, 0).map_or([0; 2], |s| s.tarpit_key)
     }
 
     /// Run the program once per `repeat` on a made-up frame (BPF_PROG_TEST_RUN), without any
     /// interface: the verdict, the mean time per run, and the frame as the program left it.
+    #[cfg(feature = "test-support")]
     pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, BackendError> {
         self.test_run_on(LinkLayer::Ethernet, frame, repeat)
     }
 
     /// As [`Self::test_run`], with the program for the given kind of interface.
+    #[cfg(feature = "test-support")]
     pub fn test_run_on(
         &mut self,
         link: LinkLayer,
@@ -240,7 +244,7 @@ impl XdpBackend {
     ) -> Result<TestRunOutcome, BackendError> {
         use aya::programs::{TestRun as _, TestRunOptions};
         let name = link.program();
-        let program: &Xdp = self
+        let program: &aya::programs::Xdp = self
             .ebpf
             .program(name)
             .ok_or_else(|| setup(format!("program {name} missing")))?

@@ -807,7 +807,8 @@ fn bench_latency(quick: bool) -> Value {
 
     let n: u32 = if quick { 50 } else { 1000 };
     let (_lab, _dir, log, d) = lab_with_sshd_jail("maxretry = 1");
-    let map = MapData::from_pin(d.bpffs_dir.join(banner_common::map_name::BANS_V4)).expect("open the pinned ban map");
+    let map = MapData::from_pin(d.bpffs_dir.join(banner_common::map_name::BANS_V4))
+        .expect("open the pinned ban map");
     let map: BpfHashMap<MapData, Ipv4Key, BanEntry> =
         BpfHashMap::try_from(BpfMap::HashMap(map)).expect("ban map type");
     let mut file = std::fs::OpenOptions::new()
