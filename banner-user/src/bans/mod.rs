@@ -969,7 +969,8 @@ mod tests {
         let err = m.ban(req("198.18.0.3", 60)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "198.18.0.3 was not banned: the bans_v4 map is full (2 bans)"
+            // The backend names its container (XDP: bans_v4); the memory one by the bucket.
+            "198.18.0.3 was not banned: the IPv4 address map is full (2 bans)"
         );
         assert_eq!(m.active_count(), 2);
         assert_eq!(m.stats().refused_full, 1);
