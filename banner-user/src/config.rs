@@ -398,6 +398,16 @@ impl Config {
         Self::parse(&text, &name)
     }
 
+    /// Only `[banner] socket` of a configuration file, for the CLI: no jail is resolved and
+    /// no filter compiled. None when the file cannot be read, is not TOML or names no
+    /// absolute socket path (the CLI then uses the default, and says where it looked).
+    pub fn socket_of(path: &Path) -> Option<PathBuf> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let value: toml::Table = toml::from_str(&text).ok()?;
+        let socket = PathBuf::from(value.get("banner")?.get("socket")?.as_str()?);
+        socket.is_absolute().then_some(socket)
+    }
+
     /// Parse and validate configuration text, layered over the embedded default: keys and
     /// jails the text does not mention keep the default's values (a file holding only
     /// `[defaults] ignoreip = [...]` still runs the sshd and recidive jails); `enabled = false`
@@ -1230,6 +1240,24 @@ mod tests {
 
     fn err(text: &str) -> ConfigError {
         Config::parse(text, "t.toml").unwrap_err().first().clone()
+    }
+
+    #[test]
+    fn the_cli_reads_the_socket_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("banner.toml");
+        // A jail whose filter file does not exist: the full parse fails, the socket is read.
+        std::fs::write(
+            &file,
+            "[banner]\nsocket = \"/tmp/x.sock\"\n[jails.x]\nfilter = \"/nonexistent.conf\"\nlogpath = \"/tmp/x.log\"\n",
+        )
+        .unwrap();
+        assert!(Config::load(&file).is_err());
+        assert_eq!(Config::socket_of(&file), Some(PathBuf::from("/tmp/x.sock")));
+        std::fs::write(&file, "[banner]\nsocket = \"relative.sock\"\n").unwrap();
+        assert_eq!(Config::socket_of(&file), None);
+        std::fs::write(&file, "[defaults]\nbantime = \"1h\"\n").unwrap();
+        assert_eq!(Config::socket_of(&file), None);
     }
 
     #[test]

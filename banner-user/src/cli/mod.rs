@@ -52,7 +52,7 @@ impl CliError {
 pub type CliResult = Result<(), CliError>;
 
 /// Where the daemon listens: --socket, else $BANNER_SOCKET, else the installed config's
-/// socket, else the default.
+/// socket (read alone: the CLI never compiles the daemon's filters), else the default.
 pub fn resolve_socket(flag: Option<PathBuf>) -> PathBuf {
     if let Some(p) = flag {
         return p;
@@ -60,13 +60,8 @@ pub fn resolve_socket(flag: Option<PathBuf>) -> PathBuf {
     if let Some(p) = std::env::var_os("BANNER_SOCKET") {
         return PathBuf::from(p);
     }
-    let installed = Path::new(crate::config::DEFAULT_CONFIG_PATH);
-    if installed.exists() {
-        if let Ok(cfg) = crate::config::Config::load(installed) {
-            return cfg.socket;
-        }
-    }
-    PathBuf::from("/run/banner/banner.sock")
+    crate::config::Config::socket_of(Path::new(crate::config::DEFAULT_CONFIG_PATH))
+        .unwrap_or_else(|| PathBuf::from("/run/banner/banner.sock"))
 }
 
 /// Send a request; daemon-side errors become CLI errors.
