@@ -850,32 +850,108 @@ fn resolve_jail(
     src: &Source,
     name: &str,
     spanned: &Spanned<RawJail>,
-    (filter_src, filters): &(&Source, BTreeMap<String, Spanned<RawFilter>>),
+    filters: &(&Source, BTreeMap<String, Spanned<RawFilter>>),
     cfg: &mut Config,
     m: &mut Mistakes,
 ) -> Option<Resolved> {
+    if let Err(e) = jail_name(name) {
+        m.0.push(src.at(spanned, e));
+        return None;
+    }
+    let j = spanned.get_ref();
+    let policy = jail_policy(src, name, j, cfg.default_policy(), m);
+    let use_dns = match &j.usedns {
+        Some(v) => m.check(usedns(src, v)).unwrap_or(cfg.usedns),
+        None => cfg.usedns,
+    };
+    let enabled = j.enabled.unwrap_or(true);
+    if name == RECIDIVE {
+        for (set, what) in [
+            (j.filter.is_some(), "filter"),
+            (j.logpath.is_some(), "logpath"),
+            (j.journalmatch.is_some(), "journalmatch"),
+        ] {
+            if set {
+                m.0.push(src.at(
+                    spanned,
+                    format!("the recidive jail counts other jails' bans; it takes no {what}"),
+                ));
+            }
+        }
+        return Some(Resolved::Recidive(enabled.then_some(policy)));
+    }
+    if !enabled {
+        // A jail turned off is not checked further: its log may well not exist here.
+        return Some(Resolved::Disabled);
+    }
+    let ignoreip = ignoreip(src, j.ignoreip.as_deref().unwrap_or_default(), m);
+    let (logpaths, journalmatch) = jail_sources(src, name, j, cfg, m);
+    let (filter_name, filter, inline_filter) = jail_filter(
+        src,
+        name,
+        spanned,
+        filters,
+        logpaths.is_empty(),
+        use_dns,
+        cfg,
+        m,
+    )?;
+    // A filter that says which journal entries it reads (fail2ban's journalmatch) serves a
+    // jail that names neither a log nor a match of its own.
+    let journalmatch = if journalmatch.is_empty() && logpaths.is_empty() {
+        filter.journalmatch()
+    } else {
+        journalmatch
+    };
+    if logpaths.is_empty() && journalmatch.is_empty() {
+        m.0.push(src.at(
+            spanned,
+            format!("jail {name} reads nothing: give it a logpath or a journalmatch"),
+        ));
+        return None;
+    }
+    Some(Resolved::Log(Box::new(JailConfig {
+        name: name.to_string(),
+        filter_name,
+        filter: Arc::new(filter),
+        logpaths,
+        journalmatch,
+        policy,
+        ignoreip,
+        hosts_deny: j.hosts_deny.unwrap_or(false),
+        prefer_journal: j.prefer_journal.unwrap_or(true),
+        inline_filter,
+    })))
+}
+
+/// A jail's name: letters, digits, `-` and `_`, and none of the origins' reserved names.
+fn jail_name(name: &str) -> Result<(), String> {
     if name.is_empty()
         || !name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        m.0.push(src.at(
-            spanned,
-            format!("jail name `{name}` may hold only letters, digits, - and _"),
+        return Err(format!(
+            "jail name `{name}` may hold only letters, digits, - and _"
         ));
-        return None;
     }
     if crate::model::JailId::RESERVED.contains(&name) {
-        m.0.push(src.at(
-            spanned,
-            format!(
-                "`{name}` is reserved for bans no jail made (`manual`: by hand, `restored`: adopted from the kernel); name the jail otherwise"
-            ),
+        return Err(format!(
+            "`{name}` is reserved for bans no jail made (`manual`: by hand, `restored`: adopted from the kernel); name the jail otherwise"
         ));
-        return None;
     }
-    let j = spanned.get_ref();
-    let mut policy = cfg.default_policy();
+    Ok(())
+}
+
+/// A jail's numbers: its own keys over `base` ([defaults], or fail2ban's recidive numbers
+/// for the recidive jail).
+fn jail_policy(
+    src: &Source,
+    name: &str,
+    j: &RawJail,
+    mut policy: JailPolicy,
+    m: &mut Mistakes,
+) -> JailPolicy {
     if name == RECIDIVE {
         // fail2ban's recidive numbers, unless the jail says otherwise.
         policy.bantime = BanLength::For(Duration::from_secs(7 * 86_400));
@@ -918,31 +994,17 @@ fn resolve_jail(
     {
         policy.max_tracked = v;
     }
-    let use_dns = match &j.usedns {
-        Some(v) => m.check(usedns(src, v)).unwrap_or(cfg.usedns),
-        None => cfg.usedns,
-    };
-    let enabled = j.enabled.unwrap_or(true);
-    if name == RECIDIVE {
-        for (set, what) in [
-            (j.filter.is_some(), "filter"),
-            (j.logpath.is_some(), "logpath"),
-            (j.journalmatch.is_some(), "journalmatch"),
-        ] {
-            if set {
-                m.0.push(src.at(
-                    spanned,
-                    format!("the recidive jail counts other jails' bans; it takes no {what}"),
-                ));
-            }
-        }
-        return Some(Resolved::Recidive(enabled.then_some(policy)));
-    }
-    if !enabled {
-        // A jail turned off is not checked further: its log may well not exist here.
-        return Some(Resolved::Disabled);
-    }
-    let ignoreip = ignoreip(src, j.ignoreip.as_deref().unwrap_or_default(), m);
+    policy
+}
+
+/// What a jail reads: its log paths (each checked on disk) and its journal matches.
+fn jail_sources(
+    src: &Source,
+    name: &str,
+    j: &RawJail,
+    cfg: &mut Config,
+    m: &mut Mistakes,
+) -> (Vec<String>, Vec<String>) {
     let logpaths = j
         .logpath
         .as_ref()
@@ -979,6 +1041,23 @@ fn resolve_jail(
             }
         }
     }
+    (logpaths, journalmatch)
+}
+
+/// A jail's filter, compiled: a `[filters.NAME]` table, a built-in, or a fail2ban filter file
+/// (with its options); with the name `status` shows and the table it came from.
+#[allow(clippy::too_many_arguments)]
+fn jail_filter(
+    src: &Source,
+    name: &str,
+    spanned: &Spanned<RawJail>,
+    (filter_src, filters): &(&Source, BTreeMap<String, Spanned<RawFilter>>),
+    journal: bool,
+    use_dns: bool,
+    cfg: &Config,
+    m: &mut Mistakes,
+) -> Option<(String, Filter, Option<FilterSpec>)> {
+    let j = spanned.get_ref();
     let filter_text = j.filter.as_ref().map_or(name, |f| f.get_ref().as_str());
     let filter_at = j
         .filter
@@ -1015,7 +1094,6 @@ fn resolve_jail(
         ))?
     } else {
         // fail2ban's rule: a filter reading the journal sees `host ident[pid]: message`.
-        let journal = logpaths.is_empty();
         m.check(
             load_filter(&filter_name, &options, &cfg.filter_dir, use_dns, journal).map_err(|e| {
                 match e {
@@ -1031,21 +1109,7 @@ fn resolve_jail(
             }),
         )?
     };
-    // A filter that says which journal entries it reads (fail2ban's journalmatch) serves a
-    // jail that names neither a log nor a match of its own.
-    let journalmatch = if journalmatch.is_empty() && logpaths.is_empty() {
-        filter.journalmatch()
-    } else {
-        journalmatch
-    };
-    if logpaths.is_empty() && journalmatch.is_empty() {
-        m.0.push(src.at(
-            spanned,
-            format!("jail {name} reads nothing: give it a logpath or a journalmatch"),
-        ));
-        return None;
-    }
-    let filter_name = if options.is_empty()
+    let shown = if options.is_empty()
         || options.get("mode").is_some_and(|md| md == "normal") && options.len() == 1
     {
         filter_name
@@ -1053,18 +1117,7 @@ fn resolve_jail(
         let opts: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!("{filter_name}[{}]", opts.join(", "))
     };
-    Some(Resolved::Log(Box::new(JailConfig {
-        name: name.to_string(),
-        filter_name,
-        filter: Arc::new(filter),
-        logpaths,
-        journalmatch,
-        policy,
-        ignoreip,
-        hosts_deny: j.hosts_deny.unwrap_or(false),
-        prefer_journal: j.prefer_journal.unwrap_or(true),
-        inline_filter,
-    })))
+    Some((shown, filter, inline_filter))
 }
 
 fn maxretry(src: &Source, v: &Spanned<i64>) -> Result<u32, ConfigError> {
