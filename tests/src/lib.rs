@@ -754,8 +754,9 @@ pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
 pub const XDP_TX: u32 = 3;
 
-/// banner's XDP program loaded (not attached) with its own pinned maps, removed on drop:
-/// for `test_run` on made-up frames.
+/// banner's XDP program with its own pinned maps, removed (and detached) on drop: loaded
+/// alone for `test_run` on made-up frames, or attached to a lab's interfaces. The one way
+/// tests and the bench load it.
 pub struct Loaded {
     pub backend: banner::backend::xdp::XdpBackend,
     pub dir: PathBuf,
@@ -763,12 +764,17 @@ pub struct Loaded {
 
 impl Loaded {
     pub fn new(tag: &str, max_exact: u32) -> Self {
+        Self::attached(tag, Vec::new(), max_exact)
+    }
+
+    /// Attached to `interfaces` (none: loaded only).
+    pub fn attached(tag: &str, interfaces: Vec<String>, max_exact: u32) -> Self {
         use banner::backend::xdp::{AttachMode, XdpBackend, XdpOptions};
         require_root();
         let dir = PathBuf::from(format!("/sys/fs/bpf/banner-t-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let backend = XdpBackend::open(&XdpOptions {
-            interfaces: Vec::new(),
+            interfaces,
             mode: AttachMode::Auto,
             bpffs_dir: dir.clone(),
             max_exact_bans: max_exact,

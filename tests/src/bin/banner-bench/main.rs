@@ -14,10 +14,7 @@ use std::{
 
 use banner::{
     addr::IpPrefix,
-    backend::{
-        xdp::{AttachMode, XdpBackend, XdpOptions},
-        Backend,
-    },
+    backend::{xdp::XdpBackend, Backend},
     model::{BlockSpec, BlockType},
 };
 use netfilter::{bench_bulk, bench_pps};
@@ -449,17 +446,9 @@ fn bench_xdp(quick: bool) -> Value {
         &[1, 10_000, 1_000_000]
     };
     let (repeat, samples) = if quick { (20_000, 3) } else { (1_000_000, 5) };
-    let dir = PathBuf::from(format!("/sys/fs/bpf/banner-bench-{}", std::process::id()));
-    let _pins = Pins(dir.clone());
     let max = counts.iter().max().copied().unwrap_or(1) + 16;
-    let mut backend = XdpBackend::open(&XdpOptions {
-        interfaces: Vec::new(),
-        mode: AttachMode::Auto,
-        bpffs_dir: dir,
-        max_exact_bans: max,
-        max_prefix_bans: 64,
-    })
-    .unwrap_or_else(|e| panic!("loading banner's XDP program: {e}"));
+    let mut loaded = tests::Loaded::new("bench", max);
+    let backend = &mut loaded.backend;
 
     let host4: IpAddr = "198.18.0.1".parse().unwrap();
     let host6: IpAddr = "2001:db8::1".parse().unwrap();
@@ -502,7 +491,7 @@ fn bench_xdp(quick: bool) -> Value {
         }
         loaded = n.max(loaded);
         for (name, frame) in &frames {
-            let ns = ns_per_packet(&mut backend, frame, repeat, samples);
+            let ns = ns_per_packet(backend, frame, repeat, samples);
             results
                 .entry(name.to_string())
                 .or_insert_with(|| json!({}))
@@ -540,7 +529,7 @@ fn bench_xdp(quick: bool) -> Value {
     ] {
         results.insert(
             name.into(),
-            json!(ns_per_packet(&mut backend, &frame, 1, singles)),
+            json!(ns_per_packet(backend, &frame, 1, singles)),
         );
     }
     let _ = backend.shutdown(false);
@@ -720,34 +709,16 @@ fn bench_parse(quick: bool) -> Value {
 
 /// fail2ban-regex with fail2ban's own sshd filter: median seconds and matched lines.
 fn fail2ban_regex(log: &std::path::Path, runs: usize) -> Result<(f64, u64), String> {
-    let filter = "/etc/fail2ban/filter.d/sshd.conf";
-    if !std::path::Path::new(filter).exists() {
-        return Err(format!("{filter} not installed (fail2ban)"));
+    let filter = std::path::Path::new("/etc/fail2ban/filter.d/sshd.conf");
+    if !filter.exists() {
+        return Err(format!("{} not installed (fail2ban)", filter.display()));
     }
     let mut timings = Vec::new();
     let mut matched = 0;
     for _ in 0..runs {
-        let start = std::time::Instant::now();
-        let out = std::process::Command::new("fail2ban-regex")
-            .arg(log)
-            .arg(filter)
-            .output()
-            .map_err(|e| format!("fail2ban-regex: {e}"))?;
-        timings.push(start.elapsed().as_secs_f64());
-        let text = String::from_utf8_lossy(&out.stdout);
-        // "Lines: 1000000 lines, 0 ignored, 300000 matched, 700000 missed"
-        matched = text
-            .lines()
-            .find(|l| l.starts_with("Lines:"))
-            .and_then(|l| l.split(',').find(|p| p.contains("matched")))
-            .and_then(|p| p.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| {
-                format!(
-                    "fail2ban-regex printed no summary: {}",
-                    text.lines().last().unwrap_or("")
-                )
-            })?;
+        let (secs, m) = filters::fail2ban_regex(log, filter)?;
+        timings.push(secs);
+        matched = m;
     }
     Ok((median(timings), matched))
 }

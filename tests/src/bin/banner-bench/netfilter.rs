@@ -2,7 +2,6 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr},
-    path::PathBuf,
     time::{Duration, Instant, SystemTime},
 };
 
@@ -12,13 +11,14 @@ use banner::{
         command::{CommandRunner, SystemRunner},
         iptables::IptablesBackend,
         nftables::NftablesBackend,
-        xdp::{AttachMode, XdpBackend, XdpOptions},
         Backend, BackendError,
     },
     model::{BlockSpec, BlockType},
 };
 use serde_json::{json, Map, Value};
-use tests::Lab;
+use tests::{Lab, Loaded};
+
+use crate::median;
 
 /// Runs netfilter commands inside a lab's host namespace.
 pub struct NsRunner(pub String);
@@ -57,28 +57,6 @@ fn specs(n: usize, blocktype: BlockType) -> Vec<BlockSpec> {
         .collect()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn xdp_loaded(tag: &str, interfaces: Vec<String>) -> (XdpBackend, PathBuf) {
-    let dir = PathBuf::from(format!(
-        "/sys/fs/bpf/banner-bench-{tag}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    let b = XdpBackend::open(&XdpOptions {
-        interfaces,
-        mode: AttachMode::Auto,
-        bpffs_dir: dir.clone(),
-        max_exact_bans: 200_000,
-        max_prefix_bans: 64,
-    })
-    .expect("load banner's XDP program");
-    (b, dir)
-}
-
 /// banner's nftables or iptables+ipset backend on an isolated lab's host side.
 fn netfilter_backend(kind: &str, lab: &Lab) -> Box<dyn Backend> {
     let runner = Box::new(NsRunner(lab.host_ns.clone().expect("isolated lab")));
@@ -109,12 +87,10 @@ pub fn bench_bulk(quick: bool) -> Value {
         let batch = specs(n, BlockType::Drop);
         let mut t = Vec::new();
         for _ in 0..runs {
-            let (mut b, dir) = xdp_loaded("bulk", Vec::new());
+            let mut x = Loaded::attached("bulk", Vec::new(), 200_000);
             let start = Instant::now();
-            b.block(&batch).expect("xdp block");
+            x.backend.block(&batch).expect("xdp block");
             t.push(start.elapsed().as_secs_f64());
-            let _ = b.shutdown(false);
-            let _ = std::fs::remove_dir_all(dir);
         }
         record("xdp", n, median(t));
         for kind in ["nftables", "ipset"] {
@@ -239,13 +215,14 @@ pub fn bench_pps(quick: bool) -> Value {
     // XDP: the host side in the test's namespace, native mode on the veth.
     {
         let lab = Lab::new();
-        let (mut b, dir) = xdp_loaded("pps", vec![lab.host_if.clone()]);
-        b.block(&with_peer(&lab, bans)).expect("xdp bans");
-        let (dropped, sent) = measure(&mut || b.counters().expect("counters").dropped, &lab);
+        let mut x = Loaded::attached("pps", vec![lab.host_if.clone()], 200_000);
+        x.backend.block(&with_peer(&lab, bans)).expect("xdp bans");
+        let (dropped, sent) = measure(
+            &mut || x.backend.counters().expect("counters").dropped,
+            &lab,
+        );
         out.insert("xdp_10k".into(), json!(dropped));
         out.insert("xdp_10k_sent".into(), json!(sent));
-        let _ = b.shutdown(false);
-        let _ = std::fs::remove_dir_all(dir);
     }
     for (key, kind) in [("nftables_10k", "nftables"), ("ipset_10k", "ipset")] {
         let lab = Lab::isolated();
