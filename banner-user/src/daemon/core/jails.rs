@@ -1,0 +1,101 @@
+//! The core's jails from the configuration: created, updated or dropped on reload, with their
+//! failure windows kept; and the hosts.deny subscriber's view of which jails want it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::{
+    config::Config,
+    jail::{Jail, JailPolicy, RECIDIVE},
+    model::JailId,
+    subscribers::hosts_deny::HostsDenyList,
+};
+
+use super::{Core, Feed, JailSlot};
+
+impl Core {
+    /// Create, update or drop jails to match `config`; the failure windows of jails that stay
+    /// are kept. Returns what changed.
+    pub fn apply_config(&mut self, config: &Config, sources: &BTreeMap<String, usize>) -> String {
+        let mut wanted: Vec<(String, JailPolicy, Feed, bool)> = config
+            .jails
+            .iter()
+            .map(|jc| {
+                let dedupe = sources.get(&jc.name).copied().unwrap_or(jc.source_count()) > 1;
+                (
+                    jc.name.clone(),
+                    jc.policy,
+                    Feed::Logs(Box::new(jc.clone())),
+                    dedupe,
+                )
+            })
+            .collect();
+        if let Some(p) = config.recidive {
+            wanted.push((RECIDIVE.to_string(), p, Feed::Bans, false));
+        }
+        let mut added = Vec::new();
+        let mut kept = Vec::new();
+        for (name, policy, feed, dedupe) in wanted {
+            match self.jails.get_mut(&name) {
+                Some(slot) => {
+                    slot.jail.update(policy, dedupe);
+                    slot.feed = feed;
+                    kept.push(name);
+                }
+                None => {
+                    let counters = matches!(feed, Feed::Logs(_)).then(|| self.registry.get(&name));
+                    self.jails.insert(
+                        name.clone(),
+                        JailSlot {
+                            jail: Jail::new(JailId::named(&name), policy, dedupe),
+                            feed,
+                            counters,
+                            ignored: 0,
+                        },
+                    );
+                    added.push(name);
+                }
+            }
+        }
+        let dropped: Vec<String> = self
+            .jails
+            .keys()
+            .filter(|n| config.jail(n).is_none() && !(*n == RECIDIVE && config.recidive.is_some()))
+            .cloned()
+            .collect();
+        for n in &dropped {
+            self.jails.remove(n);
+            self.book.remove_status_of_jail(n);
+        }
+        self.bantime = config.bantime;
+        self.blocktype = config.blocktype;
+        self.keep_on_exit = config.keep_on_exit;
+        self.config = config.clone();
+        if self.hosts_deny.path() != config.hosts_deny_path.as_path() {
+            self.hosts_deny = HostsDenyList::new(&config.hosts_deny_path);
+        }
+        self.reset_hosts_deny();
+        format!(
+            "jails added: [{}], kept: [{}], dropped: [{}]; recidive {}",
+            added.join(", "),
+            kept.join(", "),
+            dropped.join(", "),
+            if config.recidive.is_some() {
+                "on"
+            } else {
+                "off"
+            }
+        )
+    }
+
+    /// hosts.deny from scratch: the active bans of the jails that ask for it.
+    pub(super) fn reset_hosts_deny(&mut self) {
+        let jails: BTreeSet<JailId> = self
+            .jails
+            .values()
+            .filter(|s| matches!(&s.feed, Feed::Logs(c) if c.hosts_deny))
+            .map(|s| s.jail.name.clone())
+            .collect();
+        let allow = self.manager.ignore_list().nets();
+        self.hosts_deny.reset(jails, self.manager.active(), allow);
+    }
+}

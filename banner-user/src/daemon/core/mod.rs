@@ -1,0 +1,335 @@
+//! The synchronous core: the only owner of ban state. It takes failures from the sources and
+//! commands from the control adapter, runs them through the jails and the ban manager, hands
+//! what the manager did (its [`BanEvent`]s) to the subscribers and to the jails fed by bans
+//! (recidive), and keeps time (expiry, purges, saving read positions).
+//!
+//! This file is the engine; `commands` holds what the control adapter may ask of it, `jails`
+//! how a configuration becomes jails, `host` the checks of enforcement and the allowlist.
+
+use std::{
+    collections::BTreeMap,
+    sync::{mpsc, Arc},
+    time::{Duration, Instant, SystemTime},
+};
+
+use tokio::sync::oneshot;
+
+mod commands;
+mod host;
+mod jails;
+
+pub use commands::{ManualBan, Refused};
+
+use crate::{
+    addr::IpPrefix,
+    bans::{BanEvent, BanManager, BanRequest, IgnoreList},
+    config::{Config, JailConfig},
+    duration::BanLength,
+    filter::Failure,
+    jail::{recidive_counts, recidive_failure, Jail},
+    model::BlockType,
+    source::{positions::PositionBook, CounterRegistry, SourceCounters},
+    subscribers::{hosts_deny::HostsDenyList, EventLog, Subscriber},
+};
+
+/// What the async edges send the core.
+pub enum Event {
+    /// Run this on the core (the control adapter's commands and reports).
+    Call(Box<dyn FnOnce(&mut Core) + Send>),
+    Failures {
+        jail: String,
+        failures: Vec<Failure>,
+    },
+    /// Apply a new configuration; answers with a summary of what changed.
+    Reload {
+        config: Box<Config>,
+        /// Sources each jail will run (for cross-source dedupe).
+        sources: BTreeMap<String, usize>,
+        reply: oneshot::Sender<String>,
+    },
+    /// rtnetlink said a link or an address changed: check enforcement and the allowlist now
+    /// rather than at the next housekeeping round.
+    HostChanged,
+    Shutdown,
+}
+
+/// Where a jail's failures come from.
+enum Feed {
+    /// Log lines through a filter: the jail's configuration.
+    Logs(Box<JailConfig>),
+    /// The ban stream: every ban of another configured jail is one failure (recidive).
+    Bans,
+}
+
+struct JailSlot {
+    jail: Jail,
+    feed: Feed,
+    /// The sources' counters (None for a jail fed by bans).
+    counters: Option<Arc<SourceCounters>>,
+    ignored: u64,
+}
+
+/// Builds the allowlist: the configuration's and the host's own addresses as they are now.
+pub type AllowlistSource = Box<dyn Fn(&Config) -> IgnoreList + Send>;
+
+pub struct Core {
+    manager: BanManager,
+    jails: BTreeMap<String, JailSlot>,
+    /// Defaults for manual bans.
+    bantime: BanLength,
+    blocktype: BlockType,
+    keep_on_exit: bool,
+    book: PositionBook,
+    registry: CounterRegistry,
+    last_housekeeping: Instant,
+    last_history_prune: Instant,
+    /// When rtnetlink news was last acted on, and whether more came since.
+    last_host_check: Instant,
+    host_check_pending: bool,
+    /// The ban stream's subscribers besides the jails fed by bans.
+    log: EventLog,
+    hosts_deny: HostsDenyList,
+    subscribers: Vec<Box<dyn Subscriber>>,
+    /// Jail bans the backend failed to apply, retried every housekeeping round.
+    retry: Vec<BanRequest>,
+    /// The running configuration, to rebuild the allowlist when the host's addresses change.
+    config: Config,
+    /// Re-reads the allowlist every housekeeping round (None in unit tests, whose allowlist
+    /// is made by hand).
+    allowlist: Option<AllowlistSource>,
+}
+
+/// Most failed bans kept for retry (the oldest decisions matter most; later ones wait).
+const MAX_RETRY: usize = 100_000;
+
+/// How often the ban history is pruned (a walk over all of it).
+const HISTORY_PRUNE: Duration = Duration::from_secs(600);
+
+/// How often the core purges windows and saves read positions.
+const HOUSEKEEPING: Duration = Duration::from_secs(2);
+
+/// Rounds of ban events feeding bans (a ban, recidive's ban of it, ...): recidive never
+/// counts its own bans, so two rounds end it; the bound keeps any future loop finite.
+const MAX_EVENT_ROUNDS: usize = 4;
+
+impl Core {
+    pub fn new(
+        manager: BanManager,
+        config: &Config,
+        book: PositionBook,
+        registry: CounterRegistry,
+    ) -> Self {
+        let mut core = Self {
+            manager,
+            jails: BTreeMap::new(),
+            bantime: config.bantime,
+            blocktype: config.blocktype,
+            keep_on_exit: config.keep_on_exit,
+            book,
+            registry,
+            last_housekeeping: Instant::now(),
+            last_history_prune: Instant::now(),
+            last_host_check: Instant::now(),
+            host_check_pending: false,
+            log: EventLog,
+            hosts_deny: HostsDenyList::new(&config.hosts_deny_path),
+            subscribers: Vec::new(),
+            retry: Vec::new(),
+            config: config.clone(),
+            allowlist: None,
+        };
+        core.apply_config(config, &BTreeMap::new());
+        core
+    }
+
+    /// Hand every ban event from now on to `subscriber` as well (after the log and
+    /// hosts.deny, in the order subscribed).
+    pub fn subscribe(&mut self, subscriber: Box<dyn Subscriber>) {
+        self.subscribers.push(subscriber);
+    }
+
+    /// Keep the allowlist current with the host's addresses (DHCP, SLAAC, a new VIP): `source`
+    /// is asked every housekeeping round and on reload.
+    pub fn watch_host_addresses(&mut self, source: AllowlistSource) {
+        self.allowlist = Some(source);
+    }
+
+    /// Serve events until shutdown.
+    pub fn run(mut self, rx: mpsc::Receiver<Event>) -> Result<(), crate::bans::BanError> {
+        loop {
+            let wait = self
+                .manager
+                .next_deadline()
+                .map(|t| {
+                    t.duration_since(SystemTime::now())
+                        .unwrap_or(Duration::ZERO)
+                })
+                .unwrap_or(HOUSEKEEPING)
+                .clamp(Duration::from_millis(5), HOUSEKEEPING);
+            match rx.recv_timeout(wait) {
+                Ok(Event::Call(call)) => call(&mut self),
+                Ok(Event::Failures { jail, failures }) => self.on_failures(&jail, &failures),
+                Ok(Event::Reload {
+                    config,
+                    sources,
+                    reply,
+                }) => {
+                    let summary = self.apply_config(&config, &sources);
+                    self.refresh_allowlist();
+                    let _ = reply.send(summary);
+                }
+                Ok(Event::HostChanged) => self.on_host_changed(),
+                Ok(Event::Shutdown) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            self.tick();
+        }
+        if let Err(e) = self.book.save() {
+            log::warn!("saving read positions: {e}");
+        }
+        self.manager.shutdown(self.keep_on_exit)?;
+        if self.keep_on_exit {
+            log::info!(
+                "stopped; {} bans stay enforced in the kernel",
+                self.manager.active_count()
+            );
+        } else {
+            log::info!("stopped; kernel bans removed (they are kept in the state dir)");
+        }
+        Ok(())
+    }
+
+    /// Hand what the ban manager did to the subscribers and to the jails fed by bans; bans
+    /// those jails decide go round again.
+    fn publish(&mut self) {
+        for _ in 0..MAX_EVENT_ROUNDS {
+            let events = self.manager.take_events();
+            if events.is_empty() {
+                return;
+            }
+            self.log.on_events(&events);
+            self.hosts_deny.on_events(&events);
+            for s in &mut self.subscribers {
+                s.on_events(&events);
+            }
+            for request in self.feed_ban_jails(&events) {
+                self.apply_ban(request);
+            }
+        }
+    }
+
+    /// Each ban a configured jail made counts as one failure in the jails fed by bans.
+    fn feed_ban_jails(&mut self, events: &[BanEvent]) -> Vec<BanRequest> {
+        let now = self.manager.now();
+        let mut decided = Vec::new();
+        for e in events {
+            let (BanEvent::Banned { ban, .. } | BanEvent::Extended { ban, .. }) = e else {
+                continue;
+            };
+            if !recidive_counts(&ban.jail) {
+                continue;
+            }
+            let line = Arc::from(e.describe());
+            let Some(f) = recidive_failure(&ban.target, now, Some(line)) else {
+                continue;
+            };
+            for slot in self.jails.values_mut() {
+                if !matches!(slot.feed, Feed::Bans) || slot.jail.name == ban.jail {
+                    continue;
+                }
+                let manager = &self.manager;
+                if let Some(req) = slot
+                    .jail
+                    .on_failure(&f, now, |j, t| manager.previous_bans(j, t))
+                {
+                    decided.push(req);
+                }
+            }
+        }
+        decided
+    }
+
+    /// Expiry, and now and then purges and position saves.
+    pub fn tick(&mut self) {
+        if self.host_check_pending {
+            self.on_host_changed();
+        }
+        self.manager.expire();
+        if self.last_housekeeping.elapsed() >= HOUSEKEEPING {
+            self.last_housekeeping = Instant::now();
+            let now = self.manager.now();
+            for slot in self.jails.values_mut() {
+                slot.jail.purge(now);
+            }
+            if let Err(e) = self.book.save() {
+                log::warn!("saving read positions: {e}");
+            }
+            self.check_host();
+            for request in std::mem::take(&mut self.retry) {
+                self.apply_ban(request);
+            }
+            if self.last_history_prune.elapsed() >= HISTORY_PRUNE {
+                self.last_history_prune = Instant::now();
+                let gone = self.manager.prune_history();
+                if gone > 0 {
+                    log::debug!("forgot {gone} bans older than a month");
+                }
+            }
+        }
+        self.publish();
+    }
+
+    /// Count failures from a jail's sources; ban where a jail decides so.
+    pub fn on_failures(&mut self, jail: &str, failures: &[Failure]) {
+        let now = self.manager.now();
+        for f in failures {
+            let source = IpPrefix::host(f.addr);
+            let Some(slot) = self.jails.get_mut(jail) else {
+                return;
+            };
+            let Feed::Logs(cfg) = &slot.feed else {
+                return;
+            };
+            // The allowlist is checked before counting: its addresses never accumulate.
+            if self.manager.ignore_list().covering(&source).is_some()
+                || cfg.ignoreip.iter().any(|n| n.contains(&source))
+            {
+                slot.ignored += 1;
+                continue;
+            }
+            let target = slot.jail.policy.target_of(f.addr);
+            if self.manager.get(&target).is_some() {
+                // Already banned (old lines read at start, or lines still in flight).
+                continue;
+            }
+            let manager = &self.manager;
+            let decision = slot
+                .jail
+                .on_failure(f, now, |j, t| manager.previous_bans(j, t));
+            if let Some(request) = decision {
+                self.apply_ban(request);
+            }
+        }
+        self.publish();
+    }
+
+    /// Ban as a jail decided; a backend failure keeps the decision for the next round.
+    fn apply_ban(&mut self, request: BanRequest) {
+        match self.manager.ban(request.clone()) {
+            Ok(_) => {}
+            Err(e @ crate::bans::BanError::Backend(_)) => {
+                // The enforcement command failed (nft or ipset missing or busy): keep the
+                // decision and try again at the next housekeeping round.
+                log::warn!("[{}] {e}; will retry", request.jail);
+                if self.retry.len() < MAX_RETRY {
+                    self.retry.push(request);
+                }
+            }
+            // Refusals are events; the log subscriber words them.
+            Err(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! The core on a manual clock and a memory backend.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::{
+    addr::IpPrefix,
+    backend::memory::MemoryBackend,
+    bans::{BanEvent, IgnoreList},
+    clock::ManualClock,
+    filter::FailureKind,
+    jail::RECIDIVE,
+    state::Store,
+    subscribers::Subscriber,
+};
+
+fn core_with(backend: MemoryBackend, clock: &ManualClock, dir: &std::path::Path) -> Core {
+    let (store, _, _) = Store::open(dir).unwrap();
+    let mut ignore = IgnoreList::default();
+    ignore.push("198.18.100.0/24".parse().unwrap(), "ignoreip");
+    let manager = BanManager::new(Box::new(backend), store, Arc::new(clock.clone()), ignore);
+    let config = Config::parse(
+        "[jails.sshd]\nlogpath = \"/tmp/banner-core-test.log\"\njournalmatch = []\n[jails.recidive]\nmaxretry = 2\n",
+        "t.toml",
+    )
+    .unwrap();
+    Core::new(
+        manager,
+        &config,
+        PositionBook::in_memory(),
+        CounterRegistry::default(),
+    )
+}
+
+fn failure(addr: &str, clock: &ManualClock) -> Failure {
+    Failure {
+        addr: addr.parse().unwrap(),
+        time: crate::clock::Clock::now(clock),
+        session: None,
+        kind: FailureKind::Attempt,
+        user: None,
+        fingerprint: 0,
+        line: Some(Arc::from(format!("Failed password for root from {addr}"))),
+    }
+}
+
+#[test]
+fn allowlisted_failures_are_never_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000);
+    let backend = MemoryBackend::default();
+    let mut core = core_with(backend.clone(), &clock, dir.path());
+    let f = failure("198.18.100.5", &clock);
+    core.on_failures("sshd", &[f.clone(), f.clone(), f.clone(), f]);
+    assert!(backend.state().bans.is_empty());
+    assert_eq!(core.jails["sshd"].ignored, 4);
+    assert_eq!(core.jails["sshd"].jail.stats().failures, 0);
+}
+
+#[test]
+fn a_ban_the_backend_refused_is_retried_until_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000);
+    let backend = MemoryBackend::default();
+    let mut core = core_with(backend.clone(), &clock, dir.path());
+    backend.state().fail_next_block = true;
+    let f = failure("198.18.0.9", &clock);
+    core.on_failures("sshd", &[f.clone(), f.clone(), f]);
+    assert!(backend.state().bans.is_empty(), "the first attempt failed");
+    assert_eq!(core.retry.len(), 1);
+    core.last_housekeeping = Instant::now() - HOUSEKEEPING;
+    core.tick();
+    assert!(core.retry.is_empty());
+    assert!(backend
+        .state()
+        .bans
+        .contains_key(&"198.18.0.9".parse().unwrap()));
+}
+
+/// Keeps every event it is given.
+#[derive(Clone, Default)]
+struct Recorder(Arc<std::sync::Mutex<Vec<BanEvent>>>);
+
+impl Subscriber for Recorder {
+    fn on_event(&mut self, event: &BanEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+#[test]
+fn subscribers_see_each_ban_with_its_cause_and_recidive_is_fed_by_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000);
+    let mut core = core_with(MemoryBackend::default(), &clock, dir.path());
+    let seen = Recorder::default();
+    core.subscribe(Box::new(seen.clone()));
+    let target: IpPrefix = "198.18.0.9".parse().unwrap();
+    for _ in 0..2 {
+        let f = failure("198.18.0.9", &clock);
+        core.on_failures("sshd", &[f.clone(), f.clone(), f]);
+        core.unban_by_hand(&[target], None).unwrap();
+        clock.advance(Duration::from_secs(60));
+    }
+    let events = seen.0.lock().unwrap().clone();
+    let described: Vec<String> = events.iter().map(BanEvent::describe).collect();
+    // sshd's first ban; lifted; sshd's second ban, which recidive (maxretry 2) counts
+    // as its second and bans for a week on top; lifted.
+    assert_eq!(events.len(), 5, "{described:#?}");
+    let BanEvent::Banned { ban, cause } = &events[0] else {
+        panic!("{described:#?}");
+    };
+    assert_eq!((ban.jail.as_str(), cause.failures), ("sshd", 3));
+    assert_eq!(cause.lines.len(), 3);
+    assert!(cause.lines[0].contains("198.18.0.9"), "{cause:?}");
+    let BanEvent::Extended { ban, cause } = &events[3] else {
+        panic!("{described:#?}");
+    };
+    assert_eq!((ban.jail.as_str(), cause.failures), (RECIDIVE, 2));
+    // Recidive's evidence is the bans that made it.
+    assert!(
+        cause
+            .lines
+            .iter()
+            .all(|l| l.starts_with("[sshd] Ban 198.18.0.9")),
+        "{cause:?}"
+    );
+    assert!(matches!(&events[4], BanEvent::Unbanned { ban, .. } if ban.jail == RECIDIVE));
+}
+
+#[test]
+fn repeat_offenders_earn_the_recidive_ban() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000);
+    let backend = MemoryBackend::default();
+    let mut core = core_with(backend.clone(), &clock, dir.path());
+    let target: IpPrefix = "198.18.0.9".parse().unwrap();
+    for round in 0..2 {
+        let f = failure("198.18.0.9", &clock);
+        core.on_failures("sshd", &[f.clone(), f.clone(), f]);
+        let ban = core.manager.get(&target).cloned().expect("banned");
+        if round == 0 {
+            assert_eq!(ban.jail, "sshd");
+            core.manager.unban(&target).unwrap();
+            clock.advance(Duration::from_secs(60));
+        } else {
+            // The second sshd ban within recidive's day is recidive's second count.
+            assert_eq!(ban.jail, RECIDIVE, "{ban:?}");
+            let week = crate::clock::Clock::now(&clock) + Duration::from_secs(7 * 86_400);
+            assert_eq!(ban.expires_at, Some(week));
+        }
+    }
+}
