@@ -1,7 +1,11 @@
 //! banner: a fast intrusion blocker. Logs in, bans out, enforced at the NIC by XDP.
 //!
 //! The pipeline, one module per stage: `source` (log lines) -> `filter` (failures) -> `jail`
-//! (failure windows, decisions) -> `bans` (the ban manager) -> `backend` (XDP maps).
+//! (failure windows, decisions) -> `bans` (the ban manager) -> `backend` (XDP maps, or
+//! nftables/iptables). The ban manager's events (`bans::events`) feed the `subscribers`
+//! (log, hosts.deny) and the jails fed by bans (recidive). `daemon` runs it all: its `core`
+//! is the engine, its `adapter` the only reader of the control `protocol`, which the `cli`
+//! speaks too.
 
 pub mod addr;
 pub mod backend;
