@@ -369,7 +369,8 @@ pub mod counter {
     pub const UNPARSED: u32 = 6;
     /// Number of counters.
     pub const COUNT: u32 = 7;
-    /// Names, for display, in index order.
+    /// Names, in index order: the keys of `banner stats --json` and of nftables' named
+    /// counters. The one list of counters; everything else indexes it.
     pub const NAMES: [&str; COUNT as usize] = [
         "passed",
         "dropped",
@@ -379,6 +380,21 @@ pub mod counter {
         "expired",
         "unparsed",
     ];
+    /// What each counts, in words, for tables (same order).
+    pub const LABELS: [&str; COUNT as usize] = [
+        "packets passed",
+        "packets dropped",
+        "packets tarpitted",
+        "aborted",
+        "allowlisted hits",
+        "expired-ban hits",
+        "frames not parsed",
+    ];
+
+    /// The index of a counter by name.
+    pub fn index_of(name: &str) -> Option<u32> {
+        NAMES.iter().position(|n| *n == name).map(|i| i as u32)
+    }
 }
 
 #[cfg(feature = "user")]

@@ -303,8 +303,15 @@ fn tarpitted_and_dropped_packets_are_counted_apart() {
     assert_eq!(x.verdict(&tcp_frame(c, s, &[], TCP_ACK, 2, 3, b"")), XDP_TX);
     assert_eq!(x.verdict(&udp_frame(c, s)), XDP_DROP);
     let after = x.backend.counters().unwrap();
-    assert_eq!(after.tarpitted - before.tarpitted, 2);
-    assert_eq!(after.dropped - before.dropped, 1);
+    assert_eq!(
+        after.get(banner_common::counter::TARPITTED)
+            - before.get(banner_common::counter::TARPITTED),
+        2
+    );
+    assert_eq!(
+        after.get(banner_common::counter::DROPPED) - before.get(banner_common::counter::DROPPED),
+        1
+    );
     let ban = x
         .backend
         .list()

@@ -1,6 +1,7 @@
 //! The kernel program on made-up frames (BPF_PROG_TEST_RUN): verdicts for every shape of frame
 //! the parser must handle, allowlist precedence, expiry, prefixes, counters and map limits.
 
+use banner_common::counter;
 use std::{
     net::IpAddr,
     time::{Duration, SystemTime},
@@ -129,7 +130,7 @@ fn truncated_garbage_and_foreign_frames_pass_and_are_counted() {
     let mut x = Loaded::new("junk", 1024);
     x.ban("198.18.1.7", in_an_hour());
     let full = udp_frame(ip("198.18.1.7"), ip(HOST4));
-    let before = x.backend.counters().unwrap().unparsed;
+    let before = x.backend.counters().unwrap().get(counter::UNPARSED);
     // Cut inside the IPv4 header (before the source address).
     assert_eq!(x.verdict(&full[..14 + 10]), XDP_PASS);
     // Ethernet header only.
@@ -169,12 +170,12 @@ fn truncated_garbage_and_foreign_frames_pass_and_are_counted() {
     assert_eq!(x.verdict(&garbage), XDP_PASS);
     let after = x.backend.counters().unwrap();
     assert!(
-        after.unparsed >= before + 7,
+        after.get(counter::UNPARSED) >= before + 7,
         "unparsed {} -> {}",
         before,
-        after.unparsed
+        after.get(counter::UNPARSED)
     );
-    assert_eq!(after.aborted, 0);
+    assert_eq!(after.get(counter::ABORTED), 0);
 }
 
 #[test]
@@ -198,7 +199,7 @@ fn the_allowlist_wins_over_a_ban() {
         x.verdict(&udp_frame(ip("2001:db8:1::8"), ip(HOST6))),
         XDP_DROP
     );
-    assert!(x.backend.counters().unwrap().allowlisted >= 2);
+    assert!(x.backend.counters().unwrap().get(counter::ALLOWLISTED) >= 2);
     // Shrinking the allowlist takes effect.
     x.backend.set_allowlist(&[]).unwrap();
     assert_eq!(x.verdict(&udp_frame(ip("198.18.1.7"), ip(HOST4))), XDP_DROP);
@@ -225,7 +226,7 @@ fn an_expired_ban_is_not_enforced_even_if_never_removed() {
         x.verdict(&udp_frame(ip("2001:db8:1::7"), ip(HOST6))),
         XDP_PASS
     );
-    assert!(x.backend.counters().unwrap().expired >= 2);
+    assert!(x.backend.counters().unwrap().get(counter::EXPIRED) >= 2);
     // A permanent ban has no deadline.
     x.ban("198.18.1.9", None);
     assert_eq!(x.verdict(&udp_frame(ip("198.18.1.9"), ip(HOST4))), XDP_DROP);
@@ -280,8 +281,11 @@ fn drops_are_counted_per_ban_and_in_total() {
     }
     assert_eq!(x.verdict(&udp_frame(ip("198.18.1.8"), ip(HOST4))), XDP_PASS);
     let after = x.backend.counters().unwrap();
-    assert_eq!(after.dropped - before.dropped, 5);
-    assert_eq!(after.passed - before.passed, 1);
+    assert_eq!(
+        after.get(counter::DROPPED) - before.get(counter::DROPPED),
+        5
+    );
+    assert_eq!(after.get(counter::PASSED) - before.get(counter::PASSED), 1);
     let listed = x.backend.list().unwrap();
     let ban = listed
         .iter()
@@ -373,9 +377,12 @@ fn an_expired_exact_ban_does_not_hide_a_live_prefix_ban() {
     x.backend
         .unblock(&["198.18.5.0/24".parse().unwrap()])
         .unwrap();
-    let before = x.backend.counters().unwrap().expired;
+    let before = x.backend.counters().unwrap().get(counter::EXPIRED);
     assert_eq!(x.verdict(&udp_frame(ip("198.18.5.7"), ip(HOST4))), XDP_PASS);
-    assert_eq!(x.backend.counters().unwrap().expired, before + 1);
+    assert_eq!(
+        x.backend.counters().unwrap().get(counter::EXPIRED),
+        before + 1
+    );
 }
 
 /// The IP packet of a frame built by `udp_frame`: what an L3 device (tun, WireGuard, ipip)
@@ -409,9 +416,12 @@ fn frames_of_interfaces_without_a_link_header_are_read_from_the_ip_header() {
         XDP_PASS
     );
     // The Ethernet program on the same bytes sees no IP (the L3 device's case before the fix).
-    let before = x.backend.counters().unwrap().unparsed;
+    let before = x.backend.counters().unwrap().get(counter::UNPARSED);
     assert_eq!(x.verdict(&l3_packet(ip("198.18.1.7"), ip(HOST4))), XDP_PASS);
-    assert_eq!(x.backend.counters().unwrap().unparsed, before + 1);
+    assert_eq!(
+        x.backend.counters().unwrap().get(counter::UNPARSED),
+        before + 1
+    );
     // Garbage with no IP version passes untouched.
     assert_eq!(run(&mut x, &[0x00; 40]), XDP_PASS);
     // Too short for an IPv4 header (test_run needs at least 14 bytes).

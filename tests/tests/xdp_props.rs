@@ -261,7 +261,8 @@ fn random_and_mutated_frames_never_abort_and_replies_are_always_valid() {
     }
     let after = x.backend.counters().unwrap();
     assert_eq!(
-        after.aborted, before.aborted,
+        after.get(banner_common::counter::ABORTED),
+        before.get(banner_common::counter::ABORTED),
         "the program failed to shape a reply"
     );
     // The property held on real replies, not vacuously.

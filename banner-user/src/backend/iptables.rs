@@ -12,6 +12,8 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use banner_common::counter;
+
 use super::{
     collapse, command::CommandRunner, Backend, BackendError, Capacity, Counters, Enforced, Health,
     Hits,
@@ -464,8 +466,8 @@ impl Backend for IptablesBackend {
                     continue;
                 };
                 match cols.get(2).copied() {
-                    Some("RETURN") => c.allowlisted += packets,
-                    Some("DROP") => c.dropped += packets,
+                    Some("RETURN") => c.add(counter::ALLOWLISTED, packets),
+                    Some("DROP") => c.add(counter::DROPPED, packets),
                     _ => {}
                 }
             }
@@ -481,7 +483,7 @@ impl Backend for IptablesBackend {
                         cols.first().and_then(|p| p.parse::<u64>().ok()),
                         cols.get(2),
                     ) {
-                        c.tarpitted += p;
+                        c.add(counter::TARPITTED, p);
                     }
                 }
             }

@@ -11,6 +11,8 @@ pub mod xdp;
 
 use std::time::SystemTime;
 
+use banner_common::counter;
+
 use crate::{
     addr::IpPrefix,
     model::{BlockSpec, BlockType},
@@ -38,16 +40,27 @@ impl Hits {
     }
 }
 
-/// Packet totals since the backend's state was created.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counters {
-    pub passed: u64,
-    pub dropped: u64,
-    pub tarpitted: u64,
-    pub aborted: u64,
-    pub allowlisted: u64,
-    pub expired: u64,
-    pub unparsed: u64,
+/// Packet totals since the backend's state was created, by the index of banner-common's
+/// counter list (`counter::NAMES`, the one list: a backend counts what it can of it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters(pub [u64; counter::COUNT as usize]);
+
+impl Counters {
+    /// The counter at `index` (a `counter::` constant).
+    pub fn get(&self, index: u32) -> u64 {
+        self.0.get(index as usize).copied().unwrap_or(0)
+    }
+
+    pub fn add(&mut self, index: u32, n: u64) {
+        if let Some(v) = self.0.get_mut(index as usize) {
+            *v += n;
+        }
+    }
+
+    /// (name, value) of every counter, in the list's order.
+    pub fn named(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        counter::NAMES.iter().copied().zip(self.0.iter().copied())
+    }
 }
 
 /// How many bans of each kind the backend can hold; None where it has no fixed limit.

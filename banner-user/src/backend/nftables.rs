@@ -10,6 +10,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use banner_common::counter;
 use serde_json::Value;
 
 use super::{
@@ -373,13 +374,11 @@ impl Backend for NftablesBackend {
         let v: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
         let mut c = Counters::default();
         for item in v["nftables"].as_array().into_iter().flatten() {
-            let counter = &item["counter"];
-            let packets = counter["packets"].as_u64().unwrap_or(0);
-            match counter["name"].as_str() {
-                Some("passed") => c.passed = packets,
-                Some("dropped") => c.dropped = packets,
-                Some("allowlisted") => c.allowlisted = packets,
-                _ => {}
+            let entry = &item["counter"];
+            let packets = entry["packets"].as_u64().unwrap_or(0);
+            // Our named counters carry the contract's names.
+            if let Some(i) = entry["name"].as_str().and_then(counter::index_of) {
+                c.add(i, packets);
             }
         }
         Ok(c)
@@ -573,5 +572,30 @@ mod tests {
             Err("Error: No such file or directory"),
         );
         assert!(matches!(b.check().unwrap(), Health::Rebuilt(_)));
+    }
+
+    #[test]
+    fn named_counters_are_read_by_the_contracts_names() {
+        let runner = RecordingRunner::default();
+        runner.answer("list chain inet banner prerouting", Ok(LISTING));
+        runner.answer(
+            "list counters",
+            Ok(r#"{"nftables":[{"metainfo":{}},{"counter":{"name":"dropped","packets":5}},{"counter":{"name":"passed","packets":3}},{"counter":{"name":"allowlisted","packets":2}},{"counter":{"name":"other","packets":9}}]}"#),
+        );
+        let mut b = NftablesBackend::open(Box::new(runner)).unwrap();
+        let c = b.counters().unwrap();
+        assert_eq!(
+            (
+                c.get(counter::DROPPED),
+                c.get(counter::PASSED),
+                c.get(counter::ALLOWLISTED)
+            ),
+            (5, 3, 2)
+        );
+        assert_eq!(
+            c.named().map(|(_, v)| v).sum::<u64>(),
+            10,
+            "`other` is not ours"
+        );
     }
 }

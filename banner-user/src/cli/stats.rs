@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use super::{request, table, unexpected, CliResult};
+use banner_common::counter;
+
 use crate::protocol::{Request, Response};
 
 #[derive(Debug, clap::Args)]
@@ -20,29 +22,29 @@ pub fn run(socket: &Path, args: StatsArgs) -> CliResult {
     if args.json {
         return super::print_json(&stats);
     }
-    let rows: Vec<Vec<String>> = [
-        ("backend", stats.backend.clone()),
-        ("active bans", stats.bans_active.to_string()),
-        ("packets passed", stats.passed.to_string()),
-        ("packets dropped", stats.dropped.to_string()),
-        ("packets tarpitted", stats.tarpitted.to_string()),
-        ("allowlisted hits", stats.allowlisted.to_string()),
-        ("expired-ban hits", stats.expired.to_string()),
-        ("frames not parsed", stats.unparsed.to_string()),
-        ("aborted", stats.aborted.to_string()),
-        ("bans made", stats.bans_total.to_string()),
-        ("unbans", stats.unbans_total.to_string()),
-        ("bans expired", stats.expired_total.to_string()),
-        (
-            "refused: allowlisted",
-            stats.refused_allowlisted.to_string(),
-        ),
-        ("refused: map full", stats.refused_full.to_string()),
-        ("backend errors", stats.backend_errors.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| vec![k.to_string(), v])
-    .collect();
+    let mut rows = vec![
+        row("backend", stats.backend.clone()),
+        row("active bans", stats.bans_active.to_string()),
+    ];
+    // Every counter of the contract, whatever this banner's backend counts.
+    for (name, label) in counter::NAMES.iter().zip(counter::LABELS) {
+        let value = stats.packets.get(*name).copied().unwrap_or(0);
+        rows.push(row(label, value.to_string()));
+    }
+    for (label, value) in [
+        ("bans made", stats.bans_total),
+        ("unbans", stats.unbans_total),
+        ("bans expired", stats.expired_total),
+        ("refused: allowlisted", stats.refused_allowlisted),
+        ("refused: map full", stats.refused_full),
+        ("backend errors", stats.backend_errors),
+    ] {
+        rows.push(row(label, value.to_string()));
+    }
     print!("{}", table::render(&["STAT", "VALUE"], &rows));
     Ok(())
+}
+
+fn row(label: &str, value: String) -> Vec<String> {
+    vec![label.to_string(), value]
 }

@@ -45,13 +45,7 @@ pub fn answer(core: &mut Core, request: Request) -> Response {
                 Response::Stats {
                     stats: Stats {
                         backend: m.backend_name(),
-                        passed: c.passed,
-                        dropped: c.dropped,
-                        tarpitted: c.tarpitted,
-                        aborted: c.aborted,
-                        allowlisted: c.allowlisted,
-                        expired: c.expired,
-                        unparsed: c.unparsed,
+                        packets: c.named().map(|(n, v)| (n.to_string(), v)).collect(),
                         bans_active: m.active_count() as u64,
                         bans_total: s.bans_total,
                         unbans_total: s.unbans_total,

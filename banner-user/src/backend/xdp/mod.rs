@@ -556,15 +556,11 @@ impl Backend for XdpBackend {
                     source: Box::new(source),
                 })
         };
-        Ok(Counters {
-            passed: read(counter::PASSED)?,
-            dropped: read(counter::DROPPED)?,
-            tarpitted: read(counter::TARPITTED)?,
-            aborted: read(counter::ABORTED)?,
-            allowlisted: read(counter::ALLOWLISTED)?,
-            expired: read(counter::EXPIRED)?,
-            unparsed: read(counter::UNPARSED)?,
-        })
+        let mut c = Counters::default();
+        for i in 0..counter::COUNT {
+            c.add(i, read(i)?);
+        }
+        Ok(c)
     }
 
     fn check(&mut self) -> Result<Health, BackendError> {

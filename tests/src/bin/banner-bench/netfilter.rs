@@ -218,7 +218,12 @@ pub fn bench_pps(quick: bool) -> Value {
         let mut x = Loaded::attached("pps", vec![lab.host_if.clone()], 200_000);
         x.backend.block(&with_peer(&lab, bans)).expect("xdp bans");
         let (dropped, sent) = measure(
-            &mut || x.backend.counters().expect("counters").dropped,
+            &mut || {
+                x.backend
+                    .counters()
+                    .expect("counters")
+                    .get(banner_common::counter::DROPPED)
+            },
             &lab,
         );
         out.insert("xdp_10k".into(), json!(dropped));
@@ -228,7 +233,14 @@ pub fn bench_pps(quick: bool) -> Value {
         let lab = Lab::isolated();
         let mut b = netfilter_backend(kind, &lab);
         b.block(&with_peer(&lab, bans)).expect("bans");
-        let (dropped, sent) = measure(&mut || b.counters().expect("counters").dropped, &lab);
+        let (dropped, sent) = measure(
+            &mut || {
+                b.counters()
+                    .expect("counters")
+                    .get(banner_common::counter::DROPPED)
+            },
+            &lab,
+        );
         out.insert(key.into(), json!(dropped));
         out.insert(format!("{key}_sent"), json!(sent));
     }
