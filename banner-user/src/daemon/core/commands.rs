@@ -117,35 +117,22 @@ impl Core {
 
     /// Lift every ban (of `jail`, when given).
     pub fn unban_all(&mut self, jail: Option<&str>) -> Result<Vec<Ban>, Refused> {
-        let result = match jail {
-            None => self
+        let Some(jail) = jail else {
+            let result = self
                 .manager
                 .unban_all()
-                .map_err(|e| Refused::new(e.to_string())),
-            Some(jail) => {
-                let picked: Vec<IpPrefix> = self
-                    .manager
-                    .active()
-                    .filter(|b| b.jail == jail)
-                    .map(|b| b.target)
-                    .collect();
-                let mut lifted = Vec::new();
-                let mut failed = None;
-                for t in picked {
-                    match self.manager.unban(&t) {
-                        Ok(Some(b)) => lifted.push(b),
-                        Ok(None) => {}
-                        Err(e) => {
-                            failed = Some(Refused::new(e.to_string()));
-                            break;
-                        }
-                    }
-                }
-                failed.map_or(Ok(lifted), Err)
-            }
+                .map_err(|e| Refused::new(e.to_string()));
+            self.publish();
+            return result;
         };
-        self.publish();
-        result
+        let picked: Vec<IpPrefix> = self
+            .manager
+            .active()
+            .filter(|b| b.jail == jail)
+            .map(|b| b.target)
+            .collect();
+        self.unban_by_hand(&picked, Some(jail))
+            .map(|done| done.lifted)
     }
 
     /// Every jail's figures; the log sources' states.
