@@ -493,12 +493,6 @@ impl Jail {
     }
 }
 
-/// Whether recidive counts a ban by `jail`: only configured jails' other than its own (a
-/// ban by hand or adopted from the kernel is no offence of the address).
-pub fn recidive_counts(jail: &JailId) -> bool {
-    jail.is_jail() && jail != RECIDIVE
-}
-
 pub const RECIDIVE: &str = "recidive";
 
 /// The recidive jail: its "failures" are other jails' bans of an address; `line` says which
@@ -819,11 +813,7 @@ mod tests {
     }
 
     #[test]
-    fn recidive_counts_other_jails_bans_only() {
-        assert!(recidive_counts(&"sshd".into()));
-        assert!(!recidive_counts(&RECIDIVE.into()));
-        assert!(!recidive_counts(&JailId::Manual));
-        assert!(!recidive_counts(&JailId::Restored));
+    fn recidive_bans_after_maxretry_bans_inside_its_findtime() {
         let clock = ManualClock::at(T0);
         let mut recidive = Jail::new(
             RECIDIVE.into(),

@@ -32,6 +32,7 @@ impl Core {
         if let Some(p) = config.recidive {
             wanted.push((RECIDIVE.to_string(), p, Feed::Bans, false));
         }
+        let names: BTreeSet<String> = wanted.iter().map(|w| w.0.clone()).collect();
         let mut added = Vec::new();
         let mut kept = Vec::new();
         for (name, policy, feed, dedupe) in wanted {
@@ -59,7 +60,7 @@ impl Core {
         let dropped: Vec<String> = self
             .jails
             .keys()
-            .filter(|n| config.jail(n).is_none() && !(*n == RECIDIVE && config.recidive.is_some()))
+            .filter(|n| !names.contains(*n))
             .cloned()
             .collect();
         for n in &dropped {

@@ -26,8 +26,8 @@ use crate::{
     config::{Config, JailConfig},
     duration::BanLength,
     filter::Failure,
-    jail::{recidive_counts, recidive_failure, Jail},
-    model::BlockType,
+    jail::{recidive_failure, Jail},
+    model::{BlockType, JailId},
     source::{positions::PositionBook, CounterRegistry, SourceCounters},
     subscribers::{hosts_deny::HostsDenyList, EventLog, Subscriber},
 };
@@ -218,15 +218,28 @@ impl Core {
         }
     }
 
-    /// Each ban a configured jail made counts as one failure in the jails fed by bans.
+    /// Whether a ban by `jail` is an offence the jails fed by bans count: a jail made it (not
+    /// a person, not the kernel), and not one fed by bans (recidive counting itself).
+    pub(super) fn feeds_ban_jails(&self, jail: &JailId) -> bool {
+        jail.is_jail()
+            && !self
+                .jails
+                .get(jail.as_str())
+                .is_some_and(|s| matches!(s.feed, Feed::Bans))
+    }
+
+    /// Each ban a jail reading logs made counts as one failure in the jails fed by bans.
     fn feed_ban_jails(&mut self, events: &[BanEvent]) -> Vec<BanRequest> {
+        if !self.jails.values().any(|s| matches!(s.feed, Feed::Bans)) {
+            return Vec::new();
+        }
         let now = self.manager.now();
         let mut decided = Vec::new();
         for e in events {
             let (BanEvent::Banned { ban, .. } | BanEvent::Extended { ban, .. }) = e else {
                 continue;
             };
-            if !recidive_counts(&ban.jail) {
+            if !self.feeds_ban_jails(&ban.jail) {
                 continue;
             }
             let line = Arc::from(e.describe());
@@ -234,7 +247,7 @@ impl Core {
                 continue;
             };
             for slot in self.jails.values_mut() {
-                if !matches!(slot.feed, Feed::Bans) || slot.jail.name == ban.jail {
+                if !matches!(slot.feed, Feed::Bans) {
                     continue;
                 }
                 let manager = &self.manager;

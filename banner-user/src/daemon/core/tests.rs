@@ -10,6 +10,7 @@ use crate::{
     clock::ManualClock,
     filter::FailureKind,
     jail::RECIDIVE,
+    model::JailId,
     state::Store,
     subscribers::Subscriber,
 };
@@ -125,6 +126,19 @@ fn subscribers_see_each_ban_with_its_cause_and_recidive_is_fed_by_them() {
         "{cause:?}"
     );
     assert!(matches!(&events[4], BanEvent::Unbanned { ban, .. } if ban.jail == RECIDIVE));
+}
+
+#[test]
+fn recidive_counts_the_bans_of_jails_reading_logs_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000);
+    let core = core_with(MemoryBackend::default(), &clock, dir.path());
+    assert!(core.feeds_ban_jails(&"sshd".into()));
+    assert!(!core.feeds_ban_jails(&RECIDIVE.into()));
+    assert!(!core.feeds_ban_jails(&JailId::Manual));
+    assert!(!core.feeds_ban_jails(&JailId::Restored));
+    // A jail dropped by a reload whose ban was still waiting for a retry: still a jail's ban.
+    assert!(core.feeds_ban_jails(&"gone".into()));
 }
 
 #[test]
