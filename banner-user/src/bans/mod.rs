@@ -131,7 +131,7 @@ pub struct BatchError {
 }
 
 /// Counts of what the manager refused or did, for `banner stats`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ManagerStats {
     pub bans_total: u64,
     pub unbans_total: u64,

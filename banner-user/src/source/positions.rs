@@ -33,7 +33,7 @@ pub enum Saved {
 }
 
 /// What one source is doing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceStatus {
     pub jail: String,
     /// "file" or "journal".
