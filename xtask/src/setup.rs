@@ -52,6 +52,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ),
     ("ethtool", "full checksums from the lab's veth peer"),
     ("fonts-dejavu-core", "text in the benchmark charts"),
+    (
+        "tzdata",
+        "time zones with daylight saving, for the date readers' tests",
+    ),
 ];
 
 /// Debian's Rust with its library source: needed only when rustup's nightly has no rust-src.

@@ -7,9 +7,14 @@
 //! A year-less time is put in the year of `now`, or the year before when that would land
 //! more than a day in the future; a time without a zone is local time.
 
-use std::collections::BTreeMap;
+use std::{cell::RefCell, collections::BTreeMap};
 
-use chrono::{Local, NaiveDate, NaiveDateTime, TimeZone as _};
+use chrono::{Datelike as _, Local, NaiveDate, NaiveDateTime, TimeZone as _};
+use regex_automata::{
+    nfa::thompson::{self, backtrack::BoundedBacktracker},
+    util::{captures::Captures, syntax},
+    Anchored, Input,
+};
 
 use super::pyre::Re;
 
@@ -78,6 +83,191 @@ struct Template {
     word_end: bool,
     /// The group holding the date (1 when the pattern has an unnamed group, else 0).
     group: usize,
+    /// Reads the fields of a match already found (None for the special kinds).
+    reader: Option<Reader>,
+}
+
+/// The date fields fail2ban's templates name (`d_Y`, `d_b`, ...), as slots of [`Fields`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    /// `%s`: unix seconds.
+    Epoch,
+    Year,
+    Year2,
+    Month,
+    MonthName,
+    MonthFullName,
+    Day,
+    YearDay,
+    Hour,
+    Hour12,
+    AmPm,
+    Minute,
+    Second,
+    Fraction,
+    Zone,
+    ZoneName,
+}
+
+impl Field {
+    const COUNT: usize = 16;
+
+    /// The field a template's group fills; None for what no time needs (a weekday, a
+    /// repeated directive's second group).
+    fn of_group(name: &str) -> Option<Self> {
+        Some(match name {
+            "d_s" => Self::Epoch,
+            "d_UY" => Self::Year,
+            "d_y" => Self::Year2,
+            "d_m" => Self::Month,
+            "d_b" => Self::MonthName,
+            "d_UB" => Self::MonthFullName,
+            "d_d" => Self::Day,
+            "d_j" => Self::YearDay,
+            "d_UH" => Self::Hour,
+            "d_UI" => Self::Hour12,
+            "d_p" => Self::AmPm,
+            "d_UM" => Self::Minute,
+            "d_US" => Self::Second,
+            "d_f" => Self::Fraction,
+            "d_z" => Self::Zone,
+            "d_UZ" => Self::ZoneName,
+            _ => return None,
+        })
+    }
+}
+
+/// A template's fields read from a match already found: a bounded backtracker, run
+/// without Unicode over the match's few bytes alone, anchored where the match starts. The
+/// general engines cost more than the rest of the date: a capture search across the line,
+/// or the chain's one DFA search per group, each deciding the group's alternatives by
+/// scanning the rest of the date.
+#[derive(Debug, Clone)]
+struct Reader {
+    engine: BoundedBacktracker,
+    scratch: RefCell<(regex_automata::nfa::thompson::backtrack::Cache, Captures)>,
+    /// (group index, field) for every group a time needs.
+    fields: Vec<(usize, Field)>,
+}
+
+impl Reader {
+    /// None where the pattern needs Unicode (the general engines read it then).
+    fn new(pattern: &str) -> Option<Self> {
+        if !pattern.is_ascii() || pattern.contains(r"\x{") {
+            return None;
+        }
+        let engine = BoundedBacktracker::builder()
+            .syntax(syntax::Config::new().unicode(false).utf8(false))
+            .thompson(thompson::Config::new().utf8(false))
+            .build(pattern)
+            .ok()?;
+        let fields = engine
+            .get_nfa()
+            .group_info()
+            .pattern_names(regex_automata::PatternID::ZERO)
+            .enumerate()
+            .filter_map(|(i, n)| Some((i, Field::of_group(n?)?)))
+            .collect();
+        let scratch = RefCell::new((engine.create_cache(), engine.create_captures()));
+        Some(Self {
+            engine,
+            scratch,
+            fields,
+        })
+    }
+
+    /// The fields and the span of group `group` of the leftmost-first match that starts
+    /// at `start` and ends at `end` in `line`; None when the bytes there are not all ASCII
+    /// (nor their neighbours, which boundaries look at) or the match is not found.
+    fn read<'l>(
+        &self,
+        line: &'l str,
+        start: usize,
+        end: usize,
+        group: usize,
+    ) -> Option<(Fields<'l>, (usize, usize))> {
+        let b = line.as_bytes();
+        let near = b.get(start.saturating_sub(1)..b.len().min(end + 1))?;
+        if !near.is_ascii() {
+            return None;
+        }
+        let mut scratch = self.scratch.try_borrow_mut().ok()?;
+        let (cache, caps) = &mut *scratch;
+        let input = Input::new(b).range(start..end).anchored(Anchored::Yes);
+        self.engine.try_captures(cache, input, caps).ok()?;
+        let whole = caps.get_match()?;
+        if whole.end() != end {
+            return None;
+        }
+        let mut fields = Fields::default();
+        for &(i, field) in &self.fields {
+            if let Some(span) = caps.get_group(i) {
+                fields.0[field as usize] = line.get(span.range());
+            }
+        }
+        let span = caps
+            .get_group(group)
+            .map_or((start, end), |s| (s.start, s.end));
+        Some((fields, span))
+    }
+}
+
+/// The local time zone's answers, remembered: "now" in local time per second of now,
+/// and the offset of recent local days where it is the same from the day's first second
+/// to its last (a day the clocks change on is asked line by line; no zone changes twice
+/// in a day and back). Several days, as one log's lines may span a few.
+#[derive(Debug, Clone)]
+struct Zone {
+    now: Option<(i64, NaiveDateTime)>,
+    /// (day since the common era, offset seconds east of UTC), by day modulo the length.
+    days: [(i32, i64); 8],
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Self {
+            now: None,
+            days: [(i32::MIN, 0); 8],
+        }
+    }
+}
+
+impl Zone {
+    fn now_local(&mut self, now: f64) -> Option<NaiveDateTime> {
+        let secs = now as i64;
+        match self.now {
+            Some((s, local)) if s == secs => Some(local),
+            _ => {
+                let local = Local.timestamp_opt(secs, 0).single()?.naive_local();
+                self.now = Some((secs, local));
+                Some(local)
+            }
+        }
+    }
+
+    /// Unix seconds of local time `dt` (the earlier when the clock went back).
+    fn epoch_of(&mut self, dt: NaiveDateTime) -> Option<i64> {
+        let day = dt.date().num_days_from_ce();
+        let slot = day.rem_euclid(self.days.len() as i32) as usize;
+        if self.days[slot].0 == day {
+            return Some(dt.and_utc().timestamp() - self.days[slot].1);
+        }
+        let secs = Local.from_local_datetime(&dt).earliest()?.timestamp();
+        let offset_at = |t: NaiveDateTime| {
+            Local
+                .from_local_datetime(&t)
+                .single()
+                .map(|l| t.and_utc().timestamp() - l.timestamp())
+        };
+        let first = dt.date().and_hms_opt(0, 0, 0)?;
+        let last = dt.date().and_hms_opt(23, 59, 59)?;
+        if let (Some(a), Some(b)) = (offset_at(first), offset_at(last)) {
+            if a == b {
+                self.days[slot] = (day, a);
+            }
+        }
+        Some(secs)
+    }
 }
 
 /// A time found in a line: the byte span cut out of the line and the time (None when the
@@ -94,6 +284,7 @@ pub struct DateDetector {
     templates: Vec<Template>,
     /// The template that matched last: tried first, as most lines of a log share a form.
     last: Option<usize>,
+    zone: Zone,
 }
 
 impl DateDetector {
@@ -126,6 +317,7 @@ impl DateDetector {
                             word_begin: false,
                             word_end: false,
                             group: 1,
+                            reader: None,
                         }),
                         _ if line.contains("{DATE}") => {
                             for format in DEFAULT_FORMATS {
@@ -144,6 +336,7 @@ impl DateDetector {
         Ok(Self {
             templates,
             last: None,
+            zone: Zone::default(),
         })
     }
 
@@ -151,7 +344,7 @@ impl DateDetector {
     pub fn find(&mut self, line: &str, now: f64) -> Option<Found> {
         if let Some(i) = self.last {
             let t = &self.templates[i];
-            if let Some(f) = search(t, line, now) {
+            if let Some(f) = search(t, line, now, &mut self.zone) {
                 if t.line_begin || f.start == 0 {
                     return Some(f);
                 }
@@ -159,7 +352,7 @@ impl DateDetector {
         }
         let mut best: Option<(usize, Found)> = None;
         for (i, t) in self.templates.iter().enumerate() {
-            let Some(f) = search(t, line, now) else {
+            let Some(f) = search(t, line, now, &mut self.zone) else {
                 continue;
             };
             if t.line_begin {
@@ -246,6 +439,7 @@ fn template(spec: &str) -> Result<Template, String> {
             word_begin: false,
             word_end: false,
             group: 1,
+            reader: None,
         });
     }
     let (regex, _) = directives_to_regex(spec)?;
@@ -275,8 +469,14 @@ fn template(spec: &str) -> Result<Template, String> {
         body
     };
     let line_begin = full.starts_with('^') || full.starts_with("(?:^") || full.starts_with("(^");
+    let re = Re::python(&full, spec).map_err(|e| format!("datepattern `{spec}`: {e}"))?;
     Ok(Template {
-        re: Re::python(&full, spec).map_err(|e| format!("datepattern `{spec}`: {e}"))?,
+        reader: if re.is_backtracking() {
+            None
+        } else {
+            Reader::new(&re.translated)
+        },
+        re,
         memo: Default::default(),
         kind: Kind::Pattern,
         line_begin,
@@ -425,7 +625,7 @@ fn group_char(c: char) -> String {
     }
 }
 
-fn search(t: &Template, line: &str, now: f64) -> Option<Found> {
+fn search(t: &Template, line: &str, now: f64, zone: &mut Zone) -> Option<Found> {
     let mut from = 0;
     // A match that fails a word boundary is retried a little further on (bounded).
     for _ in 0..8 {
@@ -453,14 +653,11 @@ fn search(t: &Template, line: &str, now: f64) -> Option<Found> {
                     });
                 }
             }
-            let m = t.re.search_at(hay, ms - from)?;
-            let (gs, ge) = m
-                .groups
-                .get(t.group)
-                .copied()
-                .flatten()
-                .unwrap_or((m.start, m.end));
-            let (gs, ge) = (gs + from, ge + from);
+            let (fields, (gs, ge)) = t
+                .reader
+                .as_ref()
+                .and_then(|r| r.read(line, ms, me, t.group))
+                .or_else(|| read_generally(t, line, from, ms))?;
             let text = &line[gs..ge];
             let time = match t.kind {
                 // An empty date: the line has none (the caller uses the last one, or now).
@@ -468,21 +665,15 @@ fn search(t: &Template, line: &str, now: f64) -> Option<Found> {
                 Kind::None => None,
                 Kind::Epoch { .. } => epoch(text),
                 Kind::Tai64n => tai64n(text),
-                Kind::Pattern => {
-                    let fields = Fields(
-                        t.re.named(&m, hay)
-                            .filter(|(n, _)| n.starts_with("d_"))
-                            .collect(),
-                    );
-                    Some(build_time(&fields, now)?)
-                }
+                Kind::Pattern => Some(build_time(&fields, now, zone)?),
             };
-            *t.memo.borrow_mut() = Some(Memo {
-                matched: line[ms..me].to_string(),
-                group: (gs - ms, ge - ms),
-                time,
-                now,
-            });
+            let mut memo = t.memo.borrow_mut();
+            let memo = memo.get_or_insert_with(Memo::default);
+            memo.matched.clear();
+            memo.matched.push_str(&line[ms..me]);
+            memo.group = (gs - ms, ge - ms);
+            memo.time = time;
+            memo.now = now;
             return Some(Found {
                 start: gs,
                 end: ge,
@@ -495,6 +686,31 @@ fn search(t: &Template, line: &str, now: f64) -> Option<Found> {
         from = ms + line[ms..].chars().next().map_or(1, char::len_utf8);
     }
     None
+}
+
+/// A template's fields and date span by its own engines (a capture search from `ms`, the
+/// match's start, in the line from `from`): for what the [`Reader`] cannot read.
+fn read_generally<'l>(
+    t: &Template,
+    line: &'l str,
+    from: usize,
+    ms: usize,
+) -> Option<(Fields<'l>, (usize, usize))> {
+    let hay = line.get(from..)?;
+    let m = t.re.search_at(hay, ms - from)?;
+    let (gs, ge) = m
+        .groups
+        .get(t.group)
+        .copied()
+        .flatten()
+        .unwrap_or((m.start, m.end));
+    let mut fields = Fields::default();
+    for (i, name) in &t.re.names {
+        if let (Some(f), Some(Some((s, e)))) = (Field::of_group(name), m.groups.get(*i)) {
+            fields.0[f as usize] = hay.get(*s..*e);
+        }
+    }
+    Some((fields, (gs + from, ge + from)))
 }
 
 fn is_word(c: char) -> bool {
@@ -525,65 +741,68 @@ fn tai64n(text: &str) -> Option<f64> {
     Some(secs as f64)
 }
 
-/// A date's fields by fail2ban's names (`d_Y`, `d_b`, ...): a few, so a list.
-struct Fields<'a>(Vec<(&'a str, &'a str)>);
+/// A date's fields, by [`Field`].
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Fields<'a>([Option<&'a str>; Field::COUNT]);
 
 impl<'a> Fields<'a> {
-    fn get(&self, k: &str) -> Option<&'a str> {
-        self.0.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+    fn get(&self, f: Field) -> Option<&'a str> {
+        self.0[f as usize]
     }
 }
 
-fn build_time(f: &Fields<'_>, now: f64) -> Option<f64> {
-    let num = |k: &str| f.get(k).and_then(|v| v.trim().parse::<i64>().ok());
-    if let Some(s) = num("d_s") {
+fn build_time(f: &Fields<'_>, now: f64, zone: &mut Zone) -> Option<f64> {
+    let num = |k: Field| f.get(k).and_then(number);
+    if let Some(s) = num(Field::Epoch) {
         return Some(s as f64);
     }
-    let now_local = Local.timestamp_opt(now as i64, 0).single()?.naive_local();
-    let mut year = num("d_UY").or_else(|| num("d_y").map(|y| if y <= 2000 { y + 2000 } else { y }));
+    let now_local = zone.now_local(now)?;
+    let mut year = num(Field::Year)
+        .or_else(|| num(Field::Year2).map(|y| if y <= 2000 { y + 2000 } else { y }));
     let assume_year = year.is_none();
-    let month = num("d_m").or_else(|| f.get("d_b").or(f.get("d_UB")).and_then(month_of));
-    let mut day = num("d_d");
-    let mut month = month;
-    if let Some(j) = num("d_j") {
-        let y = year.unwrap_or(i64::from(chrono::Datelike::year(&now_local)));
+    let mut month = num(Field::Month).or_else(|| {
+        f.get(Field::MonthName)
+            .or(f.get(Field::MonthFullName))
+            .and_then(month_of)
+    });
+    let mut day = num(Field::Day);
+    if let Some(j) = num(Field::YearDay) {
+        let y = year.unwrap_or(i64::from(now_local.year()));
         let date = NaiveDate::from_yo_opt(y as i32, j as u32)?;
-        month = Some(i64::from(chrono::Datelike::month(&date)));
-        day = Some(i64::from(chrono::Datelike::day(&date)));
+        month = Some(i64::from(date.month()));
+        day = Some(i64::from(date.day()));
     }
     let assume_today = month.is_none() && day.is_none();
-    let y = year.get_or_insert(i64::from(chrono::Datelike::year(&now_local)));
-    let month = month.unwrap_or(i64::from(chrono::Datelike::month(&now_local)));
-    let day = day.unwrap_or(i64::from(chrono::Datelike::day(&now_local)));
-    let mut hour = num("d_UH").unwrap_or(0);
-    if let Some(i) = num("d_UI") {
-        let pm = f.get("d_p").is_some_and(|p| p.eq_ignore_ascii_case("pm"));
+    let y = year.get_or_insert(i64::from(now_local.year()));
+    let month = month.unwrap_or(i64::from(now_local.month()));
+    let day = day.unwrap_or(i64::from(now_local.day()));
+    let mut hour = num(Field::Hour).unwrap_or(0);
+    if let Some(i) = num(Field::Hour12) {
+        let pm = f
+            .get(Field::AmPm)
+            .is_some_and(|p| p.eq_ignore_ascii_case("pm"));
         hour = i % 12 + if pm { 12 } else { 0 };
     }
-    let minute = num("d_UM").unwrap_or(0);
-    let second = num("d_US").unwrap_or(0).min(59);
-    let micros = f
-        .get("d_f")
-        .map(|v| format!("{v:0<6}")[..6].parse::<i64>().unwrap_or(0))
-        .unwrap_or(0);
+    let minute = num(Field::Minute).unwrap_or(0);
+    let second = num(Field::Second).unwrap_or(0).min(59);
     let offset = f
-        .get("d_z")
+        .get(Field::Zone)
         .and_then(zone_minutes)
-        .or_else(|| f.get("d_UZ").and_then(zone_minutes));
+        .or_else(|| f.get(Field::ZoneName).and_then(zone_minutes));
+    // Whole seconds, as fail2ban reads them (its tests compare exactly): a fraction
+    // (`%f`) is matched but not kept.
     let naive = |y: i64| -> Option<NaiveDateTime> {
-        NaiveDate::from_ymd_opt(y as i32, month as u32, day as u32)?.and_hms_micro_opt(
+        NaiveDate::from_ymd_opt(y as i32, month as u32, day as u32)?.and_hms_opt(
             hour as u32,
             minute as u32,
             second as u32,
-            micros as u32,
         )
     };
-    let to_epoch = |dt: NaiveDateTime| -> Option<f64> {
+    let mut to_epoch = |dt: NaiveDateTime| -> Option<f64> {
         let secs = match offset {
             Some(off) => dt.and_utc().timestamp() - off * 60,
-            None => Local.from_local_datetime(&dt).earliest()?.timestamp(),
+            None => zone.epoch_of(dt)?,
         };
-        // Whole seconds, as fail2ban reads them (its tests compare exactly).
         Some(secs as f64)
     };
     let mut t = to_epoch(naive(*y)?)?;
@@ -596,11 +815,22 @@ fn build_time(f: &Fields<'_>, now: f64) -> Option<f64> {
     Some(t)
 }
 
+/// A directive's digits (`%k` and `%d` may lead with a space): at most 18, so no overflow.
+fn number(text: &str) -> Option<i64> {
+    let digits = text.trim_start_matches(' ').as_bytes();
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    digits.iter().try_fold(0i64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+    })
+}
+
 fn month_of(name: &str) -> Option<i64> {
-    let lower = name.to_ascii_lowercase();
+    let head = name.get(..3)?;
     MONTHS
         .iter()
-        .position(|m| lower.starts_with(m))
+        .position(|m| head.eq_ignore_ascii_case(m))
         .map(|i| i as i64 + 1)
 }
 
@@ -713,5 +943,135 @@ mod tests {
         let mut d = DateDetector::new(Some("%H:%M:%S")).unwrap();
         assert!(d.find("id123:45:56x", NOW).is_none());
         assert!(d.find("at 12:45:56 x", NOW).is_some());
+    }
+
+    /// Lines in the forms the default templates read, and a few they must refuse or read
+    /// around (non-ASCII beside the date, digits run together).
+    const SAMPLES: &[&str] = &[
+        "Aug 14 11:59:59 host sshd[1]: x",
+        "Sun Aug 14 11:59:59 2005 host x",
+        "Aug  4 01:02:03.123456 host x",
+        "2005-08-14 10:00:00 x",
+        "2005/08/14T10:00:00.123+02:00 x",
+        "2005.08.14 10:00:00,5 -0500 x",
+        "14-08-2005 10:00:00 x",
+        "14/08/05 10:00:00 x",
+        "192.0.2.1 - - [14/Aug/2005:10:00:00 +0200] \"GET /\"",
+        "14/Aug/2005 10:00:00.123 x",
+        "08/14/2005:10:00:00 x",
+        "08-14-2005 10:00:00.5 x",
+        "10:00:00 only a time",
+        "<08/14/05@10:00:00> x",
+        "050814 10:00:00 x",
+        "Aug 14, 2005 10:00:00 PM x",
+        "Aug-14-05 10:00:00 x",
+        "20050814T100000.5Z x",
+        "20050814 100000 x",
+        "CEST Sun Aug 14 10:00:00 x",
+        "+0200 Aug 14 10:00:00 x",
+        "«Aug 14 11:59:59» quoted",
+        "héllo Aug 14 11:59:59 x",
+        "1112005 101010 run together",
+    ];
+
+    #[test]
+    fn the_reader_reads_what_the_capture_engines_read() {
+        let detectors = [
+            DateDetector::new(None).unwrap(),
+            DateDetector::new(Some("%d%m%Y %H%M%S\n^%j %Y %H:%M\n%b %d %I:%M:%S %p %Z")).unwrap(),
+        ];
+        let mut compared = 0;
+        for d in &detectors {
+            for t in d.templates.iter().filter(|t| t.kind == Kind::Pattern) {
+                let reader = t.reader.as_ref().expect("every % template has a reader");
+                for line in SAMPLES {
+                    let Some((ms, me)) = t.re.find(line) else {
+                        continue;
+                    };
+                    let theirs = read_generally(t, line, 0, ms);
+                    assert!(theirs.is_some(), "{} on {line}", t.re.source);
+                    match reader.read(line, ms, me, t.group) {
+                        Some(ours) => {
+                            assert_eq!(Some(ours), theirs, "{} on {line}", t.re.source);
+                            compared += 1;
+                        }
+                        // Only non-ASCII at or beside the date is left to the others.
+                        None => assert!(!line.is_ascii(), "{} on {line}", t.re.source),
+                    }
+                }
+            }
+        }
+        assert!(compared > 40, "only {compared} comparisons");
+        // Read around non-ASCII text, the time is the same.
+        let mut d = DateDetector::new(None).unwrap();
+        let f = d.find("«Aug 14 11:59:59» quoted", NOW).unwrap();
+        assert_eq!(f.time, Some(local("2005-08-14 11:59:59")));
+    }
+
+    /// The zone's memory answers what the time zone database answers through the days the
+    /// clocks change (whole hours, half an hour at Lord Howe, half-hour offsets in
+    /// Newfoundland). The zone is the process's, so each runs in a child with `TZ` set.
+    #[test]
+    fn remembered_offsets_agree_with_the_zone_database_across_clock_changes() {
+        for tz in ["Europe/Berlin", "Australia/Lord_Howe", "America/St_Johns"] {
+            assert!(
+                std::path::Path::new("/usr/share/zoneinfo")
+                    .join(tz)
+                    .exists(),
+                "{tz} is missing: tzdata is not installed (`cargo xtask setup` installs it)"
+            );
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "filter::f2b::dates::tests::the_zone_agrees_in_this_process",
+                    "--ignored",
+                    "--test-threads=1",
+                ])
+                .env("TZ", tz)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "TZ={tz}: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    #[test]
+    #[ignore = "run by remembered_offsets_agree_with_the_zone_database_across_clock_changes"]
+    fn the_zone_agrees_in_this_process() {
+        let mut zone = Zone::default();
+        let start = NaiveDate::from_ymd_opt(2024, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 7)
+            .unwrap();
+        let mut changes = 0;
+        let mut last = None;
+        // Every ten minutes of a year, each followed by a time half a year away (days
+        // sharing a slot of the memory, and both sides of a change, in turn).
+        for step in 0..366 * 24 * 6 {
+            let dt = start + chrono::Duration::minutes(10 * step);
+            for t in [dt, dt - chrono::Duration::days(183)] {
+                let expected = Local
+                    .from_local_datetime(&t)
+                    .earliest()
+                    .map(|l| l.timestamp());
+                assert_eq!(zone.epoch_of(t), expected, "{t}");
+            }
+            if let Some(e) = Local.from_local_datetime(&dt).earliest() {
+                let offset = dt.and_utc().timestamp() - e.timestamp();
+                changes += usize::from(last.is_some_and(|l| l != offset));
+                last = Some(offset);
+            }
+        }
+        if std::env::var_os("TZ").is_some() {
+            assert!(
+                changes >= 2,
+                "the clocks never changed in {:?}",
+                std::env::var("TZ")
+            );
+        }
     }
 }
