@@ -5,24 +5,27 @@
 //! of a log pattern is text no group lies in (` from `, ` port \d+`), and its groups hold
 //! simple runs (`\S+`, an address).
 //!
-//! A pattern is split along its top-level sequence into pieces: runs with no group (found
-//! by a lazy DFA, or compared when they are one literal), groups, and alternatives that hold
-//! groups. The chain searches each piece, anchored where the one before it ended, and keeps
-//! its leftmost-first match.
+//! A pattern is split along its top-level sequence into pieces: runs with no group (walked
+//! step by step, or found by a lazy DFA, or compared when they are one literal), groups,
+//! and alternatives that hold groups. The chain searches each piece, anchored where the one
+//! before it ended, and hands each of its ends, in the backtracker's order, to the rest.
 //!
 //! Why that is the backtracker's answer: the backtracker tries the ways to match a sequence
-//! `A B` in priority order, `A`'s choices first. The first way to match `A` from here is
-//! what a leftmost-first search of `A` alone finds. If `B` then matches from where that
-//! ended, the backtracker's first full match goes through exactly that way of `A`, and, by
-//! the same argument, through `B`'s own first way. So when every piece matches in turn, the
-//! chain has the backtracker's match; when a piece fails (an earlier piece took too much,
-//! `(?:invalid user )?\S+` on a user named `invalid`), the caller runs the backtracker.
-//! An alternative holding groups (`(?:<IP4>|<IP6>)`, an optional group) is different: the
-//! backtracker takes the first branch from which the rest of the whole pattern can still
-//! match, which is no local question. Each branch but the last therefore has a DFA for
-//! itself followed by that rest (groups left out), and the chain takes the first branch
-//! whose DFA matches here. Searches see the whole text, so `^`, `$` and `\b` at a piece's
-//! edge look at the real neighbours.
+//! `A B` in priority order, `A`'s choices first, and takes the first that lets `B` match.
+//! A run holds no group, so its ways differ only in where they end: trying its ends in the
+//! order the backtracker first reaches them, and the rest from each, finds the backtracker's
+//! match. A run made of simple steps (literals, classes repeated, optional parts,
+//! alternatives of those) is walked through its ends in that order, so a greedy part that
+//! took what follows needs (`\[?...\]?` before `\]`, `(?:invalid user )?` before a user
+//! named `invalid`) gives it back as the backtracker would. A run left to its DFA has one
+//! end known, the first; when the rest cannot go on from it the chain cannot tell, and
+//! the caller runs the backtracker, as it does when a search runs past its budget of steps
+//! (trying ways one after another is exponential at worst).
+//! An alternative holding groups (`(?:<IP4>|<IP6>)`, an optional group) is decided by
+//! what the whole rest can do: each branch but the last has a DFA for itself followed by
+//! that rest (groups left out), and a branch whose DFA fails here is not walked at all.
+//! Searches see the whole text, so `^`, `$` and `\b` at a piece's edge look at the real
+//! neighbours.
 
 use regex_automata::{
     hybrid::dfa::{Cache, DFA},
@@ -44,9 +47,15 @@ pub struct Chain {
 enum Piece {
     /// Bytes that must follow here.
     Literal(Box<[u8]>),
-    /// A run with no group: its leftmost-first end, by simple steps when they get through
-    /// without going back, else by the DFA with this index.
-    Run(Option<Box<[Step]>>, usize),
+    /// A run with no group: its ends, in the backtracker's order. Walked by its steps
+    /// when they have no alternatives; else the first end by its DFA (one pass, where
+    /// walking tries each alternative in turn), and the steps only when the rest of the
+    /// pattern cannot go on from there.
+    Run {
+        steps: Option<Box<[Step]>>,
+        dfa: usize,
+        dfa_first: bool,
+    },
     Seq(Vec<Piece>),
     /// Alternatives in priority order, each with the DFA that says whether the whole
     /// pattern can go on through it from here (none for the last: it is all that is left).
@@ -97,67 +106,172 @@ impl Chain {
         cache: &mut ChainCache,
     ) -> Option<Vec<Option<(usize, usize)>>> {
         let mut slots = vec![None; self.groups];
-        let stop = self.run(&self.root, text, start, cache, &mut slots)?;
-        if stop != end {
+        let mut walker = Walker {
+            text,
+            cache,
+            slots: &mut slots,
+            budget: BUDGET,
+        };
+        let way = self.run(&self.root, &mut walker, start, &mut |_, e| Way::Done(e));
+        if way != Way::Done(end) {
             return None;
         }
         slots[0] = Some((start, end));
         Some(slots)
     }
 
-    fn run(
-        &self,
-        piece: &Piece,
-        text: &[u8],
-        at: usize,
-        cache: &mut ChainCache,
-        slots: &mut [Option<(usize, usize)>],
-    ) -> Option<usize> {
+    /// The ways through `piece` from `at`, in the backtracker's order, each handed to
+    /// `then` (the rest of the pattern) until one gets through.
+    fn run(&self, piece: &Piece, w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
         match piece {
-            Piece::Literal(bytes) => text
-                .get(at..)?
-                .starts_with(bytes)
-                .then_some(at + bytes.len()),
-            Piece::Run(steps, i) => {
-                if let Some(end) = steps.as_deref().and_then(|s| walk(s, text, at)) {
-                    return Some(end);
-                }
-                let input = Input::new(text)
-                    .span(at..text.len())
-                    .anchored(Anchored::Yes);
-                let dfa = self.dfas.get(*i)?;
-                let found = dfa.try_search_fwd(cache.0.get_mut(*i)?, &input).ok()??;
-                Some(found.offset())
-            }
-            Piece::Seq(parts) => parts
-                .iter()
-                .try_fold(at, |at, p| self.run(p, text, at, cache, slots)),
-            Piece::Alt(branches) => {
-                for (branch, through) in branches {
-                    let Some(i) = through else {
-                        return self.run(branch, text, at, cache, slots);
+            Piece::Literal(bytes) => match w.text.get(at..) {
+                Some(rest) if rest.starts_with(bytes) => then(w, at + bytes.len()),
+                _ => Way::No,
+            },
+            Piece::Run {
+                steps,
+                dfa,
+                dfa_first,
+            } => {
+                // A run holds no group: ways ending at the same place are one way.
+                let mut tried = Tried::default();
+                // The usual case first, in a plain loop: the first choice at every step.
+                if let Some(first) = steps.as_deref().and_then(|s| first_end(s, w.text, at)) {
+                    let way = then(w, first);
+                    if way != Way::No {
+                        return way;
+                    }
+                    tried.seen(first);
+                } else if *dfa_first || steps.is_none() {
+                    let input = Input::new(w.text)
+                        .span(at..w.text.len())
+                        .anchored(Anchored::Yes);
+                    let (Some(engine), Some(cache)) =
+                        (self.dfas.get(*dfa), w.cache.0.get_mut(*dfa))
+                    else {
+                        return Way::Unsure;
                     };
-                    let input = Input::new(text)
-                        .span(at..text.len())
-                        .anchored(Anchored::Yes)
-                        .earliest(true);
-                    let dfa = self.dfas.get(*i)?;
-                    if dfa
-                        .try_search_fwd(cache.0.get_mut(*i)?, &input)
-                        .ok()?
-                        .is_some()
-                    {
-                        return self.run(branch, text, at, cache, slots);
+                    match engine.try_search_fwd(cache, &input) {
+                        Ok(Some(found)) => {
+                            let way = then(w, found.offset());
+                            if way != Way::No {
+                                return way;
+                            }
+                            tried.seen(found.offset());
+                        }
+                        Ok(None) => return Way::No,
+                        Err(_) => return Way::Unsure,
                     }
                 }
-                None
+                match steps {
+                    Some(steps) => walk(steps, w, at, &mut |w, e| {
+                        if tried.seen(e) {
+                            Way::No
+                        } else {
+                            then(w, e)
+                        }
+                    }),
+                    // The DFA knows the first way only: a later one might go on.
+                    None => Way::Unsure,
+                }
+            }
+            Piece::Seq(parts) => self.seq(parts, w, at, then),
+            Piece::Alt(branches) => {
+                for (branch, through) in branches {
+                    // The branch's DFA with the rest of the pattern: a branch that cannot
+                    // lead to a match is not walked at all.
+                    if let Some(i) = through {
+                        let input = Input::new(w.text)
+                            .span(at..w.text.len())
+                            .anchored(Anchored::Yes)
+                            .earliest(true);
+                        let (Some(dfa), Some(cache)) = (self.dfas.get(*i), w.cache.0.get_mut(*i))
+                        else {
+                            return Way::Unsure;
+                        };
+                        match dfa.try_search_fwd(cache, &input) {
+                            Ok(Some(_)) => {}
+                            Ok(None) => continue,
+                            Err(_) => return Way::Unsure,
+                        }
+                    }
+                    match self.run(branch, w, at, then) {
+                        Way::No => continue,
+                        way => return way,
+                    }
+                }
+                Way::No
             }
             Piece::Group(index, inner) => {
-                let stop = self.run(inner, text, at, cache, slots)?;
-                *slots.get_mut(*index)? = Some((at, stop));
-                Some(stop)
+                let index = *index;
+                self.run(inner, w, at, &mut |w, e| {
+                    let Some(old) = w.slots.get(index).copied() else {
+                        return Way::Unsure;
+                    };
+                    w.slots[index] = Some((at, e));
+                    let way = then(w, e);
+                    if !matches!(way, Way::Done(_)) {
+                        w.slots[index] = old;
+                    }
+                    way
+                })
             }
         }
+    }
+
+    fn seq(&self, parts: &[Piece], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
+        match parts.split_first() {
+            None => then(w, at),
+            Some((first, rest)) => self.run(first, w, at, &mut |w, e| self.seq(rest, w, e, then)),
+        }
+    }
+}
+
+/// Steps a search may take before it gives the line to the backtracker: trying the ways
+/// of runs one after another is exponential in the worst case.
+const BUDGET: u32 = 4096;
+
+/// How a search through the pieces went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// The whole pattern matched, ending here.
+    Done(usize),
+    /// No way through from here.
+    No,
+    /// Cannot tell: a run found by its DFA could not go on from its first end (its other
+    /// ends are unknown), or the budget ran out.
+    Unsure,
+}
+
+/// What a search carries through the pieces.
+struct Walker<'a> {
+    text: &'a [u8],
+    cache: &'a mut ChainCache,
+    slots: &'a mut [Option<(usize, usize)>],
+    budget: u32,
+}
+
+/// The rest of the pattern, from where a piece ended.
+type Then<'t> = &'t mut dyn FnMut(&mut Walker<'_>, usize) -> Way;
+
+/// The ends of one run already handed on (the first few; more are handed on again, which
+/// is slower, never wrong).
+#[derive(Default)]
+struct Tried {
+    ends: [usize; 8],
+    len: usize,
+}
+
+impl Tried {
+    fn seen(&mut self, end: usize) -> bool {
+        if self.ends[..self.len].contains(&end) {
+            return true;
+        }
+        if self.len < self.ends.len() {
+            self.ends[self.len] = end;
+            self.len += 1;
+        }
+        false
     }
 }
 
@@ -309,9 +423,15 @@ fn run(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
         _ => {}
     }
     let index = dfa(hir, dfas)?;
-    let mut out = Vec::new();
-    let steps = simple_steps(hir, &mut out).then(|| out.into_boxed_slice());
-    Some(Piece::Run(steps, index))
+    let steps = steps_of(hir);
+    let dfa_first = steps
+        .as_deref()
+        .is_some_and(|s| s.iter().any(|s| matches!(s, Step::Alt(_))));
+    Some(Piece::Run {
+        steps,
+        dfa: index,
+        dfa_first,
+    })
 }
 
 /// One step of a run that needs no going back: the usual shape of a log pattern's fixed
@@ -331,6 +451,9 @@ enum Step {
     /// `^` or `$` (the whole text's, not a line's).
     Start,
     End,
+    /// Alternatives, each steps of its own, in priority order (`(?:[^"]+|.*?)`; a greedy
+    /// `(?:...)?` is its body or nothing, a lazy one the other way round).
+    Alt(Box<[Box<[Step]>]>),
 }
 
 /// `hir` as steps, if it is a sequence of what [`Step`] knows.
@@ -382,6 +505,19 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
                 });
                 true
             }),
+            // `a{1,2}`, `0*`: one byte repeated is a class of one.
+            HirKind::Literal(lit) if lit.0.len() == 1 => {
+                let b = lit.0[0];
+                let mut set = [0u64; 4];
+                set[usize::from(b >> 6)] |= 1 << (b & 63);
+                out.push(Step::Class {
+                    set,
+                    min: r.min,
+                    max: r.max.unwrap_or(u32::MAX),
+                    greedy: r.greedy,
+                });
+                true
+            }
             HirKind::Literal(lit) if r.min == 0 && r.max == Some(1) && r.greedy => {
                 out.push(Step::Optional(lit.0.clone()));
                 true
@@ -390,17 +526,40 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
             _ if Some(r.min) == r.max && r.min <= 4 => {
                 (0..r.min).all(|_| simple_steps(&r.sub, out))
             }
+            _ if r.min == 0 && r.max == Some(1) => {
+                let (Some(body), none) = (steps_of(&r.sub), Box::default()) else {
+                    return false;
+                };
+                out.push(Step::Alt(if r.greedy {
+                    Box::new([body, none])
+                } else {
+                    Box::new([none, body])
+                }));
+                true
+            }
             _ => false,
         },
+        HirKind::Alternation(branches) => {
+            let Some(branches) = branches.iter().map(steps_of).collect::<Option<Box<_>>>() else {
+                return false;
+            };
+            out.push(Step::Alt(branches));
+            true
+        }
         _ => false,
     }
 }
 
-/// Where `steps` end from `at`, taking the first choice at each (as many bytes as a greedy
-/// class allows, as few as a lazy one needs; an optional literal when it is there). That
-/// is the leftmost-first match when it gets through; None when it does not (a later step
-/// might have needed an earlier one to take less), and the DFA decides.
-fn walk(steps: &[Step], text: &[u8], mut at: usize) -> Option<usize> {
+fn steps_of(hir: &Hir) -> Option<Box<[Step]>> {
+    let mut out = Vec::new();
+    simple_steps(hir, &mut out).then(|| out.into_boxed_slice())
+}
+
+/// Where `steps` end from `at` taking the first choice at each (as many bytes as a greedy
+/// class allows, as few as a lazy one needs; an optional literal when it is there): the
+/// first end [`walk`] hands on, when that choice gets through; None when it does not, or
+/// the steps have alternatives.
+fn first_end(steps: &[Step], text: &[u8], mut at: usize) -> Option<usize> {
     for step in steps {
         match step {
             Step::Literal(bytes) => {
@@ -435,19 +594,81 @@ fn walk(steps: &[Step], text: &[u8], mut at: usize) -> Option<usize> {
                     return None;
                 }
             }
-            Step::Start => {
-                if at != 0 {
-                    return None;
-                }
-            }
-            Step::End => {
-                if at != text.len() {
-                    return None;
-                }
-            }
+            Step::Start if at == 0 => {}
+            Step::End if at == text.len() => {}
+            Step::Start | Step::End | Step::Alt(_) => return None,
         }
     }
     Some(at)
+}
+
+/// The ends of `steps` from `at`, in the backtracker's order (a greedy class from the
+/// most bytes down, a lazy one from the fewest up; an optional literal taken first), each
+/// handed to `then` until one gets through.
+fn walk(steps: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
+    if w.budget == 0 {
+        return Way::Unsure;
+    }
+    w.budget -= 1;
+    let Some((step, rest)) = steps.split_first() else {
+        return then(w, at);
+    };
+    let text = w.text;
+    match step {
+        Step::Literal(bytes) => match text.get(at..) {
+            Some(t) if t.starts_with(bytes) => walk(rest, w, at + bytes.len(), then),
+            _ => Way::No,
+        },
+        Step::Optional(bytes) => {
+            if text.get(at..).is_some_and(|t| t.starts_with(bytes)) {
+                let way = walk(rest, w, at + bytes.len(), then);
+                if way != Way::No {
+                    return way;
+                }
+            }
+            walk(rest, w, at, then)
+        }
+        Step::Class {
+            set,
+            min,
+            max,
+            greedy,
+        } => {
+            let in_set = |b: u8| set[usize::from(b >> 6)] & (1 << (b & 63)) != 0;
+            let limit = usize::try_from(*max).unwrap_or(usize::MAX);
+            let run = text
+                .get(at..)
+                .unwrap_or_default()
+                .iter()
+                .take(limit)
+                .take_while(|b| in_set(**b))
+                .count();
+            let min = usize::try_from(*min).unwrap_or(usize::MAX);
+            if run < min {
+                return Way::No;
+            }
+            for k in 0..=run - min {
+                let n = if *greedy { run - k } else { min + k };
+                let way = walk(rest, w, at + n, then);
+                if way != Way::No {
+                    return way;
+                }
+            }
+            Way::No
+        }
+        Step::Alt(branches) => {
+            for branch in branches.iter() {
+                let way = walk(branch, w, at, &mut |w, e| walk(rest, w, e, then));
+                if way != Way::No {
+                    return way;
+                }
+            }
+            Way::No
+        }
+        Step::Start if at == 0 => walk(rest, w, at, then),
+        Step::End if at == text.len() => walk(rest, w, at, then),
+        Step::Start | Step::End => Way::No,
+    }
 }
 
 #[cfg(test)]
@@ -504,12 +725,11 @@ mod tests {
         );
         agree(
             &sshd,
+            &[],
             &[
-                // A user named `invalid`: the optional prefix took too much; the chain
-                // may give up, but never answers wrong.
+                // A user named `invalid`: the optional prefix takes too much at first,
+                // and the chain goes back as the backtracker does.
                 "Failed password for invalid user from 198.18.0.1 port 22 ssh2",
-            ],
-            &[
                 "Failed password for root from 198.18.3.4 port 2222 ssh2",
                 "Failed publickey for root from 198.18.3.4 port 2222 ssh2: RSA SHA256:abc",
                 "Failed password for invalid user oracle from 2001:db8:1::1a2b port 2222 ssh2",
@@ -584,6 +804,53 @@ mod tests {
         for p in patterns {
             agree(p, &refs, &[]);
         }
+        // Made of steps alone (no run left to a DFA): the chain goes back wherever the
+        // backtracker would, so it answers on every text.
+        let stepped = [
+            r"^:?(?P<x>[ab]+):?:(?P<y>1*)b?b$",
+            r"^(?:a )?(?P<x>\S+) (?P<y>\S*?)1?1",
+            r"^a*(?P<x>a{1,2})(?P<y>b*?)b?(?: 1)?$",
+            r"^\S*(?P<x>:?)(?P<y>:1|1)?$",
+            r"^(?:a|ab)(?P<x>b?)(?:1|b1)?$",
+            r"^(?P<x>[ab]+|.*?):(?P<y>(?:1|:1)?)\S*$",
+            r"^(?:a(?:b )?)??(?P<x>\S+?)(?: 1|1)?$",
+        ];
+        for p in stepped {
+            agree(p, &[], &refs);
+        }
+    }
+
+    /// nginx-http-auth's `user "(?:[^"]+|.*?)"` on a user name holding `"`: the first
+    /// alternative stops at the quote, the rest fails, and the lazy one goes on.
+    #[test]
+    fn alternatives_without_groups_are_walked_in_order() {
+        agree(
+            r#"^\s*\[error\] \d+#\d+: \*\d+ user "(?:[^"]+|.*?)":? (?:password mismatch|was not found in "[^\"]*"), client: (?P<ip4>\S+), server: \S*"#,
+            &[],
+            &[
+                r#"[error] 30708#0: *3 user "test": password mismatch, client: 127.0.0.1, server: test, request: "GET / HTTP/1.1", host: "localhost:8443"": was not found in "/etc/nginx/.htpasswd", client: 192.0.2.2, server: , request"#,
+                r#"[error] 2865#0: *66647 user "xyz": password mismatch, client: 192.0.43.10, server: www.myhost.com"#,
+            ],
+        );
+    }
+
+    /// fail2ban's `[<HOST>]`: the address's own optional `]` takes the bracket the
+    /// pattern needs after it, and the chain gives it back.
+    #[test]
+    fn an_optional_bracket_is_given_back_to_what_follows() {
+        let host = r"\[?(?:(?:::f{4,6}:)?(?P<ip4>(?:\d{1,3}\.){3}\d{1,3})|(?P<ip6>(?:[0-9a-fA-F]{1,4}::?|::){1,7}(?:[0-9a-fA-F]{1,4}|:)))\]?";
+        agree(
+            &format!(
+                r"^[A-Z]{{4}} from [^\[]*\[(?:{host}|(?P<dns>[\w\-.^_]*\w))\](?::\d+)?: [45]\d\d "
+            ),
+            &[],
+            &[
+                "RCPT from example.com[198.18.0.10]: 450 ",
+                "RCPT from x[2001:db8::1]:25: 554 ",
+                "RCPT from unknown[[198.18.0.1]]: 550 ",
+                "RCPT from a[b[mail.example.com]: 550 ",
+            ],
+        );
     }
 
     #[test]
