@@ -53,7 +53,9 @@ enum Piece {
     /// pattern cannot go on from there.
     Run {
         steps: Option<Box<[Step]>>,
-        dfa: usize,
+        /// None where the run holds a look-ahead or a conditional (no DFA can say where
+        /// it ends); its steps are walked then.
+        dfa: Option<usize>,
         dfa_first: bool,
     },
     Seq(Vec<Piece>),
@@ -67,6 +69,13 @@ enum Piece {
 /// A pattern has a dozen pieces and a filter a few dozen patterns: the default (2 MiB) would
 /// let a long-running daemon's chains grow to hundreds of MiB on varied input.
 const CACHE_CAPACITY: usize = 256 << 10;
+
+/// The span of every group of a match, by index (group 0: the whole match).
+pub type Spans = Vec<Option<(usize, usize)>>;
+
+/// The chain cannot tell (see the module docs): the backtracker must.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CannotTell;
 
 /// A chain's DFA caches, reused from line to line.
 #[derive(Debug, Clone)]
@@ -104,7 +113,7 @@ impl Chain {
         start: usize,
         end: usize,
         cache: &mut ChainCache,
-    ) -> Option<Vec<Option<(usize, usize)>>> {
+    ) -> Option<Spans> {
         let mut slots = vec![None; self.groups];
         let mut walker = Walker {
             text,
@@ -118,6 +127,32 @@ impl Chain {
         }
         slots[0] = Some((start, end));
         Some(slots)
+    }
+
+    /// The groups of the pattern's leftmost-first match starting at `start` (the
+    /// backtracker's first way from there, whatever its end): `Ok(None)` when there is
+    /// none, `Err(())` when the chain cannot tell.
+    pub fn search(
+        &self,
+        text: &[u8],
+        start: usize,
+        cache: &mut ChainCache,
+    ) -> Result<Option<Spans>, CannotTell> {
+        let mut slots = vec![None; self.groups];
+        let mut walker = Walker {
+            text,
+            cache,
+            slots: &mut slots,
+            budget: BUDGET,
+        };
+        match self.run(&self.root, &mut walker, start, &mut |_, e| Way::Done(e)) {
+            Way::Done(end) => {
+                slots[0] = Some((start, end));
+                Ok(Some(slots))
+            }
+            Way::No => Ok(None),
+            Way::Unsure => Err(CannotTell),
+        }
     }
 
     /// The ways through `piece` from `at`, in the backtracker's order, each handed to
@@ -142,7 +177,7 @@ impl Chain {
                         return way;
                     }
                     tried.seen(first);
-                } else if *dfa_first || steps.is_none() {
+                } else if let (true, Some(dfa)) = (*dfa_first || steps.is_none(), dfa) {
                     let input = Input::new(w.text)
                         .span(at..w.text.len())
                         .anchored(Anchored::Yes);
@@ -275,13 +310,70 @@ impl Tried {
     }
 }
 
+/// What a group with a reserved name stands for (see [`super::pyre::marked`]): the
+/// look-aheads and conditionals of a backtracking pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// `(?!X)` and `(?=X)`.
+    Ahead {
+        negate: bool,
+    },
+    /// `(?(g)Y|N)`, by the index of group `g`; its two branches are `Yes` and `No`.
+    If(usize),
+    Yes,
+    No,
+}
+
+fn mark(name: Option<&str>) -> Option<Mark> {
+    let rest = name?.strip_prefix("__mark_")?;
+    if rest.starts_with("neg") {
+        Some(Mark::Ahead { negate: true })
+    } else if rest.starts_with("pos") {
+        Some(Mark::Ahead { negate: false })
+    } else if let Some(r) = rest.strip_prefix("if") {
+        let (_, group) = r.split_once("_g")?;
+        group.parse().ok().map(Mark::If)
+    } else if rest.starts_with("yes") {
+        Some(Mark::Yes)
+    } else if rest.starts_with("no") {
+        Some(Mark::No)
+    } else {
+        None
+    }
+}
+
+/// Does `hir` hold a group of the pattern's own (not a mark)?
 fn has_groups(hir: &Hir) -> bool {
-    hir.properties().explicit_captures_len() > 0
+    if hir.properties().explicit_captures_len() == 0 {
+        return false;
+    }
+    match hir.kind() {
+        HirKind::Capture(c) if mark(c.name.as_deref()).is_some() => has_groups(&c.sub),
+        HirKind::Capture(_) => true,
+        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(has_groups),
+        HirKind::Repetition(r) => has_groups(&r.sub),
+        _ => false,
+    }
+}
+
+/// Does `hir` hold a look-ahead or a conditional?
+fn has_marks(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Capture(c) => mark(c.name.as_deref()).is_some() || has_marks(&c.sub),
+        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(has_marks),
+        HirKind::Repetition(r) => has_marks(&r.sub),
+        _ => false,
+    }
 }
 
 /// `hir` without its groups (what the DFAs that decide between branches run).
+/// Look-aheads are left out too and conditionals take either branch: what the DFAs then
+/// match is more, never less, so a branch they refuse cannot match.
 fn strip(hir: &Hir) -> Hir {
     match hir.kind() {
+        HirKind::Capture(c) if matches!(mark(c.name.as_deref()), Some(Mark::Ahead { .. })) => {
+            Hir::empty()
+        }
         HirKind::Capture(c) => strip(&c.sub),
         HirKind::Concat(v) => Hir::concat(v.iter().map(strip).collect()),
         HirKind::Alternation(v) => Hir::alternation(v.iter().map(strip).collect()),
@@ -299,6 +391,7 @@ fn piece(hir: &Hir, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
         return run(hir, dfas);
     }
     match hir.kind() {
+        HirKind::Capture(c) if mark(c.name.as_deref()).is_some() => None,
         HirKind::Capture(c) => {
             let body = if has_groups(&c.sub) {
                 piece(&c.sub, rest, dfas)?
@@ -422,11 +515,23 @@ fn run(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
         HirKind::Empty => return Some(Piece::Literal(Box::default())),
         _ => {}
     }
-    let index = dfa(hir, dfas)?;
     let steps = steps_of(hir);
-    let dfa_first = steps
-        .as_deref()
-        .is_some_and(|s| s.iter().any(|s| matches!(s, Step::Alt(_))));
+    let index = if has_marks(hir) {
+        steps.as_ref()?;
+        None
+    } else {
+        Some(dfa(hir, dfas)?)
+    };
+    // Steps the plain first-choice loop cannot take: the DFA's one pass finds the first
+    // end sooner than walking them.
+    let dfa_first = steps.as_deref().is_some_and(|s| {
+        s.iter().any(|s| {
+            !matches!(
+                s,
+                Step::Literal(_) | Step::Optional(_) | Step::Class { .. } | Step::Start | Step::End
+            )
+        })
+    });
     Some(Piece::Run {
         steps,
         dfa: index,
@@ -454,6 +559,43 @@ enum Step {
     /// Alternatives, each steps of its own, in priority order (`(?:[^"]+|.*?)`; a greedy
     /// `(?:...)?` is its body or nothing, a lazy one the other way round).
     Alt(Box<[Box<[Step]>]>),
+    /// An ASCII word boundary (`\b`), or its negation (`\B`).
+    Boundary {
+        negate: bool,
+    },
+    /// A look-ahead: the steps must (or, negated, must not) match here; nothing is taken.
+    Ahead {
+        negate: bool,
+        steps: Box<[Step]>,
+    },
+    /// A conditional: `yes` when the group with this index took part, else `no`.
+    Cond {
+        group: usize,
+        yes: Box<[Step]>,
+        no: Box<[Step]>,
+    },
+    /// Steps repeated `min..=max` times (each time taking at least one byte).
+    Repeat {
+        body: Box<[Step]>,
+        min: u32,
+        max: u32,
+        greedy: bool,
+    },
+}
+
+/// The fewest bytes `steps` take.
+fn min_len(steps: &[Step]) -> usize {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::Literal(b) => b.len(),
+            Step::Class { min, .. } => *min as usize,
+            Step::Alt(branches) => branches.iter().map(|b| min_len(b)).min().unwrap_or(0),
+            Step::Cond { yes, no, .. } => min_len(yes).min(min_len(no)),
+            Step::Repeat { body, min, .. } => min_len(body).saturating_mul(*min as usize),
+            _ => 0,
+        })
+        .fold(0, usize::saturating_add)
 }
 
 /// `hir` as steps, if it is a sequence of what [`Step`] knows.
@@ -537,6 +679,51 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
                 }));
                 true
             }
+            // `(?:(?! from ).)*?`: steps repeated, each time taking something.
+            _ => match steps_of(&r.sub) {
+                Some(body) if min_len(&body) > 0 => {
+                    out.push(Step::Repeat {
+                        body,
+                        min: r.min,
+                        max: r.max.unwrap_or(u32::MAX),
+                        greedy: r.greedy,
+                    });
+                    true
+                }
+                _ => false,
+            },
+        },
+        HirKind::Look(Look::WordAscii | Look::WordAsciiNegate) => {
+            out.push(Step::Boundary {
+                negate: matches!(hir.kind(), HirKind::Look(Look::WordAsciiNegate)),
+            });
+            true
+        }
+        HirKind::Capture(c) => match mark(c.name.as_deref()) {
+            Some(Mark::Ahead { negate }) => steps_of(&c.sub).is_some_and(|steps| {
+                out.push(Step::Ahead { negate, steps });
+                true
+            }),
+            Some(Mark::If(group)) => {
+                let HirKind::Alternation(branches) = c.sub.kind() else {
+                    return false;
+                };
+                let branch = |want: Mark| {
+                    branches.iter().find_map(|b| match b.kind() {
+                        HirKind::Capture(c) if mark(c.name.as_deref()) == Some(want) => {
+                            steps_of(&c.sub)
+                        }
+                        _ => None,
+                    })
+                };
+                match (branches.len(), branch(Mark::Yes), branch(Mark::No)) {
+                    (2, Some(yes), Some(no)) => {
+                        out.push(Step::Cond { group, yes, no });
+                        true
+                    }
+                    _ => false,
+                }
+            }
             _ => false,
         },
         HirKind::Alternation(branches) => {
@@ -596,7 +783,7 @@ fn first_end(steps: &[Step], text: &[u8], mut at: usize) -> Option<usize> {
             }
             Step::Start if at == 0 => {}
             Step::End if at == text.len() => {}
-            Step::Start | Step::End | Step::Alt(_) => return None,
+            _ => return None,
         }
     }
     Some(at)
@@ -665,10 +852,157 @@ fn walk(steps: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
             }
             Way::No
         }
+        Step::Boundary { negate } => {
+            let word = |i: Option<usize>| {
+                i.and_then(|i| text.get(i))
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            };
+            if (word(at.checked_sub(1)) != word(Some(at))) != *negate {
+                walk(rest, w, at, then)
+            } else {
+                Way::No
+            }
+        }
+        Step::Ahead { negate, steps } => {
+            match (walk(steps, w, at, &mut |_, e| Way::Done(e)), negate) {
+                (Way::Done(_), false) | (Way::No, true) => walk(rest, w, at, then),
+                (Way::Done(_), true) | (Way::No, false) => Way::No,
+                (Way::Unsure, _) => Way::Unsure,
+            }
+        }
+        Step::Cond { group, yes, no } => {
+            let Some(took_part) = w.slots.get(*group).map(Option::is_some) else {
+                return Way::Unsure;
+            };
+            let branch = if took_part { yes } else { no };
+            walk(branch, w, at, &mut |w, e| walk(rest, w, e, then))
+        }
+        Step::Repeat {
+            body,
+            min,
+            max,
+            greedy,
+        } => repeat(body, (*min, *max, *greedy), 0, rest, w, at, then),
         Step::Start if at == 0 => walk(rest, w, at, then),
         Step::End if at == text.len() => walk(rest, w, at, then),
         Step::Start | Step::End => Way::No,
     }
+}
+
+/// Times a repeated body of more than one byte may recurse before the walk hands the line
+/// back: each time is a few frames of stack.
+const REPEAT_DEPTH: u32 = 256;
+
+/// Does `body` take exactly one byte, one way (`(?! from ).`)? Then repeating it has one
+/// way per count, and the counts are tried in a loop instead of recursing a byte at a time.
+fn one_byte(body: &[Step]) -> bool {
+    let mut taking = 0;
+    for step in body {
+        match step {
+            Step::Class { min: 1, max: 1, .. } => taking += 1,
+            Step::Literal(b) if b.len() == 1 => taking += 1,
+            Step::Ahead { .. } | Step::Boundary { .. } | Step::Start | Step::End => {}
+            _ => return false,
+        }
+    }
+    taking == 1
+}
+
+/// `body` (one byte, see [`one_byte`]) repeated then `rest`, counts in the backtracker's
+/// order: the most first when greedy, the fewest first when lazy.
+fn repeat_bytes(
+    body: &[Step],
+    (min, max, greedy): (u32, u32, bool),
+    rest: &[Step],
+    w: &mut Walker<'_>,
+    at: usize,
+    then: Then<'_>,
+) -> Way {
+    let min = min as usize;
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    // Can the body be taken once more after `n` times?
+    let again = |w: &mut Walker<'_>, n: usize| match walk(body, w, at + n, &mut |_, e| Way::Done(e))
+    {
+        Way::Done(_) => Ok(true),
+        Way::No => Ok(false),
+        Way::Unsure => Err(Way::Unsure),
+    };
+    if greedy {
+        let mut n = 0;
+        while n < max {
+            match again(w, n) {
+                Ok(true) => n += 1,
+                Ok(false) => break,
+                Err(way) => return way,
+            }
+        }
+        while n >= min {
+            let way = walk(rest, w, at + n, then);
+            if way != Way::No || n == 0 {
+                return way;
+            }
+            n -= 1;
+        }
+        return Way::No;
+    }
+    let mut n = 0;
+    loop {
+        if n >= min {
+            let way = walk(rest, w, at + n, then);
+            if way != Way::No {
+                return way;
+            }
+        }
+        if n >= max {
+            return Way::No;
+        }
+        match again(w, n) {
+            Ok(true) => n += 1,
+            Ok(false) => return Way::No,
+            Err(way) => return way,
+        }
+    }
+}
+
+/// `body` repeated (`done` times so far) then `rest`, in the backtracker's order: one
+/// more time first when greedy, stopping first when lazy.
+fn repeat(
+    body: &[Step],
+    (min, max, greedy): (u32, u32, bool),
+    done: u32,
+    rest: &[Step],
+    w: &mut Walker<'_>,
+    at: usize,
+    then: Then<'_>,
+) -> Way {
+    if done == 0 && one_byte(body) {
+        return repeat_bytes(body, (min, max, greedy), rest, w, at, then);
+    }
+    if done >= REPEAT_DEPTH {
+        return Way::Unsure;
+    }
+    if done >= min && !greedy {
+        match walk(rest, w, at, then) {
+            Way::No => {}
+            way => return way,
+        }
+    }
+    if done < max {
+        let way = walk(body, w, at, &mut |w, e| {
+            if e == at {
+                Way::No
+            } else {
+                repeat(body, (min, max, greedy), done + 1, rest, w, e, then)
+            }
+        });
+        if way != Way::No {
+            return way;
+        }
+    }
+    if done >= min && greedy {
+        return walk(rest, w, at, then);
+    }
+    Way::No
 }
 
 #[cfg(test)]

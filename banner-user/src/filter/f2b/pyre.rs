@@ -447,6 +447,119 @@ pub fn relaxed(pattern: &str) -> String {
     out
 }
 
+/// A backtracking pattern (already translated) in the `regex` crate's syntax, its
+/// look-aheads and conditionals written as groups with reserved names for [`Chain`] to
+/// walk: `(?!X)` as `(?P<__mark_negK>X)`, `(?=X)` as `(?P<__mark_posK>X)`, and
+/// `(?(name)Y|N)` as `(?P<__mark_ifK_name>(?P<__mark_yesK>Y)|(?P<__mark_noK>N))`. None
+/// for what a chain cannot walk (look-behind, atomic groups, back-references) and for a
+/// pattern that names a group `__mark_` itself.
+pub fn marked(pattern: &str) -> Option<String> {
+    const MARK: &str = "__mark_";
+    if pattern.contains(MARK) {
+        return None;
+    }
+    let c: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len() + 64);
+    // Per open group: the conditional's number, when it is one, and whether its `|`
+    // (between yes and no) was seen.
+    let mut groups: Vec<Option<(usize, bool)>> = Vec::new();
+    let mut marks = 0usize;
+    let mut in_class = false;
+    let mut i = 0;
+    let starts = |i: usize, t: &str| c[i..].iter().take(t.len()).copied().eq(t.chars());
+    while i < c.len() {
+        let ch = c[i];
+        if ch == '\\' {
+            let d = *c.get(i + 1)?;
+            if d.is_ascii_digit() && d != '0' && !in_class {
+                return None;
+            }
+            out.push('\\');
+            out.push(d);
+            i += 2;
+            continue;
+        }
+        if in_class {
+            in_class = ch != ']';
+            out.push(ch);
+            i += 1;
+            continue;
+        }
+        match ch {
+            '[' => {
+                in_class = true;
+                out.push('[');
+                i += 1;
+                if c.get(i) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                if c.get(i) == Some(&']') {
+                    out.push(']');
+                    i += 1;
+                }
+            }
+            '(' if starts(i, "(?<=")
+                || starts(i, "(?<!")
+                || starts(i, "(?>")
+                || starts(i, "(?P=") =>
+            {
+                return None;
+            }
+            '(' if starts(i, "(?=") || starts(i, "(?!") => {
+                let kind = if c[i + 2] == '=' { "pos" } else { "neg" };
+                out.push_str(&format!("(?P<{MARK}{kind}{marks}>"));
+                marks += 1;
+                groups.push(None);
+                i += 3;
+            }
+            '(' if starts(i, "(?(") => {
+                // `(?(<name>)` or `(?(N)`.
+                let close = c[i + 3..].iter().position(|&x| x == ')')? + i + 3;
+                let name: String = c[i + 3..close]
+                    .iter()
+                    .filter(|x| !matches!(x, '<' | '>'))
+                    .collect();
+                if name.is_empty() || !name.chars().all(|x| x.is_ascii_alphanumeric() || x == '_') {
+                    return None;
+                }
+                out.push_str(&format!("(?P<{MARK}if{marks}_{name}>(?P<{MARK}yes{marks}>"));
+                groups.push(Some((marks, false)));
+                marks += 1;
+                i = close + 1;
+            }
+            '(' => {
+                groups.push(None);
+                out.push('(');
+                i += 1;
+            }
+            '|' => {
+                match groups.last_mut() {
+                    Some(Some((k, seen))) if !*seen => {
+                        *seen = true;
+                        out.push_str(&format!(")|(?P<{MARK}no{k}>"));
+                    }
+                    _ => out.push('|'),
+                }
+                i += 1;
+            }
+            ')' => {
+                match groups.pop()? {
+                    Some((k, false)) => out.push_str(&format!(")|(?P<{MARK}no{k}>))")),
+                    Some((_, true)) => out.push_str("))"),
+                    None => out.push(')'),
+                }
+                i += 1;
+            }
+            other => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
 /// The index just past the group opening at `at`.
 fn skip_group(c: &[char], at: usize) -> usize {
     let mut depth = 0usize;
@@ -516,7 +629,122 @@ enum Engine {
     /// The `regex` crate, and its twin without Unicode for all-ASCII text (see
     /// [`ascii_twin`]).
     Fast(regex::Regex, Twin),
-    Fancy(Box<fancy_regex::Regex>),
+    /// The backtracking engine, and a chain that walks the pattern's look-aheads and
+    /// conditionals itself on ASCII text (built when first needed).
+    Fancy(Box<fancy_regex::Regex>, Walked),
+}
+
+/// A backtracking pattern's [`Chain`] (see [`marked`]), where it can have one.
+#[derive(Debug, Clone, Default)]
+struct Walked(std::sync::OnceLock<Option<std::sync::Arc<WalkedChain>>>);
+
+#[derive(Debug)]
+struct WalkedChain {
+    chain: Chain,
+    /// Per group of the marked pattern, its index in the pattern itself (None for marks).
+    real: Vec<Option<usize>>,
+    /// Groups of the pattern itself, the whole match included.
+    groups: usize,
+    caches: std::sync::Mutex<Vec<ChainCache>>,
+}
+
+impl WalkedChain {
+    /// None unless the pattern is anchored at the text's start, means the same without
+    /// Unicode on ASCII text, and has only what a chain walks.
+    fn new(translated: &str, groups: usize) -> Option<Self> {
+        if !ascii_safe(translated) {
+            return None;
+        }
+        let parse = |p: &str| {
+            regex_syntax::ParserBuilder::new()
+                .unicode(false)
+                .utf8(false)
+                .build()
+                .parse(p)
+                .ok()
+        };
+        let mut pattern = marked(translated)?;
+        let hir = parse(&pattern)?;
+        if !hir
+            .properties()
+            .look_set_prefix()
+            .contains(regex_syntax::hir::Look::Start)
+        {
+            return None;
+        }
+        let mut names = vec![None; hir.properties().explicit_captures_len() + 1];
+        capture_names(&hir, &mut names);
+        let mut real = vec![None; names.len()];
+        real[0] = Some(0);
+        let mut by_number = vec![0];
+        for (i, name) in names.iter().enumerate().skip(1) {
+            if !name.as_deref().is_some_and(|n| n.starts_with("__mark_")) {
+                real[i] = Some(by_number.len());
+                by_number.push(i);
+            }
+        }
+        if by_number.len() != groups {
+            return None;
+        }
+        // A conditional names its group; the chain reads it by index.
+        for name in names.iter().flatten() {
+            let Some(rest) = name.strip_prefix("__mark_if") else {
+                continue;
+            };
+            let (_, target) = rest.split_once('_')?;
+            let index = match target.parse::<usize>() {
+                Ok(n) => *by_number.get(n)?,
+                Err(_) => names.iter().position(|n| n.as_deref() == Some(target))?,
+            };
+            let resolved = name.replacen(&format!("_{target}"), &format!("_g{index}"), 1);
+            pattern = pattern.replacen(&format!("<{name}>"), &format!("<{resolved}>"), 1);
+        }
+        Some(Self {
+            chain: Chain::new(&pattern)?,
+            real,
+            groups,
+            caches: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The match at the start of ASCII `text`: `Err` when the chain cannot tell.
+    fn search(&self, text: &[u8]) -> Result<Option<Match>, CannotTell> {
+        let held = self.caches.lock().ok().and_then(|mut v| v.pop());
+        let mut cache = held.unwrap_or_else(|| self.chain.cache());
+        let found = self.chain.search(text, 0, &mut cache);
+        if let Ok(mut v) = self.caches.lock() {
+            v.push(cache);
+        }
+        let Some(slots) = found? else {
+            return Ok(None);
+        };
+        let mut groups = vec![None; self.groups];
+        for (i, slot) in slots.into_iter().enumerate() {
+            if let Some(r) = self.real.get(i).copied().flatten() {
+                groups[r] = slot;
+            }
+        }
+        let (start, end) = groups[0].ok_or(CannotTell)?;
+        Ok(Some(Match { start, end, groups }))
+    }
+}
+
+/// The names of `hir`'s groups by index.
+fn capture_names(hir: &regex_syntax::hir::Hir, out: &mut [Option<String>]) {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Capture(c) => {
+            if let Some(slot) = out.get_mut(c.index as usize) {
+                *slot = c.name.as_deref().map(str::to_string);
+            }
+            capture_names(&c.sub, out);
+        }
+        HirKind::Concat(v) | HirKind::Alternation(v) => {
+            v.iter().for_each(|h| capture_names(h, out));
+        }
+        HirKind::Repetition(r) => capture_names(&r.sub, out),
+        _ => {}
+    }
 }
 
 /// The ASCII twin of a pattern, compiled when first needed (a failregex searched through
@@ -643,7 +871,7 @@ impl Re {
             .map_err(|e| crate::filter::pattern::first_line(&e.to_string()))?;
         let names = group_names(re.capture_names());
         Ok(Self {
-            engine: Engine::Fancy(Box::new(re)),
+            engine: Engine::Fancy(Box::new(re), Walked::default()),
             names,
             source: source.to_string(),
             translated: t.pattern,
@@ -696,7 +924,7 @@ impl Re {
     }
 
     pub fn is_backtracking(&self) -> bool {
-        matches!(self.engine, Engine::Fancy(_))
+        matches!(self.engine, Engine::Fancy(..))
     }
 
     /// The ASCII engines, when they may run on `text`.
@@ -717,7 +945,18 @@ impl Re {
         }
         match &self.engine {
             Engine::Fast(re, _) => re.captures(text).map(|c| str_match(&c)),
-            Engine::Fancy(re) => self.fancy(re.captures(text)),
+            Engine::Fancy(re, walked) => {
+                if text.is_ascii() {
+                    let chain = walked.0.get_or_init(|| {
+                        WalkedChain::new(&self.translated, re.captures_len())
+                            .map(std::sync::Arc::new)
+                    });
+                    if let Some(Ok(found)) = chain.as_ref().map(|c| c.search(text.as_bytes())) {
+                        return found;
+                    }
+                }
+                self.fancy(re.captures(text))
+            }
         }
     }
 
@@ -760,7 +999,7 @@ impl Re {
         }
         match &self.engine {
             Engine::Fast(re, _) => re.captures_at(text, start).map(|c| str_match(&c)),
-            Engine::Fancy(re) => self.fancy(re.captures_from_pos(text, start)),
+            Engine::Fancy(re, _) => self.fancy(re.captures_from_pos(text, start)),
         }
     }
 
@@ -768,14 +1007,14 @@ impl Re {
     pub fn find(&self, text: &str) -> Option<(usize, usize)> {
         match &self.engine {
             Engine::Fast(re, _) => re.find(text).map(|m| (m.start(), m.end())),
-            Engine::Fancy(_) => self.search(text).map(|m| (m.start, m.end)),
+            Engine::Fancy(..) => self.search(text).map(|m| (m.start, m.end)),
         }
     }
 
     pub fn is_match(&self, text: &str) -> bool {
         match &self.engine {
             Engine::Fast(re, _) => re.is_match(text),
-            Engine::Fancy(_) => self.search(text).is_some(),
+            Engine::Fancy(..) => self.search(text).is_some(),
         }
     }
 
@@ -820,7 +1059,7 @@ pub struct FirstOf {
     always: Vec<Vec<String>>,
 }
 
-use super::chain::{Chain, ChainCache};
+use super::chain::{CannotTell, Chain, ChainCache, Spans};
 use regex_automata::nfa::thompson::backtrack::BoundedBacktracker;
 
 /// The named groups `hir` fills in every match, with at least one character: those on its
@@ -1022,7 +1261,7 @@ impl FirstOf {
         end: usize,
         text: &str,
         scratch: &mut FirstOfScratch,
-    ) -> Option<Vec<Option<(usize, usize)>>> {
+    ) -> Option<Spans> {
         let chain = self
             .chains
             .get(index)?
@@ -1122,6 +1361,177 @@ mod tests {
         assert_eq!(look.named(&m, "user a b from 7").next(), Some(("x", "7")));
         // A broken pattern without fancy constructs reports Rust's reason.
         assert!(Re::python("a{2,1}", "").is_err());
+    }
+
+    #[test]
+    fn look_aheads_and_conditionals_are_written_as_marked_groups() {
+        assert_eq!(
+            marked(r"^a(?!b\)c)(?=d)").as_deref(),
+            Some(r"^a(?P<__mark_neg0>b\)c)(?P<__mark_pos1>d)")
+        );
+        assert_eq!(
+            marked(r"^(?P<x>a)?(?(<x>)b|c)(?(1)d)").as_deref(),
+            Some(concat!(
+                r"^(?P<x>a)?(?P<__mark_if0_x>(?P<__mark_yes0>b)|(?P<__mark_no0>c))",
+                r"(?P<__mark_if1_1>(?P<__mark_yes1>d)|(?P<__mark_no1>))"
+            ))
+        );
+        // A `|` inside a branch's own group is not the conditional's.
+        assert_eq!(
+            marked(r"(?(<x>)(?:a|b)|c)").as_deref(),
+            Some(r"(?P<__mark_if0_x>(?P<__mark_yes0>(?:a|b))|(?P<__mark_no0>c))")
+        );
+        for walked_by_none in [
+            r"(?<=a)b",
+            r"(?<!a)b",
+            r"(?>a)",
+            r"(a)\1",
+            r"(?P<x>a)(?P=x)",
+        ] {
+            assert_eq!(marked(walked_by_none), None, "{walked_by_none}");
+        }
+        assert_eq!(marked(r"(?P<__mark_neg0>a)"), None);
+    }
+
+    /// Python's own `re` (what fail2ban runs) on each text: the groups' spans of the match
+    /// at the start, or None. One interpreter for all texts.
+    fn python_spans(pattern: &str, texts: &[String]) -> Vec<Option<Spans>> {
+        use std::io::Write as _;
+        let script = r#"
+import json, re, sys
+p = re.compile(sys.stdin.readline().rstrip("\n"))
+out = []
+for line in sys.stdin.read().split("\n")[:-1]:
+    m = p.match(line)
+    out.append(None if m is None else [None if m.span(i) == (-1, -1) else list(m.span(i)) for i in range(p.groups + 1)])
+print(json.dumps(out))
+"#;
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 (cargo xtask setup installs it)");
+        let mut input = format!("{pattern}\n");
+        for t in texts {
+            input.push_str(t);
+            input.push('\n');
+        }
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "python3 failed on {pattern}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Where the chain walks a pattern's look-aheads and conditionals itself, it finds what
+    /// Python finds (fancy-regex does not always: it can report a group from a branch it
+    /// left); on every text up to 6 bytes over a small alphabet, it never hands one back.
+    #[test]
+    fn walked_look_aheads_and_conditionals_agree_with_python() {
+        let patterns = [
+            // sshd.conf's shapes: an optional prefix remembered, a lazy run that may not
+            // cross ` x`, the tail chosen by which group took part.
+            r"^a (?P<inv>b )?(?P<user>(?P<cu>\S+)|(?(inv)(?:(?! x).)*?|[^:]+)) x(?P<h>[ab]+)(?(cu): |(?:(?:(?! x).)*)$)",
+            r"^(?:\b(?!ab)\S+|a) (?P<u>\S*)",
+            r"^(?:(?:\w+ (?!x\b)){0,2}\w+) x",
+            r"^(?P<a>a)?(?(a)b|bb)(?P<r>.*)$",
+            r"^(?P<a>a)?(?(1)b)(?=b|$)(?P<r>[ab]*)",
+            r"^(?:(?!ab)[ab ])+(?P<r>.*)",
+        ];
+        let alphabet = [b'a', b'b', b' ', b'x', b':'];
+        let mut texts = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..6 {
+            last = last
+                .iter()
+                .flat_map(|t| {
+                    alphabet
+                        .iter()
+                        .map(move |c| format!("{t}{}", char::from(*c)))
+                })
+                .collect();
+            texts.extend(last.iter().cloned());
+        }
+        for p in patterns {
+            let re = Re::python(p, p).unwrap();
+            let Engine::Fancy(fancy, _) = &re.engine else {
+                panic!("{p} is not a backtracking pattern");
+            };
+            let walked = WalkedChain::new(&re.translated, fancy.captures_len())
+                .unwrap_or_else(|| panic!("no chain for {p}"));
+            let want = python_spans(p, &texts);
+            let mut matched = 0;
+            for (text, want) in texts.iter().zip(want) {
+                let got = walked
+                    .search(text.as_bytes())
+                    .unwrap_or_else(|_| panic!("{p} handed {text:?} back"));
+                assert_eq!(got.map(|m| m.groups), want, "{p} on {text:?}");
+                matched += usize::from(want.is_some());
+            }
+            assert!(matched > 0, "{p} matched nothing");
+        }
+    }
+
+    /// The walk recurses once a step: its budget bounds the depth, so any line fits in a
+    /// stack half the size of a thread's default.
+    #[test]
+    fn a_long_line_is_walked_within_a_small_stack() {
+        let re = Re::python(
+            r"^a (?P<u>(?:(?! from ).)*) from (?P<h>\S+)(?:(?:(?! x).)*)$",
+            "",
+        )
+        .unwrap();
+        for len in [100, 1_000, 10_000, 100_000] {
+            let line = format!("a {} from 198.18.0.1 {}", "u".repeat(len), "y".repeat(len));
+            let re = re.clone();
+            let found = std::thread::Builder::new()
+                .stack_size(1 << 20)
+                .spawn(move || re.search(&line).map(|m| m.groups[2]))
+                .unwrap()
+                .join()
+                .expect("no stack overflow");
+            // Past the walk's budget the backtracker runs, and gives up on the longest
+            // (counted as no match, as before the chain).
+            if len <= 1_000 {
+                assert_eq!(found, Some(Some((len + 8, len + 18))), "{len}");
+            }
+        }
+    }
+
+    /// sshd.conf's failregex for failed passwords, tags expanded as fail2ban does: walked,
+    /// and what Python finds, a user name holding ` from` included.
+    #[test]
+    fn sshds_failed_password_pattern_is_walked() {
+        let failed = expand_tags(
+            r"^Failed (?:password|publickey) for (?P<cond_inv>invalid user )?<F-USER>(?P<cond_user>\S+)|(?(cond_inv)(?:(?! from ).)*?|[^:]+)</F-USER> from <HOST>(?: (?:port \d+|on \S+|\(\S+\)))?(?: ssh\d*)?(?(cond_user): |(?:(?:(?! from ).)*)$)",
+            true,
+        );
+        let re = Re::python(&failed, "sshd").unwrap();
+        let Engine::Fancy(fancy, _) = &re.engine else {
+            panic!("not a backtracking pattern");
+        };
+        let walked = WalkedChain::new(&re.translated, fancy.captures_len()).expect("a chain");
+        let lines: Vec<String> = [
+            "Failed password for root from 198.18.0.1 port 22 ssh2",
+            "Failed password for invalid user admin from 198.18.0.2 port 22 ssh2",
+            "Failed password for invalid user a from b from 198.18.0.3 port 22 ssh2",
+            "Failed password for invalid user from 198.18.0.4 port 22 ssh2",
+            "Failed publickey for root from 2001:db8::5 port 22 ssh2: RSA SHA256:x",
+            "Failed password for invalid user x from 198.18.0.6 port 22 ssh2 from 198.18.0.7",
+            "Failed password for root from 198.18.0.8 port 22 ssh2 and more",
+        ]
+        .map(String::from)
+        .to_vec();
+        let want = python_spans(&failed, &lines);
+        for (line, want) in lines.iter().zip(want) {
+            let got = walked.search(line.as_bytes()).expect("walked");
+            assert_eq!(got.map(|m| m.groups), want, "{line}");
+        }
     }
 
     #[test]
