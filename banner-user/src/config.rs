@@ -381,6 +381,48 @@ pub struct Config {
 }
 
 impl Config {
+    /// Sources never banned on a host with `addrs`: ignoreip, loopback, the host's own addresses and (with
+    /// `ignore_attached_subnets`) the subnets of the interfaces banner does *not* guard: the inside
+    /// of a gateway, the LAN of fail2ban's ignoreip. A guarded interface's subnet is the WAN side
+    /// (a provider's /24, a CGNAT range): its neighbours are as untrusted as anyone, so it is
+    /// never ignored unless `ignoreip` names it.
+    pub fn allowlist(&self, addrs: &[crate::sys::IfAddr]) -> crate::bans::IgnoreList {
+        let mut list = crate::bans::IgnoreList::default();
+        for net in &self.ignoreip {
+            list.push(*net, "ignoreip");
+        }
+        for lo in ["127.0.0.0/8", "::1"] {
+            if let Ok(net) = lo.parse::<IpPrefix>() {
+                list.push(net, "loopback");
+            }
+        }
+        // The host's own addresses are always protected: banning them would cut the host off.
+        for a in addrs {
+            if a.addr.is_loopback() {
+                continue;
+            }
+            list.push(
+                IpPrefix::host(a.addr),
+                format!("own address on {}", a.iface),
+            );
+        }
+        if self.ignore_attached_subnets {
+            for a in addrs {
+                let guarded = self.interfaces.contains(&a.iface);
+                // Link-local neighbours (fe80::/64) are anyone on the wire: never ignored wholesale.
+                let link_local =
+                    matches!(a.addr, std::net::IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
+                if guarded || a.addr.is_loopback() || link_local {
+                    continue;
+                }
+                if let Some(subnet) = a.subnet.filter(|s| !s.is_host()) {
+                    list.push(subnet, format!("subnet of {} (not guarded)", a.iface));
+                }
+            }
+        }
+        list
+    }
+
     /// The embedded default configuration.
     pub fn embedded() -> Result<Self, ConfigErrors> {
         Self::parse(EMBEDDED_DEFAULT, "<embedded default>")
@@ -1780,5 +1822,68 @@ failregex = ['^login failed for \S+ from <HOST>$']
             again.jail("app").unwrap().inline_filter,
             c.jail("app").unwrap().inline_filter
         );
+    }
+}
+
+#[cfg(test)]
+/// What a configuration allows on a given host.
+mod allowlist_tests {
+    use super::*;
+    use crate::{bans::IgnoreList, sys::IfAddr};
+
+    fn addr(iface: &str, ip: &str, subnet: &str) -> IfAddr {
+        IfAddr {
+            iface: iface.into(),
+            addr: ip.parse().unwrap(),
+            subnet: Some(subnet.parse().unwrap()),
+        }
+    }
+
+    fn covered(list: &IgnoreList, ip: &str) -> Option<String> {
+        list.covering(&IpPrefix::host(ip.parse().unwrap()))
+            .map(|e| e.why.clone())
+    }
+
+    #[test]
+    fn the_guarded_interfaces_subnet_is_not_ignored_but_the_lan_is() {
+        // A gateway: WAN (guarded) in a CGNAT-like range, LAN behind it (issue 9, item A1).
+        let mut cfg = Config::embedded().unwrap();
+        cfg.interfaces = vec!["wan0".into()];
+        let addrs = [
+            addr("lo", "127.0.0.1", "127.0.0.0/8"),
+            addr("wan0", "198.18.8.1", "198.18.8.0/24"),
+            addr("lan0", "198.19.1.1", "198.19.1.0/24"),
+            addr("wan0", "fe80::1", "fe80::/64"),
+        ];
+        let list = cfg.allowlist(&addrs);
+        assert_eq!(
+            covered(&list, "198.18.8.2"),
+            None,
+            "a WAN neighbour can be banned"
+        );
+        assert_eq!(
+            covered(&list, "198.18.8.1").as_deref(),
+            Some("own address on wan0")
+        );
+        assert_eq!(
+            covered(&list, "198.19.1.77").as_deref(),
+            Some("subnet of lan0 (not guarded)")
+        );
+        assert_eq!(
+            covered(&list, "fe80::2"),
+            None,
+            "link-local is anyone on the wire"
+        );
+        assert_eq!(covered(&list, "127.0.0.9").as_deref(), Some("loopback"));
+        // ignoreip may name the WAN subnet on purpose.
+        cfg.ignoreip = vec!["198.18.8.0/24".parse().unwrap()];
+        let list = cfg.allowlist(&addrs);
+        assert_eq!(covered(&list, "198.18.8.2").as_deref(), Some("ignoreip"));
+        // Turned off, only the host's own addresses and loopback stay.
+        cfg.ignoreip.clear();
+        cfg.ignore_attached_subnets = false;
+        let list = cfg.allowlist(&addrs);
+        assert_eq!(covered(&list, "198.19.1.77"), None);
+        assert!(covered(&list, "198.19.1.1").is_some());
     }
 }

@@ -27,7 +27,6 @@ use tokio::{
 
 pub use self::core::{Core, Event};
 use crate::{
-    addr::IpPrefix,
     backend::{
         command::SystemRunner,
         iptables::IptablesBackend,
@@ -35,7 +34,7 @@ use crate::{
         xdp::{AttachMode, XdpBackend, XdpOptions},
         Backend, BackendError,
     },
-    bans::{BanManager, IgnoreList},
+    bans::BanManager,
     clock::{Clock, SystemClock},
     config::{BackendChoice, Config},
     protocol::{self, Request, Response},
@@ -94,53 +93,6 @@ pub fn load_config(path: Option<&Path>) -> Result<Config> {
         None => Config::embedded()?,
     };
     Ok(cfg)
-}
-
-/// Sources that are never banned: ignoreip, loopback, the host's own addresses and (with
-/// `ignore_attached_subnets`) the subnets of the interfaces banner does *not* guard: the inside
-/// of a gateway, the LAN of fail2ban's ignoreip. A guarded interface's subnet is the WAN side
-/// (a provider's /24, a CGNAT range): its neighbours are as untrusted as anyone, so it is
-/// never ignored unless `ignoreip` names it.
-pub fn build_ignore_list(cfg: &Config) -> IgnoreList {
-    ignore_list_from(cfg, &sys::interface_addresses())
-}
-
-/// [`build_ignore_list`] on given interface addresses (pure, for tests).
-pub fn ignore_list_from(cfg: &Config, addrs: &[sys::IfAddr]) -> IgnoreList {
-    let mut list = IgnoreList::default();
-    for net in &cfg.ignoreip {
-        list.push(*net, "ignoreip");
-    }
-    for lo in ["127.0.0.0/8", "::1"] {
-        if let Ok(net) = lo.parse::<IpPrefix>() {
-            list.push(net, "loopback");
-        }
-    }
-    // The host's own addresses are always protected: banning them would cut the host off.
-    for a in addrs {
-        if a.addr.is_loopback() {
-            continue;
-        }
-        list.push(
-            IpPrefix::host(a.addr),
-            format!("own address on {}", a.iface),
-        );
-    }
-    if cfg.ignore_attached_subnets {
-        for a in addrs {
-            let guarded = cfg.interfaces.contains(&a.iface);
-            // Link-local neighbours (fe80::/64) are anyone on the wire: never ignored wholesale.
-            let link_local =
-                matches!(a.addr, std::net::IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
-            if guarded || a.addr.is_loopback() || link_local {
-                continue;
-            }
-            if let Some(subnet) = a.subnet.filter(|s| !s.is_host()) {
-                list.push(subnet, format!("subnet of {} (not guarded)", a.iface));
-            }
-        }
-    }
-    list
 }
 
 fn open_xdp(cfg: &Config, mode: AttachMode) -> Result<Box<dyn Backend>, BackendError> {
@@ -267,7 +219,8 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
         .context("starting the async runtime")?;
     let listener = runtime.block_on(async { bind_socket(&cfg.socket) })?;
     let backend = open_backend(&cfg)?;
-    let ignore = build_ignore_list(&cfg);
+    let host = sys::interface_addresses();
+    let ignore = cfg.allowlist(&host);
     for e in ignore.entries() {
         log::info!("never banned: {} ({})", e.net, e.why);
     }
@@ -284,7 +237,7 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
 
     let registry = CounterRegistry::default();
     let mut core = Core::new(manager, &cfg, book.clone(), registry.clone());
-    core.watch_host_addresses(Box::new(build_ignore_list));
+    core.know_host_addresses(host.clone());
 
     let (tx, rx) = mpsc::channel::<Event>();
     let core = thread::Builder::new()
@@ -292,7 +245,7 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
         .spawn(move || core.run(rx))
         .context("starting the core thread")?;
 
-    watch_rtnetlink(tx.clone());
+    watch_host(tx.clone(), host);
     log::info!("control socket at {}", cfg.socket.display());
     let socket_path = cfg.socket.clone();
     runtime.block_on(async move {
@@ -466,16 +419,19 @@ impl Supervisor {
     }
 }
 
-/// Listen to rtnetlink's link and address groups on a thread of its own and tell the core
-/// whenever something changes (an interface deleted or re-created, an address gained), so
-/// enforcement and the allowlist are checked at once; the housekeeping round re-checks every
-/// two seconds anyway, so a missed message costs at most that.
-fn watch_rtnetlink(tx: mpsc::Sender<Event>) {
+/// Watch the host on a thread of its own: rtnetlink's link and address groups say when
+/// something changes (an interface deleted or re-created, an address gained), and every two
+/// seconds without news the addresses are read anyway (a missed message costs at most
+/// that). The core hears of every change, with the addresses whenever they differ from
+/// `known`; it never reads interfaces itself.
+fn watch_host(tx: mpsc::Sender<Event>, mut known: Vec<sys::IfAddr>) {
     use nix::sys::socket::{
-        bind, recv, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+        bind, recv, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr, SockFlag,
+        SockProtocol, SockType,
     };
     // RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR (linux/rtnetlink.h).
     const GROUPS: u32 = 0x1 | 0x10 | 0x100;
+    const REREAD: Duration = Duration::from_secs(2);
     let sock = socket(
         AddressFamily::Netlink,
         SockType::Raw,
@@ -486,42 +442,62 @@ fn watch_rtnetlink(tx: mpsc::Sender<Event>) {
         bind(
             std::os::fd::AsRawFd::as_raw_fd(&fd),
             &NetlinkAddr::new(0, GROUPS),
-        )
-        .map(|()| fd)
+        )?;
+        setsockopt(
+            &fd,
+            sockopt::ReceiveTimeout,
+            &nix::sys::time::TimeVal::new(REREAD.as_secs() as _, 0),
+        )?;
+        Ok(fd)
     });
-    let fd = match sock {
-        Ok(fd) => fd,
+    let sock = match sock {
+        Ok(fd) => Some(fd),
         Err(e) => {
             log::warn!("cannot listen to rtnetlink ({e}); interfaces and addresses are re-checked every 2 s");
-            return;
+            None
         }
     };
     let spawned = thread::Builder::new()
-        .name("banner-netlink".into())
+        .name("banner-host".into())
         .spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
+            let mut sock = sock;
             loop {
-                match recv(
-                    std::os::fd::AsRawFd::as_raw_fd(&fd),
-                    &mut buf,
-                    MsgFlags::empty(),
-                ) {
-                    // ENOBUFS (a burst overflowed the socket) means "something changed" too.
-                    Ok(_) | Err(nix::errno::Errno::ENOBUFS) => {
-                        if tx.send(Event::HostChanged).is_err() {
-                            return;
+                // Did rtnetlink say something changed (else two seconds went by)?
+                let news = match &sock {
+                    Some(fd) => match recv(
+                        std::os::fd::AsRawFd::as_raw_fd(fd),
+                        &mut buf,
+                        MsgFlags::empty(),
+                    ) {
+                        // ENOBUFS (a burst overflowed the socket) means "something changed".
+                        Ok(_) | Err(nix::errno::Errno::ENOBUFS) => true,
+                        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => false,
+                        Err(e) => {
+                            log::warn!("rtnetlink: {e}; falling back to the 2 s re-check");
+                            sock = None;
+                            false
                         }
+                    },
+                    None => {
+                        thread::sleep(REREAD);
+                        false
                     }
-                    Err(nix::errno::Errno::EINTR) => {}
-                    Err(e) => {
-                        log::warn!("rtnetlink: {e}; falling back to the 2 s re-check");
-                        return;
-                    }
+                };
+                let now = sys::interface_addresses();
+                let addresses = (now != known).then(|| {
+                    known = now.clone();
+                    now
+                });
+                if (news || addresses.is_some())
+                    && tx.send(Event::HostChanged { addresses }).is_err()
+                {
+                    return;
                 }
             }
         });
     if let Err(e) = spawned {
-        log::warn!("cannot start the rtnetlink thread ({e})");
+        log::warn!("cannot start the host watcher thread ({e})");
     }
 }
 
@@ -691,67 +667,5 @@ async fn handle_connection(
         };
         let out = protocol::encode_response(&response);
         write.write_all(&out).await?;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sys::IfAddr;
-
-    fn addr(iface: &str, ip: &str, subnet: &str) -> IfAddr {
-        IfAddr {
-            iface: iface.into(),
-            addr: ip.parse().unwrap(),
-            subnet: Some(subnet.parse().unwrap()),
-        }
-    }
-
-    fn covered(list: &IgnoreList, ip: &str) -> Option<String> {
-        list.covering(&IpPrefix::host(ip.parse().unwrap()))
-            .map(|e| e.why.clone())
-    }
-
-    #[test]
-    fn the_guarded_interfaces_subnet_is_not_ignored_but_the_lan_is() {
-        // A gateway: WAN (guarded) in a CGNAT-like range, LAN behind it (issue 9, item A1).
-        let mut cfg = Config::embedded().unwrap();
-        cfg.interfaces = vec!["wan0".into()];
-        let addrs = [
-            addr("lo", "127.0.0.1", "127.0.0.0/8"),
-            addr("wan0", "198.18.8.1", "198.18.8.0/24"),
-            addr("lan0", "198.19.1.1", "198.19.1.0/24"),
-            addr("wan0", "fe80::1", "fe80::/64"),
-        ];
-        let list = ignore_list_from(&cfg, &addrs);
-        assert_eq!(
-            covered(&list, "198.18.8.2"),
-            None,
-            "a WAN neighbour can be banned"
-        );
-        assert_eq!(
-            covered(&list, "198.18.8.1").as_deref(),
-            Some("own address on wan0")
-        );
-        assert_eq!(
-            covered(&list, "198.19.1.77").as_deref(),
-            Some("subnet of lan0 (not guarded)")
-        );
-        assert_eq!(
-            covered(&list, "fe80::2"),
-            None,
-            "link-local is anyone on the wire"
-        );
-        assert_eq!(covered(&list, "127.0.0.9").as_deref(), Some("loopback"));
-        // ignoreip may name the WAN subnet on purpose.
-        cfg.ignoreip = vec!["198.18.8.0/24".parse().unwrap()];
-        let list = ignore_list_from(&cfg, &addrs);
-        assert_eq!(covered(&list, "198.18.8.2").as_deref(), Some("ignoreip"));
-        // Turned off, only the host's own addresses and loopback stay.
-        cfg.ignoreip.clear();
-        cfg.ignore_attached_subnets = false;
-        let list = ignore_list_from(&cfg, &addrs);
-        assert_eq!(covered(&list, "198.19.1.77"), None);
-        assert!(covered(&list, "198.19.1.1").is_some());
     }
 }

@@ -1,5 +1,5 @@
 //! The host under the core: is enforcement still in place (an interface re-created, a
-//! firewall reloaded), and is the allowlist still the host's addresses.
+//! firewall reloaded), and the allowlist made of the host's addresses as last read.
 
 use std::time::{Duration, Instant};
 
@@ -18,21 +18,20 @@ impl Core {
         self.check_host();
     }
 
-    /// Is enforcement still in place, and is the allowlist still the host's?
+    /// Is enforcement still in place?
     pub(super) fn check_host(&mut self) {
         if let Err(e) = self.manager.check_enforcement() {
             log::warn!("checking enforcement: {e}");
         }
-        self.refresh_allowlist();
     }
 
-    /// Rebuild the allowlist from the configuration and the host's addresses as they are now;
+    /// Rebuild the allowlist from the configuration and the host's addresses as last read;
     /// apply it (lifting bans it now covers) if it changed.
     pub(super) fn refresh_allowlist(&mut self) {
-        let Some(source) = &self.allowlist else {
+        let Some(addresses) = &self.host_addresses else {
             return;
         };
-        let fresh = source(&self.config);
+        let fresh = self.config.allowlist(addresses);
         if &fresh == self.manager.ignore_list() {
             return;
         }

@@ -22,7 +22,7 @@ pub use commands::{ManualBan, Refused};
 
 use crate::{
     addr::IpPrefix,
-    bans::{BanEvent, BanManager, BanRequest, IgnoreList},
+    bans::{BanEvent, BanManager, BanRequest},
     config::{Config, JailConfig},
     duration::BanLength,
     filter::Failure,
@@ -47,9 +47,12 @@ pub enum Event {
         sources: BTreeMap<String, usize>,
         reply: oneshot::Sender<String>,
     },
-    /// rtnetlink said a link or an address changed: check enforcement and the allowlist now
-    /// rather than at the next housekeeping round.
-    HostChanged,
+    /// rtnetlink said a link or an address changed: check enforcement now rather than at
+    /// the next housekeeping round; with the host's addresses when the watcher found them
+    /// changed (it reads them on its own thread: the core does no interface I/O).
+    HostChanged {
+        addresses: Option<Vec<crate::sys::IfAddr>>,
+    },
     Shutdown,
 }
 
@@ -68,9 +71,6 @@ struct JailSlot {
     counters: Option<Arc<SourceCounters>>,
     ignored: u64,
 }
-
-/// Builds the allowlist: the configuration's and the host's own addresses as they are now.
-pub type AllowlistSource = Box<dyn Fn(&Config) -> IgnoreList + Send>;
 
 pub struct Core {
     manager: BanManager,
@@ -94,9 +94,9 @@ pub struct Core {
     retry: Vec<BanRequest>,
     /// The running configuration, to rebuild the allowlist when the host's addresses change.
     config: Config,
-    /// Re-reads the allowlist every housekeeping round (None in unit tests, whose allowlist
-    /// is made by hand).
-    allowlist: Option<AllowlistSource>,
+    /// The host's addresses as last read (None in unit tests, whose allowlist is made by
+    /// hand): with the configuration, what the allowlist is.
+    host_addresses: Option<Vec<crate::sys::IfAddr>>,
 }
 
 /// Most failed bans kept for retry (the oldest decisions matter most; later ones wait).
@@ -136,7 +136,7 @@ impl Core {
             subscribers: Vec::new(),
             retry: Vec::new(),
             config: config.clone(),
-            allowlist: None,
+            host_addresses: None,
         };
         core.apply_config(config, &BTreeMap::new());
         core
@@ -148,10 +148,38 @@ impl Core {
         self.subscribers.push(subscriber);
     }
 
-    /// Keep the allowlist current with the host's addresses (DHCP, SLAAC, a new VIP): `source`
-    /// is asked every housekeeping round and on reload.
-    pub fn watch_host_addresses(&mut self, source: AllowlistSource) {
-        self.allowlist = Some(source);
+    /// Keep the allowlist current with the host's addresses (DHCP, SLAAC, a new VIP):
+    /// `addresses` as they are now; [`Event::HostChanged`] brings them as they change, and
+    /// the allowlist is rebuilt from them and the configuration then and on reload.
+    pub fn know_host_addresses(&mut self, addresses: Vec<crate::sys::IfAddr>) {
+        self.host_addresses = Some(addresses);
+        self.refresh_allowlist();
+    }
+
+    /// Act on one event; false when it says to stop.
+    fn handle(&mut self, event: Event) -> bool {
+        match event {
+            Event::Call(call) => call(self),
+            Event::Failures { jail, failures } => self.on_failures(&jail, &failures),
+            Event::Reload {
+                config,
+                sources,
+                reply,
+            } => {
+                let summary = self.apply_config(&config, &sources);
+                self.refresh_allowlist();
+                let _ = reply.send(summary);
+            }
+            Event::HostChanged { addresses } => {
+                if let Some(addresses) = addresses {
+                    self.host_addresses = Some(addresses);
+                    self.refresh_allowlist();
+                }
+                self.on_host_changed();
+            }
+            Event::Shutdown => return false,
+        }
+        true
     }
 
     /// Serve events until shutdown.
@@ -167,19 +195,12 @@ impl Core {
                 .unwrap_or(HOUSEKEEPING)
                 .clamp(Duration::from_millis(5), HOUSEKEEPING);
             match rx.recv_timeout(wait) {
-                Ok(Event::Call(call)) => call(&mut self),
-                Ok(Event::Failures { jail, failures }) => self.on_failures(&jail, &failures),
-                Ok(Event::Reload {
-                    config,
-                    sources,
-                    reply,
-                }) => {
-                    let summary = self.apply_config(&config, &sources);
-                    self.refresh_allowlist();
-                    let _ = reply.send(summary);
+                Ok(event) => {
+                    if !self.handle(event) {
+                        break;
+                    }
                 }
-                Ok(Event::HostChanged) => self.on_host_changed(),
-                Ok(Event::Shutdown) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
             self.tick();

@@ -164,3 +164,52 @@ fn repeat_offenders_earn_the_recidive_ban() {
         }
     }
 }
+
+/// The host's addresses come with the event (read on the watcher's thread): a new own
+/// address joins the allowlist and its ban is lifted; an event without addresses (a link
+/// changed) leaves the allowlist as it is; a reload keeps the addresses last heard.
+#[test]
+fn the_allowlist_follows_the_addresses_the_watcher_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000);
+    let backend = MemoryBackend::default();
+    let mut core = core_with(backend.clone(), &clock, dir.path());
+    let own = |addr: &str| crate::sys::IfAddr {
+        iface: "eth0".into(),
+        addr: addr.parse().unwrap(),
+        subnet: None,
+    };
+    core.know_host_addresses(vec![own("198.18.5.1")]);
+    let covered = |core: &Core, a: &str| {
+        core.manager
+            .ignore_list()
+            .covering(&a.parse::<IpPrefix>().unwrap())
+            .is_some()
+    };
+    assert!(covered(&core, "198.18.5.1"));
+    // The jail bans an address the host does not have yet.
+    let f = failure("198.18.7.7", &clock);
+    core.on_failures("sshd", &[f.clone(), f.clone(), f]);
+    assert_eq!(backend.state().bans.len(), 1);
+    assert!(core.handle(Event::HostChanged { addresses: None }));
+    assert!(!covered(&core, "198.18.7.7"));
+    assert_eq!(backend.state().bans.len(), 1);
+    // Then the host is given that address (a VIP moved here): never banned from now on.
+    assert!(core.handle(Event::HostChanged {
+        addresses: Some(vec![own("198.18.5.1"), own("198.18.7.7")]),
+    }));
+    assert!(covered(&core, "198.18.7.7"));
+    assert!(
+        backend.state().bans.is_empty(),
+        "the ban on an own address is lifted"
+    );
+    let (reply, _answer) = tokio::sync::oneshot::channel();
+    let config = core.config.clone();
+    assert!(core.handle(Event::Reload {
+        config: Box::new(config),
+        sources: BTreeMap::new(),
+        reply,
+    }));
+    assert!(covered(&core, "198.18.7.7") && covered(&core, "198.18.5.1"));
+    assert!(!core.handle(Event::Shutdown));
+}
