@@ -1,6 +1,6 @@
 //! fail2ban filter files: any INI text is read or refused with an error naming where (never
-//! a panic); any Python pattern is compiled or refused; a compiled filter judges any line,
-//! and any date text, without a panic.
+//! a panic); any Python pattern is compiled or refused, and searches any line; a compiled
+//! filter judges any line, and any date text, without a panic.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -14,6 +14,16 @@ fuzz_target!(|data: &[u8]| {
     let (file, lines) = text.split_once('\0').unwrap_or((&text, ""));
     let _ = pyre::translate(file);
     let _ = pyre::relaxed(file);
+    // A pattern's own engines on the lines: the chain that walks look-aheads and
+    // conditionals (and its marked syntax) never panics, whatever the pattern.
+    if let Ok(t) = pyre::translate(file) {
+        let _ = pyre::marked(&t.pattern);
+    }
+    if let Ok(re) = pyre::Re::python(file, "fuzz") {
+        for l in lines.lines() {
+            let _ = re.search(l);
+        }
+    }
     let _ = DateDetector::new(Some(file)).map(|mut d| {
         for l in lines.lines() {
             let _ = d.find(l, 1_124_013_600.0);
