@@ -114,24 +114,15 @@ impl Chain {
         end: usize,
         cache: &mut ChainCache,
     ) -> Option<Spans> {
-        let mut slots = vec![None; self.groups];
-        let mut walker = Walker {
-            text,
-            cache,
-            slots: &mut slots,
-            budget: BUDGET,
-        };
-        let way = self.run(&self.root, &mut walker, start, &mut |_, e| Way::Done(e));
-        if way != Way::Done(end) {
-            return None;
-        }
-        slots[0] = Some((start, end));
-        Some(slots)
+        self.search(text, start, cache)
+            .ok()
+            .flatten()
+            .filter(|slots| slots[0] == Some((start, end)))
     }
 
     /// The groups of the pattern's leftmost-first match starting at `start` (the
     /// backtracker's first way from there, whatever its end): `Ok(None)` when there is
-    /// none, `Err(())` when the chain cannot tell.
+    /// none, `Err(CannotTell)` when the chain cannot tell.
     pub fn search(
         &self,
         text: &[u8],
@@ -637,62 +628,28 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
             true
         }
         HirKind::Concat(parts) => parts.iter().all(|p| simple_steps(p, out)),
-        HirKind::Repetition(r) => match r.sub.kind() {
-            HirKind::Class(c) => class_set(c).is_some_and(|set| {
-                out.push(Step::Class {
-                    set,
-                    min: r.min,
-                    max: r.max.unwrap_or(u32::MAX),
-                    greedy: r.greedy,
-                });
-                true
-            }),
-            // `a{1,2}`, `0*`: one byte repeated is a class of one.
-            HirKind::Literal(lit) if lit.0.len() == 1 => {
-                let b = lit.0[0];
-                let mut set = [0u64; 4];
-                set[usize::from(b >> 6)] |= 1 << (b & 63);
-                out.push(Step::Class {
-                    set,
-                    min: r.min,
-                    max: r.max.unwrap_or(u32::MAX),
-                    greedy: r.greedy,
-                });
-                true
-            }
-            HirKind::Literal(lit) if r.min == 0 && r.max == Some(1) && r.greedy => {
-                out.push(Step::Optional(lit.0.clone()));
-                true
-            }
-            // `(?:\d{1,3}\.){3}`: a few copies in a row.
-            _ if Some(r.min) == r.max && r.min <= 4 => {
-                (0..r.min).all(|_| simple_steps(&r.sub, out))
-            }
-            _ if r.min == 0 && r.max == Some(1) => {
-                let (Some(body), none) = (steps_of(&r.sub), Box::default()) else {
-                    return false;
-                };
-                out.push(Step::Alt(if r.greedy {
-                    Box::new([body, none])
-                } else {
-                    Box::new([none, body])
-                }));
-                true
-            }
-            // `(?:(?! from ).)*?`: steps repeated, each time taking something.
-            _ => match steps_of(&r.sub) {
-                Some(body) if min_len(&body) > 0 => {
-                    out.push(Step::Repeat {
-                        body,
-                        min: r.min,
-                        max: r.max.unwrap_or(u32::MAX),
-                        greedy: r.greedy,
-                    });
-                    true
+        HirKind::Repetition(r) => {
+            // A class repeated; `a{1,2}`, `0*`: one byte repeated is a class of one.
+            let set = match r.sub.kind() {
+                HirKind::Class(c) => class_set(c),
+                HirKind::Literal(lit) if lit.0.len() == 1 => {
+                    let mut set = [0u64; 4];
+                    set[usize::from(lit.0[0] >> 6)] |= 1 << (lit.0[0] & 63);
+                    Some(set)
                 }
-                _ => false,
-            },
-        },
+                _ => None,
+            };
+            if let Some(set) = set {
+                out.push(Step::Class {
+                    set,
+                    min: r.min,
+                    max: r.max.unwrap_or(u32::MAX),
+                    greedy: r.greedy,
+                });
+                return true;
+            }
+            repeated_steps(r, out)
+        }
         HirKind::Look(Look::WordAscii | Look::WordAsciiNegate) => {
             out.push(Step::Boundary {
                 negate: matches!(hir.kind(), HirKind::Look(Look::WordAsciiNegate)),
@@ -734,6 +691,43 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
             true
         }
         _ => false,
+    }
+}
+
+/// A repetition of what is not one byte: a literal when optional, a few copies in a row,
+/// an optional part, or steps repeated.
+fn repeated_steps(r: &regex_syntax::hir::Repetition, out: &mut Vec<Step>) -> bool {
+    match r.sub.kind() {
+        HirKind::Literal(lit) if r.min == 0 && r.max == Some(1) && r.greedy => {
+            out.push(Step::Optional(lit.0.clone()));
+            true
+        }
+        // `(?:\d{1,3}\.){3}`: a few copies in a row.
+        _ if Some(r.min) == r.max && r.min <= 4 => (0..r.min).all(|_| simple_steps(&r.sub, out)),
+        _ if r.min == 0 && r.max == Some(1) => {
+            let (Some(body), none) = (steps_of(&r.sub), Box::default()) else {
+                return false;
+            };
+            out.push(Step::Alt(if r.greedy {
+                Box::new([body, none])
+            } else {
+                Box::new([none, body])
+            }));
+            true
+        }
+        // `(?:(?! from ).)*?`: steps repeated, each time taking something.
+        _ => match steps_of(&r.sub) {
+            Some(body) if min_len(&body) > 0 => {
+                out.push(Step::Repeat {
+                    body,
+                    min: r.min,
+                    max: r.max.unwrap_or(u32::MAX),
+                    greedy: r.greedy,
+                });
+                true
+            }
+            _ => false,
+        },
     }
 }
 
@@ -1005,6 +999,25 @@ fn repeat(
     Way::No
 }
 
+/// Every text of up to `len` bytes from `alphabet` (the exhaustive tests' inputs).
+#[cfg(test)]
+pub(super) fn every_text(alphabet: &[u8], len: usize) -> Vec<String> {
+    let mut texts = vec![String::new()];
+    let mut last = vec![String::new()];
+    for _ in 0..len {
+        last = last
+            .iter()
+            .flat_map(|t| {
+                alphabet
+                    .iter()
+                    .map(move |c| format!("{t}{}", char::from(*c)))
+            })
+            .collect();
+        texts.extend(last.iter().cloned());
+    }
+    texts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1120,20 +1133,7 @@ mod tests {
             r"^(?:(?P<x>\S+)b|(?P<y>.*))(?: 1)?$",
             r"^(?:(?P<x>a\S*)(?P<y>:1)?)?(?P<z>\S*)(?: (?P<w>b+)| a)?",
         ];
-        let alphabet = [b'a', b'b', b' ', b'1', b':'];
-        let mut texts = vec![String::new()];
-        let mut last = vec![String::new()];
-        for _ in 0..5 {
-            last = last
-                .iter()
-                .flat_map(|t| {
-                    alphabet
-                        .iter()
-                        .map(move |c| format!("{t}{}", char::from(*c)))
-                })
-                .collect();
-            texts.extend(last.iter().cloned());
-        }
+        let texts = every_text(b"ab 1:", 5);
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         for p in patterns {
             agree(p, &refs, &[]);

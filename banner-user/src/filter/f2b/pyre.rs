@@ -376,17 +376,7 @@ pub fn relaxed(pattern: &str) -> String {
         match ch {
             '[' => {
                 in_class = true;
-                out.push('[');
-                i += 1;
-                // A `]` right after `[` or `[^` is literal.
-                if c.get(i) == Some(&'^') {
-                    out.push('^');
-                    i += 1;
-                }
-                if c.get(i) == Some(&']') {
-                    out.push(']');
-                    i += 1;
-                }
+                i = open_class(&c, i, &mut out);
             }
             '(' if starts(i, "(?=")
                 || starts(i, "(?!")
@@ -488,16 +478,7 @@ pub fn marked(pattern: &str) -> Option<String> {
         match ch {
             '[' => {
                 in_class = true;
-                out.push('[');
-                i += 1;
-                if c.get(i) == Some(&'^') {
-                    out.push('^');
-                    i += 1;
-                }
-                if c.get(i) == Some(&']') {
-                    out.push(']');
-                    i += 1;
-                }
+                i = open_class(&c, i, &mut out);
             }
             '(' if starts(i, "(?<=")
                 || starts(i, "(?<!")
@@ -558,6 +539,23 @@ pub fn marked(pattern: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// Copy the `[` opening a class at `at`, with a `^` and a literal `]` right after it;
+/// the index past them.
+fn open_class(c: &[char], at: usize, out: &mut String) -> usize {
+    out.push('[');
+    let mut i = at + 1;
+    if c.get(i) == Some(&'^') {
+        out.push('^');
+        i += 1;
+    }
+    // A `]` right after `[` or `[^` is literal.
+    if c.get(i) == Some(&']') {
+        out.push(']');
+        i += 1;
+    }
+    i
 }
 
 /// The index just past the group opening at `at`.
@@ -1443,20 +1441,7 @@ print(json.dumps(out))
             r"^(?P<a>a)?(?(1)b)(?=b|$)(?P<r>[ab]*)",
             r"^(?:(?!ab)[ab ])+(?P<r>.*)",
         ];
-        let alphabet = [b'a', b'b', b' ', b'x', b':'];
-        let mut texts = vec![String::new()];
-        let mut last = vec![String::new()];
-        for _ in 0..6 {
-            last = last
-                .iter()
-                .flat_map(|t| {
-                    alphabet
-                        .iter()
-                        .map(move |c| format!("{t}{}", char::from(*c)))
-                })
-                .collect();
-            texts.extend(last.iter().cloned());
-        }
+        let texts = super::super::chain::every_text(b"ab x:", 6);
         for p in patterns {
             let re = Re::python(p, p).unwrap();
             let Engine::Fancy(fancy, _) = &re.engine else {
