@@ -172,8 +172,7 @@ impl Core {
             }
             Event::HostChanged { addresses } => {
                 if let Some(addresses) = addresses {
-                    self.host_addresses = Some(addresses);
-                    self.refresh_allowlist();
+                    self.know_host_addresses(addresses);
                 }
                 self.on_host_changed();
             }

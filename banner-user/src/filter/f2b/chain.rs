@@ -81,6 +81,24 @@ pub struct CannotTell;
 #[derive(Debug, Clone)]
 pub struct ChainCache(Vec<Cache>);
 
+/// A chain's caches shared by a filter's copies: one per thread searching at once (nearly
+/// always one).
+#[derive(Debug, Default)]
+pub struct CachePool(std::sync::Mutex<Vec<ChainCache>>);
+
+impl CachePool {
+    /// `f` with a cache of `chain`, taken from the pool (or new) and put back after.
+    pub fn with<R>(&self, chain: &Chain, f: impl FnOnce(&mut ChainCache) -> R) -> R {
+        let held = self.0.lock().ok().and_then(|mut v| v.pop());
+        let mut cache = held.unwrap_or_else(|| chain.cache());
+        let out = f(&mut cache);
+        if let Ok(mut v) = self.0.lock() {
+            v.push(cache);
+        }
+        out
+    }
+}
+
 impl Chain {
     /// Cut `pattern`, run without Unicode on bytes (the ASCII twin's syntax). None for what
     /// a chain cannot follow: a group inside a repetition that may match more than once.
@@ -736,6 +754,16 @@ fn steps_of(hir: &Hir) -> Option<Box<[Step]>> {
     simple_steps(hir, &mut out).then(|| out.into_boxed_slice())
 }
 
+/// How many bytes from `at` are in `set`, counting at most `limit`.
+fn class_run(set: &[u64; 4], text: &[u8], at: usize, limit: u32) -> usize {
+    text.get(at..)
+        .unwrap_or_default()
+        .iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .take_while(|&&b| set[usize::from(b >> 6)] & (1 << (b & 63)) != 0)
+        .count()
+}
+
 /// Where `steps` end from `at` taking the first choice at each (as many bytes as a greedy
 /// class allows, as few as a lazy one needs; an optional literal when it is there): the
 /// first end [`walk`] hands on, when that choice gets through; None when it does not, or
@@ -760,20 +788,11 @@ fn first_end(steps: &[Step], text: &[u8], mut at: usize) -> Option<usize> {
                 max,
                 greedy,
             } => {
-                let want = if *greedy { *max } else { *min };
-                let mut n = 0u32;
-                while n < want {
-                    match text.get(at) {
-                        Some(&b) if set[usize::from(b >> 6)] & (1 << (b & 63)) != 0 => {
-                            at += 1;
-                            n += 1;
-                        }
-                        _ => break,
-                    }
-                }
-                if n < *min {
+                let n = class_run(set, text, at, if *greedy { *max } else { *min });
+                if n < *min as usize {
                     return None;
                 }
+                at += n;
             }
             Step::Start if at == 0 => {}
             Step::End if at == text.len() => {}
@@ -815,15 +834,7 @@ fn walk(steps: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
             max,
             greedy,
         } => {
-            let in_set = |b: u8| set[usize::from(b >> 6)] & (1 << (b & 63)) != 0;
-            let limit = usize::try_from(*max).unwrap_or(usize::MAX);
-            let run = text
-                .get(at..)
-                .unwrap_or_default()
-                .iter()
-                .take(limit)
-                .take_while(|b| in_set(**b))
-                .count();
+            let run = class_run(set, text, at, *max);
             let min = usize::try_from(*min).unwrap_or(usize::MAX);
             if run < min {
                 return Way::No;

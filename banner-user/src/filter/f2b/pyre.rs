@@ -340,14 +340,13 @@ pub fn relaxed(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len());
     // Per open group: (is a conditional, saw a top-level `|`).
     let mut groups: Vec<(bool, bool)> = Vec::new();
-    let mut in_class = false;
     let mut i = 0;
     let starts = |i: usize, t: &str| c[i..].iter().take(t.len()).copied().eq(t.chars());
     while i < c.len() {
         let ch = c[i];
         if ch == '\\' {
             match c.get(i + 1) {
-                Some(d) if d.is_ascii_digit() && *d != '0' && !in_class => {
+                Some(d) if d.is_ascii_digit() && *d != '0' => {
                     out.push_str("(?s:.*?)");
                     i += 2;
                     while c.get(i).is_some_and(char::is_ascii_digit) {
@@ -355,7 +354,7 @@ pub fn relaxed(pattern: &str) -> String {
                     }
                 }
                 // Word boundaries dropped: Unicode ones keep the set off its fast engine.
-                Some('b' | 'B') if !in_class => i += 2,
+                Some('b' | 'B') => i += 2,
                 Some(&d) => {
                     out.push('\\');
                     out.push(d);
@@ -365,19 +364,9 @@ pub fn relaxed(pattern: &str) -> String {
             }
             continue;
         }
-        if in_class {
-            if ch == ']' {
-                in_class = false;
-            }
-            out.push(ch);
-            i += 1;
-            continue;
-        }
         match ch {
-            '[' => {
-                in_class = true;
-                i = open_class(&c, i, &mut out);
-            }
+            // A lone `\` ending the class is dropped, as outside one.
+            '[' => i = copy_class(&c, i, &mut out).unwrap_or(c.len()),
             '(' if starts(i, "(?=")
                 || starts(i, "(?!")
                 || starts(i, "(?<=")
@@ -454,14 +443,13 @@ pub fn marked(pattern: &str) -> Option<String> {
     // (between yes and no) was seen.
     let mut groups: Vec<Option<(usize, bool)>> = Vec::new();
     let mut marks = 0usize;
-    let mut in_class = false;
     let mut i = 0;
     let starts = |i: usize, t: &str| c[i..].iter().take(t.len()).copied().eq(t.chars());
     while i < c.len() {
         let ch = c[i];
         if ch == '\\' {
             let d = *c.get(i + 1)?;
-            if d.is_ascii_digit() && d != '0' && !in_class {
+            if d.is_ascii_digit() && d != '0' {
                 return None;
             }
             out.push('\\');
@@ -469,17 +457,8 @@ pub fn marked(pattern: &str) -> Option<String> {
             i += 2;
             continue;
         }
-        if in_class {
-            in_class = ch != ']';
-            out.push(ch);
-            i += 1;
-            continue;
-        }
         match ch {
-            '[' => {
-                in_class = true;
-                i = open_class(&c, i, &mut out);
-            }
+            '[' => i = copy_class(&c, i, &mut out)?,
             '(' if starts(i, "(?<=")
                 || starts(i, "(?<!")
                 || starts(i, "(?>")
@@ -541,9 +520,10 @@ pub fn marked(pattern: &str) -> Option<String> {
     Some(out)
 }
 
-/// Copy the `[` opening a class at `at`, with a `^` and a literal `]` right after it;
-/// the index past them.
-fn open_class(c: &[char], at: usize, out: &mut String) -> usize {
+/// Copy the character class opening at `at` as it is (escapes inside it included: `\b`,
+/// `\1` and `\]` mean something else there); the index past its `]`, or the end when it is
+/// never closed. None when a lone `\` ends the text (it is not copied).
+fn copy_class(c: &[char], at: usize, out: &mut String) -> Option<usize> {
     out.push('[');
     let mut i = at + 1;
     if c.get(i) == Some(&'^') {
@@ -555,7 +535,21 @@ fn open_class(c: &[char], at: usize, out: &mut String) -> usize {
         out.push(']');
         i += 1;
     }
-    i
+    while let Some(&ch) = c.get(i) {
+        if ch == '\\' {
+            let escaped = *c.get(i + 1)?;
+            out.push(ch);
+            out.push(escaped);
+            i += 2;
+            continue;
+        }
+        out.push(ch);
+        i += 1;
+        if ch == ']' {
+            return Some(i);
+        }
+    }
+    Some(i)
 }
 
 /// The index just past the group opening at `at`.
@@ -643,7 +637,7 @@ struct WalkedChain {
     real: Vec<Option<usize>>,
     /// Groups of the pattern itself, the whole match included.
     groups: usize,
-    caches: std::sync::Mutex<Vec<ChainCache>>,
+    caches: CachePool,
 }
 
 impl WalkedChain {
@@ -701,18 +695,15 @@ impl WalkedChain {
             chain: Chain::new(&pattern)?,
             real,
             groups,
-            caches: std::sync::Mutex::new(Vec::new()),
+            caches: CachePool::default(),
         })
     }
 
     /// The match at the start of ASCII `text`: `Err` when the chain cannot tell.
     fn search(&self, text: &[u8]) -> Result<Option<Match>, CannotTell> {
-        let held = self.caches.lock().ok().and_then(|mut v| v.pop());
-        let mut cache = held.unwrap_or_else(|| self.chain.cache());
-        let found = self.chain.search(text, 0, &mut cache);
-        if let Ok(mut v) = self.caches.lock() {
-            v.push(cache);
-        }
+        let found = self
+            .caches
+            .with(&self.chain, |cache| self.chain.search(text, 0, cache));
         let Some(slots) = found? else {
             return Ok(None);
         };
@@ -756,8 +747,7 @@ struct Twin(std::sync::OnceLock<Option<std::sync::Arc<Ascii>>>);
 struct Ascii {
     re: regex::bytes::Regex,
     chain: Option<Chain>,
-    /// The chain's caches, one per thread searching at once (nearly always one).
-    caches: std::sync::Mutex<Vec<ChainCache>>,
+    caches: CachePool,
 }
 
 impl Ascii {
@@ -765,19 +755,16 @@ impl Ascii {
         Some(Self {
             re: ascii_twin(pattern)?,
             chain: Chain::new(pattern),
-            caches: std::sync::Mutex::new(Vec::new()),
+            caches: CachePool::default(),
         })
     }
 
     fn search_at(&self, text: &[u8], start: usize) -> Option<Match> {
         let m = self.re.find_at(text, start)?;
         if let Some(chain) = &self.chain {
-            let held = self.caches.lock().ok().and_then(|mut v| v.pop());
-            let mut cache = held.unwrap_or_else(|| chain.cache());
-            let groups = chain.groups(text, m.start(), m.end(), &mut cache);
-            if let Ok(mut v) = self.caches.lock() {
-                v.push(cache);
-            }
+            let groups = self
+                .caches
+                .with(chain, |cache| chain.groups(text, m.start(), m.end(), cache));
             if let Some(groups) = groups {
                 return Some(Match {
                     start: m.start(),
@@ -1057,7 +1044,7 @@ pub struct FirstOf {
     always: Vec<Vec<String>>,
 }
 
-use super::chain::{CannotTell, Chain, ChainCache, Spans};
+use super::chain::{CachePool, CannotTell, Chain, ChainCache, Spans};
 use regex_automata::nfa::thompson::backtrack::BoundedBacktracker;
 
 /// The named groups `hir` fills in every match, with at least one character: those on its
