@@ -1,10 +1,19 @@
-// Temporary: instructions per line of a filter (callgrind), not committed.
-// icount N [FILTER.conf LOG]
+//! Runs a filter over N lines of a log, for counting instructions per line under
+//! callgrind (the deterministic figure issue 10's speed work reports; wall-clock times on
+//! shared machines drift): the difference between two N, divided, is the steady cost.
+//!
+//! `icount N` (built-in sshd on a generated auth log), `icount N builtin LOG`,
+//! `icount N FILTER.conf LOG` (a fail2ban filter file).
 use banner::filter::{date::DateCache, Filter, LineMeta};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).map_or(100_000, |s| s.parse().unwrap());
     let (filter, path, meta) = match args.get(2) {
+        Some(b) if b == "builtin" => (
+            Filter::builtin("sshd", "normal", false).unwrap(),
+            std::path::PathBuf::from(&args[3]),
+            LineMeta::arrived(std::time::SystemTime::now()),
+        ),
         Some(conf) => (
             Filter::fail2ban_file(std::path::Path::new(conf), &Default::default(), false).unwrap(),
             std::path::PathBuf::from(&args[3]),

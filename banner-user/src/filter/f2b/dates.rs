@@ -577,12 +577,12 @@ fn directives_to_regex(spec: &str) -> Result<(String, Vec<char>), String> {
             ('f', _) => r"\d{1,6}",
             ('p', _) => r"(?i:AM|PM)",
             ('b' | 'h', _) => {
-                r"(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+                r"(?i:J(?:an(?:uary)?|u(?:ne?|ly?))|Feb(?:ruary)?|Ma(?:r(?:ch)?|y)|A(?:pr(?:il)?|ug(?:ust)?)|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
             }
             ('B', _) => {
                 r"(?i:January|February|March|April|May|June|July|August|September|October|November|December)"
             }
-            ('a', _) => r"(?i:Mon|Tue|Wed|Thu|Fri|Sat|Sun)",
+            ('a', _) => r"(?i:Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un))",
             ('A', _) => r"(?i:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)",
             ('z', _) => r"Z|UTC|GMT|[+-][01]\d(?::?\d{2})?",
             ('Z', _) => r"Z|[A-Z]{3,5}",
@@ -936,6 +936,50 @@ mod tests {
         let mut d = DateDetector::new(Some("{^LN-BEG}TAI64N")).unwrap();
         assert!(d.find("@4000000042ff3d4a00000000 x", NOW).is_some());
         assert!(DateDetector::new(Some("%Q")).unwrap_err().contains("%Q"));
+    }
+
+    /// The month and weekday names (written as a tree of shared prefixes, so the
+    /// backtracker tries a few first letters instead of every name) are read in full,
+    /// abbreviated and in any case, and nothing else is.
+    #[test]
+    fn every_month_and_weekday_name_is_read() {
+        const FULL: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let mut d = DateDetector::new(Some("{^LN-BEG}%a %b %d %H:%M:%S")).unwrap();
+        for (i, full) in FULL.iter().enumerate() {
+            let expected = local(&format!("2005-{:02}-03 10:00:00", i + 1));
+            for name in [
+                full,
+                &full[..3],
+                &full.to_uppercase(),
+                &full[..3].to_lowercase(),
+            ] {
+                for day in ["Mon", "tue", "WED", "Thu", "Fri", "sat", "Sun"] {
+                    let line = format!("{day} {name} 03 10:00:00 x");
+                    let f = d.find(&line, local("2005-12-31 12:00:00"));
+                    assert_eq!(f.and_then(|f| f.time), Some(expected), "{line}");
+                }
+            }
+        }
+        for line in [
+            "Mon Jux 03 10:00:00 x",
+            "Mon Ju 03 10:00:00 x",
+            "Mox Jan 03 10:00:00 x",
+        ] {
+            assert!(d.find(line, NOW).is_none(), "{line}");
+        }
     }
 
     #[test]
