@@ -283,7 +283,7 @@ fn run_filter(runner: &mut Runner, name: &str, under: &Under, logs: &Path) -> Sc
                         &String::from_utf8_lossy(&message),
                         Some(TEST_NOW),
                         meta.pid,
-                        TEST_NOW,
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(TEST_NOW),
                     )
                     .into_iter()
                     .collect()

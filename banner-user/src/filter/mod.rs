@@ -404,7 +404,7 @@ impl Filter {
             t.duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64())
         };
-        let hit = f.process_with_pid(&text, meta.time.map(secs), meta.pid, secs(meta.arrival));
+        let hit = f.process_with_pid(&text, meta.time.map(secs), meta.pid, meta.arrival);
         let Some(hit) = hit else {
             return (Examined::NoMatch, None);
         };

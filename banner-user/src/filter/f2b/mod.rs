@@ -199,6 +199,24 @@ struct State {
     generation: u64,
     /// The group slots of `first_of`, reused from line to line.
     scratch: Option<pyre::FirstOfScratch>,
+    /// The last arrival time and its unix seconds: a source hands a batch of lines the
+    /// same arrival, and converting it costs as much as reading a line's header.
+    arrival: Option<(std::time::SystemTime, f64)>,
+}
+
+impl State {
+    fn seconds_of(&mut self, t: std::time::SystemTime) -> f64 {
+        match self.arrival {
+            Some((at, secs)) if at == t => secs,
+            _ => {
+                let secs = t
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                self.arrival = Some((t, secs));
+                secs
+            }
+        }
+    }
 }
 
 /// A connection: built-ins number theirs (the writer's pid tagged `1 << 32`, or sshd's
@@ -311,6 +329,7 @@ fn empty_state(dates: dates::DateDetector) -> State {
         order: VecDeque::new(),
         generation: 0,
         scratch: None,
+        arrival: None,
     }
 }
 
@@ -463,7 +482,8 @@ impl Fail2banFilter {
     /// Judge one line. `given_time`: the time the source recorded (journald), so the line
     /// carries none; `now`: unix seconds, for year-less times and connection expiry.
     pub fn process(&self, line: &str, given_time: Option<f64>, now: f64) -> Vec<Hit> {
-        self.process_with_pid(line, given_time, None, now)
+        let arrival = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(now.max(0.0));
+        self.process_with_pid(line, given_time, None, arrival)
             .into_iter()
             .collect()
     }
@@ -474,14 +494,15 @@ impl Fail2banFilter {
         line: &str,
         given_time: Option<f64>,
         pid: Option<u32>,
-        now: f64,
+        arrival: std::time::SystemTime,
     ) -> Option<Hit> {
         let mut st = match self.state.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
+        let now = st.seconds_of(arrival);
         if let Some(header) = &self.header {
-            return self.process_builtin(&mut st, header, line, given_time, pid, now);
+            return self.process_builtin(&mut st, header, line, given_time, pid, (arrival, now));
         }
         let (before, after, date) = match given_time {
             Some(t) => ("", line, Some(t)),
@@ -509,7 +530,7 @@ impl Fail2banFilter {
         line: &str,
         given_time: Option<f64>,
         pid: Option<u32>,
-        now: f64,
+        (arrival, now): (std::time::SystemTime, f64),
     ) -> Option<Hit> {
         let secs = |t: std::time::SystemTime| {
             t.duration_since(std::time::UNIX_EPOCH)
@@ -523,8 +544,6 @@ impl Fail2banFilter {
         let (date, rest, stamped) = match given_time {
             Some(t) => (Some(t), line, false),
             None if is_5424 => {
-                let arrival =
-                    std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(now.max(0.0));
                 match crate::filter::date::parse_leading(
                     line_5424,
                     &crate::filter::date::DateMode::Auto,
@@ -536,8 +555,6 @@ impl Fail2banFilter {
                 }
             }
             None => {
-                let arrival =
-                    std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(now.max(0.0));
                 // logfmt (grafana and other Go services) starts with the time's key.
                 let line = if header.programs.is_empty() {
                     strip_logfmt_time_key(line)
