@@ -21,9 +21,11 @@
 //! end known, the first; when the rest cannot go on from it the chain cannot tell, and
 //! the caller runs the backtracker, as it does when a search runs past its budget of steps
 //! (trying ways one after another is exponential at worst).
-//! An alternative holding groups (`(?:<IP4>|<IP6>)`, an optional group) is decided by
-//! what the whole rest can do: each branch but the last has a DFA for itself followed by
-//! that rest (groups left out), and a branch whose DFA fails here is not walked at all.
+//! An alternative holding groups (`(?:<IP4>|<IP6>)`, an optional group) tries its
+//! branches in order, each walked with the rest of the pattern. Where a branch's walk
+//! cannot tell, the branch's DFA (itself followed by that rest, groups left out) says
+//! whether any match goes through it; a branch that has none is passed over, as the
+//! backtracker passes it.
 //! Searches see the whole text, so `^`, `$` and `\b` at a piece's edge look at the real
 //! neighbours.
 

@@ -488,7 +488,8 @@ impl Fail2banFilter {
             .collect()
     }
 
-    /// [`Self::process`] for a source that knows the writer's pid (journald).
+    /// [`Self::process`] for a source that knows the writer's pid (journald), with the
+    /// time the line arrived (`now` of `process`).
     pub fn process_with_pid(
         &self,
         line: &str,
