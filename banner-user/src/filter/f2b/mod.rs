@@ -219,6 +219,26 @@ impl State {
     }
 }
 
+/// A line's time as its reader gave it: unix seconds from fail2ban's templates, or the
+/// hand-written reader's `SystemTime`, converted only for a line that yields a hit (most
+/// lines do not, and the conversion costs as much as reading the header).
+#[derive(Debug, Clone, Copy)]
+enum Stamp {
+    Secs(f64),
+    At(std::time::SystemTime),
+}
+
+impl Stamp {
+    fn secs(self) -> f64 {
+        match self {
+            Stamp::Secs(s) => s,
+            Stamp::At(t) => t
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        }
+    }
+}
+
 /// A connection: built-ins number theirs (the writer's pid tagged `1 << 32`, or sshd's
 /// client port tagged `2 << 32`); fail2ban's files capture its text (`<F-MLFID>`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -521,7 +541,15 @@ impl Fail2banFilter {
                 None => ("", line, st.last_date.filter(|t| *t > now - 60.0)),
             },
         };
-        self.find(&mut st, before, after, date, now, Groups::default(), None)
+        self.find(
+            &mut st,
+            before,
+            after,
+            date.map(Stamp::Secs),
+            now,
+            Groups::default(),
+            None,
+        )
     }
 
     fn process_builtin(
@@ -533,17 +561,13 @@ impl Fail2banFilter {
         pid: Option<u32>,
         (arrival, now): (std::time::SystemTime, f64),
     ) -> Option<Hit> {
-        let secs = |t: std::time::SystemTime| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64())
-        };
         // RFC 5424: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`.
         let (line_5424, is_5424) = match strip_5424_pri(line) {
             Some(rest) => (rest, true),
             None => (line, false),
         };
         let (date, rest, stamped) = match given_time {
-            Some(t) => (Some(t), line, false),
+            Some(t) => (Some(Stamp::Secs(t)), line, false),
             None if is_5424 => {
                 match crate::filter::date::parse_leading(
                     line_5424,
@@ -551,7 +575,7 @@ impl Fail2banFilter {
                     arrival,
                     &mut st.native_dates,
                 ) {
-                    Some((t, rest)) => (Some(secs(t)), suffix(line_5424, rest), true),
+                    Some((t, rest)) => (Some(Stamp::At(t)), suffix(line_5424, rest), true),
                     None => return None,
                 }
             }
@@ -568,18 +592,27 @@ impl Fail2banFilter {
                     arrival,
                     &mut st.native_dates,
                 ) {
-                    Some((t, rest)) => (Some(secs(t)), suffix(line, rest), true),
+                    Some((t, rest)) => (Some(Stamp::At(t)), suffix(line, rest), true),
                     // Other forms (a one-digit day with one space, a weekday first, a
                     // year after): fail2ban's templates, anchored at the line's start.
                     None => match st.dates.find(line, now) {
-                        Some(f) if f.start <= 2 => (f.time, line[f.end..].trim_start(), true),
+                        Some(f) if f.start <= 2 => {
+                            (f.time.map(Stamp::Secs), line[f.end..].trim_start(), true)
+                        }
                         // An access log: `ADDR - USER [TIME] "REQUEST" ...`, read whole.
                         _ if header.bracketed_date => {
                             let time = line.find('[').and_then(|i| {
                                 let f = st.dates.find(&line[i + 1..], now)?;
                                 (f.start == 0).then_some(f.time).flatten()
                             });
-                            return self.judge_content(st, header, line, time, None, now);
+                            return self.judge_content(
+                                st,
+                                header,
+                                line,
+                                time.map(Stamp::Secs),
+                                None,
+                                now,
+                            );
                         }
                         _ => (None, line, false),
                     },
@@ -611,7 +644,7 @@ impl Fail2banFilter {
         st: &mut State,
         header: &Header,
         content: &str,
-        date: Option<f64>,
+        date: Option<Stamp>,
         pid: Option<u32>,
         now: f64,
     ) -> Option<Hit> {
@@ -644,7 +677,7 @@ impl Fail2banFilter {
         st: &mut State,
         before: &str,
         after: &str,
-        date: Option<f64>,
+        date: Option<Stamp>,
         now: f64,
         mut pre: Groups,
         conn: Option<ConnId>,
@@ -835,7 +868,7 @@ impl Fail2banFilter {
             host,
             kind,
             ip: ip_text.map(|(ip, _)| ip),
-            time: date,
+            time: date.map(Stamp::secs),
             fields: Groups(
                 fail.groups
                     .0
