@@ -429,16 +429,14 @@ impl Filter {
         } else {
             FailureKind::Attempt
         };
-        let failure = |addr: IpAddr| Failure {
-            addr: fold_mapped(addr),
+        let found = Unresolved {
             time,
             session,
             kind,
-            user: user.clone(),
+            user,
             fingerprint,
-            line: None,
         };
-        (self.resolve(host, failure), Some(hit.regex))
+        (self.resolve(host, found), Some(hit.regex))
     }
 
     fn examine_native(
@@ -488,23 +486,21 @@ impl Filter {
             .or(port.map(|p| (2u64 << 32) | p));
         // Recognises the same line from two sources; not a security boundary, so cheap.
         let fingerprint = u64::from(crc32fast::hash(content));
-        let failure = |addr: IpAddr| Failure {
-            addr: fold_mapped(addr),
+        let found = Unresolved {
             time,
             session,
             kind: *kind,
-            user: user.clone(),
+            user,
             fingerprint,
-            line: None,
         };
-        (self.resolve(host, failure), Some(index))
+        (self.resolve(host, found), Some(index))
     }
 
     /// The failure(s) for what stands where the address should be: an address, or with
     /// usedns a hostname resolved (bounded in time), else nothing to ban.
-    fn resolve(&self, host: &str, failure: impl Fn(IpAddr) -> Failure) -> Examined {
+    fn resolve(&self, host: &str, found: Unresolved) -> Examined {
         match crate::addr::parse_logged(host) {
-            Some(addr) => Examined::Failure(failure(addr)),
+            Some(addr) => Examined::Failure(found.at(addr)),
             None if self.usedns && !host.is_empty() && !host.contains(':') => {
                 let owned = host.to_string();
                 let lookup = move || {
@@ -515,7 +511,8 @@ impl Filter {
                 };
                 match resolve_bounded(lookup, DNS_TIMEOUT) {
                     Ok(addrs) => {
-                        let mut all: Vec<Failure> = addrs.into_iter().map(failure).collect();
+                        let mut all: Vec<Failure> =
+                            addrs.into_iter().map(|a| found.clone().at(a)).collect();
                         all.dedup_by(|a, b| a.addr == b.addr);
                         if all.is_empty() {
                             Examined::BadHost(host.to_string())
@@ -527,6 +524,31 @@ impl Filter {
                 }
             }
             None => Examined::BadHost(host.to_string()),
+        }
+    }
+}
+
+/// A failure found in a line, before what stands where its address should be is made
+/// an address (one, or with usedns each a hostname resolves to).
+#[derive(Clone)]
+struct Unresolved {
+    time: SystemTime,
+    session: Option<u64>,
+    kind: FailureKind,
+    user: Option<String>,
+    fingerprint: u64,
+}
+
+impl Unresolved {
+    fn at(self, addr: IpAddr) -> Failure {
+        Failure {
+            addr: fold_mapped(addr),
+            time: self.time,
+            session: self.session,
+            kind: self.kind,
+            user: self.user,
+            fingerprint: self.fingerprint,
+            line: None,
         }
     }
 }
