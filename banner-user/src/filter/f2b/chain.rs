@@ -189,24 +189,16 @@ impl Chain {
                     }
                     tried.seen(first);
                 } else if let (true, Some(dfa)) = (*dfa_first || steps.is_none(), dfa) {
-                    let input = Input::new(w.text)
-                        .span(at..w.text.len())
-                        .anchored(Anchored::Yes);
-                    let (Some(engine), Some(cache)) =
-                        (self.dfas.get(*dfa), w.cache.0.get_mut(*dfa))
-                    else {
-                        return Way::Unsure;
-                    };
-                    match engine.try_search_fwd(cache, &input) {
-                        Ok(Some(found)) => {
-                            let way = then(w, found.offset());
+                    match self.dfa_end(*dfa, w, at, false) {
+                        Ok(Some(end)) => {
+                            let way = then(w, end);
                             if way != Way::No {
                                 return way;
                             }
-                            tried.seen(found.offset());
+                            tried.seen(end);
                         }
                         Ok(None) => return Way::No,
-                        Err(_) => return Way::Unsure,
+                        Err(CannotTell) => return Way::Unsure,
                     }
                 }
                 match steps {
@@ -258,17 +250,28 @@ impl Chain {
     /// Does the DFA of a branch with the rest of the pattern (`through`) find that no match
     /// goes through the branch from `at`? (No DFA: the last branch, all that is left.)
     fn hopeless(&self, through: Option<usize>, w: &mut Walker<'_>, at: usize) -> bool {
-        let Some(i) = through else {
-            return false;
-        };
+        through.is_some_and(|i| self.dfa_end(i, w, at, true) == Ok(None))
+    }
+
+    /// Where DFA `i`'s match anchored at `at` ends (with `earliest`, the first end it
+    /// reaches, enough to know there is one); Err when it cannot say (it gave up).
+    fn dfa_end(
+        &self,
+        i: usize,
+        w: &mut Walker<'_>,
+        at: usize,
+        earliest: bool,
+    ) -> Result<Option<usize>, CannotTell> {
         let (Some(dfa), Some(cache)) = (self.dfas.get(i), w.cache.0.get_mut(i)) else {
-            return false;
+            return Err(CannotTell);
         };
         let input = Input::new(w.text)
             .span(at..w.text.len())
             .anchored(Anchored::Yes)
-            .earliest(true);
-        matches!(dfa.try_search_fwd(cache, &input), Ok(None))
+            .earliest(earliest);
+        dfa.try_search_fwd(cache, &input)
+            .map(|found| found.map(|m| m.offset()))
+            .map_err(|_| CannotTell)
     }
 
     fn seq(&self, parts: &[Piece], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
