@@ -58,6 +58,13 @@ pub fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Seconds since the Unix epoch with their fraction (0 for times before it): the unit
+/// fail2ban's engine keeps times in.
+pub fn unix_secs_f64(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 pub fn from_unix_secs(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }

@@ -400,11 +400,8 @@ impl Filter {
             Ok(t) => std::borrow::Cow::Borrowed(t),
             Err(_) => String::from_utf8_lossy(line),
         };
-        let secs = |t: SystemTime| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64())
-        };
-        let hit = f.process_with_pid(&text, meta.time.map(secs), meta.pid, meta.arrival);
+        let given = meta.time.map(crate::clock::unix_secs_f64);
+        let hit = f.process_with_pid(&text, given, meta.pid, meta.arrival);
         let Some(hit) = hit else {
             return (Examined::NoMatch, None);
         };

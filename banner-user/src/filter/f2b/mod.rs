@@ -209,9 +209,7 @@ impl State {
         match self.arrival {
             Some((at, secs)) if at == t => secs,
             _ => {
-                let secs = t
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64());
+                let secs = crate::clock::unix_secs_f64(t);
                 self.arrival = Some((t, secs));
                 secs
             }
@@ -232,9 +230,7 @@ impl Stamp {
     fn secs(self) -> f64 {
         match self {
             Stamp::Secs(s) => s,
-            Stamp::At(t) => t
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
+            Stamp::At(t) => crate::clock::unix_secs_f64(t),
         }
     }
 }
