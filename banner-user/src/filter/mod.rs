@@ -54,6 +54,24 @@ impl LineMeta {
     }
 }
 
+/// A line as read, and its text when it is valid UTF-8: checked once, by whoever reads
+/// the line first (a source counts the lines that are not; the filter reads them lossily).
+#[derive(Clone, Copy, Debug)]
+pub struct Line<'a> {
+    pub bytes: &'a [u8],
+    pub text: Option<&'a str>,
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> From<&'a T> for Line<'a> {
+    fn from(line: &'a T) -> Self {
+        let bytes = line.as_ref();
+        Line {
+            bytes,
+            text: std::str::from_utf8(bytes).ok(),
+        }
+    }
+}
+
 /// One failure, as the jail counts it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
@@ -366,9 +384,9 @@ impl Filter {
     }
 
     /// Judge one line (its raw bytes: a line that is not valid UTF-8 is judged too).
-    pub fn examine(
+    pub fn examine<'a>(
         &self,
-        line: impl AsRef<[u8]>,
+        line: impl Into<Line<'a>>,
         meta: &LineMeta,
         cache: &mut DateCache,
     ) -> Examined {
@@ -376,29 +394,29 @@ impl Filter {
     }
 
     /// [`Filter::examine`], and the index of the fail pattern that matched.
-    pub fn explain(
+    pub fn explain<'a>(
         &self,
-        line: impl AsRef<[u8]>,
+        line: impl Into<Line<'a>>,
         meta: &LineMeta,
         cache: &mut DateCache,
     ) -> (Examined, Option<usize>) {
+        let line = line.into();
         match &self.engine {
-            Engine::Native(n) => self.examine_native(n, line.as_ref(), meta, cache),
-            Engine::Fail2ban(f) => self.examine_fail2ban(f, line.as_ref(), meta),
+            Engine::Native(n) => self.examine_native(n, line.bytes, meta, cache),
+            Engine::Fail2ban(f) => self.examine_fail2ban(f, line, meta),
         }
     }
 
     fn examine_fail2ban(
         &self,
         f: &f2b::Fail2banFilter,
-        line: &[u8],
+        line: Line,
         meta: &LineMeta,
     ) -> (Examined, Option<usize>) {
-        // Valid UTF-8 (nearly every line) is read in place; from_utf8 checks it faster than
-        // from_utf8_lossy does.
-        let text = match std::str::from_utf8(line) {
-            Ok(t) => std::borrow::Cow::Borrowed(t),
-            Err(_) => String::from_utf8_lossy(line),
+        // Valid UTF-8 (nearly every line) is read in place.
+        let text = match line.text {
+            Some(t) => std::borrow::Cow::Borrowed(t),
+            None => String::from_utf8_lossy(line.bytes),
         };
         let given = meta.time.map(crate::clock::unix_secs_f64);
         let hit = f.process_with_pid(&text, given, meta.pid, meta.arrival);

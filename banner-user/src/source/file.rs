@@ -16,7 +16,7 @@ use super::{
     positions::{key, FilePosition, PositionBook, Saved, SourceStatus},
     LineSplitter, SourceCounters,
 };
-use crate::filter::{date::DateCache, Examined, Failure, Filter, LineMeta};
+use crate::filter::{date::DateCache, Examined, Failure, Filter, Line, LineMeta};
 
 /// Bytes of a file's start that identify it.
 const FINGERPRINT_BYTES: usize = 256;
@@ -341,12 +341,13 @@ impl SourceContext {
         cache: &mut DateCache,
         out: &mut Vec<Failure>,
     ) {
-        // (ASCII, nearly every line, is checked a word at a time.)
-        if !raw.is_ascii() && std::str::from_utf8(raw).is_err() {
+        // Checked once, here; the filter reads the text it is given.
+        let line = Line::from(raw);
+        if line.text.is_none() {
             // Judged all the same (filters work on bytes); counted for `banner status`.
             SourceCounters::add(&self.counters.invalid_utf8, 1);
         }
-        match self.filter.examine(raw, meta, cache) {
+        match self.filter.examine(line, meta, cache) {
             Examined::Failure(mut f) => {
                 SourceCounters::add(&self.counters.failure_lines, 1);
                 f.line = Some(crate::filter::evidence(raw));
