@@ -9,7 +9,7 @@
 //! Everything here is synchronous and driven by the caller's clock.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{hash_map::Entry, HashMap, VecDeque},
     net::IpAddr,
     sync::Arc,
     time::{Duration, SystemTime},
@@ -169,6 +169,46 @@ const SESSION_COUNTED: u32 = 1 << 31;
 const SESSION_CREDIT: u32 = 1 << 30;
 const SESSION_ID: u32 = (1 << 30) - 1;
 
+/// What a failure's session makes of it, given the address's session word.
+enum SessionSays {
+    /// It counts; the address's session word becomes this (None: unchanged, the failure
+    /// has no session).
+    Count(Option<u32>),
+    /// A failure of this session counted already: the address's word becomes this.
+    Fold(u32),
+}
+
+/// Does failure `f` count, given its address's session word `current` (0: none)? A
+/// session counts once for its markers, and an attempt after a marker pairs with it.
+fn session_says(f: &Failure, current: u32) -> SessionSays {
+    let Some(session) = f.session else {
+        return SessionSays::Count(None);
+    };
+    let id = session_id(session);
+    let (counted, credit) = if current & SESSION_ID == id {
+        (
+            current & SESSION_COUNTED != 0,
+            current & SESSION_CREDIT != 0,
+        )
+    } else {
+        (false, false)
+    };
+    let (counts, counted, credit) = match f.kind {
+        FailureKind::Marker if counted => (false, counted, credit),
+        FailureKind::Marker => (true, true, true),
+        FailureKind::Attempt if credit => (false, counted, false),
+        FailureKind::Attempt => (true, true, false),
+    };
+    let word = id
+        | if counted { SESSION_COUNTED } else { 0 }
+        | if credit { SESSION_CREDIT } else { 0 };
+    if counts {
+        SessionSays::Count(Some(word))
+    } else {
+        SessionSays::Fold(word)
+    }
+}
+
 /// Squeeze a filter's session (tag + pid or port) into 30 bits, never 0.
 fn session_id(session: u64) -> u32 {
     let tag = ((session >> 32) as u32 & 1) << 29;
@@ -189,28 +229,48 @@ pub struct FailureWindow {
 
 impl FailureWindow {
     /// Record a failure of `addr` at `t` (unix seconds) and return how many failures it now
-    /// has within the last `findtime` seconds.
+    /// has within the last `findtime` seconds; None when `session` (asked with the
+    /// address's session word, 0 for an address not tracked) folds it into a failure
+    /// already counted. One lookup of the address serves both.
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &mut self,
-        session: Option<u32>,
+        session: impl FnOnce(u32) -> SessionSays,
         addr: IpAddr,
         t: u32,
         findtime: u32,
         maxretry: u32,
         max_tracked: usize,
-    ) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
+    ) -> Option<u32> {
+        let seq = self.seq.wrapping_add(1);
         let after = t.saturating_sub(findtime);
-        let track = self.tracks.entry(addr).or_insert_with(|| Track {
-            seq,
-            session: 0,
-            times: Times::new(),
-        });
+        let track = match self.tracks.entry(addr) {
+            Entry::Occupied(o) => {
+                let track = o.into_mut();
+                match session(track.session) {
+                    SessionSays::Fold(word) => {
+                        track.session = word;
+                        return None;
+                    }
+                    SessionSays::Count(word) => {
+                        if let Some(word) = word {
+                            track.session = word;
+                        }
+                    }
+                }
+                track
+            }
+            Entry::Vacant(v) => match session(0) {
+                SessionSays::Fold(_) => return None,
+                SessionSays::Count(word) => v.insert(Track {
+                    seq,
+                    session: word.unwrap_or(0),
+                    times: Times::new(),
+                }),
+            },
+        };
+        self.seq = seq;
         track.seq = seq;
-        if let Some(word) = session {
-            track.session = word;
-        }
         track.times.push_within(after, t, maxretry.max(1) as usize);
         let count = track.times.as_slice().len() as u32;
         self.order.push_back((addr, seq));
@@ -226,7 +286,7 @@ impl FailureWindow {
         if self.order.len() > self.tracks.len() * 2 + 1024 {
             self.compact();
         }
-        count
+        Some(count)
     }
 
     fn compact(&mut self) {
@@ -369,19 +429,18 @@ impl Jail {
         // Counted per target: an IPv6 /64 is one attacker, whichever address it uses.
         let target = self.policy.target_of(failure.addr);
         let key = target.addr();
-        let Some(session) = self.session_says_count(failure, key) else {
-            self.stats.folded += 1;
-            return None;
-        };
-        self.stats.failures += 1;
-        let count = self.window.record(
-            session,
+        let Some(count) = self.window.record(
+            |current| session_says(failure, current),
             key,
             t,
             findtime,
             self.policy.maxretry,
             self.policy.max_tracked,
-        );
+        ) else {
+            self.stats.folded += 1;
+            return None;
+        };
+        self.stats.failures += 1;
         if let Some(line) = &failure.line {
             self.keep_evidence(key, line);
         }
@@ -443,43 +502,6 @@ impl Jail {
             }
         }
     }
-
-    /// Decide whether a failure counts in its session. None: it is folded into one already
-    /// counted. Some(word): it counts; `word` is the session state to store (None when the
-    /// line carries no session).
-    fn session_says_count(&mut self, f: &Failure, key: IpAddr) -> Option<Option<u32>> {
-        let Some(session) = f.session else {
-            return Some(None);
-        };
-        let id = session_id(session);
-        let current = self.window.tracks.get(&key).map_or(0, |tr| tr.session);
-        let (counted, credit) = if current & SESSION_ID == id {
-            (
-                current & SESSION_COUNTED != 0,
-                current & SESSION_CREDIT != 0,
-            )
-        } else {
-            (false, false)
-        };
-        let (counts, counted, credit) = match f.kind {
-            FailureKind::Marker if counted => (false, counted, credit),
-            FailureKind::Marker => (true, true, true),
-            FailureKind::Attempt if credit => (false, counted, false),
-            FailureKind::Attempt => (true, true, false),
-        };
-        let word = id
-            | if counted { SESSION_COUNTED } else { 0 }
-            | if credit { SESSION_CREDIT } else { 0 };
-        if counts {
-            Some(Some(word))
-        } else {
-            if let Some(tr) = self.window.tracks.get_mut(&key) {
-                tr.session = word;
-            }
-            None
-        }
-    }
-
     /// Forget what left the window (call now and then).
     pub fn purge(&mut self, now: SystemTime) -> usize {
         let now_s = unix_secs(now) as u32;
