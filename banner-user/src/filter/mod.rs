@@ -94,14 +94,12 @@ pub struct Failure {
 /// The most of a line kept as evidence.
 pub const MAX_EVIDENCE_BYTES: usize = 1024;
 
-/// `raw` as evidence text: lossy UTF-8, cut at [`MAX_EVIDENCE_BYTES`] on a character
-/// boundary.
-pub fn evidence(raw: &[u8]) -> Arc<str> {
-    // `from_utf8` first: its word-at-a-time ASCII path is several times faster than the
-    // lossy decoder's, and nearly every line is ASCII.
-    let text = match std::str::from_utf8(raw) {
-        Ok(t) => std::borrow::Cow::Borrowed(t),
-        Err(_) => String::from_utf8_lossy(raw),
+/// A line as evidence text: lossy UTF-8 (its text as the source checked it), cut at
+/// [`MAX_EVIDENCE_BYTES`] on a character boundary.
+pub fn evidence(line: Line) -> Arc<str> {
+    let text = match line.text {
+        Some(t) => std::borrow::Cow::Borrowed(t),
+        None => String::from_utf8_lossy(line.bytes),
     };
     let mut end = text.len().min(MAX_EVIDENCE_BYTES);
     while !text.is_char_boundary(end) {

@@ -350,12 +350,12 @@ impl SourceContext {
         match self.filter.examine(line, meta, cache) {
             Examined::Failure(mut f) => {
                 SourceCounters::add(&self.counters.failure_lines, 1);
-                f.line = Some(crate::filter::evidence(raw));
+                f.line = Some(crate::filter::evidence(line));
                 out.push(f);
             }
             Examined::Failures(v) => {
                 SourceCounters::add(&self.counters.failure_lines, 1);
-                let line = crate::filter::evidence(raw);
+                let line = crate::filter::evidence(line);
                 out.extend(v.into_iter().map(|mut f| {
                     f.line = Some(line.clone());
                     f
