@@ -240,7 +240,7 @@ impl Stamp {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum ConnId {
     Tagged(u64),
-    Text(Box<str>),
+    Text(Arc<str>),
 }
 
 /// How a built-in reads the line before its failregexes: which programs' syslog lines.
@@ -723,35 +723,47 @@ impl Fail2banFilter {
                     None => return None,
                 },
             };
+            // The content is no group: the failregexes see it, nothing reports it. From
+            // the header alone, it is the rest of the line (never empty).
+            let whole = std::ptr::eq(re, p);
+            let mut content = None;
             pre = Groups(
                 re.names
                     .iter()
                     .filter_map(|(i, name)| {
                         let (s, e) = m.groups.get(*i).copied().flatten()?;
+                        if whole && &**name == "content" {
+                            content = Some((s, e)).filter(|_| e > s);
+                            return None;
+                        }
                         Some((name.clone(), Arc::from(&b[s..e])))
                     })
                     .collect(),
             );
-            // From the header alone, content is the rest of the line (never empty).
-            let content = if std::ptr::eq(re, p) {
-                pre.remove("content")
-                    .filter(|c| !c.is_empty())
-                    .map(|c| c.to_string())
-            } else {
-                Some(b[m.end..].to_string())
-            };
-            if let Some(content) = content {
-                st.buffer = vec![Piece {
-                    after: content,
-                    ..Piece::default()
-                }];
-                buf = None;
+            if !whole {
+                content = Some((m.end, b.len()));
+            }
+            if let Some((s, e)) = content {
+                match buf {
+                    // One line at a time, read in place: the content is a part of it.
+                    Some(Cow::Borrowed(line)) if self.maxlines == 1 => {
+                        buf = Some(Cow::Borrowed(&line[s..e]));
+                    }
+                    _ => {
+                        let after = b[s..e].to_string();
+                        st.buffer = vec![Piece {
+                            after,
+                            ..Piece::default()
+                        }];
+                        buf = None;
+                    }
+                }
             }
         }
         let b = buf.unwrap_or_else(|| Cow::Owned(join(&st.buffer)));
         // The connection as known before the failregex (its own `<F-MLFID>` would win).
-        let conn = match pre.get("mlfid") {
-            Some(text) => Some(ConnId::Text(text.into())),
+        let conn = match pre.get_shared("mlfid") {
+            Some(text) => Some(ConnId::Text(text.clone())),
             None => conn,
         };
         // The first failregex in order that matches.
@@ -816,8 +828,8 @@ impl Fail2banFilter {
             seen: now,
             ..Fail::default()
         };
-        let conn = match fail.groups.get("mlfid") {
-            Some(text) => Some(ConnId::Text(text.into())),
+        let conn = match fail.groups.get_shared("mlfid") {
+            Some(text) => Some(ConnId::Text(text.clone())),
             None => conn,
         };
         let mut keep = false;
