@@ -199,9 +199,8 @@ fn session_says(f: &Failure, current: u32) -> SessionSays {
         FailureKind::Attempt if credit => (false, counted, false),
         FailureKind::Attempt => (true, true, false),
     };
-    let word = id
-        | if counted { SESSION_COUNTED } else { 0 }
-        | if credit { SESSION_CREDIT } else { 0 };
+    let word =
+        id | if counted { SESSION_COUNTED } else { 0 } | if credit { SESSION_CREDIT } else { 0 };
     if counts {
         SessionSays::Count(Some(word))
     } else {

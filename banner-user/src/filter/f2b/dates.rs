@@ -85,6 +85,10 @@ struct Template {
     group: usize,
     /// Reads the fields of a match already found (None for the special kinds).
     reader: Option<Reader>,
+    /// One of the two commonest default formats, read by hand before the reader.
+    shape: Option<Shape>,
+    /// The date group follows `^(?:\W{0,2})?` (a `{^LN-BEG}` format).
+    prefixed: bool,
 }
 
 /// The date fields fail2ban's templates name (`d_Y`, `d_b`, ...), as slots of [`Fields`].
@@ -318,6 +322,8 @@ impl DateDetector {
                             word_end: false,
                             group: 1,
                             reader: None,
+                            shape: None,
+                            prefixed: false,
                         }),
                         _ if line.contains("{DATE}") => {
                             for format in DEFAULT_FORMATS {
@@ -440,6 +446,8 @@ fn template(spec: &str) -> Result<Template, String> {
             word_end: false,
             group: 1,
             reader: None,
+            shape: None,
+            prefixed: false,
         });
     }
     let (regex, _) = directives_to_regex(spec)?;
@@ -463,7 +471,8 @@ fn template(spec: &str) -> Result<Template, String> {
             None => format!("({regex})"),
         }
     };
-    let full = if line_begin_tag && !starts_anchored && bounds {
+    let prefixed = line_begin_tag && !starts_anchored && bounds;
+    let full = if prefixed {
         format!(r"^(?:\W{{0,2}})?{body}")
     } else {
         body
@@ -483,6 +492,8 @@ fn template(spec: &str) -> Result<Template, String> {
         word_begin,
         word_end,
         group: 1,
+        shape: Shape::of(spec),
+        prefixed,
     })
 }
 
@@ -616,6 +627,284 @@ fn directives_to_regex(spec: &str) -> Result<(String, Vec<char>), String> {
     Ok((out, found))
 }
 
+/// The two commonest default formats (syslog's and ISO 8601's), read by hand: the
+/// template's DFA has found where the match ends, and in these formats every field is a
+/// run of digits or letters between fixed separators, so each field's span is forced and
+/// a plain left-to-right read finds what the backtracker would (at a tenth of its cost).
+/// Anything unexpected gives None, and the reader decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?`
+    Syslog,
+    /// `%ExY[-/.]%m[-/.]%d(?:T|  ?)%H:%M:%S(?:[.,]%f)?(?:\s*%z)?`
+    Iso,
+}
+
+impl Shape {
+    fn of(spec: &str) -> Option<Self> {
+        if spec == DEFAULT_FORMATS[0] {
+            Some(Self::Iso)
+        } else if spec == DEFAULT_FORMATS[1] {
+            Some(Self::Syslog)
+        } else {
+            None
+        }
+    }
+
+    /// The fields and the date group's span of the match `ms..me` in `line`, read as the
+    /// template's backtracker would (`prefixed`: up to two non-word characters precede
+    /// the date).
+    fn read<'l>(
+        self,
+        line: &'l str,
+        ms: usize,
+        me: usize,
+        prefixed: bool,
+    ) -> Option<(Fields<'l>, (usize, usize))> {
+        let b = line.as_bytes();
+        // ASCII around the match too: the template's `\W` and boundaries look there.
+        if !b.get(ms.saturating_sub(1)..b.len().min(me + 1))?.is_ascii() {
+            return None;
+        }
+        let mut c = Cursor {
+            line,
+            at: ms,
+            end: me,
+        };
+        if prefixed {
+            for _ in 0..2 {
+                if c.peek()
+                    .is_some_and(|x| !(x.is_ascii_alphanumeric() || x == b'_'))
+                {
+                    c.at += 1;
+                }
+            }
+        }
+        let gs = c.at;
+        let mut f = Fields::default();
+        let mut set = |field: Field, text: &'l str| f.0[field as usize] = Some(text);
+        match self {
+            Self::Syslog => {
+                let save = c.at;
+                if !(is_weekday(c.letters()) && c.eat(b' ')) {
+                    c.at = save;
+                }
+                let month = c.letters();
+                if !is_month(month) {
+                    return None;
+                }
+                set(Field::MonthName, month);
+                c.expect(b' ')?;
+                set(Field::Day, c.day()?);
+                c.expect(b' ')?;
+                let hs = c.at;
+                c.eat(b' ');
+                c.hour()?;
+                set(Field::Hour, &line[hs..c.at]);
+                c.expect(b':')?;
+                set(Field::Minute, c.minute()?);
+                c.expect(b':')?;
+                set(Field::Second, c.second()?);
+                if c.eat(b'.') {
+                    set(Field::Fraction, c.digits(1, 6)?);
+                }
+                if c.eat(b' ') {
+                    set(Field::Year, c.year()?);
+                }
+            }
+            Self::Iso => {
+                set(Field::Year, c.year()?);
+                c.one_of(b"-/.")?;
+                let m = c.digits(1, 2)?;
+                let ok = match m.as_bytes() {
+                    [d] => (b'1'..=b'9').contains(d),
+                    [b'0', d] => (b'1'..=b'9').contains(d),
+                    [b'1', d] => (b'0'..=b'2').contains(d),
+                    _ => false,
+                };
+                if !ok {
+                    return None;
+                }
+                set(Field::Month, m);
+                c.one_of(b"-/.")?;
+                set(Field::Day, c.day()?);
+                if !c.eat(b'T') {
+                    c.expect(b' ')?;
+                    c.eat(b' ');
+                }
+                set(Field::Hour, c.hour()?);
+                c.expect(b':')?;
+                set(Field::Minute, c.minute()?);
+                c.expect(b':')?;
+                set(Field::Second, c.second()?);
+                if c.one_of(b".,").is_some() {
+                    set(Field::Fraction, c.digits(1, 6)?);
+                }
+                if c.at < c.end {
+                    while c.peek().is_some_and(|x| x.is_ascii_whitespace()) {
+                        c.at += 1;
+                    }
+                    set(Field::Zone, c.zone()?);
+                }
+            }
+        }
+        (c.at == me).then_some((f, (gs, me)))
+    }
+}
+
+/// A read position inside a match (never past its end).
+struct Cursor<'l> {
+    line: &'l str,
+    at: usize,
+    end: usize,
+}
+
+impl<'l> Cursor<'l> {
+    fn peek(&self) -> Option<u8> {
+        (self.at < self.end).then(|| self.line.as_bytes()[self.at])
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        let here = self.peek() == Some(byte);
+        self.at += usize::from(here);
+        here
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        self.eat(byte).then_some(())
+    }
+
+    fn one_of(&mut self, set: &[u8]) -> Option<u8> {
+        let x = self.peek().filter(|x| set.contains(x))?;
+        self.at += 1;
+        Some(x)
+    }
+
+    fn run(&mut self, keep: impl Fn(u8) -> bool) -> &'l str {
+        let start = self.at;
+        while self.peek().is_some_and(&keep) {
+            self.at += 1;
+        }
+        &self.line[start..self.at]
+    }
+
+    fn letters(&mut self) -> &'l str {
+        self.run(|x| x.is_ascii_alphabetic())
+    }
+
+    /// A run of `min..=max` digits (the whole run: the next byte is no digit).
+    fn digits(&mut self, min: usize, max: usize) -> Option<&'l str> {
+        let d = self.run(|x| x.is_ascii_digit());
+        (min..=max).contains(&d.len()).then_some(d)
+    }
+
+    /// `%ExY`: `(?:19|20)\d\d`.
+    fn year(&mut self) -> Option<&'l str> {
+        let y = self.digits(4, 4)?;
+        (y.starts_with("19") || y.starts_with("20")).then_some(y)
+    }
+
+    /// `%d`: `[1-2]\d|[0 ]?[1-9]|3[0-1]`.
+    fn day(&mut self) -> Option<&'l str> {
+        let start = self.at;
+        if self.eat(b' ') {
+            let d = self.digits(1, 1)?;
+            return (d != "0").then(|| &self.line[start..self.at]);
+        }
+        let d = self.digits(1, 2)?;
+        let ok = match d.as_bytes() {
+            [x] => (b'1'..=b'9').contains(x),
+            [b'0', x] => (b'1'..=b'9').contains(x),
+            [b'1' | b'2', _] => true,
+            [b'3', x] => (b'0'..=b'1').contains(x),
+            _ => false,
+        };
+        ok.then_some(d)
+    }
+
+    /// `%H`: `[0-1]?\d|2[0-3]`.
+    fn hour(&mut self) -> Option<&'l str> {
+        let h = self.digits(1, 2)?;
+        let ok = match h.as_bytes() {
+            [_] | [b'0' | b'1', _] => true,
+            [b'2', x] => (b'0'..=b'3').contains(x),
+            _ => false,
+        };
+        ok.then_some(h)
+    }
+
+    /// `%M`: `[0-5]?\d`.
+    fn minute(&mut self) -> Option<&'l str> {
+        let m = self.digits(1, 2)?;
+        (m.len() == 1 || m.as_bytes()[0] <= b'5').then_some(m)
+    }
+
+    /// `%S`: `[0-5]?\d|6[0-1]`.
+    fn second(&mut self) -> Option<&'l str> {
+        let s = self.digits(1, 2)?;
+        let ok = match s.as_bytes() {
+            [_] => true,
+            [x, _] if *x <= b'5' => true,
+            [b'6', x] => (b'0'..=b'1').contains(x),
+            _ => false,
+        };
+        ok.then_some(s)
+    }
+
+    /// `%z`: `Z|UTC|GMT|[+-][01]\d(?::?\d{2})?`.
+    fn zone(&mut self) -> Option<&'l str> {
+        let start = self.at;
+        let rest = &self.line[start..self.end];
+        for name in ["Z", "UTC", "GMT"] {
+            if rest.starts_with(name) {
+                self.at += name.len();
+                return Some(name);
+            }
+        }
+        self.one_of(b"+-")?;
+        let hh = self.line.as_bytes().get(self.at..self.at + 2)?;
+        if self.at + 2 > self.end || !matches!(hh, [b'0' | b'1', x] if x.is_ascii_digit()) {
+            return None;
+        }
+        self.at += 2;
+        let save = self.at;
+        self.eat(b':');
+        let mm = self.line.as_bytes().get(self.at..self.at + 2);
+        if self.at + 2 <= self.end && mm.is_some_and(|m| m.iter().all(u8::is_ascii_digit)) {
+            self.at += 2;
+        } else {
+            self.at = save;
+        }
+        Some(&self.line[start..self.at])
+    }
+}
+
+fn is_weekday(w: &str) -> bool {
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .any(|d| w.eq_ignore_ascii_case(d))
+}
+
+/// `%b`: a month's first three letters, or its whole name (not `Sept`).
+fn is_month(m: &str) -> bool {
+    const FULL: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    (m.len() == 3 && MONTHS.iter().any(|x| m.eq_ignore_ascii_case(x)))
+        || FULL.iter().any(|x| m.eq_ignore_ascii_case(x))
+}
+
 /// Group names are case-sensitive but must differ for `%M`/`%m`, `%Y`/`%y` and so on.
 fn group_char(c: char) -> String {
     if c.is_ascii_uppercase() {
@@ -654,9 +943,9 @@ fn search(t: &Template, line: &str, now: f64, zone: &mut Zone) -> Option<Found> 
                 }
             }
             let (fields, (gs, ge)) = t
-                .reader
-                .as_ref()
-                .and_then(|r| r.read(line, ms, me, t.group))
+                .shape
+                .and_then(|shape| shape.read(line, ms, me, t.prefixed))
+                .or_else(|| t.reader.as_ref()?.read(line, ms, me, t.group))
                 .or_else(|| read_generally(t, line, from, ms))?;
             let text = &line[gs..ge];
             let time = match t.kind {
@@ -1117,5 +1406,91 @@ mod tests {
                 std::env::var("TZ")
             );
         }
+    }
+
+    /// The hand readers of the syslog and ISO formats find what the template's own reader
+    /// (the backtracker) finds: the same date span and time for thousands of dates in
+    /// every spelling the formats allow (weekday or not, names in any case and length,
+    /// padded days and hours, fractions, years, zones, `T` or spaces) and for near misses
+    /// (hour 24, second 62, `Sept`, seven fraction digits), at the line's start and inside
+    /// it. And the hand reader is what reads them (it does not leave every date to the
+    /// backtracker).
+    #[test]
+    fn the_hand_readers_find_what_the_backtracker_finds() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut pick = |options: &[&'static str]| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            options[(seed % options.len() as u64) as usize]
+        };
+        let day = [
+            "1", "5", "05", " 5", "12", "29", "30", "31", "32", "00", " 0",
+        ];
+        let hour = ["0", "7", "00", "09", "19", "23", "24", "29"];
+        let minute = ["0", "5", "05", "59", "60", "7"];
+        let second = ["0", "7", "07", "59", "60", "61", "62"];
+        let fraction = ["", "", ".1", ".123456", ".1234567", ",5"];
+        let mut cases: Vec<(usize, String)> = Vec::new();
+        for _ in 0..4000 {
+            let syslog = format!(
+                "{}{} {} {}{}:{}:{}{}{}",
+                pick(&["", "", "Mon ", "sun ", "FRI ", "Xyz "]),
+                pick(&[
+                    "Jan", "june", "JULY", "Sep", "Sept", "December", "Mar", "May", "mAY", "Janu"
+                ]),
+                pick(&day),
+                pick(&["", "", " "]),
+                pick(&hour),
+                pick(&minute),
+                pick(&second),
+                pick(&fraction),
+                pick(&["", "", " 2004", " 1999", " 2104", " 20"]),
+            );
+            let iso = format!(
+                "{}{}{}{}{}{}{}:{}:{}{}{}",
+                pick(&["2005", "1999", "2105", "205"]),
+                pick(&["-", "/", ".", "_"]),
+                pick(&["1", "01", "9", "10", "12", "13", "00"]),
+                pick(&["-", "/", "."]),
+                pick(&day),
+                pick(&["T", " ", "  ", "   ", "t"]),
+                pick(&hour),
+                pick(&minute),
+                pick(&second),
+                pick(&fraction),
+                pick(&["", "", "Z", " UTC", "+02:00", " -0130", "+01", "  GMT", "+2", "+0200x"]),
+            );
+            for (i, date) in [(1, syslog), (0, iso)] {
+                let around = pick(&["", "[", "((", "<", "x ", "host "]);
+                let after = pick(&["", " sshd[7]: fail", "] x", ": y"]);
+                cases.push((i, format!("{around}{date}{after}")));
+            }
+        }
+        let (mut by_hand, mut matched) = (0, 0);
+        for (i, spec) in DEFAULT_FORMATS.iter().take(2).enumerate() {
+            for spec in [spec.to_string(), format!("{{^LN-BEG}}{spec}")] {
+                let fast = template(&spec).unwrap();
+                assert!(fast.shape.is_some(), "{spec}");
+                let slow = Template {
+                    shape: None,
+                    ..fast.clone()
+                };
+                for (_, line) in cases.iter().filter(|(k, _)| *k == i) {
+                    let mut zone = Zone::default();
+                    let got = search(&fast, line, NOW, &mut zone);
+                    let want = search(&slow, line, NOW, &mut Zone::default());
+                    assert_eq!(got, want, "{spec} on `{line}`");
+                    if let (Some(shape), Some((ms, me))) = (fast.shape, fast.re.find(line)) {
+                        matched += 1;
+                        if shape.read(line, ms, me, fast.prefixed).is_some() {
+                            by_hand += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(matched > 2000, "only {matched} dates matched");
+        assert_eq!(by_hand, matched, "dates left to the backtracker");
     }
 }
