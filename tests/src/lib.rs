@@ -7,13 +7,14 @@
 //!
 //! One module per harness: `process` (commands, waits), `lab` (namespaces and veth),
 //! `daemon`, `sshd`, `xdp` (the program loaded for `test_run` or attached), `packet` (frames),
-//! `authlog` (generated sshd logs for the bench).
+//! `authlog` (generated sshd logs for the bench), `report` (the bench report's types).
 
 pub mod authlog;
 pub mod daemon;
 pub mod lab;
 pub mod packet;
 pub mod process;
+pub mod report;
 pub mod sshd;
 pub mod xdp;
 

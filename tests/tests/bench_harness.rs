@@ -1,6 +1,8 @@
 //! `cargo xtask bench --quick` must keep working: run the harness small and check that it
 //! writes a well-formed report. Never a timing: only that every figure is there and is a
-//! measurement (a positive, finite number), and that the charts and Markdown exist.
+//! measurement (a positive, finite number), and that the charts and Markdown exist. The
+//! keys are checked by name (other tools read report.json), and the file must read back
+//! as the bench's own report type with no section failed.
 
 use std::process::Command;
 
@@ -39,8 +41,12 @@ fn the_quick_benchmark_writes_a_well_formed_report() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let text = std::fs::read(dir.path().join("report.json")).unwrap();
+    let typed: tests::report::Report =
+        serde_json::from_slice(&text).expect("report.json reads as the bench's report");
+    assert!(typed.failures().is_empty(), "{:?}", typed.failures());
+    assert!(typed.parse.is_some() && typed.xdp.is_some() && typed.soak.is_some());
+    let r: Value = serde_json::from_slice(&text).unwrap();
     assert_eq!(r["quick"], true);
     assert!(r["machine"]["cpu"].is_string() && r["machine"]["kernel"].is_string());
     assert!(number(&r, &["machine", "cores"]) >= 1.0);

@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use plotters::prelude::*;
-use serde_json::Value;
+use tests::report::{BySize, PeerRun, Pps, Report, Section};
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 /// Draw what the report has data for; returns the file names written.
-pub fn draw(r: &Value, dir: &Path) -> Vec<String> {
+pub fn draw(r: &Report, dir: &Path) -> Vec<String> {
     let Ok(font) = std::fs::read(FONT) else {
         eprintln!("bench: no font at {FONT} (fonts-dejavu-core): no charts");
         return Vec::new();
@@ -86,16 +86,14 @@ fn bars(path: &Path, title: &str, unit: &str, items: &[(String, f64)]) -> Res {
     Ok(true)
 }
 
-fn parse_bars(r: &Value, path: &Path) -> Res {
-    let p = &r["parse"];
-    let mut items = Vec::new();
-    for (key, label) in [
-        ("banner_lines_per_sec", "banner"),
-        ("sshguard_lines_per_sec", "sshguard"),
-        ("fail2ban_lines_per_sec", "fail2ban"),
-    ] {
-        if let Some(v) = p[key].as_f64() {
-            items.push((label.to_string(), v));
+fn parse_bars(r: &Report, path: &Path) -> Res {
+    let Some(p) = r.parse.as_ref().and_then(Section::ran) else {
+        return Ok(false);
+    };
+    let mut items = vec![("banner".to_string(), p.banner_lines_per_sec)];
+    for (label, run) in [("sshguard", p.sshguard()), ("fail2ban", p.fail2ban())] {
+        if let PeerRun::Ran { lines_per_sec, .. } = run {
+            items.push((label.to_string(), lines_per_sec));
         }
     }
     bars(
@@ -106,42 +104,48 @@ fn parse_bars(r: &Value, path: &Path) -> Res {
     )
 }
 
-fn pps_bars(r: &Value, path: &Path) -> Res {
-    let p = &r["pps"];
-    let mut items = Vec::new();
-    for (key, label) in [
-        ("xdp_10k", "XDP"),
-        ("nftables_10k", "nftables set"),
-        ("ipset_10k", "ipset"),
-        ("iptables_rules_10k", "rule per address"),
-    ] {
-        if let Some(v) = p[key].as_f64() {
-            items.push((label.to_string(), v));
-        }
-    }
+fn pps_bars(r: &Report, path: &Path) -> Res {
+    let Some(Pps::Ran(p)) = r.pps.as_ref().and_then(Section::ran) else {
+        return Ok(false);
+    };
+    let labels = ["XDP", "nftables set", "ipset", "rule per address"];
+    let items: Vec<(String, f64)> = labels
+        .iter()
+        .zip(p.rows())
+        .map(|(label, (_, dropped, _))| (label.to_string(), dropped))
+        .collect();
     let title = format!(
         "UDP flood from a banned address, {} bans: packets/s dropped",
-        p["bans"]
+        p.bans
     );
     bars(path, &title, "packets/s", &items)
 }
 
 /// ns/packet against bans: banner's XDP (test_run, clean IPv4) and one iptables rule per
 /// address (1e9 / packets per second dropped in the lab).
-fn scaling(r: &Value, path: &Path) -> Res {
-    let series = |obj: &Value, f: &dyn Fn(f64) -> f64| -> Vec<(f64, f64)> {
-        let mut v: Vec<(f64, f64)> = obj
-            .as_object()
+fn scaling(r: &Report, path: &Path) -> Res {
+    let series = |figures: Option<&BySize>, f: &dyn Fn(f64) -> f64| -> Vec<(f64, f64)> {
+        let mut v: Vec<(f64, f64)> = figures
             .into_iter()
             .flatten()
-            .filter_map(|(k, v)| Some((k.parse::<f64>().ok()?, f(v.as_f64()?))))
+            .filter_map(|(k, v)| Some((k.parse::<f64>().ok()?, f(*v))))
             .filter(|(_, y)| y.is_finite())
             .collect();
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         v
     };
-    let xdp = series(&r["xdp"]["clean_v4_ns"], &|v| v);
-    let rules = series(&r["pps"]["iptables_rules_pps_by_count"], &|pps| {
+    let xdp = series(
+        r.xdp
+            .as_ref()
+            .and_then(Section::ran)
+            .map(|x| &x.clean_v4_ns),
+        &|v| v,
+    );
+    let by_count = match r.pps.as_ref().and_then(Section::ran) {
+        Some(Pps::Ran(p)) => Some(&p.iptables_rules_pps_by_count),
+        _ => None,
+    };
+    let rules = series(by_count, &|pps| {
         if pps > 0.0 {
             1e9 / pps
         } else {

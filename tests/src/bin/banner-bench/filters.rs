@@ -13,7 +13,7 @@ use banner::{
     filter::{date::DateCache, Filter, LineMeta},
     source::{file::FileFollower, file::SourceContext, positions::PositionBook, SourceCounters},
 };
-use serde_json::{json, Map, Value};
+use tests::report::Filters;
 
 const LOGS: &str = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs";
 const FILTER_DIR: &str = "/etc/fail2ban/filter.d";
@@ -106,21 +106,22 @@ pub fn fail2ban_regex(log: &Path, filter: &Path) -> Result<(f64, u64), String> {
     Ok((secs, matched))
 }
 
-pub fn bench_filters(quick: bool) -> Value {
+pub fn bench_filters(quick: bool) -> Filters {
     let lines = if quick { 20_000 } else { 200_000 };
     let runs = if quick { 1 } else { 3 };
     let peers = std::env::var_os("BANNER_BENCH_NO_PEERS").is_none();
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut results = Map::new();
-    results.insert("lines".into(), json!(lines));
-    results.insert("runs".into(), json!(runs));
+    let mut results = Filters {
+        lines: lines as u64,
+        runs: runs as u64,
+        by_filter: BTreeMap::new(),
+    };
     for name in FILTERS {
-        let mut r = Map::new();
+        let r = results.by_filter.entry(name.to_string()).or_default();
         let log = match corpus_shaped(name, lines, dir.path()) {
             Ok(l) => l,
             Err(e) => {
-                r.insert("absent".into(), json!(e));
-                results.insert(name.to_string(), Value::Object(r));
+                r.absent = Some(e);
                 continue;
             }
         };
@@ -131,70 +132,60 @@ pub fn bench_filters(quick: bool) -> Value {
             &log,
             runs,
         );
-        r.insert(
-            "banner_filter_d_lines_per_sec".into(),
-            json!(lines as f64 / secs),
-        );
-        r.insert("banner_filter_d_matched".into(), json!(matched));
+        let ours = lines as f64 / secs;
+        r.banner_filter_d_lines_per_sec = Some(ours);
+        r.banner_filter_d_matched = Some(matched);
         if banner::filter::builtin::find(name).is_some() {
             let (secs, matched) = time_filter(
                 &|| Filter::builtin(name, "normal", false).expect("built-in"),
                 &log,
                 runs,
             );
-            r.insert(
-                "banner_builtin_lines_per_sec".into(),
-                json!(lines as f64 / secs),
-            );
-            r.insert("banner_builtin_matched".into(), json!(matched));
+            r.banner_builtin_lines_per_sec = Some(lines as f64 / secs);
+            r.banner_builtin_matched = Some(matched);
         }
         if peers {
             match fail2ban_regex(&log, &file) {
                 Ok((secs, matched)) => {
                     let theirs = lines as f64 / secs;
-                    r.insert("fail2ban_lines_per_sec".into(), json!(theirs));
-                    r.insert("fail2ban_matched".into(), json!(matched));
-                    let ours = r["banner_filter_d_lines_per_sec"].as_f64().unwrap_or(0.0);
-                    r.insert("banner_filter_d_vs_fail2ban".into(), json!(ours / theirs));
+                    r.fail2ban_lines_per_sec = Some(theirs);
+                    r.fail2ban_matched = Some(matched);
+                    r.banner_filter_d_vs_fail2ban = Some(ours / theirs);
                 }
-                Err(e) => {
-                    r.insert("fail2ban_absent".into(), json!(e));
-                }
+                Err(e) => r.fail2ban_absent = Some(e),
             }
         }
-        results.insert(name.to_string(), Value::Object(r));
     }
-    Value::Object(results)
+    results
 }
 
 /// The section's table for report.md.
-pub fn markdown(f: &Value) -> String {
+pub fn markdown(f: &Filters) -> String {
     let mut out = format!(
         "\n## Filters: fail2ban's filter.d files read by banner, beside fail2ban-regex ({} corpus-shaped lines each; median of {} runs)\n\n| filter | banner, filter.d file (lines/s) | banner built-in (lines/s) | fail2ban-regex (lines/s) | banner is | lines matched (banner / fail2ban) |\n|---|---|---|---|---|---|\n",
-        f["lines"], f["runs"]
+        f.lines, f.runs
     );
     for name in FILTERS {
-        let r = &f[*name];
-        if let Some(why) = r["absent"].as_str() {
+        let Some(r) = f.by_filter.get(*name) else {
+            continue;
+        };
+        if let Some(why) = &r.absent {
             out.push_str(&format!("| {name} | absent: {why} | | | | |\n"));
             continue;
         }
-        let n = |k: &str| r[k].as_f64().map_or("-".to_string(), |v| format!("{v:.0}"));
+        let matched = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         out.push_str(&format!(
             "| {name} | {} | {} | {} | {} | {} / {} |\n",
-            n("banner_filter_d_lines_per_sec"),
-            n("banner_builtin_lines_per_sec"),
-            r["fail2ban_lines_per_sec"].as_f64().map_or_else(
-                || r["fail2ban_absent"].as_str().unwrap_or("-").to_string(),
+            super::num(r.banner_filter_d_lines_per_sec),
+            super::num(r.banner_builtin_lines_per_sec),
+            r.fail2ban_lines_per_sec.map_or_else(
+                || r.fail2ban_absent.as_deref().unwrap_or("-").to_string(),
                 |v| format!("{v:.0}")
             ),
-            r["banner_filter_d_vs_fail2ban"]
-                .as_f64()
+            r.banner_filter_d_vs_fail2ban
                 .map_or("-".to_string(), |v| format!("{v:.1}x")),
-            r["banner_filter_d_matched"],
-            r["fail2ban_matched"]
-                .as_u64()
-                .map_or("-".to_string(), |v| v.to_string()),
+            matched(r.banner_filter_d_matched),
+            matched(r.fail2ban_matched),
         ));
     }
     out

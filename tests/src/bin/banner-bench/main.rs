@@ -7,6 +7,7 @@
 //! DIR/report.json and DIR/report.md and prints the Markdown.
 
 use std::{
+    collections::BTreeMap,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::PathBuf,
     time::{Duration, SystemTime},
@@ -18,8 +19,11 @@ use banner::{
     model::{BlockSpec, BlockType},
 };
 use netfilter::{bench_bulk, bench_pps};
-use serde_json::{json, Map, Value};
-use tests::{authlog, packet::udp_frame};
+use tests::{
+    authlog,
+    packet::udp_frame,
+    report::{measured, Latency, Machine, Memory, Parse, PeerRun, Pps, Report, Section, Xdp},
+};
 
 mod charts;
 mod filters;
@@ -47,44 +51,40 @@ fn main() {
         sections = SECTIONS.iter().map(|s| s.to_string()).collect();
     }
     std::fs::create_dir_all(&out_dir).expect("create the output directory");
-    let mut report = Map::new();
-    report.insert("machine".into(), machine());
-    report.insert("peers".into(), peers());
-    report.insert("quick".into(), json!(quick));
+    let mut report = Report {
+        machine: machine(),
+        peers: peers(),
+        quick,
+        ..Report::default()
+    };
     let json_path = out_dir.join("report.json");
     let mut failed = Vec::new();
     for section in &sections {
         eprintln!("bench: {section}{}", if quick { " (quick)" } else { "" });
-        // A section that breaks is reported as such; the others still run and are kept.
-        let run = std::panic::catch_unwind(|| match section.as_str() {
-            "xdp" => bench_xdp(quick),
-            "parse" => bench_parse(quick),
-            "filters" => filters::bench_filters(quick),
-            "latency" => bench_latency(quick),
-            "memory" => bench_memory(quick),
-            "bulk" => bench_bulk(quick),
-            "pps" => bench_pps(quick),
-            "soak" => soak::bench_soak(quick),
+        match section.as_str() {
+            "xdp" => report.xdp = Some(guarded(section, &mut failed, || bench_xdp(quick))),
+            "parse" => report.parse = Some(guarded(section, &mut failed, || bench_parse(quick))),
+            "filters" => {
+                report.filters = Some(guarded(section, &mut failed, || {
+                    filters::bench_filters(quick)
+                }))
+            }
+            "latency" => {
+                report.latency = Some(guarded(section, &mut failed, || bench_latency(quick)))
+            }
+            "memory" => report.memory = Some(guarded(section, &mut failed, || bench_memory(quick))),
+            "bulk" => report.bulk = Some(guarded(section, &mut failed, || bench_bulk(quick))),
+            "pps" => report.pps = Some(guarded(section, &mut failed, || bench_pps(quick))),
+            "soak" => report.soak = Some(guarded(section, &mut failed, || soak::bench_soak(quick))),
             _ => unreachable!("checked above"),
-        });
-        let value = run.unwrap_or_else(|e| {
-            let why = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panicked".into());
-            failed.push(section.clone());
-            json!({ "failed": why })
-        });
-        report.insert(section.clone(), value);
-        let partial = Value::Object(report.clone());
+        }
+        // Written after every section: a run cut short keeps what it measured.
         std::fs::write(
             &json_path,
-            serde_json::to_string_pretty(&partial).expect("encode"),
+            serde_json::to_string_pretty(&report).expect("encode"),
         )
         .expect("write report.json");
     }
-    let report = Value::Object(report);
     let charts = charts::draw(&report, &out_dir);
     let mut md = markdown(&report);
     if !charts.is_empty() {
@@ -102,12 +102,33 @@ fn main() {
     }
 }
 
+/// Run one section; one that breaks is reported as such (the others still run and are
+/// kept).
+fn guarded<T>(
+    name: &str,
+    failed: &mut Vec<String>,
+    section: impl FnOnce() -> T + std::panic::UnwindSafe,
+) -> Section<T> {
+    std::panic::catch_unwind(section).map_or_else(
+        |e| {
+            let why = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panicked".into());
+            failed.push(name.to_string());
+            Section::Failed { failed: why }
+        },
+        Section::Ran,
+    )
+}
+
 const SECTIONS: &[&str] = &[
     "parse", "filters", "latency", "memory", "xdp", "bulk", "pps", "soak",
 ];
 
 /// The machine the figures come from.
-fn machine() -> Value {
+fn machine() -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
@@ -121,12 +142,12 @@ fn machine() -> Value {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    json!({ "cpu": cpu, "cores": cores, "kernel": kernel })
+    Machine { cpu, cores, kernel }
 }
 
 /// Versions of the tools banner is measured against, or null where absent.
-fn peers() -> Value {
-    let version = |program: &str, args: &[&str]| -> Value {
+fn peers() -> BTreeMap<String, Option<String>> {
+    let version = |program: &str, args: &[&str]| -> Option<String> {
         std::process::Command::new(program)
             .args(args)
             .output()
@@ -140,9 +161,8 @@ fn peers() -> Value {
                 text.lines().next().unwrap_or("").trim().to_string()
             })
             .filter(|t| !t.is_empty())
-            .map_or(Value::Null, Value::String)
     };
-    let dpkg = |pkg: &str| -> Value {
+    let dpkg = |pkg: &str| -> Option<String> {
         std::process::Command::new("dpkg-query")
             .args(["-W", "-f=${Version}", pkg])
             .output()
@@ -150,165 +170,166 @@ fn peers() -> Value {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .filter(|t| !t.is_empty())
-            .map_or(Value::Null, Value::String)
     };
-    json!({
-        "fail2ban": version("fail2ban-regex", &["--version"]),
-        "sshguard": dpkg("sshguard"),
-        "xdp-tools": dpkg("xdp-tools"),
-        "nftables": version("nft", &["--version"]),
-        "iptables": version("iptables", &["--version"]),
-        "ipset": version("ipset", &["--version"]),
-        "trafgen": dpkg("netsniff-ng"),
-    })
+    [
+        ("fail2ban", version("fail2ban-regex", &["--version"])),
+        ("sshguard", dpkg("sshguard")),
+        ("xdp-tools", dpkg("xdp-tools")),
+        ("nftables", version("nft", &["--version"])),
+        ("iptables", version("iptables", &["--version"])),
+        ("ipset", version("ipset", &["--version"])),
+        ("trafgen", dpkg("netsniff-ng")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
-fn num(v: &Value) -> String {
-    v.as_f64().map_or_else(|| "-".into(), |f| format!("{f:.0}"))
+/// A figure as the tables show it ("-" where there is none).
+pub(crate) fn num(v: Option<f64>) -> String {
+    v.filter(|f| f.is_finite())
+        .map_or_else(|| "-".into(), |f| format!("{f:.0}"))
+}
+
+/// An optional count as the tables show it.
+fn count(v: Option<u64>) -> String {
+    v.map_or_else(|| "null".into(), |n| n.to_string())
 }
 
 /// The report as Markdown tables, each banner figure beside its peer.
-fn markdown(r: &Value) -> String {
-    let m = &r["machine"];
+fn markdown(r: &Report) -> String {
+    let m = &r.machine;
     let mut out = format!(
         "# banner benchmarks\n\nMachine: {} ({} cores), kernel {}.{}\n",
-        m["cpu"].as_str().unwrap_or("?"),
-        m["cores"],
-        m["kernel"].as_str().unwrap_or("?"),
-        if r["quick"] == json!(true) {
+        m.cpu,
+        m.cores,
+        m.kernel,
+        if r.quick {
             " Quick run: small sizes, not for comparison."
         } else {
             ""
         }
     );
-    for (name, v) in r.as_object().into_iter().flatten() {
-        if let Some(why) = v.get("failed").and_then(Value::as_str) {
-            out.push_str(&format!("\n**The {name} section failed**: {why}\n"));
-        }
+    for (name, why) in r.failures() {
+        out.push_str(&format!("\n**The {name} section failed**: {why}\n"));
     }
-    if let Some(p) = r["peers"].as_object() {
-        let list: Vec<String> = p
-            .iter()
-            .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("absent")))
-            .collect();
-        out.push_str(&format!("\nPeers: {}.\n", list.join("; ")));
-    }
-    if let Some(p) = r.get("parse") {
-        let ours = p["banner_lines_per_sec"].as_f64().unwrap_or(0.0);
+    let list: Vec<String> = r
+        .peers
+        .iter()
+        .map(|(k, v)| format!("{k} {}", v.as_deref().unwrap_or("absent")))
+        .collect();
+    out.push_str(&format!("\nPeers: {}.\n", list.join("; ")));
+    if let Some(p) = r.parse.as_ref().and_then(Section::ran) {
+        let ours = p.banner_lines_per_sec;
         out.push_str(&format!(
             "\n## Parsing: the sshd jail over a {}-line auth log (30% failures, 5k v4/v6 addresses; median of {} runs)\n\n| tool | lines/s | failure lines matched | banner is |\n|---|---|---|---|\n| banner (filter + jail, one core) | {} | {} | 1.00x |\n",
-            p["lines"], p["runs"], num(&p["banner_lines_per_sec"]), p["banner_matched"]
+            p.lines, p.runs, num(Some(ours)), p.banner_matched
         ));
-        for (key, label, absent) in [
-            (
-                "fail2ban",
-                "fail2ban-regex (fail2ban's sshd filter)",
-                "fail2ban_absent",
-            ),
-            ("sshguard", "sshg-parser (sshguard)", "sshguard_absent"),
+        for (label, run) in [
+            ("fail2ban-regex (fail2ban's sshd filter)", p.fail2ban()),
+            ("sshg-parser (sshguard)", p.sshguard()),
         ] {
-            match p.get(format!("{key}_lines_per_sec").as_str()) {
-                Some(v) => {
-                    let theirs = v.as_f64().unwrap_or(0.0);
-                    out.push_str(&format!(
-                        "| {label} | {} | {} | {:.1}x faster |\n",
-                        num(v),
-                        p[format!("{key}_matched").as_str()],
-                        if theirs > 0.0 { ours / theirs } else { 0.0 }
-                    ));
-                }
-                None => out.push_str(&format!(
-                    "| {label} | absent: {} | | |\n",
-                    p[absent].as_str().unwrap_or("?")
+            match run {
+                PeerRun::Ran {
+                    lines_per_sec,
+                    matched,
+                } => out.push_str(&format!(
+                    "| {label} | {} | {matched} | {:.1}x faster |\n",
+                    num(Some(lines_per_sec)),
+                    if lines_per_sec > 0.0 {
+                        ours / lines_per_sec
+                    } else {
+                        0.0
+                    }
                 )),
+                PeerRun::Absent(why) => out.push_str(&format!("| {label} | absent: {why} | | |\n")),
             }
         }
         out.push_str(&format!(
             "\nThe log holds {} failure lines. Neither banner's built-in nor fail2ban's filter counts `Connection closed by authenticating user ... [preauth]` in normal mode (fail2ban's rules, which banner's built-in follows); banner counts one connection's marker and attempt lines once, fail2ban each line.\n",
-            p["failure_lines_generated"]
+            p.failure_lines_generated
         ));
     }
-    if let Some(f) = r.get("filters") {
+    if let Some(f) = r.filters.as_ref().and_then(Section::ran) {
         out.push_str(&filters::markdown(f));
     }
-    if let Some(l) = r.get("latency") {
+    if let Some(l) = r.latency.as_ref().and_then(Section::ran) {
+        let ms = |v: Option<f64>| v.unwrap_or(f64::NAN);
         out.push_str(&format!(
             "\n## Detection latency: line appended -> ban in the kernel map ({} bans, maxretry 1)\n\n| p50 | p90 | p99 | max | timeouts |\n|---|---|---|---|---|\n| {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} |\n",
-            l["bans"],
-            l["p50_ms"].as_f64().unwrap_or(f64::NAN),
-            l["p90_ms"].as_f64().unwrap_or(f64::NAN),
-            l["p99_ms"].as_f64().unwrap_or(f64::NAN),
-            l["max_ms"].as_f64().unwrap_or(f64::NAN),
-            l["timeouts"]
+            l.bans,
+            ms(l.p50_ms),
+            ms(l.p90_ms),
+            ms(l.p99_ms),
+            ms(l.max_ms),
+            l.timeouts
         ));
     }
-    if let Some(m) = r.get("memory") {
+    if let Some(m) = r.memory.as_ref().and_then(Section::ran) {
         out.push_str(&format!(
             "\n## Memory: daemon resident set\n\n| idle | {} distinct failing addresses tracked |\n|---|---|\n| {:.1} MB | {:.1} MB ({} tracked, read in {:.1} s) |\n",
-            m["addresses"],
-            m["rss_mb_idle"].as_f64().unwrap_or(f64::NAN),
-            m["rss_mb_1m_tracked"].as_f64().unwrap_or(f64::NAN),
-            m["tracked"],
-            m["ingest_secs"].as_f64().unwrap_or(f64::NAN)
+            m.addresses,
+            m.rss_mb_idle.unwrap_or(f64::NAN),
+            m.rss_mb_1m_tracked.unwrap_or(f64::NAN),
+            m.tracked,
+            m.ingest_secs
         ));
     }
-    if let Some(s) = r.get("soak").filter(|s| s.get("failed").is_none()) {
-        let f = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
+    if let Some(s) = r.soak.as_ref().and_then(Section::ran) {
+        let f = |v: Option<f64>| v.unwrap_or(f64::NAN);
         out.push_str(&format!(
             "\n## Soak: {:.1} minutes of mixed log traffic ({} lines, {} rotations, {} reloads, {} bans loaded, {} jail bans)\n\n| | start | end | growth per hour |\n|---|---|---|---|\n| RSS | {:.1} MB | {:.1} MB | {:+.2} MB/h |\n| open descriptors | {} | {} | {:+.2}/h |\n\nCPU: {:.2}% of one core on average.\n",
-            f("minutes"),
-            s["lines"],
-            s["rotations"],
-            s["reloads"],
-            s["bans_loaded"],
-            s["jail_bans"],
-            f("rss_mb_start"),
-            f("rss_mb_end"),
-            f("rss_mb_per_hour"),
-            s["fds_start"],
-            s["fds_end"],
-            f("fds_per_hour"),
-            f("cpu_percent"),
+            s.minutes,
+            s.lines,
+            s.rotations,
+            s.reloads,
+            s.bans_loaded,
+            count(s.jail_bans),
+            f(s.rss_mb_start),
+            f(s.rss_mb_end),
+            f(s.rss_mb_per_hour),
+            num(s.fds_start),
+            num(s.fds_end),
+            f(s.fds_per_hour),
+            f(s.cpu_percent),
         ));
     }
-    if let Some(b) = r.get("bulk") {
-        let sizes: Vec<String> = b["sizes"]
-            .as_array()
-            .map(|a| a.iter().map(|v| v.to_string()).collect())
-            .unwrap_or_default();
+    if let Some(b) = r.bulk.as_ref().and_then(Section::ran) {
+        let sizes: Vec<String> = b.sizes.iter().map(u64::to_string).collect();
         out.push_str(&format!(
             "\n## Loading bans: seconds to apply a batch (median of {} runs; one process per ban: 1 run)\n\n| backend | {} |\n|---|{}\n",
-            b["runs"],
+            b.runs,
             sizes.iter().map(|s| format!("{s} bans")).collect::<Vec<_>>().join(" | "),
             "---|".repeat(sizes.len())
         ));
-        for (key, label) in [
-            ("xdp", "banner, XDP maps"),
-            ("nftables", "banner, nftables set (one nft -f batch)"),
-            ("ipset", "banner, ipset (one ipset restore)"),
+        for (figures, label) in [
+            (&b.xdp, "banner, XDP maps"),
+            (&b.nftables, "banner, nftables set (one nft -f batch)"),
+            (&b.ipset, "banner, ipset (one ipset restore)"),
             (
-                "iptables_rule_per_ban",
+                &b.iptables_rule_per_ban,
                 "one iptables process and rule per ban (fail2ban's way)",
             ),
         ] {
             let cells: Vec<String> = sizes
                 .iter()
-                .map(|s| b[key][s].as_f64().map_or("-".into(), |v| format!("{v:.3}")))
+                .map(|s| figures.get(s).map_or("-".into(), |v| format!("{v:.3}")))
                 .collect();
             out.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
         }
         // The ratio that matters: one batch against one process per ban, at the largest size
         // both were measured at.
-        if let Some(size) = sizes
+        if let Some((size, theirs)) = sizes
             .iter()
             .rev()
-            .find(|s| b["iptables_rule_per_ban"][s.as_str()].is_number())
+            .find_map(|s| Some((s, *b.iptables_rule_per_ban.get(s)?)))
         {
-            let theirs = b["iptables_rule_per_ban"][size.as_str()]
-                .as_f64()
-                .unwrap_or(0.0);
-            for (key, label) in [("xdp", "XDP"), ("nftables", "nftables"), ("ipset", "ipset")] {
-                if let Some(ours) = b[key][size.as_str()].as_f64().filter(|v| *v > 0.0) {
+            for (figures, label) in [
+                (&b.xdp, "XDP"),
+                (&b.nftables, "nftables"),
+                (&b.ipset, "ipset"),
+            ] {
+                if let Some(ours) = figures.get(size).filter(|v| **v > 0.0) {
                     out.push_str(&format!(
                         "\nAt {size} bans banner's {label} batch is {:.0}x faster than one process per ban.",
                         theirs / ours
@@ -318,38 +339,31 @@ fn markdown(r: &Value) -> String {
             out.push('\n');
         }
     }
-    if let Some(p) = r.get("pps") {
+    if let Some(Pps::Ran(p)) = r.pps.as_ref().and_then(Section::ran) {
         out.push_str(&format!(
             "\n## Drop rate: UDP flood from a banned address (trafgen, {} s, {} bans loaded, median of {} floods)\n\nOn veth the sender's CPU also carries the receiver's work, so a backend that costs less per packet lets trafgen send more.\n\n| backend | packets/s dropped | sent/s | vs banner XDP |\n|---|---|---|---|\n",
-            p["seconds"], p["bans"], p["runs"]
+            p.seconds, p.bans, p.runs
         ));
-        for (key, label) in [
-            ("xdp_10k", "banner, XDP"),
-            ("nftables_10k", "banner, nftables set"),
-            ("ipset_10k", "banner, iptables + ipset"),
-            ("iptables_rules_10k", "one iptables rule per address"),
-        ] {
-            let base = p["xdp_10k"].as_f64().unwrap_or(0.0);
-            let ratio = p[key]
-                .as_f64()
-                .filter(|_| base > 0.0)
-                .map_or("-".into(), |v| format!("{:.2}x", v / base));
+        let base = p.xdp_10k;
+        for (label, dropped, sent) in p.rows() {
+            let ratio = if base > 0.0 {
+                format!("{:.2}x", dropped / base)
+            } else {
+                "-".into()
+            };
             out.push_str(&format!(
                 "| {label} | {} | {} | {ratio} |\n",
-                num(&p[key]),
-                num(&p[format!("{key}_sent").as_str()])
+                num(Some(dropped)),
+                num(Some(sent))
             ));
         }
     }
-    if let Some(x) = r.get("xdp") {
+    if let Some(x) = r.xdp.as_ref().and_then(Section::ran) {
         out.push_str(&format!(
             "\n## XDP: ns per packet (BPF_PROG_TEST_RUN, median of {} runs of {} packets)\n\n",
-            x["samples"], x["repeat"]
+            x.samples, x.repeat
         ));
-        let counts: Vec<String> = x["ban_counts"]
-            .as_array()
-            .map(|a| a.iter().map(|c| c.to_string()).collect())
-            .unwrap_or_default();
+        let counts: Vec<String> = x.ban_counts.iter().map(u64::to_string).collect();
         out.push_str(&format!(
             "| packet | {} |\n|---|{}\n",
             counts
@@ -359,45 +373,42 @@ fn markdown(r: &Value) -> String {
                 .join(" | "),
             "---|".repeat(counts.len())
         ));
-        for (key, label) in [
-            ("clean_v4_ns", "clean IPv4"),
-            ("banned_v4_ns", "banned IPv4 (drop)"),
-            ("clean_v6_ns", "clean IPv6"),
-            ("banned_v6_ns", "banned IPv6 (drop)"),
+        for (figures, label) in [
+            (&x.clean_v4_ns, "clean IPv4"),
+            (&x.banned_v4_ns, "banned IPv4 (drop)"),
+            (&x.clean_v6_ns, "clean IPv6"),
+            (&x.banned_v6_ns, "banned IPv6 (drop)"),
         ] {
-            let cells: Vec<String> = counts.iter().map(|c| num(&x[key][c])).collect();
+            let cells: Vec<String> = counts
+                .iter()
+                .map(|c| num(figures.get(c).copied()))
+                .collect();
             out.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
         }
-        if x.get("tarpit_syn_ns").is_some() {
-            out.push_str(&format!(
-                "\n| banned IPv4 TCP (single runs, median) | ns/packet |\n|---|---|\n| drop | {} |\n| tarpit: SYN -> SYN/ACK | {} |\n| tarpit: ACK -> zero-window ACK | {} |\n",
-                num(&x["drop_syn_ns"]),
-                num(&x["tarpit_syn_ns"]),
-                num(&x["tarpit_ack_ns"])
-            ));
-        }
-        let ratio = x["clean_v4_ratio_max_vs_1"].as_f64().unwrap_or(0.0);
         out.push_str(&format!(
-            "\nClean IPv4 with the most bans vs 1 ban: {ratio:.2}x (goal: at most 1.3x).\n"
+            "\n| banned IPv4 TCP (single runs, median) | ns/packet |\n|---|---|\n| drop | {} |\n| tarpit: SYN -> SYN/ACK | {} |\n| tarpit: ACK -> zero-window ACK | {} |\n",
+            num(Some(x.drop_syn_ns)),
+            num(Some(x.tarpit_syn_ns)),
+            num(Some(x.tarpit_ack_ns))
         ));
-        match x.get("xdp_filter_clean_v4_ns") {
-            Some(xf) => {
-                let ours = counts
-                    .last()
-                    .map(|c| x["clean_v4_ns"][c].as_f64().unwrap_or(0.0))
-                    .unwrap_or(0.0);
-                let theirs = xf.as_f64().unwrap_or(0.0);
+        out.push_str(&format!(
+            "\nClean IPv4 with the most bans vs 1 ban: {:.2}x (goal: at most 1.3x).\n",
+            x.clean_v4_ratio_max_vs_1
+        ));
+        match x.xdp_filter_clean_v4_ns {
+            Some(theirs) => {
+                let most = counts.last().cloned().unwrap_or_default();
+                let ours = x.clean_v4_ns.get(&most).copied().unwrap_or(0.0);
                 out.push_str(&format!(
-                    "\n| clean IPv4 | ns/packet | vs banner |\n|---|---|---|\n| banner ({} bans) | {} | 1.00x |\n| xdp-filter (xdp-tools, deny-by-IP) | {} | {:.2}x |\n",
-                    counts.last().cloned().unwrap_or_default(),
-                    num(&json!(ours)),
-                    num(xf),
+                    "\n| clean IPv4 | ns/packet | vs banner |\n|---|---|---|\n| banner ({most} bans) | {} | 1.00x |\n| xdp-filter (xdp-tools, deny-by-IP) | {} | {:.2}x |\n",
+                    num(Some(ours)),
+                    num(Some(theirs)),
                     if ours > 0.0 { theirs / ours } else { 0.0 }
                 ));
             }
             None => out.push_str(&format!(
                 "\nxdp-filter: absent ({}).\n",
-                x["xdp_filter_absent"].as_str().unwrap_or("?")
+                x.xdp_filter_absent.as_deref().unwrap_or("?")
             )),
         }
     }
@@ -439,7 +450,7 @@ impl Drop for Pins {
     }
 }
 
-fn bench_xdp(quick: bool) -> Value {
+fn bench_xdp(quick: bool) -> Xdp {
     let counts: &[u32] = if quick {
         &[1, 1_000, 10_000]
     } else {
@@ -454,17 +465,12 @@ fn bench_xdp(quick: bool) -> Value {
     let host6: IpAddr = "2001:db8::1".parse().unwrap();
     let bad4: IpAddr = "198.18.1.7".parse().unwrap();
     let bad6: IpAddr = "2001:db8:1::7".parse().unwrap();
+    // Banned and clean, IPv4 and IPv6, in the order of `Xdp`'s figures below.
     let frames = [
-        ("banned_v4_ns", udp_frame(bad4, host4)),
-        (
-            "clean_v4_ns",
-            udp_frame("198.18.1.8".parse().unwrap(), host4),
-        ),
-        ("banned_v6_ns", udp_frame(bad6, host6)),
-        (
-            "clean_v6_ns",
-            udp_frame("2001:db8:1::8".parse().unwrap(), host6),
-        ),
+        udp_frame(bad4, host4),
+        udp_frame("198.18.1.8".parse().unwrap(), host4),
+        udp_frame(bad6, host6),
+        udp_frame("2001:db8:1::8".parse().unwrap(), host6),
     ];
     let expires_at = Some(SystemTime::now() + Duration::from_secs(3600));
     let spec = |target| BlockSpec {
@@ -476,7 +482,12 @@ fn bench_xdp(quick: bool) -> Value {
         .block(&[spec(IpPrefix::host(bad4)), spec(IpPrefix::host(bad6))])
         .expect("ban probes");
 
-    let mut results: Map<String, Value> = Map::new();
+    let mut x = Xdp {
+        repeat: u64::from(repeat),
+        samples: samples as u64,
+        ban_counts: counts.iter().map(|&n| u64::from(n)).collect(),
+        ..Xdp::default()
+    };
     let mut loaded = 1u32;
     for &n in counts {
         // Top the maps up to n bans per family (the probe is one of them).
@@ -490,14 +501,16 @@ fn bench_xdp(quick: bool) -> Value {
             backend.block(chunk).expect("filling the ban maps");
         }
         loaded = n.max(loaded);
-        for (name, frame) in &frames {
-            let ns = ns_per_packet(backend, frame, repeat, samples);
-            results
-                .entry(name.to_string())
-                .or_insert_with(|| json!({}))
-                .as_object_mut()
-                .expect("object")
-                .insert(n.to_string(), json!(ns));
+        for (figures, frame) in [
+            (&mut x.banned_v4_ns, &frames[0]),
+            (&mut x.clean_v4_ns, &frames[1]),
+            (&mut x.banned_v6_ns, &frames[2]),
+            (&mut x.clean_v6_ns, &frames[3]),
+        ] {
+            figures.insert(
+                n.to_string(),
+                ns_per_packet(backend, frame, repeat, samples),
+            );
         }
     }
     // The tarpit's replies against a plain drop, for the same kind of packet.
@@ -513,44 +526,33 @@ fn bench_xdp(quick: bool) -> Value {
     // A tarpit reply rewrites the frame, and test_run repeats on the rewritten frame; so
     // these are single runs, many of them, the median taken.
     let singles = if quick { 2_000 } else { 20_000 };
-    for (name, frame) in [
-        (
-            "tarpit_syn_ns",
-            tcp_frame(tarpit4, host4, &[], TCP_SYN, 1, 0, b""),
-        ),
-        (
-            "tarpit_ack_ns",
-            tcp_frame(tarpit4, host4, &[], TCP_ACK, 1, 2, b""),
-        ),
-        (
-            "drop_syn_ns",
-            tcp_frame(bad4, host4, &[], TCP_SYN, 1, 0, b""),
-        ),
-    ] {
-        results.insert(
-            name.into(),
-            json!(ns_per_packet(backend, &frame, 1, singles)),
-        );
-    }
-    let _ = backend.shutdown(false);
-    let clean = &results["clean_v4_ns"];
-    let first = clean[counts[0].to_string()].as_f64().unwrap_or(0.0);
-    let last = clean[counts[counts.len() - 1].to_string()]
-        .as_f64()
-        .unwrap_or(0.0);
-    results.insert(
-        "clean_v4_ratio_max_vs_1".into(),
-        json!(if first > 0.0 { last / first } else { 0.0 }),
+    x.tarpit_syn_ns = ns_per_packet(
+        backend,
+        &tcp_frame(tarpit4, host4, &[], TCP_SYN, 1, 0, b""),
+        1,
+        singles,
     );
-
-    match xdp_filter_clean_v4(&frames[1].1, repeat, samples) {
-        Ok(ns) => results.insert("xdp_filter_clean_v4_ns".into(), json!(ns)),
-        Err(why) => results.insert("xdp_filter_absent".into(), json!(why)),
+    x.tarpit_ack_ns = ns_per_packet(
+        backend,
+        &tcp_frame(tarpit4, host4, &[], TCP_ACK, 1, 2, b""),
+        1,
+        singles,
+    );
+    x.drop_syn_ns = ns_per_packet(
+        backend,
+        &tcp_frame(bad4, host4, &[], TCP_SYN, 1, 0, b""),
+        1,
+        singles,
+    );
+    let _ = backend.shutdown(false);
+    let at = |n: u32| x.clean_v4_ns.get(&n.to_string()).copied().unwrap_or(0.0);
+    let (first, last) = (at(counts[0]), at(counts[counts.len() - 1]));
+    x.clean_v4_ratio_max_vs_1 = if first > 0.0 { last / first } else { 0.0 };
+    match xdp_filter_clean_v4(&frames[1], repeat, samples) {
+        Ok(ns) => x.xdp_filter_clean_v4_ns = Some(ns),
+        Err(why) => x.xdp_filter_absent = Some(why),
     };
-    results.insert("repeat".into(), json!(repeat));
-    results.insert("samples".into(), json!(samples));
-    results.insert("ban_counts".into(), json!(counts));
-    Value::Object(results)
+    x
 }
 
 /// xdp-tools' xdp-filter program (deny by IP) on the same clean IPv4 frame, loaded with aya
@@ -603,7 +605,7 @@ fn xdp_filter_clean_v4(frame: &[u8], repeat: u32, samples: usize) -> Result<f64,
 // ---------------------------------------------------------------------------------------------
 // parse: lines/s of the sshd jail, beside fail2ban-regex and sshguard's parser, same file.
 
-fn bench_parse(quick: bool) -> Value {
+fn bench_parse(quick: bool) -> Parse {
     use banner::{
         duration::BanLength,
         filter::{date::DateCache, Filter, LineMeta},
@@ -619,7 +621,6 @@ fn bench_parse(quick: bool) -> Value {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("auth.log");
     let generated = authlog::generate(&log, lines, 0.3, 5_000, 42);
-    let mut results = Map::new();
 
     let mut timings = Vec::new();
     let mut matched = 0;
@@ -672,39 +673,35 @@ fn bench_parse(quick: bool) -> Value {
         bans = decided;
     }
     let secs = median(timings);
-    results.insert("lines".into(), json!(generated.lines));
-    results.insert(
-        "failure_lines_generated".into(),
-        json!(generated.failure_lines),
-    );
-    results.insert("runs".into(), json!(runs));
-    results.insert("banner_lines_per_sec".into(), json!(lines as f64 / secs));
-    results.insert("banner_matched".into(), json!(matched));
-    results.insert("banner_bans_decided".into(), json!(bans));
+    let mut p = Parse {
+        lines: generated.lines as u64,
+        failure_lines_generated: generated.failure_lines as u64,
+        runs: runs as u64,
+        banner_lines_per_sec: lines as f64 / secs,
+        banner_matched: matched,
+        banner_bans_decided: bans,
+        ..Parse::default()
+    };
 
     // BANNER_BENCH_NO_PEERS: banner's figures only (while working on them).
     if std::env::var_os("BANNER_BENCH_NO_PEERS").is_some() {
-        return Value::Object(results);
+        return p;
     }
     match fail2ban_regex(&log, runs.min(3)) {
         Ok((secs, matched)) => {
-            results.insert("fail2ban_lines_per_sec".into(), json!(lines as f64 / secs));
-            results.insert("fail2ban_matched".into(), json!(matched));
+            p.fail2ban_lines_per_sec = Some(lines as f64 / secs);
+            p.fail2ban_matched = Some(matched);
         }
-        Err(why) => {
-            results.insert("fail2ban_absent".into(), json!(why));
-        }
+        Err(why) => p.fail2ban_absent = Some(why),
     }
     match sshg_parser(&log, runs) {
         Ok((secs, matched)) => {
-            results.insert("sshguard_lines_per_sec".into(), json!(lines as f64 / secs));
-            results.insert("sshguard_matched".into(), json!(matched));
+            p.sshguard_lines_per_sec = Some(lines as f64 / secs);
+            p.sshguard_matched = Some(matched);
         }
-        Err(why) => {
-            results.insert("sshguard_absent".into(), json!(why));
-        }
+        Err(why) => p.sshguard_absent = Some(why),
     }
-    Value::Object(results)
+    p
 }
 
 /// fail2ban-regex with fail2ban's own sshd filter: median seconds and matched lines.
@@ -771,7 +768,7 @@ fn lab_with_sshd_jail(
     (lab, dir, log, d)
 }
 
-fn bench_latency(quick: bool) -> Value {
+fn bench_latency(quick: bool) -> Latency {
     use aya::maps::{HashMap as BpfHashMap, Map as BpfMap, MapData};
     use banner_common::{BanEntry, Ipv4Key};
     use std::io::Write as _;
@@ -787,7 +784,7 @@ fn bench_latency(quick: bool) -> Value {
         .open(&log)
         .expect("open log");
     let mut samples = Vec::with_capacity(n as usize);
-    let mut timeouts = 0;
+    let mut timeouts = 0u64;
     for i in 0..n {
         let addr = Ipv4Addr::new(198, 19, (i / 250) as u8, (i % 250 + 1) as u8);
         let line = format!(
@@ -818,14 +815,14 @@ fn bench_latency(quick: bool) -> Value {
             .copied()
             .unwrap_or(f64::NAN)
     };
-    json!({
-        "bans": n,
-        "p50_ms": pct(0.50),
-        "p90_ms": pct(0.90),
-        "p99_ms": pct(0.99),
-        "max_ms": samples.last().copied().unwrap_or(f64::NAN),
-        "timeouts": timeouts,
-    })
+    Latency {
+        bans: u64::from(n),
+        p50_ms: measured(pct(0.50)),
+        p90_ms: measured(pct(0.90)),
+        p99_ms: measured(pct(0.99)),
+        max_ms: samples.last().copied(),
+        timeouts,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -843,7 +840,7 @@ fn rss_mb(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-fn bench_memory(quick: bool) -> Value {
+fn bench_memory(quick: bool) -> Memory {
     use std::io::Write as _;
 
     let n: u64 = if quick { 20_000 } else { 1_000_000 };
@@ -880,11 +877,11 @@ fn bench_memory(quick: bool) -> Value {
         std::thread::sleep(Duration::from_millis(200));
     }
     let busy = rss_mb(pid);
-    json!({
-        "rss_mb_idle": idle,
-        "tracked": tracked,
-        "rss_mb_1m_tracked": busy,
-        "addresses": n,
-        "ingest_secs": start.elapsed().as_secs_f64(),
-    })
+    Memory {
+        rss_mb_idle: measured(idle),
+        tracked,
+        rss_mb_1m_tracked: measured(busy),
+        addresses: n,
+        ingest_secs: start.elapsed().as_secs_f64(),
+    }
 }

@@ -15,8 +15,10 @@ use banner::{
     },
     model::{BlockSpec, BlockType},
 };
-use serde_json::{json, Map, Value};
-use tests::{Lab, Loaded};
+use tests::{
+    report::{Bulk, Pps, PpsRun},
+    Lab, Loaded,
+};
 
 use crate::median;
 
@@ -67,7 +69,7 @@ fn netfilter_backend(kind: &str, lab: &Lab) -> Box<dyn Backend> {
     }
 }
 
-pub fn bench_bulk(quick: bool) -> Value {
+pub fn bench_bulk(quick: bool) -> Bulk {
     let sizes: &[usize] = if quick {
         &[100, 1_000]
     } else {
@@ -75,13 +77,19 @@ pub fn bench_bulk(quick: bool) -> Value {
     };
     let per_process: &[usize] = if quick { &[100] } else { &[1_000, 10_000] };
     let runs = 3;
-    let mut out = Map::new();
+    let mut out = Bulk {
+        sizes: sizes.iter().map(|&n| n as u64).collect(),
+        runs,
+        ..Bulk::default()
+    };
     let mut record = |backend: &str, size: usize, secs: f64| {
-        out.entry(backend.to_string())
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("object")
-            .insert(size.to_string(), json!(secs));
+        let figures = match backend {
+            "xdp" => &mut out.xdp,
+            "nftables" => &mut out.nftables,
+            "ipset" => &mut out.ipset,
+            _ => &mut out.iptables_rule_per_ban,
+        };
+        figures.insert(size.to_string(), secs);
     };
     for &n in sizes {
         let batch = specs(n, BlockType::Drop);
@@ -121,9 +129,7 @@ pub fn bench_bulk(quick: bool) -> Value {
         }
         record("iptables_rule_per_ban", n, start.elapsed().as_secs_f64());
     }
-    out.insert("sizes".into(), json!(sizes));
-    out.insert("runs".into(), json!(runs));
-    Value::Object(out)
+    out
 }
 
 fn mac_bytes(text: &str) -> String {
@@ -192,14 +198,21 @@ fn with_peer(lab: &Lab, n: usize) -> Vec<BlockSpec> {
     v
 }
 
-pub fn bench_pps(quick: bool) -> Value {
+pub fn bench_pps(quick: bool) -> Pps {
     if tests::sh_ok("which", &["trafgen"]).is_none() {
-        return json!({ "absent": "trafgen (netsniff-ng) is not installed" });
+        return Pps::Absent {
+            absent: "trafgen (netsniff-ng) is not installed".into(),
+        };
     }
     let secs = if quick { 1 } else { 3 };
     let bans = if quick { 1_000 } else { 10_000 };
     let runs = 3;
-    let mut out = Map::new();
+    let mut out = PpsRun {
+        seconds: secs,
+        bans: bans as u64,
+        runs: runs as u64,
+        ..PpsRun::default()
+    };
     // Each figure is the median of `runs` floods, as dropped/s and sent/s.
     let measure = |dropped_now: &mut dyn FnMut() -> u64, lab: &Lab| -> (f64, f64) {
         let mut dropped = Vec::new();
@@ -226,10 +239,9 @@ pub fn bench_pps(quick: bool) -> Value {
             },
             &lab,
         );
-        out.insert("xdp_10k".into(), json!(dropped));
-        out.insert("xdp_10k_sent".into(), json!(sent));
+        (out.xdp_10k, out.xdp_10k_sent) = (dropped, sent);
     }
-    for (key, kind) in [("nftables_10k", "nftables"), ("ipset_10k", "ipset")] {
+    for kind in ["nftables", "ipset"] {
         let lab = Lab::isolated();
         let mut b = netfilter_backend(kind, &lab);
         b.block(&with_peer(&lab, bans)).expect("bans");
@@ -241,8 +253,11 @@ pub fn bench_pps(quick: bool) -> Value {
             },
             &lab,
         );
-        out.insert(key.into(), json!(dropped));
-        out.insert(format!("{key}_sent"), json!(sent));
+        if kind == "nftables" {
+            (out.nftables_10k, out.nftables_10k_sent) = (dropped, sent);
+        } else {
+            (out.ipset_10k, out.ipset_10k_sent) = (dropped, sent);
+        }
     }
     // One iptables rule per address, the banned peer's rule last (fail2ban's default action).
     let rule_counts: Vec<usize> = if quick {
@@ -250,7 +265,6 @@ pub fn bench_pps(quick: bool) -> Value {
     } else {
         vec![100, 1_000, 10_000]
     };
-    let mut per_rules = Map::new();
     for &n in &rule_counts {
         let lab = Lab::isolated();
         let mut restore = String::from("*raw\n:F2B - [0:0]\n-A PREROUTING -j F2B\n");
@@ -279,21 +293,11 @@ pub fn bench_pps(quick: bool) -> Value {
             .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
             .sum();
         let pps = dropped as f64 / secs as f64;
-        per_rules.insert(n.to_string(), json!(pps));
+        out.iptables_rules_pps_by_count.insert(n.to_string(), pps);
         if n == *rule_counts.last().expect("counts") {
-            out.insert("iptables_rules_10k".into(), json!(pps));
-            out.insert(
-                "iptables_rules_10k_sent".into(),
-                json!(sent as f64 / secs as f64),
-            );
+            out.iptables_rules_10k = pps;
+            out.iptables_rules_10k_sent = sent as f64 / secs as f64;
         }
     }
-    out.insert(
-        "iptables_rules_pps_by_count".into(),
-        Value::Object(per_rules),
-    );
-    out.insert("seconds".into(), json!(secs));
-    out.insert("bans".into(), json!(bans));
-    out.insert("runs".into(), json!(runs));
-    Value::Object(out)
+    Pps::Ran(out)
 }

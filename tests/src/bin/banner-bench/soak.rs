@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::{json, Value};
+use ::tests::report::{measured, Soak};
 
 /// Descriptors the process holds.
 fn fds(pid: u32) -> f64 {
@@ -48,7 +48,7 @@ fn slope(x: &[f64], y: &[f64]) -> f64 {
     }
 }
 
-pub fn bench_soak(quick: bool) -> Value {
+pub fn bench_soak(quick: bool) -> Soak {
     let minutes: f64 = if quick {
         20.0 / 60.0
     } else {
@@ -162,22 +162,22 @@ pub fn bench_soak(quick: bool) -> Value {
     let hours = start.elapsed().as_secs_f64() / 3600.0;
     let cpu_used = cpu.last().copied().unwrap_or(0.0) - cpu.first().copied().unwrap_or(0.0);
     let status = d.cli_json(&["status", "sshd", "--json"]);
-    json!({
-        "minutes": minutes,
-        "lines": lines,
-        "rotations": rotations,
-        "reloads": reloads,
-        "bans_loaded": loaded,
-        "jail_bans": status[0]["bans"],
-        "samples": times.len(),
-        "rss_mb_start": r.first(),
-        "rss_mb_end": r.last(),
-        "rss_mb_per_hour": slope(t, r),
-        "fds_start": f.first(),
-        "fds_end": f.last(),
-        "fds_per_hour": slope(t, f),
-        "cpu_percent": 100.0 * cpu_used / (hours * 3600.0),
-    })
+    Soak {
+        minutes,
+        lines,
+        rotations: u64::from(rotations),
+        reloads: u64::from(reloads),
+        bans_loaded: u64::from(loaded),
+        jail_bans: status[0]["bans"].as_u64(),
+        samples: times.len() as u64,
+        rss_mb_start: r.first().copied().and_then(measured),
+        rss_mb_end: r.last().copied().and_then(measured),
+        rss_mb_per_hour: measured(slope(t, r)),
+        fds_start: f.first().copied().and_then(measured),
+        fds_end: f.last().copied().and_then(measured),
+        fds_per_hour: measured(slope(t, f)),
+        cpu_percent: measured(100.0 * cpu_used / (hours * 3600.0)),
+    }
 }
 
 #[cfg(test)]
