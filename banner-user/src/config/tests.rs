@@ -1,0 +1,521 @@
+use super::*;
+
+fn err(text: &str) -> ConfigError {
+    Config::parse(text, "t.toml").unwrap_err().first().clone()
+}
+
+#[test]
+fn the_cli_reads_the_socket_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("banner.toml");
+    // A jail whose filter file does not exist: the full parse fails, the socket is read.
+    std::fs::write(
+        &file,
+        "[banner]\nsocket = \"/tmp/x.sock\"\n[jails.x]\nfilter = \"/nonexistent.conf\"\nlogpath = \"/tmp/x.log\"\n",
+    )
+    .unwrap();
+    assert!(Config::load(&file).is_err());
+    assert_eq!(Config::socket_of(&file), Some(PathBuf::from("/tmp/x.sock")));
+    std::fs::write(&file, "[banner]\nsocket = \"relative.sock\"\n").unwrap();
+    assert_eq!(Config::socket_of(&file), None);
+    std::fs::write(&file, "[defaults]\nbantime = \"1h\"\n").unwrap();
+    assert_eq!(Config::socket_of(&file), None);
+}
+
+#[test]
+fn the_embedded_default_has_the_seed_numbers() {
+    let c = Config::embedded().unwrap();
+    assert_eq!(c.bantime, BanLength::For(Duration::from_secs(3_600)));
+    assert_eq!(c.findtime, Duration::from_secs(600));
+    assert_eq!(c.maxretry, 3);
+    assert_eq!(c.blocktype, BlockType::Tarpit);
+    assert!(c.ignoreself);
+    assert!(c.ignore_attached_subnets);
+    assert_eq!(c.backend, BackendChoice::Auto);
+    assert!(
+        c.interfaces.is_empty(),
+        "default: the default route's interfaces"
+    );
+}
+
+#[test]
+fn an_empty_file_means_the_defaults() {
+    let c = Config::parse("", "t.toml").unwrap();
+    let d = Config::embedded().unwrap();
+    assert_eq!(c.bantime, d.bantime);
+    assert_eq!(c.socket, d.socket);
+}
+
+#[test]
+fn values_are_read() {
+    let c = Config::parse(
+        r#"
+[banner]
+interfaces = ["veth0", "eth1"]
+backend = "xdp-generic"
+socket = "/tmp/b.sock"
+keep_on_exit = true
+max_exact_bans = 10
+
+[defaults]
+bantime = 90
+findtime = "1h30m"
+maxretry = 5
+blocktype = "drop"
+ignoreip = ["198.18.0.0/15", "2001:db8::1"]
+ignore_attached_subnets = false
+"#,
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.interfaces, vec!["veth0", "eth1"]);
+    assert_eq!(c.backend, BackendChoice::XdpGeneric);
+    assert_eq!(c.socket, PathBuf::from("/tmp/b.sock"));
+    assert!(c.keep_on_exit);
+    assert_eq!(c.max_exact_bans, 10);
+    assert_eq!(c.bantime, BanLength::For(Duration::from_secs(90)));
+    assert_eq!(c.findtime, Duration::from_secs(5_400));
+    assert_eq!(c.maxretry, 5);
+    assert_eq!(c.blocktype, BlockType::Drop);
+    assert_eq!(c.ignoreip.len(), 2);
+    assert!(!c.ignore_attached_subnets);
+}
+
+#[test]
+fn errors_point_at_line_and_column() {
+    let e = err("[defaults]\nbantime = \"-5m\"\n");
+    assert_eq!((e.line, e.column), (2, 11), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("t.toml:2:11: bantime: negative duration"),
+        "{e}"
+    );
+
+    let e = err("[defaults]\nignoreip = [\"198.18.0.0/15\", \"not-an-ip\"]\n");
+    assert_eq!((e.line, e.column), (2, 30), "{e}");
+    assert!(
+        e.message.contains("`not-an-ip` is not an IP address"),
+        "{e}"
+    );
+
+    let e = err("[banner]\nbackend = \"carrier-pigeon\"\n");
+    assert_eq!(e.line, 2);
+    assert!(
+        e.message.contains("unknown backend `carrier-pigeon`"),
+        "{e}"
+    );
+
+    let e = err("[defaults]\nmaxretry = 0\n");
+    assert!(
+        e.message.contains("maxretry must be between 1 and 1000"),
+        "{e}"
+    );
+
+    let e = err("[banner]\nsocket = \"relative.sock\"\n");
+    assert!(e.message.contains("absolute path"), "{e}");
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_refused() {
+    let e = err("[defaults]\nbantme = \"1h\"\n");
+    assert_eq!(e.line, 2, "{e}");
+    assert!(e.message.contains("unknown field `bantme`"), "{e}");
+
+    let e = err("[banner]\nkeep_on_exit = \"yes\"\n");
+    assert_eq!(e.line, 2, "{e}");
+    assert!(e.message.contains("bool"), "{e}");
+
+    let e = err("[nonsense]\n");
+    assert!(e.message.contains("unknown field `nonsense`"), "{e}");
+
+    let e = err("[defaults\n");
+    assert_eq!(e.line, 1, "{e}");
+}
+
+#[test]
+fn the_embedded_default_has_the_sshd_and_recidive_jails() {
+    let c = Config::embedded().unwrap();
+    let sshd = c.jail("sshd").expect("sshd jail");
+    assert_eq!(sshd.logpaths, vec!["/var/log/auth.log"]);
+    assert_eq!(
+        sshd.journalmatch,
+        vec!["_SYSTEMD_UNIT=ssh.service", "_SYSTEMD_UNIT=sshd.service"]
+    );
+    assert_eq!(sshd.policy.maxretry, 3);
+    assert_eq!(sshd.policy.findtime, Duration::from_secs(600));
+    assert_eq!(
+        sshd.policy.bantime,
+        BanLength::For(Duration::from_secs(3600))
+    );
+    assert_eq!(sshd.policy.blocktype, BlockType::Tarpit);
+    let r = c.recidive.expect("recidive on");
+    assert_eq!(r.bantime, BanLength::For(Duration::from_secs(7 * 86_400)));
+    assert_eq!(r.findtime, Duration::from_secs(86_400));
+    assert_eq!(r.maxretry, 5);
+    assert_eq!(c.max_tracked, 1_000_000);
+    assert!(!c.usedns);
+}
+
+#[test]
+fn jails_inherit_defaults_and_override_them() {
+    let c = Config::parse(
+        r#"
+[defaults]
+maxretry = 4
+bantime_increment = { enabled = true, factor = 3.0, maxtime = "2d" }
+
+[jails.sshd]
+logpath = "/tmp/definitely-not-there/auth.log"
+mode = "aggressive"
+bantime = "permanent"
+
+[jails.web]
+filter = "web-login"
+journalmatch = "_SYSTEMD_UNIT=web.service"
+maxretry = 10
+findtime = "1h"
+
+[jails.off]
+enabled = false
+filter = "sshd"
+logpath = "/tmp/x.log"
+
+[filters.web-login]
+failregex = ['^login failed for \S+ from <HOST>$']
+"#,
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.jails.len(), 2, "disabled jails are left out");
+    assert!(c.recidive.is_some(), "the default's recidive stays on");
+    let sshd = c.jail("sshd").unwrap();
+    assert_eq!(sshd.policy.maxretry, 4);
+    assert_eq!(sshd.policy.bantime, BanLength::Permanent);
+    assert!(sshd.policy.increment.enabled);
+    assert_eq!(sshd.policy.increment.factor, 3.0);
+    assert_eq!(sshd.filter_name, "sshd[mode=aggressive]");
+    let web = c.jail("web").unwrap();
+    assert_eq!(web.policy.maxretry, 10);
+    assert_eq!(web.policy.findtime, Duration::from_secs(3600));
+    assert_eq!(web.journalmatch, vec!["_SYSTEMD_UNIT=web.service"]);
+    // A recidive jail that names no numbers gets recidive's (1w, 1d, 5), not [defaults].
+    let r = Config::parse("[jails.recidive]\n", "t.toml")
+        .unwrap()
+        .recidive
+        .unwrap();
+    assert_eq!(
+        (r.bantime, r.findtime, r.maxretry),
+        (
+            BanLength::For(Duration::from_secs(604_800)),
+            Duration::from_secs(86_400),
+            5
+        )
+    );
+}
+
+#[test]
+fn filter_mistakes_point_at_the_pattern() {
+    let e = err("[jails.app]\nlogpath = \"/tmp/x.log\"\n[filters.app]\nfailregex = [\n  '^ok <HOST>$',\n  '^no address here$',\n]\n");
+    assert_eq!((e.line, e.column), (6, 3), "{e}");
+    assert!(e.message.contains("no <HOST>"), "{e}");
+    let e =
+        err("[jails.app]\nlogpath = \"/tmp/x.log\"\n[filters.app]\nfailregex = ['^(<HOST>$']\n");
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.message.contains("does not compile"), "{e}");
+    let e = err("[jails.app]\nlogpath = \"/tmp/x.log\"\nfilter = \"nosuchfilter\"\n");
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.message.contains("no filter named `nosuchfilter`"), "{e}");
+    let e = err("[jails.sshd]\nlogpath = \"/tmp/x.log\"\nmode = \"paranoid\"\n");
+    assert!(e.message.contains("no mode `paranoid`"), "{e}");
+}
+
+#[test]
+fn jails_must_read_something_readable() {
+    let e = err("[jails.web]\nfilter = \"sshd\"\n");
+    assert!(e.message.contains("reads nothing"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let e = err(&format!(
+        "[jails.sshd]\nlogpath = \"{}\"\n",
+        dir.path().display()
+    ));
+    assert_eq!(e.line, 2, "{e}");
+    assert!(e.message.contains("is a directory"), "{e}");
+    let e = err("[jails.sshd]\nlogpath = \"relative.log\"\n");
+    assert!(e.message.contains("must be absolute"), "{e}");
+    let e = err("[jails.sshd]\njournalmatch = [\"unit=ssh\"]\n");
+    assert!(e.message.contains("FIELD=value"), "{e}");
+    let e = err("[jails.recidive]\nlogpath = \"/tmp/x.log\"\n");
+    assert!(e.message.contains("takes no logpath"), "{e}");
+    // The origins that are not jails keep their names: a jail called so would pass for
+    // bans made by hand or adopted from the kernel.
+    for name in ["manual", "restored"] {
+        let e = err(&format!("[jails.{name}]\nlogpath = \"/tmp/x.log\"\n"));
+        assert!(e.message.contains("is reserved"), "{e}");
+        assert_eq!(e.line, 1, "{e}");
+    }
+    let e = err("[jails.sshd]\nlogpath = \"/tmp/x.log\"\nlogpth = 1\n");
+    assert!(e.message.contains("unknown field `logpth`"), "{e}");
+}
+
+#[test]
+fn a_filter_can_live_in_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.toml");
+    std::fs::write(&f, "failregex = ['^denied <HOST>$']\n").unwrap();
+    let c = Config::parse(
+        &format!(
+            "[jails.app]\nlogpath = \"/tmp/x.log\"\nfilter = \"{}\"\n",
+            f.display()
+        ),
+        "t.toml",
+    )
+    .unwrap();
+    assert!(c.jail("app").is_some());
+    std::fs::write(&f, "failregex = ['^denied$']\n").unwrap();
+    let e = Config::parse(
+        &format!(
+            "[jails.app]\nlogpath = \"/tmp/x.log\"\nfilter = \"{}\"\n",
+            f.display()
+        ),
+        "t.toml",
+    )
+    .unwrap_err();
+    let e = e.first();
+    assert_eq!(
+        e.file,
+        f.display().to_string(),
+        "the error names the filter file"
+    );
+    assert_eq!(e.line, 1);
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let e = Config::load(Path::new("/nonexistent/banner.toml")).unwrap_err();
+    let e = e.first();
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/banner.toml:0:0: cannot read"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_file_layers_over_the_embedded_default() {
+    // Only an allowlist: the sshd and recidive jails keep running (issue 9, item A2).
+    let c = Config::parse("[defaults]\nignoreip = [\"198.18.0.0/15\"]\n", "t.toml").unwrap();
+    assert_eq!(c.ignoreip.len(), 1);
+    let sshd = c.jail("sshd").expect("the default's sshd jail stays");
+    assert_eq!(sshd.logpaths, vec!["/var/log/auth.log"]);
+    assert!(c.recidive.is_some());
+    // A jail named in the file takes its keys over the default's, key by key; the
+    // file's [defaults] reach the default's jails.
+    let c = Config::parse(
+        "[defaults]\nmaxretry = 7\n[jails.sshd]\nbantime = \"2h\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    let sshd = c.jail("sshd").unwrap();
+    assert_eq!(sshd.policy.maxretry, 7);
+    assert_eq!(
+        sshd.policy.bantime,
+        BanLength::For(Duration::from_secs(7200))
+    );
+    assert_eq!(
+        sshd.journalmatch.len(),
+        2,
+        "the default's journalmatch stays"
+    );
+    // enabled = false turns a default jail off.
+    let c = Config::parse(
+        "[jails.sshd]\nenabled = false\n[jails.recidive]\nenabled = false\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert!(c.jail("sshd").is_none());
+    assert!(c.recidive.is_none());
+}
+
+#[test]
+fn every_mistake_is_reported_with_its_place() {
+    let e = Config::parse(
+        "[defaults]\nbantime = \"-1h\"\nmaxretry = 0\nignoreip = [\"nope\", \"10.0.0.0/33\"]\n\
+         [jails.app]\nfilter = \"sshd\"\nlogpath = \"relative.log\"\nblocktype = \"reject\"\n",
+        "t.toml",
+    )
+    .unwrap_err();
+    let places: Vec<(usize, &str)> = e.0.iter().map(|e| (e.line, e.message.as_str())).collect();
+    assert_eq!(e.0.len(), 6, "{e}");
+    assert_eq!(places[0].0, 2, "{e}");
+    assert!(places[0].1.contains("bantime"), "{e}");
+    assert_eq!(places[1].0, 3, "{e}");
+    assert_eq!((places[2].0, places[3].0), (4, 4), "{e}");
+    assert!(places[4].1.contains("must be absolute"), "{e}");
+    assert_eq!(places[4].0, 7, "{e}");
+    assert!(places[5].1.contains("reject"), "{e}");
+    // One line per mistake, each file:line:column.
+    assert_eq!(e.to_string().lines().count(), 6);
+    assert!(e.to_string().lines().all(|l| l.starts_with("t.toml:")));
+}
+
+#[test]
+fn blocktype_is_drop_or_tarpit_only() {
+    let e = err("[defaults]\nblocktype = \"reject\"\n");
+    assert_eq!(e.line, 2);
+    let e = err("[jails.sshd]\nblocktype = \"REJECT\"\n");
+    assert_eq!(e.line, 2, "{e}");
+    assert!(Config::parse("[defaults]\nblocktype = \"drop\"\n", "t").is_ok());
+}
+
+#[test]
+fn a_permanent_default_bantime_reaches_the_jails() {
+    let c = Config::parse("[defaults]\nbantime = \"permanent\"\n", "t.toml").unwrap();
+    assert_eq!(c.bantime, BanLength::Permanent);
+    assert_eq!(c.jail("sshd").unwrap().policy.bantime, BanLength::Permanent);
+}
+
+#[test]
+fn fail2ban_filter_files_serve_jails_by_path_or_by_name() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().display().to_string();
+    std::fs::write(
+        d.path().join("web-auth.conf"),
+        "[Definition]\nfailregex = ^<mode> denied <HOST>$\nmode = normal\njournalmatch = _SYSTEMD_UNIT=web.service + _COMM=web\n",
+    )
+    .unwrap();
+    let log = d.path().join("web.log");
+    std::fs::write(&log, "").unwrap();
+    let text = format!(
+        "[defaults]\nfilter_dir = \"{dir}\"\n[jails.web]\nfilter = \"web-auth[mode=strict]\"\nlogpath = \"{}\"\n[jails.byjournal]\nfilter = \"{dir}/web-auth.conf\"\n",
+        log.display()
+    );
+    let c = Config::parse(&text, "t.toml").unwrap();
+    let web = c.jail("web").unwrap();
+    assert_eq!(web.filter_name, "web-auth[mode=strict]");
+    let meta = crate::filter::LineMeta::arrived(std::time::SystemTime::now());
+    let mut cache = crate::filter::date::DateCache::default();
+    assert!(matches!(
+        web.filter
+            .examine("strict denied 198.18.0.9", &meta, &mut cache),
+        crate::filter::Examined::Failure(_)
+    ));
+    assert!(matches!(
+        web.filter
+            .examine("normal denied 198.18.0.9", &meta, &mut cache),
+        crate::filter::Examined::NoMatch
+    ));
+    // No logpath, no journalmatch: the filter's own journalmatch is used.
+    let j = c.jail("byjournal").unwrap();
+    assert_eq!(j.journalmatch, ["_SYSTEMD_UNIT=web.service", "_COMM=web"]);
+}
+
+#[test]
+fn a_filter_that_cannot_be_had_is_named_with_where() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().display().to_string();
+    std::fs::write(
+        d.path().join("broken.conf"),
+        "[Definition]\n\nfailregex = ^bad (<HOST>$\n",
+    )
+    .unwrap();
+    let e = err(&format!(
+        "[defaults]\nfilter_dir = \"{dir}\"\n[jails.x]\nfilter = \"broken\"\njournalmatch = \"_COMM=x\"\n"
+    ));
+    assert!(e.file.ends_with("broken.conf") && e.line == 3, "{e}");
+    assert!(e.message.contains("^bad (<HOST>$"), "{e}");
+    let e = err(&format!(
+        "[defaults]\nfilter_dir = \"{dir}\"\n[jails.x]\nfilter = \"nothere\"\njournalmatch = \"_COMM=x\"\n"
+    ));
+    assert!(
+        e.message.contains("no filter named `nothere`") && e.message.contains("nothere.conf"),
+        "{e}"
+    );
+    let e = err("[jails.x]\nfilter = \"sshd[colour=red]\"\njournalmatch = \"_COMM=x\"\n");
+    assert!(e.message.contains("takes only `mode`"), "{e}");
+    let e = err("[defaults]\nfilter_dir = \"relative\"\n");
+    assert!(e.message.contains("absolute"), "{e}");
+}
+
+#[test]
+fn a_missing_logpath_warns_and_a_device_is_refused() {
+    let c = Config::parse(
+        "[jails.sshd]\nlogpath = \"/nonexistent/banner/auth.log\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("/nonexistent/banner/auth.log does not exist")),
+        "{:?}",
+        c.warnings
+    );
+    let e = err("[jails.sshd]\nlogpath = \"/dev/zero\"\n");
+    assert!(e.message.contains("not a regular file"), "{e}");
+}
+
+#[test]
+fn the_dump_is_a_config_that_reads_back_the_same() {
+    let c = Config::parse(
+        "[defaults]\nmaxretry = 4\nignoreip = [\"198.18.0.0/15\"]\n[jails.sshd]\nbantime = \"permanent\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    let text = c.dump();
+    assert!(text.contains("[jails.sshd]"), "{text}");
+    assert!(text.contains("maxretry = 4"), "{text}");
+    let again = Config::parse(&text, "dump.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(
+        again.dump().lines().skip(1).collect::<Vec<_>>(),
+        text.lines().skip(1).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        again.jail("sshd").unwrap().policy.bantime,
+        BanLength::Permanent
+    );
+}
+
+#[test]
+fn the_dump_carries_inline_filters_and_odd_strings() {
+    // Found by the config fuzz target: a jail whose filter is a [filters.NAME] table dumped
+    // without that table, so the dump did not read back ("no filter named `app`").
+    let text = "[defaults]\nignoreip = [\"198.18.0.0/15\"]\n[jails.sshd]\nbantime = \"permanent\"\n[jails.app]\nlogpath = \"/var/log/app/*.log\"\n[filters.app]\nfailregex = ['^denied \"<HOST>\" \\\\d+$']\nignoreregex = ['^x']\n";
+    let c = Config::parse(text, "t.toml").unwrap();
+    let dumped = c.dump();
+    assert!(dumped.contains("[filters.app]"), "{dumped}");
+    let again = Config::parse(&dumped, "dump.toml").unwrap_or_else(|e| panic!("{e}\n{dumped}"));
+    assert_eq!(
+        again.jail("app").unwrap().inline_filter,
+        c.jail("app").unwrap().inline_filter
+    );
+}
+
+/// The text pass looks at nothing on disk: a configuration naming a log path that is a
+/// directory and a filter file that does not exist reads as text without a mistake; the
+/// file pass then finds both, each at its key, together with the text's own mistake in
+/// another jail (one run reports everything).
+#[test]
+fn files_are_checked_in_their_own_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[defaults]\nfilter_dir = \"{}\"\n\n[jails.web]\nlogpath = \"{}\"\nfilter = \"nosuch\"\n\n[jails.mail]\nlogpath = \"/var/log/mail.log\"\nfilter = \"postfix\"\nmaxretry = 0\n",
+        dir.path().display(),
+        dir.path().display()
+    );
+    let plan = Config::plan(&text, "t.toml").unwrap();
+    let text_lines: Vec<usize> = plan.text_mistakes().iter().map(|e| e.line).collect();
+    assert_eq!(text_lines, [11], "{:?}", plan.text_mistakes());
+    let errors = plan.check_files().unwrap_err().0;
+    let found: Vec<(usize, bool)> = errors
+        .iter()
+        .map(|e| {
+            (
+                e.line,
+                e.message.contains("nosuch") || e.message.contains("directory"),
+            )
+        })
+        .collect();
+    assert_eq!(found, [(5, true), (6, true), (11, false)], "{errors:?}");
+    // The same text through `parse` (both passes) says the same.
+    assert_eq!(Config::parse(&text, "t.toml").unwrap_err().0, errors);
+}
