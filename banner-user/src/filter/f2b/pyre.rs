@@ -748,6 +748,11 @@ struct Ascii {
     re: regex::bytes::Regex,
     chain: Option<Chain>,
     caches: CachePool,
+    /// Where every match starts at the text's start (`^`, not the multi-line kind) with
+    /// one of a few literals: those. A text that starts with one is searched by the chain
+    /// alone, without the twin's pass to find the match first; a chain asked about a text
+    /// that leads nowhere may walk long before it says so, which the literals spare it.
+    lead: Option<Vec<Vec<u8>>>,
 }
 
 impl Ascii {
@@ -756,10 +761,29 @@ impl Ascii {
             re: ascii_twin(pattern)?,
             chain: Chain::new(pattern),
             caches: CachePool::default(),
+            lead: anchored_lead(pattern),
         })
     }
 
     fn search_at(&self, text: &[u8], start: usize) -> Option<Match> {
+        let led = self
+            .lead
+            .as_ref()
+            .is_some_and(|lead| start == 0 && lead.iter().any(|l| text.starts_with(l)));
+        if let (true, Some(chain)) = (led, &self.chain) {
+            let found = self
+                .caches
+                .with(chain, |cache| chain.search(text, 0, cache));
+            match found {
+                Ok(Some(groups)) => {
+                    let (start, end) = groups.first().copied().flatten()?;
+                    return Some(Match { start, end, groups });
+                }
+                Ok(None) => return None,
+                // Where the chain cannot tell, the twin's engines do, as below.
+                Err(CannotTell) => {}
+            }
+        }
         let m = self.re.find_at(text, start)?;
         if let Some(chain) = &self.chain {
             let groups = self
@@ -798,6 +822,27 @@ fn ascii_twin(pattern: &str) -> Option<regex::bytes::Regex> {
         .ok()
 }
 
+/// The literals every match of `pattern` starts with, where it is anchored at the text's
+/// start and they are few and not empty (see [`Ascii`]); None otherwise.
+fn anchored_lead(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::{literal::Extractor, Look};
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    if !hir.properties().look_set_prefix().contains(Look::Start) {
+        return None;
+    }
+    let seq = Extractor::new().extract(&hir);
+    let lits = seq.literals()?;
+    if lits.is_empty() || lits.len() > 32 || lits.iter().any(|l| l.as_bytes().is_empty()) {
+        return None;
+    }
+    Some(lits.iter().map(|l| l.as_bytes().to_vec()).collect())
+}
+
 fn str_match(c: &regex::Captures<'_>) -> Match {
     let whole = c.get(0).map_or((0, 0), |m| (m.start(), m.end()));
     Match {
@@ -827,7 +872,7 @@ fn group_names<'a>(
 }
 
 /// One match: its span and the span of every group (by index).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match {
     pub start: usize,
     pub end: usize,
@@ -1266,6 +1311,63 @@ impl FirstOf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pattern anchored at the start is searched by its chain alone (no pass of the
+    /// twin's DFA first): on lines that match, nearly match and do not, in every shape a
+    /// failregex meets, it finds what the twin's own capture engine finds, and says "no
+    /// match" exactly where that does.
+    #[test]
+    fn an_anchored_chain_alone_finds_what_the_capture_engine_finds() {
+        let patterns = [
+            r"^(?:(?:error|fatal): (?:PAM: )?)?Failed (?:password|publickey) for (?:invalid user )?<F-USER>\S+</F-USER> from <HOST>(?: port \d+)?(?: ssh\d*)?$",
+            r"^(?:(?:error|fatal): (?:PAM: )?)?[iI](?:llegal|nvalid) user <F-USER>.*?</F-USER> from <HOST>(?: port \d+)?\s*$",
+            r#"^\s*\[error\] \d+#\d+: \*\d+ user "(?:[^"]+|.*?)":? (?:password mismatch|was not found in "[^\"]*"), client: <HOST>, server: \S*"#,
+            r"^(?P<a>a+)(?P<b>a*?)b(?:c|cd)?$",
+        ];
+        let heads = ["", "error: ", "fatal: PAM: ", "warning: ", " "];
+        let bodies = [
+            "Failed password for root from 198.18.0.7 port 22 ssh2",
+            "Failed publickey for invalid user bob from 2001:db8::7 port 22",
+            "Failed password for x from 198.18.0.9 from 198.18.0.8",
+            "Failed password for root from host.example port 22 ssh2: RSA x",
+            "Failed password for root from 198.18.0.7 port x",
+            "Invalid user admin from 198.18.0.3 port 4",
+            "invalid user a b c from 198.18.0.4  ",
+            "Illegal user from 198.18.0.4",
+            r#"[error] 12#0: *3 user "joe": password mismatch, client: 198.18.1.1, server: x"#,
+            r#"[error] 12#0: *3 user "jo e" was not found in "/a", client: 2001:db8::1, server: "#,
+            r#"[error] 12#0: *3 user "": password mismatch, client: 198.18.1.1, server: x"#,
+            "aaab",
+            "aabcd",
+            "ab",
+            "b",
+            "aaabce",
+        ];
+        let mut compared = 0;
+        let mut matched = 0;
+        for p in patterns {
+            let re = Re::fail2ban(p, true).unwrap();
+            let twin = Ascii::new(&re.translated).unwrap();
+            assert!(twin.lead.is_some() && twin.chain.is_some(), "{p}");
+            for head in heads {
+                for body in bodies {
+                    let line = format!("{head}{body}");
+                    let want = twin
+                        .re
+                        .captures_at(line.as_bytes(), 0)
+                        .map(|c| bytes_match(&c));
+                    let got = twin.search_at(line.as_bytes(), 0);
+                    assert_eq!(got, want, "{p} on `{line}`");
+                    compared += 1;
+                    matched += usize::from(got.is_some());
+                }
+            }
+        }
+        assert!(
+            compared == 320 && matched >= 20,
+            "{matched} of {compared} matched"
+        );
+    }
 
     fn caps(re: &Re, text: &str) -> Vec<(String, String)> {
         let m = re.search(text).expect("matches");
