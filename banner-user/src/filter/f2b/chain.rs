@@ -101,18 +101,27 @@ impl CachePool {
     }
 }
 
+/// `pattern` in the chain's syntax: bytes, without Unicode (the ASCII twin's).
+pub fn ascii_hir(pattern: &str) -> Option<Hir> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()
+}
+
 impl Chain {
     /// Cut `pattern`, run without Unicode on bytes (the ASCII twin's syntax). None for what
     /// a chain cannot follow: a group inside a repetition that may match more than once.
     pub fn new(pattern: &str) -> Option<Self> {
-        let hir = regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .build()
-            .parse(pattern)
-            .ok()?;
+        Self::of(&ascii_hir(pattern)?)
+    }
+
+    /// [`Chain::new`] for a pattern already parsed by [`ascii_hir`].
+    pub fn of(hir: &Hir) -> Option<Self> {
         let mut dfas = Vec::new();
-        let root = piece(&hir, &Hir::empty(), &mut dfas)?;
+        let root = piece(hir, &Hir::empty(), &mut dfas)?;
         Some(Self {
             root,
             dfas,

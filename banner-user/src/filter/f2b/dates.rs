@@ -715,17 +715,7 @@ impl Shape {
             Self::Iso => {
                 set(Field::Year, c.year()?);
                 c.one_of(b"-/.")?;
-                let m = c.digits(1, 2)?;
-                let ok = match m.as_bytes() {
-                    [d] => (b'1'..=b'9').contains(d),
-                    [b'0', d] => (b'1'..=b'9').contains(d),
-                    [b'1', d] => (b'0'..=b'2').contains(d),
-                    _ => false,
-                };
-                if !ok {
-                    return None;
-                }
-                set(Field::Month, m);
+                set(Field::Month, c.month()?);
                 c.one_of(b"-/.")?;
                 set(Field::Day, c.day()?);
                 if !c.eat(b'T') {
@@ -802,6 +792,17 @@ impl<'l> Cursor<'l> {
     fn year(&mut self) -> Option<&'l str> {
         let y = self.digits(4, 4)?;
         (y.starts_with("19") || y.starts_with("20")).then_some(y)
+    }
+
+    /// `%m`: `0?[1-9]|1[0-2]`.
+    fn month(&mut self) -> Option<&'l str> {
+        let m = self.digits(1, 2)?;
+        let ok = match m.as_bytes() {
+            [d] | [b'0', d] => (b'1'..=b'9').contains(d),
+            [b'1', d] => (b'0'..=b'2').contains(d),
+            _ => false,
+        };
+        ok.then_some(m)
     }
 
     /// `%d`: `[1-2]\d|[0 ]?[1-9]|3[0-1]`.

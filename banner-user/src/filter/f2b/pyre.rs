@@ -647,16 +647,8 @@ impl WalkedChain {
         if !ascii_safe(translated) {
             return None;
         }
-        let parse = |p: &str| {
-            regex_syntax::ParserBuilder::new()
-                .unicode(false)
-                .utf8(false)
-                .build()
-                .parse(p)
-                .ok()
-        };
         let mut pattern = marked(translated)?;
-        let hir = parse(&pattern)?;
+        let hir = ascii_hir(&pattern)?;
         if !hir
             .properties()
             .look_set_prefix()
@@ -757,11 +749,14 @@ struct Ascii {
 
 impl Ascii {
     fn new(pattern: &str) -> Option<Self> {
+        let re = ascii_twin(pattern)?;
+        // Parsed once for both: the chain and the literals it is led by.
+        let hir = ascii_hir(pattern);
         Some(Self {
-            re: ascii_twin(pattern)?,
-            chain: Chain::new(pattern),
+            re,
+            chain: hir.as_ref().and_then(Chain::of),
             caches: CachePool::default(),
-            lead: anchored_lead(pattern),
+            lead: hir.as_ref().and_then(anchored_lead),
         })
     }
 
@@ -822,20 +817,14 @@ fn ascii_twin(pattern: &str) -> Option<regex::bytes::Regex> {
         .ok()
 }
 
-/// The literals every match of `pattern` starts with, where it is anchored at the text's
+/// The literals every match of `hir` starts with, where it is anchored at the text's
 /// start and they are few and not empty (see [`Ascii`]); None otherwise.
-fn anchored_lead(pattern: &str) -> Option<Vec<Vec<u8>>> {
+fn anchored_lead(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
     use regex_syntax::hir::{literal::Extractor, Look};
-    let hir = regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .ok()?;
     if !hir.properties().look_set_prefix().contains(Look::Start) {
         return None;
     }
-    let seq = Extractor::new().extract(&hir);
+    let seq = Extractor::new().extract(hir);
     let lits = seq.literals()?;
     if lits.is_empty() || lits.len() > 32 || lits.iter().any(|l| l.as_bytes().is_empty()) {
         return None;
@@ -1089,7 +1078,7 @@ pub struct FirstOf {
     always: Vec<Vec<String>>,
 }
 
-use super::chain::{CachePool, CannotTell, Chain, ChainCache, Spans};
+use super::chain::{ascii_hir, CachePool, CannotTell, Chain, ChainCache, Spans};
 use regex_automata::nfa::thompson::backtrack::BoundedBacktracker;
 
 /// The named groups `hir` fills in every match, with at least one character: those on its
