@@ -73,11 +73,8 @@ impl PlannedJail {
             match check_logpath(p) {
                 Ok(None) => {}
                 Ok(Some(warning)) => cfg.warnings.push(format!("[{name}] {warning}")),
-                Err(e) => {
-                    if let Some(at) = &self.logpath_at {
-                        mistakes.push(at.error(e));
-                    }
-                }
+                // At the `logpath` key (a jail with paths has one; else at its table).
+                Err(e) => mistakes.push(self.logpath_at.as_ref().unwrap_or(&self.at).error(e)),
             }
         }
         let (filter_name, filter) = self.filter?.load(&name, &cfg.filter_dir, mistakes)?;
