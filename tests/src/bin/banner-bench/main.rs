@@ -339,6 +339,11 @@ fn markdown(r: &Report) -> String {
             out.push('\n');
         }
     }
+    if let Some(Pps::Absent { absent }) = r.pps.as_ref().and_then(Section::ran) {
+        out.push_str(&format!(
+            "\n## Drop rate: UDP flood from a banned address\n\nNot measured: {absent}.\n"
+        ));
+    }
     if let Some(Pps::Ran(p)) = r.pps.as_ref().and_then(Section::ran) {
         out.push_str(&format!(
             "\n## Drop rate: UDP flood from a banned address (trafgen, {} s, {} bans loaded, median of {} floods)\n\nOn veth the sender's CPU also carries the receiver's work, so a backend that costs less per packet lets trafgen send more.\n\n| backend | packets/s dropped | sent/s | vs banner XDP |\n|---|---|---|---|\n",
