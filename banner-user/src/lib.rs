@@ -5,7 +5,8 @@
 //! nftables/iptables). The ban manager's events (`bans::events`) feed the `subscribers`
 //! (log, hosts.deny) and the jails fed by bans (recidive). `daemon` runs it all: its `core`
 //! is the engine, its `adapter` the only reader of the control `protocol`, which the `cli`
-//! speaks too.
+//! speaks too. `crowdsec` is a further origin of bans: CrowdSec's Local API, pulled by a
+//! thread of its own and applied by the core.
 
 pub mod addr;
 pub mod backend;
@@ -13,6 +14,7 @@ pub mod bans;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crowdsec;
 pub mod daemon;
 pub mod duration;
 pub mod filter;

@@ -55,9 +55,10 @@ impl FromStr for BlockType {
     }
 }
 
-/// Who made a ban: a jail of the configuration, someone at the CLI, or the kernel (a ban
-/// found enforced at start with no saved record). Only configured jails are named by the
-/// user; the other origins' names are reserved, so a jail can never pass for one of them.
+/// Who made a ban: a jail of the configuration, someone at the CLI, the kernel (a ban found
+/// enforced at start with no saved record), or a CrowdSec decision. Only configured jails are
+/// named by the user; the other origins' names are reserved (and a jail's name holds no `:`),
+/// so a jail can never pass for one of them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JailId {
     /// A configured jail, by name.
@@ -66,27 +67,44 @@ pub enum JailId {
     Manual,
     /// Found in the kernel's maps at start with no saved record, and adopted.
     Restored,
+    /// A decision of CrowdSec's Local API, by its full name: `crowdsec:` and the decision's
+    /// origin (`crowdsec:cscli`, `crowdsec:CAPI`, `crowdsec:crowdsec`).
+    CrowdSec(Arc<str>),
 }
 
 impl JailId {
     /// Names no configured jail may take.
-    pub const RESERVED: [&'static str; 2] = ["manual", "restored"];
+    pub const RESERVED: [&'static str; 3] = ["manual", "restored", "crowdsec"];
+
+    /// What the names of CrowdSec's decisions begin with.
+    pub const CROWDSEC: &'static str = "crowdsec:";
 
     /// The origin a name stands for (a reserved name is its origin, any other a jail).
     pub fn named(name: &str) -> Self {
         match name {
             "manual" => Self::Manual,
             "restored" => Self::Restored,
+            crowdsec if crowdsec.starts_with(Self::CROWDSEC) => Self::CrowdSec(Arc::from(name)),
             other => Self::Jail(Arc::from(other)),
         }
     }
 
+    /// A CrowdSec decision of `origin` (`cscli`, `CAPI`, ...).
+    pub fn crowdsec(origin: &str) -> Self {
+        Self::CrowdSec(Arc::from(format!("{}{origin}", Self::CROWDSEC)))
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
-            Self::Jail(name) => name,
+            Self::Jail(name) | Self::CrowdSec(name) => name,
             Self::Manual => "manual",
             Self::Restored => "restored",
         }
+    }
+
+    /// A decision that came from CrowdSec (never pushed back to it).
+    pub fn is_crowdsec(&self) -> bool {
+        matches!(self, Self::CrowdSec(_))
     }
 
     /// A configured jail (not a person or the kernel).

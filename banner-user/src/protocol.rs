@@ -213,6 +213,9 @@ pub enum Response {
         /// What enforces the bans, and where it does not (`NOT ENFORCED ...`).
         #[serde(default)]
         enforcement: String,
+        /// The CrowdSec link, when configured.
+        #[serde(default)]
+        crowdsec: Option<crate::crowdsec::LinkStatus>,
     },
     Reloaded {
         summary: String,

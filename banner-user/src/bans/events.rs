@@ -36,6 +36,9 @@ pub enum Lifted {
     ByHand,
     /// The allowlist grew to cover it (reload, or the host gained the address).
     Allowlisted,
+    /// CrowdSec's Local API no longer holds a decision for it (deleted, or `[crowdsec]`
+    /// taken out of the configuration).
+    CrowdSec,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,6 +99,7 @@ impl BanEvent {
             match &b.jail {
                 JailId::Manual => parts.push("by hand".into()),
                 JailId::Restored => parts.push("adopted from the kernel".into()),
+                JailId::CrowdSec(_) => parts.push("CrowdSec decision".into()),
                 JailId::Jail(_) => {
                     parts.push(format!("ban #{}", b.count));
                     if cause.failures > 0 {
@@ -125,6 +129,7 @@ impl BanEvent {
                 match why {
                     Lifted::ByHand => "by hand",
                     Lifted::Allowlisted => "now in the allowlist",
+                    Lifted::CrowdSec => "no longer decided by CrowdSec",
                 }
             ),
             Self::Expired { ban } => format!("[{}] Unban {} (expired)", ban.jail, ban.target),

@@ -531,28 +531,22 @@ impl BanManager {
     }
 
     fn lift(&mut self, target: &IpPrefix, why: Lifted) -> Result<Option<Ban>, BanError> {
-        if !self.active.contains_key(target) {
-            return Ok(None);
-        }
-        self.backend.unblock(std::slice::from_ref(target))?;
-        self.store.append(&[Record::Unban {
-            target: *target,
-            at: unix_secs(self.clock.now()),
-        }])?;
-        self.stats.unbans_total += 1;
-        let ban = self.remove_active(target);
-        if let Some(ban) = &ban {
-            self.events.push(BanEvent::Unbanned {
-                ban: ban.clone(),
-                why,
-            });
-        }
-        Ok(ban)
+        Ok(self.lift_batch(std::slice::from_ref(target), why)?.pop())
     }
 
-    /// Lift every ban.
-    pub fn unban_all(&mut self) -> Result<Vec<Ban>, BanError> {
-        let targets: Vec<IpPrefix> = self.active.keys().copied().collect();
+    /// Lift several bans at once (one backend call, one write of the state); targets not
+    /// banned are passed over. Returns the bans lifted.
+    pub fn lift_batch(&mut self, targets: &[IpPrefix], why: Lifted) -> Result<Vec<Ban>, BanError> {
+        let mut targets: Vec<IpPrefix> = targets
+            .iter()
+            .filter(|t| self.active.contains_key(t))
+            .copied()
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
         self.backend.unblock(&targets)?;
         let at = unix_secs(self.clock.now());
         let records: Vec<Record> = targets
@@ -568,9 +562,15 @@ impl BanManager {
         self.events
             .extend(lifted.iter().map(|ban| BanEvent::Unbanned {
                 ban: ban.clone(),
-                why: Lifted::ByHand,
+                why,
             }));
         Ok(lifted)
+    }
+
+    /// Lift every ban.
+    pub fn unban_all(&mut self) -> Result<Vec<Ban>, BanError> {
+        let targets: Vec<IpPrefix> = self.active.keys().copied().collect();
+        self.lift_batch(&targets, Lifted::ByHand)
     }
 
     /// Lift every ban whose deadline has passed. The kernel program already ignores them; this

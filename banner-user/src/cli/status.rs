@@ -24,14 +24,23 @@ pub fn run(socket: &Path, args: StatusArgs) -> CliResult {
             jail: args.jail.clone(),
         },
     )?;
-    let Response::Status { jails, enforcement } = reply else {
+    let Response::Status {
+        jails,
+        enforcement,
+        crowdsec,
+    } = reply
+    else {
         return Err(unexpected(&reply));
     };
     if args.json {
         return super::print_json(&jails);
     }
     // First, so an interface that lost its program is the first thing seen.
-    println!("enforcing with {enforcement}\n");
+    println!("enforcing with {enforcement}");
+    if let Some(c) = &crowdsec {
+        println!("{}", describe_link(c));
+    }
+    println!();
     if jails.is_empty() {
         println!("no jails");
         return Ok(());
@@ -110,4 +119,16 @@ pub fn reload(socket: &Path) -> CliResult {
     };
     println!("reloaded: {summary}");
     Ok(())
+}
+
+/// The CrowdSec link in a line: its state and what it holds.
+fn describe_link(c: &crate::crowdsec::LinkStatus) -> String {
+    let mut line = format!(
+        "CrowdSec LAPI {}: {}, {} decisions held, {} answers, {} refused, {} allowlisted",
+        c.lapi_url, c.state, c.decisions, c.pulls, c.refused, c.allowlisted
+    );
+    if let Some(why) = &c.why {
+        line.push_str(&format!(" ({why})"));
+    }
+    line
 }

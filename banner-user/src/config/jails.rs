@@ -178,7 +178,7 @@ pub(super) fn jail_name(name: &str) -> Result<(), String> {
     }
     if crate::model::JailId::RESERVED.contains(&name) {
         return Err(format!(
-            "`{name}` is reserved for bans no jail made (`manual`: by hand, `restored`: adopted from the kernel); name the jail otherwise"
+            "`{name}` is reserved for bans no jail made (`manual`: by hand, `restored`: adopted from the kernel, `crowdsec`: CrowdSec's decisions); name the jail otherwise"
         ));
     }
     Ok(())

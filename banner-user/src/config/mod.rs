@@ -26,6 +26,7 @@ use crate::{
 };
 
 mod banner;
+mod crowdsec;
 mod defaults;
 mod files;
 mod filters;
@@ -33,7 +34,7 @@ mod jails;
 mod raw;
 
 pub use self::filters::{load_filter, FilterLoadError};
-use self::{banner::*, defaults::*, files::*, filters::*, jails::*, raw::*};
+use self::{banner::*, crowdsec::*, defaults::*, files::*, filters::*, jails::*, raw::*};
 
 /// The configuration banner runs on when no file is given.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
@@ -303,6 +304,8 @@ pub struct Config {
     pub jails: Vec<JailConfig>,
     /// The recidive jail's numbers, if enabled.
     pub recidive: Option<JailPolicy>,
+    /// The CrowdSec link, if `[crowdsec]` is there.
+    pub crowdsec: Option<crate::crowdsec::CrowdSecConfig>,
 }
 
 impl Config {
@@ -402,6 +405,7 @@ impl Config {
         resolve_banner(&src, raw.banner, &mut cfg, &mut m);
         resolve_defaults(&base_src, base.defaults, &mut cfg, &mut m);
         resolve_defaults(&src, raw.defaults, &mut cfg, &mut m);
+        resolve_crowdsec(&src, raw.crowdsec, &mut cfg, &mut m);
         let mut jails: BTreeMap<String, (&Source, Spanned<RawJail>)> = base
             .jails
             .into_iter()
@@ -537,6 +541,24 @@ impl Config {
                 let _ = writeln!(out, "\n[jails.{RECIDIVE}]\nenabled = false");
             }
         }
+        if let Some(c) = &self.crowdsec {
+            let _ = writeln!(out, "\n[crowdsec]");
+            let _ = writeln!(out, "lapi_url = {}", q(&c.lapi_url));
+            // A dump is for reading and sharing: the key stays in the file it came from.
+            let _ = writeln!(out, "api_key = \"<hidden>\"");
+            let _ = writeln!(out, "pull = {}", c.pull);
+            let _ = writeln!(out, "update_frequency = \"{}\"", fmt_d(c.update_frequency));
+            let _ = writeln!(out, "blocktype = \"{}\"", c.ban_blocktype);
+            let captcha = if c.rules.captcha {
+                c.captcha_blocktype.as_str()
+            } else {
+                "ignore"
+            };
+            let _ = writeln!(out, "captcha = \"{captcha}\"");
+            let _ = writeln!(out, "origins = {}", list(&c.rules.origins));
+            let _ = writeln!(out, "min_prefix_v4 = {}", c.rules.min_prefix_v4);
+            let _ = writeln!(out, "min_prefix_v6 = {}", c.rules.min_prefix_v6);
+        }
         out
     }
 
@@ -568,6 +590,7 @@ impl Config {
             filter_dir: PathBuf::from(crate::filter::FAIL2BAN_FILTER_DIR),
             jails: Vec::new(),
             recidive: None,
+            crowdsec: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub(super) struct RawConfig {
     pub(super) jails: BTreeMap<String, Spanned<RawJail>>,
     #[serde(default)]
     pub(super) filters: BTreeMap<String, Spanned<RawFilter>>,
+    pub(super) crowdsec: Option<Spanned<RawCrowdSec>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

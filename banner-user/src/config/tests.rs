@@ -519,3 +519,83 @@ fn files_are_checked_in_their_own_pass() {
     // The same text through `parse` (both passes) says the same.
     assert_eq!(Config::parse(&text, "t.toml").unwrap_err().0, errors);
 }
+
+#[test]
+fn crowdsec_is_read_with_its_defaults_and_its_mistakes_located() {
+    let c = Config::parse(
+        "[defaults]\nblocktype = \"drop\"\n[crowdsec]\nlapi_url = \"http://127.0.0.1:8080/\"\napi_key = \"abc123\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    let cs = c.crowdsec.as_ref().unwrap();
+    assert_eq!(
+        cs.lapi_url, "http://127.0.0.1:8080",
+        "the trailing slash goes"
+    );
+    assert_eq!(cs.update_frequency, Duration::from_secs(10));
+    assert_eq!(cs.ban_blocktype, BlockType::Drop, "the default blocktype");
+    assert!(cs.pull && !cs.rules.captcha && cs.rules.origins.is_empty());
+    assert_eq!((cs.rules.min_prefix_v4, cs.rules.min_prefix_v6), (8, 32));
+    assert!(Config::parse("", "t.toml").unwrap().crowdsec.is_none());
+    // The dump hides the key and reads back the same.
+    let dump = c.dump();
+    assert!(
+        dump.contains("api_key = \"<hidden>\"") && !dump.contains("abc123"),
+        "{dump}"
+    );
+
+    let cases: &[(&str, usize, &str)] = &[
+        ("[crowdsec]\napi_key = \"k\"\n", 1, "needs lapi_url"),
+        ("[crowdsec]\nlapi_url = \"http://x\"\n", 1, "needs api_key"),
+        (
+            "[crowdsec]\nlapi_url = \"https://x\"\napi_key = \"k\"\n",
+            2,
+            "plain HTTP",
+        ),
+        (
+            "[crowdsec]\nlapi_url = \"ftp://x\"\napi_key = \"k\"\n",
+            2,
+            "not an http:// URL",
+        ),
+        (
+            "[crowdsec]\nlapi_url = \"http:///v1\"\napi_key = \"k\"\n",
+            2,
+            "with a host",
+        ),
+        (
+            "[crowdsec]\nlapi_url = \"http://x\"\napi_key = \"a b\\r\\nX-Evil: 1\"\n",
+            3,
+            "printable",
+        ),
+        (
+            "[crowdsec]\nlapi_url = \"http://x\"\napi_key = \"k\"\nupdate_frequency = \"2h\"\n",
+            4,
+            "between 100ms and 1h",
+        ),
+        (
+            "[crowdsec]\nlapi_url = \"http://x\"\napi_key = \"k\"\ncaptcha = \"show\"\n",
+            4,
+            "ignore, drop or tarpit",
+        ),
+        (
+            "[crowdsec]\nlapi_url = \"http://x\"\napi_key = \"k\"\nmin_prefix_v4 = 33\n",
+            4,
+            "between 0 and 32",
+        ),
+        (
+            "[crowdsec]\nlapi_url = \"http://x\"\napi_key = \"k\"\norigins = [\"a,b\"]\n",
+            4,
+            "origin `a,b`",
+        ),
+        (
+            "[crowdsec]\nlapi_url = \"http://x\"\napi_key = \"k\"\nbouncer = 1\n",
+            4,
+            "unknown field",
+        ),
+    ];
+    for (text, line, words) in cases {
+        let e = err(text);
+        assert_eq!(e.line, *line, "{text}: {e}");
+        assert!(e.message.contains(words), "{text}: {e}");
+    }
+}

@@ -227,5 +227,6 @@ fn status(core: &Core, only: Option<&str>) -> Response {
     Response::Status {
         jails,
         enforcement: core.manager().backend_name(),
+        crowdsec: core.crowdsec_status(),
     }
 }

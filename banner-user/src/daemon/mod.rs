@@ -257,6 +257,7 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
             book,
             registry,
             tasks: Vec::new(),
+            crowdsec: None,
         }));
         supervisor.lock().await.start_sources(&cfg);
         let server = tokio::spawn(serve(listener, tx.clone(), Arc::clone(&supervisor)));
@@ -283,6 +284,9 @@ struct Supervisor {
     book: PositionBook,
     registry: CounterRegistry,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The CrowdSec link thread's stop: dropping the sender ends it, and the flag keeps
+    /// an answer it was still reading from reaching the core.
+    crowdsec: Option<(mpsc::Sender<()>, Arc<std::sync::atomic::AtomicBool>)>,
 }
 
 impl Supervisor {
@@ -298,7 +302,39 @@ impl Supervisor {
             .collect()
     }
 
+    fn start_crowdsec(&mut self, cfg: &Config) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let Some(c) = cfg.crowdsec.clone().filter(|c| c.pull) else {
+            return;
+        };
+        let (stop, stopped) = mpsc::channel();
+        let gone = Arc::new(AtomicBool::new(false));
+        let (tx, flag) = (self.tx.clone(), Arc::clone(&gone));
+        log::info!(
+            "CrowdSec: pulling decisions from {} every {}",
+            c.lapi_url,
+            crate::duration::format_duration(c.update_frequency)
+        );
+        let started = crate::crowdsec::lapi::run(c, stopped, move |news| {
+            !flag.load(Ordering::SeqCst) && tx.send(Event::CrowdSec(news)).is_ok()
+        });
+        match started {
+            Ok(_) => self.crowdsec = Some((stop, gone)),
+            Err(e) => log::error!(
+                "CrowdSec: cannot start the link thread ({e}); decisions are not pulled"
+            ),
+        }
+    }
+
+    fn stop_crowdsec(&mut self) {
+        if let Some((stop, gone)) = self.crowdsec.take() {
+            gone.store(true, std::sync::atomic::Ordering::SeqCst);
+            drop(stop);
+        }
+    }
+
     fn start_sources(&mut self, cfg: &Config) {
+        self.start_crowdsec(cfg);
         let journal = journal::journal_present();
         let tx = self.tx.clone();
         let sink: FailureSink = Arc::new(move |jail: &str, failures| {
@@ -364,6 +400,7 @@ impl Supervisor {
     }
 
     async fn stop_sources(&mut self) {
+        self.stop_crowdsec();
         for t in &self.tasks {
             t.abort();
         }

@@ -75,8 +75,10 @@ impl Core {
             self.hosts_deny = HostsDenyList::new(&config.hosts_deny_path);
         }
         self.reset_hosts_deny();
+        self.configure_crowdsec(config.crowdsec.as_ref());
+        self.publish();
         format!(
-            "jails added: [{}], kept: [{}], dropped: [{}]; recidive {}",
+            "jails added: [{}], kept: [{}], dropped: [{}]; recidive {}; crowdsec {}",
             added.join(", "),
             kept.join(", "),
             dropped.join(", "),
@@ -84,6 +86,10 @@ impl Core {
                 "on"
             } else {
                 "off"
+            },
+            match &config.crowdsec {
+                Some(c) if c.pull => c.lapi_url.as_str(),
+                _ => "off",
             }
         )
     }

@@ -15,6 +15,7 @@ use std::{
 use tokio::sync::oneshot;
 
 mod commands;
+mod crowdsec;
 mod host;
 mod jails;
 
@@ -53,6 +54,8 @@ pub enum Event {
     HostChanged {
         addresses: Option<Vec<crate::sys::IfAddr>>,
     },
+    /// The CrowdSec link's news (an answer of LAPI's stream, or the link down).
+    CrowdSec(crate::crowdsec::News),
     Shutdown,
 }
 
@@ -97,6 +100,8 @@ pub struct Core {
     /// The host's addresses as last read (None in unit tests, whose allowlist is made by
     /// hand): with the configuration, what the allowlist is.
     host_addresses: Option<Vec<crate::sys::IfAddr>>,
+    /// The CrowdSec link, with `[crowdsec]`.
+    crowdsec: Option<crowdsec::Link>,
 }
 
 /// Most failed bans kept for retry (the oldest decisions matter most; later ones wait).
@@ -137,6 +142,7 @@ impl Core {
             retry: Vec::new(),
             config: config.clone(),
             host_addresses: None,
+            crowdsec: None,
         };
         core.apply_config(config, &BTreeMap::new());
         core
@@ -176,6 +182,7 @@ impl Core {
                 }
                 self.on_host_changed();
             }
+            Event::CrowdSec(news) => self.on_crowdsec(news),
             Event::Shutdown => return false,
         }
         true
@@ -229,6 +236,7 @@ impl Core {
             }
             self.log.on_events(&events);
             self.hosts_deny.on_events(&events);
+            self.note_crowdsec_events(&events);
             for s in &mut self.subscribers {
                 s.on_events(&events);
             }
@@ -294,6 +302,7 @@ impl Core {
             for slot in self.jails.values_mut() {
                 slot.jail.purge(now);
             }
+            self.reassert_crowdsec(now);
             if let Err(e) = self.book.save() {
                 log::warn!("saving read positions: {e}");
             }

@@ -213,3 +213,231 @@ fn the_allowlist_follows_the_addresses_the_watcher_sends() {
     assert!(covered(&core, "198.18.7.7") && covered(&core, "198.18.5.1"));
     assert!(!core.handle(Event::Shutdown));
 }
+
+/// A core whose configuration pulls from CrowdSec (no thread runs: the tests hand it the
+/// link's news themselves).
+fn crowdsec_core(backend: MemoryBackend, clock: &ManualClock, dir: &std::path::Path) -> Core {
+    let (store, records, _) = Store::open(dir).unwrap();
+    let mut ignore = IgnoreList::default();
+    ignore.push("198.18.100.0/24".parse().unwrap(), "ignoreip");
+    let mut manager = BanManager::new(Box::new(backend), store, Arc::new(clock.clone()), ignore);
+    manager.restore(&records).unwrap();
+    let config = Config::parse(
+        "[jails.sshd]\nenabled = false\n[jails.recidive]\nmaxretry = 1\n[crowdsec]\nlapi_url = \"http://127.0.0.1:8080\"\napi_key = \"k\"\ncaptcha = \"drop\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    Core::new(
+        manager,
+        &config,
+        PositionBook::in_memory(),
+        CounterRegistry::default(),
+    )
+}
+
+fn pulled(answer: &str, startup: bool) -> crate::crowdsec::News {
+    let rules = crate::crowdsec::Rules {
+        captcha: true,
+        ..Default::default()
+    };
+    crate::crowdsec::News::Pulled {
+        stream: crate::crowdsec::decisions::parse_stream(answer.as_bytes(), &rules).unwrap(),
+        startup,
+    }
+}
+
+fn decision(id: i64, scope: &str, value: &str, kind: &str, duration: &str) -> String {
+    format!(
+        r#"{{"id":{id},"origin":"cscli","scenario":"t","scope":"{scope}","value":"{value}","type":"{kind}","duration":"{duration}"}}"#
+    )
+}
+
+#[test]
+fn crowdsec_decisions_ban_with_their_deadline_and_are_lifted_when_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000);
+    let backend = MemoryBackend::default();
+    let mut core = crowdsec_core(backend.clone(), &clock, dir.path());
+    let first = format!(
+        r#"{{"new":[{},{},{},{}],"deleted":null}}"#,
+        decision(1, "Ip", "198.18.0.7", "ban", "1h"),
+        decision(2, "Range", "198.18.5.0/24", "ban", "2h"),
+        decision(3, "Ip", "2001:db8::5", "captcha", "30m"),
+        decision(4, "Ip", "198.18.100.9", "ban", "1h"),
+    );
+    core.on_crowdsec(pulled(&first, true));
+    let now = crate::clock::Clock::now(&clock);
+    {
+        let state = backend.state();
+        let seven = &state.bans[&"198.18.0.7".parse().unwrap()];
+        assert_eq!(seven.expires_at, Some(now + Duration::from_secs(3600)));
+        assert_eq!(seven.blocktype, BlockType::Tarpit, "ban: the default");
+        let range = &state.bans[&"198.18.5.0/24".parse().unwrap()];
+        assert_eq!(range.expires_at, Some(now + Duration::from_secs(7200)));
+        let captcha = &state.bans[&"2001:db8::5".parse().unwrap()];
+        assert_eq!(captcha.blocktype, BlockType::Drop, "captcha = \"drop\"");
+        assert!(
+            !state.bans.contains_key(&"198.18.100.9".parse().unwrap()),
+            "the allowlist wins"
+        );
+        assert_eq!(state.bans.len(), 3);
+    }
+    let ban = core.manager.get(&"198.18.0.7".parse().unwrap()).unwrap();
+    assert_eq!(ban.jail.as_str(), "crowdsec:cscli");
+    let status = core.crowdsec_status().unwrap();
+    // Held: all four; enforced: all but the allowlisted one.
+    assert_eq!((status.state.as_str(), status.decisions), ("up", 4));
+    assert_eq!(status.allowlisted, 1);
+    // CrowdSec's bans are no jail's offences: recidive (maxretry 1 here) never counts them.
+    assert_eq!(core.jails[RECIDIVE].jail.stats().failures, 0);
+
+    // A deletion lifts; a jail's own ban of an address CrowdSec also named is kept.
+    let by_hand = core
+        .manager
+        .ban(BanRequest {
+            target: "198.18.0.8".parse().unwrap(),
+            jail: JailId::Manual,
+            blocktype: BlockType::Drop,
+            length: BanLength::For(Duration::from_secs(86_400)),
+            cause: Default::default(),
+        })
+        .unwrap();
+    assert!(matches!(by_hand, crate::bans::BanOutcome::New(_)));
+    let add = format!(
+        r#"{{"new":[{}],"deleted":null}}"#,
+        decision(5, "Ip", "198.18.0.8", "ban", "1h")
+    );
+    core.on_crowdsec(pulled(&add, false));
+    assert_eq!(
+        core.manager
+            .get(&"198.18.0.8".parse().unwrap())
+            .unwrap()
+            .jail,
+        JailId::Manual,
+        "a shorter decision leaves the longer ban by hand as it is"
+    );
+    let delete = format!(
+        r#"{{"new":null,"deleted":[{},{}]}}"#,
+        decision(1, "Ip", "198.18.0.7", "ban", "-1s"),
+        decision(5, "Ip", "198.18.0.8", "ban", "-1s"),
+    );
+    core.on_crowdsec(pulled(&delete, false));
+    {
+        let state = backend.state();
+        assert!(!state.bans.contains_key(&"198.18.0.7".parse().unwrap()));
+        assert!(
+            state.bans.contains_key(&"198.18.0.8".parse().unwrap()),
+            "the ban by hand stays"
+        );
+    }
+
+    // A ban by hand that ends before LAPI's decision: the decision is enforced again.
+    let add = format!(
+        r#"{{"new":[{}],"deleted":null}}"#,
+        decision(6, "Ip", "198.18.0.8", "ban", "48h")
+    );
+    core.on_crowdsec(pulled(&add, false));
+    assert_eq!(
+        core.manager
+            .get(&"198.18.0.8".parse().unwrap())
+            .unwrap()
+            .jail,
+        JailId::Manual
+    );
+    clock.advance(Duration::from_secs(86_401));
+    core.manager.expire();
+    core.last_housekeeping = Instant::now() - HOUSEKEEPING;
+    core.tick();
+    let ban = core.manager.get(&"198.18.0.8".parse().unwrap()).unwrap();
+    assert_eq!(ban.jail.as_str(), "crowdsec:cscli");
+    assert_eq!(ban.expires_at, Some(now + Duration::from_secs(48 * 3600)));
+
+    // `banner unban` of a CrowdSec ban holds until LAPI sends the target anew.
+    core.manager.unban(&"198.18.0.8".parse().unwrap()).unwrap();
+    core.publish();
+    core.last_housekeeping = Instant::now() - HOUSEKEEPING;
+    core.tick();
+    assert!(core.manager.get(&"198.18.0.8".parse().unwrap()).is_none());
+}
+
+#[test]
+fn crowdsec_bans_survive_a_restart_and_a_whole_set_lifts_what_went_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000);
+    let backend = MemoryBackend::default();
+    let mut core = crowdsec_core(backend.clone(), &clock, dir.path());
+    let first = format!(
+        r#"{{"new":[{},{}]}}"#,
+        decision(1, "Ip", "198.18.0.1", "ban", "1h"),
+        decision(2, "Ip", "198.18.0.2", "ban", "1h"),
+    );
+    core.on_crowdsec(pulled(&first, true));
+    drop(core);
+
+    // Restarted with LAPI down: the saved bans are enforced again, with no answer yet.
+    let backend = MemoryBackend::default();
+    let mut core = crowdsec_core(backend.clone(), &clock, dir.path());
+    assert_eq!(backend.state().bans.len(), 2);
+    core.on_crowdsec(crate::crowdsec::News::Down {
+        why: "cannot reach LAPI".into(),
+    });
+    assert_eq!(backend.state().bans.len(), 2, "a link down lifts nothing");
+    assert_eq!(core.crowdsec_status().unwrap().state, "down");
+
+    // LAPI back: its whole set no longer holds 198.18.0.1; 198.18.0.2's deadline, counted
+    // again a second later, is the same decision and no new ban.
+    clock.advance(Duration::from_secs(1));
+    let seen = Recorder::default();
+    core.subscribe(Box::new(seen.clone()));
+    let again = format!(
+        r#"{{"new":[{}]}}"#,
+        decision(2, "Ip", "198.18.0.2", "ban", "59m59.5s")
+    );
+    core.on_crowdsec(pulled(&again, true));
+    let events: Vec<String> = seen
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.describe())
+        .collect();
+    assert_eq!(
+        events,
+        ["[crowdsec:cscli] Unban 198.18.0.1 (no longer decided by CrowdSec)"]
+    );
+    let state = backend.state();
+    assert!(!state.bans.contains_key(&"198.18.0.1".parse().unwrap()));
+    assert!(state.bans.contains_key(&"198.18.0.2".parse().unwrap()));
+}
+
+#[test]
+fn taking_crowdsec_out_of_the_configuration_lifts_its_bans_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000);
+    let backend = MemoryBackend::default();
+    let mut core = crowdsec_core(backend.clone(), &clock, dir.path());
+    core.on_crowdsec(pulled(
+        &format!(
+            r#"{{"new":[{}]}}"#,
+            decision(1, "Ip", "198.18.0.1", "ban", "1h")
+        ),
+        true,
+    ));
+    core.manager
+        .ban(BanRequest {
+            target: "198.18.0.3".parse().unwrap(),
+            jail: JailId::Manual,
+            blocktype: BlockType::Drop,
+            length: BanLength::Permanent,
+            cause: Default::default(),
+        })
+        .unwrap();
+    let without = Config::parse("[jails.sshd]\nenabled = false\n", "t.toml").unwrap();
+    core.apply_config(&without, &BTreeMap::new());
+    let state = backend.state();
+    assert_eq!(
+        state.bans.keys().map(|k| k.to_string()).collect::<Vec<_>>(),
+        ["198.18.0.3"]
+    );
+    assert!(core.crowdsec_status().is_none());
+}

@@ -1,0 +1,165 @@
+//! `[crowdsec]`: banner as a bouncer of CrowdSec's Local API. Off unless the section is
+//! there.
+
+use super::*;
+use crate::crowdsec::{CrowdSecConfig, Rules};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCrowdSec {
+    pub(super) lapi_url: Option<Spanned<String>>,
+    pub(super) api_key: Option<Spanned<String>>,
+    pub(super) pull: Option<bool>,
+    pub(super) update_frequency: Option<Spanned<RawDuration>>,
+    pub(super) blocktype: Option<Spanned<String>>,
+    pub(super) captcha: Option<Spanned<String>>,
+    pub(super) origins: Option<Vec<Spanned<String>>>,
+    pub(super) min_prefix_v4: Option<Spanned<i64>>,
+    pub(super) min_prefix_v6: Option<Spanned<i64>>,
+}
+
+/// The update frequencies taken: faster would load LAPI for nothing, slower leaves bans
+/// unenforced for too long.
+const FREQUENCY: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
+
+/// `http://host[:port][/path]`, without a trailing slash. Only plain HTTP: this build has
+/// no TLS (LAPI on the same host or network is the usual case).
+fn lapi_url(text: &str) -> Result<String, String> {
+    let url = text.trim().trim_end_matches('/');
+    if url.starts_with("https://") {
+        return Err(format!(
+            "`{text}`: this banner speaks plain HTTP to LAPI only; reach it over http:// (LAPI's default, on 127.0.0.1 or the fleet's private network)"
+        ));
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(format!(
+            "`{text}` is not an http:// URL (like http://127.0.0.1:8080)"
+        ));
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty()
+        || rest.contains(['?', '#', ' ', '@'])
+        || rest.chars().any(|c| c.is_control())
+    {
+        return Err(format!(
+            "`{text}` is not an http:// URL with a host (like http://127.0.0.1:8080)"
+        ));
+    }
+    Ok(url.to_string())
+}
+
+pub(super) fn resolve_crowdsec(
+    src: &Source,
+    raw: Option<Spanned<RawCrowdSec>>,
+    cfg: &mut Config,
+    m: &mut Mistakes,
+) {
+    let Some(raw) = raw else {
+        return;
+    };
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let url = match &raw.lapi_url {
+        Some(v) => m.check(lapi_url(v.get_ref()).map_err(|e| src.at(v, e))),
+        None => {
+            m.0.push(src.error(
+                Some(span.clone()),
+                "[crowdsec] needs lapi_url (like \"http://127.0.0.1:8080\")",
+            ));
+            None
+        }
+    };
+    // The key goes into a header: anything but a token could split it.
+    let key = match &raw.api_key {
+        Some(v) if !v.get_ref().is_empty() && v.get_ref().bytes().all(|b| b.is_ascii_graphic()) => {
+            Some(v.get_ref().clone())
+        }
+        Some(v) => {
+            m.0.push(src.at(v, "api_key must be the key `cscli bouncers add` printed: printable characters, no spaces"));
+            None
+        }
+        None => {
+            m.0.push(src.error(
+                Some(span),
+                "[crowdsec] needs api_key (`cscli bouncers add banner` prints one)",
+            ));
+            None
+        }
+    };
+    let mut frequency = Duration::from_secs(10);
+    if let Some(v) = &raw.update_frequency {
+        if let Some(d) = m.check(duration(src, v, "update_frequency")) {
+            if d < FREQUENCY.0 || d > FREQUENCY.1 {
+                m.0.push(src.at(v, "update_frequency must be between 100ms and 1h"));
+            } else {
+                frequency = d;
+            }
+        }
+    }
+    let mut ban_blocktype = cfg.blocktype;
+    if let Some(v) = &raw.blocktype {
+        if let Some(b) = m.check(
+            v.get_ref()
+                .parse()
+                .map_err(|e: crate::model::BlockTypeError| src.at(v, e.to_string())),
+        ) {
+            ban_blocktype = b;
+        }
+    }
+    let mut rules = Rules::default();
+    let mut captcha_blocktype = BlockType::Drop;
+    if let Some(v) = &raw.captcha {
+        match v.get_ref().as_str() {
+            "ignore" => {}
+            other => match other.parse() {
+                Ok(b) => {
+                    rules.captcha = true;
+                    captcha_blocktype = b;
+                }
+                Err(_) => m.0.push(src.at(
+                    v,
+                    format!("captcha = `{other}`: expected ignore, drop or tarpit (banner shows no captcha: a captcha decision is ignored or banned)"),
+                )),
+            },
+        }
+    }
+    for o in raw.origins.iter().flatten() {
+        let name = o.get_ref();
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            m.0.push(src.at(
+                o,
+                format!("origin `{name}` may hold only letters, digits, -, _ and ."),
+            ));
+        } else {
+            rules.origins.push(name.clone());
+        }
+    }
+    for (v, max, slot) in [
+        (&raw.min_prefix_v4, 32, &mut rules.min_prefix_v4),
+        (&raw.min_prefix_v6, 128, &mut rules.min_prefix_v6),
+    ] {
+        if let Some(v) = v {
+            match u8::try_from(*v.get_ref()).ok().filter(|n| *n <= max) {
+                Some(n) => *slot = n,
+                None => {
+                    m.0.push(src.at(v, format!("a prefix length between 0 and {max}")))
+                }
+            }
+        }
+    }
+    if let (Some(lapi_url), Some(api_key)) = (url, key) {
+        cfg.crowdsec = Some(CrowdSecConfig {
+            lapi_url,
+            api_key,
+            pull: raw.pull.unwrap_or(true),
+            update_frequency: frequency,
+            rules,
+            ban_blocktype,
+            captcha_blocktype,
+        });
+    }
+}

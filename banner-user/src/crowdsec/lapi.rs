@@ -1,0 +1,177 @@
+//! The bouncer's thread: asks LAPI's decision stream for news every `update_frequency` and
+//! hands each answer to the core. The first answer, and the first after LAPI was unreachable,
+//! is asked with `startup=true`: LAPI's whole set, so what changed while the link was down
+//! is neither missed nor kept. A LAPI that is down or slow costs a log line when the link
+//! changes state, never one per attempt; the core keeps enforcing what it holds.
+
+use std::{
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use super::{
+    decisions::{parse_stream, Rules},
+    CrowdSecConfig, News,
+};
+
+/// Largest answer read: 2M decisions of ~200 bytes fit; a server sending more is refused
+/// before it fills memory.
+pub const MAX_ANSWER_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Longest a request may take, from connecting to the last byte of its answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Pauses after failures: they double from the first to the last.
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// A request to LAPI failed: the words the log and `status` show.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LapiError {
+    #[error(
+        "LAPI refused the bouncer key (HTTP {0}): check [crowdsec] api_key (`cscli bouncers add`)"
+    )]
+    Forbidden(u16),
+    #[error("LAPI answered HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("cannot reach LAPI at {url}: {why}")]
+    Unreachable { url: String, why: String },
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The stream's URL with its query.
+pub fn stream_url(base: &str, startup: bool, rules: &Rules) -> String {
+    let mut url = format!("{base}/v1/decisions/stream?startup={startup}&scopes=ip,range");
+    if !rules.origins.is_empty() {
+        url.push_str("&origins=");
+        url.push_str(&rules.origins.join(","));
+    }
+    url
+}
+
+/// An HTTP client for LAPI.
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    pub fn new(cfg: &CrowdSecConfig) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .user_agent(concat!("banner/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Self {
+            agent,
+            base: cfg.lapi_url.clone(),
+            key: cfg.api_key.clone(),
+        }
+    }
+
+    /// One answer of the stream, as bytes.
+    pub fn pull(&self, startup: bool, rules: &Rules) -> Result<Vec<u8>, LapiError> {
+        let url = stream_url(&self.base, startup, rules);
+        let unreachable = |e: ureq::Error| LapiError::Unreachable {
+            url: self.base.clone(),
+            why: e.to_string(),
+        };
+        let mut answer = self
+            .agent
+            .get(&url)
+            .header("X-Api-Key", &self.key)
+            .call()
+            .map_err(unreachable)?;
+        let status = answer.status().as_u16();
+        let body = answer
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => LapiError::Refused(format!(
+                    "the answer is larger than {} MiB; refused",
+                    MAX_ANSWER_BYTES >> 20
+                )),
+                other => unreachable(other),
+            })?;
+        match status {
+            200 => Ok(body),
+            401 | 403 => Err(LapiError::Forbidden(status)),
+            _ => Err(LapiError::Status {
+                status,
+                body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            }),
+        }
+    }
+}
+
+/// Run the link until `stop` is dropped or a message comes on it, or the core is gone.
+/// `send` hands news to the core; false means it is gone.
+pub fn run(
+    cfg: CrowdSecConfig,
+    stop: mpsc::Receiver<()>,
+    send: impl Fn(News) -> bool + Send + 'static,
+) -> std::io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new()
+        .name("banner-crowdsec".into())
+        .spawn(move || {
+            let client = Client::new(&cfg);
+            let mut startup = true;
+            let mut backoff = BACKOFF_FIRST;
+            loop {
+                let began = Instant::now();
+                let wait = match client.pull(startup, &cfg.rules).and_then(|body| {
+                    parse_stream(&body, &cfg.rules).map_err(|e| LapiError::Refused(e.to_string()))
+                }) {
+                    Ok(stream) => {
+                        if !send(News::Pulled { stream, startup }) {
+                            return;
+                        }
+                        startup = false;
+                        backoff = BACKOFF_FIRST;
+                        cfg.update_frequency.saturating_sub(began.elapsed())
+                    }
+                    Err(e) => {
+                        // LAPI keeps each bouncer's place in the stream; a whole set after
+                        // an outage also drops what was deleted meanwhile.
+                        startup = true;
+                        if !send(News::Down { why: e.to_string() }) {
+                            return;
+                        }
+                        let wait = backoff;
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        wait.max(cfg.update_frequency.min(BACKOFF_MAX))
+                    }
+                };
+                match stop.recv_timeout(wait) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_is_asked_for_ip_and_range_and_the_origins_taken() {
+        let mut rules = Rules::default();
+        assert_eq!(
+            stream_url("http://127.0.0.1:8080", true, &rules),
+            "http://127.0.0.1:8080/v1/decisions/stream?startup=true&scopes=ip,range"
+        );
+        rules.origins = vec!["cscli".into(), "CAPI".into()];
+        assert_eq!(
+            stream_url("http://lapi:8080", false, &rules),
+            "http://lapi:8080/v1/decisions/stream?startup=false&scopes=ip,range&origins=cscli,CAPI"
+        );
+    }
+}

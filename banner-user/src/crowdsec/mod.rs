@@ -1,0 +1,95 @@
+//! The CrowdSec link: banner as a bouncer of CrowdSec's Local API (LAPI). A thread of its
+//! own ([`lapi`]) pulls the decision stream and hands each answer to the core, which holds
+//! the decisions ([`holdings`]) and bans and lifts through the ban manager like any other
+//! origin: the allowlist and the host's own addresses still win, and the bans are saved and
+//! restored with the others, so a restart or a LAPI outage leaves no gap.
+
+pub mod decisions;
+pub mod holdings;
+pub mod lapi;
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+pub use self::decisions::{Remedy, Rules, Stream};
+use crate::model::BlockType;
+
+/// `[crowdsec]`, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrowdSecConfig {
+    /// LAPI's base URL (`http://127.0.0.1:8080`), without a trailing slash.
+    pub lapi_url: String,
+    /// The bouncer's key (`cscli bouncers add banner`).
+    pub api_key: String,
+    /// Take LAPI's decisions.
+    pub pull: bool,
+    /// How often the stream is asked for news.
+    pub update_frequency: Duration,
+    pub rules: Rules,
+    /// How a `ban` decision is enforced (default: `[defaults] blocktype`).
+    pub ban_blocktype: BlockType,
+    /// How a `captcha` decision is enforced when taken.
+    pub captcha_blocktype: BlockType,
+}
+
+impl CrowdSecConfig {
+    pub fn blocktype(&self, remedy: Remedy) -> BlockType {
+        match remedy {
+            Remedy::Ban => self.ban_blocktype,
+            Remedy::Captcha => self.captcha_blocktype,
+        }
+    }
+}
+
+/// What the link thread tells the core.
+#[derive(Debug)]
+pub enum News {
+    /// An answer of the stream; `startup` when it is LAPI's whole set.
+    Pulled { stream: Stream, startup: bool },
+    /// LAPI could not be asked, or its answer was refused whole.
+    Down { why: String },
+}
+
+/// The link as `status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkStatus {
+    pub lapi_url: String,
+    /// `up`, `down` or `starting`.
+    pub state: String,
+    /// Why it is down.
+    #[serde(default)]
+    pub why: Option<String>,
+    /// Unix seconds of the last answer taken.
+    #[serde(default)]
+    pub last_pull: Option<u64>,
+    /// Decisions held now.
+    pub decisions: u64,
+    /// Answers taken, and decisions refused in them (malformed, too broad, not taken).
+    pub pulls: u64,
+    pub refused: u64,
+    /// Decisions not enforced because the allowlist covers their target.
+    pub allowlisted: u64,
+}
+
+impl LinkStatus {
+    pub fn new(lapi_url: &str) -> Self {
+        Self {
+            lapi_url: lapi_url.to_string(),
+            state: "starting".into(),
+            why: None,
+            last_pull: None,
+            decisions: 0,
+            pulls: 0,
+            refused: 0,
+            allowlisted: 0,
+        }
+    }
+
+    pub fn pulled(&mut self, now: SystemTime) {
+        self.state = "up".into();
+        self.why = None;
+        self.last_pull = Some(crate::clock::unix_secs(now));
+        self.pulls += 1;
+    }
+}
