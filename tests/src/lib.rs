@@ -7,9 +7,11 @@
 //!
 //! One module per harness: `process` (commands, waits), `lab` (namespaces and veth),
 //! `daemon`, `sshd`, `xdp` (the program loaded for `test_run` or attached), `packet` (frames),
-//! `authlog` (generated sshd logs for the bench), `report` (the bench report's types).
+//! `authlog` (generated sshd logs for the bench), `report` (the bench report's types),
+//! `crowdsec` (CrowdSec's Local API, run offline per test).
 
 pub mod authlog;
+pub mod crowdsec;
 pub mod daemon;
 pub mod lab;
 pub mod packet;

@@ -53,6 +53,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("ethtool", "full checksums from the lab's veth peer"),
     ("fonts-dejavu-core", "text in the benchmark charts"),
     (
+        "crowdsec",
+        "CrowdSec's Local API, which the bouncer's tests run offline",
+    ),
+    (
         "tzdata",
         "time zones with daylight saving, for the date readers' tests",
     ),
@@ -74,6 +78,9 @@ pub fn run(verbosity: Verbosity) -> Result<()> {
     }
     let missing: Vec<&str> = wanted.into_iter().filter(|p| !installed(p)).collect();
     if !missing.is_empty() {
+        if missing.contains(&"crowdsec") {
+            offline_crowdsec()?;
+        }
         apt_install(&missing)?;
         did = true;
     }
@@ -139,6 +146,28 @@ fn apt_install(packages: &[&str]) -> Result<()> {
         let _ = fs::remove_file(policy);
     }
     result
+}
+
+/// crowdsec's post-install registers with CrowdSec's central API, which fails without the
+/// Internet and leaves the package half-installed; a non-empty credentials file written
+/// first makes it skip that. banner's tests run their own LAPI with the central API off.
+fn offline_crowdsec() -> Result<()> {
+    let path = Path::new("/etc/crowdsec/online_api_credentials.yaml");
+    if fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        return Ok(());
+    }
+    if !util::is_root() {
+        bail!(
+            "installing crowdsec offline needs root (to write {})",
+            path.display()
+        );
+    }
+    fs::create_dir_all("/etc/crowdsec").context("creating /etc/crowdsec")?;
+    fs::write(
+        path,
+        "# Written by banner's `cargo xtask setup`: no central API on this machine.\nurl: https://api.crowdsec.net/\nlogin: offline\npassword: offline\n",
+    )
+    .with_context(|| format!("writing {}", path.display()))
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {

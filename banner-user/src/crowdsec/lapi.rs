@@ -74,16 +74,26 @@ impl Client {
         }
     }
 
+    /// Whether LAPI takes the key: a bouncer's question about one address (cheap, unlike the
+    /// whole stream), asked once at start so a wrong key stops it with a clear error.
+    pub fn check(&self) -> Result<(), LapiError> {
+        self.get(&format!("{}/v1/decisions?ip=127.0.0.1", self.base))
+            .map(drop)
+    }
+
     /// One answer of the stream, as bytes.
     pub fn pull(&self, startup: bool, rules: &Rules) -> Result<Vec<u8>, LapiError> {
-        let url = stream_url(&self.base, startup, rules);
+        self.get(&stream_url(&self.base, startup, rules))
+    }
+
+    fn get(&self, url: &str) -> Result<Vec<u8>, LapiError> {
         let unreachable = |e: ureq::Error| LapiError::Unreachable {
             url: self.base.clone(),
             why: e.to_string(),
         };
         let mut answer = self
             .agent
-            .get(&url)
+            .get(url)
             .header("X-Api-Key", &self.key)
             .call()
             .map_err(unreachable)?;

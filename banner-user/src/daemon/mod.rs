@@ -188,6 +188,15 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
     }
     private_state_dir(&cfg.state_dir)?;
     let _lock = lock_state_dir(&cfg.state_dir)?;
+    if let Some(c) = cfg.crowdsec.as_ref().filter(|c| c.pull) {
+        // A wrong key never heals by waiting; a LAPI that is down may, and the saved bans
+        // hold meanwhile.
+        match crate::crowdsec::lapi::Client::new(c).check() {
+            Err(e @ crate::crowdsec::lapi::LapiError::Forbidden(_)) => bail!("CrowdSec: {e}"),
+            Err(e) => log::warn!("CrowdSec: {e}; starting on the saved bans, the link retries"),
+            Ok(()) => {}
+        }
+    }
 
     let (store, records, report) = Store::open(&cfg.state_dir)?;
     if report.torn_bytes > 0 {

@@ -1,0 +1,162 @@
+//! CrowdSec's Local API for one test: Debian's crowdsec run as LAPI only (`-no-cs`), with
+//! the central API off, on its own port, database and configuration in a temporary
+//! directory; stopped on drop. `cargo xtask setup` installs crowdsec offline.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use crate::{require_root, wait_until};
+
+pub struct Lapi {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    config: PathBuf,
+    child: Option<Child>,
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on loopback")
+}
+
+impl Lapi {
+    /// Write the configuration, register a machine for cscli, and start LAPI.
+    pub fn start() -> Self {
+        require_root();
+        assert!(
+            Command::new("crowdsec").arg("-version").output().is_ok(),
+            "crowdsec is not installed: run `cargo xtask setup`"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display().to_string();
+        let port = free_port();
+        std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+        // Only what LAPI and cscli read: no acquisition, no central API, no metrics port.
+        std::fs::write(
+            dir.path().join("profiles.yaml"),
+            "name: default_ip_remediation\nfilters:\n - Alert.Remediation == true && Alert.GetScope() == \"Ip\"\ndecisions:\n - type: ban\n   duration: 4h\non_success: break\n",
+        )
+        .expect("profiles");
+        std::fs::write(dir.path().join("simulation.yaml"), "simulation: off\n").expect("sim");
+        let config = dir.path().join("config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "common:\n  daemonize: false\n  log_media: stdout\n  log_level: info\n  working_dir: .\n\
+                 config_paths:\n  config_dir: {d}/\n  data_dir: {d}/data/\n  simulation_path: {d}/simulation.yaml\n  hub_dir: {d}/hub/\n  index_path: {d}/hub/.index.json\n  notification_dir: {d}/notifications/\n  plugin_dir: /usr/lib/crowdsec/plugins/\n\
+                 crowdsec_service:\n  acquisition_path: {d}/acquis.yaml\n\
+                 cscli:\n  output: human\n\
+                 db_config:\n  log_level: info\n  type: sqlite\n  use_wal: false\n  db_path: {d}/crowdsec.db\n  flush:\n    max_items: 5000\n    max_age: 7d\n\
+                 api:\n  client:\n    insecure_skip_verify: false\n    credentials_path: {d}/local_api_credentials.yaml\n  server:\n    log_level: info\n    listen_uri: 127.0.0.1:{port}\n    profiles_path: {d}/profiles.yaml\n    trusted_ips:\n      - 127.0.0.1\n\
+                 prometheus:\n  enabled: false\n"
+            ),
+        )
+        .expect("config");
+        let mut lapi = Self {
+            dir,
+            port,
+            config,
+            child: None,
+        };
+        lapi.cscli(&[
+            "machines",
+            "add",
+            "banner-test",
+            "--auto",
+            "--force",
+            "-f",
+            &format!("{d}/local_api_credentials.yaml"),
+        ]);
+        lapi.spawn();
+        lapi
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)start the LAPI process on the same database, and wait until it answers.
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "LAPI already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("lapi.log"))
+            .expect("LAPI log");
+        let child = Command::new("crowdsec")
+            .arg("-c")
+            .arg(&self.config)
+            .arg("-no-cs")
+            .current_dir(self.dir.path())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start crowdsec");
+        self.child = Some(child);
+        let port = self.port;
+        let up = wait_until(Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "LAPI did not listen in 30 s:\n{}", self.log_text());
+    }
+
+    /// Stop LAPI (its database stays for `spawn`).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("lapi.log")).unwrap_or_default()
+    }
+
+    /// `cscli -c CONFIG ARGS`, insisting it succeeds; its stdout.
+    pub fn cscli(&self, args: &[&str]) -> String {
+        let out = Command::new("cscli")
+            .arg("-c")
+            .arg(&self.config)
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run cscli");
+        assert!(
+            out.status.success(),
+            "cscli {} failed: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A new bouncer's key.
+    pub fn bouncer_key(&self, name: &str) -> String {
+        self.cscli(&["bouncers", "add", name, "-o", "raw"])
+            .trim()
+            .to_string()
+    }
+
+    /// The `[crowdsec]` section of a banner config pulling from this LAPI every second.
+    pub fn banner_section(&self, key: &str) -> String {
+        format!(
+            "\n[crowdsec]\nlapi_url = \"{}\"\napi_key = \"{key}\"\nupdate_frequency = \"1s\"\n",
+            self.url()
+        )
+    }
+}
+
+impl Drop for Lapi {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

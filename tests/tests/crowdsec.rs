@@ -1,0 +1,287 @@
+//! banner as a CrowdSec bouncer, against Debian's real CrowdSec Local API (run per test,
+//! offline) and against a hostile one made up here. Root: labs and XDP.
+
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    net::TcpListener,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    thread,
+    time::Duration,
+};
+
+use tests::{crowdsec::Lapi, wait_until, Daemon, Lab};
+
+/// The targets `banner list --json` shows, with their origin.
+fn listed(d: &Daemon) -> Vec<(String, String)> {
+    let v = d.cli_json(&["list", "--json"]);
+    let mut out: Vec<(String, String)> = v
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|b| {
+            (
+                b["ip"].as_str().unwrap_or_default().to_string(),
+                b["jail"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn holds(d: &Daemon, target: &str) -> bool {
+    listed(d).iter().any(|(t, _)| t == target)
+}
+
+fn status_line(d: &Daemon) -> String {
+    d.cli_ok(&["status"])
+        .lines()
+        .find(|l| l.starts_with("CrowdSec"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn two_gateways_enforce_lapi_decisions_lift_deletions_and_ride_out_an_outage() {
+    let mut lapi = Lapi::start();
+    let (a, b) = (Lab::new(), Lab::new());
+    let ga = Daemon::start(
+        &[&a.host_if],
+        "",
+        &lapi.banner_section(&lapi.bouncer_key("gw-a")),
+    );
+    let gb = Daemon::start(
+        &[&b.host_if],
+        "",
+        &lapi.banner_section(&lapi.bouncer_key("gw-b")),
+    );
+    assert!(
+        a.ping(a.host_v4()) && b.ping(b.host_v4()),
+        "the labs answer before any ban"
+    );
+
+    // An address behind gateway A, and gateway B's whole peer /24 (its own address inside
+    // stays reachable: the allowlist wins inside a range).
+    let one = a.peer_v4().to_string();
+    let range = format!("198.18.{}.0/24", b.id);
+    lapi.cscli(&["decisions", "add", "--ip", &one, "--duration", "1h"]);
+    lapi.cscli(&["decisions", "add", "--range", &range, "--duration", "2h"]);
+    for g in [&ga, &gb] {
+        assert!(
+            wait_until(WAIT, || holds(g, &one) && holds(g, &range)),
+            "not enforced: {:?}\n{}",
+            listed(g),
+            g.log_text()
+        );
+        assert!(listed(g)
+            .iter()
+            .all(|(_, origin)| origin == "crowdsec:cscli"));
+    }
+    assert!(!a.ping(a.host_v4()), "gateway A drops the banned address");
+    assert!(!b.ping(b.host_v4()), "gateway B drops the banned range");
+    assert!(
+        status_line(&ga).contains(": up, 2 decisions held"),
+        "{}",
+        status_line(&ga)
+    );
+
+    // Deleted in LAPI: lifted on both.
+    lapi.cscli(&["decisions", "delete", "--ip", &one]);
+    for g in [&ga, &gb] {
+        assert!(wait_until(WAIT, || !holds(g, &one)), "{:?}", listed(g));
+        assert!(holds(g, &range));
+    }
+    assert!(a.ping(a.host_v4()), "lifted at the NIC too");
+
+    // LAPI down: the bans stay, the link says so once.
+    lapi.stop();
+    assert!(
+        wait_until(WAIT, || status_line(&ga).contains(": down")),
+        "{}",
+        status_line(&ga)
+    );
+    thread::sleep(Duration::from_secs(3));
+    assert!(holds(&ga, &range) && holds(&gb, &range));
+    assert!(!b.ping(b.host_v4()));
+    let downs = ga.log_text().matches("cannot reach LAPI").count();
+    assert_eq!(
+        downs,
+        1,
+        "one line per outage, not one per retry:\n{}",
+        ga.log_text()
+    );
+
+    // Back up, and the range deleted at once, while the gateways still wait out their
+    // backoff: the whole set asked after the outage no longer holds it.
+    lapi.spawn();
+    lapi.cscli(&["decisions", "delete", "--range", &range]);
+    for g in [&ga, &gb] {
+        assert!(
+            wait_until(WAIT, || !holds(g, &range)),
+            "the resync missed a deletion: {:?}\n{}",
+            listed(g),
+            g.log_text()
+        );
+        assert!(status_line(g).contains(": up"), "{}", status_line(g));
+    }
+    assert!(b.ping(b.host_v4()));
+}
+
+#[test]
+fn crowdsec_bans_are_kept_across_a_restart_with_lapi_down() {
+    let mut lapi = Lapi::start();
+    let lab = Lab::new();
+    let mut d = Daemon::start(
+        &[&lab.host_if],
+        "",
+        &lapi.banner_section(&lapi.bouncer_key("gw")),
+    );
+    let peer = lab.peer_v4().to_string();
+    lapi.cscli(&["decisions", "add", "--ip", &peer, "--duration", "1h"]);
+    assert!(wait_until(WAIT, || holds(&d, &peer)));
+    lapi.stop();
+    d.stop();
+    d.spawn();
+    // No gap: enforced from the saved state before LAPI could be asked.
+    assert!(holds(&d, &peer), "{}", d.log_text());
+    assert!(!lab.ping(lab.host_v4()));
+}
+
+#[test]
+fn a_bad_bouncer_key_stops_the_start_with_a_clear_error() {
+    let lapi = Lapi::start();
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("banner.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[banner]\ninterfaces = [\"{}\"]\nsocket = \"{}/s.sock\"\nstate_dir = \"{}/state\"\nbpffs_dir = \"/sys/fs/bpf/banner-test-badkey\"\n[jails.sshd]\nenabled = false\n[jails.recidive]\nenabled = false\n{}",
+            lab.host_if,
+            dir.path().display(),
+            dir.path().display(),
+            lapi.banner_section("not-a-key")
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(tests::banner_bin())
+        .args(["daemon", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all("/sys/fs/bpf/banner-test-badkey");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with a bad key: {err}");
+    assert!(err.contains("api_key") && err.contains("403"), "{err}");
+}
+
+/// A made-up LAPI serving `answer` to every request, counting requests.
+struct FakeLapi {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    answer: Arc<Mutex<String>>,
+}
+
+impl FakeLapi {
+    fn start(answer: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let answer = Arc::new(Mutex::new(answer.to_string()));
+        let (flag, body) = (Arc::clone(&stop), Arc::clone(&answer));
+        thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                let Ok((stream, _)) = listener.accept() else {
+                    thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut reader = BufReader::new(&stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let body = body.lock().unwrap().clone();
+                let _ = (&stream).write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        Self { port, stop, answer }
+    }
+}
+
+impl Drop for FakeLapi {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_hostile_lapi_cannot_ban_the_allowlist_or_the_internet() {
+    let lab = Lab::new();
+    let own = lab.host_v4().to_string();
+    let peer = lab.peer_v4().to_string();
+    let d = |id: u32, scope: &str, value: &str| {
+        format!(
+            r#"{{"id":{id},"origin":"cscli","scenario":"x","scope":"{scope}","value":"{value}","type":"ban","duration":"1h"}}"#
+        )
+    };
+    let answer = format!(
+        r#"{{"new":[{},{},{},{},{},{{"id":"7","value":"198.18.9.9"}}],"deleted":null}}"#,
+        d(1, "Range", "0.0.0.0/0"),
+        d(2, "Ip", &own),
+        d(3, "Ip", "127.0.0.1"),
+        d(4, "Ip", "198.18.0.1 -j ACCEPT"),
+        d(5, "Ip", &peer),
+    );
+    let fake = FakeLapi::start(&answer);
+    let section = format!(
+        "\n[crowdsec]\nlapi_url = \"http://127.0.0.1:{}\"\napi_key = \"k\"\nupdate_frequency = \"1s\"\n",
+        fake.port
+    );
+    let daemon = Daemon::start(&[&lab.host_if], "", &section);
+    assert!(
+        wait_until(WAIT, || holds(&daemon, &peer)),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(
+        listed(&daemon),
+        [(peer.clone(), "crowdsec:cscli".to_string())]
+    );
+    let log = daemon.log_text();
+    for words in [
+        "/0 is broader than the /8",
+        "no IP address",
+        "not a decision",
+    ] {
+        assert!(log.contains(words), "no `{words}` in:\n{log}");
+    }
+    assert!(log.contains(&format!("{own} is in the allowlist")), "{log}");
+
+    // Then it answers with garbage: refused whole, the ban held, the link down.
+    *fake.answer.lock().unwrap() = "<html>502 Bad Gateway</html>".into();
+    assert!(
+        wait_until(WAIT, || status_line(&daemon).contains(": down")),
+        "{}",
+        status_line(&daemon)
+    );
+    assert!(
+        status_line(&daemon).contains("not the decision stream"),
+        "{}",
+        status_line(&daemon)
+    );
+    assert!(holds(&daemon, &peer));
+}
