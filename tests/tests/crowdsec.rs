@@ -153,31 +153,48 @@ fn crowdsec_bans_are_kept_across_a_restart_with_lapi_down() {
 }
 
 #[test]
-fn a_bad_bouncer_key_stops_the_start_with_a_clear_error() {
+fn a_bad_bouncer_key_or_watcher_login_stops_the_start_with_a_clear_error() {
     let lapi = Lapi::start();
     let lab = Lab::new();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("banner.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[banner]\ninterfaces = [\"{}\"]\nsocket = \"{}/s.sock\"\nstate_dir = \"{}/state\"\nbpffs_dir = \"/sys/fs/bpf/banner-test-badkey\"\n[jails.sshd]\nenabled = false\n[jails.recidive]\nenabled = false\n{}",
-            lab.host_if,
-            dir.path().display(),
-            dir.path().display(),
-            lapi.banner_section("not-a-key")
+    let key = lapi.bouncer_key("gw");
+    let cases = [
+        (lapi.banner_section("not-a-key"), vec!["api_key", "403"]),
+        (
+            format!(
+                "{}push = true\nlogin = \"nobody\"\npassword = \"wrong\"\n",
+                lapi.banner_section(&key)
+            ),
+            vec!["watcher login `nobody`", "login and password"],
         ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(tests::banner_bin())
-        .args(["daemon", "--config"])
-        .arg(&config)
-        .output()
+    ];
+    for (section, words) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("banner.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[banner]\ninterfaces = [\"{}\"]\nsocket = \"{}/s.sock\"\nstate_dir = \"{}/state\"\nbpffs_dir = \"/sys/fs/bpf/banner-test-badkey\"\n[jails.sshd]\nenabled = false\n[jails.recidive]\nenabled = false\n{section}",
+                lab.host_if,
+                dir.path().display(),
+                dir.path().display(),
+            ),
+        )
         .unwrap();
-    let _ = std::fs::remove_dir_all("/sys/fs/bpf/banner-test-badkey");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "started with a bad key: {err}");
-    assert!(err.contains("api_key") && err.contains("403"), "{err}");
+        let out = std::process::Command::new(tests::banner_bin())
+            .args(["daemon", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let attached = tests::sh("ip", &["link", "show", &lab.host_if]).contains("xdp");
+        let pinned = std::path::Path::new("/sys/fs/bpf/banner-test-badkey").exists();
+        let _ = std::fs::remove_dir_all("/sys/fs/bpf/banner-test-badkey");
+        assert!(!attached && !pinned, "a refused start left XDP behind");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "started: {err}");
+        for w in words {
+            assert!(err.contains(w), "no `{w}` in: {err}");
+        }
+    }
 }
 
 /// A made-up LAPI serving `answer` to every request, counting requests.
@@ -284,4 +301,82 @@ fn a_hostile_lapi_cannot_ban_the_allowlist_or_the_internet() {
         status_line(&daemon)
     );
     assert!(holds(&daemon, &peer));
+}
+
+#[test]
+fn a_ban_one_gateway_decides_is_pushed_and_enforced_on_the_other() {
+    let lapi = Lapi::start();
+    let creds = lapi.dir.path().join("gw-a.yaml");
+    lapi.cscli(&[
+        "machines",
+        "add",
+        "gw-a",
+        "--password",
+        "gw-a-secret-1234",
+        "--force",
+        "-f",
+        &creds.display().to_string(),
+    ]);
+    let (a, b) = (Lab::new(), Lab::new());
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let jail = format!(
+        "\n[jails.app]\nlogpath = \"{}\"\nmaxretry = 2\n[filters.app]\nfailregex = ['^login failed from <HOST>$']\n",
+        log.display()
+    );
+    let ga = Daemon::start(
+        &[&a.host_if],
+        "",
+        &format!(
+            "{jail}{}push = true\ncredentials_file = \"{}\"\n",
+            lapi.banner_section(&lapi.bouncer_key("gw-a")),
+            creds.display()
+        ),
+    );
+    let gb = Daemon::start(
+        &[&b.host_if],
+        "",
+        &lapi.banner_section(&lapi.bouncer_key("gw-b")),
+    );
+    assert!(
+        ga.log_text().contains("as watcher `gw-a`"),
+        "{}",
+        ga.log_text()
+    );
+
+    // Gateway A's jail bans B's peer; B has seen no failure of it.
+    let attacker = b.peer_v4().to_string();
+    assert!(b.ping(b.host_v4()));
+    std::fs::write(
+        &log,
+        format!("login failed from {attacker}\nlogin failed from {attacker}\n"),
+    )
+    .unwrap();
+    assert!(
+        wait_until(WAIT, || holds(&ga, &attacker)),
+        "{}",
+        ga.log_text()
+    );
+    assert!(
+        wait_until(WAIT, || holds(&gb, &attacker)),
+        "gateway B never enforced A's ban: {:?}\n{}\n{}",
+        listed(&gb),
+        ga.log_text(),
+        lapi.log_text()
+    );
+    assert_eq!(
+        listed(&gb),
+        [(attacker.clone(), "crowdsec:crowdsec".to_string())]
+    );
+    assert!(!b.ping(b.host_v4()), "enforced at B's NIC");
+    // A keeps its own jail's ban, and what it pulled back from LAPI is not pushed again.
+    assert_eq!(listed(&ga), [(attacker.clone(), "app".to_string())]);
+    thread::sleep(Duration::from_secs(3));
+    let alerts: serde_json::Value =
+        serde_json::from_str(&lapi.cscli(&["alerts", "list", "-o", "json"])).unwrap();
+    let alerts = alerts.as_array().cloned().unwrap_or_default();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["scenario"], "banner/app");
+    assert_eq!(alerts[0]["source"]["ip"], attacker.as_str());
 }

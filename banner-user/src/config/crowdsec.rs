@@ -16,6 +16,10 @@ pub(super) struct RawCrowdSec {
     pub(super) origins: Option<Vec<Spanned<String>>>,
     pub(super) min_prefix_v4: Option<Spanned<i64>>,
     pub(super) min_prefix_v6: Option<Spanned<i64>>,
+    pub(super) push: Option<bool>,
+    pub(super) login: Option<Spanned<String>>,
+    pub(super) password: Option<Spanned<String>>,
+    pub(super) credentials_file: Option<Spanned<String>>,
 }
 
 /// The update frequencies taken: faster would load LAPI for nothing, slower leaves bans
@@ -69,6 +73,14 @@ pub(super) fn resolve_crowdsec(
             None
         }
     };
+    let pull = raw.pull.unwrap_or(true);
+    let push = raw.push.unwrap_or(false);
+    if !pull && !push {
+        m.0.push(src.error(
+            Some(span.clone()),
+            "[crowdsec] with pull = false and push = false does nothing; remove the section",
+        ));
+    }
     // The key goes into a header: anything but a token could split it.
     let key = match &raw.api_key {
         Some(v) if !v.get_ref().is_empty() && v.get_ref().bytes().all(|b| b.is_ascii_graphic()) => {
@@ -78,14 +90,40 @@ pub(super) fn resolve_crowdsec(
             m.0.push(src.at(v, "api_key must be the key `cscli bouncers add` printed: printable characters, no spaces"));
             None
         }
-        None => {
+        None if pull => {
             m.0.push(src.error(
-                Some(span),
-                "[crowdsec] needs api_key (`cscli bouncers add banner` prints one)",
+                Some(span.clone()),
+                "[crowdsec] needs api_key to pull (`cscli bouncers add banner` prints one)",
             ));
             None
         }
+        None => Some(String::new()),
     };
+    let text = |v: &Option<Spanned<String>>, what: &str, m: &mut Mistakes| -> Option<String> {
+        let v = v.as_ref()?;
+        if v.get_ref().is_empty() || v.get_ref().chars().any(char::is_control) {
+            m.0.push(src.at(v, format!("{what} must be printable and not empty")));
+            return None;
+        }
+        Some(v.get_ref().clone())
+    };
+    let login = text(&raw.login, "login", m);
+    let password = text(&raw.password, "password", m);
+    let mut credentials_file = None;
+    if let Some(v) = &raw.credentials_file {
+        let p = PathBuf::from(v.get_ref());
+        if p.is_absolute() {
+            credentials_file = Some(p);
+        } else {
+            m.0.push(src.at(v, format!("`{}` must be an absolute path", v.get_ref())));
+        }
+    }
+    if push && (login.is_none() || password.is_none()) && credentials_file.is_none() {
+        m.0.push(src.error(
+            Some(span),
+            "[crowdsec] push = true needs login and password (`cscli machines add banner --password ...`), or credentials_file",
+        ));
+    }
     let mut frequency = Duration::from_secs(10);
     if let Some(v) = &raw.update_frequency {
         if let Some(d) = m.check(duration(src, v, "update_frequency")) {
@@ -155,11 +193,15 @@ pub(super) fn resolve_crowdsec(
         cfg.crowdsec = Some(CrowdSecConfig {
             lapi_url,
             api_key,
-            pull: raw.pull.unwrap_or(true),
+            pull,
             update_frequency: frequency,
             rules,
             ban_blocktype,
             captcha_blocktype,
+            push,
+            login,
+            password,
+            credentials_file,
         });
     }
 }

@@ -558,6 +558,16 @@ impl Config {
             let _ = writeln!(out, "origins = {}", list(&c.rules.origins));
             let _ = writeln!(out, "min_prefix_v4 = {}", c.rules.min_prefix_v4);
             let _ = writeln!(out, "min_prefix_v6 = {}", c.rules.min_prefix_v6);
+            let _ = writeln!(out, "push = {}", c.push);
+            if let Some(l) = &c.login {
+                let _ = writeln!(out, "login = {}", q(l));
+            }
+            if c.password.is_some() {
+                let _ = writeln!(out, "password = \"<hidden>\"");
+            }
+            if let Some(f) = &c.credentials_file {
+                let _ = writeln!(out, "credentials_file = {}", q(&f.display().to_string()));
+            }
         }
         out
     }

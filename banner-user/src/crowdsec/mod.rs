@@ -7,8 +7,12 @@
 pub mod decisions;
 pub mod holdings;
 pub mod lapi;
+pub mod push;
 
-use std::time::{Duration, SystemTime};
+use std::{
+    path::PathBuf,
+    time::{Duration, SystemTime},
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -31,9 +35,46 @@ pub struct CrowdSecConfig {
     pub ban_blocktype: BlockType,
     /// How a `captcha` decision is enforced when taken.
     pub captcha_blocktype: BlockType,
+    /// Push the bans banner's jails decide to LAPI, as a watcher.
+    pub push: bool,
+    /// The watcher's login: given here, or read from `credentials_file` (cscli's
+    /// local_api_credentials.yaml) when the daemon starts.
+    pub login: Option<String>,
+    pub password: Option<String>,
+    pub credentials_file: Option<PathBuf>,
 }
 
 impl CrowdSecConfig {
+    /// The watcher's login and password, from the configuration or its credentials file.
+    pub fn credentials(&self) -> Result<push::Credentials, String> {
+        if let (Some(login), Some(password)) = (&self.login, &self.password) {
+            return Ok(push::Credentials {
+                login: login.clone(),
+                password: password.clone(),
+            });
+        }
+        let Some(path) = &self.credentials_file else {
+            return Err("[crowdsec] push needs login and password, or credentials_file".into());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("[crowdsec] credentials_file {}: {e}", path.display()))?;
+        // cscli writes `url: ...`, `login: ...`, `password: ...`, one a line.
+        let value = |key: &str| {
+            text.lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim() == key)
+                .map(|(_, v)| v.trim().trim_matches(['"', '\'']).to_string())
+                .filter(|v| !v.is_empty())
+        };
+        match (value("login"), value("password")) {
+            (Some(login), Some(password)) => Ok(push::Credentials { login, password }),
+            _ => Err(format!(
+                "[crowdsec] credentials_file {} holds no login and password",
+                path.display()
+            )),
+        }
+    }
+
     pub fn blocktype(&self, remedy: Remedy) -> BlockType {
         match remedy {
             Remedy::Ban => self.ban_blocktype,

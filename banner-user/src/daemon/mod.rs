@@ -197,6 +197,7 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
             Ok(()) => {}
         }
     }
+    let push = push_credentials(cfg.crowdsec.as_ref(), true)?;
 
     let (store, records, report) = Store::open(&cfg.state_dir)?;
     if report.torn_bytes > 0 {
@@ -247,6 +248,7 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
     let registry = CounterRegistry::default();
     let mut core = Core::new(manager, &cfg, book.clone(), registry.clone());
     core.know_host_addresses(host.clone());
+    core.set_crowdsec_push(start_push(cfg.crowdsec.as_ref(), push)?);
 
     let (tx, rx) = mpsc::channel::<Event>();
     let core = thread::Builder::new()
@@ -281,6 +283,50 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
         Ok(result) => Ok(result?),
         Err(_) => bail!("the core thread panicked"),
     }
+}
+
+/// The CrowdSec watcher's credentials, if `[crowdsec] push = true`; at start a login is
+/// tried too, so wrong ones stop banner with a clear error before anything is attached; a
+/// LAPI that is down only warns (the pusher retries).
+fn push_credentials(
+    cfg: Option<&crate::crowdsec::CrowdSecConfig>,
+    at_start: bool,
+) -> Result<Option<crate::crowdsec::push::Credentials>> {
+    let Some(c) = cfg.filter(|c| c.push) else {
+        return Ok(None);
+    };
+    let credentials = c.credentials().map_err(anyhow::Error::msg)?;
+    if at_start {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        match crate::crowdsec::push::login(&agent, &c.lapi_url, &credentials) {
+            Err(e @ crate::crowdsec::lapi::LapiError::Refused(_)) => bail!("CrowdSec: {e}"),
+            Err(e) => log::warn!("CrowdSec: {e}; bans will be pushed once LAPI answers"),
+            Ok(_) => {}
+        }
+    }
+    Ok(Some(credentials))
+}
+
+/// The subscriber that pushes the jails' bans, with its thread.
+fn start_push(
+    cfg: Option<&crate::crowdsec::CrowdSecConfig>,
+    credentials: Option<crate::crowdsec::push::Credentials>,
+) -> Result<Option<Box<dyn crate::subscribers::Subscriber>>> {
+    let (Some(c), Some(credentials)) = (cfg, credentials) else {
+        return Ok(None);
+    };
+    log::info!(
+        "CrowdSec: pushing the jails' bans to {} as watcher `{}`",
+        c.lapi_url,
+        credentials.login
+    );
+    let pusher = crate::crowdsec::push::start(c.lapi_url.clone(), credentials)
+        .context("starting the CrowdSec push thread")?;
+    Ok(Some(Box::new(pusher)))
 }
 
 /// Owns the source tasks: starts them, and on reload stops them, has the core apply the new
@@ -439,7 +485,30 @@ impl Supervisor {
         {
             restart_only.push("socket/state_dir/bpffs_dir");
         }
+        let push_settings = |c: &Config| {
+            c.crowdsec.as_ref().filter(|c| c.push).map(|c| {
+                (
+                    c.lapi_url.clone(),
+                    c.login.clone(),
+                    c.password.clone(),
+                    c.credentials_file.clone(),
+                )
+            })
+        };
+        let new_push = if push_settings(&cfg) != push_settings(&self.running) {
+            let credentials =
+                push_credentials(cfg.crowdsec.as_ref(), false).map_err(|e| format!("{e:#}"))?;
+            Some(start_push(cfg.crowdsec.as_ref(), credentials).map_err(|e| format!("{e:#}"))?)
+        } else {
+            None
+        };
         self.stop_sources().await;
+        if let Some(pusher) = new_push {
+            let call = Box::new(move |core: &mut Core| core.set_crowdsec_push(pusher));
+            if self.tx.send(Event::Call(call)).is_err() {
+                return Err("the daemon is shutting down".into());
+            }
+        }
         let (reply, answer) = oneshot::channel();
         let sent = self.tx.send(Event::Reload {
             config: Box::new(cfg.clone()),

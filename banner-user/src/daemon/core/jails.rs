@@ -75,7 +75,7 @@ impl Core {
             self.hosts_deny = HostsDenyList::new(&config.hosts_deny_path);
         }
         self.reset_hosts_deny();
-        self.configure_crowdsec(config.crowdsec.as_ref());
+        self.configure_crowdsec(config.crowdsec.as_ref().filter(|c| c.pull));
         self.publish();
         format!(
             "jails added: [{}], kept: [{}], dropped: [{}]; recidive {}; crowdsec {}",
@@ -88,8 +88,13 @@ impl Core {
                 "off"
             },
             match &config.crowdsec {
-                Some(c) if c.pull => c.lapi_url.as_str(),
-                _ => "off",
+                Some(c) => format!(
+                    "{}{}{}",
+                    c.lapi_url,
+                    if c.pull { " pull" } else { "" },
+                    if c.push { " push" } else { "" }
+                ),
+                None => "off".to_string(),
             }
         )
     }

@@ -102,6 +102,8 @@ pub struct Core {
     host_addresses: Option<Vec<crate::sys::IfAddr>>,
     /// The CrowdSec link, with `[crowdsec]`.
     crowdsec: Option<crowdsec::Link>,
+    /// Queues the jails' bans for LAPI, with `[crowdsec] push = true`.
+    crowdsec_push: Option<Box<dyn Subscriber>>,
 }
 
 /// Most failed bans kept for retry (the oldest decisions matter most; later ones wait).
@@ -143,9 +145,15 @@ impl Core {
             config: config.clone(),
             host_addresses: None,
             crowdsec: None,
+            crowdsec_push: None,
         };
         core.apply_config(config, &BTreeMap::new());
         core
+    }
+
+    /// Push the jails' bans to CrowdSec through `pusher` from now on (None: stop pushing).
+    pub fn set_crowdsec_push(&mut self, pusher: Option<Box<dyn Subscriber>>) {
+        self.crowdsec_push = pusher;
     }
 
     /// Hand every ban event from now on to `subscriber` as well (after the log and
@@ -237,6 +245,9 @@ impl Core {
             self.log.on_events(&events);
             self.hosts_deny.on_events(&events);
             self.note_crowdsec_events(&events);
+            if let Some(p) = self.crowdsec_push.as_mut() {
+                p.on_events(&events);
+            }
             for s in &mut self.subscribers {
                 s.on_events(&events);
             }
