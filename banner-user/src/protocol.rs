@@ -216,6 +216,9 @@ pub enum Response {
         /// The CrowdSec link, when configured.
         #[serde(default)]
         crowdsec: Option<crate::crowdsec::LinkStatus>,
+        /// The syslog receiver, when configured.
+        #[serde(default)]
+        syslog: Option<crate::source::syslog::SyslogStatus>,
     },
     Reloaded {
         summary: String,

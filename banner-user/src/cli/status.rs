@@ -28,6 +28,7 @@ pub fn run(socket: &Path, args: StatusArgs) -> CliResult {
         jails,
         enforcement,
         crowdsec,
+        syslog,
     } = reply
     else {
         return Err(unexpected(&reply));
@@ -39,6 +40,19 @@ pub fn run(socket: &Path, args: StatusArgs) -> CliResult {
     println!("enforcing with {enforcement}");
     if let Some(c) = &crowdsec {
         println!("{}", describe_link(c));
+    }
+    if let Some(s) = &syslog {
+        println!(
+            "syslog on {}: {} messages refused (sender not allowed)",
+            s.listen.join(", "),
+            s.refused
+        );
+        for (sender, c) in &s.senders {
+            println!(
+                "  {sender}: {} lines, {} over the rate limit, {} too long, {} malformed",
+                c.lines, c.rate_limited, c.truncated, c.malformed
+            );
+        }
     }
     println!();
     if jails.is_empty() {

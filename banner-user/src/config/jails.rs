@@ -54,6 +54,8 @@ pub(super) struct PlannedJail {
     ignoreip: Vec<IpPrefix>,
     hosts_deny: bool,
     prefer_journal: bool,
+    syslog: bool,
+    syslog_hosts: Vec<String>,
     /// The jail's table, for a jail that reads nothing.
     at: Where,
     /// Its text holds no mistake (else it is checked, reported and left out).
@@ -85,9 +87,9 @@ impl PlannedJail {
         } else {
             self.journalmatch
         };
-        if self.logpaths.is_empty() && journalmatch.is_empty() {
+        if self.logpaths.is_empty() && journalmatch.is_empty() && !self.syslog {
             mistakes.push(self.at.error(format!(
-                "jail {name} reads nothing: give it a logpath or a journalmatch"
+                "jail {name} reads nothing: give it a logpath, a journalmatch or source = \"syslog\""
             )));
             return None;
         }
@@ -102,6 +104,8 @@ impl PlannedJail {
             hosts_deny: self.hosts_deny,
             prefer_journal: self.prefer_journal,
             inline_filter: self.inline_filter,
+            syslog: self.syslog,
+            syslog_hosts: self.syslog_hosts,
         })
     }
 }
@@ -146,8 +150,11 @@ pub(super) fn resolve_jail(
     }
     let ignoreip = ignoreip(src, j.ignoreip.as_deref().unwrap_or_default(), m);
     let (logpaths, journalmatch) = jail_sources(src, j, m);
+    let (syslog, syslog_hosts) = jail_syslog(src, j, cfg, m);
+    // Syslog messages reach the filter as a file's lines, with their header.
+    let journal_only = logpaths.is_empty() && !syslog;
     let (filter, inline_filter) =
-        jail_filter(src, name, spanned, filters, logpaths.is_empty(), use_dns, m)
+        jail_filter(src, name, spanned, filters, journal_only, use_dns, m)
             .map_or((None, None), |(plan, inline)| (Some(plan), inline));
     Some(Resolved::Log(Box::new(PlannedJail {
         name: name.to_string(),
@@ -160,6 +167,8 @@ pub(super) fn resolve_jail(
         ignoreip,
         hosts_deny: j.hosts_deny.unwrap_or(false),
         prefer_journal: j.prefer_journal.unwrap_or(true),
+        syslog,
+        syslog_hosts,
         at: src.locate(Some(spanned.span())),
         sound: true,
     })))
@@ -240,6 +249,56 @@ pub(super) fn jail_policy(
 
 /// What a jail reads: its log paths (checked on disk later, see [`Plan::check_files`])
 /// and its journal matches.
+/// `source = "syslog"` and its `hosts`: whether the jail judges what the receiver takes,
+/// and from which hosts.
+pub(super) fn jail_syslog(
+    src: &Source,
+    j: &RawJail,
+    cfg: &Config,
+    m: &mut Mistakes,
+) -> (bool, Vec<String>) {
+    let syslog = match &j.source {
+        None => false,
+        Some(v) if v.get_ref() == "syslog" => {
+            if cfg.syslog.is_none() {
+                m.0.push(src.at(
+                    v,
+                    "source = \"syslog\" needs a [syslog] section saying where to listen",
+                ));
+            }
+            true
+        }
+        Some(v) => {
+            m.0.push(src.at(
+                v,
+                format!(
+                    "source `{}`: the only source named here is \"syslog\" (files go in logpath, journald in journalmatch)",
+                    v.get_ref()
+                ),
+            ));
+            false
+        }
+    };
+    let mut hosts = Vec::new();
+    for h in j.hosts.iter().flatten() {
+        let name = h.get_ref();
+        let ok = !name.is_empty()
+            && name.len() <= 255
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        if !ok {
+            m.0.push(src.at(h, format!("hosts: `{name}` is no host name or address")));
+        } else if !syslog {
+            m.0.push(src.at(h, "hosts applies to source = \"syslog\" only"));
+            break;
+        } else {
+            hosts.push(name.to_ascii_lowercase());
+        }
+    }
+    (syslog, hosts)
+}
+
 pub(super) fn jail_sources(
     src: &Source,
     j: &RawJail,

@@ -32,9 +32,12 @@ mod files;
 mod filters;
 mod jails;
 mod raw;
+mod syslog;
 
 pub use self::filters::{load_filter, FilterLoadError};
-use self::{banner::*, crowdsec::*, defaults::*, files::*, filters::*, jails::*, raw::*};
+use self::{
+    banner::*, crowdsec::*, defaults::*, files::*, filters::*, jails::*, raw::*, syslog::*,
+};
 
 /// The configuration banner runs on when no file is given.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
@@ -259,11 +262,15 @@ pub struct JailConfig {
     /// The `[filters.NAME]` table this jail's filter was compiled from, if it came from one
     /// (for `check-config --dump`).
     pub inline_filter: Option<FilterSpec>,
+    /// Also judge what the syslog receiver takes (`source = "syslog"`).
+    pub syslog: bool,
+    /// With `syslog`: only from these hosts (lower-case names or addresses; empty: all).
+    pub syslog_hosts: Vec<String>,
 }
 
 impl JailConfig {
     pub fn source_count(&self) -> usize {
-        self.logpaths.len() + usize::from(!self.journalmatch.is_empty())
+        self.logpaths.len() + usize::from(!self.journalmatch.is_empty()) + usize::from(self.syslog)
     }
 }
 
@@ -306,6 +313,8 @@ pub struct Config {
     pub recidive: Option<JailPolicy>,
     /// The CrowdSec link, if `[crowdsec]` is there.
     pub crowdsec: Option<crate::crowdsec::CrowdSecConfig>,
+    /// The syslog receiver, if `[syslog]` is there.
+    pub syslog: Option<crate::source::syslog::SyslogConfig>,
 }
 
 impl Config {
@@ -406,6 +415,7 @@ impl Config {
         resolve_defaults(&base_src, base.defaults, &mut cfg, &mut m);
         resolve_defaults(&src, raw.defaults, &mut cfg, &mut m);
         resolve_crowdsec(&src, raw.crowdsec, &mut cfg, &mut m);
+        resolve_syslog(&src, raw.syslog, &mut cfg, &mut m);
         let mut jails: BTreeMap<String, (&Source, Spanned<RawJail>)> = base
             .jails
             .into_iter()
@@ -511,6 +521,10 @@ impl Config {
             let _ = writeln!(out, "ignoreip = {}", nets(&j.ignoreip));
             let _ = writeln!(out, "hosts_deny = {}", j.hosts_deny);
             let _ = writeln!(out, "prefer_journal = {}", j.prefer_journal);
+            if j.syslog {
+                let _ = writeln!(out, "source = \"syslog\"");
+                let _ = writeln!(out, "hosts = {}", list(&j.syslog_hosts));
+            }
         }
         let mut filters: Vec<(&str, &FilterSpec)> = Vec::new();
         for j in &self.jails {
@@ -540,6 +554,14 @@ impl Config {
             None => {
                 let _ = writeln!(out, "\n[jails.{RECIDIVE}]\nenabled = false");
             }
+        }
+        if let Some(sl) = &self.syslog {
+            let _ = writeln!(out, "\n[syslog]");
+            let listen: Vec<String> = sl.listen.iter().map(ToString::to_string).collect();
+            let _ = writeln!(out, "listen = {}", list(&listen));
+            let _ = writeln!(out, "allowed_senders = {}", nets(&sl.allowed_senders));
+            let _ = writeln!(out, "max_line = {}", sl.max_line);
+            let _ = writeln!(out, "rate_limit = {}", sl.rate_limit);
         }
         if let Some(c) = &self.crowdsec {
             let _ = writeln!(out, "\n[crowdsec]");
@@ -601,6 +623,7 @@ impl Config {
             jails: Vec::new(),
             recidive: None,
             crowdsec: None,
+            syslog: None,
         }
     }
 

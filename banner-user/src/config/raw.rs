@@ -14,6 +14,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) filters: BTreeMap<String, Spanned<RawFilter>>,
     pub(super) crowdsec: Option<Spanned<RawCrowdSec>>,
+    pub(super) syslog: Option<Spanned<RawSyslog>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,6 +114,10 @@ pub(super) struct RawJail {
     pub(super) usedns: Option<Spanned<String>>,
     pub(super) hosts_deny: Option<bool>,
     pub(super) prefer_journal: Option<bool>,
+    /// `"syslog"`: the jail also reads what the syslog receiver takes.
+    pub(super) source: Option<Spanned<String>>,
+    /// With `source = "syslog"`: only messages from these hosts (name or address).
+    pub(super) hosts: Option<Vec<Spanned<String>>>,
 }
 
 impl RawJail {
@@ -134,6 +139,8 @@ impl RawJail {
             usedns: self.usedns.or(base.usedns),
             hosts_deny: self.hosts_deny.or(base.hosts_deny),
             prefer_journal: self.prefer_journal.or(base.prefer_journal),
+            source: self.source.or(base.source),
+            hosts: self.hosts.or(base.hosts),
         }
     }
 }

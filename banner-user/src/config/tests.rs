@@ -599,3 +599,60 @@ fn crowdsec_is_read_with_its_defaults_and_its_mistakes_located() {
         assert!(e.message.contains(words), "{text}: {e}");
     }
 }
+
+#[test]
+fn syslog_jails_need_a_receiver_and_read_as_files_do() {
+    let c = Config::parse(
+        "[syslog]\nlisten = [\"udp://127.0.0.1:5514\", \"tcp://[::1]:5514\"]\nallowed_senders = [\"198.18.0.0/24\"]\n[jails.sshd]\nlogpath = []\njournalmatch = []\nsource = \"syslog\"\nhosts = [\"Web1\", \"198.18.0.5\"]\n",
+        "t.toml",
+    )
+    .unwrap();
+    let s = c.syslog.as_ref().unwrap();
+    assert_eq!(s.listen.len(), 2);
+    assert_eq!((s.max_line, s.rate_limit), (8192, 20_000));
+    let j = &c.jails[0];
+    assert!(j.syslog && j.logpaths.is_empty());
+    assert_eq!(j.syslog_hosts, ["web1", "198.18.0.5"]);
+    // With no allowed senders the receiver takes nothing, and says so.
+    let c = Config::parse("[syslog]\nlisten = [\"udp://127.0.0.1:5514\"]\n", "t.toml").unwrap();
+    assert!(c
+        .warnings
+        .iter()
+        .any(|w| w.contains("allowed_senders is empty")));
+
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "[jails.sshd]\nsource = \"syslog\"\n",
+            2,
+            "needs a [syslog] section",
+        ),
+        (
+            "[jails.sshd]\nsource = \"kafka\"\n",
+            2,
+            "only source named here",
+        ),
+        (
+            "[jails.sshd]\nhosts = [\"a\"]\n",
+            2,
+            "source = \"syslog\" only",
+        ),
+        ("[syslog]\nlisten = [\"514\"]\n", 2, "udp://ADDRESS:PORT"),
+        (
+            "[syslog]\nlisten = []\nallowed_senders = [\"10.0.0.0/33\"]\n",
+            3,
+            "allowed_senders",
+        ),
+        ("[syslog]\nlisten = []\nmax_line = 10\n", 3, "between 256"),
+        ("[syslog]\nallowed_senders = []\n", 1, "needs listen"),
+        (
+            "[syslog]\nlisten = []\n[jails.sshd]\nsource = \"syslog\"\nhosts = [\"a b\"]\n",
+            5,
+            "no host name",
+        ),
+    ];
+    for (text, line, words) in cases {
+        let e = err(text);
+        assert_eq!(e.line, *line, "{text}: {e}");
+        assert!(e.message.contains(words), "{text}: {e}");
+    }
+}

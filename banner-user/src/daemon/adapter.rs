@@ -228,5 +228,6 @@ fn status(core: &Core, only: Option<&str>) -> Response {
         jails,
         enforcement: core.manager().backend_name(),
         crowdsec: core.crowdsec_status(),
+        syslog: core.syslog_status(),
     }
 }

@@ -249,6 +249,8 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
     let mut core = Core::new(manager, &cfg, book.clone(), registry.clone());
     core.know_host_addresses(host.clone());
     core.set_crowdsec_push(start_push(cfg.crowdsec.as_ref(), push)?);
+    let syslog_stats = Arc::new(crate::source::syslog::SyslogStats::default());
+    core.set_syslog_stats(Arc::clone(&syslog_stats));
 
     let (tx, rx) = mpsc::channel::<Event>();
     let core = thread::Builder::new()
@@ -269,6 +271,7 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
             registry,
             tasks: Vec::new(),
             crowdsec: None,
+            syslog_stats,
         }));
         supervisor.lock().await.start_sources(&cfg);
         let server = tokio::spawn(serve(listener, tx.clone(), Arc::clone(&supervisor)));
@@ -342,6 +345,8 @@ struct Supervisor {
     /// The CrowdSec link thread's stop: dropping the sender ends it, and the flag keeps
     /// an answer it was still reading from reaching the core.
     crowdsec: Option<(mpsc::Sender<()>, Arc<std::sync::atomic::AtomicBool>)>,
+    /// The syslog receiver's counters (kept across reloads, read by `status`).
+    syslog_stats: Arc<crate::source::syslog::SyslogStats>,
 }
 
 impl Supervisor {
@@ -351,7 +356,9 @@ impl Supervisor {
         cfg.jails
             .iter()
             .map(|j| {
-                let n = j.logpaths.len() + usize::from(journal && !j.journalmatch.is_empty());
+                let n = j.logpaths.len()
+                    + usize::from(journal && !j.journalmatch.is_empty())
+                    + usize::from(j.syslog);
                 (j.name.clone(), n)
             })
             .collect()
@@ -399,6 +406,7 @@ impl Supervisor {
             })
             .is_ok()
         });
+        let mut syslog_jails = Vec::new();
         for j in &cfg.jails {
             let ctx = SourceContext {
                 jail: j.name.clone(),
@@ -407,6 +415,16 @@ impl Supervisor {
                 book: self.book.clone(),
                 counters: self.registry.get(&j.name),
             };
+            if j.syslog {
+                syslog_jails.push(crate::source::syslog::SyslogJail {
+                    ctx: ctx.clone(),
+                    hosts: j.syslog_hosts.clone(),
+                });
+                if j.logpaths.is_empty() && j.journalmatch.is_empty() {
+                    log_jail(j);
+                    continue;
+                }
+            }
             if !j.logpaths.is_empty() && journal && !j.journalmatch.is_empty() && j.prefer_journal {
                 // The journal when it has this jail's entries, else the files as well.
                 let (logpaths, matches, findtime) = (
@@ -451,6 +469,13 @@ impl Supervisor {
                 }
             }
             log_jail(j);
+        }
+        if let (Some(sl), false) = (&cfg.syslog, syslog_jails.is_empty()) {
+            self.tasks.push(tokio::spawn(crate::source::syslog::serve(
+                sl.clone(),
+                syslog_jails,
+                Arc::clone(&self.syslog_stats),
+            )));
         }
     }
 

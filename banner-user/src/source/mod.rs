@@ -8,6 +8,7 @@
 pub mod file;
 pub mod journal;
 pub mod positions;
+pub mod syslog;
 
 use std::{
     collections::HashMap,

@@ -104,6 +104,8 @@ pub struct Core {
     crowdsec: Option<crowdsec::Link>,
     /// Queues the jails' bans for LAPI, with `[crowdsec] push = true`.
     crowdsec_push: Option<Box<dyn Subscriber>>,
+    /// The syslog receiver's counters, for `status`.
+    syslog_stats: Option<Arc<crate::source::syslog::SyslogStats>>,
 }
 
 /// Most failed bans kept for retry (the oldest decisions matter most; later ones wait).
@@ -146,9 +148,21 @@ impl Core {
             host_addresses: None,
             crowdsec: None,
             crowdsec_push: None,
+            syslog_stats: None,
         };
         core.apply_config(config, &BTreeMap::new());
         core
+    }
+
+    /// Where `status` reads the syslog receiver's counters.
+    pub fn set_syslog_stats(&mut self, stats: Arc<crate::source::syslog::SyslogStats>) {
+        self.syslog_stats = Some(stats);
+    }
+
+    /// The syslog receiver for `status` (None without `[syslog]`).
+    pub fn syslog_status(&self) -> Option<crate::source::syslog::SyslogStatus> {
+        self.config.syslog.as_ref()?;
+        self.syslog_stats.as_ref().map(|s| s.status())
     }
 
     /// Push the jails' bans to CrowdSec through `pusher` from now on (None: stop pushing).
