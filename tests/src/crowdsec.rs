@@ -13,22 +13,30 @@ use crate::{require_root, wait_until};
 
 pub struct Lapi {
     pub dir: tempfile::TempDir,
+    /// Where it listens (loopback, or a lab's host address for peers in its namespace).
+    pub host: std::net::IpAddr,
     pub port: u16,
     config: PathBuf,
     child: Option<Child>,
 }
 
 /// A port nobody listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+fn free_port(host: std::net::IpAddr) -> u16 {
+    TcpListener::bind((host, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port on loopback")
 }
 
 impl Lapi {
-    /// Write the configuration, register a machine for cscli, and start LAPI.
+    /// Write the configuration, register a machine for cscli, and start LAPI on loopback.
     pub fn start() -> Self {
+        Self::start_on("127.0.0.1".parse().expect("an address"))
+    }
+
+    /// The same, listening on `host` (reachable from a lab's peer namespace when it is the
+    /// lab's host address).
+    pub fn start_on(host: std::net::IpAddr) -> Self {
         require_root();
         assert!(
             Command::new("crowdsec").arg("-version").output().is_ok(),
@@ -36,7 +44,7 @@ impl Lapi {
         );
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().display().to_string();
-        let port = free_port();
+        let port = free_port(host);
         std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
         // Only what LAPI and cscli read: no acquisition, no central API, no metrics port.
         std::fs::write(
@@ -54,13 +62,14 @@ impl Lapi {
                  crowdsec_service:\n  acquisition_path: {d}/acquis.yaml\n\
                  cscli:\n  output: human\n\
                  db_config:\n  log_level: info\n  type: sqlite\n  use_wal: false\n  db_path: {d}/crowdsec.db\n  flush:\n    max_items: 5000\n    max_age: 7d\n\
-                 api:\n  client:\n    insecure_skip_verify: false\n    credentials_path: {d}/local_api_credentials.yaml\n  server:\n    log_level: info\n    listen_uri: 127.0.0.1:{port}\n    profiles_path: {d}/profiles.yaml\n    trusted_ips:\n      - 127.0.0.1\n\
+                 api:\n  client:\n    insecure_skip_verify: false\n    credentials_path: {d}/local_api_credentials.yaml\n  server:\n    log_level: info\n    listen_uri: {host}:{port}\n    profiles_path: {d}/profiles.yaml\n    trusted_ips:\n      - 127.0.0.1\n      - {host}\n\
                  prometheus:\n  enabled: false\n"
             ),
         )
         .expect("config");
         let mut lapi = Self {
             dir,
+            host,
             port,
             config,
             child: None,
@@ -79,7 +88,7 @@ impl Lapi {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 
     /// (Re)start the LAPI process on the same database, and wait until it answers.
@@ -101,9 +110,9 @@ impl Lapi {
             .spawn()
             .expect("start crowdsec");
         self.child = Some(child);
-        let port = self.port;
+        let (host, port) = (self.host, self.port);
         let up = wait_until(Duration::from_secs(30), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            std::net::TcpStream::connect((host, port)).is_ok()
         });
         assert!(up, "LAPI did not listen in 30 s:\n{}", self.log_text());
     }

@@ -40,6 +40,10 @@ pub struct Report {
     pub pps: Option<Section<Pps>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<Section<Soak>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crowdsec: Option<Section<CrowdSecBench>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syslog: Option<Section<SyslogBench>>,
 }
 
 impl Report {
@@ -54,6 +58,8 @@ impl Report {
             ("bulk", self.bulk.as_ref().and_then(Section::failed)),
             ("pps", self.pps.as_ref().and_then(Section::failed)),
             ("soak", self.soak.as_ref().and_then(Section::failed)),
+            ("crowdsec", self.crowdsec.as_ref().and_then(Section::failed)),
+            ("syslog", self.syslog.as_ref().and_then(Section::failed)),
         ]
         .into_iter()
         .filter_map(|(name, why)| Some((name, why?)))
@@ -313,4 +319,37 @@ pub struct Soak {
     pub fds_end: Option<f64>,
     pub fds_per_hour: Option<f64>,
     pub cpu_percent: Option<f64>,
+}
+
+/// CrowdSec's decisions, from `cscli decisions import` to enforced, per decision count
+/// (seconds from the import's start; the import alone beside them), and one gateway's jail
+/// ban to the other gateway's enforcement.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CrowdSecBench {
+    pub sizes: Vec<u64>,
+    pub import_s: BySize,
+    pub banner_xdp_s: BySize,
+    pub banner_nftables_s: BySize,
+    #[serde(default)]
+    pub firewall_bouncer_s: BySize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall_bouncer_absent: Option<String>,
+    /// A ban on gateway A (log line written) to enforced on gateway B, with a 1 s
+    /// update_frequency.
+    pub propagation_bans: u64,
+    pub propagation_p50_s: f64,
+    pub propagation_p99_s: f64,
+    pub propagation_max_s: f64,
+}
+
+/// Syslog lines received and judged from a peer namespace.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SyslogBench {
+    pub tcp_lines: u64,
+    pub tcp_lines_per_sec: f64,
+    pub udp_sent: u64,
+    pub udp_received: u64,
+    pub udp_lines_per_sec: f64,
+    /// Share of UDP datagrams lost (0-1).
+    pub udp_loss: f64,
 }

@@ -78,6 +78,19 @@ fn the_quick_benchmark_writes_a_well_formed_report() {
     let p50 = number(&r, &["latency", "p50_ms"]);
     assert!(number(&r, &["latency", "p99_ms"]) >= p50);
     number(&r, &["memory", "rss_mb_idle"]);
+    // The fleet sections: decisions enforced by each bouncer, propagation, syslog rates.
+    for key in ["import_s", "banner_xdp_s", "banner_nftables_s"] {
+        number(&r, &["crowdsec", key, "1000"]);
+    }
+    assert!(
+        r["crowdsec"]["firewall_bouncer_s"]["1000"].is_number()
+            || r["crowdsec"]["firewall_bouncer_absent"].is_string()
+    );
+    let p50 = number(&r, &["crowdsec", "propagation_p50_s"]);
+    assert!(number(&r, &["crowdsec", "propagation_p99_s"]) >= p50);
+    number(&r, &["syslog", "tcp_lines_per_sec"]);
+    number(&r, &["syslog", "udp_lines_per_sec"]);
+    assert!(number(&r, &["syslog", "udp_sent"]) >= number(&r, &["syslog", "udp_received"]));
     number(&r, &["memory", "rss_mb_1m_tracked"]);
     for key in ["xdp_10k", "nftables_10k", "ipset_10k", "iptables_rules_10k"] {
         number(&r, &["pps", key]);

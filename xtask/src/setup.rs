@@ -57,6 +57,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "CrowdSec's Local API, which the bouncer's tests run offline",
     ),
     (
+        "crowdsec-firewall-bouncer",
+        "CrowdSec's own firewall bouncer, banner's peer in `bench crowdsec`",
+    ),
+    (
         "tzdata",
         "time zones with daylight saving, for the date readers' tests",
     ),

@@ -27,6 +27,7 @@ use tests::{
 
 mod charts;
 mod filters;
+mod fleet;
 mod netfilter;
 mod soak;
 
@@ -76,6 +77,14 @@ fn main() {
             "bulk" => report.bulk = Some(guarded(section, &mut failed, || bench_bulk(quick))),
             "pps" => report.pps = Some(guarded(section, &mut failed, || bench_pps(quick))),
             "soak" => report.soak = Some(guarded(section, &mut failed, || soak::bench_soak(quick))),
+            "crowdsec" => {
+                report.crowdsec = Some(guarded(section, &mut failed, || {
+                    fleet::bench_crowdsec(quick)
+                }))
+            }
+            "syslog" => {
+                report.syslog = Some(guarded(section, &mut failed, || fleet::bench_syslog(quick)))
+            }
             _ => unreachable!("checked above"),
         }
         // Written after every section: a run cut short keeps what it measured.
@@ -124,7 +133,7 @@ fn guarded<T>(
 }
 
 const SECTIONS: &[&str] = &[
-    "parse", "filters", "latency", "memory", "xdp", "bulk", "pps", "soak",
+    "parse", "filters", "latency", "memory", "xdp", "bulk", "pps", "soak", "crowdsec", "syslog",
 ];
 
 /// The machine the figures come from.
@@ -416,6 +425,44 @@ fn markdown(r: &Report) -> String {
                 x.xdp_filter_absent.as_deref().unwrap_or("?")
             )),
         }
+    }
+    if let Some(c) = r.crowdsec.as_ref().and_then(Section::ran) {
+        out.push_str("\n## CrowdSec: decisions from `cscli decisions import` to enforced (seconds from the import's start)\n\n| decisions | import alone | banner XDP | banner nftables | crowdsec-firewall-bouncer (nftables) | bouncer / banner XDP |\n|---|---|---|---|---|---|\n");
+        let secs = |m: &tests::report::BySize, k: &str| m.get(k).copied();
+        let f = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.2}"));
+        for n in &c.sizes {
+            let k = n.to_string();
+            let (x, b) = (secs(&c.banner_xdp_s, &k), secs(&c.firewall_bouncer_s, &k));
+            let ratio = match (x, b) {
+                (Some(x), Some(b)) if x > 0.0 => format!("{:.1}x", b / x),
+                _ => "-".into(),
+            };
+            out.push_str(&format!(
+                "| {n} | {} | {} | {} | {} | {ratio} |\n",
+                f(secs(&c.import_s, &k)),
+                f(x),
+                f(secs(&c.banner_nftables_s, &k)),
+                f(b)
+            ));
+        }
+        if let Some(why) = &c.firewall_bouncer_absent {
+            out.push_str(&format!("\ncrowdsec-firewall-bouncer: absent ({why}).\n"));
+        }
+        out.push_str(&format!(
+            "\nPropagation, a jail's ban on gateway A to enforced on gateway B (update_frequency 1 s, {} bans): p50 {:.2} s, p99 {:.2} s, max {:.2} s.\n",
+            c.propagation_bans, c.propagation_p50_s, c.propagation_p99_s, c.propagation_max_s
+        ));
+    }
+    if let Some(sl) = r.syslog.as_ref().and_then(Section::ran) {
+        out.push_str(&format!(
+            "\n## Syslog: lines received and judged from a peer namespace (sshd jail, 1 in 4 a failure)\n\n| transport | lines | lines/s | lost |\n|---|---|---|---|\n| TCP (newline framing) | {} | {} | 0 |\n| UDP (one datagram a line, as fast as python3 sends) | {} of {} | {} | {:.1}% |\n",
+            sl.tcp_lines,
+            num(Some(sl.tcp_lines_per_sec)),
+            sl.udp_received,
+            sl.udp_sent,
+            num(Some(sl.udp_lines_per_sec)),
+            sl.udp_loss * 100.0
+        ));
     }
     out
 }
