@@ -130,12 +130,9 @@ impl Holdings {
             })
     }
 
-    /// The ban every held target needs now.
-    pub fn wanted_all(&self) -> Vec<Wanted> {
-        self.by_target
-            .keys()
-            .filter_map(|t| self.wanted(t))
-            .collect()
+    /// Every target a decision names.
+    pub fn targets(&self) -> impl Iterator<Item = &IpPrefix> + '_ {
+        self.by_target.keys()
     }
 
     /// Forget decisions whose deadline passed (LAPI sends them as deleted too, but a link

@@ -188,11 +188,15 @@ impl Core {
         };
         link.holdings.expire(now);
         let mut requests = Vec::new();
-        for w in link.holdings.wanted_all() {
-            if self.manager.get(&w.target).is_some()
-                || link.released.contains(&w.target)
-                || self.manager.ignore_list().covering(&w.target).is_some()
-            {
+        // Most rounds find every target enforced: only the rest are looked at further.
+        let missing: Vec<IpPrefix> = link
+            .holdings
+            .targets()
+            .filter(|t| self.manager.get(t).is_none() && !link.released.contains(t))
+            .copied()
+            .collect();
+        for w in missing.iter().filter_map(|t| link.holdings.wanted(t)) {
+            if self.manager.ignore_list().covering(&w.target).is_some() {
                 continue;
             }
             let Ok(left) = w.until.duration_since(now) else {

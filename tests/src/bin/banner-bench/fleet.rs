@@ -24,7 +24,7 @@ fn decision_addr(i: usize) -> String {
     if i < 65_536 {
         format!("198.19.{}.{}", i >> 8, i & 0xff)
     } else {
-        format!("2001:db8:ffff::{:x}", i)
+        format!("2001:db8:ffff::{:x}:{:x}", i >> 16, i & 0xffff)
     }
 }
 
