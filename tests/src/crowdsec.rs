@@ -129,15 +129,20 @@ impl Lapi {
         std::fs::read_to_string(self.dir.path().join("lapi.log")).unwrap_or_default()
     }
 
-    /// `cscli -c CONFIG ARGS`, insisting it succeeds; its stdout.
-    pub fn cscli(&self, args: &[&str]) -> String {
-        let out = Command::new("cscli")
+    /// `cscli -c CONFIG ARGS`: its output, whether it succeeded or not.
+    pub fn try_cscli(&self, args: &[&str]) -> std::process::Output {
+        Command::new("cscli")
             .arg("-c")
             .arg(&self.config)
             .args(args)
             .current_dir(self.dir.path())
             .output()
-            .expect("run cscli");
+            .expect("run cscli")
+    }
+
+    /// `cscli -c CONFIG ARGS`, insisting it succeeds; its stdout.
+    pub fn cscli(&self, args: &[&str]) -> String {
+        let out = self.try_cscli(args);
         assert!(
             out.status.success(),
             "cscli {} failed: {}{}",

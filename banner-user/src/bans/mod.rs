@@ -324,6 +324,12 @@ impl BanManager {
         Ok(report)
     }
 
+    /// How many more new targets the backend takes in `slot` (None: no limit).
+    pub fn room(&self, slot: Slot) -> Option<usize> {
+        let cap = self.backend.capacity().of(slot)?;
+        Some(cap.saturating_sub(self.used.get(&slot).copied().unwrap_or(0)))
+    }
+
     /// How often `jail` has banned `target` before (0 if never).
     pub fn previous_bans(&self, jail: &JailId, target: &IpPrefix) -> u32 {
         self.history

@@ -7,6 +7,7 @@ use std::{collections::HashSet, time::SystemTime};
 use super::Core;
 use crate::{
     addr::IpPrefix,
+    backend::Slot,
     bans::{BanError, BanEvent, BanRequest, Cause, Lifted},
     crowdsec::{holdings::Holdings, CrowdSecConfig, LinkStatus, News},
     duration::BanLength,
@@ -156,26 +157,64 @@ impl Core {
         self.publish();
     }
 
-    /// Ban in one batch; if the batch is refused (a map filled up), one by one, so what fits
-    /// is enforced and each refusal is an event.
-    fn ban_crowdsec(&mut self, requests: Vec<BanRequest>) {
-        if requests.is_empty() {
-            return;
-        }
-        match self.manager.ban_batch(&requests) {
-            Ok(_) => {}
-            Err(e) => {
-                log::warn!(
-                    "CrowdSec: {} decisions could not be enforced together ({}); one by one",
-                    requests.len(),
-                    e.error
-                );
-                for r in requests {
-                    if let Err(e @ BanError::Backend(_)) = self.manager.ban(r) {
-                        log::warn!("CrowdSec: {e}");
-                    }
-                }
+    /// Ban in one batch. A map that fills up refuses the batch: the decisions for that map
+    /// not yet enforced are left out (counted, one log line) and the rest go again as one
+    /// batch. A backend error leaves them all to the next re-assertion round (two seconds),
+    /// since the decisions are still held.
+    fn ban_crowdsec(&mut self, mut requests: Vec<BanRequest>) {
+        // What the maps cannot take is left out first, so the rest go in one batch.
+        let mut room: std::collections::HashMap<Slot, Option<usize>> = Default::default();
+        let mut left_out = 0usize;
+        requests.retain(|r| {
+            if self.manager.get(&r.target).is_some() {
+                return true;
             }
+            let slot = Slot::of(&r.target);
+            match room.entry(slot).or_insert_with(|| self.manager.room(slot)) {
+                Some(0) => {
+                    left_out += 1;
+                    false
+                }
+                Some(n) => {
+                    *n -= 1;
+                    true
+                }
+                None => true,
+            }
+        });
+        if left_out > 0 {
+            log::warn!("CrowdSec: {left_out} decisions not enforced: a ban map is full (max_exact_bans, max_prefix_bans)");
+        }
+        // Each round leaves out at least one request; four maps bound the rounds anyway.
+        for _ in 0..8 {
+            if requests.is_empty() {
+                return;
+            }
+            let error = match self.manager.ban_batch(&requests) {
+                Ok(_) => return,
+                Err(e) => e,
+            };
+            let BanError::Full {
+                target,
+                map,
+                capacity,
+            } = &error.error
+            else {
+                log::warn!(
+                    "CrowdSec: {} decisions not enforced now ({}); trying again in a moment",
+                    requests.len(),
+                    error.error
+                );
+                return;
+            };
+            let slot = Slot::of(target);
+            let before = requests.len();
+            requests
+                .retain(|r| Slot::of(&r.target) != slot || self.manager.get(&r.target).is_some());
+            log::warn!(
+                "CrowdSec: {} decisions not enforced: the {map} map is full ({capacity} bans)",
+                before - requests.len()
+            );
         }
     }
 

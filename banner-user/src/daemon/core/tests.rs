@@ -441,3 +441,51 @@ fn taking_crowdsec_out_of_the_configuration_lifts_its_bans_only() {
     );
     assert!(core.crowdsec_status().is_none());
 }
+
+#[test]
+fn a_full_map_leaves_out_its_own_decisions_and_enforces_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000);
+    let backend = MemoryBackend::with_capacity(crate::backend::Capacity {
+        exact_v4: Some(2),
+        ..Default::default()
+    });
+    let mut core = crowdsec_core(backend.clone(), &clock, dir.path());
+    let answer = format!(
+        r#"{{"new":[{},{},{},{},{}]}}"#,
+        decision(1, "Ip", "198.18.0.1", "ban", "1h"),
+        decision(2, "Ip", "198.18.0.2", "ban", "1h"),
+        decision(3, "Ip", "198.18.0.3", "ban", "1h"),
+        decision(4, "Range", "198.18.5.0/24", "ban", "1h"),
+        decision(5, "Ip", "2001:db8::5", "ban", "1h"),
+    );
+    core.on_crowdsec(pulled(&answer, true));
+    {
+        let state = backend.state();
+        let v4 = state
+            .bans
+            .keys()
+            .filter(|k| k.is_v4() && k.is_host())
+            .count();
+        assert_eq!(v4, 2, "as many as the map takes");
+        assert!(state.bans.contains_key(&"198.18.5.0/24".parse().unwrap()));
+        assert!(state.bans.contains_key(&"2001:db8::5".parse().unwrap()));
+        assert_eq!(state.bans.len(), 4);
+    }
+    // When one of them is lifted in LAPI, the one left out takes its place.
+    let delete = format!(
+        r#"{{"deleted":[{}]}}"#,
+        decision(1, "Ip", "198.18.0.1", "ban", "-1s")
+    );
+    core.on_crowdsec(pulled(&delete, false));
+    core.last_housekeeping = Instant::now() - HOUSEKEEPING;
+    core.tick();
+    let state = backend.state();
+    let v4: Vec<String> = state
+        .bans
+        .keys()
+        .filter(|k| k.is_v4() && k.is_host())
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(v4, ["198.18.0.2", "198.18.0.3"]);
+}
