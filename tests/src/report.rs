@@ -332,6 +332,10 @@ pub struct CrowdSecBench {
     pub banner_nftables_s: BySize,
     #[serde(default)]
     pub firewall_bouncer_s: BySize,
+    /// Decisions the firewall bouncer had not enforced when it was given up on (120 s),
+    /// per decision count.
+    #[serde(default)]
+    pub firewall_bouncer_missed: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall_bouncer_absent: Option<String>,
     /// A ban on gateway A (log line written) to enforced on gateway B, with a 1 s

@@ -437,12 +437,15 @@ fn markdown(r: &Report) -> String {
                 (Some(x), Some(b)) if x > 0.0 => format!("{:.1}x", b / x),
                 _ => "-".into(),
             };
+            let peer = match c.firewall_bouncer_missed.get(&k) {
+                Some(missed) => format!("never all: {missed} missing after 120 s"),
+                None => f(b),
+            };
             out.push_str(&format!(
-                "| {n} | {} | {} | {} | {} | {ratio} |\n",
+                "| {n} | {} | {} | {} | {peer} | {ratio} |\n",
                 f(secs(&c.import_s, &k)),
                 f(x),
                 f(secs(&c.banner_nftables_s, &k)),
-                f(b)
             ));
         }
         if let Some(why) = &c.firewall_bouncer_absent {
