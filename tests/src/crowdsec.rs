@@ -61,7 +61,7 @@ impl Lapi {
                  config_paths:\n  config_dir: {d}/\n  data_dir: {d}/data/\n  simulation_path: {d}/simulation.yaml\n  hub_dir: {d}/hub/\n  index_path: {d}/hub/.index.json\n  notification_dir: {d}/notifications/\n  plugin_dir: /usr/lib/crowdsec/plugins/\n\
                  crowdsec_service:\n  acquisition_path: {d}/acquis.yaml\n\
                  cscli:\n  output: human\n\
-                 db_config:\n  log_level: info\n  type: sqlite\n  use_wal: true\n  db_path: {d}/crowdsec.db\n  flush:\n    max_items: 5000\n    max_age: 7d\n\
+                 db_config:\n  log_level: info\n  type: sqlite\n  use_wal: true\n  max_open_conns: 1\n  db_path: {d}/crowdsec.db\n  flush:\n    max_items: 5000\n    max_age: 7d\n\
                  api:\n  client:\n    insecure_skip_verify: false\n    credentials_path: {d}/local_api_credentials.yaml\n  server:\n    log_level: info\n    listen_uri: {host}:{port}\n    profiles_path: {d}/profiles.yaml\n    trusted_ips:\n      - 127.0.0.1\n      - {host}\n\
                  prometheus:\n  enabled: false\n"
             ),

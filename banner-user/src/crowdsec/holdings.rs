@@ -72,13 +72,7 @@ impl Holdings {
             Vec::new()
         };
         for d in &stream.deleted {
-            if let Some(held) = self.by_id.remove(&d.id) {
-                if let Entry::Occupied(mut ids) = self.by_target.entry(held.target) {
-                    ids.get_mut().retain(|i| *i != d.id);
-                    if ids.get().is_empty() {
-                        ids.remove();
-                    }
-                }
+            if let Some(held) = self.forget(d.id) {
                 touched.push(held.target);
             }
         }
@@ -145,15 +139,20 @@ impl Holdings {
             .map(|(id, _)| *id)
             .collect();
         for id in gone {
-            if let Some(held) = self.by_id.remove(&id) {
-                if let Entry::Occupied(mut ids) = self.by_target.entry(held.target) {
-                    ids.get_mut().retain(|i| *i != id);
-                    if ids.get().is_empty() {
-                        ids.remove();
-                    }
-                }
+            self.forget(id);
+        }
+    }
+
+    /// Drop decision `id`, and its target with its last decision.
+    fn forget(&mut self, id: i64) -> Option<Held> {
+        let held = self.by_id.remove(&id)?;
+        if let Entry::Occupied(mut ids) = self.by_target.entry(held.target) {
+            ids.get_mut().retain(|i| *i != id);
+            if ids.get().is_empty() {
+                ids.remove();
             }
         }
+        Some(held)
     }
 }
 

@@ -51,6 +51,18 @@ pub fn stream_url(base: &str, startup: bool, rules: &Rules) -> String {
     url
 }
 
+/// The HTTP agent every request to LAPI goes through: `timeout` for the whole request,
+/// five seconds to connect, statuses answered rather than raised as errors.
+pub fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .user_agent(concat!("banner/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
 /// An HTTP client for LAPI.
 pub struct Client {
     agent: ureq::Agent,
@@ -60,15 +72,8 @@ pub struct Client {
 
 impl Client {
     pub fn new(cfg: &CrowdSecConfig) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .http_status_as_error(false)
-            .user_agent(concat!("banner/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
         Self {
-            agent,
+            agent: agent(REQUEST_TIMEOUT),
             base: cfg.lapi_url.clone(),
             key: cfg.api_key.clone(),
         }

@@ -125,28 +125,24 @@ pub fn start(base: String, credentials: Credentials) -> std::io::Result<Pusher> 
     Ok(Pusher { queue, dropped: 0 })
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .timeout_connect(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .user_agent(concat!("banner/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
-}
-
-/// Log in: the JWT to post alerts with.
-pub fn login(agent: &ureq::Agent, base: &str, c: &Credentials) -> Result<String, LapiError> {
-    let url = format!("{base}/v1/watchers/login");
-    let body = json!({"machine_id": c.login, "password": c.password, "scenarios": []});
-    let mut answer = agent
-        .post(&url)
-        .header("Content-Type", "application/json")
-        .send(body.to_string())
-        .map_err(|e| LapiError::Unreachable {
-            url: base.to_string(),
-            why: e.to_string(),
-        })?;
+/// POST `body` as JSON to `base` + `path`: the status and at most 64 KiB of the answer.
+fn post_json(
+    agent: &ureq::Agent,
+    base: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: String,
+) -> Result<(u16, String), LapiError> {
+    let mut request = agent
+        .post(&format!("{base}{path}"))
+        .header("Content-Type", "application/json");
+    if let Some(token) = bearer {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut answer = request.send(body).map_err(|e| LapiError::Unreachable {
+        url: base.to_string(),
+        why: e.to_string(),
+    })?;
     let status = answer.status().as_u16();
     let text = answer
         .body_mut()
@@ -154,6 +150,13 @@ pub fn login(agent: &ureq::Agent, base: &str, c: &Credentials) -> Result<String,
         .limit(64 * 1024)
         .read_to_string()
         .unwrap_or_default();
+    Ok((status, text))
+}
+
+/// Log in: the JWT to post alerts with.
+pub fn login(agent: &ureq::Agent, base: &str, c: &Credentials) -> Result<String, LapiError> {
+    let body = json!({"machine_id": c.login, "password": c.password, "scenarios": []});
+    let (status, text) = post_json(agent, base, "/v1/watchers/login", None, body.to_string())?;
     match status {
         200 => serde_json::from_str::<Value>(&text)
             .ok()
@@ -172,22 +175,8 @@ pub fn login(agent: &ureq::Agent, base: &str, c: &Credentials) -> Result<String,
 
 /// Post alerts; Ok(false) when the token is no longer taken.
 fn post(agent: &ureq::Agent, base: &str, token: &str, alerts: &[Value]) -> Result<bool, LapiError> {
-    let mut answer = agent
-        .post(&format!("{base}/v1/alerts"))
-        .header("Authorization", &format!("Bearer {token}"))
-        .header("Content-Type", "application/json")
-        .send(Value::Array(alerts.to_vec()).to_string())
-        .map_err(|e| LapiError::Unreachable {
-            url: base.to_string(),
-            why: e.to_string(),
-        })?;
-    let status = answer.status().as_u16();
-    let text = answer
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024)
-        .read_to_string()
-        .unwrap_or_default();
+    let body = Value::Array(alerts.to_vec()).to_string();
+    let (status, text) = post_json(agent, base, "/v1/alerts", Some(token), body)?;
     match status {
         200 | 201 => Ok(true),
         401 => Ok(false),
@@ -199,7 +188,7 @@ fn post(agent: &ureq::Agent, base: &str, token: &str, alerts: &[Value]) -> Resul
 }
 
 fn push_loop(base: &str, credentials: &Credentials, alerts: &mpsc::Receiver<Value>) {
-    let agent = agent();
+    let agent = super::lapi::agent(Duration::from_secs(30));
     let mut token: Option<String> = None;
     let mut backoff = BACKOFF_FIRST;
     let mut down: Option<String> = None;

@@ -300,11 +300,7 @@ fn push_credentials(
     };
     let credentials = c.credentials().map_err(anyhow::Error::msg)?;
     if at_start {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = crate::crowdsec::lapi::agent(Duration::from_secs(10));
         match crate::crowdsec::push::login(&agent, &c.lapi_url, &credentials) {
             Err(e @ crate::crowdsec::lapi::LapiError::Refused(_)) => bail!("CrowdSec: {e}"),
             Err(e) => log::warn!("CrowdSec: {e}; bans will be pushed once LAPI answers"),
