@@ -152,13 +152,13 @@ pub fn parse(raw: &[u8]) -> Result<Message, Malformed> {
         .take(4)
         .position(|b| *b == b'>')
         .ok_or(Malformed::BadPriority)?;
-    let pri = std::str::from_utf8(&rest[..close])
+    // Read only to be checked: the priority decides nothing here.
+    std::str::from_utf8(&rest[..close])
         .ok()
         .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|p| p.parse::<u8>().ok())
         .filter(|p| *p <= 191)
         .ok_or(Malformed::BadPriority)?;
-    let _ = pri;
     let body = &rest[close + 1..];
     if body.is_empty() {
         return Err(Malformed::Empty);
@@ -381,22 +381,8 @@ impl Judge {
         }
     }
 
-    fn allowed(&self, sender: IpAddr) -> bool {
-        let sender = crate::addr::fold_mapped(sender);
-        let ok = self
-            .cfg
-            .allowed_senders
-            .iter()
-            .any(|n| n.contains_addr(sender));
-        if !ok {
-            self.stats.refused.fetch_add(1, Ordering::Relaxed);
-        }
-        ok
-    }
-
-    /// Judge one message from an allowed sender.
+    /// Judge one message from a sender [`admit`] let in.
     fn judge(&mut self, sender: IpAddr, raw: &[u8], now: Instant) {
-        let sender = crate::addr::fold_mapped(sender);
         if !self.buckets.take(sender, now) {
             self.stats.count(sender, |s| s.rate_limited += 1);
             return;
@@ -426,8 +412,7 @@ impl Judge {
 
     /// A message over `max_line`: dropped whole, counted for the sender and the jails.
     fn too_long(&self, sender: IpAddr) {
-        self.stats
-            .count(crate::addr::fold_mapped(sender), |s| s.truncated += 1);
+        self.stats.count(sender, |s| s.truncated += 1);
         for j in self.jails.iter() {
             SourceCounters::add(&j.ctx.counters.truncated, 1);
         }
@@ -442,6 +427,17 @@ impl Judge {
         }
         true
     }
+}
+
+/// The sender as it is counted and judged (an IPv4 address mapped into IPv6 as IPv4), if
+/// `allowed_senders` lets it in; a refusal is counted.
+fn admit(cfg: &SyslogConfig, stats: &SyslogStats, from: IpAddr) -> Option<IpAddr> {
+    let sender = crate::addr::fold_mapped(from);
+    let ok = cfg.allowed_senders.iter().any(|n| n.contains_addr(sender));
+    if !ok {
+        stats.refused.fetch_add(1, Ordering::Relaxed);
+    }
+    ok.then_some(sender)
 }
 
 /// Serve every configured socket until aborted. A socket that cannot be bound is logged
@@ -496,8 +492,8 @@ async fn serve_udp(sock: tokio::net::UdpSocket, mut judge: Judge) {
         loop {
             match sock.try_recv_from(&mut buf) {
                 Ok((n, from)) => {
-                    if judge.allowed(from.ip()) {
-                        judge.judge(from.ip(), &buf[..n], now);
+                    if let Some(sender) = admit(&judge.cfg, &judge.stats, from.ip()) {
+                        judge.judge(sender, &buf[..n], now);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -528,16 +524,16 @@ async fn serve_tcp(
                 continue;
             }
         };
-        let judge = Judge::new(cfg.clone(), Arc::clone(&jails), Arc::clone(&stats));
-        if !judge.allowed(from.ip()) {
+        let Some(sender) = admit(&cfg, &stats, from.ip()) else {
             // Closed at once: nothing of it is read.
             continue;
-        }
-        tokio::spawn(serve_stream(stream, from.ip(), judge));
+        };
+        let judge = Judge::new(cfg.clone(), Arc::clone(&jails), Arc::clone(&stats));
+        tokio::spawn(serve_stream(stream, sender, judge));
     }
 }
 
-/// One TCP sender: frames by octet counting (`LEN MSG`) or by newline, whichever each
+/// One TCP sender (as [`admit`] gave it): frames by octet counting (`LEN MSG`) or by newline, whichever each
 /// frame starts with (RFC 6587).
 async fn serve_stream(stream: tokio::net::TcpStream, from: IpAddr, mut judge: Judge) {
     let mut reader = tokio::io::BufReader::with_capacity(256 * 1024, stream);

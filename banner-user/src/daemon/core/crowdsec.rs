@@ -9,7 +9,10 @@ use crate::{
     addr::IpPrefix,
     backend::Slot,
     bans::{BanError, BanEvent, BanRequest, Cause, Lifted},
-    crowdsec::{holdings::Holdings, CrowdSecConfig, LinkStatus, News},
+    crowdsec::{
+        holdings::{Holdings, Wanted},
+        CrowdSecConfig, LinkStatus, News,
+    },
     duration::BanLength,
     model::JailId,
 };
@@ -33,6 +36,21 @@ impl Link {
             status,
             released: HashSet::new(),
         }
+    }
+}
+
+impl Link {
+    /// The ban a held target needs as of `now`, in its decision's origin's name; None once
+    /// its last decision has ended.
+    fn request(&self, w: &Wanted, now: SystemTime) -> Option<BanRequest> {
+        let left = w.until.duration_since(now).ok()?;
+        Some(BanRequest {
+            target: w.target,
+            jail: JailId::crowdsec(&w.origin),
+            blocktype: self.cfg.blocktype(w.remedy),
+            length: BanLength::For(left),
+            cause: Cause::default(),
+        })
     }
 }
 
@@ -100,10 +118,9 @@ impl Core {
         }
         let mut requests = Vec::with_capacity(changes.ban.len());
         for w in &changes.ban {
-            let Ok(left) = w.until.duration_since(now) else {
+            let Some(request) = link.request(w, now) else {
                 continue;
             };
-            let blocktype = link.cfg.blocktype(w.remedy);
             match self.manager.get(&w.target) {
                 // A jail's or a person's ban stays as they made it (its block type, its
                 // deadline); the decision is enforced again if that ban ends first.
@@ -111,7 +128,7 @@ impl Core {
                 // Already enforced: LAPI's durations, counted at each answer, move by
                 // fractions of a second; rewriting every ban for that would be noise.
                 Some(b)
-                    if b.blocktype == blocktype
+                    if b.blocktype == request.blocktype
                         && b.expires_at.is_some_and(|e| e + DEADLINE_SLACK >= w.until) =>
                 {
                     continue
@@ -128,13 +145,7 @@ impl Core {
                 );
                 continue;
             }
-            requests.push(BanRequest {
-                target: w.target,
-                jail: JailId::crowdsec(&w.origin),
-                blocktype,
-                length: BanLength::For(left),
-                cause: Cause::default(),
-            });
+            requests.push(request);
         }
         // What LAPI no longer names, and after a whole set, the CrowdSec bans it lacks (kept
         // from before a restart): lifted, unless a jail or a person banned them since.
@@ -238,16 +249,7 @@ impl Core {
             if self.manager.ignore_list().covering(&w.target).is_some() {
                 continue;
             }
-            let Ok(left) = w.until.duration_since(now) else {
-                continue;
-            };
-            requests.push(BanRequest {
-                target: w.target,
-                jail: JailId::crowdsec(&w.origin),
-                blocktype: link.cfg.blocktype(w.remedy),
-                length: BanLength::For(left),
-                cause: Cause::default(),
-            });
+            requests.extend(link.request(&w, now));
         }
         self.ban_crowdsec(requests);
     }
