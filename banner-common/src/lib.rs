@@ -17,9 +17,10 @@ pub mod map_name {
     pub const ALLOW_V6: &str = "allow_v6";
     pub const COUNTERS: &str = "counters";
     pub const SETTINGS: &str = "settings";
+    pub const SCOPES: &str = "scopes";
     /// Every map the controller pins, in a stable order.
-    pub const ALL: [&str; 8] = [
-        BANS_V4, BANS_V6, PREFIX_V4, PREFIX_V6, ALLOW_V4, ALLOW_V6, COUNTERS, SETTINGS,
+    pub const ALL: [&str; 9] = [
+        BANS_V4, BANS_V6, PREFIX_V4, PREFIX_V6, ALLOW_V4, ALLOW_V6, COUNTERS, SETTINGS, SCOPES,
     ];
 }
 
@@ -66,7 +67,7 @@ const fn size<T>() -> u32 {
 /// Every map, in [`map_name::ALL`]'s order: the one statement of their shapes, read by the
 /// controller to create, check and reuse pinned maps, and checked against the kernel
 /// program's own declarations by the asserts in banner-ebpf.
-pub const MAPS: [MapSpec; 8] = [
+pub const MAPS: [MapSpec; 9] = [
     MapSpec {
         name: map_name::BANS_V4,
         kind: MapKind::Hash,
@@ -123,6 +124,13 @@ pub const MAPS: [MapSpec; 8] = [
         value_size: size::<Settings>(),
         capacity: MapCapacity::Fixed(1),
     },
+    MapSpec {
+        name: map_name::SCOPES,
+        kind: MapKind::Array,
+        key_size: 4,
+        value_size: size::<PortSet>(),
+        capacity: MapCapacity::Fixed(MAX_SCOPES),
+    },
 ];
 
 /// The contract's entry for a map name.
@@ -158,6 +166,10 @@ pub const DEFAULT_MAX_EXACT_BANS: u32 = 1_000_000;
 pub const DEFAULT_MAX_PREFIX_BANS: u32 = 65_536;
 /// Capacity of each allowlist trie.
 pub const MAX_ALLOW_ENTRIES: u32 = 16_384;
+/// Slots of the port-scope array. Slot 0 is never used: a ban's scope 0 means every port.
+/// Each slot is 16 KiB, allocated up front by the kernel, so there are few: one per distinct
+/// set of ports the jails ban (their unions included), which is a handful in practice.
+pub const MAX_SCOPES: u32 = 32;
 
 /// How a banned source is treated.
 #[repr(u32)]
@@ -220,8 +232,34 @@ pub struct BanEntry {
     pub last_seen_ns: u64,
     /// A [`BlockType`] as u32.
     pub blocktype: u32,
-    /// Reserved, zero. Explicit so the struct has no implicit padding.
-    pub flags: u32,
+    /// 0: the ban covers every packet of the source. Else the slot of `scopes` holding the
+    /// ports it covers; packets to other ports pass.
+    pub scope: u32,
+}
+
+/// The ports a scoped ban covers: one bit per port (bit `p % 64` of word `p / 64`), for TCP
+/// and for UDP. A bitmap, not a list of ranges, so the check is one load whatever the scope.
+/// Fragments of a scoped source's packets are enforced as if in scope (only the first carries
+/// ports); other protocols pass.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortSet {
+    pub tcp: [u64; 1024],
+    pub udp: [u64; 1024],
+}
+
+impl PortSet {
+    pub const EMPTY: PortSet = PortSet {
+        tcp: [0; 1024],
+        udp: [0; 1024],
+    };
+
+    /// Does the set hold `port` of protocol `tcp` (else UDP)?
+    #[inline(always)]
+    pub fn holds(&self, tcp: bool, port: u16) -> bool {
+        let words = if tcp { &self.tcp } else { &self.udp };
+        words[(port >> 6) as usize] & (1u64 << (port & 63)) != 0
+    }
 }
 
 impl BanEntry {
@@ -407,6 +445,7 @@ mod pod {
     unsafe impl aya::Pod for super::BanEntry {}
     unsafe impl aya::Pod for super::AllowEntry {}
     unsafe impl aya::Pod for super::Settings {}
+    unsafe impl aya::Pod for super::PortSet {}
 }
 
 const _: () = {
@@ -417,6 +456,7 @@ const _: () = {
     assert!(core::mem::align_of::<BanEntry>() == 8);
     assert!(core::mem::size_of::<AllowEntry>() == 4);
     assert!(core::mem::size_of::<Settings>() == 32);
+    assert!(core::mem::size_of::<PortSet>() == 16_384);
 };
 
 #[cfg(test)]
@@ -449,7 +489,7 @@ mod tests {
         assert_eq!(offset_of!(BanEntry, tarpitted), 16);
         assert_eq!(offset_of!(BanEntry, last_seen_ns), 24);
         assert_eq!(offset_of!(BanEntry, blocktype), 32);
-        assert_eq!(offset_of!(BanEntry, flags), 36);
+        assert_eq!(offset_of!(BanEntry, scope), 36);
     }
 
     #[test]
@@ -519,6 +559,16 @@ mod tests {
             tarpit_isn_v6(&k, &a, &b, 1, 2),
             tarpit_isn_v6(&k, &b, &b, 1, 2)
         );
+    }
+
+    #[test]
+    fn a_port_set_holds_exactly_its_bits() {
+        let mut set = PortSet::EMPTY;
+        set.tcp[0] = 1 << 22;
+        set.tcp[1023] = 1 << 63;
+        set.udp[0] = 1 << 53;
+        assert!(set.holds(true, 22) && set.holds(true, 65_535) && set.holds(false, 53));
+        assert!(!set.holds(false, 22) && !set.holds(true, 53) && !set.holds(true, 23));
     }
 
     #[test]

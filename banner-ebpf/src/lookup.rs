@@ -1,10 +1,13 @@
 //! Ban and allowlist lookups. Exact addresses live in hash maps (the fast path); prefixes in
 //! LPM tries, consulted only when the controller says prefix bans exist.
 
-use aya_ebpf::btf_maps::lpm_trie::Key;
+use aya_ebpf::{btf_maps::lpm_trie::Key, programs::XdpContext};
 use banner_common::{BanEntry, Ipv4Key, Ipv4PrefixKey, Ipv6Key};
 
-use crate::{parse::Source, ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, PREFIX_V4, PREFIX_V6, SETTINGS};
+use crate::{
+    parse::{read_be16, Packet, Source, IPPROTO_TCP, IPPROTO_UDP},
+    ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, PREFIX_V4, PREFIX_V6, SCOPES, SETTINGS,
+};
 
 /// What the ban lookup found for a source.
 pub enum Found {
@@ -76,6 +79,31 @@ pub fn allowed(source: &Source) -> bool {
     match source {
         Source::V4(addr) => ALLOW_V4.get(&Key::new(32, Ipv4Key { addr: *addr })).is_some(),
         Source::V6(addr) => ALLOW_V6.get(&Key::new(128, Ipv6Key { addr: *addr })).is_some(),
+    }
+}
+
+/// Is the packet inside the ports of scope slot `scope`?
+///
+/// What cannot be judged is enforced, as an unscoped ban would be: a scope slot the map lacks,
+/// a fragment (only the first one carries ports, and the rest make the same datagram), a
+/// transport header cut short. Protocols without ports (ICMP, ...) are outside every scope.
+#[inline(always)]
+pub fn in_scope(ctx: &XdpContext, packet: &Packet, scope: u32) -> bool {
+    let Some(set) = SCOPES.get(scope) else {
+        return true;
+    };
+    if packet.fragment {
+        return true;
+    }
+    let tcp = match packet.l4_proto {
+        IPPROTO_TCP => true,
+        IPPROTO_UDP => false,
+        _ => return false,
+    };
+    // The destination port sits at offset 2 of both headers.
+    match read_be16(ctx, packet.l4_off + 2) {
+        Some(port) => set.holds(tcp, port),
+        None => true,
     }
 }
 

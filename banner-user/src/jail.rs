@@ -22,6 +22,7 @@ use crate::{
     duration::BanLength,
     filter::{Failure, FailureKind},
     model::{BlockType, JailId},
+    scope::Scope,
 };
 
 /// How bans grow for repeat offenders: bantime x factor^(n-1), capped at maxtime, where n
@@ -44,7 +45,7 @@ impl Default for Increment {
 }
 
 /// A jail's numbers.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct JailPolicy {
     pub bantime: BanLength,
     pub findtime: Duration,
@@ -54,6 +55,8 @@ pub struct JailPolicy {
     pub max_tracked: usize,
     /// IPv6 sources are counted and banned per prefix of this length (128: per address).
     pub ipv6_prefix: u8,
+    /// The ports its bans cover (`ports`, `protocol`); None: the whole address.
+    pub scope: Scope,
 }
 
 /// The prefix IPv6 failures are counted by unless configured: an attacker's host owns a
@@ -456,6 +459,7 @@ impl Jail {
             jail: self.name.clone(),
             blocktype: self.policy.blocktype,
             length: self.policy.ban_length(previous),
+            scope: self.policy.scope.clone(),
             cause: Cause {
                 failures: count,
                 lines: lines.into(),
@@ -551,6 +555,7 @@ mod tests {
             increment: Increment::default(),
             max_tracked: 1000,
             ipv6_prefix: 64,
+            scope: None,
         }
     }
 
@@ -884,6 +889,7 @@ mod tests {
         );
         let exact = JailPolicy {
             ipv6_prefix: 128,
+            scope: None,
             ..policy()
         };
         let mut jail = Jail::new("sshd".into(), exact, false);

@@ -22,6 +22,7 @@ pub mod import;
 pub mod jail;
 pub mod model;
 pub mod protocol;
+pub mod scope;
 pub mod source;
 pub mod state;
 pub mod subscribers;

@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr, sync::Arc, time::SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::addr::IpPrefix;
+use crate::{addr::IpPrefix, scope::Scope};
 
 /// How a banned source is treated (user-space side of [`banner_common::BlockType`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -149,14 +149,18 @@ pub struct Ban {
     /// How many times this target has been banned by this jail (1 for the first ban); drives
     /// `bantime_increment`.
     pub count: u32,
+    /// The ports it covers; None: the whole address.
+    pub scope: Scope,
 }
 
 /// What enforcement needs to know of a ban.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockSpec {
     pub target: IpPrefix,
     pub blocktype: BlockType,
     pub expires_at: Option<SystemTime>,
+    /// None: every port of the target.
+    pub scope: Scope,
 }
 
 impl From<&Ban> for BlockSpec {
@@ -165,6 +169,7 @@ impl From<&Ban> for BlockSpec {
             target: b.target,
             blocktype: b.blocktype,
             expires_at: b.expires_at,
+            scope: b.scope.clone(),
         }
     }
 }

@@ -16,7 +16,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{addr::IpPrefix, model::BlockType};
+use crate::{addr::IpPrefix, model::BlockType, scope::PortScope};
 
 const LOG_NAME: &str = "bans.log";
 
@@ -50,6 +50,30 @@ pub struct BanRecord {
     /// Unix seconds; None = permanent.
     pub expires_at: Option<u64>,
     pub count: u32,
+    /// The ports the ban covers (`tcp:22 udp:53`); absent: the whole address. Records
+    /// written before port scopes existed have none, and mean the whole address.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ports")]
+    pub ports: Option<PortScope>,
+}
+
+/// A scope in the log as its text form, which reads back to the same scope.
+mod ports {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::scope::PortScope;
+
+    pub fn serialize<S: Serializer>(v: &Option<PortScope>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(scope) => s.serialize_str(&scope.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PortScope>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| text.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// What loading found besides the records.
@@ -269,6 +293,7 @@ mod tests {
             banned_at: 1_000,
             expires_at: Some(4_600),
             count,
+            ports: None,
         })
     }
 

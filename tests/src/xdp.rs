@@ -49,12 +49,24 @@ impl Loaded {
         blocktype: banner::model::BlockType,
         expires_at: Option<std::time::SystemTime>,
     ) {
+        self.ban_scoped(target, blocktype, expires_at, None);
+    }
+
+    /// Ban `target` on the ports of `scope` only (`tcp:22 udp:53`; None: every port).
+    pub fn ban_scoped(
+        &mut self,
+        target: &str,
+        blocktype: banner::model::BlockType,
+        expires_at: Option<std::time::SystemTime>,
+        scope: Option<&str>,
+    ) {
         use banner::backend::Backend as _;
         self.backend
             .block(&[banner::model::BlockSpec {
                 target: target.parse().expect("test target"),
                 blocktype,
                 expires_at,
+                scope: scope.map(|s| std::sync::Arc::new(s.parse().expect("test scope"))),
             }])
             .expect("block");
     }

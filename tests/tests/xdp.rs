@@ -319,6 +319,7 @@ fn a_full_map_refuses_the_new_ban_and_evicts_nothing() {
             target: "198.18.1.3".parse().unwrap(),
             blocktype: BlockType::Drop,
             expires_at: in_an_hour(),
+            scope: None,
         }])
         .unwrap_err();
     assert!(
@@ -438,4 +439,152 @@ fn device_types_pick_the_program_or_are_refused() {
     // InfiniBand (32) and raw 802.11 with radiotap (803) have headers we do not read.
     assert_eq!(LinkLayer::of_arphrd(32), None);
     assert_eq!(LinkLayer::of_arphrd(803), None);
+}
+
+#[test]
+fn a_port_scoped_ban_stops_only_its_ports_and_protocols() {
+    let mut x = Loaded::new("scope", 1024);
+    let src = ip("198.18.1.9");
+    let host = ip(HOST4);
+    let tcp_to = |port| {
+        frame(
+            src,
+            host,
+            &[],
+            PROTO_TCP,
+            &tcp(src, host, 41000, port, 1, 0, 0x02, 64240, b""),
+        )
+    };
+    let udp_to = |port| {
+        frame(
+            src,
+            host,
+            &[],
+            PROTO_UDP,
+            &udp(src, host, 40000, port, b"probe"),
+        )
+    };
+    x.ban_scoped(
+        "198.18.1.9",
+        BlockType::Drop,
+        in_an_hour(),
+        Some("tcp:22,1000-2000 udp:53"),
+    );
+    assert_eq!(x.verdict(&tcp_to(22)), XDP_DROP);
+    assert_eq!(x.verdict(&tcp_to(1000)), XDP_DROP);
+    assert_eq!(x.verdict(&tcp_to(2000)), XDP_DROP);
+    assert_eq!(x.verdict(&udp_to(53)), XDP_DROP);
+    assert_eq!(x.verdict(&tcp_to(21)), XDP_PASS);
+    assert_eq!(x.verdict(&tcp_to(2001)), XDP_PASS);
+    assert_eq!(x.verdict(&tcp_to(53)), XDP_PASS, "udp's port is not tcp's");
+    assert_eq!(x.verdict(&udp_to(22)), XDP_PASS, "tcp's port is not udp's");
+    let ping = frame(src, host, &[], PROTO_ICMP, &icmp_echo(1, 1));
+    assert_eq!(x.verdict(&ping), XDP_PASS, "no ports: outside every scope");
+
+    // A tarpit scoped to ssh answers there and lets the web through.
+    x.ban_scoped(
+        "198.18.1.9",
+        BlockType::Tarpit,
+        in_an_hour(),
+        Some("tcp:22"),
+    );
+    assert_eq!(x.verdict(&tcp_to(22)), tests::XDP_TX);
+    assert_eq!(x.verdict(&tcp_to(443)), XDP_PASS);
+    assert_eq!(x.verdict(&udp_to(53)), XDP_PASS, "the scope was replaced");
+
+    // Back to every port; IPv6 and prefixes carry scopes too.
+    x.ban("198.18.1.9", in_an_hour());
+    assert_eq!(x.verdict(&tcp_to(443)), XDP_DROP);
+    let src6 = ip("2001:db8:5::9");
+    let host6 = ip(HOST6);
+    x.ban_scoped(
+        "2001:db8:5::/64",
+        BlockType::Drop,
+        in_an_hour(),
+        Some("tcp:443"),
+    );
+    let web6 = frame(
+        src6,
+        host6,
+        &[],
+        PROTO_TCP,
+        &tcp(src6, host6, 41000, 443, 1, 0, 0x02, 64240, b""),
+    );
+    let ssh6 = frame(
+        src6,
+        host6,
+        &[],
+        PROTO_TCP,
+        &tcp(src6, host6, 41000, 22, 1, 0, 0x02, 64240, b""),
+    );
+    assert_eq!(x.verdict(&web6), XDP_DROP);
+    assert_eq!(x.verdict(&ssh6), XDP_PASS);
+    // list() reads the scopes back.
+    let listed = x.backend.list().unwrap();
+    let scope_of = |t: &str| {
+        let t: IpPrefix = t.parse().unwrap();
+        listed
+            .iter()
+            .find(|e| e.target == t)
+            .map(|e| banner::scope::describe(&e.scope))
+    };
+    assert_eq!(scope_of("2001:db8:5::/64").as_deref(), Some("tcp:443"));
+    assert_eq!(scope_of("198.18.1.9").as_deref(), Some("all ports"));
+}
+
+#[test]
+fn scope_slots_are_reused_and_freed_when_no_ban_needs_them() {
+    let mut x = Loaded::new("slots", 1024);
+    let max = banner_common::MAX_SCOPES as u16;
+    // More distinct scopes over time than there are slots: each earlier ban is lifted first,
+    // so its slot is free again.
+    for i in 0..max * 2 {
+        let target = format!("198.18.2.{}", i % 200 + 1);
+        let port = 1000 + i;
+        x.ban_scoped(
+            &target,
+            BlockType::Drop,
+            in_an_hour(),
+            Some(&format!("tcp:{port}")),
+        );
+        let src = ip(&target);
+        let host = ip(HOST4);
+        let to = |p| {
+            frame(
+                src,
+                host,
+                &[],
+                PROTO_TCP,
+                &tcp(src, host, 41000, p, 1, 0, 0x02, 64240, b""),
+            )
+        };
+        assert_eq!(x.verdict(&to(port)), XDP_DROP, "ban {i}");
+        assert_eq!(x.verdict(&to(port + 1)), XDP_PASS, "ban {i}");
+        x.backend.unblock(&[target.parse().unwrap()]).unwrap();
+    }
+    // With every slot held, one more scope is enforced on every port rather than not at all.
+    for i in 1..max {
+        x.ban_scoped(
+            &format!("198.18.3.{i}"),
+            BlockType::Drop,
+            in_an_hour(),
+            Some(&format!("tcp:{}", 3000 + i)),
+        );
+    }
+    x.ban_scoped(
+        "198.18.4.1",
+        BlockType::Drop,
+        in_an_hour(),
+        Some("tcp:9999"),
+    );
+    let src = ip("198.18.4.1");
+    let host = ip(HOST4);
+    let other = frame(
+        src,
+        host,
+        &[],
+        PROTO_TCP,
+        &tcp(src, host, 41000, 80, 1, 0, 0x02, 64240, b""),
+    );
+    assert_eq!(x.verdict(&other), XDP_DROP);
 }

@@ -231,6 +231,7 @@ pub fn parse_save(text: &str, blocktype: BlockType, now: SystemTime) -> Vec<Enfo
             target,
             blocktype,
             expires_at,
+            scope: None,
             hits: Hits {
                 dropped: if blocktype == BlockType::Drop {
                     packets
@@ -324,7 +325,7 @@ impl IptablesBackend {
             .long
             .values()
             .filter(|(_, kernel_end)| *kernel_end <= now + REARM_AHEAD)
-            .map(|(spec, _)| *spec)
+            .map(|(spec, _)| spec.clone())
             .collect();
         if !due.is_empty() {
             log::info!(
@@ -417,7 +418,7 @@ impl Backend for IptablesBackend {
         for b in bans {
             match b.expires_at {
                 Some(t) if t.duration_since(now).is_ok_and(|d| d > cap) => {
-                    self.long.insert(b.target, (*b, now + cap));
+                    self.long.insert(b.target, (b.clone(), now + cap));
                 }
                 _ => {
                     self.long.remove(&b.target);
@@ -553,6 +554,7 @@ mod tests {
             target: t.parse().unwrap(),
             blocktype,
             expires_at: secs.map(|s| now + Duration::from_secs(s)),
+            scope: None,
         }
     }
 
@@ -749,7 +751,7 @@ mod tests {
         // in the kernel if banner died).
         let now = SystemTime::now();
         let forty_days = spec("198.18.0.1", BlockType::Drop, Some(40 * 86_400), now);
-        let batch = block_batch(&[forty_days], false, now);
+        let batch = block_batch(std::slice::from_ref(&forty_days), false, now);
         assert!(
             batch.contains(&format!("timeout {IPSET_MAX_TIMEOUT} -exist")),
             "{batch}"
@@ -759,7 +761,7 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.answer("-j TARPIT", Err("no TARPIT"));
         let mut b = IptablesBackend::open(Box::new(runner.clone()), 1000).unwrap();
-        b.block(&[forty_days]).unwrap();
+        b.block(std::slice::from_ref(&forty_days)).unwrap();
         assert!(b.long.contains_key(&forty_days.target));
         // As if 24 days had passed: the kernel's timeout is about to run out.
         b.long.get_mut(&forty_days.target).unwrap().1 = now;

@@ -57,7 +57,7 @@ impl Backend for MemoryBackend {
             return Err(BackendError::Setup("injected failure".into()));
         }
         for b in bans {
-            s.bans.insert(b.target, *b);
+            s.bans.insert(b.target, b.clone());
         }
         Ok(())
     }
@@ -88,6 +88,7 @@ impl Backend for MemoryBackend {
                 target: b.target,
                 blocktype: b.blocktype,
                 expires_at: b.expires_at,
+                scope: b.scope.clone(),
                 hits: Hits::default(),
             })
             .collect())

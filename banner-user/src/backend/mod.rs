@@ -16,6 +16,7 @@ use banner_common::counter;
 use crate::{
     addr::IpPrefix,
     model::{BlockSpec, BlockType},
+    scope::Scope,
 };
 
 /// A ban as the backend enforces it, with what it has seen of it.
@@ -25,6 +26,8 @@ pub struct Enforced {
     pub blocktype: BlockType,
     pub expires_at: Option<SystemTime>,
     pub hits: Hits,
+    /// The ports it covers; None: the whole address.
+    pub scope: Scope,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

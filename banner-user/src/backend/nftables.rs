@@ -214,6 +214,7 @@ pub fn parse_set(json: &str, now: SystemTime) -> Vec<Enforced> {
                 target,
                 blocktype: BlockType::Drop,
                 expires_at,
+                scope: None,
                 hits: Hits {
                     dropped,
                     tarpitted: 0,
@@ -407,6 +408,7 @@ mod tests {
             target: t.parse().unwrap(),
             blocktype: BlockType::Drop,
             expires_at: secs.map(|s| now + Duration::from_secs(s)),
+            scope: None,
         }
     }
 

@@ -156,6 +156,7 @@ mod tests {
             banned_at: at,
             expires_at: secs.map(|s| at + Duration::from_secs(s)),
             count: 2,
+            scope: None,
         }
     }
 

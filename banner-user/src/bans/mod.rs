@@ -16,6 +16,7 @@ use crate::{
     clock::{from_unix_secs, unix_secs, Clock},
     duration::BanLength,
     model::{Ban, BlockSpec, BlockType, JailId},
+    scope::{self, Scope},
     state::{replay, BanRecord, Record, StateError, Store},
 };
 
@@ -80,6 +81,8 @@ pub struct BanRequest {
     pub jail: JailId,
     pub blocktype: BlockType,
     pub length: BanLength,
+    /// The ports it covers; None: the whole address.
+    pub scope: Scope,
     /// What made the jail decide (empty for bans by hand).
     pub cause: Cause,
 }
@@ -177,6 +180,9 @@ pub struct BanManager {
     health: Health,
     /// What happened since the owner last took them ([`Self::take_events`]).
     events: Vec<BanEvent>,
+    /// The active bans that cover only some ports: few, and looked at whenever a whole prefix
+    /// is banned (see [`Self::widen_inside`]).
+    scoped: BTreeSet<IpPrefix>,
 }
 
 /// How long a lifted ban is remembered (for bantime_increment and `ban #n` in the log): a
@@ -208,6 +214,7 @@ impl BanManager {
             expiry_retry: None,
             health: Health::Intact,
             events: Vec::new(),
+            scoped: BTreeSet::new(),
         }
     }
 
@@ -294,6 +301,7 @@ impl BanManager {
             target,
             blocktype,
             expires_at,
+            scope,
             ..
         } in self.backend.list()?
         {
@@ -312,6 +320,7 @@ impl BanManager {
                 banned_at: now,
                 expires_at,
                 count: 1,
+                scope,
             };
             self.store.append(&[Record::Ban(record_from_ban(&ban))])?;
             self.insert_active(ban);
@@ -421,6 +430,7 @@ impl BanManager {
                         banned_at: now,
                         expires_at,
                         count,
+                        scope: self.narrowest(&req.target, &req.scope, &planned, &outcomes),
                     })
                 }
                 Some(old) => {
@@ -429,7 +439,14 @@ impl BanManager {
                         (Some(_), None) => true,
                         (Some(a), Some(b)) => b > a,
                     };
-                    if longer || old.blocktype != req.blocktype {
+                    // Two jails' ports add up; a ban of the whole address takes them all.
+                    let scope = self.narrowest(
+                        &req.target,
+                        &scope::union(&old.scope, &req.scope),
+                        &planned,
+                        &outcomes,
+                    );
+                    if longer || old.blocktype != req.blocktype || scope != old.scope {
                         BanOutcome::Extended(Ban {
                             target: req.target,
                             jail: req.jail.clone(),
@@ -437,6 +454,7 @@ impl BanManager {
                             banned_at: now,
                             expires_at: if longer { expires_at } else { old.expires_at },
                             count,
+                            scope,
                         })
                     } else {
                         BanOutcome::Unchanged(old)
@@ -462,6 +480,12 @@ impl BanManager {
         let finals: Vec<(Ban, Cause)> = finals
             .into_iter()
             .map(|(b, c)| (b.clone(), c.clone()))
+            .collect();
+        // Prefixes banned whole by this batch, whose scoped bans inside must follow.
+        let wholes: Vec<IpPrefix> = finals
+            .iter()
+            .filter(|(b, _)| b.scope.is_none() && !b.target.is_host())
+            .map(|(b, _)| b.target)
             .collect();
         let whole = |error| BatchError { index: 0, error };
         // A ban into a flushed firewall would print "banned" and enforce nothing.
@@ -527,8 +551,77 @@ impl BanManager {
             self.events.push(event);
             self.stats.bans_total += 1;
         }
+        self.widen_inside(&wholes);
         self.compact_if_needed();
         Ok(outcomes)
+    }
+
+    /// `scope` for a ban of `target`, or the whole address when a ban of a wider prefix already
+    /// takes it whole (active, or planned earlier in the batch). The kernel program enforces
+    /// the longest match only, so a port-scoped ban inside a banned prefix would otherwise
+    /// open the prefix's other ports to that address.
+    fn narrowest(
+        &self,
+        target: &IpPrefix,
+        scope: &Scope,
+        planned: &HashMap<IpPrefix, usize>,
+        outcomes: &[BanOutcome],
+    ) -> Scope {
+        scope.as_ref()?;
+        let whole = |wider: &IpPrefix| match planned.get(wider) {
+            Some(&i) => outcomes_ban(outcomes, i).scope.is_none(),
+            None => self.active.get(wider).is_some_and(|b| b.scope.is_none()),
+        };
+        let covered = (0..target.prefix_len())
+            .map(|len| IpPrefix::containing(target.addr(), len))
+            .any(|wider| whole(&wider));
+        if covered {
+            None
+        } else {
+            scope.clone()
+        }
+    }
+
+    /// After whole-address bans of the prefixes `wholes`: port-scoped bans inside them take
+    /// the whole address too (see [`Self::narrowest`]), until they end. Best effort: a failure
+    /// is logged, and the next ban or restart tries again.
+    fn widen_inside(&mut self, wholes: &[IpPrefix]) {
+        if wholes.is_empty() || self.scoped.is_empty() {
+            return;
+        }
+        let widened: Vec<Ban> = self
+            .scoped
+            .iter()
+            .filter(|t| wholes.iter().any(|w| w != *t && w.contains(t)))
+            .filter_map(|t| self.active.get(t))
+            .map(|b| Ban {
+                scope: None,
+                ..b.clone()
+            })
+            .collect();
+        if widened.is_empty() {
+            return;
+        }
+        let specs: Vec<BlockSpec> = widened.iter().map(BlockSpec::from).collect();
+        let records: Vec<Record> = widened
+            .iter()
+            .map(|b| Record::Ban(record_from_ban(b)))
+            .collect();
+        if let Err(e) = self.backend.block(&specs) {
+            self.stats.backend_errors += 1;
+            log::warn!("widening {} port-scoped bans failed: {e}", specs.len());
+            return;
+        }
+        if let Err(e) = self.store.append(&records) {
+            log::warn!("saving {} widened bans failed: {e}", records.len());
+        }
+        for ban in widened {
+            self.events.push(BanEvent::Extended {
+                ban: ban.clone(),
+                cause: Cause::default(),
+            });
+            self.insert_active(ban);
+        }
     }
 
     /// Lift a ban. Returns the ban that was lifted, or None if the target was not banned.
@@ -705,11 +798,17 @@ impl BanManager {
         if let Some(t) = ban.expires_at {
             self.deadlines.insert((t, ban.target));
         }
+        if ban.scope.is_some() {
+            self.scoped.insert(ban.target);
+        } else {
+            self.scoped.remove(&ban.target);
+        }
         self.active.insert(ban.target, ban);
     }
 
     fn remove_active(&mut self, target: &IpPrefix) -> Option<Ban> {
         let ban = self.active.remove(target)?;
+        self.scoped.remove(target);
         if let Some(t) = ban.expires_at {
             self.deadlines.remove(&(t, ban.target));
         }
@@ -739,6 +838,7 @@ impl BanManager {
                         banned_at: *at,
                         expires_at: Some(*at),
                         count: *count,
+                        ports: None,
                     }));
                     records.push(Record::Unban {
                         target: *target,
@@ -771,6 +871,7 @@ fn ban_from_record(r: &BanRecord) -> Ban {
         banned_at: from_unix_secs(r.banned_at),
         expires_at: r.expires_at.map(from_unix_secs),
         count: r.count,
+        scope: r.ports.clone().map(Arc::new),
     }
 }
 
@@ -782,6 +883,7 @@ fn record_from_ban(b: &Ban) -> BanRecord {
         banned_at: unix_secs(b.banned_at),
         expires_at: b.expires_at.map(unix_secs),
         count: b.count,
+        ports: b.scope.as_deref().cloned(),
     }
 }
 
@@ -829,7 +931,106 @@ mod tests {
             cause: Cause::default(),
             blocktype: BlockType::Drop,
             length: BanLength::For(Duration::from_secs(secs)),
+            scope: None,
         }
+    }
+
+    fn scoped(target: &str, secs: u64, ports: &str) -> BanRequest {
+        BanRequest {
+            scope: Some(Arc::new(ports.parse().unwrap())),
+            ..req(target, secs)
+        }
+    }
+
+    fn scope_of(m: &BanManager, target: &str) -> String {
+        scope::describe(&m.get(&target.parse().unwrap()).unwrap().scope)
+    }
+
+    #[test]
+    fn port_scopes_add_up_and_the_whole_address_wins() {
+        let f = Fixture::new();
+        let backend = MemoryBackend::default();
+        let mut m = f.manager(backend.clone());
+        assert!(matches!(
+            m.ban(scoped("198.18.0.7", 600, "tcp:22")).unwrap(),
+            BanOutcome::New(_)
+        ));
+        assert_eq!(scope_of(&m, "198.18.0.7"), "tcp:22");
+        // Another jail's ports, no longer: the ban now covers both, until the later end.
+        let out = m.ban(scoped("198.18.0.7", 300, "tcp:80,443")).unwrap();
+        assert!(matches!(out, BanOutcome::Extended(_)), "{out:?}");
+        assert_eq!(scope_of(&m, "198.18.0.7"), "tcp:22,80,443");
+        assert_eq!(
+            out.ban().expires_at,
+            Some(f.clock.now() + Duration::from_secs(600))
+        );
+        // The same ports again change nothing.
+        assert!(matches!(
+            m.ban(scoped("198.18.0.7", 60, "tcp:22")).unwrap(),
+            BanOutcome::Unchanged(_)
+        ));
+        // A ban of the whole address (recidive, by hand) takes every port; a later scoped
+        // ban does not narrow it again.
+        m.ban(req("198.18.0.7", 60)).unwrap();
+        assert_eq!(scope_of(&m, "198.18.0.7"), "all ports");
+        m.ban(scoped("198.18.0.7", 6000, "tcp:22")).unwrap();
+        assert_eq!(scope_of(&m, "198.18.0.7"), "all ports");
+        // The backend was told each time.
+        let kernel = backend.state();
+        let spec = kernel.bans.get(&"198.18.0.7".parse().unwrap()).unwrap();
+        assert_eq!(spec.scope, None);
+    }
+
+    #[test]
+    fn a_scoped_ban_inside_a_banned_prefix_takes_the_whole_address() {
+        // The kernel enforces the longest match: a scoped /32 inside a banned /24 would open
+        // the /24's other ports to that address.
+        let f = Fixture::new();
+        let backend = MemoryBackend::default();
+        let mut m = f.manager(backend.clone());
+        m.ban(scoped("198.18.5.9", 600, "tcp:22")).unwrap();
+        m.ban(scoped("198.18.6.9", 600, "tcp:22")).unwrap();
+        m.ban(req("198.18.5.0/24", 60)).unwrap();
+        assert_eq!(scope_of(&m, "198.18.5.9"), "all ports", "widened");
+        assert_eq!(scope_of(&m, "198.18.6.9"), "tcp:22", "outside: untouched");
+        assert_eq!(
+            backend.state().bans[&"198.18.5.9".parse().unwrap()].scope,
+            None
+        );
+        // And the other order: the prefix first.
+        m.ban(scoped("198.18.5.10", 600, "tcp:22")).unwrap();
+        assert_eq!(scope_of(&m, "198.18.5.10"), "all ports");
+        // In one batch, either order.
+        let out = m
+            .ban_batch(&[
+                scoped("198.18.7.1", 600, "tcp:22"),
+                req("198.18.7.0/24", 60),
+            ])
+            .unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(scope_of(&m, "198.18.7.1"), "all ports");
+        let events = m.take_events();
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, BanEvent::Extended { ban, .. } if ban.target == "198.18.5.9".parse().unwrap())));
+    }
+
+    #[test]
+    fn scopes_survive_a_restart() {
+        let f = Fixture::new();
+        {
+            let mut m = f.manager(MemoryBackend::default());
+            m.ban(scoped("198.18.0.7", 600, "tcp:22,1000-2000 udp:53"))
+                .unwrap();
+            m.ban(req("198.18.0.8", 600)).unwrap();
+        }
+        let backend = MemoryBackend::default();
+        let m = f.manager(backend.clone());
+        assert_eq!(scope_of(&m, "198.18.0.7"), "tcp:22,1000-2000 udp:53");
+        assert_eq!(scope_of(&m, "198.18.0.8"), "all ports");
+        assert!(backend.state().bans[&"198.18.0.7".parse().unwrap()]
+            .scope
+            .is_some());
     }
 
     #[test]
@@ -1067,6 +1268,7 @@ mod tests {
                     target,
                     blocktype: BlockType::Tarpit,
                     expires_at: exp,
+                    scope: None,
                 },
             );
         }

@@ -637,6 +637,8 @@ impl Config {
             increment: self.increment,
             max_tracked: self.max_tracked,
             ipv6_prefix: self.ipv6_prefix,
+            // Ports are a jail's own: [defaults] bans the whole address.
+            scope: None,
         }
     }
 

@@ -270,6 +270,7 @@ mod tests {
             banned_at: at,
             expires_at: Some(at + Duration::from_secs(3600)),
             count: 1,
+            scope: None,
         }
     }
 

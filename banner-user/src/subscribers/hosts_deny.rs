@@ -218,6 +218,7 @@ mod tests {
             banned_at: std::time::SystemTime::UNIX_EPOCH,
             expires_at: None,
             count: 1,
+            scope: None,
         }
     }
 

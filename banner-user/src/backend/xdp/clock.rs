@@ -9,6 +9,7 @@ use crate::{
     addr::IpPrefix,
     backend::{Enforced, Hits},
     model::BlockType,
+    scope::Scope,
     sys,
 };
 
@@ -44,7 +45,7 @@ impl Now {
         }
     }
 
-    pub(super) fn enforced(&self, target: IpPrefix, e: &BanEntry) -> Enforced {
+    pub(super) fn enforced(&self, target: IpPrefix, e: &BanEntry, scope: Scope) -> Enforced {
         Enforced {
             target,
             blocktype: match banner_common::BlockType::from_u32(e.blocktype) {
@@ -52,6 +53,7 @@ impl Now {
                 _ => BlockType::Drop,
             },
             expires_at: (e.expires_ns != 0).then(|| self.wall_at(e.expires_ns)),
+            scope,
             hits: Hits {
                 dropped: e.dropped,
                 tarpitted: e.tarpitted,

@@ -7,7 +7,7 @@
 //! `load` loads, pins and attaches; `clock` converts deadlines between the wall clock and the
 //! kernel's boot clock; this module keeps the maps.
 
-use std::{collections::HashSet, fs, path::PathBuf};
+use std::{collections::HashSet, fs, path::PathBuf, sync::Arc};
 
 use aya::{
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray},
@@ -15,12 +15,17 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use banner_common::{
-    counter, map_name, AllowEntry, BanEntry, Ipv4Key, Ipv4PrefixKey, Ipv6Key, Settings,
-    PROGRAM_NAME, PROGRAM_NAME_L3,
+    counter, map_name, AllowEntry, BanEntry, Ipv4Key, Ipv4PrefixKey, Ipv6Key, PortSet, Settings,
+    MAX_SCOPES, PROGRAM_NAME, PROGRAM_NAME_L3,
 };
 
 use super::{Backend, BackendError, Capacity, Counters, Enforced, Health, Slot};
-use crate::{addr::IpPrefix, model::BlockSpec, sys};
+use crate::{
+    addr::IpPrefix,
+    model::BlockSpec,
+    scope::{PortScope, Protocol, Scope},
+    sys,
+};
 
 mod clock;
 mod load;
@@ -92,6 +97,10 @@ pub struct XdpBackend {
     allow_v6: LpmTrie<MapData, Ipv6Key, AllowEntry>,
     counters: PerCpuArray<MapData, u64>,
     settings: Array<MapData, Settings>,
+    scopes: Array<MapData, PortSet>,
+    /// What each slot of `scopes` holds (slot 0, every port, holds nothing). A slot is written
+    /// only while no ban refers to it, so a ban's ports never change under it.
+    scope_slots: Vec<Option<Arc<PortScope>>>,
     attachments: Vec<Attachment>,
     mode: AttachMode,
     capacity: Capacity,
@@ -195,6 +204,15 @@ impl XdpBackend {
             PerCpuArray::try_from(take(map_name::COUNTERS)?).map_err(conv(map_name::COUNTERS))?;
         let settings =
             Array::try_from(take(map_name::SETTINGS)?).map_err(conv(map_name::SETTINGS))?;
+        let scopes: Array<MapData, PortSet> =
+            Array::try_from(take(map_name::SCOPES)?).map_err(conv(map_name::SCOPES))?;
+        // An adopted map keeps its scopes, and the bans pointing at them their ports.
+        let scope_slots = (0..MAX_SCOPES)
+            .map(|i| match scopes.get(&i, 0) {
+                Ok(set) if i > 0 => PortScope::from_bitmaps(&set.tcp, &set.udp).map(Arc::new),
+                _ => None,
+            })
+            .collect();
 
         let mut backend = Self {
             dir: opts.bpffs_dir.clone(),
@@ -207,6 +225,8 @@ impl XdpBackend {
             allow_v6,
             counters,
             settings,
+            scopes,
+            scope_slots,
             attachments,
             mode: opts.mode,
             capacity: Capacity {
@@ -293,11 +313,102 @@ impl XdpBackend {
             })
     }
 
+    /// The slot of `scopes` holding `scope` (0 for the whole address), written if new.
+    fn scope_slot(&mut self, scope: &Scope) -> Result<u32, BackendError> {
+        let Some(wanted) = scope else {
+            return Ok(0);
+        };
+        let found = |slots: &[Option<Arc<PortScope>>]| {
+            slots
+                .iter()
+                .position(|s| s.as_ref() == Some(wanted))
+                .map(|i| i as u32)
+        };
+        if let Some(i) = found(&self.scope_slots) {
+            return Ok(i);
+        }
+        let free = |slots: &[Option<Arc<PortScope>>]| {
+            slots
+                .iter()
+                .skip(1)
+                .position(Option::is_none)
+                .map(|i| i as u32 + 1)
+        };
+        if free(&self.scope_slots).is_none() {
+            // Free the slots no ban refers to any more (a walk of every ban: rare, as there
+            // are only as many scopes as distinct port sets).
+            let mut used = vec![false; self.scope_slots.len()];
+            let mut mark = |e: BanEntry| {
+                if let Some(u) = used.get_mut(e.scope as usize) {
+                    *u = true;
+                }
+            };
+            self.bans_v4
+                .iter()
+                .filter_map(Result::ok)
+                .for_each(|(_, e)| mark(e));
+            self.bans_v6
+                .iter()
+                .filter_map(Result::ok)
+                .for_each(|(_, e)| mark(e));
+            self.prefix_v4
+                .iter()
+                .filter_map(Result::ok)
+                .for_each(|(_, e)| mark(e));
+            self.prefix_v6
+                .iter()
+                .filter_map(Result::ok)
+                .for_each(|(_, e)| mark(e));
+            for (slot, used) in self.scope_slots.iter_mut().zip(used) {
+                if !used {
+                    *slot = None;
+                }
+            }
+        }
+        let Some(i) = free(&self.scope_slots) else {
+            return Err(setup(format!(
+                "all {} port-scope slots are in use: ports {wanted} cannot be enforced apart",
+                MAX_SCOPES - 1
+            )));
+        };
+        let set = PortSet {
+            tcp: wanted.bitmap(Protocol::Tcp),
+            udp: wanted.bitmap(Protocol::Udp),
+        };
+        self.scopes
+            .set(i, set, 0)
+            .map_err(|source| BackendError::Map {
+                op: "writing scope",
+                map: map_name::SCOPES,
+                target: wanted.to_string(),
+                source: Box::new(source),
+            })?;
+        self.scope_slots[i as usize] = Some(wanted.clone());
+        Ok(i)
+    }
+
+    /// What a ban entry's scope slot stands for.
+    fn scope_of(&self, e: &BanEntry) -> Scope {
+        match e.scope {
+            0 => None,
+            // An entry pointing at an empty slot is enforced whole by the kernel program.
+            i => self.scope_slots.get(i as usize).cloned().flatten(),
+        }
+    }
+
     fn insert(&mut self, spec: &BlockSpec, now: &Now) -> Result<bool, BackendError> {
+        let scope = match self.scope_slot(&spec.scope) {
+            Ok(slot) => slot,
+            Err(e) => {
+                // More distinct port sets than slots: ban the whole address rather than none.
+                log::warn!("{e}; {} is banned on every port", spec.target);
+                0
+            }
+        };
         let entry = |old: Option<BanEntry>| BanEntry {
             expires_ns: spec.expires_at.map_or(0, |t| now.boot_deadline(t)),
             blocktype: banner_common::BlockType::from(spec.blocktype) as u32,
-            flags: 0,
+            scope,
             ..old.unwrap_or_default()
         };
         let slot = Slot::of(&spec.target);
@@ -522,24 +633,32 @@ impl Backend for XdpBackend {
         let now = Now::read();
         let mut out = Vec::new();
         for (k, v) in self.bans_v4.iter().filter_map(Result::ok) {
-            out.push(now.enforced(IpPrefix::host(std::net::Ipv4Addr::from(k.addr).into()), &v));
+            out.push(now.enforced(
+                IpPrefix::host(std::net::Ipv4Addr::from(k.addr).into()),
+                &v,
+                self.scope_of(&v),
+            ));
         }
         for (k, v) in self.bans_v6.iter().filter_map(Result::ok) {
-            out.push(now.enforced(IpPrefix::host(std::net::Ipv6Addr::from(k.addr).into()), &v));
+            out.push(now.enforced(
+                IpPrefix::host(std::net::Ipv6Addr::from(k.addr).into()),
+                &v,
+                self.scope_of(&v),
+            ));
         }
         for (k, v) in self.prefix_v4.iter().filter_map(Result::ok) {
             let p = IpPrefix::containing(
                 std::net::Ipv4Addr::from(k.data().addr).into(),
                 k.prefix_len() as u8,
             );
-            out.push(now.enforced(p, &v));
+            out.push(now.enforced(p, &v, self.scope_of(&v)));
         }
         for (k, v) in self.prefix_v6.iter().filter_map(Result::ok) {
             let p = IpPrefix::containing(
                 std::net::Ipv6Addr::from(k.data().addr).into(),
                 k.prefix_len() as u8,
             );
-            out.push(now.enforced(p, &v));
+            out.push(now.enforced(p, &v, self.scope_of(&v)));
         }
         Ok(out)
     }

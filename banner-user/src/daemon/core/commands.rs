@@ -15,7 +15,7 @@ use super::{Core, Feed};
 
 impl Core {
     pub(super) fn jail_policy(&self, jail: &str) -> Option<JailPolicy> {
-        self.jails.get(jail).map(|s| s.jail.policy)
+        self.jails.get(jail).map(|s| s.jail.policy.clone())
     }
 
     /// The ban manager, for reading (what is banned, the allowlist, counters).
@@ -49,10 +49,12 @@ impl Core {
         };
         let length = cmd
             .length
-            .unwrap_or_else(|| policy.map_or(self.bantime, |p| p.bantime));
+            .unwrap_or_else(|| policy.as_ref().map_or(self.bantime, |p| p.bantime));
         let blocktype = cmd
             .blocktype
-            .unwrap_or(policy.map_or(self.blocktype, |p| p.blocktype));
+            .unwrap_or(policy.as_ref().map_or(self.blocktype, |p| p.blocktype));
+        // A ban in a jail's name covers that jail's ports.
+        let scope = policy.and_then(|p| p.scope);
         let mut requests = Vec::with_capacity(cmd.targets.len());
         let mut skipped = Vec::new();
         // Indices into the batch of what went to the manager (some may be skipped).
@@ -76,6 +78,7 @@ impl Core {
                 jail: jail.clone(),
                 blocktype,
                 length,
+                scope: scope.clone(),
                 cause: Default::default(),
             });
         }
@@ -145,7 +148,7 @@ impl Core {
                     Feed::Logs(cfg) => &cfg.filter_name,
                     Feed::Bans => "bans of the other jails",
                 },
-                policy: slot.jail.policy,
+                policy: slot.jail.policy.clone(),
                 stats: slot.jail.stats(),
                 tracked: slot.jail.tracked(),
                 counters: slot.counters.as_deref(),

@@ -49,6 +49,8 @@ impl Link {
             jail: JailId::crowdsec(&w.origin),
             blocktype: self.cfg.blocktype(w.remedy),
             length: BanLength::For(left),
+            // LAPI's decisions name addresses and ranges, never ports.
+            scope: None,
             cause: Cause::default(),
         })
     }

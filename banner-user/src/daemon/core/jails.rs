@@ -23,13 +23,13 @@ impl Core {
                 let dedupe = sources.get(&jc.name).copied().unwrap_or(jc.source_count()) > 1;
                 (
                     jc.name.clone(),
-                    jc.policy,
+                    jc.policy.clone(),
                     Feed::Logs(Box::new(jc.clone())),
                     dedupe,
                 )
             })
             .collect();
-        if let Some(p) = config.recidive {
+        if let Some(p) = config.recidive.clone() {
             wanted.push((RECIDIVE.to_string(), p, Feed::Bans, false));
         }
         let names: BTreeSet<String> = wanted.iter().map(|w| w.0.clone()).collect();

@@ -299,6 +299,7 @@ fn crowdsec_decisions_ban_with_their_deadline_and_are_lifted_when_deleted() {
             jail: JailId::Manual,
             blocktype: BlockType::Drop,
             length: BanLength::For(Duration::from_secs(86_400)),
+            scope: None,
             cause: Default::default(),
         })
         .unwrap();
@@ -429,6 +430,7 @@ fn taking_crowdsec_out_of_the_configuration_lifts_its_bans_only() {
             jail: JailId::Manual,
             blocktype: BlockType::Drop,
             length: BanLength::Permanent,
+            scope: None,
             cause: Default::default(),
         })
         .unwrap();

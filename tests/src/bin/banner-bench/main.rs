@@ -532,6 +532,7 @@ fn bench_xdp(quick: bool) -> Xdp {
         target,
         blocktype: BlockType::Drop,
         expires_at,
+        scope: None,
     };
     backend
         .block(&[spec(IpPrefix::host(bad4)), spec(IpPrefix::host(bad6))])
@@ -575,6 +576,7 @@ fn bench_xdp(quick: bool) -> Xdp {
             target: IpPrefix::host(tarpit4),
             blocktype: BlockType::Tarpit,
             expires_at,
+            scope: None,
         }])
         .expect("tarpit probe");
     use tests::packet::{tcp_frame, TCP_ACK, TCP_SYN};
@@ -698,6 +700,7 @@ fn bench_parse(quick: bool) -> Parse {
                 increment: Increment::default(),
                 max_tracked: 1_000_000,
                 ipv6_prefix: 64,
+                scope: None,
             },
             false,
         );

@@ -54,6 +54,7 @@ fn specs(n: usize, blocktype: BlockType) -> Vec<BlockSpec> {
                 target: IpPrefix::host(addr),
                 blocktype,
                 expires_at,
+                scope: None,
             }
         })
         .collect()
@@ -194,6 +195,7 @@ fn with_peer(lab: &Lab, n: usize) -> Vec<BlockSpec> {
         target: IpPrefix::host(lab.peer_v4()),
         blocktype: BlockType::Drop,
         expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
+        scope: None,
     });
     v
 }
