@@ -94,6 +94,9 @@ pub struct BanInfo {
     pub last_seen: Option<SystemTime>,
     /// How many times this jail has banned this target.
     pub count: u32,
+    /// The ports the ban covers (`tcp:22,1000-2000 udp:53`); absent: every port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<String>,
 }
 
 /// What a ban request did to one target.

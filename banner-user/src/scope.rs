@@ -140,6 +140,22 @@ impl PortScope {
         }
     }
 
+    /// A jail's `ports` and `protocol` that make this scope (a jail's scope has the same
+    /// ranges for each of its protocols).
+    pub fn config_form(&self) -> (Vec<String>, &'static str) {
+        let protocol = match (self.tcp.is_empty(), self.udp.is_empty()) {
+            (false, false) => "both",
+            (false, true) => "tcp",
+            _ => "udp",
+        };
+        let ranges = if self.tcp.is_empty() {
+            &self.udp
+        } else {
+            &self.tcp
+        };
+        (ranges.iter().map(ToString::to_string).collect(), protocol)
+    }
+
     /// One bit per port (bit `p % 64` of word `p / 64`), the layout the kernel program reads.
     pub fn bitmap(&self, protocol: Protocol) -> [u64; 1024] {
         let mut words = [0u64; 1024];

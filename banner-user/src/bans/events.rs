@@ -96,6 +96,9 @@ impl BanEvent {
         };
         let why = |b: &Ban, cause: &Cause| {
             let mut parts = vec![b.blocktype.to_string(), length(b)];
+            if let Some(ports) = &b.scope {
+                parts.push(format!("ports {ports}"));
+            }
             match &b.jail {
                 JailId::Manual => parts.push("by hand".into()),
                 JailId::Restored => parts.push("adopted from the kernel".into()),

@@ -33,6 +33,7 @@ pub fn run(socket: &Path, args: ListArgs) -> CliResult {
                 b.ip.to_string(),
                 b.jail.clone(),
                 b.blocktype.to_string(),
+                b.ports.clone().unwrap_or_else(|| "all".into()),
                 b.expires_at
                     .map_or("permanent".to_string(), |t| when(Some(t))),
                 b.hits.to_string(),
@@ -43,7 +44,7 @@ pub fn run(socket: &Path, args: ListArgs) -> CliResult {
     print!(
         "{}",
         table::render(
-            &["IP", "JAIL", "TYPE", "EXPIRES", "HITS", "LAST HIT"],
+            &["IP", "JAIL", "TYPE", "PORTS", "EXPIRES", "HITS", "LAST HIT"],
             &rows
         )
     );

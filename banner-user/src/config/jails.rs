@@ -1,6 +1,7 @@
 //! `[jails.NAME]`: each jail's numbers, sources and filter.
 
 use super::*;
+use crate::scope::{parse_ports, parse_protocols, PortScope, Protocol, Scope, SERVICES};
 
 /// Resolve every jail from the text. Each comes with the source its keys were read from
 /// (the file, or the embedded default for jails the file does not mention); filters come
@@ -244,7 +245,52 @@ pub(super) fn jail_policy(
     {
         policy.max_tracked = v;
     }
+    policy.scope = jail_scope(src, j, m);
     policy
+}
+
+/// `ports` and `protocol`: what the jail's bans cover (None: the whole address).
+fn jail_scope(src: &Source, j: &RawJail, m: &mut Mistakes) -> Scope {
+    let protocols = match &j.protocol {
+        Some(p) => {
+            if j.ports.is_none() {
+                m.0.push(src.at(
+                    p,
+                    "protocol applies with ports only (without ports a ban covers every protocol)",
+                ));
+                return None;
+            }
+            m.check(parse_protocols(p.get_ref()).map_err(|e| src.at(p, e.to_string())))?
+        }
+        None => vec![Protocol::Tcp],
+    };
+    let list = j.ports.as_ref()?;
+    let items = list.get_ref();
+    // Read only when a name needs it.
+    let mut services: Option<String> = None;
+    let mut ranges = Vec::new();
+    for item in items {
+        let text = match item.get_ref() {
+            RawPort::Number(n) => n.to_string(),
+            RawPort::Text(t) => t.clone(),
+        };
+        let names = text.bytes().any(|b| b.is_ascii_alphabetic());
+        let table = if names {
+            services.get_or_insert_with(|| std::fs::read_to_string(SERVICES).unwrap_or_default())
+        } else {
+            ""
+        };
+        let parsed =
+            parse_ports(&text, &protocols, table).map_err(|e| src.at(item, format!("ports: {e}")));
+        ranges.extend(m.check(parsed)?);
+    }
+    let scope = PortScope::of(&protocols, ranges).map_err(|_| {
+        src.at(
+            list,
+            "ports = []: a port scope needs at least one port (leave ports out to ban every port)",
+        )
+    });
+    m.check(scope).map(Arc::new)
 }
 
 /// What a jail reads: its log paths (checked on disk later, see [`Plan::check_files`])

@@ -518,6 +518,11 @@ impl Config {
             let _ = writeln!(out, "logpath = {}", list(&j.logpaths));
             let _ = writeln!(out, "journalmatch = {}", list(&j.journalmatch));
             policy(&mut out, &j.policy);
+            if let Some(scope) = &j.policy.scope {
+                let (ports, protocol) = scope.config_form();
+                let _ = writeln!(out, "ports = {}", list(&ports));
+                let _ = writeln!(out, "protocol = \"{protocol}\"");
+            }
             let _ = writeln!(out, "ignoreip = {}", nets(&j.ignoreip));
             let _ = writeln!(out, "hosts_deny = {}", j.hosts_deny);
             let _ = writeln!(out, "prefer_journal = {}", j.prefer_journal);

@@ -118,6 +118,18 @@ pub(super) struct RawJail {
     pub(super) source: Option<Spanned<String>>,
     /// With `source = "syslog"`: only messages from these hosts (name or address).
     pub(super) hosts: Option<Vec<Spanned<String>>>,
+    /// Ban only these ports (`[22, "2222", "1000-2000", "ssh"]`); absent: the whole address.
+    pub(super) ports: Option<Spanned<Vec<Spanned<RawPort>>>>,
+    /// With `ports`: `tcp` (the default), `udp` or `both`.
+    pub(super) protocol: Option<Spanned<String>>,
+}
+
+/// A port as written: a number, or text (a number, a range, a service name).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawPort {
+    Number(i64),
+    Text(String),
 }
 
 impl RawJail {
@@ -141,6 +153,8 @@ impl RawJail {
             prefer_journal: self.prefer_journal.or(base.prefer_journal),
             source: self.source.or(base.source),
             hosts: self.hosts.or(base.hosts),
+            ports: self.ports.or(base.ports),
+            protocol: self.protocol.or(base.protocol),
         }
     }
 }

@@ -656,3 +656,49 @@ fn syslog_jails_need_a_receiver_and_read_as_files_do() {
         assert!(e.message.contains(words), "{text}: {e}");
     }
 }
+
+#[test]
+fn a_jail_may_ban_only_its_ports() {
+    let c = Config::parse(
+        "[jails.sshd]\nports = [22, \"2222\", \"1000-2000\"]\n[jails.dns]\nfilter = \"sshd\"\nlogpath = \"/var/log/auth.log\"\nports = [53]\nprotocol = \"both\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    let sshd = c.jail("sshd").unwrap().policy.scope.clone().unwrap();
+    assert_eq!(sshd.to_string(), "tcp:22,1000-2000,2222");
+    let dns = c.jail("dns").unwrap().policy.scope.clone().unwrap();
+    assert_eq!(dns.to_string(), "tcp:53 udp:53");
+    // Without ports, the whole address (the default); recidive too.
+    let plain = Config::parse("[jails.sshd]\n", "t.toml").unwrap();
+    assert_eq!(plain.jail("sshd").unwrap().policy.scope, None);
+    assert_eq!(c.recidive.as_ref().unwrap().scope, None);
+    // The dump reads back to the same scopes.
+    let again = Config::parse(&c.dump(), "dump.toml").unwrap();
+    assert_eq!(again.jail("sshd").unwrap().policy.scope, Some(sshd));
+    assert_eq!(again.jail("dns").unwrap().policy.scope, Some(dns));
+}
+
+#[test]
+fn bad_ports_are_located_and_named() {
+    let e = err("[jails.sshd]\nports = [22, \"70000\"]\n");
+    assert_eq!(
+        (e.line, e.message.contains("`70000` is no port")),
+        (2, true),
+        "{e}"
+    );
+    let e = err("[jails.sshd]\nports = [\"2000-1000\"]\n");
+    assert!(e.message.contains("runs backwards"), "{e}");
+    let e = err("[jails.sshd]\nports = [0]\n");
+    assert!(e.message.contains("port 0"), "{e}");
+    let e = err("[jails.sshd]\nports = []\n");
+    assert!(e.message.contains("at least one port"), "{e}");
+    let e = err("[jails.sshd]\nports = [\"no-such-service-here\"]\n");
+    assert!(e.message.contains("no-such-service-here"), "{e}");
+    let e = err("[jails.sshd]\nports = [22]\nprotocol = \"icmp\"\n");
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.message.contains("tcp, udp or both"), "{e}");
+    let e = err("[jails.sshd]\nprotocol = \"udp\"\n");
+    assert!(e.message.contains("with ports only"), "{e}");
+    let e = err("[jails.sshd]\nports = [22.5]\n");
+    assert!(e.line == 2, "{e}");
+}

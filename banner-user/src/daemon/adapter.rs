@@ -82,6 +82,7 @@ fn ban_info(v: &BanView) -> BanInfo {
         tarpitted: v.hits.tarpitted,
         last_seen: v.hits.last_seen,
         count: v.ban.count,
+        ports: v.ban.scope.as_ref().map(ToString::to_string),
     }
 }
 
