@@ -306,6 +306,41 @@ impl Lab {
         self.ping_from(None, dst)
     }
 
+    /// TCP listeners on the host side (in its namespace, if isolated) on every IPv4 address,
+    /// one per port; the kernel completes the handshakes. They go when the guard drops, and
+    /// by themselves after two minutes.
+    pub fn host_listen(&self, ports: &[u16]) -> Listening {
+        use std::io::BufRead as _;
+        let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+        let script = format!(
+            "import socket,sys,time\nss=[]\nfor p in [{}]:\n s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', p)); s.listen(64); ss.append(s)\nprint('ready', flush=True)\ntime.sleep(120)\n",
+            list.join(",")
+        );
+        let mut cmd = match &self.host_ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "python3", "-c", &script]);
+                c
+            }
+            None => {
+                let mut c = Command::new("python3");
+                c.args(["-c", &script]);
+                c
+            }
+        };
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn the host-side listener");
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        let guard = Listening(child);
+        assert_eq!(line.trim(), "ready", "the host-side listener did not start");
+        guard
+    }
+
     /// A TCP connect from the peer to dst:port, one second to complete.
     pub fn tcp_connects(&self, dst: IpAddr, port: u16) -> bool {
         let dst = dst.to_string();
@@ -313,6 +348,16 @@ impl Lab {
         self.exec(&["nc", "-z", "-w", "1", &dst, &port])
             .status
             .success()
+    }
+}
+
+/// Listeners started by [`Lab::host_listen`], stopped on drop.
+pub struct Listening(std::process::Child);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

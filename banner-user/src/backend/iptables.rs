@@ -2,6 +2,9 @@
 //! expires them), matched by one rule each in a chain of ours, `BANNER`, in raw PREROUTING.
 //! Every change is one `ipset restore` batch.
 //!
+//! Port-scoped bans live in `hash:net,port` sets of their own (`banner4-port`, ...) matched
+//! `src,dst`: ipset stores one element per port, so a range costs as many elements as ports.
+//!
 //! Tarpit bans use `-j TARPIT` (with `CT --notrack` in raw, so conntrack holds nothing) where
 //! the kernel has xt_TARPIT; found out by trying once. Where it is missing they drop, and the
 //! log says so once.
@@ -21,6 +24,7 @@ use super::{
 use crate::{
     addr::IpPrefix,
     model::{BlockSpec, BlockType},
+    scope::{PortRange, PortScope, Protocol, Scope},
 };
 
 pub const CHAIN: &str = "BANNER";
@@ -32,6 +36,9 @@ const IPSET_MAX_TIMEOUT: u64 = 2_147_483;
 struct Sets {
     drop: &'static str,
     tarpit: &'static str,
+    /// Port-scoped bans, `hash:net,port`.
+    port: &'static str,
+    port_tarpit: &'static str,
     allow: &'static str,
     family: &'static str,
     tool: &'static str,
@@ -40,6 +47,8 @@ struct Sets {
 const V4: Sets = Sets {
     drop: "banner4",
     tarpit: "banner4-tarpit",
+    port: "banner4-port",
+    port_tarpit: "banner4-port-tarpit",
     allow: "banner4-allow",
     family: "inet",
     tool: "iptables",
@@ -47,6 +56,8 @@ const V4: Sets = Sets {
 const V6: Sets = Sets {
     drop: "banner6",
     tarpit: "banner6-tarpit",
+    port: "banner6-port",
+    port_tarpit: "banner6-port-tarpit",
     allow: "banner6-allow",
     family: "inet6",
     tool: "ip6tables",
@@ -60,13 +71,52 @@ fn sets_of(target: &IpPrefix) -> &'static Sets {
     }
 }
 
-/// The set a ban goes to: its own tarpit set only when the kernel can tarpit.
+/// The set a ban goes to: its own tarpit set only when the kernel can tarpit; the port sets
+/// for a port-scoped ban.
 fn set_for(b: &BlockSpec, tarpit: bool) -> &'static str {
     let s = sets_of(&b.target);
-    if tarpit && b.blocktype == BlockType::Tarpit {
-        s.tarpit
-    } else {
-        s.drop
+    match (
+        tarpit && b.blocktype == BlockType::Tarpit,
+        b.scope.is_some(),
+    ) {
+        (true, false) => s.tarpit,
+        (false, false) => s.drop,
+        (true, true) => s.port_tarpit,
+        (false, true) => s.port,
+    }
+}
+
+/// A port-scoped ban's set elements: `ADDR,tcp:22`, `NET,tcp:1000-2000` (ipset expands a range).
+fn port_elements(target: &IpPrefix, scope: &PortScope) -> Vec<String> {
+    [Protocol::Tcp, Protocol::Udp]
+        .into_iter()
+        .flat_map(|p| {
+            scope
+                .ranges(p)
+                .iter()
+                .map(move |r| format!("{target},{}:{r}", p.as_str()))
+        })
+        .collect()
+}
+
+/// `del` lines taking a ban out of every set it may be in, as it is now (`old`: its ports).
+fn delete_lines(s: &mut String, target: &IpPrefix, old: &Scope, tarpit: bool) {
+    let sets = sets_of(target);
+    match old {
+        None => {
+            let _ = writeln!(s, "del {} {target} -exist", sets.drop);
+            if tarpit {
+                let _ = writeln!(s, "del {} {target} -exist", sets.tarpit);
+            }
+        }
+        Some(scope) => {
+            for e in port_elements(target, scope) {
+                let _ = writeln!(s, "del {} {e} -exist", sets.port);
+                if tarpit {
+                    let _ = writeln!(s, "del {} {e} -exist", sets.port_tarpit);
+                }
+            }
+        }
     }
 }
 
@@ -92,10 +142,15 @@ fn timeout_of(expires_at: Option<SystemTime>, now: SystemTime) -> u64 {
 pub fn create_sets(maxelem: usize) -> String {
     let mut s = String::new();
     for set in [&V4, &V6] {
-        for name in [set.drop, set.tarpit] {
+        for (name, kind) in [
+            (set.drop, "hash:net"),
+            (set.tarpit, "hash:net"),
+            (set.port, "hash:net,port"),
+            (set.port_tarpit, "hash:net,port"),
+        ] {
             let _ = writeln!(
                 s,
-                "create {name} hash:net family {} timeout 0 counters maxelem {maxelem} -exist",
+                "create {name} {kind} family {} timeout 0 counters maxelem {maxelem} -exist",
                 set.family
             );
         }
@@ -108,38 +163,67 @@ pub fn create_sets(maxelem: usize) -> String {
     s
 }
 
-/// `ipset restore` lines for a batch of bans (`-exist` also renews a timeout).
-pub fn block_batch(bans: &[BlockSpec], tarpit: bool, now: SystemTime) -> String {
+/// `ipset restore` lines for a batch of bans (`-exist` also renews a timeout). `scoped` holds
+/// the ports of the targets now banned on some ports only.
+pub fn block_batch(
+    bans: &[BlockSpec],
+    tarpit: bool,
+    now: SystemTime,
+    scoped: &HashMap<IpPrefix, std::sync::Arc<PortScope>>,
+) -> String {
     let mut s = String::with_capacity(bans.len() * 48);
     for b in bans {
         let set = set_for(b, tarpit);
-        // A ban that changes block type must leave the other set.
-        let other = if set == sets_of(&b.target).drop {
-            sets_of(&b.target).tarpit
+        let sets = sets_of(&b.target);
+        let old = scoped.get(&b.target).cloned();
+        if old == b.scope {
+            // The same elements: a ban that changes block type must leave the other set
+            // (`add -exist` renews the timeout where it stays).
+            if tarpit {
+                let other = match set {
+                    x if x == sets.drop => sets.tarpit,
+                    x if x == sets.tarpit => sets.drop,
+                    x if x == sets.port => sets.port_tarpit,
+                    _ => sets.port,
+                };
+                match &b.scope {
+                    None => {
+                        let _ = writeln!(s, "del {other} {} -exist", b.target);
+                    }
+                    Some(scope) => {
+                        for e in port_elements(&b.target, scope) {
+                            let _ = writeln!(s, "del {other} {e} -exist");
+                        }
+                    }
+                }
+            }
         } else {
-            sets_of(&b.target).drop
-        };
-        if tarpit {
-            let _ = writeln!(s, "del {other} {} -exist", b.target);
+            // Other ports: out of wherever it was first.
+            delete_lines(&mut s, &b.target, &old, tarpit);
         }
-        let _ = writeln!(
-            s,
-            "add {set} {} timeout {} -exist",
-            b.target,
-            timeout_of(b.expires_at, now)
-        );
+        let timeout = timeout_of(b.expires_at, now);
+        match &b.scope {
+            None => {
+                let _ = writeln!(s, "add {set} {} timeout {timeout} -exist", b.target);
+            }
+            Some(scope) => {
+                for e in port_elements(&b.target, scope) {
+                    let _ = writeln!(s, "add {set} {e} timeout {timeout} -exist");
+                }
+            }
+        }
     }
     s
 }
 
-pub fn unblock_batch(targets: &[IpPrefix], tarpit: bool) -> String {
+pub fn unblock_batch(
+    targets: &[IpPrefix],
+    tarpit: bool,
+    scoped: &HashMap<IpPrefix, std::sync::Arc<PortScope>>,
+) -> String {
     let mut s = String::with_capacity(targets.len() * 40);
     for t in targets {
-        let sets = sets_of(t);
-        let _ = writeln!(s, "del {} {t} -exist", sets.drop);
-        if tarpit {
-            let _ = writeln!(s, "del {} {t} -exist", sets.tarpit);
-        }
+        delete_lines(&mut s, t, &scoped.get(t).cloned(), tarpit);
     }
     s
 }
@@ -171,13 +255,20 @@ pub fn chain_rules(tarpit: bool, v6: bool) -> Vec<Vec<String>> {
             CHAIN,
             &format!("-m set --match-set {} src -j DROP", s.drop),
         ),
-    ];
-    if tarpit {
-        rules.push(rule(
+        rule(
             "raw",
             CHAIN,
-            &format!("-m set --match-set {} src -j CT --notrack", s.tarpit),
-        ));
+            &format!("-m set --match-set {} src,dst -j DROP", s.port),
+        ),
+    ];
+    if tarpit {
+        for (set, dir) in [(s.tarpit, "src"), (s.port_tarpit, "src,dst")] {
+            rules.push(rule(
+                "raw",
+                CHAIN,
+                &format!("-m set --match-set {set} {dir} -j CT --notrack"),
+            ));
+        }
         // The allowlist first here too: an allowlisted address inside a tarpitted prefix
         // (loopback included) must never meet the tarpit in INPUT or FORWARD.
         rules.push(rule(
@@ -185,36 +276,63 @@ pub fn chain_rules(tarpit: bool, v6: bool) -> Vec<Vec<String>> {
             TARPIT_CHAIN,
             &format!("-m set --match-set {} src -j RETURN", s.allow),
         ));
-        rules.push(rule(
-            "filter",
-            TARPIT_CHAIN,
-            &format!("-p tcp -m set --match-set {} src -j TARPIT", s.tarpit),
-        ));
-        rules.push(rule(
-            "filter",
-            TARPIT_CHAIN,
-            &format!("-m set --match-set {} src -j DROP", s.tarpit),
-        ));
+        for (set, dir) in [(s.tarpit, "src"), (s.port_tarpit, "src,dst")] {
+            rules.push(rule(
+                "filter",
+                TARPIT_CHAIN,
+                &format!("-p tcp -m set --match-set {set} {dir} -j TARPIT"),
+            ));
+            rules.push(rule(
+                "filter",
+                TARPIT_CHAIN,
+                &format!("-m set --match-set {set} {dir} -j DROP"),
+            ));
+        }
     } else {
-        rules.push(rule(
-            "raw",
-            CHAIN,
-            &format!("-m set --match-set {} src -j DROP", s.tarpit),
-        ));
+        for (set, dir) in [(s.tarpit, "src"), (s.port_tarpit, "src,dst")] {
+            rules.push(rule(
+                "raw",
+                CHAIN,
+                &format!("-m set --match-set {set} {dir} -j DROP"),
+            ));
+        }
     }
     rules
 }
 
-/// Parse `ipset save SET` into enforced bans.
+/// A `hash:net,port` element's port part: `tcp:22`.
+fn port_of(text: &str) -> Option<(Protocol, u16)> {
+    let (proto, port) = text.split_once(':')?;
+    let proto = match proto {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        _ => return None,
+    };
+    Some((proto, port.parse().ok()?))
+}
+
+/// Parse `ipset save SET` into enforced bans; a port set's elements (one per port) come back
+/// as one ban per target with its ports.
 pub fn parse_save(text: &str, blocktype: BlockType, now: SystemTime) -> Vec<Enforced> {
-    let mut out = Vec::new();
+    let mut out: Vec<Enforced> = Vec::new();
+    let mut scoped: HashMap<IpPrefix, (usize, Vec<PortRange>, Vec<PortRange>)> = HashMap::new();
     for line in text.lines() {
         let mut words = line.split_whitespace();
         if words.next() != Some("add") {
             continue;
         }
         let _set = words.next();
-        let Some(target) = words.next().and_then(|t| t.parse::<IpPrefix>().ok()) else {
+        let Some(element) = words.next() else {
+            continue;
+        };
+        let (addr, port) = match element.split_once(',') {
+            Some((addr, port)) => match port_of(port) {
+                Some(p) => (addr, Some(p)),
+                None => continue,
+            },
+            None => (element, None),
+        };
+        let Some(target) = addr.parse::<IpPrefix>().ok() else {
             continue;
         };
         let rest: Vec<&str> = words.collect();
@@ -227,6 +345,28 @@ pub fn parse_save(text: &str, blocktype: BlockType, now: SystemTime) -> Vec<Enfo
             .filter(|&t| t > 0)
             .map(|t| now + Duration::from_secs(t));
         let packets = field("packets").unwrap_or(0);
+        if let Some((proto, port)) = port {
+            let at = out.len();
+            let (i, tcp, udp) = scoped
+                .entry(target)
+                .or_insert_with(|| (at, Vec::new(), Vec::new()));
+            let range = PortRange {
+                first: port,
+                last: port,
+            };
+            match proto {
+                Protocol::Tcp => tcp.push(range),
+                Protocol::Udp => udp.push(range),
+            }
+            if *i != at {
+                let hits = &mut out[*i].hits;
+                match blocktype {
+                    BlockType::Drop => hits.dropped += packets,
+                    BlockType::Tarpit => hits.tarpitted += packets,
+                }
+                continue;
+            }
+        }
         out.push(Enforced {
             target,
             blocktype,
@@ -247,6 +387,9 @@ pub fn parse_save(text: &str, blocktype: BlockType, now: SystemTime) -> Vec<Enfo
             },
         });
     }
+    for (i, tcp, udp) in scoped.into_values() {
+        out[i].scope = PortScope::new(tcp, udp).ok().map(std::sync::Arc::new);
+    }
     out
 }
 
@@ -259,6 +402,8 @@ pub struct IptablesBackend {
     /// Bans longer than ipset's longest timeout: the ban, and when the kernel's timeout for
     /// it runs out. `check` re-arms them a day before.
     long: HashMap<IpPrefix, (BlockSpec, SystemTime)>,
+    /// The ports of the bans that cover only some: their elements, to take them out again.
+    scoped: HashMap<IpPrefix, std::sync::Arc<PortScope>>,
 }
 
 /// How early a capped ipset timeout is re-armed before it runs out.
@@ -315,6 +460,7 @@ impl IptablesBackend {
             warned_tarpit: false,
             maxelem,
             long: HashMap::new(),
+            scoped: HashMap::new(),
         })
     }
 
@@ -412,8 +558,14 @@ impl Backend for IptablesBackend {
             self.warned_tarpit = true;
         }
         let now = SystemTime::now();
-        let batch = block_batch(bans, self.tarpit, now);
+        let batch = block_batch(bans, self.tarpit, now, &self.scoped);
         self.restore(&batch)?;
+        for b in bans {
+            match &b.scope {
+                Some(scope) => self.scoped.insert(b.target, scope.clone()),
+                None => self.scoped.remove(&b.target),
+            };
+        }
         let cap = Duration::from_secs(IPSET_MAX_TIMEOUT);
         for b in bans {
             match b.expires_at {
@@ -432,8 +584,12 @@ impl Backend for IptablesBackend {
         for t in targets {
             self.long.remove(t);
         }
-        let batch = unblock_batch(targets, self.tarpit);
-        self.restore(&batch)
+        let batch = unblock_batch(targets, self.tarpit, &self.scoped);
+        self.restore(&batch)?;
+        for t in targets {
+            self.scoped.remove(t);
+        }
+        Ok(())
     }
 
     fn set_allowlist(&mut self, nets: &[IpPrefix]) -> Result<(), BackendError> {
@@ -448,10 +604,19 @@ impl Backend for IptablesBackend {
             (V6.drop, BlockType::Drop),
             (V4.tarpit, BlockType::Tarpit),
             (V6.tarpit, BlockType::Tarpit),
+            (V4.port, BlockType::Drop),
+            (V6.port, BlockType::Drop),
+            (V4.port_tarpit, BlockType::Tarpit),
+            (V6.port_tarpit, BlockType::Tarpit),
         ] {
             let text = self.runner.run("ipset", &["save", set], None)?;
             out.extend(parse_save(&text, blocktype, now));
         }
+        // What is in the sets now is what later changes take out.
+        self.scoped = out
+            .iter()
+            .filter_map(|e| Some((e.target, e.scope.clone()?)))
+            .collect();
         Ok(out)
     }
 
@@ -500,7 +665,7 @@ impl Backend for IptablesBackend {
         let names: Vec<&str> = listed.lines().map(str::trim).collect();
         let sets_intact = [&V4, &V6]
             .iter()
-            .flat_map(|s| [s.drop, s.tarpit, s.allow])
+            .flat_map(|s| [s.drop, s.tarpit, s.port, s.port_tarpit, s.allow])
             .all(|n| names.contains(&n));
         if !sets_intact {
             self.runner
@@ -536,7 +701,7 @@ impl Backend for IptablesBackend {
         }
         let mut destroy = String::new();
         for set in [&V4, &V6] {
-            for name in [set.drop, set.tarpit, set.allow] {
+            for name in [set.drop, set.tarpit, set.port, set.port_tarpit, set.allow] {
                 let _ = writeln!(destroy, "destroy {name}");
             }
         }
@@ -636,24 +801,87 @@ mod tests {
             spec("198.18.0.2", BlockType::Tarpit, Some(100_000_000), now),
         ];
         assert_eq!(
-            block_batch(&bans, false, now),
+            block_batch(&bans, false, now, &HashMap::new()),
             "add banner4 198.18.0.1 timeout 3600 -exist\n\
              add banner6 2001:db8::/64 timeout 0 -exist\n\
              add banner4 198.18.0.2 timeout 2147483 -exist\n"
         );
-        let with_tarpit = block_batch(&bans[1..2], true, now);
+        let with_tarpit = block_batch(&bans[1..2], true, now, &HashMap::new());
         assert_eq!(
             with_tarpit,
             "del banner6 2001:db8::/64 -exist\nadd banner6-tarpit 2001:db8::/64 timeout 0 -exist\n"
         );
         assert_eq!(
-            unblock_batch(&["198.18.0.1".parse().unwrap()], false),
+            unblock_batch(&["198.18.0.1".parse().unwrap()], false, &HashMap::new()),
             "del banner4 198.18.0.1 -exist\n"
         );
         assert_eq!(
             allowlist_batch(&["127.0.0.0/8".parse().unwrap(), "127.0.0.1".parse().unwrap(), "::1".parse().unwrap()]),
             "flush banner4-allow\nflush banner6-allow\nadd banner4-allow 127.0.0.0/8 -exist\nadd banner6-allow ::1 -exist\n"
         );
+    }
+
+    #[test]
+    fn port_scoped_bans_go_to_the_port_sets_and_move_out_whole() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let ssh: std::sync::Arc<PortScope> = std::sync::Arc::new("tcp:22 udp:53".parse().unwrap());
+        let scoped = BlockSpec {
+            scope: Some(ssh.clone()),
+            ..spec("198.18.0.1", BlockType::Drop, Some(60), now)
+        };
+        // Was banned whole: out of the address sets, into the port set.
+        assert_eq!(
+            block_batch(std::slice::from_ref(&scoped), true, now, &HashMap::new()),
+            "del banner4 198.18.0.1 -exist
+del banner4-tarpit 198.18.0.1 -exist\n\
+             add banner4-port 198.18.0.1,tcp:22 timeout 60 -exist\n\
+             add banner4-port 198.18.0.1,udp:53 timeout 60 -exist
+"
+        );
+        let known = HashMap::from([(scoped.target, ssh.clone())]);
+        // Now whole again: its port elements go.
+        let whole = spec("198.18.0.1", BlockType::Tarpit, Some(60), now);
+        assert_eq!(
+            block_batch(std::slice::from_ref(&whole), true, now, &known),
+            "del banner4-port 198.18.0.1,tcp:22 -exist
+del banner4-port-tarpit 198.18.0.1,tcp:22 -exist\n\
+             del banner4-port 198.18.0.1,udp:53 -exist
+del banner4-port-tarpit 198.18.0.1,udp:53 -exist\n\
+             add banner4-tarpit 198.18.0.1 timeout 60 -exist
+"
+        );
+        assert_eq!(
+            unblock_batch(&[scoped.target], false, &known),
+            "del banner4-port 198.18.0.1,tcp:22 -exist
+del banner4-port 198.18.0.1,udp:53 -exist
+"
+        );
+        // The rules match the port sets by source and destination port.
+        let rules: Vec<String> = chain_rules(true, false)
+            .iter()
+            .map(|r| r.join(" "))
+            .collect();
+        assert!(
+            rules.contains(
+                &"-t raw -A BANNER -m set --match-set banner4-port src,dst -j DROP".to_string()
+            ),
+            "{rules:?}"
+        );
+        assert!(rules.contains(&"-t filter -A BANNER-TARPIT -p tcp -m set --match-set banner4-port-tarpit src,dst -j TARPIT".to_string()), "{rules:?}");
+        // ipset lists one element per port; they come back as one ban.
+        let text = "create banner4-port hash:net,port family inet\n\
+                    add banner4-port 198.18.0.5,tcp:22 timeout 99 packets 2 bytes 0\n\
+                    add banner4-port 198.18.1.0/24,tcp:1001 timeout 0 packets 0 bytes 0\n\
+                    add banner4-port 198.18.0.5,udp:53 timeout 99 packets 1 bytes 0\n\
+                    add banner4-port 198.18.1.0/24,tcp:1000 timeout 0 packets 0 bytes 0\n\
+                    add banner4-port 198.18.0.6,sctp:5 timeout 0 packets 0 bytes 0
+";
+        let got = parse_save(text, BlockType::Drop, now);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].scope.as_ref().unwrap().to_string(), "tcp:22 udp:53");
+        assert_eq!(got[0].hits.dropped, 3);
+        assert_eq!(got[1].target, "198.18.1.0/24".parse().unwrap());
+        assert_eq!(got[1].scope.as_ref().unwrap().to_string(), "tcp:1000-1001");
     }
 
     #[test]
@@ -715,7 +943,7 @@ mod tests {
         runner.answer("-j TARPIT", Err("no TARPIT"));
         let mut b = IptablesBackend::open(Box::new(runner.clone()), 1000).unwrap();
         let all_sets =
-            "banner4\nbanner4-tarpit\nbanner4-allow\nbanner6\nbanner6-tarpit\nbanner6-allow\n";
+            "banner4\nbanner4-tarpit\nbanner4-port\nbanner4-port-tarpit\nbanner4-allow\nbanner6\nbanner6-tarpit\nbanner6-port\nbanner6-port-tarpit\nbanner6-allow\n";
         runner.answer("ipset list -n", Ok(all_sets));
         let rules = |tool: &str| {
             chain_rules(false, tool == "ip6tables")
@@ -751,7 +979,12 @@ mod tests {
         // in the kernel if banner died).
         let now = SystemTime::now();
         let forty_days = spec("198.18.0.1", BlockType::Drop, Some(40 * 86_400), now);
-        let batch = block_batch(std::slice::from_ref(&forty_days), false, now);
+        let batch = block_batch(
+            std::slice::from_ref(&forty_days),
+            false,
+            now,
+            &HashMap::new(),
+        );
         assert!(
             batch.contains(&format!("timeout {IPSET_MAX_TIMEOUT} -exist")),
             "{batch}"

@@ -20,27 +20,68 @@ use super::{
 use crate::{
     addr::IpPrefix,
     model::{BlockSpec, BlockType},
+    scope::{PortRange, PortScope, Protocol, Scope},
 };
 
 pub const TABLE: &str = "banner";
 
 /// Sets: exact addresses in hash sets, prefixes in interval sets (an interval set refuses an
-/// address that overlaps a prefix, so the two kinds live apart).
-const SETS: [(&str, &str, &str); 6] = [
+/// address that overlaps a prefix, so the two kinds live apart), and port-scoped bans of
+/// either kind as (source, protocol, port range) triples.
+const SETS: [(&str, &str, &str); 8] = [
     ("v4", "ipv4_addr", "flags timeout; counter;"),
     ("v6", "ipv6_addr", "flags timeout; counter;"),
     ("v4net", "ipv4_addr", "flags interval, timeout; counter;"),
     ("v6net", "ipv6_addr", "flags interval, timeout; counter;"),
+    (
+        "v4port",
+        "ipv4_addr . inet_proto . inet_service",
+        "flags interval, timeout; counter;",
+    ),
+    (
+        "v6port",
+        "ipv6_addr . inet_proto . inet_service",
+        "flags interval, timeout; counter;",
+    ),
     ("allow4", "ipv4_addr", "flags interval;"),
     ("allow6", "ipv6_addr", "flags interval;"),
 ];
 
-fn set_of(target: &IpPrefix) -> &'static str {
-    match (target.is_v4(), target.is_host()) {
-        (true, true) => "v4",
-        (false, true) => "v6",
-        (true, false) => "v4net",
-        (false, false) => "v6net",
+/// The sets that hold bans, with what each matches a packet by.
+const BAN_SETS: [(&str, &str, &str); 6] = [
+    ("v4", "ip saddr", "allow4"),
+    ("v4net", "ip saddr", "allow4"),
+    ("v4port", "ip saddr . meta l4proto . th dport", "allow4"),
+    ("v6", "ip6 saddr", "allow6"),
+    ("v6net", "ip6 saddr", "allow6"),
+    ("v6port", "ip6 saddr . meta l4proto . th dport", "allow6"),
+];
+
+fn set_of(target: &IpPrefix, scope: &Scope) -> &'static str {
+    match (target.is_v4(), target.is_host(), scope.is_some()) {
+        (true, _, true) => "v4port",
+        (false, _, true) => "v6port",
+        (true, true, false) => "v4",
+        (false, true, false) => "v6",
+        (true, false, false) => "v4net",
+        (false, false, false) => "v6net",
+    }
+}
+
+/// The set elements of a ban (without timeout): the target, or one triple per protocol and
+/// port range of its scope.
+fn elements(target: &IpPrefix, scope: &Scope) -> Vec<String> {
+    match scope {
+        None => vec![target.to_string()],
+        Some(ports) => [Protocol::Tcp, Protocol::Udp]
+            .into_iter()
+            .flat_map(|p| {
+                ports
+                    .ranges(p)
+                    .iter()
+                    .map(move |r| format!("{target} . {} . {r}", p.as_str()))
+            })
+            .collect(),
     }
 }
 
@@ -57,20 +98,16 @@ pub fn setup_script() -> String {
         "  chain prerouting { type filter hook prerouting priority raw; policy accept; }\n}\n",
     );
     let _ = writeln!(s, "flush chain inet {TABLE} prerouting");
-    for (family, bans, allow) in [
-        ("ip", ["v4", "v4net"], "allow4"),
-        ("ip6", ["v6", "v6net"], "allow6"),
-    ] {
-        for set in bans {
-            let _ = writeln!(
-                s,
-                "add rule inet {TABLE} prerouting {family} saddr @{set} {family} saddr @{allow} counter name allowlisted accept"
-            );
-            let _ = writeln!(
-                s,
-                "add rule inet {TABLE} prerouting {family} saddr @{set} counter name dropped drop"
-            );
-        }
+    for (set, key, allow) in BAN_SETS {
+        let family = key.split(' ').next().unwrap_or("ip");
+        let _ = writeln!(
+            s,
+            "add rule inet {TABLE} prerouting {key} @{set} {family} saddr @{allow} counter name allowlisted accept"
+        );
+        let _ = writeln!(
+            s,
+            "add rule inet {TABLE} prerouting {key} @{set} counter name dropped drop"
+        );
     }
     let _ = writeln!(s, "add rule inet {TABLE} prerouting counter name passed");
     s
@@ -79,8 +116,8 @@ pub fn setup_script() -> String {
 /// Does `nft list chain` output hold every rule [`setup_script`] puts in the chain?
 pub fn chain_is_complete(listing: &str) -> bool {
     let rules = |what: &str| listing.lines().filter(|l| l.contains(what)).count();
-    rules("\"dropped\" drop") == 4
-        && rules("\"allowlisted\" accept") == 4
+    rules("\"dropped\" drop") == BAN_SETS.len()
+        && rules("\"allowlisted\" accept") == BAN_SETS.len()
         && rules("\"passed\"") == 1
 }
 
@@ -100,27 +137,17 @@ fn timeout_clause(expires_at: Option<SystemTime>, now: SystemTime) -> String {
 }
 
 /// One `add element` line per set for `bans`, `delete element` lines first for those that
-/// must be replaced (a new timeout).
-pub fn block_script(bans: &[BlockSpec], replace: &[IpPrefix], now: SystemTime) -> String {
-    let mut s = String::new();
-    let mut deletes: HashMap<&str, Vec<String>> = HashMap::new();
-    for t in replace {
-        deletes.entry(set_of(t)).or_default().push(t.to_string());
-    }
-    for (set, elems) in sorted(deletes) {
-        let _ = writeln!(
-            s,
-            "delete element inet {TABLE} {set} {{ {} }}",
-            elems.join(", ")
-        );
-    }
+/// must be replaced (a new timeout, or other ports): `replace` holds them as they are now.
+pub fn block_script(bans: &[BlockSpec], replace: &[(IpPrefix, Scope)], now: SystemTime) -> String {
+    let mut s = unblock_script(replace);
     let mut adds: HashMap<&str, Vec<String>> = HashMap::new();
     for b in bans {
-        adds.entry(set_of(&b.target)).or_default().push(format!(
-            "{}{}",
-            b.target,
-            timeout_clause(b.expires_at, now)
-        ));
+        let timeout = timeout_clause(b.expires_at, now);
+        adds.entry(set_of(&b.target, &b.scope)).or_default().extend(
+            elements(&b.target, &b.scope)
+                .into_iter()
+                .map(|e| format!("{e}{timeout}")),
+        );
     }
     for (set, elems) in sorted(adds) {
         // Big batches in lines of 10k keep nft's parser fast.
@@ -141,10 +168,14 @@ fn sorted(m: HashMap<&'static str, Vec<String>>) -> Vec<(&'static str, Vec<Strin
     v
 }
 
-pub fn unblock_script(targets: &[IpPrefix]) -> String {
+/// `delete element` lines for bans as they are in the sets.
+pub fn unblock_script(targets: &[(IpPrefix, Scope)]) -> String {
     let mut by_set: HashMap<&str, Vec<String>> = HashMap::new();
-    for t in targets {
-        by_set.entry(set_of(t)).or_default().push(t.to_string());
+    for (t, scope) in targets {
+        by_set
+            .entry(set_of(t, scope))
+            .or_default()
+            .extend(elements(t, scope));
     }
     let mut s = String::new();
     for (set, elems) in sorted(by_set) {
@@ -179,27 +210,65 @@ pub fn allowlist_script(nets: &[IpPrefix]) -> String {
     s
 }
 
-/// Parse `nft -j list set` output into enforced bans.
+/// An address or prefix as `nft -j` writes it.
+fn prefix_of(val: &Value) -> Option<IpPrefix> {
+    match val {
+        Value::String(s) => s.parse::<IpPrefix>().ok(),
+        Value::Object(o) => o.get("prefix").and_then(|p| {
+            let addr = p["addr"].as_str()?.parse().ok()?;
+            IpPrefix::new(addr, p["len"].as_u64()? as u8).ok()
+        }),
+        _ => None,
+    }
+}
+
+/// A port scope element's (protocol, port range), as `nft -j` writes them.
+fn port_of(proto: &Value, port: &Value) -> Option<(Protocol, PortRange)> {
+    let proto = match proto.as_str()? {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        _ => return None,
+    };
+    let n = |v: &Value| u16::try_from(v.as_u64()?).ok();
+    let range = match port {
+        Value::Object(o) => {
+            let r = o.get("range")?.as_array()?;
+            PortRange {
+                first: n(r.first()?)?,
+                last: n(r.get(1)?)?,
+            }
+        }
+        v => {
+            let p = n(v)?;
+            PortRange { first: p, last: p }
+        }
+    };
+    Some((proto, range))
+}
+
+/// Parse `nft -j list set` output into enforced bans; a port-scoped ban's elements (one per
+/// protocol and range) come back as one ban.
 pub fn parse_set(json: &str, now: SystemTime) -> Vec<Enforced> {
     let Ok(v) = serde_json::from_str::<Value>(json) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
+    let mut out: Vec<Enforced> = Vec::new();
+    let mut scoped: HashMap<IpPrefix, (usize, Vec<PortRange>, Vec<PortRange>)> = HashMap::new();
     for item in v["nftables"].as_array().into_iter().flatten() {
         for e in item["set"]["elem"].as_array().into_iter().flatten() {
             let (val, meta) = match e.get("elem") {
                 Some(inner) => (&inner["val"], Some(inner)),
                 None => (e, None),
             };
-            let target = match val {
-                Value::String(s) => s.parse::<IpPrefix>().ok(),
-                Value::Object(o) => o.get("prefix").and_then(|p| {
-                    let addr = p["addr"].as_str()?.parse().ok()?;
-                    IpPrefix::new(addr, p["len"].as_u64()? as u8).ok()
-                }),
-                _ => None,
+            let (target, port) = match val.get("concat").and_then(Value::as_array) {
+                Some(parts) if parts.len() == 3 => (
+                    prefix_of(&parts[0]),
+                    port_of(&parts[1], &parts[2]).map(Some),
+                ),
+                Some(_) => (None, None),
+                None => (prefix_of(val), Some(None)),
             };
-            let Some(target) = target else {
+            let (Some(target), Some(port)) = (target, port) else {
                 continue;
             };
             let expires_at = meta
@@ -210,6 +279,21 @@ pub fn parse_set(json: &str, now: SystemTime) -> Vec<Enforced> {
                 .and_then(|m| m.get("counter"))
                 .and_then(|c| c["packets"].as_u64())
                 .unwrap_or(0);
+            if let Some((proto, range)) = port {
+                let at = out.len();
+                let (i, tcp, udp) = scoped
+                    .entry(target)
+                    .or_insert_with(|| (at, Vec::new(), Vec::new()));
+                match proto {
+                    Protocol::Tcp => tcp.push(range),
+                    Protocol::Udp => udp.push(range),
+                }
+                if *i != at {
+                    // One more element of a ban already listed: its packets add up.
+                    out[*i].hits.dropped += dropped;
+                    continue;
+                }
+            }
             out.push(Enforced {
                 target,
                 blocktype: BlockType::Drop,
@@ -223,14 +307,17 @@ pub fn parse_set(json: &str, now: SystemTime) -> Vec<Enforced> {
             });
         }
     }
+    for (i, tcp, udp) in scoped.into_values() {
+        out[i].scope = PortScope::new(tcp, udp).ok().map(std::sync::Arc::new);
+    }
     out
 }
 
 pub struct NftablesBackend {
     runner: Box<dyn CommandRunner>,
-    /// What we have put in the sets and until when, to know what to replace and what the
-    /// kernel has already expired.
-    known: HashMap<IpPrefix, Option<SystemTime>>,
+    /// What we have put in the sets, until when and on which ports: to know what to replace,
+    /// what the kernel has already expired, and which elements a ban is.
+    known: HashMap<IpPrefix, (Option<SystemTime>, Scope)>,
     warned_tarpit: bool,
 }
 
@@ -247,8 +334,11 @@ impl NftablesBackend {
         for e in b.list()? {
             b.known.insert(
                 e.target,
-                e.expires_at
-                    .or(Some(now + Duration::from_secs(u32::MAX as u64))),
+                (
+                    e.expires_at
+                        .or(Some(now + Duration::from_secs(u32::MAX as u64))),
+                    e.scope,
+                ),
             );
         }
         Ok(b)
@@ -280,18 +370,18 @@ impl Backend for NftablesBackend {
         }
         let now = SystemTime::now();
         // Elements still in the kernel must be deleted before they can take a new timeout.
-        let replace: Vec<IpPrefix> = bans
+        let replace: Vec<(IpPrefix, Scope)> = bans
             .iter()
-            .filter(|b| {
-                self.known
-                    .get(&b.target)
-                    .is_some_and(|t| t.is_none_or(|t| t > now))
+            .filter_map(|b| {
+                let (until, scope) = self.known.get(&b.target)?;
+                until
+                    .is_none_or(|t| t > now)
+                    .then(|| (b.target, scope.clone()))
             })
-            .map(|b| b.target)
             .collect();
         self.nft_batch(&block_script(bans, &replace, now))?;
         for b in bans {
-            self.known.insert(b.target, b.expires_at);
+            self.known.insert(b.target, (b.expires_at, b.scope.clone()));
         }
         Ok(())
     }
@@ -299,22 +389,27 @@ impl Backend for NftablesBackend {
     fn unblock(&mut self, targets: &[IpPrefix]) -> Result<(), BackendError> {
         let now = SystemTime::now();
         // The kernel already removed what timed out; deleting it again would fail the batch.
-        let present: Vec<IpPrefix> = targets
+        let present: Vec<(IpPrefix, Scope)> = targets
             .iter()
-            .filter(|t| {
-                self.known
-                    .get(t)
-                    .is_some_and(|e| e.is_none_or(|e| e > now + Duration::from_secs(1)))
+            .filter_map(|t| {
+                let (until, scope) = self.known.get(t)?;
+                until
+                    .is_none_or(|e| e > now + Duration::from_secs(1))
+                    .then(|| (*t, scope.clone()))
             })
-            .copied()
             .collect();
         let result = self.nft_batch(&unblock_script(&present));
         if result.is_err() {
             // Something expired between our look and the delete: delete what is really there.
-            let listed: std::collections::HashSet<IpPrefix> =
-                self.list()?.into_iter().map(|e| e.target).collect();
-            let really: Vec<IpPrefix> =
-                present.into_iter().filter(|t| listed.contains(t)).collect();
+            let listed: HashMap<IpPrefix, Scope> = self
+                .list()?
+                .into_iter()
+                .map(|e| (e.target, e.scope))
+                .collect();
+            let really: Vec<(IpPrefix, Scope)> = present
+                .into_iter()
+                .filter_map(|(t, _)| listed.get(&t).map(|s| (t, s.clone())))
+                .collect();
             self.nft_batch(&unblock_script(&really))?;
         }
         for t in targets {
@@ -357,7 +452,7 @@ impl Backend for NftablesBackend {
     fn list(&mut self) -> Result<Vec<Enforced>, BackendError> {
         let now = SystemTime::now();
         let mut out = Vec::new();
-        for set in ["v4", "v6", "v4net", "v6net"] {
+        for (set, _, _) in BAN_SETS {
             let json = self
                 .runner
                 .run("nft", &["-j", "list", "set", "inet", TABLE, set], None)?;
@@ -442,7 +537,7 @@ mod tests {
                 spec("2001:db8::1", Some(90), now),
                 spec("198.51.100.0/24", Some(60), now),
             ],
-            &["198.18.0.1".parse().unwrap()],
+            &[("198.18.0.1".parse().unwrap(), None)],
             now,
         );
         assert_eq!(
@@ -453,9 +548,48 @@ mod tests {
              add element inet banner v6 { 2001:db8::1 timeout 90s }\n"
         );
         assert_eq!(
-            unblock_script(&["198.18.0.1".parse().unwrap(), "2001:db8::/64".parse().unwrap()]),
+            unblock_script(&[
+                ("198.18.0.1".parse().unwrap(), None),
+                ("2001:db8::/64".parse().unwrap(), None)
+            ]),
             "delete element inet banner v4 { 198.18.0.1 }\ndelete element inet banner v6net { 2001:db8::/64 }\n"
         );
+    }
+
+    #[test]
+    fn port_scoped_bans_are_triples_and_list_back_as_one_ban() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let s = setup_script();
+        assert!(s.contains("set v4port { type ipv4_addr . inet_proto . inet_service; flags interval, timeout; counter; }"), "{s}");
+        assert!(s.contains("add rule inet banner prerouting ip6 saddr . meta l4proto . th dport @v6port ip6 saddr @allow6 counter name allowlisted accept"), "{s}");
+        let scoped = BlockSpec {
+            scope: Some(std::sync::Arc::new(
+                "tcp:22,1000-2000 udp:53".parse().unwrap(),
+            )),
+            ..spec("198.18.0.0/24", Some(60), now)
+        };
+        let old: Scope = Some(std::sync::Arc::new("tcp:22".parse().unwrap()));
+        assert_eq!(
+            block_script(&[scoped], &[("198.18.0.0/24".parse().unwrap(), old)], now),
+            "delete element inet banner v4port { 198.18.0.0/24 . tcp . 22 }\n\
+             add element inet banner v4port { 198.18.0.0/24 . tcp . 22 timeout 60s, 198.18.0.0/24 . tcp . 1000-2000 timeout 60s, 198.18.0.0/24 . udp . 53 timeout 60s }
+"
+        );
+        // What nft 1.0.6 lists for them (captured from a run).
+        let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "v4port", "table": "banner", "elem": [{"elem": {"val": {"concat": ["198.18.0.5", "tcp", 22]}, "timeout": 3600, "expires": 3599, "counter": {"packets": 3, "bytes": 180}}}, {"elem": {"val": {"concat": [{"prefix": {"addr": "198.18.1.0", "len": 24}}, "tcp", {"range": [1000, 2000]}]}, "timeout": 60, "expires": 59, "counter": {"packets": 0, "bytes": 0}}}, {"elem": {"val": {"concat": ["198.18.0.5", "udp", 53]}, "counter": {"packets": 2, "bytes": 0}}}, {"elem": {"val": {"concat": ["198.18.0.6", "icmp", 1]}}}]}}]}"#;
+        let listed = parse_set(json, now);
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert_eq!(listed[0].target, "198.18.0.5".parse().unwrap());
+        assert_eq!(
+            listed[0].scope.as_ref().unwrap().to_string(),
+            "tcp:22 udp:53"
+        );
+        assert_eq!(listed[0].hits.dropped, 5);
+        assert_eq!(
+            listed[1].scope.as_ref().unwrap().to_string(),
+            "tcp:1000-2000"
+        );
+        assert_eq!(listed[1].expires_at, Some(now + Duration::from_secs(59)));
     }
 
     #[test]
@@ -505,7 +639,7 @@ mod tests {
         // .2's timeout passed in the kernel (we pretend by rewinding what we know).
         b.known.insert(
             "198.18.0.2".parse().unwrap(),
-            Some(now - Duration::from_secs(5)),
+            (Some(now - Duration::from_secs(5)), None),
         );
         runner.clear();
         b.unblock(&["198.18.0.1".parse().unwrap(), "198.18.0.2".parse().unwrap()])
@@ -536,10 +670,14 @@ mod tests {
 \t\tip saddr @v4 counter name \"dropped\" drop
 \t\tip saddr @v4net ip saddr @allow4 counter name \"allowlisted\" accept
 \t\tip saddr @v4net counter name \"dropped\" drop
+\t\tip saddr . meta l4proto . th dport @v4port ip saddr @allow4 counter name \"allowlisted\" accept
+\t\tip saddr . meta l4proto . th dport @v4port counter name \"dropped\" drop
 \t\tip6 saddr @v6 ip6 saddr @allow6 counter name \"allowlisted\" accept
 \t\tip6 saddr @v6 counter name \"dropped\" drop
 \t\tip6 saddr @v6net ip6 saddr @allow6 counter name \"allowlisted\" accept
 \t\tip6 saddr @v6net counter name \"dropped\" drop
+\t\tip6 saddr . meta l4proto . th dport @v6port ip6 saddr @allow6 counter name \"allowlisted\" accept
+\t\tip6 saddr . meta l4proto . th dport @v6port counter name \"dropped\" drop
 \t\tcounter name \"passed\"
 \t}
 }
