@@ -58,9 +58,10 @@ const UNDERSTOOD: &[&str] = &[
     "bantime.factor",
     "bantime.maxtime",
     "journalmatch",
-    // Ports and protocols: banner bans every port of a banned address (stricter).
+    // Ports and protocols: carried over as the jail's `ports` (see `jail_ports`).
     "port",
     "protocol",
+    "action_",
     "chain",
     "banaction",
     "banaction_allports",
@@ -227,6 +228,21 @@ pub fn fail2ban(dir: &Path) -> Result<Imported, ImportError> {
                 .unwrap_or_default();
             let _ = writeln!(out, "logpath = {}", toml_list(&paths));
             let _ = writeln!(out, "journalmatch = []");
+        }
+        let raw = |key: &str| get(&name, key).ok().flatten().map(|(v, _)| v);
+        let actions = [raw("banaction"), raw("action"), raw("action_")]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Some(lines) = jail_ports(
+            &name,
+            raw("port").as_deref(),
+            raw("protocol").as_deref(),
+            &actions,
+            &mut notes,
+        ) {
+            out.push_str(&lines);
         }
         for key in merged.own_keys(&name) {
             if !UNDERSTOOD.contains(&key.as_str()) {
@@ -441,6 +457,75 @@ fn journalmatch(
     Ok(list)
 }
 
+/// A jail's `port` and `protocol` as banner's `ports` and `protocol` lines: fail2ban's
+/// multiport actions ban only the jail's ports. None where the ban covers every port: an
+/// allports action, or a port list that spans them all.
+fn jail_ports(
+    name: &str,
+    port: Option<&str>,
+    protocol: Option<&str>,
+    actions: &str,
+    notes: &mut Vec<String>,
+) -> Option<String> {
+    use crate::scope::{parse_ports, parse_protocols, PortScope, Protocol, SERVICES};
+    let port = port?.trim();
+    if actions.contains("allports") || port.is_empty() {
+        return None;
+    }
+    // Per-protocol actions (asterisk: one `protocol="tcp"`, one `protocol="udp"`).
+    let both = actions.contains("protocol=\"tcp\"") && actions.contains("protocol=\"udp\"");
+    let protocol = if both {
+        "both".to_string()
+    } else {
+        protocol.unwrap_or("tcp").trim().to_string()
+    };
+    let protocols = match parse_protocols(&protocol) {
+        Ok(p) => p,
+        Err(e) => {
+            notes.push(format!("[{name}] protocol: {e}; banned on every port"));
+            return None;
+        }
+    };
+    let services = std::fs::read_to_string(SERVICES).unwrap_or_default();
+    let items: Vec<String> = port
+        .split(',')
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    // fail2ban's [DEFAULT] port = 0:65535: every port (banner refuses port 0 in a scope).
+    let whole = |i: &String| matches!(i.replace('-', ":").as_str(), "0:65535" | "1:65535");
+    if items.iter().any(whole) {
+        return None;
+    }
+    let mut ranges = Vec::new();
+    for item in &items {
+        match parse_ports(item, &protocols, &services) {
+            Ok(r) => ranges.extend(r),
+            Err(e) => {
+                notes.push(format!("[{name}] port: {e}; banned on every port"));
+                return None;
+            }
+        }
+    }
+    let scope = PortScope::of(&protocols, ranges).ok()?;
+    let every = |p: Protocol| {
+        scope
+            .ranges(p)
+            .first()
+            .is_some_and(|r| r.first == 1 && r.last == u16::MAX)
+    };
+    if protocols.iter().all(|p| every(*p)) {
+        return None;
+    }
+    // As written (names stay names, so the file reads like the user's own).
+    let items: Vec<String> = items.iter().map(|i| i.replace(':', "-")).collect();
+    let mut lines = format!("ports = {}\n", toml_list(&items));
+    if protocol != "tcp" {
+        let _ = writeln!(lines, "protocol = {}", toml_str(&protocol));
+    }
+    Some(lines)
+}
+
 fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
@@ -539,6 +624,9 @@ mod tests {
         assert!(cfg.recidive.is_some(), "recidive stays on");
         let sshd = cfg.jail("sshd").expect("sshd imported");
         assert_eq!(sshd.logpaths, ["/var/log/auth.log"]);
+        // fail2ban's multiport action bans the jail's ports only; so does the import.
+        let ports = |j: &crate::config::JailConfig| crate::scope::describe(&j.policy.scope);
+        assert_eq!(ports(sshd), "tcp:22", "{}", imported.toml);
         let web = cfg
             .jail("nginx-http-auth")
             .expect("nginx-http-auth imported");
@@ -548,6 +636,10 @@ mod tests {
         let mail = cfg.jail("postfix").expect("postfix imported");
         assert_eq!(mail.filter_name, "postfix[mode=more]");
         let voip = cfg.jail("asterisk").expect("asterisk imported");
+        assert_eq!(ports(voip), "tcp:5060-5061 udp:5060-5061");
+        assert_eq!(ports(web), "tcp:80,443");
+        // recidive bans every port (banaction_allports).
+        assert_eq!(cfg.recidive.as_ref().map(|r| r.scope.clone()), Some(None));
         assert!(
             voip.filter_name.contains("filter.d/asterisk.conf"),
             "{}",
@@ -563,6 +655,36 @@ mod tests {
             imported.notes
         );
         assert!(imported.toml.contains("# Not carried over"));
+    }
+
+    #[test]
+    fn ports_follow_the_action_kind() {
+        let mut notes = Vec::new();
+        let multiport = "iptables-multiport";
+        assert_eq!(
+            jail_ports("a", Some("ssh, 2222"), None, multiport, &mut notes).as_deref(),
+            Some("ports = [\"ssh\", \"2222\"]\n")
+        );
+        assert_eq!(
+            jail_ports("a", Some("1000:2000"), Some("udp"), multiport, &mut notes).as_deref(),
+            Some("ports = [\"1000-2000\"]\nprotocol = \"udp\"\n")
+        );
+        // Every port: whole-address bans, nothing to say.
+        assert_eq!(
+            jail_ports("a", Some("0:65535"), None, multiport, &mut notes),
+            None
+        );
+        assert_eq!(
+            jail_ports("a", Some("ssh"), None, "iptables-allports", &mut notes),
+            None
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        // What cannot be read is said, and the ban covers every port.
+        assert_eq!(
+            jail_ports("a", Some("no-such-port-name"), None, multiport, &mut notes),
+            None
+        );
+        assert!(notes[0].contains("no-such-port-name"), "{notes:?}");
     }
 
     #[test]
