@@ -16,6 +16,8 @@ pub struct Lapi {
     /// Where it listens (loopback, or a lab's host address for peers in its namespace).
     pub host: std::net::IpAddr,
     pub port: u16,
+    /// Served over TLS with a certificate of a test CA (`ca_cert`).
+    pub tls: bool,
     config: PathBuf,
     child: Option<Child>,
 }
@@ -37,6 +39,21 @@ impl Lapi {
     /// The same, listening on `host` (reachable from a lab's peer namespace when it is the
     /// lab's host address).
     pub fn start_on(host: std::net::IpAddr) -> Self {
+        Self::start_with(host, false)
+    }
+
+    /// On loopback over https, its certificate signed by a CA of the test's own
+    /// ([`Self::ca_cert`]).
+    pub fn start_tls() -> Self {
+        Self::start_with("127.0.0.1".parse().expect("an address"), true)
+    }
+
+    /// The PEM file of the CA that signed a TLS LAPI's certificate.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn start_with(host: std::net::IpAddr, tls: bool) -> Self {
         require_root();
         assert!(
             Command::new("crowdsec").arg("-version").output().is_ok(),
@@ -54,6 +71,18 @@ impl Lapi {
         .expect("profiles");
         std::fs::write(dir.path().join("simulation.yaml"), "simulation: off\n").expect("sim");
         let config = dir.path().join("config.yaml");
+        let (server_tls, skip_verify) = if tls {
+            make_certificates(dir.path(), host);
+            (
+                format!(
+                    "    tls:\n      cert_file: {d}/server.pem\n      key_file: {d}/server.key\n"
+                ),
+                // cscli's own client only: the test trusts its own LAPI.
+                "true",
+            )
+        } else {
+            (String::new(), "false")
+        };
         std::fs::write(
             &config,
             format!(
@@ -62,7 +91,7 @@ impl Lapi {
                  crowdsec_service:\n  acquisition_path: {d}/acquis.yaml\n\
                  cscli:\n  output: human\n\
                  db_config:\n  log_level: info\n  type: sqlite\n  use_wal: true\n  max_open_conns: 1\n  db_path: {d}/crowdsec.db\n  flush:\n    max_items: 5000\n    max_age: 7d\n\
-                 api:\n  client:\n    insecure_skip_verify: false\n    credentials_path: {d}/local_api_credentials.yaml\n  server:\n    log_level: info\n    listen_uri: {host}:{port}\n    profiles_path: {d}/profiles.yaml\n    trusted_ips:\n      - 127.0.0.1\n      - {host}\n\
+                 api:\n  client:\n    insecure_skip_verify: {skip_verify}\n    credentials_path: {d}/local_api_credentials.yaml\n  server:\n    log_level: info\n    listen_uri: {host}:{port}\n    profiles_path: {d}/profiles.yaml\n{server_tls}    trusted_ips:\n      - 127.0.0.1\n      - {host}\n\
                  prometheus:\n  enabled: false\n"
             ),
         )
@@ -71,6 +100,7 @@ impl Lapi {
             dir,
             host,
             port,
+            tls,
             config,
             child: None,
         };
@@ -83,12 +113,19 @@ impl Lapi {
             "-f",
             &format!("{d}/local_api_credentials.yaml"),
         ]);
+        if tls {
+            // cscli talks to LAPI by the URL it wrote: make it the https one.
+            let creds = dir_file(&lapi, "local_api_credentials.yaml");
+            let text = std::fs::read_to_string(&creds).expect("credentials");
+            std::fs::write(&creds, text.replace("http://", "https://")).expect("credentials");
+        }
         lapi.spawn();
         lapi
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}:{}", self.host, self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.host, self.port)
     }
 
     /// (Re)start the LAPI process on the same database, and wait until it answers.
@@ -167,6 +204,73 @@ impl Lapi {
             self.url()
         )
     }
+}
+
+fn dir_file(lapi: &Lapi, name: &str) -> PathBuf {
+    lapi.dir.path().join(name)
+}
+
+/// A CA (`ca.pem`) and a server certificate for `host` signed by it (`server.pem`,
+/// `server.key`) in `dir`, by openssl.
+fn make_certificates(dir: &std::path::Path, host: std::net::IpAddr) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=banner test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=banner test LAPI",
+    ]);
+    std::fs::write(dir.join("san.ext"), format!("subjectAltName=IP:{host}\n")).expect("san");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
 }
 
 impl Drop for Lapi {

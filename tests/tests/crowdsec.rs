@@ -380,3 +380,70 @@ fn a_ban_one_gateway_decides_is_pushed_and_enforced_on_the_other() {
     assert_eq!(alerts[0]["scenario"], "banner/app");
     assert_eq!(alerts[0]["source"]["ip"], attacker.as_str());
 }
+
+#[test]
+fn lapi_over_https_is_trusted_by_its_ca_only() {
+    let lapi = Lapi::start_tls();
+    assert!(lapi.url().starts_with("https://"));
+    let lab = Lab::new();
+    let key = lapi.bouncer_key("gw");
+    let section = format!(
+        "{}ca_cert = \"{}\"\n",
+        lapi.banner_section(&key),
+        lapi.ca_cert().display()
+    );
+    let d = Daemon::start(&[&lab.host_if], "", &section);
+    let peer = lab.peer_v4().to_string();
+    lapi.cscli(&["decisions", "add", "--ip", &peer, "--duration", "1h"]);
+    assert!(
+        wait_until(WAIT, || holds(&d, &peer)),
+        "{}\n{}",
+        d.log_text(),
+        status_line(&d)
+    );
+    assert!(!lab.ping(lab.host_v4()));
+    assert!(status_line(&d).contains("https://"), "{}", status_line(&d));
+    // `status --json` carries the link too, beside the enforcement and the jails.
+    let status = d.cli_json(&["status", "--json"]);
+    assert!(status["crowdsec"].is_object(), "{status}");
+    assert!(status["syslog"].is_null(), "{status}");
+    assert!(
+        status["enforcement"].as_str().unwrap_or("").contains("xdp"),
+        "{status}"
+    );
+    assert!(status["jails"].is_array(), "{status}");
+    drop(d);
+
+    // Without the CA, LAPI's certificate is not trusted: a mistake waiting never mends, so
+    // the start stops and says why, leaving nothing attached.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("banner.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[banner]\ninterfaces = [\"{}\"]\nsocket = \"{}/s.sock\"\nstate_dir = \"{}/state\"\nbpffs_dir = \"/sys/fs/bpf/banner-test-badca\"\n[jails.sshd]\nenabled = false\n[jails.recidive]\nenabled = false\n{}",
+            lab.host_if,
+            dir.path().display(),
+            dir.path().display(),
+            lapi.banner_section(&key),
+        ),
+    )
+    .unwrap();
+    // Bounded: a daemon that started anyway is stopped after 60 s, and the test fails.
+    let out = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(tests::banner_bin())
+        .args(["daemon", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let pinned = std::path::Path::new("/sys/fs/bpf/banner-test-badca").exists();
+    let _ = std::fs::remove_dir_all("/sys/fs/bpf/banner-test-badca");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started: {err}");
+    assert!(!pinned, "a refused start left XDP behind");
+    assert!(
+        err.contains("certificate") && err.contains("ca_cert"),
+        "{err}"
+    );
+}

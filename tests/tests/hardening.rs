@@ -280,7 +280,7 @@ fn deleted_glob_files_are_let_go_once_drained() {
     );
     let status = d.cli_json(&["status", "app", "--json"]);
     assert_eq!(
-        status[0]["sources"].as_array().map(Vec::len),
+        status["jails"][0]["sources"].as_array().map(Vec::len),
         Some(0),
         "{status}"
     );
@@ -306,7 +306,8 @@ fn a_fifo_or_device_log_stalls_nothing() {
     );
     // The FIFO appears after start (check-config refuses one that is already there).
     tests::sh("mkfifo", &[fifo.to_str().unwrap()]);
-    let sources = |d: &Daemon| d.cli_json(&["status", "sshd", "--json"])[0]["sources"].clone();
+    let sources =
+        |d: &Daemon| d.cli_json(&["status", "sshd", "--json"])["jails"][0]["sources"].clone();
     assert!(
         wait_until(Duration::from_secs(10), || sources(&d)
             .to_string()

@@ -53,7 +53,7 @@ fn sshd_jail(log: &Path) -> String {
 
 fn status(d: &Daemon, jail: &str) -> serde_json::Value {
     let v = d.cli_json(&["status", jail, "--json"]);
-    v[0].clone()
+    v["jails"][0].clone()
 }
 
 #[test]
@@ -204,8 +204,7 @@ fn reload_changes_jails_and_keeps_bans() {
         out.contains("added: [app]") && out.contains("dropped: [sshd]"),
         "{out}"
     );
-    let names: Vec<String> = d
-        .cli_json(&["status", "--json"])
+    let names: Vec<String> = d.cli_json(&["status", "--json"])["jails"]
         .as_array()
         .unwrap()
         .iter()
@@ -240,7 +239,9 @@ fn reload_changes_jails_and_keeps_bans() {
         "{err}"
     );
     assert_eq!(
-        d.cli_json(&["status", "--json"]).as_array().map(Vec::len),
+        d.cli_json(&["status", "--json"])["jails"]
+            .as_array()
+            .map(Vec::len),
         Some(1)
     );
 }

@@ -94,7 +94,7 @@ fn journald_failures_ban_and_the_cursor_survives_a_restart() {
         "",
         &format!("\n[jails.sshd]\njournalmatch = [\"SYSLOG_IDENTIFIER={tag}\"]\nlogpath = []\n"),
     );
-    let status = |d: &Daemon| d.cli_json(&["status", "sshd", "--json"])[0].clone();
+    let status = |d: &Daemon| d.cli_json(&["status", "sshd", "--json"])["jails"][0].clone();
     assert!(
         wait_until(Duration::from_secs(10), || status(&d)["sources"][0]
             ["state"]

@@ -53,7 +53,7 @@ fn three_wrong_passwords_ban_the_client_until_bantime() {
         !lab.ssh_wrong_password("root", None, host),
         "a banned client reached sshd"
     );
-    let s = d.cli_json(&["status", "sshd", "--json"])[0].clone();
+    let s = d.cli_json(&["status", "sshd", "--json"])["jails"][0].clone();
     assert_eq!(
         s["failures"],
         3,
@@ -107,7 +107,7 @@ fn an_ignoreip_client_is_never_banned() {
         lab.ssh_wrong_password("root", Some(trusted), host),
         "the allowlisted client was cut off"
     );
-    let s = d.cli_json(&["status", "sshd", "--json"])[0].clone();
+    let s = d.cli_json(&["status", "sshd", "--json"])["jails"][0].clone();
     assert_eq!(s["failures"], 0, "allowlisted failures must not count: {s}");
     assert!(s["ignored"].as_u64().unwrap_or(0) >= 5, "{s}");
     assert_eq!(

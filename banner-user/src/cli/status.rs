@@ -1,4 +1,5 @@
-//! `banner status [JAIL] [--json]` and `banner reload`.
+//! `banner status [JAIL] [--json]` and `banner reload`. `--json` prints one object:
+//! `{"enforcement", "crowdsec", "syslog", "jails"}`.
 
 use std::path::Path;
 
@@ -34,7 +35,14 @@ pub fn run(socket: &Path, args: StatusArgs) -> CliResult {
         return Err(unexpected(&reply));
     };
     if args.json {
-        return super::print_json(&jails);
+        // Everything the table shows: the enforcement, the CrowdSec link and the syslog
+        // receiver (null when not configured), and the jails.
+        return super::print_json(&serde_json::json!({
+            "enforcement": enforcement,
+            "crowdsec": crowdsec,
+            "syslog": syslog,
+            "jails": jails,
+        }));
     }
     // First, so an interface that lost its program is the first thing seen.
     println!("enforcing with {enforcement}");

@@ -20,24 +20,26 @@ pub(super) struct RawCrowdSec {
     pub(super) login: Option<Spanned<String>>,
     pub(super) password: Option<Spanned<String>>,
     pub(super) credentials_file: Option<Spanned<String>>,
+    /// PEM file of the CA that signed LAPI's certificate (default: the Mozilla roots).
+    pub(super) ca_cert: Option<Spanned<String>>,
+    /// PEM certificate and key for LAPI's client-certificate authentication.
+    pub(super) cert: Option<Spanned<String>>,
+    pub(super) key: Option<Spanned<String>>,
 }
 
 /// The update frequencies taken: faster would load LAPI for nothing, slower leaves bans
 /// unenforced for too long.
 const FREQUENCY: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
 
-/// `http://host[:port][/path]`, without a trailing slash. Only plain HTTP: this build has
-/// no TLS (LAPI on the same host or network is the usual case).
+/// `http[s]://host[:port][/path]`, without a trailing slash.
 fn lapi_url(text: &str) -> Result<String, String> {
     let url = text.trim().trim_end_matches('/');
-    if url.starts_with("https://") {
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
         return Err(format!(
-            "`{text}`: this banner speaks plain HTTP to LAPI only; reach it over http:// (LAPI's default, on 127.0.0.1 or the fleet's private network)"
-        ));
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Err(format!(
-            "`{text}` is not an http:// URL (like http://127.0.0.1:8080)"
+            "`{text}` is not an http:// or https:// URL (like http://127.0.0.1:8080)"
         ));
     };
     let host = rest.split('/').next().unwrap_or_default();
@@ -46,7 +48,7 @@ fn lapi_url(text: &str) -> Result<String, String> {
         || rest.chars().any(|c| c.is_control())
     {
         return Err(format!(
-            "`{text}` is not an http:// URL with a host (like http://127.0.0.1:8080)"
+            "`{text}` is not an http:// or https:// URL with a host (like http://127.0.0.1:8080)"
         ));
     }
     Ok(url.to_string())
@@ -120,9 +122,34 @@ pub(super) fn resolve_crowdsec(
     }
     if push && (login.is_none() || password.is_none()) && credentials_file.is_none() {
         m.0.push(src.error(
-            Some(span),
+            Some(span.clone()),
             "[crowdsec] push = true needs login and password (`cscli machines add banner --password ...`), or credentials_file",
         ));
+    }
+    let path = |v: &Option<Spanned<String>>, m: &mut Mistakes| -> Option<PathBuf> {
+        let v = v.as_ref()?;
+        let p = PathBuf::from(v.get_ref());
+        if p.is_absolute() {
+            Some(p)
+        } else {
+            m.0.push(src.at(v, format!("`{}` must be an absolute path", v.get_ref())));
+            None
+        }
+    };
+    let ca_cert = path(&raw.ca_cert, m);
+    let cert = path(&raw.cert, m);
+    let client_key = path(&raw.key, m);
+    if cert.is_some() != client_key.is_some() {
+        m.0.push(src.error(
+            Some(span.clone()),
+            "[crowdsec] cert and key go together (LAPI's client-certificate authentication)",
+        ));
+    }
+    let tls_keys = ca_cert.is_some() || cert.is_some();
+    if tls_keys && url.as_deref().is_some_and(|u| u.starts_with("http://")) {
+        if let Some(v) = raw.ca_cert.as_ref().or(raw.cert.as_ref()) {
+            m.0.push(src.at(v, "ca_cert, cert and key apply to an https:// lapi_url"));
+        }
     }
     let mut frequency = Duration::from_secs(10);
     if let Some(v) = &raw.update_frequency {
@@ -202,6 +229,8 @@ pub(super) fn resolve_crowdsec(
             login,
             password,
             credentials_file,
+            ca_cert,
+            client_cert: cert.zip(client_key),
         });
     }
 }

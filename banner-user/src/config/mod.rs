@@ -595,6 +595,13 @@ impl Config {
             if let Some(f) = &c.credentials_file {
                 let _ = writeln!(out, "credentials_file = {}", q(&f.display().to_string()));
             }
+            if let Some(f) = &c.ca_cert {
+                let _ = writeln!(out, "ca_cert = {}", q(&f.display().to_string()));
+            }
+            if let Some((cert, key)) = &c.client_cert {
+                let _ = writeln!(out, "cert = {}", q(&cert.display().to_string()));
+                let _ = writeln!(out, "key = {}", q(&key.display().to_string()));
+            }
         }
         out
     }

@@ -548,14 +548,24 @@ fn crowdsec_is_read_with_its_defaults_and_its_mistakes_located() {
         ("[crowdsec]\napi_key = \"k\"\n", 1, "needs lapi_url"),
         ("[crowdsec]\nlapi_url = \"http://x\"\n", 1, "needs api_key"),
         (
-            "[crowdsec]\nlapi_url = \"https://x\"\napi_key = \"k\"\n",
-            2,
-            "plain HTTP",
+            "[crowdsec]\nlapi_url = \"http://x\"\napi_key = \"k\"\nca_cert = \"/etc/ca.pem\"\n",
+            4,
+            "https:// lapi_url",
+        ),
+        (
+            "[crowdsec]\nlapi_url = \"https://x\"\napi_key = \"k\"\ncert = \"/etc/c.pem\"\n",
+            1,
+            "cert and key go together",
+        ),
+        (
+            "[crowdsec]\nlapi_url = \"https://x\"\napi_key = \"k\"\nca_cert = \"ca.pem\"\n",
+            4,
+            "absolute path",
         ),
         (
             "[crowdsec]\nlapi_url = \"ftp://x\"\napi_key = \"k\"\n",
             2,
-            "not an http:// URL",
+            "not an http:// or https:// URL",
         ),
         (
             "[crowdsec]\nlapi_url = \"http:///v1\"\napi_key = \"k\"\n",

@@ -37,8 +37,27 @@ pub enum LapiError {
     Status { status: u16, body: String },
     #[error("cannot reach LAPI at {url}: {why}")]
     Unreachable { url: String, why: String },
+    /// The TLS handshake failed (an untrusted certificate, a name that does not match): a
+    /// mistake of the configuration that waiting does not mend.
+    #[error("TLS with LAPI at {url} failed: {why}; [crowdsec] ca_cert must name the CA that signed LAPI's certificate")]
+    Tls { url: String, why: String },
     #[error("{0}")]
     Refused(String),
+}
+
+/// What a failed request says: rustls reports a failed handshake as invalid data.
+pub fn unreachable(base: &str, e: ureq::Error) -> LapiError {
+    let url = base.to_string();
+    match e {
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => LapiError::Tls {
+            url,
+            why: io.to_string(),
+        },
+        other => LapiError::Unreachable {
+            url,
+            why: other.to_string(),
+        },
+    }
 }
 
 /// The stream's URL with its query.
@@ -53,8 +72,9 @@ pub fn stream_url(base: &str, startup: bool, rules: &Rules) -> String {
 
 /// The HTTP agent every request to LAPI goes through: `timeout` for the whole request,
 /// five seconds to connect, statuses answered rather than raised as errors.
-pub fn agent(timeout: Duration) -> ureq::Agent {
+pub fn agent(timeout: Duration, tls: ureq::tls::TlsConfig) -> ureq::Agent {
     ureq::Agent::config_builder()
+        .tls_config(tls)
         .timeout_global(Some(timeout))
         .timeout_connect(Some(Duration::from_secs(5)))
         .http_status_as_error(false)
@@ -73,7 +93,15 @@ pub struct Client {
 impl Client {
     pub fn new(cfg: &CrowdSecConfig) -> Self {
         Self {
-            agent: agent(REQUEST_TIMEOUT),
+            // The files were read at start (`tls()` stopped it if they were bad); one gone
+            // since is said, and LAPI's certificate then fails against the default roots.
+            agent: agent(
+                REQUEST_TIMEOUT,
+                cfg.tls().unwrap_or_else(|e| {
+                    log::error!("CrowdSec: {e}");
+                    ureq::tls::TlsConfig::default()
+                }),
+            ),
             base: cfg.lapi_url.clone(),
             key: cfg.api_key.clone(),
         }
@@ -92,10 +120,7 @@ impl Client {
     }
 
     fn get(&self, url: &str) -> Result<Vec<u8>, LapiError> {
-        let unreachable = |e: ureq::Error| LapiError::Unreachable {
-            url: self.base.clone(),
-            why: e.to_string(),
-        };
+        let unreachable = |e: ureq::Error| unreachable(&self.base, e);
         let mut answer = self
             .agent
             .get(url)

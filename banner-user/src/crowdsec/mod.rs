@@ -42,6 +42,10 @@ pub struct CrowdSecConfig {
     pub login: Option<String>,
     pub password: Option<String>,
     pub credentials_file: Option<PathBuf>,
+    /// PEM file of the CA LAPI's certificate chains to (https; default: the Mozilla roots).
+    pub ca_cert: Option<PathBuf>,
+    /// PEM certificate and key for LAPI's client-certificate authentication.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 impl CrowdSecConfig {
@@ -73,6 +77,44 @@ impl CrowdSecConfig {
                 path.display()
             )),
         }
+    }
+
+    /// The TLS settings of every request to LAPI: its CA and our client certificate, read from
+    /// their files (at start, so a bad file stops banner with a clear error).
+    pub fn tls(&self) -> Result<ureq::tls::TlsConfig, String> {
+        use ureq::tls::{parse_pem, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+        let read = |path: &PathBuf, what: &str| {
+            std::fs::read(path).map_err(|e| format!("[crowdsec] {what} {}: {e}", path.display()))
+        };
+        let certs = |path: &PathBuf, what: &str| -> Result<Vec<_>, String> {
+            let pem = read(path, what)?;
+            let mut out = Vec::new();
+            for item in parse_pem(&pem) {
+                match item {
+                    Ok(PemItem::Certificate(c)) => out.push(c),
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("[crowdsec] {what} {}: {e}", path.display())),
+                }
+            }
+            if out.is_empty() {
+                return Err(format!(
+                    "[crowdsec] {what} {} holds no PEM certificate",
+                    path.display()
+                ));
+            }
+            Ok(out)
+        };
+        let mut tls = TlsConfig::builder();
+        if let Some(ca) = &self.ca_cert {
+            tls = tls.root_certs(RootCerts::new_with_certs(&certs(ca, "ca_cert")?));
+        }
+        if let Some((cert, key)) = &self.client_cert {
+            let chain = certs(cert, "cert")?;
+            let key = PrivateKey::from_pem(&read(key, "key")?)
+                .map_err(|e| format!("[crowdsec] key {}: {e}", key.display()))?;
+            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        Ok(tls.build())
     }
 
     pub fn blocktype(&self, remedy: Remedy) -> BlockType {

@@ -117,11 +117,15 @@ impl Subscriber for Pusher {
 
 /// Start the push thread; the subscriber that feeds it is returned. It ends when the
 /// subscriber is dropped.
-pub fn start(base: String, credentials: Credentials) -> std::io::Result<Pusher> {
+pub fn start(
+    base: String,
+    credentials: Credentials,
+    tls: ureq::tls::TlsConfig,
+) -> std::io::Result<Pusher> {
     let (queue, alerts) = mpsc::sync_channel::<Value>(QUEUE);
     thread::Builder::new()
         .name("banner-cs-push".into())
-        .spawn(move || push_loop(&base, &credentials, &alerts))?;
+        .spawn(move || push_loop(&base, &credentials, tls, &alerts))?;
     Ok(Pusher { queue, dropped: 0 })
 }
 
@@ -139,10 +143,9 @@ fn post_json(
     if let Some(token) = bearer {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
-    let mut answer = request.send(body).map_err(|e| LapiError::Unreachable {
-        url: base.to_string(),
-        why: e.to_string(),
-    })?;
+    let mut answer = request
+        .send(body)
+        .map_err(|e| super::lapi::unreachable(base, e))?;
     let status = answer.status().as_u16();
     let text = answer
         .body_mut()
@@ -187,8 +190,13 @@ fn post(agent: &ureq::Agent, base: &str, token: &str, alerts: &[Value]) -> Resul
     }
 }
 
-fn push_loop(base: &str, credentials: &Credentials, alerts: &mpsc::Receiver<Value>) {
-    let agent = super::lapi::agent(Duration::from_secs(30));
+fn push_loop(
+    base: &str,
+    credentials: &Credentials,
+    tls: ureq::tls::TlsConfig,
+    alerts: &mpsc::Receiver<Value>,
+) {
+    let agent = super::lapi::agent(Duration::from_secs(30), tls);
     let mut token: Option<String> = None;
     let mut backoff = BACKOFF_FIRST;
     let mut down: Option<String> = None;

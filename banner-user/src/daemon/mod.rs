@@ -188,11 +188,18 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
     }
     private_state_dir(&cfg.state_dir)?;
     let _lock = lock_state_dir(&cfg.state_dir)?;
+    if let Some(c) = cfg.crowdsec.as_ref() {
+        // A CA or client certificate that cannot be read stops the start, like a wrong key.
+        c.tls().map_err(anyhow::Error::msg)?;
+    }
     if let Some(c) = cfg.crowdsec.as_ref().filter(|c| c.pull) {
         // A wrong key never heals by waiting; a LAPI that is down may, and the saved bans
         // hold meanwhile.
         match crate::crowdsec::lapi::Client::new(c).check() {
-            Err(e @ crate::crowdsec::lapi::LapiError::Forbidden(_)) => bail!("CrowdSec: {e}"),
+            Err(
+                e @ (crate::crowdsec::lapi::LapiError::Forbidden(_)
+                | crate::crowdsec::lapi::LapiError::Tls { .. }),
+            ) => bail!("CrowdSec: {e}"),
             Err(e) => log::warn!("CrowdSec: {e}; starting on the saved bans, the link retries"),
             Ok(()) => {}
         }
@@ -300,9 +307,13 @@ fn push_credentials(
     };
     let credentials = c.credentials().map_err(anyhow::Error::msg)?;
     if at_start {
-        let agent = crate::crowdsec::lapi::agent(Duration::from_secs(10));
+        let tls = c.tls().map_err(anyhow::Error::msg)?;
+        let agent = crate::crowdsec::lapi::agent(Duration::from_secs(10), tls);
         match crate::crowdsec::push::login(&agent, &c.lapi_url, &credentials) {
-            Err(e @ crate::crowdsec::lapi::LapiError::Refused(_)) => bail!("CrowdSec: {e}"),
+            Err(
+                e @ (crate::crowdsec::lapi::LapiError::Refused(_)
+                | crate::crowdsec::lapi::LapiError::Tls { .. }),
+            ) => bail!("CrowdSec: {e}"),
             Err(e) => log::warn!("CrowdSec: {e}; bans will be pushed once LAPI answers"),
             Ok(_) => {}
         }
@@ -323,7 +334,8 @@ fn start_push(
         c.lapi_url,
         credentials.login
     );
-    let pusher = crate::crowdsec::push::start(c.lapi_url.clone(), credentials)
+    let tls = c.tls().map_err(anyhow::Error::msg)?;
+    let pusher = crate::crowdsec::push::start(c.lapi_url.clone(), credentials, tls)
         .context("starting the CrowdSec push thread")?;
     Ok(Some(Box::new(pusher)))
 }

@@ -361,7 +361,7 @@ fn syslog_line(i: usize) -> String {
 }
 
 fn jail_lines(d: &Daemon) -> u64 {
-    d.cli_json(&["status", "--json"])
+    d.cli_json(&["status", "--json"])["jails"]
         .as_array()
         .into_iter()
         .flatten()

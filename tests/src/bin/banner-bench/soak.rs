@@ -168,7 +168,7 @@ pub fn bench_soak(quick: bool) -> Soak {
         rotations: u64::from(rotations),
         reloads: u64::from(reloads),
         bans_loaded: u64::from(loaded),
-        jail_bans: status[0]["bans"].as_u64(),
+        jail_bans: status["jails"][0]["bans"].as_u64(),
         samples: times.len() as u64,
         rss_mb_start: r.first().copied().and_then(measured),
         rss_mb_end: r.last().copied().and_then(measured),
