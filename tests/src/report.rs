@@ -227,6 +227,11 @@ pub struct Xdp {
     pub tarpit_syn_ns: f64,
     pub tarpit_ack_ns: f64,
     pub drop_syn_ns: f64,
+    /// A ban scoped to tcp:22: a SYN to port 22 (dropped) and to port 80 (passed).
+    #[serde(default)]
+    pub scoped_in_ns: f64,
+    #[serde(default)]
+    pub scoped_out_ns: f64,
     pub clean_v4_ratio_max_vs_1: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xdp_filter_clean_v4_ns: Option<f64>,

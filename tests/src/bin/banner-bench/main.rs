@@ -400,10 +400,12 @@ fn markdown(r: &Report) -> String {
             out.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
         }
         out.push_str(&format!(
-            "\n| banned IPv4 TCP (single runs, median) | ns/packet |\n|---|---|\n| drop | {} |\n| tarpit: SYN -> SYN/ACK | {} |\n| tarpit: ACK -> zero-window ACK | {} |\n",
+            "\n| banned IPv4 TCP (single runs, median) | ns/packet |\n|---|---|\n| drop | {} |\n| tarpit: SYN -> SYN/ACK | {} |\n| tarpit: ACK -> zero-window ACK | {} |\n| ban scoped to tcp:22, SYN to 22 (drop) | {} |\n| ban scoped to tcp:22, SYN to 80 (pass) | {} |\n",
             num(Some(x.drop_syn_ns)),
             num(Some(x.tarpit_syn_ns)),
-            num(Some(x.tarpit_ack_ns))
+            num(Some(x.tarpit_ack_ns)),
+            num(Some(x.scoped_in_ns)),
+            num(Some(x.scoped_out_ns))
         ));
         out.push_str(&format!(
             "\nClean IPv4 with the most bans vs 1 ban: {:.2}x (goal: at most 1.3x).\n",
@@ -601,6 +603,23 @@ fn bench_xdp(quick: bool) -> Xdp {
         1,
         singles,
     );
+    // A port-scoped ban: the port check after the address lookup, inside and outside.
+    let scoped4: IpAddr = "198.18.3.7".parse().unwrap();
+    backend
+        .block(&[BlockSpec {
+            target: IpPrefix::host(scoped4),
+            blocktype: BlockType::Drop,
+            expires_at,
+            scope: Some(std::sync::Arc::new("tcp:22".parse().expect("a scope"))),
+        }])
+        .expect("scoped probe");
+    let syn_to = |port| {
+        use tests::packet::{frame, tcp, PROTO_TCP};
+        let seg = tcp(scoped4, host4, 41000, port, 1, 0, TCP_SYN, 64240, b"");
+        frame(scoped4, host4, &[], PROTO_TCP, &seg)
+    };
+    x.scoped_in_ns = ns_per_packet(backend, &syn_to(22), 1, singles);
+    x.scoped_out_ns = ns_per_packet(backend, &syn_to(80), 1, singles);
     let _ = backend.shutdown(false);
     let at = |n: u32| x.clean_v4_ns.get(&n.to_string()).copied().unwrap_or(0.0);
     let (first, last) = (at(counts[0]), at(counts[counts.len() - 1]));
