@@ -39,6 +39,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Re-read the configuration: keep the bans, add, change or drop jails.
     Reload,
+    /// Is the daemon there and answering?
+    Ping,
     /// Validate a configuration file.
     CheckConfig(check_config::CheckConfigArgs),
     /// Run a filter over a log and show what it finds (fail2ban-regex's job).
@@ -66,6 +68,10 @@ struct DaemonArgs {
     /// Leave bans enforced in the kernel when the daemon stops.
     #[arg(long)]
     keep_on_exit: bool,
+    /// Observe only (`backend = "none"`): read, judge and log what would be banned, enforce
+    /// nothing; the would-be bans are kept in STATE_DIR/dry-run.
+    #[arg(long, conflicts_with = "backend")]
+    dry_run: bool,
 }
 
 fn main() {
@@ -111,6 +117,7 @@ fn main() {
                 Command::Stats(a) => stats::run(&socket, a),
                 Command::Status(a) => status::run(&socket, a),
                 Command::Reload => status::reload(&socket),
+                Command::Ping => status::ping(&socket),
                 Command::CheckConfig(a) => check_config::run(a),
                 Command::TestFilter(a) => test_filter::run(a),
                 Command::Import(a) => import::run(a),
@@ -133,6 +140,7 @@ fn run_daemon(socket: Option<PathBuf>, args: DaemonArgs) -> cli::CliResult {
             b.parse::<BackendChoice>()
                 .map_err(|e| CliError::usage(format!("--backend: {e}")))?,
         ),
+        None if args.dry_run => Some(BackendChoice::None),
         None => None,
     };
     let cfg = daemon::load_config(args.config.as_deref())

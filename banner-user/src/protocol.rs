@@ -97,6 +97,9 @@ pub struct BanInfo {
     /// The ports the ban covers (`tcp:22,1000-2000 udp:53`); absent: every port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<String>,
+    /// A dry run's ban: what banner would do, not enforced.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// What a ban request did to one target.
@@ -222,6 +225,9 @@ pub enum Response {
         /// The syslog receiver, when configured.
         #[serde(default)]
         syslog: Option<crate::source::syslog::SyslogStatus>,
+        /// A dry run: nothing is enforced, the bans are what banner would do.
+        #[serde(default)]
+        dry_run: bool,
     },
     Reloaded {
         summary: String,

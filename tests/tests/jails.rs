@@ -325,3 +325,51 @@ fn check_config_names_file_line_and_column() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_dry_run_bans_nothing_and_says_what_it_would_ban() {
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
+    let mut d = Daemon::start(&[&lab.host_if], "backend = \"none\"", &sshd_jail(&log));
+    assert!(d.cli_ok(&["ping"]).contains("answers"));
+    let peer = lab.peer_v4().to_string();
+    append(
+        &log,
+        &[
+            failed(&peer, 1, 0),
+            failed(&peer, 2, 0),
+            failed(&peer, 3, 0),
+        ],
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || status(&d, "sshd")["bans"] == 1),
+        "{}",
+        d.log_text()
+    );
+    // Judged and listed, not enforced: no program on the interface, the peer still reaches us.
+    assert!(lab.ping(lab.host_v4()), "a dry run enforced a ban");
+    assert!(!sh("ip", &["link", "show", &lab.host_if]).contains("xdp"));
+    let list = d.cli_json(&["list", "--json"]);
+    assert_eq!(list[0]["ip"], peer);
+    assert_eq!(list[0]["dry_run"], true, "{list}");
+    let table = d.cli_ok(&["list"]);
+    assert!(
+        table.contains("DRY RUN") && table.contains("would tarpit"),
+        "{table}"
+    );
+    assert!(d.cli_ok(&["status"]).contains("DRY RUN"));
+    assert_eq!(d.cli_json(&["status", "--json"])["dry_run"], true);
+    assert!(
+        d.log_text()
+            .contains(&format!("(dry run, not enforced) [sshd] Ban {peer}")),
+        "{}",
+        d.log_text()
+    );
+    // The would-be bans live apart from a real run's state, and survive a restart.
+    assert!(d.dir.path().join("state/dry-run").is_dir());
+    d.stop();
+    d.spawn();
+    assert_eq!(d.cli_json(&["list", "--json"])[0]["ip"], peer);
+    assert!(lab.ping(lab.host_v4()));
+}

@@ -7,6 +7,7 @@ pub mod iptables;
 #[cfg(test)]
 pub mod memory;
 pub mod nftables;
+pub mod none;
 pub mod xdp;
 
 use std::time::SystemTime;
@@ -163,6 +164,10 @@ pub trait Backend: Send {
     /// What is enforcing, for logs and `banner stats` (e.g. "xdp native on eth0").
     fn describe(&self) -> String;
     fn capacity(&self) -> Capacity;
+    /// False for the observe-only backend: bans are what banner would do.
+    fn enforces(&self) -> bool {
+        true
+    }
     /// What holds a bucket's bans, for messages ("the bans_v4 map is full").
     fn container(&self, slot: Slot) -> &'static str {
         slot.as_str()

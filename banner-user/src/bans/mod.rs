@@ -270,6 +270,11 @@ impl BanManager {
         self.backend.describe()
     }
 
+    /// False in a dry run: the bans are what banner would do.
+    pub fn enforces(&self) -> bool {
+        self.backend.enforces()
+    }
+
     /// Load the saved state, reconcile it with what the backend already enforces (it may have
     /// outlived a previous controller), and push the allowlist.
     pub fn restore(&mut self, records: &[Record]) -> Result<RestoreReport, BanError> {

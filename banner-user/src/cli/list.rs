@@ -24,6 +24,9 @@ pub fn run(socket: &Path, args: ListArgs) -> CliResult {
         println!("no active bans");
         return Ok(());
     }
+    if bans.iter().any(|b| b.dry_run) {
+        println!("DRY RUN: nothing is enforced; banner would ban:");
+    }
     let now = SystemTime::now();
     let when = |t: Option<SystemTime>| t.map_or_else(|| "-".into(), |t| table::relative(t, now));
     let rows: Vec<Vec<String>> = bans
@@ -32,7 +35,11 @@ pub fn run(socket: &Path, args: ListArgs) -> CliResult {
             vec![
                 b.ip.to_string(),
                 b.jail.clone(),
-                b.blocktype.to_string(),
+                if b.dry_run {
+                    format!("would {}", b.blocktype)
+                } else {
+                    b.blocktype.to_string()
+                },
                 b.ports.clone().unwrap_or_else(|| "all".into()),
                 b.expires_at
                     .map_or("permanent".to_string(), |t| when(Some(t))),

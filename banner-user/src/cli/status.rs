@@ -30,6 +30,7 @@ pub fn run(socket: &Path, args: StatusArgs) -> CliResult {
         enforcement,
         crowdsec,
         syslog,
+        dry_run,
     } = reply
     else {
         return Err(unexpected(&reply));
@@ -41,10 +42,14 @@ pub fn run(socket: &Path, args: StatusArgs) -> CliResult {
             "enforcement": enforcement,
             "crowdsec": crowdsec,
             "syslog": syslog,
+            "dry_run": dry_run,
             "jails": jails,
         }));
     }
     // First, so an interface that lost its program is the first thing seen.
+    if dry_run {
+        println!("DRY RUN: nothing is enforced; the bans counted below are what banner would ban");
+    }
     println!("enforcing with {enforcement}");
     if let Some(c) = &crowdsec {
         println!("{}", describe_link(c));
@@ -132,6 +137,16 @@ fn shorten(cursor: &str) -> String {
     } else {
         cursor.to_string()
     }
+}
+
+/// `banner ping`: one round trip to the daemon.
+pub fn ping(socket: &Path) -> CliResult {
+    let reply = request(socket, &Request::Ping {})?;
+    let Response::Pong = reply else {
+        return Err(unexpected(&reply));
+    };
+    println!("banner daemon at {} answers", socket.display());
+    Ok(())
 }
 
 pub fn reload(socket: &Path) -> CliResult {

@@ -210,6 +210,8 @@ pub enum BackendChoice {
     Nftables,
     /// iptables rules matching ipsets.
     Iptables,
+    /// Nothing enforced: a dry run, to watch what banner would ban.
+    None,
 }
 
 impl std::str::FromStr for BackendChoice {
@@ -222,8 +224,9 @@ impl std::str::FromStr for BackendChoice {
             "xdp-generic" => Ok(Self::XdpGeneric),
             "nftables" => Ok(Self::Nftables),
             "iptables" => Ok(Self::Iptables),
+            "none" => Ok(Self::None),
             other => Err(format!(
-                "unknown backend `{other}` (expected auto, xdp, xdp-generic, nftables or iptables)"
+                "unknown backend `{other}` (expected auto, xdp, xdp-generic, nftables, iptables or none)"
             )),
         }
     }
@@ -237,6 +240,7 @@ impl BackendChoice {
             Self::XdpGeneric => "xdp-generic",
             Self::Nftables => "nftables",
             Self::Iptables => "iptables",
+            Self::None => "none",
         }
     }
 }

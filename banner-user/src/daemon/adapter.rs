@@ -33,9 +33,12 @@ pub fn answer(core: &mut Core, request: Request) -> Response {
         ),
         Request::Unban { targets, all, jail } => unban(core, &targets, all, jail.as_deref()),
         Request::List {} => match core.list() {
-            Ok(views) => Response::List {
-                bans: views.iter().map(ban_info).collect(),
-            },
+            Ok(views) => {
+                let dry_run = !core.manager().enforces();
+                Response::List {
+                    bans: views.iter().map(|v| ban_info(v, dry_run)).collect(),
+                }
+            }
             Err(e) => Response::error(e.to_string()),
         },
         Request::Stats {} => match core.counters() {
@@ -70,7 +73,7 @@ fn refused(r: Refused) -> Response {
     }
 }
 
-fn ban_info(v: &BanView) -> BanInfo {
+fn ban_info(v: &BanView, dry_run: bool) -> BanInfo {
     BanInfo {
         ip: v.ban.target,
         jail: v.ban.jail.to_string(),
@@ -83,6 +86,7 @@ fn ban_info(v: &BanView) -> BanInfo {
         last_seen: v.hits.last_seen,
         count: v.ban.count,
         ports: v.ban.scope.as_ref().map(ToString::to_string),
+        dry_run,
     }
 }
 
@@ -230,5 +234,6 @@ fn status(core: &Core, only: Option<&str>) -> Response {
         enforcement: core.manager().backend_name(),
         crowdsec: core.crowdsec_status(),
         syslog: core.syslog_status(),
+        dry_run: !core.manager().enforces(),
     }
 }

@@ -125,6 +125,7 @@ fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>> {
         BackendChoice::XdpGeneric => open_xdp(cfg, AttachMode::Generic)?,
         BackendChoice::Nftables => open_nftables()?,
         BackendChoice::Iptables => open_iptables(cfg)?,
+        BackendChoice::None => Box::new(crate::backend::none::NoneBackend::default()),
         BackendChoice::Auto => {
             let mut why = Vec::new();
             let mut chosen = None;
@@ -185,6 +186,14 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
         .collect();
     if !missing.is_empty() {
         bail!("no such interface: {} (see `ip link`)", missing.join(", "));
+    }
+    if cfg.backend == BackendChoice::None {
+        // A dry run keeps its would-be bans apart from a real run's.
+        cfg.state_dir = cfg.state_dir.join("dry-run");
+        log::warn!(
+            "dry run: nothing is enforced; what banner would ban is logged, listed and kept in {}",
+            cfg.state_dir.display()
+        );
     }
     private_state_dir(&cfg.state_dir)?;
     let _lock = lock_state_dir(&cfg.state_dir)?;

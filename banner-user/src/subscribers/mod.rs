@@ -22,7 +22,20 @@ pub trait Subscriber: Send {
 /// The daemon's log of bans: one line per event in fail2ban's words, or a summary for a
 /// bulk change, so a million-address ban list does not write a million lines.
 #[derive(Debug, Default)]
-pub struct EventLog;
+pub struct EventLog {
+    /// A dry run: every line says it was not enforced.
+    pub dry_run: bool,
+}
+
+impl EventLog {
+    fn line(&self, event: &BanEvent) -> String {
+        if self.dry_run {
+            format!("(dry run, not enforced) {}", event.describe())
+        } else {
+            event.describe()
+        }
+    }
+}
 
 /// Above this many events at once, the log sums them up.
 const SUMMARY_ABOVE: usize = 20;
@@ -30,8 +43,8 @@ const SUMMARY_ABOVE: usize = 20;
 impl Subscriber for EventLog {
     fn on_event(&mut self, event: &BanEvent) {
         match event {
-            BanEvent::Refused { .. } => log::warn!("{}", event.describe()),
-            _ => log::info!("{}", event.describe()),
+            BanEvent::Refused { .. } => log::warn!("{}", self.line(event)),
+            _ => log::info!("{}", self.line(event)),
         }
     }
 
@@ -42,7 +55,12 @@ impl Subscriber for EventLog {
         }
         let count = |f: fn(&BanEvent) -> bool| events.iter().filter(|e| f(e)).count();
         log::info!(
-            "{} ban events: {} banned, {} extended, {} unbanned, {} expired, {} refused",
+            "{}{} ban events: {} banned, {} extended, {} unbanned, {} expired, {} refused",
+            if self.dry_run {
+                "(dry run, not enforced) "
+            } else {
+                ""
+            },
             events.len(),
             count(|e| matches!(e, BanEvent::Banned { .. })),
             count(|e| matches!(e, BanEvent::Extended { .. })),

@@ -101,6 +101,9 @@ impl Core {
 
     /// hosts.deny from scratch: the active bans of the jails that ask for it.
     pub(super) fn reset_hosts_deny(&mut self) {
+        if !self.manager.enforces() {
+            return;
+        }
         let jails: BTreeSet<JailId> = self
             .jails
             .values()

@@ -140,7 +140,7 @@ impl Core {
             last_history_prune: Instant::now(),
             last_host_check: Instant::now(),
             host_check_pending: false,
-            log: EventLog,
+            log: EventLog::default(),
             hosts_deny: HostsDenyList::new(&config.hosts_deny_path),
             subscribers: Vec::new(),
             retry: Vec::new(),
@@ -150,6 +150,7 @@ impl Core {
             crowdsec_push: None,
             syslog_stats: None,
         };
+        core.log.dry_run = !core.manager.enforces();
         core.apply_config(config, &BTreeMap::new());
         core
     }
@@ -167,6 +168,12 @@ impl Core {
 
     /// Push the jails' bans to CrowdSec through `pusher` from now on (None: stop pushing).
     pub fn set_crowdsec_push(&mut self, pusher: Option<Box<dyn Subscriber>>) {
+        if pusher.is_some() && !self.manager.enforces() {
+            // Pushed, a would-be ban would be enforced by the rest of the fleet.
+            log::warn!("dry run: the jails' bans are not pushed to CrowdSec");
+            self.crowdsec_push = None;
+            return;
+        }
         self.crowdsec_push = pusher;
     }
 
@@ -257,7 +264,10 @@ impl Core {
                 return;
             }
             self.log.on_events(&events);
-            self.hosts_deny.on_events(&events);
+            // A dry run writes no hosts.deny and pushes nothing to CrowdSec: both enforce.
+            if self.manager.enforces() {
+                self.hosts_deny.on_events(&events);
+            }
             self.note_crowdsec_events(&events);
             if let Some(p) = self.crowdsec_push.as_mut() {
                 p.on_events(&events);
