@@ -363,6 +363,8 @@ pub struct Jail {
     /// addresses; past that a ban carries its count without lines (a flood of distinct
     /// addresses must not cost a line each).
     evidence: HashMap<IpAddr, VecDeque<Arc<str>>>,
+    /// The count the last failure reached, if it was counted (for the Found log line).
+    last_count: Option<u32>,
 }
 
 /// Size of `recent` below which it is never swept between housekeeping rounds.
@@ -384,7 +386,14 @@ impl Jail {
             dedupe,
             stats: JailStats::default(),
             evidence: HashMap::new(),
+            last_count: None,
         }
+    }
+
+    /// The count the last failure given to [`Self::on_failure`] reached, if it was counted
+    /// (not too old, not seen twice); taken once.
+    pub fn take_last_count(&mut self) -> Option<u32> {
+        self.last_count.take()
     }
 
     /// Keep the counting state, take new numbers (on reload).
@@ -443,6 +452,7 @@ impl Jail {
             return None;
         };
         self.stats.failures += 1;
+        self.last_count = Some(count);
         if let Some(line) = &failure.line {
             self.keep_evidence(key, line);
         }

@@ -88,6 +88,16 @@ fn maxretry_failures_in_a_log_ban_the_sender_at_the_nic() {
     assert_eq!(s["banned"], 1, "{s}");
     assert_eq!(s["sources"][0]["kind"], "file", "{s}");
     assert_eq!(s["sources"][0]["offset"], s["sources"][0]["size"], "{s}");
+    // The log tells the story in fail2ban's words.
+    let log = d.log_text();
+    for want in [
+        format!("[sshd] Found {peer} (1/3 in 10m)"),
+        format!("[sshd] Found {peer} (2/3 in 10m)"),
+        format!("[sshd] Found {peer} (3/3 in 10m)"),
+        format!("[sshd] Ban {peer} for 1h (tarpit, ban #1, 3 failures"),
+    ] {
+        assert!(log.contains(&want), "no `{want}` in:\n{log}");
+    }
 }
 
 #[test]

@@ -88,14 +88,16 @@ impl BanEvent {
 
     /// The line the daemon logs for it, in fail2ban's words (`[sshd] Ban 198.51.100.7`).
     pub fn describe(&self) -> String {
+        // `for 1h` or `permanently`, after the address as fail2ban's `Ban ADDR` lines read.
         let length = |b: &Ban| match b.expires_at {
-            None => BanLength::Permanent.to_string(),
-            Some(t) => {
-                BanLength::For(t.duration_since(b.banned_at).unwrap_or_default()).to_string()
-            }
+            None => "permanently".to_string(),
+            Some(t) => format!(
+                "for {}",
+                BanLength::For(t.duration_since(b.banned_at).unwrap_or_default())
+            ),
         };
         let why = |b: &Ban, cause: &Cause| {
-            let mut parts = vec![b.blocktype.to_string(), length(b)];
+            let mut parts = vec![b.blocktype.to_string()];
             if let Some(ports) = &b.scope {
                 parts.push(format!("ports {ports}"));
             }
@@ -116,13 +118,18 @@ impl BanEvent {
             parts.join(", ")
         };
         match self {
-            Self::Banned { ban, cause } => {
-                format!("[{}] Ban {} ({})", ban.jail, ban.target, why(ban, cause))
-            }
-            Self::Extended { ban, cause } => format!(
-                "[{}] Extend ban of {} ({})",
+            Self::Banned { ban, cause } => format!(
+                "[{}] Ban {} {} ({})",
                 ban.jail,
                 ban.target,
+                length(ban),
+                why(ban, cause)
+            ),
+            Self::Extended { ban, cause } => format!(
+                "[{}] Extend ban of {} {} ({})",
+                ban.jail,
+                ban.target,
+                length(ban),
                 why(ban, cause)
             ),
             Self::Unbanned { ban, why } => format!(
@@ -176,7 +183,7 @@ mod tests {
         };
         assert_eq!(
             e.describe(),
-            "[sshd] Ban 198.18.0.7 (tarpit, 1h, ban #2, 3 failures, last user `root`)"
+            "[sshd] Ban 198.18.0.7 for 1h (tarpit, ban #2, 3 failures, last user `root`)"
         );
         let e = BanEvent::Extended {
             ban: ban(JailId::Manual, None),
@@ -184,7 +191,7 @@ mod tests {
         };
         assert_eq!(
             e.describe(),
-            "[manual] Extend ban of 198.18.0.7 (tarpit, permanent, by hand)"
+            "[manual] Extend ban of 198.18.0.7 permanently (tarpit, by hand)"
         );
         let e = BanEvent::Expired {
             ban: ban("recidive".into(), Some(60)),

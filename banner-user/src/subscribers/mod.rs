@@ -2,6 +2,7 @@
 //! users read and hosts.deny here; the jails fed by bans (recidive) in the core, which may
 //! ban again. Actions, metrics and the CrowdSec link join the same way.
 
+pub mod found;
 pub mod hosts_deny;
 
 use crate::bans::BanEvent;
@@ -28,12 +29,17 @@ pub struct EventLog {
 }
 
 impl EventLog {
-    fn line(&self, event: &BanEvent) -> String {
+    /// What begins every line of a dry run.
+    pub fn prefix(&self) -> &'static str {
         if self.dry_run {
-            format!("(dry run, not enforced) {}", event.describe())
+            "(dry run, not enforced) "
         } else {
-            event.describe()
+            ""
         }
+    }
+
+    fn line(&self, event: &BanEvent) -> String {
+        format!("{}{}", self.prefix(), event.describe())
     }
 }
 
@@ -56,11 +62,7 @@ impl Subscriber for EventLog {
         let count = |f: fn(&BanEvent) -> bool| events.iter().filter(|e| f(e)).count();
         log::info!(
             "{}{} ban events: {} banned, {} extended, {} unbanned, {} expired, {} refused",
-            if self.dry_run {
-                "(dry run, not enforced) "
-            } else {
-                ""
-            },
+            self.prefix(),
             events.len(),
             count(|e| matches!(e, BanEvent::Banned { .. })),
             count(|e| matches!(e, BanEvent::Extended { .. })),

@@ -92,6 +92,8 @@ pub struct Core {
     /// The ban stream's subscribers besides the jails fed by bans.
     log: EventLog,
     hosts_deny: HostsDenyList,
+    /// The Found lines of the jails, capped under floods.
+    found: crate::subscribers::found::FoundLog,
     subscribers: Vec<Box<dyn Subscriber>>,
     /// Jail bans the backend failed to apply, retried every housekeeping round.
     retry: Vec<BanRequest>,
@@ -142,6 +144,7 @@ impl Core {
             host_check_pending: false,
             log: EventLog::default(),
             hosts_deny: HostsDenyList::new(&config.hosts_deny_path),
+            found: Default::default(),
             subscribers: Vec::new(),
             retry: Vec::new(),
             config: config.clone(),
@@ -314,10 +317,20 @@ impl Core {
                     continue;
                 }
                 let manager = &self.manager;
-                if let Some(req) = slot
+                let decision = slot
                     .jail
-                    .on_failure(&f, now, |j, t| manager.previous_bans(j, t))
-                {
+                    .on_failure(&f, now, |j, t| manager.previous_bans(j, t));
+                if let Some(count) = slot.jail.take_last_count() {
+                    let p = &slot.jail.policy;
+                    let name = slot.jail.name.to_string();
+                    for line in self
+                        .found
+                        .found(&name, f.addr, count, p.maxretry, p.findtime, now)
+                    {
+                        log::info!("{}{line}", self.log.prefix());
+                    }
+                }
+                if let Some(req) = decision {
                     decided.push(req);
                 }
             }
@@ -333,6 +346,9 @@ impl Core {
         self.manager.expire();
         if self.last_housekeeping.elapsed() >= HOUSEKEEPING {
             self.last_housekeeping = Instant::now();
+            for line in self.found.flush(self.manager.now()) {
+                log::info!("{}{line}", self.log.prefix());
+            }
             let now = self.manager.now();
             for slot in self.jails.values_mut() {
                 slot.jail.purge(now);
@@ -383,6 +399,15 @@ impl Core {
             let decision = slot
                 .jail
                 .on_failure(f, now, |j, t| manager.previous_bans(j, t));
+            if let Some(count) = slot.jail.take_last_count() {
+                let policy = &slot.jail.policy;
+                for line in
+                    self.found
+                        .found(jail, f.addr, count, policy.maxretry, policy.findtime, now)
+                {
+                    log::info!("{}{line}", self.log.prefix());
+                }
+            }
             if let Some(request) = decision {
                 self.apply_ban(request);
             }
