@@ -20,6 +20,7 @@ pub mod duration;
 pub mod filter;
 pub mod import;
 pub mod jail;
+pub mod logging;
 pub mod model;
 pub mod protocol;
 pub mod scope;

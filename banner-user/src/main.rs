@@ -72,6 +72,10 @@ struct DaemonArgs {
     /// nothing; the would-be bans are kept in STATE_DIR/dry-run.
     #[arg(long, conflicts_with = "backend")]
     dry_run: bool,
+    /// auto (journald's own fields under systemd, else text), text, json (one object a line)
+    /// or journal.
+    #[arg(long, value_name = "FORMAT", default_value = "auto")]
+    log_format: String,
 }
 
 fn main() {
@@ -132,9 +136,11 @@ fn main() {
 }
 
 fn run_daemon(socket: Option<PathBuf>, args: DaemonArgs) -> cli::CliResult {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_target(false)
-        .init();
+    let format = args
+        .log_format
+        .parse::<banner::logging::LogFormat>()
+        .map_err(|e| CliError::usage(format!("--log-format: {e}")))?;
+    banner::logging::init(format);
     let backend = match &args.backend {
         Some(b) => Some(
             b.parse::<BackendChoice>()

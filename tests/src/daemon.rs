@@ -17,6 +17,9 @@ pub struct Daemon {
     pub bpffs_dir: PathBuf,
     /// The namespace the daemon runs in (None: the test's own).
     pub ns: Option<String>,
+    /// More arguments of `banner daemon`, and environment, for the next [`Self::spawn`].
+    pub args: Vec<String>,
+    pub envs: Vec<(String, String)>,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -31,6 +34,18 @@ impl Daemon {
 
     /// Start in a namespace (a lab's isolated host side).
     pub fn start_in(
+        ns: Option<&str>,
+        ifaces: &[&str],
+        banner_extra: &str,
+        defaults_extra: &str,
+    ) -> Self {
+        let mut d = Self::configured(ns, ifaces, banner_extra, defaults_extra);
+        d.spawn();
+        d
+    }
+
+    /// Written and ready, not yet started: set `args` or `envs`, then [`Self::spawn`].
+    pub fn configured(
         ns: Option<&str>,
         ifaces: &[&str],
         banner_extra: &str,
@@ -70,16 +85,17 @@ impl Daemon {
             ),
         )
         .expect("write config");
-        let mut d = Self {
+        let d = Self {
             log: dir.path().join("daemon.log"),
             dir,
             config,
             socket,
             bpffs_dir,
             ns: ns.map(str::to_string),
+            args: Vec::new(),
+            envs: Vec::new(),
             child: None,
         };
-        d.spawn();
         d
     }
 
@@ -103,6 +119,8 @@ impl Daemon {
         let child = cmd
             .args(["daemon", "--config"])
             .arg(&self.config)
+            .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().expect("clone log"))
             .stderr(log)
             .spawn()

@@ -206,3 +206,62 @@ fn the_journal_is_preferred_over_a_syslog_file_anyone_can_write() {
         d.log_text()
     );
 }
+
+/// Under systemd (`$JOURNAL_STREAM` set) the daemon logs to journald natively, the ban's jail
+/// and address as fields of their own; `--log-format json` writes one object a line.
+#[test]
+fn ban_lines_reach_the_journal_with_their_fields_and_json_when_asked() {
+    let _one = serial();
+    let _journald = Journald::ensure();
+    let lab = Lab::new();
+    let peer = lab.peer_v4().to_string();
+    let mut d = Daemon::configured(None, &[&lab.host_if], "", "");
+    d.envs.push(("JOURNAL_STREAM".into(), "8:1".into()));
+    d.spawn();
+    d.cli_ok(&["ban", &peer, "--for", "1h"]);
+    let entries = || {
+        let out = Command::new("journalctl")
+            .args(["--no-pager", "-o", "json", "SYSLOG_IDENTIFIER=banner"])
+            .arg(format!("IP={peer}"))
+            .output()
+            .expect("journalctl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || entries()
+            .contains(&format!("[manual] Ban {peer} for 1h"))),
+        "not in the journal: {}\n{}",
+        entries(),
+        d.log_text()
+    );
+    let entry: serde_json::Value = entries()
+        .lines()
+        .rev()
+        .find(|l| l.contains("] Ban "))
+        .map(|l| serde_json::from_str(l).expect("journalctl -o json"))
+        .expect("an entry");
+    assert_eq!(entry["JAIL"], "manual", "{entry}");
+    assert_eq!(entry["PRIORITY"], "6", "{entry}");
+    assert!(
+        !d.log_text().contains("] Ban "),
+        "went to stderr too: {}",
+        d.log_text()
+    );
+    d.stop();
+
+    // --log-format json: one object a line on stderr, with the fields.
+    d.envs.clear();
+    d.args = vec!["--log-format".into(), "json".into()];
+    d.spawn();
+    d.cli_ok(&["unban", &peer]);
+    let line = d
+        .log_text()
+        .lines()
+        .find(|l| l.contains("Unban"))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no Unban line: {}", d.log_text()));
+    let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(v["ip"], peer.as_str(), "{v}");
+    assert_eq!(v["jail"], "manual", "{v}");
+    assert_eq!(v["level"], "INFO", "{v}");
+}

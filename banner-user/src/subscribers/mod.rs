@@ -48,9 +48,19 @@ const SUMMARY_ABOVE: usize = 20;
 
 impl Subscriber for EventLog {
     fn on_event(&mut self, event: &BanEvent) {
+        // The jail and the address go along as fields (JAIL=, IP= in the journal, keys of
+        // --log-format json).
+        let jail = event.jail().as_str();
+        let ip = match event {
+            BanEvent::Refused { target, .. } => target.to_string(),
+            other => other
+                .ban()
+                .map(|b| b.target.to_string())
+                .unwrap_or_default(),
+        };
         match event {
-            BanEvent::Refused { .. } => log::warn!("{}", self.line(event)),
-            _ => log::info!("{}", self.line(event)),
+            BanEvent::Refused { .. } => log::warn!(jail = jail, ip = ip; "{}", self.line(event)),
+            _ => log::info!(jail = jail, ip = ip; "{}", self.line(event)),
         }
     }
 

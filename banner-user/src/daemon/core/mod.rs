@@ -327,7 +327,7 @@ impl Core {
                         .found
                         .found(&name, f.addr, count, p.maxretry, p.findtime, now)
                     {
-                        log::info!("{}{line}", self.log.prefix());
+                        log::info!(jail = name.as_str(), ip = f.addr.to_string(); "{}{line}", self.log.prefix());
                     }
                 }
                 if let Some(req) = decision {
