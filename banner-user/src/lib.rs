@@ -21,6 +21,7 @@ pub mod filter;
 pub mod import;
 pub mod jail;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod scope;

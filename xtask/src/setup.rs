@@ -61,6 +61,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "CrowdSec's own firewall bouncer, banner's peer in `bench crowdsec`",
     ),
     (
+        "prometheus",
+        "promtool, which checks the metrics endpoint's output in the tests",
+    ),
+    (
         "tzdata",
         "time zones with daylight saving, for the date readers' tests",
     ),

@@ -344,6 +344,13 @@ impl BanManager {
         Some(cap.saturating_sub(self.used.get(&slot).copied().unwrap_or(0)))
     }
 
+    /// A capacity bucket's map, its bans and its capacity (None: the backend has no limit).
+    pub fn fill(&self, slot: Slot) -> Option<(&'static str, usize, usize)> {
+        let cap = self.backend.capacity().of(slot)?;
+        let used = self.used.get(&slot).copied().unwrap_or(0);
+        Some((self.backend.container(slot), used, cap))
+    }
+
     /// How often `jail` has banned `target` before (0 if never).
     pub fn previous_bans(&self, jail: &JailId, target: &IpPrefix) -> u32 {
         self.history

@@ -319,6 +319,8 @@ pub struct Config {
     pub crowdsec: Option<crate::crowdsec::CrowdSecConfig>,
     /// The syslog receiver, if `[syslog]` is there.
     pub syslog: Option<crate::source::syslog::SyslogConfig>,
+    /// Where the Prometheus metrics are served (`[metrics] listen`); None: off.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -420,6 +422,17 @@ impl Config {
         resolve_defaults(&src, raw.defaults, &mut cfg, &mut m);
         resolve_crowdsec(&src, raw.crowdsec, &mut cfg, &mut m);
         resolve_syslog(&src, raw.syslog, &mut cfg, &mut m);
+        if let Some(v) = raw.metrics.and_then(|r| r.listen) {
+            let text = v.get_ref().trim();
+            if !text.is_empty() {
+                cfg.metrics = m.check(text.parse().map_err(|_| {
+                    src.at(
+                        &v,
+                        format!("metrics listen `{text}` is not ADDRESS:PORT (like \"127.0.0.1:9661\"; empty: off)"),
+                    )
+                }));
+            }
+        }
         let mut jails: BTreeMap<String, (&Source, Spanned<RawJail>)> = base
             .jails
             .into_iter()
@@ -564,6 +577,9 @@ impl Config {
                 let _ = writeln!(out, "\n[jails.{RECIDIVE}]\nenabled = false");
             }
         }
+        if let Some(addr) = &self.metrics {
+            let _ = writeln!(out, "\n[metrics]\nlisten = \"{addr}\"");
+        }
         if let Some(sl) = &self.syslog {
             let _ = writeln!(out, "\n[syslog]");
             let listen: Vec<String> = sl.listen.iter().map(ToString::to_string).collect();
@@ -640,6 +656,7 @@ impl Config {
             recidive: None,
             crowdsec: None,
             syslog: None,
+            metrics: None,
         }
     }
 

@@ -15,6 +15,14 @@ pub(super) struct RawConfig {
     pub(super) filters: BTreeMap<String, Spanned<RawFilter>>,
     pub(super) crowdsec: Option<Spanned<RawCrowdSec>>,
     pub(super) syslog: Option<Spanned<RawSyslog>>,
+    pub(super) metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    /// `"127.0.0.1:9661"`; empty: off.
+    pub(super) listen: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -237,3 +237,38 @@ fn status(core: &Core, only: Option<&str>) -> Response {
         dry_run: !core.manager().enforces(),
     }
 }
+
+/// The metrics endpoint's text: the figures of `stats` and `status`, as OpenMetrics.
+pub fn metrics(core: &mut Core) -> String {
+    let stats = match answer(core, Request::Stats {}) {
+        Response::Stats { stats } => stats,
+        _ => return String::new(),
+    };
+    let Response::Status {
+        jails, crowdsec, ..
+    } = status(core, None)
+    else {
+        return String::new();
+    };
+    let fills: Vec<crate::metrics::Fill> = [
+        crate::backend::Slot::ExactV4,
+        crate::backend::Slot::ExactV6,
+        crate::backend::Slot::PrefixV4,
+        crate::backend::Slot::PrefixV6,
+    ]
+    .into_iter()
+    .filter_map(|slot| core.manager().fill(slot))
+    .map(|(map, used, cap)| crate::metrics::Fill {
+        map,
+        used: used as u64,
+        capacity: cap as u64,
+    })
+    .collect();
+    crate::metrics::render(&crate::metrics::Snapshot {
+        stats: &stats,
+        jails: &jails,
+        crowdsec: crowdsec.as_ref(),
+        fills: &fills,
+        dry_run: !core.manager().enforces(),
+    })
+}

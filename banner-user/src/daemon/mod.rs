@@ -244,6 +244,15 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
         .build()
         .context("starting the async runtime")?;
     let listener = runtime.block_on(async { bind_socket(&cfg.socket) })?;
+    // The metrics port too: one in use stops the start before anything is attached.
+    let metrics = match cfg.metrics {
+        Some(addr) => Some(
+            runtime
+                .block_on(async { tokio::net::TcpListener::bind(addr).await })
+                .with_context(|| format!("[metrics] listen {addr}"))?,
+        ),
+        None => None,
+    };
     let backend = open_backend(&cfg)?;
     let host = sys::interface_addresses();
     let ignore = cfg.allowlist(&host);
@@ -291,9 +300,20 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
         }));
         supervisor.lock().await.start_sources(&cfg);
         let server = tokio::spawn(serve(listener, tx.clone(), Arc::clone(&supervisor)));
+        let metrics = metrics.map(|l| {
+            log::info!(
+                "metrics at http://{}/metrics",
+                l.local_addr()
+                    .map_or_else(|_| "?".into(), |a| a.to_string())
+            );
+            tokio::spawn(serve_metrics(l, tx.clone()))
+        });
         wait_for_stop(&supervisor).await;
         log::info!("stopping");
         server.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         supervisor.lock().await.stop_sources().await;
         let _ = tx.send(Event::Shutdown);
     });
@@ -780,6 +800,73 @@ async fn serve(
             }
         }
     }
+}
+
+/// The metrics endpoint: `GET /metrics` answered with the core's figures, anything else 404.
+/// A scrape reads at most 8 KiB of request in at most 5 s; it never holds the core longer
+/// than building the text.
+async fn serve_metrics(listener: tokio::net::TcpListener, tx: mpsc::Sender<Event>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), scrape(stream, tx)).await;
+        });
+    }
+}
+
+async fn scrape(stream: tokio::net::TcpStream, tx: mpsc::Sender<Event>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read.take(8 * 1024));
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).await?;
+    // The rest of the head, unread otherwise (a client may wait for us to take it).
+    let mut header = String::new();
+    let mut openmetrics = false;
+    while reader.read_line(&mut header).await? > 2 {
+        if let Some((name, value)) = header.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("accept") {
+                openmetrics = crate::metrics::wants_openmetrics(value);
+            }
+        }
+        header.clear();
+    }
+    let mut words = request_line.split_whitespace();
+    let (status, body) = match (words.next(), words.next()) {
+        (Some("GET"), Some("/metrics")) => {
+            let (reply, answer) = oneshot::channel();
+            let call = Box::new(move |core: &mut Core| {
+                let _ = reply.send(adapter::metrics(core));
+            });
+            if tx.send(Event::Call(call)).is_err() {
+                return Ok(());
+            }
+            match answer.await {
+                Ok(text) if openmetrics => ("200 OK", text),
+                Ok(text) => ("200 OK", crate::metrics::to_classic(&text)),
+                Err(_) => return Ok(()),
+            }
+        }
+        _ => (
+            "404 Not Found",
+            "only /metrics is served here\n".to_string(),
+        ),
+    };
+    let content_type = match (status.starts_with("200"), openmetrics) {
+        (true, true) => crate::metrics::CONTENT_TYPE,
+        (true, false) => crate::metrics::CLASSIC_CONTENT_TYPE,
+        _ => "text/plain; charset=utf-8",
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    write.write_all(head.as_bytes()).await?;
+    write.write_all(body.as_bytes()).await?;
+    write.shutdown().await
 }
 
 async fn handle_connection(

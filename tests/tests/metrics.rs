@@ -1,0 +1,115 @@
+//! The Prometheus endpoint in the lab: its figures move as bans happen and packets are
+//! dropped, Prometheus' own `promtool` accepts its output, and only /metrics is served.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{TcpListener, TcpStream},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use tests::{Daemon, Lab};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// GET `path` (with an `Accept` header when given): the status line and the body.
+fn get_as(port: u16, path: &str, accept: Option<&str>) -> (String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics port");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{accept}\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read the answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    (
+        head.lines().next().unwrap_or_default().to_string(),
+        body.to_string(),
+    )
+}
+
+fn get(port: u16, path: &str) -> (String, String) {
+    get_as(port, path, None)
+}
+
+/// The value of the sample `name` (with its labels, as written) in exposition text.
+fn value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_follow_bans_and_pass_promtool() {
+    let lab = Lab::new();
+    let port = free_port();
+    let d = Daemon::start(
+        &[&lab.host_if],
+        "",
+        &format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let (status, before) = get(port, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{before}");
+    assert_eq!(value(&before, "banner_bans_active"), Some(0.0), "{before}");
+
+    let peer = lab.peer_v4().to_string();
+    d.cli_ok(&["ban", &peer, "--blocktype", "drop"]);
+    for _ in 0..3 {
+        assert!(!lab.ping(lab.host_v4()));
+    }
+    let (_, after) = get(port, "/metrics");
+    assert_eq!(value(&after, "banner_bans_active"), Some(1.0), "{after}");
+    assert_eq!(
+        value(&after, "banner_ban_changes_total{change=\"banned\"}"),
+        Some(1.0),
+        "{after}"
+    );
+    assert!(
+        value(&after, "banner_packets_total{verdict=\"dropped\"}").unwrap_or(0.0) >= 3.0,
+        "{after}"
+    );
+    assert!(
+        value(&after, "banner_map_fill_ratio{map=\"bans_v4\"}").unwrap_or(0.0) > 0.0,
+        "{after}"
+    );
+
+    // Prometheus' own checker reads it (lint problems are reported, format errors fail).
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (cargo xtask setup installs Debian's prometheus)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(after.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{after}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // What Prometheus asks for: OpenMetrics, the same figures.
+    let (_, om) = get_as(
+        port,
+        "/metrics",
+        Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
+    );
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    assert!(om.contains("# TYPE banner_packets counter"), "{om}");
+    assert_eq!(value(&om, "banner_bans_active"), Some(1.0));
+
+    let (status, _) = get(port, "/other");
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+}
