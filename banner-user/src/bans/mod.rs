@@ -183,6 +183,9 @@ pub struct BanManager {
     /// The active bans that cover only some ports: few, and looked at whenever a whole prefix
     /// is banned (see [`Self::widen_inside`]).
     scoped: BTreeSet<IpPrefix>,
+    /// Active bans by the jail that made them, kept as bans come and go, so `status` and a
+    /// metrics scrape do not walk a million bans to count them.
+    by_jail: HashMap<JailId, usize>,
 }
 
 /// How long a lifted ban is remembered (for bantime_increment and `ban #n` in the log): a
@@ -215,6 +218,7 @@ impl BanManager {
             health: Health::Intact,
             events: Vec::new(),
             scoped: BTreeSet::new(),
+            by_jail: HashMap::new(),
         }
     }
 
@@ -752,6 +756,11 @@ impl BanManager {
         self.active.get(target)
     }
 
+    /// How many active bans `jail` made.
+    pub fn active_of(&self, jail: &JailId) -> usize {
+        self.by_jail.get(jail).copied().unwrap_or(0)
+    }
+
     pub fn active_count(&self) -> usize {
         self.active.len()
     }
@@ -800,7 +809,11 @@ impl BanManager {
     }
 
     fn insert_active(&mut self, ban: Ban) {
+        *self.by_jail.entry(ban.jail.clone()).or_insert(0) += 1;
         if let Some(old) = self.active.get(&ban.target) {
+            if let Some(n) = self.by_jail.get_mut(&old.jail) {
+                *n = n.saturating_sub(1);
+            }
             if let Some(t) = old.expires_at {
                 self.deadlines.remove(&(t, old.target));
             }
@@ -821,6 +834,9 @@ impl BanManager {
     fn remove_active(&mut self, target: &IpPrefix) -> Option<Ban> {
         let ban = self.active.remove(target)?;
         self.scoped.remove(target);
+        if let Some(n) = self.by_jail.get_mut(&ban.jail) {
+            *n = n.saturating_sub(1);
+        }
         if let Some(t) = ban.expires_at {
             self.deadlines.remove(&(t, ban.target));
         }
@@ -1025,6 +1041,34 @@ mod tests {
         assert!(events
             .iter()
             .any(|e| matches!(e, BanEvent::Extended { ban, .. } if ban.target == "198.18.5.9".parse().unwrap())));
+    }
+
+    #[test]
+    fn active_bans_are_counted_by_jail_as_they_come_and_go() {
+        let f = Fixture::new();
+        let mut m = f.manager(MemoryBackend::default());
+        let sshd = JailId::from("sshd");
+        let web = JailId::from("web");
+        m.ban(req("198.18.0.1", 600)).unwrap();
+        m.ban(req("198.18.0.2", 600)).unwrap();
+        m.ban(BanRequest {
+            jail: web.clone(),
+            ..req("198.18.0.3", 600)
+        })
+        .unwrap();
+        assert_eq!((m.active_of(&sshd), m.active_of(&web)), (2, 1));
+        // Taken over by another jail (a longer ban): counted there now.
+        m.ban(BanRequest {
+            jail: web.clone(),
+            ..req("198.18.0.1", 6000)
+        })
+        .unwrap();
+        assert_eq!((m.active_of(&sshd), m.active_of(&web)), (1, 2));
+        m.unban(&"198.18.0.3".parse().unwrap()).unwrap();
+        f.clock.advance(Duration::from_secs(700));
+        m.expire();
+        assert_eq!((m.active_of(&sshd), m.active_of(&web)), (0, 1));
+        assert_eq!(m.active_of(&JailId::Manual), 0);
     }
 
     #[test]

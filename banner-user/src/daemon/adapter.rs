@@ -2,8 +2,6 @@
 //! core's typed commands and what they return into a [`Response`]. The only module of the
 //! daemon that knows the wire format.
 
-use std::collections::BTreeMap;
-
 use super::core::{Core, ManualBan, Refused};
 use crate::{
     bans::{BanOutcome, BanView},
@@ -176,10 +174,6 @@ fn source_info(s: SourceStatus) -> SourceInfo {
 }
 
 fn status(core: &Core, only: Option<&str>) -> Response {
-    let mut banned: BTreeMap<&str, u64> = BTreeMap::new();
-    for b in core.manager().active() {
-        *banned.entry(b.jail.as_str()).or_insert(0) += 1;
-    }
     let sources = core.sources();
     let jails: Vec<JailStatus> = core
         .jails()
@@ -205,7 +199,9 @@ fn status(core: &Core, only: Option<&str>) -> Response {
                 failure_lines,
                 failures: j.stats.failures,
                 bans: j.stats.bans,
-                banned: banned.get(j.name).copied().unwrap_or(0),
+                banned: core
+                    .manager()
+                    .active_of(&crate::model::JailId::named(j.name)) as u64,
                 tracked: j.tracked as u64,
                 evicted: j.stats.evicted,
                 too_old: j.stats.too_old,
