@@ -57,6 +57,8 @@ pub struct JailPolicy {
     pub ipv6_prefix: u8,
     /// The ports its bans cover (`ports`, `protocol`); None: the whole address.
     pub scope: Scope,
+    /// The `[actions.NAME]` its bans and unbans run.
+    pub actions: Vec<String>,
 }
 
 /// The prefix IPv6 failures are counted by unless configured: an attacker's host owns a
@@ -566,6 +568,7 @@ mod tests {
             max_tracked: 1000,
             ipv6_prefix: 64,
             scope: None,
+            actions: Vec::new(),
         }
     }
 
@@ -900,6 +903,7 @@ mod tests {
         let exact = JailPolicy {
             ipv6_prefix: 128,
             scope: None,
+            actions: Vec::new(),
             ..policy()
         };
         let mut jail = Jail::new("sshd".into(), exact, false);

@@ -383,3 +383,95 @@ fn a_dry_run_bans_nothing_and_says_what_it_would_ban() {
     assert_eq!(d.cli_json(&["list", "--json"])[0]["ip"], peer);
     assert!(lab.ping(lab.host_v4()));
 }
+
+/// `[actions.*]`: a jail's bans and unbans run its command (arguments as given, no shell) and
+/// post to its webhook; a slow action holds nothing up.
+#[test]
+fn actions_run_on_ban_and_unban_without_a_shell() {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
+    let record = dir.path().join("record");
+    // The webhook: a listener taking one POST, its body handed back.
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hook.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = hook.accept() else {
+            return;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let mut length = 0;
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 2 {
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            line.clear();
+        }
+        let mut body = vec![0; length];
+        let _ = reader.read_exact(&mut body);
+        let _ = std::io::Write::write_all(&mut s, b"HTTP/1.1 204 No Content\r\n\r\n");
+        let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+    });
+    let jail = format!(
+        "{}actions = [\"record\", \"slow\", \"hook\"]\n\
+         [actions.record]\n\
+         on_ban = [\"/bin/sh\", \"-c\", \"printf 'ban %s %s %s\\\\n' \\\"$1\\\" \\\"$2\\\" \\\"$3\\\" >> {rec}\", \"sh\", \"{{ip}}\", \"{{jail}}\", \"{{matches}}\"]\n\
+         on_unban = [\"/bin/sh\", \"-c\", \"printf 'unban %s\\\\n' \\\"$1\\\" >> {rec}\", \"sh\", \"{{ip}}\"]\n\
+         [actions.slow]\n\
+         on_ban = [\"/bin/sleep\", \"30\"]\n\
+         timeout = \"2s\"\n\
+         [actions.hook]\n\
+         url = \"http://127.0.0.1:{port}/banner\"\n",
+        sshd_jail(&log),
+        rec = record.display(),
+    );
+    let d = Daemon::start(&[&lab.host_if], "", &jail);
+    let peer = lab.peer_v4().to_string();
+    // The attacker's own words in a log line reach the command as one argument, inert.
+    let hostile = format!(
+        "{} gw sshd[9]: Failed password for $(touch /tmp/banner-action-pwned); from {peer} port 1 ssh2",
+        stamp(0)
+    );
+    append(&log, &[hostile, failed(&peer, 2, 0), failed(&peer, 3, 0)]);
+    assert!(
+        wait_until(Duration::from_secs(5), || !lab.ping(lab.host_v4())),
+        "no ban: {}",
+        d.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || std::fs::read_to_string(&record)
+            .is_ok_and(|t| t.starts_with(&format!("ban {peer} sshd ")))),
+        "on_ban did not run: {:?}\n{}",
+        std::fs::read_to_string(&record),
+        d.log_text()
+    );
+    assert!(!Path::new("/tmp/banner-action-pwned").exists());
+    let body = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the webhook was called");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["event"], "ban", "{v}");
+    assert_eq!(v["ip"], peer.as_str(), "{v}");
+    assert_eq!(v["jail"], "sshd", "{v}");
+    assert_eq!(v["failures"], "3", "{v}");
+
+    d.cli_ok(&["unban", &peer]);
+    assert!(
+        wait_until(Duration::from_secs(5), || std::fs::read_to_string(&record)
+            .is_ok_and(|t| t.contains(&format!("unban {peer}\n")))),
+        "on_unban did not run: {:?}",
+        std::fs::read_to_string(&record)
+    );
+    // The slow action was killed at its timeout and said so.
+    assert!(
+        wait_until(Duration::from_secs(10), || d.log_text().contains(
+            "action slow: /bin/sleep still ran after 2s and was killed"
+        )),
+        "{}",
+        d.log_text()
+    );
+}

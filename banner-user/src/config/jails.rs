@@ -124,7 +124,14 @@ pub(super) fn resolve_jail(
         return None;
     }
     let j = spanned.get_ref();
-    let policy = jail_policy(src, name, j, cfg.default_policy(), m);
+    let mut policy = jail_policy(src, name, j, cfg.default_policy(), m);
+    for a in j.actions.iter().flatten() {
+        if cfg.actions.contains_key(a.get_ref()) {
+            policy.actions.push(a.get_ref().clone());
+        } else {
+            m.0.push(src.at(a, format!("no [actions.{}] is defined", a.get_ref())));
+        }
+    }
     let use_dns = match &j.usedns {
         Some(v) => m.check(usedns(src, v)).unwrap_or(cfg.usedns),
         None => cfg.usedns,
@@ -457,4 +464,83 @@ pub(super) fn maxretry(src: &Source, v: &Spanned<i64>) -> Result<u32, ConfigErro
         .ok()
         .filter(|n| (1..=1000).contains(n))
         .ok_or_else(|| src.at(v, "maxretry must be between 1 and 1000"))
+}
+
+/// `[actions.NAME]`: an argument list per event and/or a webhook, with a timeout.
+pub(super) fn resolve_actions(
+    src: &Source,
+    raw: BTreeMap<String, Spanned<RawAction>>,
+    cfg: &mut Config,
+    m: &mut Mistakes,
+) {
+    use crate::subscribers::actions::{unknown_placeholder, ActionConfig};
+    for (name, spanned) in raw {
+        if let Err(e) = jail_name(&name) {
+            m.0.push(src.at(&spanned, e.replace("jail name", "action name")));
+            continue;
+        }
+        let a = spanned.get_ref();
+        let mut argv = |list: &Option<Vec<Spanned<String>>>, key: &str| -> Vec<String> {
+            let mut out = Vec::new();
+            for (i, arg) in list.iter().flatten().enumerate() {
+                if let Some(p) = unknown_placeholder(arg.get_ref()) {
+                    m.0.push(src.at(
+                        arg,
+                        format!("{key}: unknown placeholder {p} (known: {{ip}} {{jail}} {{blocktype}} {{bantime}} {{failures}} {{matches}})"),
+                    ));
+                } else if i == 0 && !arg.get_ref().starts_with('/') {
+                    m.0.push(src.at(
+                        arg,
+                        format!(
+                            "{key}: the program must be an absolute path (`{}`); no shell runs it",
+                            arg.get_ref()
+                        ),
+                    ));
+                }
+                out.push(arg.get_ref().clone());
+            }
+            out
+        };
+        let on_ban = argv(&a.on_ban, "on_ban");
+        let on_unban = argv(&a.on_unban, "on_unban");
+        let url = a.url.as_ref().and_then(|u| {
+            let ok = (u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://"))
+                && !u
+                    .get_ref()
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control());
+            if ok {
+                Some(u.get_ref().clone())
+            } else {
+                m.0.push(src.at(u, format!("url `{}` is not an http(s):// URL", u.get_ref())));
+                None
+            }
+        });
+        if on_ban.is_empty() && on_unban.is_empty() && a.url.is_none() {
+            m.0.push(src.at(
+                &spanned,
+                format!("[actions.{name}] does nothing: give on_ban, on_unban or url"),
+            ));
+        }
+        let mut timeout = Duration::from_secs(30);
+        if let Some(v) = &a.timeout {
+            if let Some(d) = m.check(duration(src, v, "timeout")) {
+                if d.is_zero() || d > Duration::from_secs(3600) {
+                    m.0.push(src.at(v, "timeout must be between 1s and 1h"));
+                } else {
+                    timeout = d;
+                }
+            }
+        }
+        cfg.actions.insert(
+            name.clone(),
+            ActionConfig {
+                name,
+                on_ban,
+                on_unban,
+                url,
+                timeout,
+            },
+        );
+    }
 }

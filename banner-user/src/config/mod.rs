@@ -321,6 +321,8 @@ pub struct Config {
     pub syslog: Option<crate::source::syslog::SyslogConfig>,
     /// Where the Prometheus metrics are served (`[metrics] listen`); None: off.
     pub metrics: Option<std::net::SocketAddr>,
+    /// `[actions.NAME]`, by name.
+    pub actions: BTreeMap<String, crate::subscribers::actions::ActionConfig>,
 }
 
 impl Config {
@@ -422,6 +424,8 @@ impl Config {
         resolve_defaults(&src, raw.defaults, &mut cfg, &mut m);
         resolve_crowdsec(&src, raw.crowdsec, &mut cfg, &mut m);
         resolve_syslog(&src, raw.syslog, &mut cfg, &mut m);
+        // Before the jails, which name them.
+        resolve_actions(&src, raw.actions, &mut cfg, &mut m);
         if let Some(v) = raw.metrics.and_then(|r| r.listen) {
             let text = v.get_ref().trim();
             if !text.is_empty() {
@@ -528,6 +532,9 @@ impl Config {
                 p.increment.factor,
                 fmt_d(p.increment.maxtime)
             );
+            if !p.actions.is_empty() {
+                let _ = writeln!(out, "actions = {}", list(&p.actions));
+            }
         };
         for j in &self.jails {
             let _ = writeln!(out, "\n[jails.{}]", j.name);
@@ -576,6 +583,19 @@ impl Config {
             None => {
                 let _ = writeln!(out, "\n[jails.{RECIDIVE}]\nenabled = false");
             }
+        }
+        for a in self.actions.values() {
+            let _ = writeln!(out, "\n[actions.{}]", a.name);
+            if !a.on_ban.is_empty() {
+                let _ = writeln!(out, "on_ban = {}", list(&a.on_ban));
+            }
+            if !a.on_unban.is_empty() {
+                let _ = writeln!(out, "on_unban = {}", list(&a.on_unban));
+            }
+            if let Some(u) = &a.url {
+                let _ = writeln!(out, "url = {}", q(u));
+            }
+            let _ = writeln!(out, "timeout = \"{}\"", fmt_d(a.timeout));
         }
         if let Some(addr) = &self.metrics {
             let _ = writeln!(out, "\n[metrics]\nlisten = \"{addr}\"");
@@ -657,6 +677,7 @@ impl Config {
             crowdsec: None,
             syslog: None,
             metrics: None,
+            actions: BTreeMap::new(),
         }
     }
 
@@ -672,6 +693,7 @@ impl Config {
             ipv6_prefix: self.ipv6_prefix,
             // Ports are a jail's own: [defaults] bans the whole address.
             scope: None,
+            actions: Vec::new(),
         }
     }
 

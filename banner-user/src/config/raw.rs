@@ -16,6 +16,17 @@ pub(super) struct RawConfig {
     pub(super) crowdsec: Option<Spanned<RawCrowdSec>>,
     pub(super) syslog: Option<Spanned<RawSyslog>>,
     pub(super) metrics: Option<RawMetrics>,
+    #[serde(default)]
+    pub(super) actions: BTreeMap<String, Spanned<RawAction>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAction {
+    pub(super) on_ban: Option<Vec<Spanned<String>>>,
+    pub(super) on_unban: Option<Vec<Spanned<String>>>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<RawDuration>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +141,8 @@ pub(super) struct RawJail {
     pub(super) ports: Option<Spanned<Vec<Spanned<RawPort>>>>,
     /// With `ports`: `tcp` (the default), `udp` or `both`.
     pub(super) protocol: Option<Spanned<String>>,
+    /// `[actions.NAME]` to run on this jail's bans and unbans.
+    pub(super) actions: Option<Vec<Spanned<String>>>,
 }
 
 /// A port as written: a number, or text (a number, a range, a service name).
@@ -163,6 +176,7 @@ impl RawJail {
             hosts: self.hosts.or(base.hosts),
             ports: self.ports.or(base.ports),
             protocol: self.protocol.or(base.protocol),
+            actions: self.actions.or(base.actions),
         }
     }
 }

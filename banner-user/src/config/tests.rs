@@ -712,3 +712,38 @@ fn bad_ports_are_located_and_named() {
     let e = err("[jails.sshd]\nports = [22.5]\n");
     assert!(e.line == 2, "{e}");
 }
+
+#[test]
+fn actions_are_read_checked_and_dumped() {
+    let text = "[actions.mail]\non_ban = [\"/usr/sbin/sendmail\", \"-t\", \"abuse@example.org\", \"{ip} {jail}\"]\ntimeout = \"10s\"\n[actions.hook]\nurl = \"http://127.0.0.1:9/ban\"\n[jails.sshd]\nactions = [\"mail\", \"hook\"]\n";
+    let c = Config::parse(text, "t.toml").unwrap();
+    assert_eq!(c.jail("sshd").unwrap().policy.actions, ["mail", "hook"]);
+    assert_eq!(c.actions["mail"].timeout, Duration::from_secs(10));
+    assert_eq!(
+        c.actions["hook"].url.as_deref(),
+        Some("http://127.0.0.1:9/ban")
+    );
+    let again = Config::parse(&c.dump(), "dump.toml").unwrap();
+    assert_eq!(again.actions, c.actions);
+    assert_eq!(again.jail("sshd").unwrap().policy.actions, ["mail", "hook"]);
+
+    for (bad, line, words) in [
+        (
+            "[jails.sshd]\nactions = [\"nope\"]\n",
+            2,
+            "no [actions.nope]",
+        ),
+        ("[actions.a]\non_ban = [\"sendmail\"]\n", 2, "absolute path"),
+        (
+            "[actions.a]\non_ban = [\"/bin/echo\", \"{host}\"]\n",
+            2,
+            "unknown placeholder {host}",
+        ),
+        ("[actions.a]\ntimeout = \"5s\"\n", 1, "does nothing"),
+        ("[actions.a]\nurl = \"ftp://x\"\n", 2, "not an http(s)"),
+    ] {
+        let e = err(bad);
+        assert!(e.message.contains(words), "{bad}: {e}");
+        assert_eq!(e.line, line, "{bad}: {e}");
+    }
+}

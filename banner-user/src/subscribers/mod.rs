@@ -2,6 +2,7 @@
 //! users read and hosts.deny here; the jails fed by bans (recidive) in the core, which may
 //! ban again. Actions, metrics and the CrowdSec link join the same way.
 
+pub mod actions;
 pub mod found;
 pub mod hosts_deny;
 

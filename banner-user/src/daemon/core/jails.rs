@@ -16,6 +16,7 @@ impl Core {
     /// Create, update or drop jails to match `config`; the failure windows of jails that stay
     /// are kept. Returns what changed.
     pub fn apply_config(&mut self, config: &Config, sources: &BTreeMap<String, usize>) -> String {
+        self.configure_actions(config);
         let mut wanted: Vec<(String, JailPolicy, Feed, bool)> = config
             .jails
             .iter()
@@ -112,5 +113,40 @@ impl Core {
             .collect();
         let allow = self.manager.ignore_list().nets();
         self.hosts_deny.reset(jails, self.manager.active(), allow);
+    }
+
+    /// Which jails run which `[actions.*]`; the workers start with the first jail naming one.
+    fn configure_actions(&mut self, config: &Config) {
+        let mut by_jail = BTreeMap::new();
+        let policies = config
+            .jails
+            .iter()
+            .map(|j| (j.name.as_str(), &j.policy))
+            .chain(config.recidive.as_ref().map(|p| (RECIDIVE, p)));
+        for (name, policy) in policies {
+            let actions: Vec<_> = policy
+                .actions
+                .iter()
+                .filter_map(|a| config.actions.get(a).cloned())
+                .collect();
+            if !actions.is_empty() {
+                by_jail.insert(name.to_string(), actions);
+            }
+        }
+        if by_jail.is_empty() && self.actions.is_none() {
+            return;
+        }
+        if self.actions.is_none() {
+            match crate::subscribers::actions::Actions::start() {
+                Ok(a) => self.actions = Some(a),
+                Err(e) => {
+                    log::error!("actions cannot run (starting their threads: {e})");
+                    return;
+                }
+            }
+        }
+        if let Some(a) = self.actions.as_mut() {
+            a.configure(by_jail);
+        }
     }
 }

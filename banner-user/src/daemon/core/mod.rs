@@ -94,6 +94,8 @@ pub struct Core {
     hosts_deny: HostsDenyList,
     /// The Found lines of the jails, capped under floods.
     found: crate::subscribers::found::FoundLog,
+    /// The jails' `[actions.*]`, started once a jail names one.
+    actions: Option<crate::subscribers::actions::Actions>,
     subscribers: Vec<Box<dyn Subscriber>>,
     /// Jail bans the backend failed to apply, retried every housekeeping round.
     retry: Vec<BanRequest>,
@@ -145,6 +147,7 @@ impl Core {
             log: EventLog::default(),
             hosts_deny: HostsDenyList::new(&config.hosts_deny_path),
             found: Default::default(),
+            actions: None,
             subscribers: Vec::new(),
             retry: Vec::new(),
             config: config.clone(),
@@ -267,9 +270,13 @@ impl Core {
                 return;
             }
             self.log.on_events(&events);
-            // A dry run writes no hosts.deny and pushes nothing to CrowdSec: both enforce.
+            // A dry run writes no hosts.deny, runs no action and pushes nothing to CrowdSec:
+            // all act on the world.
             if self.manager.enforces() {
                 self.hosts_deny.on_events(&events);
+                if let Some(a) = self.actions.as_mut() {
+                    a.on_events(&events);
+                }
             }
             self.note_crowdsec_events(&events);
             if let Some(p) = self.crowdsec_push.as_mut() {

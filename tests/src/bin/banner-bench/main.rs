@@ -720,6 +720,7 @@ fn bench_parse(quick: bool) -> Parse {
                 max_tracked: 1_000_000,
                 ipv6_prefix: 64,
                 scope: None,
+                actions: Vec::new(),
             },
             false,
         );
