@@ -154,6 +154,42 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// Tell systemd how the service is (`READY=1`, `WATCHDOG=1`, `RELOADING=1`, `STOPPING=1`), on
+/// the datagram socket `$NOTIFY_SOCKET` names (a path, or `@name` in the abstract namespace).
+/// Nothing when banner does not run under systemd's `Type=notify`.
+pub fn notify(state: &str) {
+    use std::os::unix::net::UnixDatagram;
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(socket) = UnixDatagram::unbound() else {
+        return;
+    };
+    let bytes = target.as_encoded_bytes();
+    let sent = match bytes.strip_prefix(b"@") {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt as _;
+            std::os::unix::net::SocketAddr::from_abstract_name(name)
+                .and_then(|addr| socket.send_to_addr(state.as_bytes(), &addr))
+        }
+        None => socket.send_to(state.as_bytes(), Path::new(&target)),
+    };
+    if let Err(e) = sent {
+        log::debug!("sd_notify {state}: {e}");
+    }
+}
+
+/// The watchdog period systemd asks for (`WatchdogSec=`), if any and meant for us.
+pub fn watchdog_period() -> Option<std::time::Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+        if pid.parse::<u32>().ok()? != std::process::id() {
+            return None;
+        }
+    }
+    (usec > 0).then(|| std::time::Duration::from_micros(usec))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

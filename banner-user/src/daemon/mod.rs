@@ -308,7 +308,14 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
             );
             tokio::spawn(serve_metrics(l, tx.clone()))
         });
+        // Attached, restored, served: systemd may call the service up.
+        sys::notify("READY=1");
+        let watchdog = sys::watchdog_period().map(|p| tokio::spawn(watchdog(p, tx.clone())));
         wait_for_stop(&supervisor).await;
+        sys::notify("STOPPING=1");
+        if let Some(w) = watchdog {
+            w.abort();
+        }
         log::info!("stopping");
         server.abort();
         if let Some(m) = metrics {
@@ -708,9 +715,11 @@ async fn wait_for_stop(supervisor: &tokio::sync::Mutex<Supervisor>) {
             _ = term.recv() => return,
             _ = int.recv() => return,
             _ = hup.recv() => {
+                sys::notify("RELOADING=1");
                 if let Err(e) = supervisor.lock().await.reload().await {
                     log::warn!("reload refused, still running the old configuration: {e}");
                 }
+                sys::notify("READY=1");
             }
         }
     }
@@ -798,6 +807,24 @@ async fn serve(
                 log::warn!("accepting a control connection: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        }
+    }
+}
+
+/// `WATCHDOG=1` at half systemd's period, each time only after the core answered a call: a
+/// stuck core misses the beat and systemd restarts banner (the bans stay in the kernel).
+async fn watchdog(period: Duration, tx: mpsc::Sender<Event>) {
+    loop {
+        tokio::time::sleep(period / 2).await;
+        let (reply, answer) = oneshot::channel();
+        let call = Box::new(move |_: &mut Core| {
+            let _ = reply.send(());
+        });
+        if tx.send(Event::Call(call)).is_err() {
+            return;
+        }
+        if answer.await.is_ok() {
+            sys::notify("WATCHDOG=1");
         }
     }
 }
