@@ -41,6 +41,12 @@ enum Command {
     Reload,
     /// Is the daemon there and answering?
     Ping,
+    /// Write the man page (banner.8) and the bash, zsh and fish completions into DIR.
+    #[command(hide = true)]
+    Generate {
+        /// Where to write them (created if missing).
+        dir: PathBuf,
+    },
     /// Validate a configuration file.
     CheckConfig(check_config::CheckConfigArgs),
     /// Run a filter over a log and show what it finds (fail2ban-regex's job).
@@ -122,6 +128,7 @@ fn main() {
                 Command::Status(a) => status::run(&socket, a),
                 Command::Reload => status::reload(&socket),
                 Command::Ping => status::ping(&socket),
+                Command::Generate { dir } => generate(&dir),
                 Command::CheckConfig(a) => check_config::run(a),
                 Command::TestFilter(a) => test_filter::run(a),
                 Command::Import(a) => import::run(a),
@@ -133,6 +140,36 @@ fn main() {
         eprintln!("banner: {}", e.message);
         std::process::exit(e.code);
     }
+}
+
+/// The man page and the shell completions, from the argument definitions themselves, so they
+/// never drift from what the binary takes.
+fn generate(dir: &std::path::Path) -> cli::CliResult {
+    use clap::CommandFactory as _;
+    let fail = |what: &str, e: std::io::Error| CliError::failed(format!("{what}: {e}"));
+    std::fs::create_dir_all(dir).map_err(|e| fail(&dir.display().to_string(), e))?;
+    let cmd = Cli::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone())
+        .section("8")
+        .render(&mut page)
+        .map_err(|e| fail("rendering the man page", e))?;
+    let path = dir.join("banner.8");
+    std::fs::write(&path, page).map_err(|e| fail(&path.display().to_string(), e))?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        let mut cmd = cmd.clone();
+        clap_complete::generate_to(shell, &mut cmd, "banner", dir)
+            .map_err(|e| fail(&format!("{shell} completions"), e))?;
+    }
+    println!(
+        "wrote banner.8 and the bash, zsh and fish completions to {}",
+        dir.display()
+    );
+    Ok(())
 }
 
 fn run_daemon(socket: Option<PathBuf>, args: DaemonArgs) -> cli::CliResult {

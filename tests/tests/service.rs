@@ -86,3 +86,56 @@ fn the_daemon_speaks_the_notify_protocol() {
     }
     assert!(last.iter().any(|s| s == "STOPPING=1"), "{last:?}");
 }
+
+/// The man page and completions come from the argument definitions: every subcommand is in
+/// them, the page renders with man(1), the bash completion parses.
+#[test]
+fn the_man_page_and_completions_are_generated_from_the_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(banner_bin())
+        .arg("generate")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = Command::new("man")
+        .arg("-l")
+        .arg(dir.path().join("banner.8"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("man");
+    let page = String::from_utf8_lossy(&page.stdout);
+    let bash = std::fs::read_to_string(dir.path().join("banner.bash")).unwrap();
+    let fish = std::fs::read_to_string(dir.path().join("banner.fish")).unwrap();
+    let zsh = std::fs::read_to_string(dir.path().join("_banner")).unwrap();
+    for sub in [
+        "ban",
+        "unban",
+        "list",
+        "status",
+        "check-config",
+        "test-filter",
+        "ping",
+    ] {
+        assert!(page.contains(sub), "{sub} not in the man page:\n{page}");
+        assert!(
+            bash.contains(sub) && fish.contains(sub) && zsh.contains(sub),
+            "{sub}"
+        );
+    }
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(dir.path().join("banner.bash"))
+        .output()
+        .unwrap();
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+}
