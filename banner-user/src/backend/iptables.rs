@@ -19,7 +19,7 @@ use banner_common::counter;
 
 use super::{
     collapse, command::CommandRunner, Backend, BackendError, Capacity, Counters, Enforced, Health,
-    Hits,
+    Hits, ScopedElements,
 };
 use crate::{
     addr::IpPrefix,
@@ -315,7 +315,7 @@ fn port_of(text: &str) -> Option<(Protocol, u16)> {
 /// as one ban per target with its ports.
 pub fn parse_save(text: &str, blocktype: BlockType, now: SystemTime) -> Vec<Enforced> {
     let mut out: Vec<Enforced> = Vec::new();
-    let mut scoped: HashMap<IpPrefix, (usize, Vec<PortRange>, Vec<PortRange>)> = HashMap::new();
+    let mut scoped = ScopedElements::default();
     for line in text.lines() {
         let mut words = line.split_whitespace();
         if words.next() != Some("add") {
@@ -346,20 +346,13 @@ pub fn parse_save(text: &str, blocktype: BlockType, now: SystemTime) -> Vec<Enfo
             .map(|t| now + Duration::from_secs(t));
         let packets = field("packets").unwrap_or(0);
         if let Some((proto, port)) = port {
-            let at = out.len();
-            let (i, tcp, udp) = scoped
-                .entry(target)
-                .or_insert_with(|| (at, Vec::new(), Vec::new()));
             let range = PortRange {
                 first: port,
                 last: port,
             };
-            match proto {
-                Protocol::Tcp => tcp.push(range),
-                Protocol::Udp => udp.push(range),
-            }
-            if *i != at {
-                let hits = &mut out[*i].hits;
+            if let Some(i) = scoped.add(target, proto, range, out.len()) {
+                // One more port of a ban already listed: its packets add up.
+                let hits = &mut out[i].hits;
                 match blocktype {
                     BlockType::Drop => hits.dropped += packets,
                     BlockType::Tarpit => hits.tarpitted += packets,
@@ -387,9 +380,7 @@ pub fn parse_save(text: &str, blocktype: BlockType, now: SystemTime) -> Vec<Enfo
             },
         });
     }
-    for (i, tcp, udp) in scoped.into_values() {
-        out[i].scope = PortScope::new(tcp, udp).ok().map(std::sync::Arc::new);
-    }
+    scoped.finish(&mut out);
     out
 }
 

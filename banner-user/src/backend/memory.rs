@@ -6,7 +6,7 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use super::{Backend, BackendError, Capacity, Counters, Enforced, Hits};
+use super::{Backend, BackendError, Capacity, Counters, Enforced};
 use crate::{addr::IpPrefix, model::BlockSpec};
 
 #[derive(Debug, Default)]
@@ -80,18 +80,7 @@ impl Backend for MemoryBackend {
     }
 
     fn list(&mut self) -> Result<Vec<Enforced>, BackendError> {
-        Ok(self
-            .state()
-            .bans
-            .values()
-            .map(|b| Enforced {
-                target: b.target,
-                blocktype: b.blocktype,
-                expires_at: b.expires_at,
-                scope: b.scope.clone(),
-                hits: Hits::default(),
-            })
-            .collect())
+        Ok(self.state().bans.values().map(Enforced::from).collect())
     }
 
     fn counters(&mut self) -> Result<Counters, BackendError> {

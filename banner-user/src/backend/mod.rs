@@ -17,7 +17,7 @@ use banner_common::counter;
 use crate::{
     addr::IpPrefix,
     model::{BlockSpec, BlockType},
-    scope::Scope,
+    scope::{PortRange, PortScope, Protocol, Scope},
 };
 
 /// A ban as the backend enforces it, with what it has seen of it.
@@ -29,6 +29,59 @@ pub struct Enforced {
     pub hits: Hits,
     /// The ports it covers; None: the whole address.
     pub scope: Scope,
+}
+
+impl From<&BlockSpec> for Enforced {
+    /// A ban as a backend that counts no packets holds it.
+    fn from(b: &BlockSpec) -> Self {
+        Self {
+            target: b.target,
+            blocktype: b.blocktype,
+            expires_at: b.expires_at,
+            scope: b.scope.clone(),
+            hits: Hits::default(),
+        }
+    }
+}
+
+/// Port-scoped bans as netfilter lists them, one element per protocol and port (range),
+/// gathered back into one ban each while a set's listing is read.
+#[derive(Debug, Default)]
+pub(crate) struct ScopedElements {
+    /// Target -> its index in the listing, and its TCP and UDP ranges so far.
+    seen: std::collections::HashMap<IpPrefix, (usize, Vec<PortRange>, Vec<PortRange>)>,
+}
+
+impl ScopedElements {
+    /// One element of `target`'s ban; `next` is where the listing would put a new ban. None:
+    /// the first element, to be listed now; Some(i): the ban is already listed at `i` (add
+    /// this element's packets there).
+    pub(crate) fn add(
+        &mut self,
+        target: IpPrefix,
+        protocol: Protocol,
+        range: PortRange,
+        next: usize,
+    ) -> Option<usize> {
+        let (i, tcp, udp) = self
+            .seen
+            .entry(target)
+            .or_insert_with(|| (next, Vec::new(), Vec::new()));
+        match protocol {
+            Protocol::Tcp => tcp.push(range),
+            Protocol::Udp => udp.push(range),
+        }
+        (*i != next).then_some(*i)
+    }
+
+    /// Give each gathered ban in `listed` its ports.
+    pub(crate) fn finish(self, listed: &mut [Enforced]) {
+        for (i, tcp, udp) in self.seen.into_values() {
+            if let Some(e) = listed.get_mut(i) {
+                e.scope = PortScope::new(tcp, udp).ok().map(std::sync::Arc::new);
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -15,12 +15,12 @@ use serde_json::Value;
 
 use super::{
     collapse, command::CommandRunner, Backend, BackendError, Capacity, Counters, Enforced, Health,
-    Hits,
+    Hits, ScopedElements,
 };
 use crate::{
     addr::IpPrefix,
     model::{BlockSpec, BlockType},
-    scope::{PortRange, PortScope, Protocol, Scope},
+    scope::{PortRange, Protocol, Scope},
 };
 
 pub const TABLE: &str = "banner";
@@ -253,7 +253,7 @@ pub fn parse_set(json: &str, now: SystemTime) -> Vec<Enforced> {
         return Vec::new();
     };
     let mut out: Vec<Enforced> = Vec::new();
-    let mut scoped: HashMap<IpPrefix, (usize, Vec<PortRange>, Vec<PortRange>)> = HashMap::new();
+    let mut scoped = ScopedElements::default();
     for item in v["nftables"].as_array().into_iter().flatten() {
         for e in item["set"]["elem"].as_array().into_iter().flatten() {
             let (val, meta) = match e.get("elem") {
@@ -280,17 +280,9 @@ pub fn parse_set(json: &str, now: SystemTime) -> Vec<Enforced> {
                 .and_then(|c| c["packets"].as_u64())
                 .unwrap_or(0);
             if let Some((proto, range)) = port {
-                let at = out.len();
-                let (i, tcp, udp) = scoped
-                    .entry(target)
-                    .or_insert_with(|| (at, Vec::new(), Vec::new()));
-                match proto {
-                    Protocol::Tcp => tcp.push(range),
-                    Protocol::Udp => udp.push(range),
-                }
-                if *i != at {
+                if let Some(i) = scoped.add(target, proto, range, out.len()) {
                     // One more element of a ban already listed: its packets add up.
-                    out[*i].hits.dropped += dropped;
+                    out[i].hits.dropped += dropped;
                     continue;
                 }
             }
@@ -307,9 +299,7 @@ pub fn parse_set(json: &str, now: SystemTime) -> Vec<Enforced> {
             });
         }
     }
-    for (i, tcp, udp) in scoped.into_values() {
-        out[i].scope = PortScope::new(tcp, udp).ok().map(std::sync::Arc::new);
-    }
+    scoped.finish(&mut out);
     out
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{Backend, BackendError, Capacity, Counters, Enforced, Hits};
+use super::{Backend, BackendError, Capacity, Counters, Enforced};
 use crate::{addr::IpPrefix, model::BlockSpec};
 
 #[derive(Debug, Default)]
@@ -44,17 +44,7 @@ impl Backend for NoneBackend {
     }
 
     fn list(&mut self) -> Result<Vec<Enforced>, BackendError> {
-        Ok(self
-            .held
-            .values()
-            .map(|b| Enforced {
-                target: b.target,
-                blocktype: b.blocktype,
-                expires_at: b.expires_at,
-                scope: b.scope.clone(),
-                hits: Hits::default(),
-            })
-            .collect())
+        Ok(self.held.values().map(Enforced::from).collect())
     }
 
     fn counters(&mut self) -> Result<Counters, BackendError> {
