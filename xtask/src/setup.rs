@@ -61,6 +61,15 @@ const PACKAGES: &[(&str, &str)] = &[
         "CrowdSec's own firewall bouncer, banner's peer in `bench crowdsec`",
     ),
     (
+        "openssl",
+        "a test CA and a certificate for the LAPI served over https in the tests",
+    ),
+    (
+        "systemd",
+        "systemd-analyze verify of the unit; journald for the journal tests",
+    ),
+    ("man-db", "man -l of the generated man page in the tests"),
+    (
         "prometheus",
         "promtool, which checks the metrics endpoint's output in the tests",
     ),
