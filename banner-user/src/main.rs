@@ -142,8 +142,9 @@ fn main() {
     }
 }
 
-/// The man page and the shell completions, from the argument definitions themselves, so they
-/// never drift from what the binary takes.
+/// The man pages, the commented configuration file and the shell completions, from the
+/// argument definitions and the configuration reference themselves, so they never drift from
+/// what the binary takes.
 fn generate(dir: &std::path::Path) -> cli::CliResult {
     use clap::CommandFactory as _;
     let fail = |what: &str, e: std::io::Error| CliError::failed(format!("{what}: {e}"));
@@ -154,8 +155,16 @@ fn generate(dir: &std::path::Path) -> cli::CliResult {
         .section("8")
         .render(&mut page)
         .map_err(|e| fail("rendering the man page", e))?;
-    let path = dir.join("banner.8");
-    std::fs::write(&path, page).map_err(|e| fail(&path.display().to_string(), e))?;
+    let reference = banner::config::reference::man_page(env!("CARGO_PKG_VERSION"));
+    let sample = banner::config::reference::commented_default();
+    for (name, text) in [
+        ("banner.8", page),
+        ("banner.toml.5", reference.into_bytes()),
+        ("banner.toml", sample.into_bytes()),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| fail(&path.display().to_string(), e))?;
+    }
     for shell in [
         clap_complete::Shell::Bash,
         clap_complete::Shell::Zsh,
@@ -166,7 +175,7 @@ fn generate(dir: &std::path::Path) -> cli::CliResult {
             .map_err(|e| fail(&format!("{shell} completions"), e))?;
     }
     println!(
-        "wrote banner.8 and the bash, zsh and fish completions to {}",
+        "wrote banner.8, banner.toml.5, a commented banner.toml and the bash, zsh and fish completions to {}",
         dir.display()
     );
     Ok(())

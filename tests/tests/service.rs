@@ -19,8 +19,10 @@ fn the_unit_file_verifies() {
         text.replace("/usr/sbin/banner", &banner_bin().display().to_string()),
     )
     .unwrap();
+    // The man pages its Documentation= names exist once the package is installed (the
+    // package test verifies with them); not here.
     let out = Command::new("systemd-analyze")
-        .arg("verify")
+        .args(["verify", "--man=no"])
         .arg(&copy)
         .output()
         .expect("systemd-analyze");

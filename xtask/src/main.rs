@@ -6,6 +6,7 @@
 
 mod bench;
 mod fuzz;
+mod package;
 mod setup;
 mod tasks;
 mod util;
@@ -19,6 +20,7 @@ tasks:
   setup            install what building and testing banner needs (idempotent, quiet when done)
   run [-- ARGS]    build and run `banner daemon ARGS` (or `banner ARGS` for a CLI subcommand)
   test             run every test: lints, unit tests, privileged kernel and lab tests (as root)
+  package          a Debian package (target/debian/banner_VERSION_ARCH.deb), lintian-checked
   demo             a narrated tour: an ssh attacker in a lab namespace, banned at the NIC
   bench [SECTION]... [--quick]
                    banner beside its peers; writes target/bench/report.{json,md}
@@ -49,6 +51,7 @@ fn real_main() -> Result<()> {
         "test" => tasks::test(&args),
         "bench" => bench::bench(&args),
         "demo" => bench::demo(),
+        "package" => package::package(&args),
         "fuzz" => {
             setup::run(setup::Verbosity::Quiet)?;
             fuzz::fuzz(&args)

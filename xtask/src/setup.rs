@@ -70,6 +70,15 @@ const PACKAGES: &[(&str, &str)] = &[
     ),
     ("man-db", "man -l of the generated man page in the tests"),
     (
+        "dpkg-dev",
+        "dpkg-shlibdeps, the package's library dependencies",
+    ),
+    ("binutils", "strip, for the package's binary"),
+    (
+        "lintian",
+        "checks the Debian package `cargo xtask package` builds",
+    ),
+    (
         "prometheus",
         "promtool, which checks the metrics endpoint's output in the tests",
     ),

@@ -26,7 +26,7 @@ const CLI_COMMANDS: &[&str] = &[
     "-V",
 ];
 
-fn build_release() -> Result<()> {
+pub(crate) fn build_release() -> Result<()> {
     run_cmd(Command::new("cargo").current_dir(root()).args([
         "build",
         "--release",

@@ -32,6 +32,7 @@ mod files;
 mod filters;
 mod jails;
 mod raw;
+pub mod reference;
 mod syslog;
 
 pub use self::filters::{load_filter, FilterLoadError};

@@ -119,18 +119,43 @@ impl HostsDeny {
             self.last = Some(state);
             return Ok(());
         }
-        let tmp = self.path.with_extension("banner-tmp");
-        {
-            let mut f = fs::File::create(&tmp)?;
+        if let Err(e) = self.replace(&text) {
+            // The unit's ProtectSystem=strict leaves /etc read-only but for the file itself
+            // (ReadWritePaths), where no temporary file can be made beside it nor renamed
+            // over a bind mount: then the file is rewritten in place, a reader risking a
+            // short read of it rather than the bans never reaching it.
+            log::debug!(
+                "{}: cannot replace it atomically ({e}); rewriting it in place",
+                self.path.display()
+            );
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .create(true)
+                .open(&self.path)?;
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
         }
-        if let Ok(meta) = fs::metadata(&self.path) {
-            let _ = fs::set_permissions(&tmp, meta.permissions());
-        }
-        fs::rename(&tmp, &self.path)?;
         self.last = Some(state);
         Ok(())
+    }
+
+    /// Write `text` beside the file and rename it over, so a reader sees the old or the new.
+    fn replace(&self, text: &str) -> io::Result<()> {
+        let tmp = self.path.with_extension("banner-tmp");
+        let written = (|| {
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            if let Ok(meta) = fs::metadata(&self.path) {
+                let _ = fs::set_permissions(&tmp, meta.permissions());
+            }
+            fs::rename(&tmp, &self.path)
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written
     }
 }
 
@@ -297,6 +322,25 @@ mod tests {
         h.sync(vec![], &[]).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "sshd: 192.0.2.1\n");
         assert!(!dir.path().join("hosts.banner-tmp").exists());
+    }
+
+    /// Where no file can be made beside it (the unit's read-only /etc with the file alone
+    /// writable; here, the temporary name taken by a directory), the file is rewritten in
+    /// place and the bans still reach it.
+    #[test]
+    fn a_file_that_cannot_be_replaced_is_rewritten_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts.deny");
+        fs::write(&path, "sshd: 192.0.2.1\n").unwrap();
+        fs::create_dir(dir.path().join("hosts.banner-tmp")).unwrap();
+        let mut h = HostsDeny::new(&path);
+        h.sync(vec![p("198.18.0.1")], &[]).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "sshd: 192.0.2.1\n# banner begin\nALL: 198.18.0.1\n# banner end\n"
+        );
+        h.sync(vec![], &[]).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "sshd: 192.0.2.1\n");
     }
 
     #[test]
