@@ -5,7 +5,7 @@
 
 use prometheus_client::{
     encoding::text::encode,
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
@@ -71,6 +71,43 @@ pub struct Snapshot<'a> {
     pub crowdsec: Option<&'a LinkStatus>,
     pub fills: &'a [Fill],
     pub dry_run: bool,
+    /// Seconds from failures found to their ban in force.
+    pub detection: Option<&'a Latency>,
+}
+
+/// Bucket bounds of the detection latency, in seconds: 100 µs to 10 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
+];
+
+/// A latency histogram the core fills and each scrape shows (clones share the counts).
+#[derive(Clone, Debug)]
+pub struct Latency {
+    histogram: Histogram,
+    /// The histogram keeps its count to itself (outside the crate's tests).
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Self {
+            histogram: Histogram::new(LATENCY_BUCKETS),
+            count: Default::default(),
+        }
+    }
+}
+
+impl Latency {
+    pub fn observe(&self, d: std::time::Duration) {
+        self.histogram.observe(d.as_secs_f64());
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 fn counter_family(registry: &mut Registry, name: &str, help: &str) -> Family<Labels, Counter> {
@@ -193,6 +230,13 @@ pub fn render(s: &Snapshot) -> String {
                 .set(f.used as f64 / f.capacity as f64);
         }
     }
+    if let Some(d) = s.detection {
+        r.register(
+            "detection_latency_seconds",
+            "From failures handed over by a source (its batch read and filtered) to the ban they made in force",
+            d.histogram.clone(),
+        );
+    }
     let dry = Gauge::<i64>::default();
     dry.set(i64::from(s.dry_run));
     r.register("dry_run", "1 when nothing is enforced (dry run)", dry);
@@ -270,6 +314,9 @@ mod tests {
         let mut link = LinkStatus::new("http://127.0.0.1:8080");
         link.state = "up".into();
         link.decisions = 11;
+        let detection = Latency::default();
+        detection.observe(Duration::from_micros(300));
+        detection.observe(Duration::from_millis(3));
         let text = render(&Snapshot {
             stats: &stats,
             jails: &[jail()],
@@ -280,6 +327,7 @@ mod tests {
                 capacity: 1_000_000,
             }],
             dry_run: false,
+            detection: Some(&detection),
         });
         for want in [
             "banner_jail_lines_total{jail=\"sshd\"} 120",
@@ -296,6 +344,11 @@ mod tests {
             "banner_crowdsec_decisions 11",
             "banner_dry_run 0",
             "# TYPE banner_packets counter",
+            "# TYPE banner_detection_latency_seconds histogram",
+            "banner_detection_latency_seconds_count 2",
+            "banner_detection_latency_seconds_bucket{le=\"0.00025\"} 0",
+            "banner_detection_latency_seconds_bucket{le=\"0.0005\"} 1",
+            "banner_detection_latency_seconds_bucket{le=\"0.005\"} 2",
         ] {
             assert!(text.contains(want), "no `{want}` in:\n{text}");
         }

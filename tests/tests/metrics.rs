@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use tests::{Daemon, Lab};
+use tests::{wait_until, Daemon, Lab};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -48,10 +48,15 @@ fn value(text: &str, name: &str) -> Option<f64> {
 fn metrics_follow_bans_and_pass_promtool() {
     let lab = Lab::new();
     let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
     let d = Daemon::start(
         &[&lab.host_if],
         "",
-        &format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        &format!(
+            "\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n[jails.sshd]\nlogpath = \"{}\"\njournalmatch = []\n",
+            log.display()
+        ),
     );
     let (status, before) = get(port, "/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK", "{before}");
@@ -110,6 +115,47 @@ fn metrics_follow_bans_and_pass_promtool() {
     assert!(om.contains("# TYPE banner_packets counter"), "{om}");
     assert_eq!(value(&om, "banner_bans_active"), Some(1.0));
 
+    // A ban made from a log is timed: one observation of the detection latency, well under
+    // the histogram's last bound.
+    let count = "banner_detection_latency_seconds_count";
+    assert_eq!(value(&om, count), Some(0.0), "{om}");
+    let stamp = chrono_free_stamp();
+    let lines: String = (1..=3)
+        .map(|pid| {
+            format!(
+                "{stamp} gw sshd[{pid}]: Failed password for root from 198.18.7.7 port {} ssh2\n",
+                40000 + pid
+            )
+        })
+        .collect();
+    std::fs::write(&log, lines).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || value(
+            &get(port, "/metrics").1,
+            count
+        ) == Some(1.0)),
+        "{}",
+        d.log_text()
+    );
+    let (_, text) = get(port, "/metrics");
+    assert_eq!(
+        value(
+            &text,
+            "banner_detection_latency_seconds_bucket{le=\"10.0\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+
     let (status, _) = get(port, "/other");
     assert_eq!(status, "HTTP/1.1 404 Not Found");
+}
+
+/// Now as an RFC 3339 UTC prefix of a syslog line.
+fn chrono_free_stamp() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -266,5 +266,6 @@ pub fn metrics(core: &mut Core) -> String {
         crowdsec: crowdsec.as_ref(),
         fills: &fills,
         dry_run: !core.manager().enforces(),
+        detection: Some(core.detection()),
     })
 }

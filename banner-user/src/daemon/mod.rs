@@ -447,6 +447,7 @@ impl Supervisor {
             tx.send(Event::Failures {
                 jail: jail.to_string(),
                 failures,
+                found_at: std::time::Instant::now(),
             })
             .is_ok()
         });

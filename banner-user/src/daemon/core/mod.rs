@@ -40,6 +40,9 @@ pub enum Event {
     Failures {
         jail: String,
         failures: Vec<Failure>,
+        /// When the source handed them over (its batch read and filtered): where the
+        /// detection latency a ban is measured by starts.
+        found_at: Instant,
     },
     /// Apply a new configuration; answers with a summary of what changed.
     Reload {
@@ -110,6 +113,11 @@ pub struct Core {
     crowdsec_push: Option<Box<dyn Subscriber>>,
     /// The syslog receiver's counters, for `status`.
     syslog_stats: Option<Arc<crate::source::syslog::SyslogStats>>,
+    /// Seconds from failures handed over by a source to the ban they made in force (in the
+    /// kernel and saved), for the metrics.
+    detection: crate::metrics::Latency,
+    /// When the failures being judged were handed over.
+    found_at: Option<Instant>,
 }
 
 /// Most failed bans kept for retry (the oldest decisions matter most; later ones wait).
@@ -155,10 +163,17 @@ impl Core {
             crowdsec: None,
             crowdsec_push: None,
             syslog_stats: None,
+            detection: crate::metrics::Latency::default(),
+            found_at: None,
         };
         core.log.dry_run = !core.manager.enforces();
         core.apply_config(config, &BTreeMap::new());
         core
+    }
+
+    /// The detection latency of the bans made from logs so far.
+    pub fn detection(&self) -> &crate::metrics::Latency {
+        &self.detection
     }
 
     /// Where `status` reads the syslog receiver's counters.
@@ -201,7 +216,15 @@ impl Core {
     fn handle(&mut self, event: Event) -> bool {
         match event {
             Event::Call(call) => call(self),
-            Event::Failures { jail, failures } => self.on_failures(&jail, &failures),
+            Event::Failures {
+                jail,
+                failures,
+                found_at,
+            } => {
+                self.found_at = Some(found_at);
+                self.on_failures(&jail, &failures);
+                self.found_at = None;
+            }
             Event::Reload {
                 config,
                 sources,
@@ -416,16 +439,21 @@ impl Core {
                 }
             }
             if let Some(request) = decision {
-                self.apply_ban(request);
+                if self.apply_ban(request) {
+                    if let Some(at) = self.found_at {
+                        self.detection.observe(at.elapsed());
+                    }
+                }
             }
         }
         self.publish();
     }
 
-    /// Ban as a jail decided; a backend failure keeps the decision for the next round.
-    fn apply_ban(&mut self, request: BanRequest) {
+    /// Ban as a jail decided; a backend failure keeps the decision for the next round. True
+    /// when the ban is new and in force.
+    fn apply_ban(&mut self, request: BanRequest) -> bool {
         match self.manager.ban(request.clone()) {
-            Ok(_) => {}
+            Ok(outcome) => return matches!(outcome, crate::bans::BanOutcome::New(_)),
             Err(e @ crate::bans::BanError::Backend(_)) => {
                 // The enforcement command failed (nft or ipset missing or busy): keep the
                 // decision and try again at the next housekeeping round.
@@ -437,6 +465,7 @@ impl Core {
             // Refusals are events; the log subscriber words them.
             Err(_) => {}
         }
+        false
     }
 }
 

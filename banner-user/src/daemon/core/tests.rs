@@ -58,6 +58,31 @@ fn allowlisted_failures_are_never_counted() {
     assert_eq!(core.jails["sshd"].jail.stats().failures, 0);
 }
 
+/// Each ban made from failures a source handed over is one observation of the detection
+/// latency; failures that ban nothing, and an address already banned, are none.
+#[test]
+fn a_ban_from_a_source_times_its_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000);
+    let mut core = core_with(MemoryBackend::default(), &clock, dir.path());
+    let send = |core: &mut Core, addr: &str, n: usize| {
+        let failures = vec![failure(addr, &clock); n];
+        assert!(core.handle(Event::Failures {
+            jail: "sshd".into(),
+            failures,
+            found_at: Instant::now(),
+        }));
+    };
+    send(&mut core, "198.18.0.7", 2);
+    assert_eq!(core.detection().count(), 0, "two failures ban nothing");
+    send(&mut core, "198.18.0.7", 1);
+    assert_eq!(core.detection().count(), 1);
+    send(&mut core, "198.18.0.7", 3);
+    assert_eq!(core.detection().count(), 1, "already banned");
+    send(&mut core, "198.18.0.8", 3);
+    assert_eq!(core.detection().count(), 2);
+}
+
 #[test]
 fn a_ban_the_backend_refused_is_retried_until_it_holds() {
     let dir = tempfile::tempdir().unwrap();
