@@ -44,6 +44,8 @@ pub struct Report {
     pub crowdsec: Option<Section<CrowdSecBench>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syslog: Option<Section<SyslogBench>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops: Option<Section<Ops>>,
 }
 
 impl Report {
@@ -60,6 +62,7 @@ impl Report {
             ("soak", self.soak.as_ref().and_then(Section::failed)),
             ("crowdsec", self.crowdsec.as_ref().and_then(Section::failed)),
             ("syslog", self.syslog.as_ref().and_then(Section::failed)),
+            ("ops", self.ops.as_ref().and_then(Section::failed)),
         ]
         .into_iter()
         .filter_map(|(name, why)| Some((name, why?)))
@@ -193,6 +196,29 @@ pub struct FilterRun {
     pub banner_filter_d_vs_fail2ban: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail2ban_absent: Option<String>,
+}
+
+/// What running banner as a service costs: a metrics scrape with many bans, and whether a
+/// slow action on ban delays the bans themselves.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Ops {
+    /// Active bans during the loaded scrapes.
+    pub scrape_bans: u64,
+    /// Milliseconds per GET /metrics (connect to last byte), with no ban and with scrape_bans.
+    pub scrape_idle_p50_ms: Option<f64>,
+    pub scrape_p50_ms: Option<f64>,
+    pub scrape_p99_ms: Option<f64>,
+    pub scrape_max_ms: Option<f64>,
+    pub scrape_bytes: u64,
+    pub scrapes: u64,
+    /// The slowest scrape in the 2 s after the bans were loaded, while the core finishes
+    /// the batch (the others are taken after).
+    pub scrape_after_load_max_ms: Option<f64>,
+    /// Failure line -> ban in the kernel map, without actions and with a slow one (a command
+    /// that sleeps) on every ban.
+    pub latency_no_action: Latency,
+    pub latency_slow_action: Latency,
+    pub slow_action: String,
 }
 
 /// A failure line appended -> its ban in the kernel map, in milliseconds.

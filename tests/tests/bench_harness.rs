@@ -99,6 +99,16 @@ fn the_quick_benchmark_writes_a_well_formed_report() {
     for backend in ["xdp", "nftables", "ipset", "iptables_rule_per_ban"] {
         number(&r, &["bulk", backend, "100"]);
     }
+    // The operations section: scrapes with bans loaded, ban latency with and without a
+    // slow action.
+    assert_eq!(number(&r, &["ops", "scrape_bans"]), 10_000.0);
+    assert!(number(&r, &["ops", "scrape_p99_ms"]) >= number(&r, &["ops", "scrape_p50_ms"]));
+    number(&r, &["ops", "scrape_idle_p50_ms"]);
+    assert!(number(&r, &["ops", "scrape_bytes"]) > 0.0);
+    for run in ["latency_no_action", "latency_slow_action"] {
+        number(&r, &["ops", run, "p99_ms"]);
+        assert_eq!(number(&r, &["ops", run, "timeouts"]), 0.0, "{run}");
+    }
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     for heading in [
         "## Parsing",
@@ -107,6 +117,7 @@ fn the_quick_benchmark_writes_a_well_formed_report() {
         "## Loading bans",
         "## Drop rate",
         "## XDP",
+        "## Operations",
     ] {
         assert!(md.contains(heading), "report.md lacks {heading}");
     }

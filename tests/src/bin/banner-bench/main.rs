@@ -29,6 +29,7 @@ mod charts;
 mod filters;
 mod fleet;
 mod netfilter;
+mod ops;
 mod soak;
 
 fn main() {
@@ -85,6 +86,7 @@ fn main() {
             "syslog" => {
                 report.syslog = Some(guarded(section, &mut failed, || fleet::bench_syslog(quick)))
             }
+            "ops" => report.ops = Some(guarded(section, &mut failed, || ops::bench_ops(quick))),
             _ => unreachable!("checked above"),
         }
         // Written after every section: a run cut short keeps what it measured.
@@ -134,6 +136,7 @@ fn guarded<T>(
 
 const SECTIONS: &[&str] = &[
     "parse", "filters", "latency", "memory", "xdp", "bulk", "pps", "soak", "crowdsec", "syslog",
+    "ops",
 ];
 
 /// The machine the figures come from.
@@ -272,6 +275,30 @@ fn markdown(r: &Report) -> String {
             ms(l.p99_ms),
             ms(l.max_ms),
             l.timeouts
+        ));
+    }
+    if let Some(o) = r.ops.as_ref().and_then(Section::ran) {
+        let ms = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        out.push_str(&format!(
+            "\n## Operations: metrics scrape and actions\n\nGET /metrics, connect to last byte ({} scrapes; no peer here exposes the same figures):\n\n| bans | p50 | p99 | max | size |\n|---|---|---|---|---|\n| 0 | {:.2} ms | | | |\n| {} | {:.2} ms | {:.2} ms | {:.2} ms | {} bytes |\n\nThe slowest scrape in the 2 s after the bans were loaded (waiting for the core to finish the batch): {:.1} ms.\n\nLine appended -> ban in the kernel map ({} bans each), with `{}` run on every ban:\n\n| | p50 | p99 | max | timeouts |\n|---|---|---|---|---|\n| no action | {:.2} ms | {:.2} ms | {:.2} ms | {} |\n| slow action | {:.2} ms | {:.2} ms | {:.2} ms | {} |\n",
+            o.scrapes,
+            ms(o.scrape_idle_p50_ms),
+            o.scrape_bans,
+            ms(o.scrape_p50_ms),
+            ms(o.scrape_p99_ms),
+            ms(o.scrape_max_ms),
+            o.scrape_bytes,
+            ms(o.scrape_after_load_max_ms),
+            o.latency_no_action.bans,
+            o.slow_action,
+            ms(o.latency_no_action.p50_ms),
+            ms(o.latency_no_action.p99_ms),
+            ms(o.latency_no_action.max_ms),
+            o.latency_no_action.timeouts,
+            ms(o.latency_slow_action.p50_ms),
+            ms(o.latency_slow_action.p99_ms),
+            ms(o.latency_slow_action.max_ms),
+            o.latency_slow_action.timeouts,
         ));
     }
     if let Some(m) = r.memory.as_ref().and_then(Section::ran) {
@@ -847,19 +874,25 @@ fn lab_with_sshd_jail(
 }
 
 fn bench_latency(quick: bool) -> Latency {
+    let n: u32 = if quick { 50 } else { 1000 };
+    let (_lab, _dir, log, d) = lab_with_sshd_jail("maxretry = 1");
+    ban_latency(&d, &log, n)
+}
+
+/// Append `n` failure lines one at a time to the log of `d`'s sshd jail (maxretry 1), each
+/// from a new address, and time each from the append to its ban in the kernel map.
+pub(crate) fn ban_latency(d: &tests::Daemon, log: &std::path::Path, n: u32) -> Latency {
     use aya::maps::{HashMap as BpfHashMap, Map as BpfMap, MapData};
     use banner_common::{BanEntry, Ipv4Key};
     use std::io::Write as _;
 
-    let n: u32 = if quick { 50 } else { 1000 };
-    let (_lab, _dir, log, d) = lab_with_sshd_jail("maxretry = 1");
     let map = MapData::from_pin(d.bpffs_dir.join(banner_common::map_name::BANS_V4))
         .expect("open the pinned ban map");
     let map: BpfHashMap<MapData, Ipv4Key, BanEntry> =
         BpfHashMap::try_from(BpfMap::HashMap(map)).expect("ban map type");
     let mut file = std::fs::OpenOptions::new()
         .append(true)
-        .open(&log)
+        .open(log)
         .expect("open log");
     let mut samples = Vec::with_capacity(n as usize);
     let mut timeouts = 0u64;
