@@ -308,6 +308,70 @@ fn drops_are_counted_per_ban_and_in_total() {
     assert_eq!(ban.hits.dropped, 5);
 }
 
+/// One block call of more single addresses than a batched write takes at once (65,536), IPv4
+/// and IPv6, with an address already banned among them: every new one is enforced, and the
+/// one already there keeps its hit count (it is merged, not overwritten).
+#[test]
+fn a_large_block_is_written_in_batches_and_keeps_what_a_ban_counted() {
+    let mut x = Loaded::new("batch", 200_000);
+    x.ban("198.18.1.7", in_an_hour());
+    let f = udp_frame(ip("198.18.1.7"), ip(HOST4));
+    for _ in 0..3 {
+        assert_eq!(x.verdict(&f), XDP_DROP);
+    }
+    let later = Some(SystemTime::now() + Duration::from_secs(7200));
+    let spec = |target: IpPrefix| BlockSpec {
+        target,
+        blocktype: BlockType::Drop,
+        expires_at: later,
+        scope: None,
+    };
+    let mut batch: Vec<BlockSpec> = (0..60_000u32)
+        .map(|i| {
+            spec(IpPrefix::host(IpAddr::from([
+                198,
+                19,
+                (i / 250) as u8,
+                (i % 250 + 1) as u8,
+            ])))
+        })
+        .collect();
+    batch.push(spec("198.18.1.7".parse().unwrap()));
+    batch.extend((0..20_000u32).map(|i| {
+        spec(IpPrefix::host(
+            format!("2001:db8:ff00::{:x}", i + 1)
+                .parse::<IpAddr>()
+                .unwrap(),
+        ))
+    }));
+    x.backend.block(&batch).unwrap();
+    let listed = x.backend.list().unwrap();
+    assert_eq!(listed.len(), 80_001);
+    let kept = listed
+        .iter()
+        .find(|e| e.target == "198.18.1.7".parse::<IpPrefix>().unwrap())
+        .unwrap();
+    assert_eq!(kept.hits.dropped, 3, "the merged ban lost its count");
+    for probe in ["198.19.0.1", "198.19.239.250", "198.18.1.7"] {
+        assert_eq!(
+            x.verdict(&udp_frame(ip(probe), ip(HOST4))),
+            XDP_DROP,
+            "{probe}"
+        );
+    }
+    for probe in ["2001:db8:ff00::1", "2001:db8:ff00::4e20"] {
+        assert_eq!(
+            x.verdict(&udp_frame(ip(probe), ip(HOST6))),
+            XDP_DROP,
+            "{probe}"
+        );
+    }
+    assert_eq!(
+        x.verdict(&udp_frame(ip("198.19.240.1"), ip(HOST4))),
+        XDP_PASS
+    );
+}
+
 #[test]
 fn a_full_map_refuses_the_new_ban_and_evicts_nothing() {
     let mut x = Loaded::new("full", 2);

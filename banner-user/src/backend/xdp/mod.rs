@@ -27,6 +27,7 @@ use crate::{
     sys,
 };
 
+mod batch;
 mod clock;
 mod load;
 
@@ -84,6 +85,32 @@ struct Attachment {
     lost: bool,
 }
 
+/// Single-address bans gathered for one batched write: keys and values side by side, and
+/// which ban of the call each came from.
+struct Batch<K> {
+    keys: Vec<K>,
+    values: Vec<BanEntry>,
+    index: Vec<usize>,
+}
+
+impl<K> Default for Batch<K> {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            values: Vec::new(),
+            index: Vec::new(),
+        }
+    }
+}
+
+impl<K> Batch<K> {
+    fn push(&mut self, key: K, value: BanEntry, index: usize) {
+        self.keys.push(key);
+        self.values.push(value);
+        self.index.push(index);
+    }
+}
+
 pub struct XdpBackend {
     dir: PathBuf,
     // Owns the program (and, for unpinned links, the attachments). Dropping it does not detach
@@ -91,6 +118,11 @@ pub struct XdpBackend {
     ebpf: Ebpf,
     bans_v4: HashMap<MapData, Ipv4Key, BanEntry>,
     bans_v6: HashMap<MapData, Ipv6Key, BanEntry>,
+    /// The same two maps' descriptors, for batched writes (aya keeps its own to itself).
+    batch_v4: std::os::fd::OwnedFd,
+    batch_v6: std::os::fd::OwnedFd,
+    /// The kernel refused batched writes (before 5.6): one system call per ban.
+    no_batch: bool,
     prefix_v4: LpmTrie<MapData, Ipv4PrefixKey, BanEntry>,
     prefix_v6: LpmTrie<MapData, Ipv6Key, BanEntry>,
     allow_v4: LpmTrie<MapData, Ipv4Key, AllowEntry>,
@@ -188,10 +220,22 @@ impl XdpBackend {
                 .ok_or_else(|| setup(format!("map {name} missing from the object")))
         };
         let conv = |name: &'static str| move |e: MapError| setup(format!("map {name}: {e}"));
-        let bans_v4 =
-            HashMap::try_from(take(map_name::BANS_V4)?).map_err(conv(map_name::BANS_V4))?;
-        let bans_v6 =
-            HashMap::try_from(take(map_name::BANS_V6)?).map_err(conv(map_name::BANS_V6))?;
+        let fd_of = |m: &aya::maps::Map, name: &str| {
+            use std::os::fd::AsFd as _;
+            let aya::maps::Map::HashMap(data) = m else {
+                return Err(setup(format!("map {name} is not a hash map")));
+            };
+            data.fd()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| setup(format!("map {name}: {e}")))
+        };
+        let v4 = take(map_name::BANS_V4)?;
+        let batch_v4 = fd_of(&v4, map_name::BANS_V4)?;
+        let bans_v4 = HashMap::try_from(v4).map_err(conv(map_name::BANS_V4))?;
+        let v6 = take(map_name::BANS_V6)?;
+        let batch_v6 = fd_of(&v6, map_name::BANS_V6)?;
+        let bans_v6 = HashMap::try_from(v6).map_err(conv(map_name::BANS_V6))?;
         let prefix_v4 =
             LpmTrie::try_from(take(map_name::PREFIX_V4)?).map_err(conv(map_name::PREFIX_V4))?;
         let prefix_v6 =
@@ -219,6 +263,9 @@ impl XdpBackend {
             ebpf,
             bans_v4,
             bans_v6,
+            batch_v4,
+            batch_v6,
+            no_batch: false,
             prefix_v4,
             prefix_v6,
             allow_v4,
@@ -467,6 +514,98 @@ impl XdpBackend {
         Ok(prefix_added)
     }
 
+    /// Prefixes one by one (a trie takes no batch); single addresses not in the map yet in
+    /// batches, those already in it merged one by one (their counters kept).
+    fn block_all(
+        &mut self,
+        bans: &[BlockSpec],
+        now: &Now,
+        prefixes_changed: &mut bool,
+    ) -> Result<(), BackendError> {
+        let mut v4 = Batch::default();
+        let mut v6 = Batch::default();
+        for (i, spec) in bans.iter().enumerate() {
+            match (spec.target.addr(), Slot::of(&spec.target)) {
+                // A key already in the map is merged on its own (its counters kept): a
+                // lookup costs the kernel far less than a write.
+                (std::net::IpAddr::V4(a), Slot::ExactV4)
+                    if !self.no_batch
+                        && self.bans_v4.get(&Ipv4Key { addr: a.octets() }, 0).is_err() =>
+                {
+                    let entry = self.new_entry(spec, now);
+                    v4.push(Ipv4Key { addr: a.octets() }, entry, i);
+                }
+                (std::net::IpAddr::V6(a), Slot::ExactV6)
+                    if !self.no_batch
+                        && self.bans_v6.get(&Ipv6Key { addr: a.octets() }, 0).is_err() =>
+                {
+                    let entry = self.new_entry(spec, now);
+                    v6.push(Ipv6Key { addr: a.octets() }, entry, i);
+                }
+                _ => *prefixes_changed |= self.insert(spec, now)?,
+            }
+        }
+        self.flush(&v4, bans, now, true)?;
+        self.flush(&v6, bans, now, false)
+    }
+
+    /// The entry a ban not in the map yet gets.
+    fn new_entry(&mut self, spec: &BlockSpec, now: &Now) -> BanEntry {
+        let scope = self.scope_slot(&spec.scope).unwrap_or_else(|e| {
+            log::warn!("{e}; {} is banned on every port", spec.target);
+            0
+        });
+        BanEntry {
+            expires_ns: spec.expires_at.map_or(0, |t| now.boot_deadline(t)),
+            blocktype: banner_common::BlockType::from(spec.blocktype) as u32,
+            scope,
+            ..BanEntry::default()
+        }
+    }
+
+    fn flush<K>(
+        &mut self,
+        batch: &Batch<K>,
+        bans: &[BlockSpec],
+        now: &Now,
+        v4: bool,
+    ) -> Result<(), BackendError> {
+        use std::os::fd::AsFd as _;
+        let fd = if v4 { &self.batch_v4 } else { &self.batch_v6 };
+        let Err(stopped) = batch::update(fd.as_fd(), &batch.keys, &batch.values) else {
+            return Ok(());
+        };
+        let at = stopped.done;
+        let spec = &bans[batch.index[at]];
+        match stopped.error.raw_os_error() {
+            Some(nix::libc::E2BIG | nix::libc::ENOSPC) => Err(BackendError::Full {
+                map: map_of(Slot::of(&spec.target)),
+                capacity: 0,
+                target: spec.target,
+            }),
+            // A kernel without batched writes: these one by one, and from now on too.
+            Some(nix::libc::EINVAL | nix::libc::ENOSYS | nix::libc::EOPNOTSUPP | 524)
+                if at == 0 =>
+            {
+                log::debug!(
+                    "batched map writes refused ({}); writing one by one",
+                    stopped.error
+                );
+                self.no_batch = true;
+                for &i in &batch.index {
+                    self.insert(&bans[i], now)?;
+                }
+                Ok(())
+            }
+            _ => Err(BackendError::Map {
+                op: "banning",
+                map: map_of(Slot::of(&spec.target)),
+                target: spec.target.to_string(),
+                source: Box::new(stopped.error),
+            }),
+        }
+    }
+
     fn remove(&mut self, target: &IpPrefix) -> Result<bool, BackendError> {
         let slot = Slot::of(target);
         let result = match (target.addr(), slot) {
@@ -531,32 +670,18 @@ impl Backend for XdpBackend {
     fn block(&mut self, bans: &[BlockSpec]) -> Result<(), BackendError> {
         let now = Now::read();
         let mut prefixes_changed = false;
-        for spec in bans {
-            match self.insert(spec, &now) {
-                Ok(added) => prefixes_changed |= added,
-                Err(BackendError::Full { map, target, .. }) => {
-                    let capacity = self.capacity.of(Slot::of(&target)).unwrap_or(0);
-                    if prefixes_changed {
-                        self.sync_settings()?;
-                    }
-                    return Err(BackendError::Full {
-                        map,
-                        capacity,
-                        target,
-                    });
-                }
-                Err(e) => {
-                    if prefixes_changed {
-                        self.sync_settings()?;
-                    }
-                    return Err(e);
-                }
-            }
-        }
+        let result = self.block_all(bans, &now, &mut prefixes_changed);
         if prefixes_changed {
             self.sync_settings()?;
         }
-        Ok(())
+        result.map_err(|e| match e {
+            BackendError::Full { map, target, .. } => BackendError::Full {
+                map,
+                capacity: self.capacity.of(Slot::of(&target)).unwrap_or(0),
+                target,
+            },
+            e => e,
+        })
     }
 
     fn unblock(&mut self, targets: &[IpPrefix]) -> Result<(), BackendError> {

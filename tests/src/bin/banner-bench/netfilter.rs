@@ -61,12 +61,12 @@ fn specs(n: usize, blocktype: BlockType) -> Vec<BlockSpec> {
 }
 
 /// banner's nftables or iptables+ipset backend on an isolated lab's host side.
-fn netfilter_backend(kind: &str, lab: &Lab) -> Box<dyn Backend> {
+fn netfilter_backend(kind: &str, lab: &Lab, capacity: usize) -> Box<dyn Backend> {
     let runner = Box::new(NsRunner(lab.host_ns.clone().expect("isolated lab")));
     if kind == "nftables" {
         Box::new(NftablesBackend::open(runner).expect("nftables"))
     } else {
-        Box::new(IptablesBackend::open(runner, 200_000).expect("iptables"))
+        Box::new(IptablesBackend::open(runner, capacity.max(200_000)).expect("iptables"))
     }
 }
 
@@ -74,10 +74,13 @@ pub fn bench_bulk(quick: bool) -> Bulk {
     let sizes: &[usize] = if quick {
         &[100, 1_000]
     } else {
-        &[1_000, 10_000, 100_000]
+        &[1_000, 10_000, 100_000, 1_000_000]
     };
     let per_process: &[usize] = if quick { &[100] } else { &[1_000, 10_000] };
     let runs = 3;
+    // A million is loaded once per backend: the figure is seconds, the noise is not.
+    let runs_of = |n: usize| if n >= 1_000_000 { 1 } else { runs };
+    let capacity = sizes.iter().copied().max().unwrap_or(0) + 1_000;
     let mut out = Bulk {
         sizes: sizes.iter().map(|&n| n as u64).collect(),
         runs,
@@ -95,8 +98,8 @@ pub fn bench_bulk(quick: bool) -> Bulk {
     for &n in sizes {
         let batch = specs(n, BlockType::Drop);
         let mut t = Vec::new();
-        for _ in 0..runs {
-            let mut x = Loaded::attached("bulk", Vec::new(), 200_000);
+        for _ in 0..runs_of(n) {
+            let mut x = Loaded::attached("bulk", Vec::new(), capacity.max(200_000) as u32);
             let start = Instant::now();
             x.backend.block(&batch).expect("xdp block");
             t.push(start.elapsed().as_secs_f64());
@@ -104,9 +107,9 @@ pub fn bench_bulk(quick: bool) -> Bulk {
         record("xdp", n, median(t));
         for kind in ["nftables", "ipset"] {
             let mut t = Vec::new();
-            for _ in 0..runs {
+            for _ in 0..runs_of(n) {
                 let lab = Lab::isolated();
-                let mut b = netfilter_backend(kind, &lab);
+                let mut b = netfilter_backend(kind, &lab, capacity);
                 let start = Instant::now();
                 b.block(&batch).expect("block");
                 t.push(start.elapsed().as_secs_f64());
@@ -245,7 +248,7 @@ pub fn bench_pps(quick: bool) -> Pps {
     }
     for kind in ["nftables", "ipset"] {
         let lab = Lab::isolated();
-        let mut b = netfilter_backend(kind, &lab);
+        let mut b = netfilter_backend(kind, &lab, 200_000);
         b.block(&with_peer(&lab, bans)).expect("bans");
         let (dropped, sent) = measure(
             &mut || {

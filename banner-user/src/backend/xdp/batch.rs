@@ -1,0 +1,77 @@
+//! `BPF_MAP_UPDATE_BATCH`: many elements of a hash map written in one system call, which aya
+//! does not offer. A million bans go in as a handful of calls instead of a million.
+
+use std::{io, os::fd::BorrowedFd};
+
+use nix::libc;
+
+/// The kernel's command number (include/uapi/linux/bpf.h, since 5.6).
+const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
+/// Elements per call: the kernel copies keys and values in, so a bounded call keeps one
+/// allocation of the kernel's small and the time in it short.
+pub const CHUNK: usize = 1 << 16;
+
+/// `union bpf_attr`'s `batch` member.
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+/// Why a batch stopped: how many elements it wrote before `error` (on the next one).
+#[derive(Debug)]
+pub struct Stopped {
+    pub done: usize,
+    pub error: io::Error,
+}
+
+/// Write `keys[i] -> values[i]` into the hash map `map`, in order, replacing what a key held
+/// (the kernel takes no BPF_NOEXIST here: only BPF_F_LOCK); on an error, the elements before
+/// it are written and the rest are not.
+///
+/// `K` and `V` must be the map's key and value types exactly (plain `repr(C)` data, as
+/// aya's `Pod` types are).
+pub fn update<K, V>(map: BorrowedFd<'_>, keys: &[K], values: &[V]) -> Result<(), Stopped> {
+    use std::os::fd::AsRawFd as _;
+    assert_eq!(keys.len(), values.len(), "a value for each key");
+    let mut done = 0;
+    while done < keys.len() {
+        let n = (keys.len() - done).min(CHUNK);
+        let mut attr = BatchAttr {
+            keys: keys[done..].as_ptr() as u64,
+            values: values[done..].as_ptr() as u64,
+            count: n as u32,
+            map_fd: map.as_raw_fd() as u32,
+            ..BatchAttr::default()
+        };
+        // SAFETY: attr points at `n` keys and `n` values that live across the call; the kernel
+        // reads them and writes only attr.count back.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_UPDATE_BATCH,
+                &mut attr as *mut BatchAttr,
+                std::mem::size_of::<BatchAttr>() as u32,
+            )
+        };
+        if rc < 0 {
+            let error = io::Error::last_os_error();
+            // Failing on an element, the kernel counts those it wrote before it (fewer than
+            // n); failing before the first (flags, memory), it leaves the count as given.
+            let written = attr.count as usize;
+            return Err(Stopped {
+                done: done + if written < n { written } else { 0 },
+                error,
+            });
+        }
+        done += n;
+    }
+    Ok(())
+}
