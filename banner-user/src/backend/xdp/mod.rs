@@ -524,20 +524,27 @@ impl XdpBackend {
     ) -> Result<(), BackendError> {
         let mut v4 = Batch::default();
         let mut v6 = Batch::default();
+        // Into an empty map (a first start, a big import) nothing needs looking up: one call
+        // asks whether it is.
+        let empty_v4 = self.bans_v4.keys().next().is_none();
+        let empty_v6 = self.bans_v6.keys().next().is_none();
         for (i, spec) in bans.iter().enumerate() {
             match (spec.target.addr(), Slot::of(&spec.target)) {
                 // A key already in the map is merged on its own (its counters kept): a
-                // lookup costs the kernel far less than a write.
+                // lookup costs the kernel far less than a write. (A key twice in one call
+                // ends as the later says, as merging it would.)
                 (std::net::IpAddr::V4(a), Slot::ExactV4)
                     if !self.no_batch
-                        && self.bans_v4.get(&Ipv4Key { addr: a.octets() }, 0).is_err() =>
+                        && (empty_v4
+                            || self.bans_v4.get(&Ipv4Key { addr: a.octets() }, 0).is_err()) =>
                 {
                     let entry = self.new_entry(spec, now);
                     v4.push(Ipv4Key { addr: a.octets() }, entry, i);
                 }
                 (std::net::IpAddr::V6(a), Slot::ExactV6)
                     if !self.no_batch
-                        && self.bans_v6.get(&Ipv6Key { addr: a.octets() }, 0).is_err() =>
+                        && (empty_v6
+                            || self.bans_v6.get(&Ipv6Key { addr: a.octets() }, 0).is_err()) =>
                 {
                     let entry = self.new_entry(spec, now);
                     v6.push(Ipv6Key { addr: a.octets() }, entry, i);
