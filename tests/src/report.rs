@@ -131,6 +131,10 @@ pub struct Parse {
     pub failure_lines_generated: u64,
     pub runs: u64,
     pub banner_lines_per_sec: f64,
+    /// Two sources, each on its own log and thread (as the daemon's two runtime workers run
+    /// them): the lines both read a second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner_lines_per_sec_2_threads: Option<f64>,
     pub banner_matched: u64,
     pub banner_bans_decided: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,6 +234,17 @@ pub struct Latency {
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
     pub timeouts: u64,
+    /// The same, while the log takes `flood_lines_per_sec` noise lines besides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flood_lines_per_sec: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flood_p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flood_p99_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flood_max_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flood_timeouts: Option<u64>,
 }
 
 /// The daemon's resident set, idle and with many distinct failing addresses tracked.
@@ -273,6 +288,9 @@ pub struct Xdp {
 pub struct Bulk {
     #[serde(default)]
     pub xdp: BySize,
+    /// The same figures as `xdp`, under the name the checks read.
+    #[serde(default)]
+    pub xdp_s: BySize,
     #[serde(default)]
     pub nftables: BySize,
     #[serde(default)]

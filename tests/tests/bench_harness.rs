@@ -52,6 +52,11 @@ fn the_quick_benchmark_writes_a_well_formed_report() {
     assert!(number(&r, &["machine", "cores"]) >= 1.0);
     assert!(r["peers"].is_object());
     number(&r, &["parse", "banner_lines_per_sec"]);
+    number(&r, &["parse", "banner_lines_per_sec_2_threads"]);
+    // Latency with the log flooded, and the bulk figures under the name the checks read.
+    number(&r, &["latency", "flood_lines_per_sec"]);
+    assert!(number(&r, &["latency", "flood_p99_ms"]) >= number(&r, &["latency", "flood_p50_ms"]));
+    assert_eq!(r["bulk"]["xdp_s"], r["bulk"]["xdp"]);
     // The soak ran: traffic went in, rotations and reloads happened, samples were taken.
     assert!(number(&r, &["soak", "lines"]) > 0.0);
     assert!(number(&r, &["soak", "rotations"]) >= 1.0);

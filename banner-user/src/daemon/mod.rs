@@ -462,7 +462,7 @@ impl Supervisor {
             };
             if j.syslog {
                 syslog_jails.push(crate::source::syslog::SyslogJail {
-                    ctx: ctx.clone(),
+                    ctx: ctx.for_another_source(),
                     hosts: j.syslog_hosts.clone(),
                 });
                 if j.logpaths.is_empty() && j.journalmatch.is_empty() {
@@ -487,7 +487,7 @@ impl Supervisor {
                         journal::follow(matches, findtime, ctx).await;
                     } else {
                         tokio::join!(
-                            file::follow(logpaths, ctx.clone()),
+                            file::follow(logpaths, ctx.for_another_source()),
                             journal::follow(matches, findtime, ctx)
                         );
                     }
@@ -496,8 +496,10 @@ impl Supervisor {
                 continue;
             }
             if !j.logpaths.is_empty() {
-                self.tasks
-                    .push(tokio::spawn(file::follow(j.logpaths.clone(), ctx.clone())));
+                self.tasks.push(tokio::spawn(file::follow(
+                    j.logpaths.clone(),
+                    ctx.for_another_source(),
+                )));
             }
             if !j.journalmatch.is_empty() {
                 if journal {

@@ -333,6 +333,17 @@ pub struct SourceContext {
 }
 
 impl SourceContext {
+    /// The context for one more source of the jail: the same patterns, with state of its
+    /// own. A filter remembers what one stream of lines said (a connection's earlier lines,
+    /// the last date seen), and two sources never interleave their streams in it, nor wait
+    /// for each other on it when the runtime runs them on two cores.
+    pub fn for_another_source(&self) -> Self {
+        Self {
+            filter: Arc::new(Filter::clone(&self.filter)),
+            ..self.clone()
+        }
+    }
+
     /// Run one line through the filter; count; collect its failures.
     pub fn examine_line(
         &self,
@@ -609,6 +620,34 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
+
+    /// A second source of a jail judges its own stream: a connection's earlier line read by
+    /// one source does not complete a failure in the other (nor do they share a lock).
+    #[test]
+    fn another_source_of_a_jail_keeps_its_own_connections() {
+        let first = SourceContext {
+            jail: "sshd".into(),
+            filter: Arc::new(Filter::builtin("sshd", "normal", false).unwrap()),
+            sink: Arc::new(|_: &str, _| true),
+            book: PositionBook::in_memory(),
+            counters: Arc::new(SourceCounters::default()),
+        };
+        let second = first.for_another_source();
+        assert!(!Arc::ptr_eq(&first.filter, &second.filter));
+        let meta = LineMeta::arrived(std::time::UNIX_EPOCH + Duration::from_secs(1_795_694_400));
+        let pam = b"Nov 26 01:02:05 gw sshd[101]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.18.0.13  user=root";
+        let end = b"Nov 26 01:02:06 gw sshd[101]: Disconnecting: Too many authentication failures for root [preauth]";
+        let judge = |ctx: &SourceContext, line: &[u8]| {
+            let mut out = Vec::new();
+            ctx.examine_line(line, &meta, &mut DateCache::default(), &mut out);
+            out.iter().map(|f| f.addr.to_string()).collect::<Vec<_>>()
+        };
+        assert!(judge(&first, pam).is_empty());
+        // The other source never saw the PAM line: its disconnect names no one.
+        assert!(judge(&second, end).is_empty());
+        // The source that saw it does.
+        assert_eq!(judge(&first, end), ["198.18.0.13"]);
+    }
 
     fn lines(f: &mut FileFollower, resume: Option<&FilePosition>) -> (Vec<String>, Progress) {
         let mut out = Vec::new();

@@ -237,6 +237,13 @@ fn markdown(r: &Report) -> String {
             "\n## Parsing: the sshd jail over a {}-line auth log (30% failures, 5k v4/v6 addresses; median of {} runs)\n\n| tool | lines/s | failure lines matched | banner is |\n|---|---|---|---|\n| banner (filter + jail, one core) | {} | {} | 1.00x |\n",
             p.lines, p.runs, num(Some(ours)), p.banner_matched
         ));
+        if let Some(two) = p.banner_lines_per_sec_2_threads {
+            out.push_str(&format!(
+                "| banner, two logs on two threads (both together) | {} | | {:.2}x |\n",
+                num(Some(two)),
+                two / ours
+            ));
+        }
         for (label, run) in [
             ("fail2ban-regex (fail2ban's sshd filter)", p.fail2ban()),
             ("sshg-parser (sshguard)", p.sshguard()),
@@ -268,7 +275,7 @@ fn markdown(r: &Report) -> String {
     if let Some(l) = r.latency.as_ref().and_then(Section::ran) {
         let ms = |v: Option<f64>| v.unwrap_or(f64::NAN);
         out.push_str(&format!(
-            "\n## Detection latency: line appended -> ban in the kernel map ({} bans, maxretry 1)\n\n| p50 | p90 | p99 | max | timeouts |\n|---|---|---|---|---|\n| {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} |\n",
+            "\n## Detection latency: line appended -> ban in the kernel map ({} bans, maxretry 1)\n\n| log | p50 | p90 | p99 | max | timeouts |\n|---|---|---|---|---|---|\n| quiet | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} |\n",
             l.bans,
             ms(l.p50_ms),
             ms(l.p90_ms),
@@ -276,6 +283,16 @@ fn markdown(r: &Report) -> String {
             ms(l.max_ms),
             l.timeouts
         ));
+        if let Some(rate) = l.flood_lines_per_sec {
+            out.push_str(&format!(
+                "| {:.0}k noise lines/s | {:.2} ms | | {:.2} ms | {:.2} ms | {} |\n",
+                rate / 1000.0,
+                ms(l.flood_p50_ms),
+                ms(l.flood_p99_ms),
+                ms(l.flood_max_ms),
+                l.flood_timeouts.unwrap_or(0)
+            ));
+        }
     }
     if let Some(o) = r.ops.as_ref().and_then(Section::ran) {
         let ms = |v: Option<f64>| v.unwrap_or(f64::NAN);
@@ -709,16 +726,6 @@ fn xdp_filter_clean_v4(frame: &[u8], repeat: u32, samples: usize) -> Result<f64,
 // parse: lines/s of the sshd jail, beside fail2ban-regex and sshguard's parser, same file.
 
 fn bench_parse(quick: bool) -> Parse {
-    use banner::{
-        duration::BanLength,
-        filter::{date::DateCache, Filter, LineMeta},
-        jail::{Increment, Jail, JailPolicy},
-        source::{
-            file::FileFollower, file::SourceContext, positions::PositionBook, SourceCounters,
-        },
-    };
-    use std::sync::Arc;
-
     let lines = if quick { 20_000 } else { 1_000_000 };
     let runs = if quick { 3 } else { 5 };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -728,61 +735,23 @@ fn bench_parse(quick: bool) -> Parse {
     let mut timings = Vec::new();
     let mut matched = 0;
     let mut bans = 0;
+    // Built once, outside the timing, as the daemon builds it at start.
+    let filter = std::sync::Arc::new(
+        banner::filter::Filter::builtin("sshd", "normal", false).expect("sshd filter"),
+    );
     for _ in 0..runs {
-        let ctx = SourceContext {
-            jail: "sshd".into(),
-            filter: Arc::new(Filter::builtin("sshd", "normal", false).expect("sshd filter")),
-            sink: Arc::new(|_: &str, _| true),
-            book: PositionBook::in_memory(),
-            counters: Arc::new(SourceCounters::default()),
-        };
-        let mut jail = Jail::new(
-            "sshd".into(),
-            JailPolicy {
-                bantime: BanLength::For(Duration::from_secs(3600)),
-                findtime: Duration::from_secs(600),
-                maxretry: 3,
-                blocktype: BlockType::Tarpit,
-                increment: Increment::default(),
-                max_tracked: 1_000_000,
-                ipv6_prefix: 64,
-                scope: None,
-                actions: Vec::new(),
-            },
-            false,
-        );
-        let mut cache = DateCache::default();
-        let mut follower = FileFollower::new(&log);
-        let mut failures = Vec::new();
-        let mut decided = 0u64;
-        let start = std::time::Instant::now();
-        let now = SystemTime::now();
-        let meta = LineMeta::arrived(now);
-        loop {
-            let progress = follower
-                .poll(None, &mut |l| {
-                    ctx.examine_line(l, &meta, &mut cache, &mut failures)
-                })
-                .expect("read the log");
-            for f in failures.drain(..) {
-                if jail.on_failure(&f, now, |_, _| 0).is_some() {
-                    decided += 1;
-                }
-            }
-            if !progress.more {
-                break;
-            }
-        }
-        timings.push(start.elapsed().as_secs_f64());
-        matched = SourceCounters::get(&ctx.counters.failure_lines);
-        bans = decided;
+        let secs;
+        (secs, matched, bans) = parse_log(&log, &filter);
+        timings.push(secs);
     }
     let secs = median(timings);
+    let two = parse_two_threads(&log, &filter, runs);
     let mut p = Parse {
         lines: generated.lines as u64,
         failure_lines_generated: generated.failure_lines as u64,
         runs: runs as u64,
         banner_lines_per_sec: lines as f64 / secs,
+        banner_lines_per_sec_2_threads: measured(2.0 * lines as f64 / two),
         banner_matched: matched,
         banner_bans_decided: bans,
         ..Parse::default()
@@ -810,6 +779,101 @@ fn bench_parse(quick: bool) -> Parse {
 }
 
 /// fail2ban-regex with fail2ban's own sshd filter: median seconds and matched lines.
+/// One source over `log` as the daemon runs it (follower, `filter`) with the sshd jail
+/// counting what it finds: the seconds it took, the failure lines matched and the bans
+/// decided.
+fn parse_log(
+    log: &std::path::Path,
+    filter: &std::sync::Arc<banner::filter::Filter>,
+) -> (f64, u64, u64) {
+    use banner::{
+        duration::BanLength,
+        filter::{date::DateCache, LineMeta},
+        jail::{Increment, Jail, JailPolicy},
+        source::{
+            file::FileFollower, file::SourceContext, positions::PositionBook, SourceCounters,
+        },
+    };
+    use std::sync::Arc;
+
+    let ctx = SourceContext {
+        jail: "sshd".into(),
+        filter: Arc::clone(filter),
+        sink: Arc::new(|_: &str, _| true),
+        book: PositionBook::in_memory(),
+        counters: Arc::new(SourceCounters::default()),
+    };
+    let mut jail = Jail::new(
+        "sshd".into(),
+        JailPolicy {
+            bantime: BanLength::For(Duration::from_secs(3600)),
+            findtime: Duration::from_secs(600),
+            maxretry: 3,
+            blocktype: BlockType::Tarpit,
+            increment: Increment::default(),
+            max_tracked: 1_000_000,
+            ipv6_prefix: 64,
+            scope: None,
+            actions: Vec::new(),
+        },
+        false,
+    );
+    let mut cache = DateCache::default();
+    let mut follower = FileFollower::new(log);
+    let mut failures = Vec::new();
+    let mut decided = 0u64;
+    let start = std::time::Instant::now();
+    let now = SystemTime::now();
+    let meta = LineMeta::arrived(now);
+    loop {
+        let progress = follower
+            .poll(None, &mut |l| {
+                ctx.examine_line(l, &meta, &mut cache, &mut failures)
+            })
+            .expect("read the log");
+        for f in failures.drain(..) {
+            if jail.on_failure(&f, now, |_, _| 0).is_some() {
+                decided += 1;
+            }
+        }
+        if !progress.more {
+            break;
+        }
+    }
+    (
+        start.elapsed().as_secs_f64(),
+        SourceCounters::get(&ctx.counters.failure_lines),
+        decided,
+    )
+}
+
+/// Seconds for two sources, each on its own copy of `log` and its own thread, to read and
+/// judge both (the median of `runs`): what the daemon's two runtime workers do with two logs.
+fn parse_two_threads(
+    log: &std::path::Path,
+    filter: &std::sync::Arc<banner::filter::Filter>,
+    runs: usize,
+) -> f64 {
+    let copy = log.with_extension("2");
+    std::fs::copy(log, &copy).expect("copy the log");
+    let timings = (0..runs)
+        .map(|_| {
+            let (one, two) = (log.to_path_buf(), copy.clone());
+            // Each source its own copy, as the daemon gives them (patterns shared, state not).
+            let own = || std::sync::Arc::new(banner::filter::Filter::clone(filter));
+            let (f1, f2) = (own(), own());
+            let a = std::thread::spawn(move || parse_log(&one, &f1).0);
+            let b = std::thread::spawn(move || parse_log(&two, &f2).0);
+            // Both together take as long as the slower of the two.
+            let a = a.join().expect("first source");
+            let b = b.join().expect("second source");
+            a.max(b)
+        })
+        .collect();
+    let _ = std::fs::remove_file(&copy);
+    median(timings)
+}
+
 fn fail2ban_regex(log: &std::path::Path, runs: usize) -> Result<(f64, u64), String> {
     let filter = std::path::Path::new("/etc/fail2ban/filter.d/sshd.conf");
     if !filter.exists() {
@@ -875,8 +939,59 @@ fn lab_with_sshd_jail(
 
 fn bench_latency(quick: bool) -> Latency {
     let n: u32 = if quick { 50 } else { 1000 };
+    let mut quiet = {
+        let (_lab, _dir, log, d) = lab_with_sshd_jail("maxretry = 1");
+        ban_latency(&d, &log, n)
+    };
+    // Again on a fresh daemon while a writer floods the same log with lines that are no
+    // failure (100k a second in the full run, in bursts of 1,000 every 10 ms).
+    let per_sec: u32 = if quick { 20_000 } else { 100_000 };
     let (_lab, _dir, log, d) = lab_with_sshd_jail("maxretry = 1");
-    ban_latency(&d, &log, n)
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        use std::io::Write as _;
+        let (stop, log) = (std::sync::Arc::clone(&stop), log.clone());
+        std::thread::spawn(move || {
+            let burst = (per_sec / 100) as usize;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log)
+                .expect("open log");
+            let mut written = 0u64;
+            let start = std::time::Instant::now();
+            let mut tick = 0u32;
+            // Bounded: at most ten minutes, whatever the measuring side does.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && tick < 60_000 {
+                let mut chunk = String::with_capacity(burst * 80);
+                for k in 0..burst {
+                    chunk.push_str(&format!(
+                        "Accepted publickey for deploy from 198.18.250.{} port {} ssh2: ED25519 SHA256:x\n",
+                        k % 200 + 1,
+                        20_000 + k
+                    ));
+                }
+                file.write_all(chunk.as_bytes()).expect("flood");
+                written += burst as u64;
+                tick += 1;
+                let due = start + Duration::from_millis(10 * u64::from(tick));
+                if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            written as f64 / start.elapsed().as_secs_f64()
+        })
+    };
+    // The flood reaches its pace before the first failure.
+    std::thread::sleep(Duration::from_millis(500));
+    let flooded = ban_latency(&d, &log, n);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rate = flood.join().expect("the flood writer");
+    quiet.flood_lines_per_sec = measured(rate);
+    quiet.flood_p50_ms = flooded.p50_ms;
+    quiet.flood_p99_ms = flooded.p99_ms;
+    quiet.flood_max_ms = flooded.max_ms;
+    quiet.flood_timeouts = Some(flooded.timeouts);
+    quiet
 }
 
 /// Append `n` failure lines one at a time to the log of `d`'s sshd jail (maxretry 1), each
@@ -933,6 +1048,7 @@ pub(crate) fn ban_latency(d: &tests::Daemon, log: &std::path::Path, n: u32) -> L
         p99_ms: measured(pct(0.99)),
         max_ms: samples.last().copied(),
         timeouts,
+        ..Latency::default()
     }
 }
 

@@ -133,6 +133,7 @@ pub fn bench_bulk(quick: bool) -> Bulk {
         }
         record("iptables_rule_per_ban", n, start.elapsed().as_secs_f64());
     }
+    out.xdp_s = out.xdp.clone();
     out
 }
 
