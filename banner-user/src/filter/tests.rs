@@ -142,6 +142,36 @@ fn a_connection_that_logs_in_after_a_pam_failure_counts_nothing() {
     );
 }
 
+/// sshd's own log ties a connection's lines by the client's port alone: two clients that
+/// share one (or a line naming another address under a pid) are two connections, and each
+/// line's failure is charged to the address it names. Merged, an IPv6 client's failures
+/// went to the IPv4 address an earlier line on the same port named.
+#[test]
+fn a_line_naming_another_address_is_never_charged_to_the_connections() {
+    let f = sshd("normal");
+    for (first, second) in [
+        ("198.18.0.5", "2001:db8::5"),
+        ("2001:db8::6", "198.18.0.6"),
+        ("198.18.0.7", "198.18.0.8"),
+    ] {
+        let line = |addr: &str| format!("Failed password for root from {addr} port 50022 ssh2");
+        assert_eq!(host(&f, &line(first)).as_deref(), Some(first));
+        assert_eq!(
+            host(&f, &line(second)).as_deref(),
+            Some(second),
+            "after {first}"
+        );
+        let tagged =
+            |addr: &str| format!("{PREFIX}Failed password for root from {addr} port 1 ssh2");
+        assert_eq!(host(&f, &tagged(first)).as_deref(), Some(first));
+        assert_eq!(
+            host(&f, &tagged(second)).as_deref(),
+            Some(second),
+            "after {first}"
+        );
+    }
+}
+
 #[test]
 fn successful_and_unrelated_lines_ban_nobody() {
     let f = sshd("aggressive");

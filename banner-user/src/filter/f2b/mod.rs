@@ -1193,6 +1193,13 @@ fn remember(st: &mut State, id: &ConnId, mut fail: Fail, now: f64) {
     }
 }
 
+/// The address (or name) a failure's groups hold, in the order a ban reads them.
+fn host_of(groups: &Groups) -> Option<&Arc<str>> {
+    ["ip4", "ip6", "dns"]
+        .into_iter()
+        .find_map(|k| groups.get_shared(k))
+}
+
 /// Merge a connection's new line into what is known of it (fail2ban's rules for NOFAIL,
 /// MLFGAINED and MLFFORGET). Returns the merged failure and whether to keep remembering it.
 fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) -> (Fail, bool) {
@@ -1214,10 +1221,18 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
     if fail.take_flag("mlfforget") {
         flags |= FORGET;
     }
+    // A line naming another address than the connection's is another connection: two
+    // clients that share a source port in sshd's own log (the port is all that ties its
+    // lines together there), or a forged line. Merged, the new line's failure would be
+    // charged to the address of the first.
     let known = st
         .connections
         .remove(id)
-        .filter(|f| now - f.seen < MLFID_TTL);
+        .filter(|f| now - f.seen < MLFID_TTL)
+        .filter(|f| match (host_of(&f.groups), host_of(&fail.groups)) {
+            (Some(was), Some(is)) => was == is,
+            _ => true,
+        });
     let keep;
     let mut users_counted = true;
     if let Some(mut known) = known {

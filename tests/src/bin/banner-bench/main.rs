@@ -1097,7 +1097,7 @@ fn bench_memory(quick: bool) -> Memory {
     let mut tracked = 0;
     while start.elapsed() < Duration::from_secs(120) {
         let s = d.cli_json(&["status", "sshd", "--json"]);
-        tracked = s[0]["tracked"].as_u64().unwrap_or(0);
+        tracked = s["jails"][0]["tracked"].as_u64().unwrap_or(0);
         if tracked >= n {
             break;
         }
