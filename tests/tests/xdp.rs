@@ -372,6 +372,29 @@ fn a_large_block_is_written_in_batches_and_keeps_what_a_ban_counted() {
     );
 }
 
+/// A batched write that fills the map stops at the first ban with no room, names the map,
+/// and keeps what went in before it.
+#[test]
+fn a_batch_into_a_full_map_names_the_map_and_keeps_what_fit() {
+    let mut x = Loaded::new("batchfull", 100);
+    let batch: Vec<BlockSpec> = (0..200u32)
+        .map(|i| BlockSpec {
+            target: IpPrefix::host(IpAddr::from([198, 19, 0, (i % 250 + 1) as u8])),
+            blocktype: BlockType::Drop,
+            expires_at: in_an_hour(),
+            scope: None,
+        })
+        .collect();
+    let err = x.backend.block(&batch).unwrap_err();
+    assert!(
+        matches!(err, BackendError::Full { capacity: 100, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("bans_v4 map is full"), "{err}");
+    assert_eq!(x.backend.list().unwrap().len(), 100);
+    assert_eq!(x.verdict(&udp_frame(ip("198.19.0.1"), ip(HOST4))), XDP_DROP);
+}
+
 #[test]
 fn a_full_map_refuses_the_new_ban_and_evicts_nothing() {
     let mut x = Loaded::new("full", 2);

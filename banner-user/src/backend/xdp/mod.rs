@@ -85,6 +85,9 @@ struct Attachment {
     lost: bool,
 }
 
+/// Bans in one call from which single addresses are written in batches.
+const BATCH_FROM: usize = 64;
+
 /// Single-address bans gathered for one batched write: keys and values side by side, and
 /// which ban of the call each came from.
 struct Batch<K> {
@@ -522,6 +525,13 @@ impl XdpBackend {
         now: &Now,
         prefixes_changed: &mut bool,
     ) -> Result<(), BackendError> {
+        if bans.len() < BATCH_FROM {
+            // A jail's ban, a few by hand: one write each is the shortest way into the map.
+            for spec in bans {
+                *prefixes_changed |= self.insert(spec, now)?;
+            }
+            return Ok(());
+        }
         let mut v4 = Batch::default();
         let mut v6 = Batch::default();
         // Into an empty map (a first start, a big import) nothing needs looking up: one call
