@@ -3,7 +3,6 @@
 //! directory; stopped on drop. `cargo xtask setup` installs crowdsec offline.
 
 use std::{
-    net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::Duration,
@@ -20,14 +19,6 @@ pub struct Lapi {
     pub tls: bool,
     config: PathBuf,
     child: Option<Child>,
-}
-
-/// A port nobody listens on now.
-fn free_port(host: std::net::IpAddr) -> u16 {
-    TcpListener::bind((host, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on loopback")
 }
 
 impl Lapi {
@@ -61,7 +52,7 @@ impl Lapi {
         );
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().display().to_string();
-        let port = free_port(host);
+        let port = crate::free_port(host);
         std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
         // Only what LAPI and cscli read: no acquisition, no central API, no metrics port.
         std::fs::write(

@@ -1,4 +1,4 @@
-//! Running commands and waiting: the helpers every test uses.
+//! Running commands, waiting, and talking to local servers: the helpers every test uses.
 
 use std::{
     path::{Path, PathBuf},
@@ -80,4 +80,32 @@ pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
         }
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A TCP port nobody listens on now at `host`.
+pub fn free_port(host: std::net::IpAddr) -> u16 {
+    std::net::TcpListener::bind((host, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `GET path` from 127.0.0.1:`port` (with an `Accept` header when given), read to the end:
+/// the status line and the body.
+pub fn http_get(port: u16, path: &str, accept: Option<&str>) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut s =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the local server");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{accept}\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read the answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    (
+        head.lines().next().unwrap_or_default().to_string(),
+        body.to_string(),
+    )
 }

@@ -208,7 +208,8 @@ pub struct FilterRun {
 pub struct Ops {
     /// Active bans during the loaded scrapes.
     pub scrape_bans: u64,
-    /// Milliseconds per GET /metrics (connect to last byte), with no ban and with scrape_bans.
+    /// Milliseconds per GET /metrics (connect to last byte), with no ban and with scrape_bans;
+    /// scrape_bytes is the size of the metrics text.
     pub scrape_idle_p50_ms: Option<f64>,
     pub scrape_p50_ms: Option<f64>,
     pub scrape_p99_ms: Option<f64>,

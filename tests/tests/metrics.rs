@@ -2,40 +2,16 @@
 //! dropped, Prometheus' own `promtool` accepts its output, and only /metrics is served.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{TcpListener, TcpStream},
+    io::Write as _,
+    net::Ipv4Addr,
     process::{Command, Stdio},
     time::Duration,
 };
 
-use tests::{wait_until, Daemon, Lab};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// GET `path` (with an `Accept` header when given): the status line and the body.
-fn get_as(port: u16, path: &str, accept: Option<&str>) -> (String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics port");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let accept = accept
-        .map(|a| format!("Accept: {a}\r\n"))
-        .unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{accept}\r\n").unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).expect("read the answer");
-    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    (
-        head.lines().next().unwrap_or_default().to_string(),
-        body.to_string(),
-    )
-}
+use tests::{free_port, http_get, wait_until, Daemon, Lab};
 
 fn get(port: u16, path: &str) -> (String, String) {
-    get_as(port, path, None)
+    http_get(port, path, None)
 }
 
 /// The value of the sample `name` (with its labels, as written) in exposition text.
@@ -47,7 +23,7 @@ fn value(text: &str, name: &str) -> Option<f64> {
 #[test]
 fn metrics_follow_bans_and_pass_promtool() {
     let lab = Lab::new();
-    let port = free_port();
+    let port = free_port(Ipv4Addr::LOCALHOST.into());
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("auth.log");
     let d = Daemon::start(
@@ -106,7 +82,7 @@ fn metrics_follow_bans_and_pass_promtool() {
     );
 
     // What Prometheus asks for: OpenMetrics, the same figures.
-    let (_, om) = get_as(
+    let (_, om) = http_get(
         port,
         "/metrics",
         Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),

@@ -66,37 +66,29 @@ pub fn package(_args: &[String]) -> Result<()> {
         ])
         .arg(&stripped))?;
     put(&stripped, "usr/sbin/banner", 0o755)?;
-    put(
-        &generated.join("banner.toml"),
-        "etc/banner/banner.toml",
-        0o644,
-    )?;
-    put(
-        &root.join("dist/banner.service"),
-        "lib/systemd/system/banner.service",
-        0o644,
-    )?;
-    put(
-        &generated.join("banner.bash"),
-        "usr/share/bash-completion/completions/banner",
-        0o644,
-    )?;
-    put(
-        &generated.join("_banner"),
-        "usr/share/zsh/vendor-completions/_banner",
-        0o644,
-    )?;
-    put(
-        &generated.join("banner.fish"),
-        "usr/share/fish/vendor_completions.d/banner.fish",
-        0o644,
-    )?;
     let doc = "usr/share/doc/banner";
-    put(
-        &root.join("LICENSE-MIT"),
-        &format!("{doc}/LICENSE-MIT"),
-        0o644,
-    )?;
+    for (from, to) in [
+        (generated.join("banner.toml"), "etc/banner/banner.toml"),
+        (
+            root.join("dist/banner.service"),
+            "lib/systemd/system/banner.service",
+        ),
+        (
+            generated.join("banner.bash"),
+            "usr/share/bash-completion/completions/banner",
+        ),
+        (
+            generated.join("_banner"),
+            "usr/share/zsh/vendor-completions/_banner",
+        ),
+        (
+            generated.join("banner.fish"),
+            "usr/share/fish/vendor_completions.d/banner.fish",
+        ),
+        (root.join("LICENSE-MIT"), &format!("{doc}/LICENSE-MIT")),
+    ] {
+        put(&from, to, 0o644)?;
+    }
     fs::write(stage.join(doc).join("copyright"), copyright()?)?;
     let changelog = out_dir.join("changelog");
     fs::write(&changelog, changelog_text(&version)?)?;

@@ -9,7 +9,7 @@ use nix::libc;
 const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
 /// Elements per call: the kernel copies keys and values in, so a bounded call keeps one
 /// allocation of the kernel's small and the time in it short.
-pub const CHUNK: usize = 1 << 16;
+const CHUNK: usize = 1 << 16;
 
 /// `union bpf_attr`'s `batch` member.
 #[repr(C)]

@@ -447,38 +447,17 @@ impl XdpBackend {
     }
 
     fn insert(&mut self, spec: &BlockSpec, now: &Now) -> Result<bool, BackendError> {
-        let scope = match self.scope_slot(&spec.scope) {
-            Ok(slot) => slot,
-            Err(e) => {
-                // More distinct port sets than slots: ban the whole address rather than none.
-                log::warn!("{e}; {} is banned on every port", spec.target);
-                0
-            }
-        };
+        let fresh = self.new_entry(spec, now);
+        // What the ban says now, over what the kernel counted of it so far.
         let entry = |old: Option<BanEntry>| BanEntry {
-            expires_ns: spec.expires_at.map_or(0, |t| now.boot_deadline(t)),
-            blocktype: banner_common::BlockType::from(spec.blocktype) as u32,
-            scope,
+            expires_ns: fresh.expires_ns,
+            blocktype: fresh.blocktype,
+            scope: fresh.scope,
             ..old.unwrap_or_default()
         };
         let slot = Slot::of(&spec.target);
         let target = spec.target;
-        let map_err = |source: MapError| {
-            if is_full(&source) {
-                BackendError::Full {
-                    map: map_of(slot),
-                    capacity: 0,
-                    target,
-                }
-            } else {
-                BackendError::Map {
-                    op: "banning",
-                    map: map_of(slot),
-                    target: target.to_string(),
-                    source: Box::new(source),
-                }
-            }
-        };
+        let map_err = |source: MapError| ban_error(target, source);
         let mut prefix_added = false;
         match (target.addr(), slot) {
             (std::net::IpAddr::V4(a), Slot::ExactV4) => {
@@ -569,6 +548,7 @@ impl XdpBackend {
     /// The entry a ban not in the map yet gets.
     fn new_entry(&mut self, spec: &BlockSpec, now: &Now) -> BanEntry {
         let scope = self.scope_slot(&spec.scope).unwrap_or_else(|e| {
+            // More distinct port sets than slots: ban the whole address rather than none.
             log::warn!("{e}; {} is banned on every port", spec.target);
             0
         });
@@ -595,11 +575,6 @@ impl XdpBackend {
         let at = stopped.done;
         let spec = &bans[batch.index[at]];
         match stopped.error.raw_os_error() {
-            Some(nix::libc::E2BIG | nix::libc::ENOSPC) => Err(BackendError::Full {
-                map: map_of(Slot::of(&spec.target)),
-                capacity: 0,
-                target: spec.target,
-            }),
             // A kernel without batched writes: these one by one, and from now on too.
             Some(nix::libc::EINVAL | nix::libc::ENOSYS | nix::libc::EOPNOTSUPP | 524)
                 if at == 0 =>
@@ -614,12 +589,13 @@ impl XdpBackend {
                 }
                 Ok(())
             }
-            _ => Err(BackendError::Map {
-                op: "banning",
-                map: map_of(Slot::of(&spec.target)),
-                target: spec.target.to_string(),
-                source: Box::new(stopped.error),
-            }),
+            _ => Err(ban_error(
+                spec.target,
+                MapError::SyscallError(aya::sys::SyscallError {
+                    call: "bpf_map_update_batch",
+                    io_error: stopped.error,
+                }),
+            )),
         }
     }
 
@@ -915,6 +891,25 @@ fn is_not_found(e: &MapError) -> bool {
         MapError::KeyNotFound | MapError::ElementNotFound => true,
         MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc_enoent()),
         _ => false,
+    }
+}
+
+/// A ban map refused `target`: full, or another failure of the kernel's.
+fn ban_error(target: IpPrefix, source: MapError) -> BackendError {
+    let map = map_of(Slot::of(&target));
+    if is_full(&source) {
+        BackendError::Full {
+            map,
+            capacity: 0,
+            target,
+        }
+    } else {
+        BackendError::Map {
+            op: "banning",
+            map,
+            target: target.to_string(),
+            source: Box::new(source),
+        }
     }
 }
 

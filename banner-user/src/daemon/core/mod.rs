@@ -116,8 +116,6 @@ pub struct Core {
     /// Seconds from failures handed over by a source to the ban they made in force (in the
     /// kernel and saved), for the metrics.
     detection: crate::metrics::Latency,
-    /// When the failures being judged were handed over.
-    found_at: Option<Instant>,
 }
 
 /// Most failed bans kept for retry (the oldest decisions matter most; later ones wait).
@@ -164,7 +162,6 @@ impl Core {
             crowdsec_push: None,
             syslog_stats: None,
             detection: crate::metrics::Latency::default(),
-            found_at: None,
         };
         core.log.dry_run = !core.manager.enforces();
         core.apply_config(config, &BTreeMap::new());
@@ -220,11 +217,7 @@ impl Core {
                 jail,
                 failures,
                 found_at,
-            } => {
-                self.found_at = Some(found_at);
-                self.on_failures(&jail, &failures);
-                self.found_at = None;
-            }
+            } => self.on_failures(&jail, &failures, found_at),
             Event::Reload {
                 config,
                 sources,
@@ -402,8 +395,9 @@ impl Core {
         self.publish();
     }
 
-    /// Count failures from a jail's sources; ban where a jail decides so.
-    pub fn on_failures(&mut self, jail: &str, failures: &[Failure]) {
+    /// Count failures from a jail's sources; ban where a jail decides so. `found_at`: when the
+    /// source handed them over, where the detection latency of a ban they make starts.
+    pub fn on_failures(&mut self, jail: &str, failures: &[Failure], found_at: Instant) {
         let now = self.manager.now();
         for f in failures {
             let source = IpPrefix::host(f.addr);
@@ -440,9 +434,7 @@ impl Core {
             }
             if let Some(request) = decision {
                 if self.apply_ban(request) {
-                    if let Some(at) = self.found_at {
-                        self.detection.observe(at.elapsed());
-                    }
+                    self.detection.observe(found_at.elapsed());
                 }
             }
         }

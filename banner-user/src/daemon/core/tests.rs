@@ -52,7 +52,11 @@ fn allowlisted_failures_are_never_counted() {
     let backend = MemoryBackend::default();
     let mut core = core_with(backend.clone(), &clock, dir.path());
     let f = failure("198.18.100.5", &clock);
-    core.on_failures("sshd", &[f.clone(), f.clone(), f.clone(), f]);
+    core.on_failures(
+        "sshd",
+        &[f.clone(), f.clone(), f.clone(), f],
+        Instant::now(),
+    );
     assert!(backend.state().bans.is_empty());
     assert_eq!(core.jails["sshd"].ignored, 4);
     assert_eq!(core.jails["sshd"].jail.stats().failures, 0);
@@ -91,7 +95,7 @@ fn a_ban_the_backend_refused_is_retried_until_it_holds() {
     let mut core = core_with(backend.clone(), &clock, dir.path());
     backend.state().fail_next_block = true;
     let f = failure("198.18.0.9", &clock);
-    core.on_failures("sshd", &[f.clone(), f.clone(), f]);
+    core.on_failures("sshd", &[f.clone(), f.clone(), f], Instant::now());
     assert!(backend.state().bans.is_empty(), "the first attempt failed");
     assert_eq!(core.retry.len(), 1);
     core.last_housekeeping = Instant::now() - HOUSEKEEPING;
@@ -123,7 +127,7 @@ fn subscribers_see_each_ban_with_its_cause_and_recidive_is_fed_by_them() {
     let target: IpPrefix = "198.18.0.9".parse().unwrap();
     for _ in 0..2 {
         let f = failure("198.18.0.9", &clock);
-        core.on_failures("sshd", &[f.clone(), f.clone(), f]);
+        core.on_failures("sshd", &[f.clone(), f.clone(), f], Instant::now());
         core.unban_by_hand(&[target], None).unwrap();
         clock.advance(Duration::from_secs(60));
     }
@@ -175,7 +179,7 @@ fn repeat_offenders_earn_the_recidive_ban() {
     let target: IpPrefix = "198.18.0.9".parse().unwrap();
     for round in 0..2 {
         let f = failure("198.18.0.9", &clock);
-        core.on_failures("sshd", &[f.clone(), f.clone(), f]);
+        core.on_failures("sshd", &[f.clone(), f.clone(), f], Instant::now());
         let ban = core.manager.get(&target).cloned().expect("banned");
         if round == 0 {
             assert_eq!(ban.jail, "sshd");
@@ -214,7 +218,7 @@ fn the_allowlist_follows_the_addresses_the_watcher_sends() {
     assert!(covered(&core, "198.18.5.1"));
     // The jail bans an address the host does not have yet.
     let f = failure("198.18.7.7", &clock);
-    core.on_failures("sshd", &[f.clone(), f.clone(), f]);
+    core.on_failures("sshd", &[f.clone(), f.clone(), f], Instant::now());
     assert_eq!(backend.state().bans.len(), 1);
     assert!(core.handle(Event::HostChanged { addresses: None }));
     assert!(!covered(&core, "198.18.7.7"));

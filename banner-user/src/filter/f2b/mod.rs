@@ -847,13 +847,7 @@ impl Fail2banFilter {
             fail.matches += matched_lines;
         }
         let fid = fail.groups.get_shared("fid").cloned();
-        let ip = [
-            ("ip4", HostKind::Ip),
-            ("ip6", HostKind::Ip),
-            ("dns", HostKind::Dns),
-        ]
-        .into_iter()
-        .find_map(|(k, kind)| fail.groups.get_shared(k).map(|v| (v.clone(), kind)));
+        let ip = host_of(&fail.groups).map(|(v, kind)| (v.clone(), kind));
         let (host, kind, ip_text) = match (ip, fid) {
             (Some((ip, kind)), None) => (ip, kind, None),
             (Some((ip, kind)), Some(fid)) if fid == ip => (ip, kind, None),
@@ -1193,11 +1187,16 @@ fn remember(st: &mut State, id: &ConnId, mut fail: Fail, now: f64) {
     }
 }
 
-/// The address (or name) a failure's groups hold, in the order a ban reads them.
-fn host_of(groups: &Groups) -> Option<&Arc<str>> {
-    ["ip4", "ip6", "dns"]
-        .into_iter()
-        .find_map(|k| groups.get_shared(k))
+/// The address (or name) a failure's groups hold, and which it is: the first of ip4, ip6 and
+/// dns, the order a ban reads them in.
+fn host_of(groups: &Groups) -> Option<(&Arc<str>, HostKind)> {
+    [
+        ("ip4", HostKind::Ip),
+        ("ip6", HostKind::Ip),
+        ("dns", HostKind::Dns),
+    ]
+    .into_iter()
+    .find_map(|(k, kind)| groups.get_shared(k).map(|v| (v, kind)))
 }
 
 /// Merge a connection's new line into what is known of it (fail2ban's rules for NOFAIL,
@@ -1230,7 +1229,7 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
         .remove(id)
         .filter(|f| now - f.seen < MLFID_TTL)
         .filter(|f| match (host_of(&f.groups), host_of(&fail.groups)) {
-            (Some(was), Some(is)) => was == is,
+            (Some((was, _)), Some((is, _))) => was == is,
             _ => true,
         });
     let keep;

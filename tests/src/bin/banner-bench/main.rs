@@ -735,17 +735,17 @@ fn bench_parse(quick: bool) -> Parse {
     let mut timings = Vec::new();
     let mut matched = 0;
     let mut bans = 0;
-    // Built once, outside the timing, as the daemon builds it at start.
-    let filter = std::sync::Arc::new(
-        banner::filter::Filter::builtin("sshd", "normal", false).expect("sshd filter"),
-    );
+    // The embedded default's sshd jail, built once, outside the timing, as the daemon builds
+    // it at start.
+    let cfg = banner::config::Config::embedded().expect("the embedded default");
+    let sshd = cfg.jail("sshd").expect("the default sshd jail");
     for _ in 0..runs {
         let secs;
-        (secs, matched, bans) = parse_log(&log, &filter);
+        (secs, matched, bans) = parse_log(&log, sshd);
         timings.push(secs);
     }
     let secs = median(timings);
-    let two = parse_two_threads(&log, &filter, runs);
+    let two = parse_two_threads(&log, sshd, runs);
     let mut p = Parse {
         lines: generated.lines as u64,
         failure_lines_generated: generated.failure_lines as u64,
@@ -778,18 +778,13 @@ fn bench_parse(quick: bool) -> Parse {
     p
 }
 
-/// fail2ban-regex with fail2ban's own sshd filter: median seconds and matched lines.
-/// One source over `log` as the daemon runs it (follower, `filter`) with the sshd jail
-/// counting what it finds: the seconds it took, the failure lines matched and the bans
-/// decided.
-fn parse_log(
-    log: &std::path::Path,
-    filter: &std::sync::Arc<banner::filter::Filter>,
-) -> (f64, u64, u64) {
+/// One source over `log` as the daemon runs it (follower, the jail's filter with state of its
+/// own) with the jail counting what it finds: the seconds it took, the failure lines matched
+/// and the bans decided.
+fn parse_log(log: &std::path::Path, sshd: &banner::config::JailConfig) -> (f64, u64, u64) {
     use banner::{
-        duration::BanLength,
-        filter::{date::DateCache, LineMeta},
-        jail::{Increment, Jail, JailPolicy},
+        filter::{date::DateCache, Filter, LineMeta},
+        jail::Jail,
         source::{
             file::FileFollower, file::SourceContext, positions::PositionBook, SourceCounters,
         },
@@ -798,26 +793,12 @@ fn parse_log(
 
     let ctx = SourceContext {
         jail: "sshd".into(),
-        filter: Arc::clone(filter),
+        filter: Arc::new(Filter::clone(&sshd.filter)),
         sink: Arc::new(|_: &str, _| true),
         book: PositionBook::in_memory(),
         counters: Arc::new(SourceCounters::default()),
     };
-    let mut jail = Jail::new(
-        "sshd".into(),
-        JailPolicy {
-            bantime: BanLength::For(Duration::from_secs(3600)),
-            findtime: Duration::from_secs(600),
-            maxretry: 3,
-            blocktype: BlockType::Tarpit,
-            increment: Increment::default(),
-            max_tracked: 1_000_000,
-            ipv6_prefix: 64,
-            scope: None,
-            actions: Vec::new(),
-        },
-        false,
-    );
+    let mut jail = Jail::new("sshd".into(), sshd.policy.clone(), false);
     let mut cache = DateCache::default();
     let mut follower = FileFollower::new(log);
     let mut failures = Vec::new();
@@ -849,31 +830,26 @@ fn parse_log(
 
 /// Seconds for two sources, each on its own copy of `log` and its own thread, to read and
 /// judge both (the median of `runs`): what the daemon's two runtime workers do with two logs.
-fn parse_two_threads(
-    log: &std::path::Path,
-    filter: &std::sync::Arc<banner::filter::Filter>,
-    runs: usize,
-) -> f64 {
+fn parse_two_threads(log: &std::path::Path, sshd: &banner::config::JailConfig, runs: usize) -> f64 {
     let copy = log.with_extension("2");
     std::fs::copy(log, &copy).expect("copy the log");
     let timings = (0..runs)
         .map(|_| {
-            let (one, two) = (log.to_path_buf(), copy.clone());
-            // Each source its own copy, as the daemon gives them (patterns shared, state not).
-            let own = || std::sync::Arc::new(banner::filter::Filter::clone(filter));
-            let (f1, f2) = (own(), own());
-            let a = std::thread::spawn(move || parse_log(&one, &f1).0);
-            let b = std::thread::spawn(move || parse_log(&two, &f2).0);
-            // Both together take as long as the slower of the two.
-            let a = a.join().expect("first source");
-            let b = b.join().expect("second source");
-            a.max(b)
+            std::thread::scope(|s| {
+                let a = s.spawn(|| parse_log(log, sshd).0);
+                let b = s.spawn(|| parse_log(&copy, sshd).0);
+                // Both together take as long as the slower of the two.
+                let a = a.join().expect("first source");
+                let b = b.join().expect("second source");
+                a.max(b)
+            })
         })
         .collect();
     let _ = std::fs::remove_file(&copy);
     median(timings)
 }
 
+/// fail2ban-regex with fail2ban's own sshd filter: median seconds and matched lines.
 fn fail2ban_regex(log: &std::path::Path, runs: usize) -> Result<(f64, u64), String> {
     let filter = std::path::Path::new("/etc/fail2ban/filter.d/sshd.conf");
     if !filter.exists() {

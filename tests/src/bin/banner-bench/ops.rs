@@ -4,40 +4,31 @@
 //! their own workers, so the second must match the first.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{TcpListener, TcpStream},
+    net::Ipv4Addr,
     time::{Duration, Instant},
 };
 
-use tests::report::{measured, Ops};
+use tests::{
+    free_port, http_get,
+    report::{measured, Ops},
+};
 
 use crate::{ban_latency, lab_with_sshd_jail};
 
 /// The slow action: a command that outlasts many bans.
 const SLOW: &[&str] = &["/bin/sleep", "2"];
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// One scrape as Prometheus makes it: connect, GET, read to the end. Its time and size.
+/// One scrape as Prometheus makes it (asking for OpenMetrics), read to the end: its time and
+/// the size of its text.
 fn scrape(port: u16) -> (f64, usize) {
     let start = Instant::now();
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to /metrics");
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nAccept: application/openmetrics-text;version=1.0.0\r\nConnection: close\r\n\r\n")
-        .expect("send");
-    let mut body = Vec::new();
-    s.read_to_end(&mut body).expect("read the answer");
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
-    assert!(
-        body.starts_with(b"HTTP/1.1 200"),
-        "scrape: {}",
-        String::from_utf8_lossy(&body[..body.len().min(200)])
+    let (status, body) = http_get(
+        port,
+        "/metrics",
+        Some("application/openmetrics-text;version=1.0.0"),
     );
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(status, "HTTP/1.1 200 OK", "scrape: {body}");
     (ms, body.len())
 }
 
@@ -74,7 +65,7 @@ pub fn bench_ops(quick: bool) -> Ops {
 
     // Scrapes, with no ban and then with `bans`.
     {
-        let port = free_port();
+        let port = free_port(Ipv4Addr::LOCALHOST.into());
         let (_lab, dir, _log, d) =
             lab_with_sshd_jail(&format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
         let mut idle: Vec<f64> = (0..scrapes).map(|_| scrape(port).0).collect();
