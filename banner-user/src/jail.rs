@@ -9,7 +9,7 @@
 //! Everything here is synchronous and driven by the caller's clock.
 
 use std::{
-    collections::{hash_map::Entry, HashMap, VecDeque},
+    collections::{HashMap, VecDeque},
     net::IpAddr,
     sync::Arc,
     time::{Duration, SystemTime},
@@ -24,6 +24,11 @@ use crate::{
     model::{BlockType, JailId},
     scope::Scope,
 };
+
+mod window;
+
+pub use window::FailureWindow;
+use window::SessionSays;
 
 /// How bans grow for repeat offenders: bantime x factor^(n-1), capped at maxtime, where n
 /// counts this jail's bans of the address (this one included).
@@ -91,97 +96,11 @@ impl JailPolicy {
     }
 }
 
-/// Failure times of one address, oldest first. Up to three inline (maxretry 3 keeps at most
-/// two), more on the heap: most tracked addresses never fail more than a few times.
-#[derive(Clone, Debug)]
-enum Times {
-    Small {
-        len: u8,
-        t: [u32; 3],
-    },
-    // Boxed so the enum stays 16 bytes: a bare Vec would make every tracked address pay 32.
-    #[allow(clippy::box_collection)]
-    Big(Box<Vec<u32>>),
-}
-
-impl Times {
-    fn new() -> Self {
-        Self::Small { len: 0, t: [0; 3] }
-    }
-
-    fn as_slice(&self) -> &[u32] {
-        match self {
-            Self::Small { len, t } => &t[..usize::from(*len)],
-            Self::Big(v) => v,
-        }
-    }
-
-    /// Keep only times after `after`, then add `t` (keeping the list sorted), at most
-    /// `keep_at_most` of the newest. No allocation while three fit inline.
-    fn push_within(&mut self, after: u32, t: u32, keep_at_most: usize) {
-        if let Self::Small { len, t: arr } = self {
-            let mut kept = [0u32; 4];
-            let mut n = 0;
-            for &x in &arr[..usize::from(*len)] {
-                if x > after {
-                    kept[n] = x;
-                    n += 1;
-                }
-            }
-            let pos = kept[..n].partition_point(|&x| x <= t);
-            kept.copy_within(pos..n, pos + 1);
-            kept[pos] = t;
-            n += 1;
-            let start = n.saturating_sub(keep_at_most);
-            let n = n - start;
-            if n <= 3 {
-                arr[..n].copy_from_slice(&kept[start..start + n]);
-                *len = n as u8;
-                return;
-            }
-            *self = Self::Big(Box::new(kept[start..start + n].to_vec()));
-            return;
-        }
-        if let Self::Big(v) = self {
-            v.retain(|&x| x > after);
-            let pos = v.partition_point(|&x| x <= t);
-            v.insert(pos, t);
-            if v.len() > keep_at_most {
-                let extra = v.len() - keep_at_most;
-                v.drain(..extra);
-            }
-        }
-    }
-
-    fn newest(&self) -> u32 {
-        self.as_slice().last().copied().unwrap_or(0)
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Track {
-    seq: u32,
-    /// The address's current session and its state, packed (see `SESSION_*`): one session
-    /// per address is enough in practice, and it keeps a tracked address at 24 bytes. An
-    /// address running parallel sessions may be counted a little early, never late.
-    session: u32,
-    times: Times,
-}
-
 /// The session word: bit 31 "this session counted a failure", bit 30 "a marker counted and
 /// the next attempt pairs with it", bits 0..30 the session id (0 = none).
 const SESSION_COUNTED: u32 = 1 << 31;
 const SESSION_CREDIT: u32 = 1 << 30;
 const SESSION_ID: u32 = (1 << 30) - 1;
-
-/// What a failure's session makes of it, given the address's session word.
-enum SessionSays {
-    /// It counts; the address's session word becomes this (None: unchanged, the failure
-    /// has no session).
-    Count(Option<u32>),
-    /// A failure of this session counted already: the address's word becomes this.
-    Fold(u32),
-}
 
 /// Does failure `f` count, given its address's session word `current` (0: none)? A
 /// session counts once for its markers, and an attempt after a marker pairs with it.
@@ -218,118 +137,6 @@ fn session_id(session: u64) -> u32 {
     let tag = ((session >> 32) as u32 & 1) << 29;
     let id = (session as u32) & ((1 << 29) - 1);
     (tag | id).max(1)
-}
-
-/// Failures per address inside the window, with a bound on how many addresses are tracked.
-#[derive(Debug, Default)]
-pub struct FailureWindow {
-    tracks: HashMap<IpAddr, Track>,
-    /// (address, seq) in order of last failure; stale pairs (seq no longer current) are
-    /// skipped and compacted away.
-    order: VecDeque<(IpAddr, u32)>,
-    seq: u32,
-    evicted: u64,
-}
-
-impl FailureWindow {
-    /// Record a failure of `addr` at `t` (unix seconds) and return how many failures it now
-    /// has within the last `findtime` seconds; None when `session` (asked with the
-    /// address's session word, 0 for an address not tracked) folds it into a failure
-    /// already counted. One lookup of the address serves both.
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &mut self,
-        session: impl FnOnce(u32) -> SessionSays,
-        addr: IpAddr,
-        t: u32,
-        findtime: u32,
-        maxretry: u32,
-        max_tracked: usize,
-    ) -> Option<u32> {
-        let seq = self.seq.wrapping_add(1);
-        let after = t.saturating_sub(findtime);
-        let track = match self.tracks.entry(addr) {
-            Entry::Occupied(o) => {
-                let track = o.into_mut();
-                match session(track.session) {
-                    SessionSays::Fold(word) => {
-                        track.session = word;
-                        return None;
-                    }
-                    SessionSays::Count(word) => {
-                        if let Some(word) = word {
-                            track.session = word;
-                        }
-                    }
-                }
-                track
-            }
-            Entry::Vacant(v) => match session(0) {
-                SessionSays::Fold(_) => return None,
-                SessionSays::Count(word) => v.insert(Track {
-                    seq,
-                    session: word.unwrap_or(0),
-                    times: Times::new(),
-                }),
-            },
-        };
-        self.seq = seq;
-        track.seq = seq;
-        track.times.push_within(after, t, maxretry.max(1) as usize);
-        let count = track.times.as_slice().len() as u32;
-        self.order.push_back((addr, seq));
-        while self.tracks.len() > max_tracked {
-            let Some((old, old_seq)) = self.order.pop_front() else {
-                break;
-            };
-            if self.tracks.get(&old).is_some_and(|tr| tr.seq == old_seq) {
-                self.tracks.remove(&old);
-                self.evicted += 1;
-            }
-        }
-        if self.order.len() > self.tracks.len() * 2 + 1024 {
-            self.compact();
-        }
-        Some(count)
-    }
-
-    fn compact(&mut self) {
-        let mut live: Vec<(u32, IpAddr)> = self.tracks.iter().map(|(a, t)| (t.seq, *a)).collect();
-        // Sequence numbers wrap after 4 billion failures; order relative to the newest.
-        let newest = self.seq;
-        live.sort_by_key(|(s, _)| std::cmp::Reverse(newest.wrapping_sub(*s)));
-        self.order = live.into_iter().map(|(s, a)| (a, s)).collect();
-    }
-
-    fn forget(&mut self, addr: &IpAddr) {
-        self.tracks.remove(addr);
-    }
-
-    /// Drop addresses whose newest failure left the window.
-    fn purge(&mut self, now: u32, findtime: u32) -> usize {
-        let before = self.tracks.len();
-        let cutoff = now.saturating_sub(findtime);
-        self.tracks.retain(|_, tr| tr.times.newest() > cutoff);
-        if self.order.len() > self.tracks.len() * 2 + 1024 {
-            self.compact();
-        }
-        before - self.tracks.len()
-    }
-
-    pub fn len(&self) -> usize {
-        self.tracks.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tracks.is_empty()
-    }
-
-    /// Failures of `addr` currently in the window.
-    pub fn failures_of(&self, addr: &IpAddr) -> usize {
-        self.tracks
-            .get(addr)
-            .map_or(0, |t| t.times.as_slice().len())
-    }
 }
 
 /// What a jail has seen, for `banner status`.
@@ -462,7 +269,7 @@ impl Jail {
             return None;
         }
         // Banned: its failures are spent; after the ban it starts from zero.
-        self.window.forget(&key);
+        self.window.forget(key);
         let lines = self.evidence.remove(&key).unwrap_or_default();
         self.stats.bans += 1;
         let previous = previous_bans(&self.name, &target);
@@ -524,8 +331,8 @@ impl Jail {
         self.recent.retain(|_, &mut s| s + 10 >= now_s);
         self.recent_limit = (self.recent.len() * 2).max(RECENT_MIN_LIMIT);
         let gone = self.window.purge(now_s, findtime);
-        let tracks = &self.window.tracks;
-        self.evidence.retain(|key, _| tracks.contains_key(key));
+        let window = &self.window;
+        self.evidence.retain(|key, _| window.contains(*key));
         gone
     }
 }
@@ -813,7 +620,7 @@ mod tests {
             );
         }
         assert_eq!(jail.tracked(), 3);
-        assert!(jail.window().order.len() < 3 * 2 + 1024 + 1);
+        assert_eq!(jail.window().slots_held(), 3);
     }
 
     #[test]
@@ -826,29 +633,6 @@ mod tests {
         clock.advance(Duration::from_secs(301));
         assert_eq!(jail.purge(clock.now()), 1);
         assert_eq!(jail.tracked(), 1);
-    }
-
-    #[test]
-    fn failure_times_stay_sorted_bounded_and_inside_the_window() {
-        let mut t = Times::new();
-        for x in [10, 30, 20] {
-            t.push_within(0, x, 5);
-        }
-        assert_eq!(t.as_slice(), &[10, 20, 30]);
-        t.push_within(0, 25, 5);
-        assert_eq!(
-            t.as_slice(),
-            &[10, 20, 25, 30],
-            "spills to the heap past three"
-        );
-        t.push_within(15, 40, 3);
-        assert_eq!(t.as_slice(), &[25, 30, 40], "window and bound both apply");
-        let mut small = Times::new();
-        for x in 1..=10 {
-            small.push_within(0, x, 3);
-        }
-        assert_eq!(small.as_slice(), &[8, 9, 10]);
-        assert!(matches!(small, Times::Small { .. }));
     }
 
     #[test]

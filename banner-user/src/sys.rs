@@ -190,6 +190,17 @@ pub fn watchdog_period() -> Option<std::time::Duration> {
     (usec > 0).then(|| std::time::Duration::from_micros(usec))
 }
 
+/// Return the allocator's free pages to the system, in every thread's arena. glibc keeps
+/// what a thread freed for that thread's next allocations, so a burst handled once stays
+/// resident for good; this costs a walk of the free lists, so it runs now and then.
+pub fn give_back_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only reorganises the allocator's own free lists.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -308,6 +308,8 @@ pub fn run(config_path: Option<PathBuf>, mut cfg: Config, overrides: Overrides) 
             );
             tokio::spawn(serve_metrics(l, tx.clone()))
         });
+        // Starting freed what only loading needed (the kernel's BTF, about 15 MB parsed).
+        sys::give_back_memory();
         // Attached, restored, served: systemd may call the service up.
         sys::notify("READY=1");
         let watchdog = sys::watchdog_period().map(|p| tokio::spawn(watchdog(p, tx.clone())));

@@ -20,8 +20,11 @@ use crate::filter::{date::DateCache, Examined, Failure, Filter, Line, LineMeta};
 
 /// Bytes of a file's start that identify it.
 const FINGERPRINT_BYTES: usize = 256;
-/// Most bytes read from one file before others get a turn.
-const READ_BUDGET: u64 = 8 << 20;
+/// Most bytes read from one file before others get a turn, and before its failures go to
+/// the core: a poll holds its failures (about 150 bytes each with the line) until then, so
+/// 8 MiB of failure lines held 30 MB at once, kept by the allocator after (bench memory),
+/// and made the first ban of a large read wait for the whole read.
+const READ_BUDGET: u64 = 1 << 20;
 
 /// Follows one path.
 #[derive(Debug)]

@@ -88,6 +88,8 @@ pub struct Core {
     book: PositionBook,
     registry: CounterRegistry,
     last_housekeeping: Instant,
+    /// Failures handled since freed memory was last given back to the system.
+    churn: usize,
     last_history_prune: Instant,
     /// When rtnetlink news was last acted on, and whether more came since.
     last_host_check: Instant,
@@ -127,6 +129,11 @@ const HISTORY_PRUNE: Duration = Duration::from_secs(600);
 /// How often the core purges windows and saves read positions.
 const HOUSEKEEPING: Duration = Duration::from_secs(2);
 
+/// Failures handled before housekeeping gives freed memory back to the system. A flood's
+/// batches are freed by the core in the arenas of the sources' threads, where the allocator
+/// keeps them: without this, a million failures read left 50 MB resident that nothing held.
+const GIVE_BACK_AFTER: usize = 10_000;
+
 /// Rounds of ban events feeding bans (a ban, recidive's ban of it, ...): recidive never
 /// counts its own bans, so two rounds end it; the bound keeps any future loop finite.
 const MAX_EVENT_ROUNDS: usize = 4;
@@ -147,6 +154,7 @@ impl Core {
             book,
             registry,
             last_housekeeping: Instant::now(),
+            churn: 0,
             last_history_prune: Instant::now(),
             last_host_check: Instant::now(),
             host_check_pending: false,
@@ -381,6 +389,10 @@ impl Core {
                 log::warn!("saving read positions: {e}");
             }
             self.check_host();
+            if self.churn >= GIVE_BACK_AFTER {
+                self.churn = 0;
+                crate::sys::give_back_memory();
+            }
             for request in std::mem::take(&mut self.retry) {
                 self.apply_ban(request);
             }
@@ -399,6 +411,7 @@ impl Core {
     /// source handed them over, where the detection latency of a ban they make starts.
     pub fn on_failures(&mut self, jail: &str, failures: &[Failure], found_at: Instant) {
         let now = self.manager.now();
+        self.churn = self.churn.saturating_add(failures.len());
         for f in failures {
             let source = IpPrefix::host(f.addr);
             let Some(slot) = self.jails.get_mut(jail) else {
