@@ -53,7 +53,13 @@ pub enum Request {
         jail: Option<String>,
     },
     // Struct variants (not unit ones) so that unknown fields are refused here too.
-    List {},
+    List {
+        /// Reply [`Response::Listing`] and then one [`BanInfo`] line per ban, written as
+        /// they are encoded (a million bans are 260 MB of JSON: one reply line of them
+        /// took 20 s and 2 GB to read); without it, one [`Response::List`].
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stream: bool,
+    },
     Stats {},
     Ping {},
     Status {
@@ -211,6 +217,13 @@ pub enum Response {
     List {
         bans: Vec<BanInfo>,
     },
+    /// The head of a streamed list: `count` lines follow, each one [`BanInfo`] as JSON.
+    Listing {
+        count: u64,
+        /// A dry run: the bans are what banner would do.
+        #[serde(default)]
+        dry_run: bool,
+    },
     Stats {
         stats: Stats,
     },
@@ -334,10 +347,29 @@ pub enum ClientError {
     Io { path: PathBuf, source: io::Error },
     #[error("{0}")]
     Wire(#[from] WireError),
+    /// The daemon answered with an error.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Send one request and wait for its response.
 pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Response, ClientError> {
+    let io_err = |source| ClientError::Io {
+        path: socket.to_path_buf(),
+        source,
+    };
+    let stream = connect(socket, request, timeout)?;
+    let mut reader = BufReader::new(stream);
+    let mut reply = String::new();
+    reader.read_line(&mut reply).map_err(io_err)?;
+    if reply.is_empty() {
+        return Err(WireError::BadReply("the daemon closed the connection".into()).into());
+    }
+    Ok(decode_response(reply.as_bytes())?)
+}
+
+/// Connect and send `request`.
+fn connect(socket: &Path, request: &Request, timeout: Duration) -> Result<UnixStream, ClientError> {
     let io_err = |source| ClientError::Io {
         path: socket.to_path_buf(),
         source,
@@ -356,13 +388,49 @@ pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Respo
     })?;
     stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
     stream.write_all(&encode_request(request)).map_err(io_err)?;
-    let mut reader = BufReader::new(stream);
-    let mut reply = String::new();
-    reader.read_line(&mut reply).map_err(io_err)?;
-    if reply.is_empty() {
+    Ok(stream)
+}
+
+/// Ask for the list of bans and hand each to `each` as it arrives (see
+/// [`Request::List`]); returns how many came and whether they are a dry run's.
+pub fn list(
+    socket: &Path,
+    timeout: Duration,
+    mut each: impl FnMut(BanInfo) -> io::Result<()>,
+) -> Result<(u64, bool), ClientError> {
+    let io_err = |source| ClientError::Io {
+        path: socket.to_path_buf(),
+        source,
+    };
+    let mut reader = BufReader::with_capacity(
+        1 << 16,
+        connect(socket, &Request::List { stream: true }, timeout)?,
+    );
+    let mut line = String::new();
+    reader.read_line(&mut line).map_err(io_err)?;
+    if line.is_empty() {
         return Err(WireError::BadReply("the daemon closed the connection".into()).into());
     }
-    Ok(decode_response(reply.as_bytes())?)
+    let (count, dry_run) = match decode_response(line.as_bytes())? {
+        Response::Listing { count, dry_run } => (count, dry_run),
+        Response::Error { message, .. } => return Err(ClientError::Refused(message)),
+        other => {
+            return Err(WireError::BadReply(format!("expected a listing, got {other:?}")).into())
+        }
+    };
+    for n in 0..count {
+        line.clear();
+        if reader.read_line(&mut line).map_err(io_err)? == 0 {
+            return Err(WireError::BadReply(format!(
+                "the daemon closed the connection after {n} of {count} bans"
+            ))
+            .into());
+        }
+        let ban = serde_json::from_str(&line)
+            .map_err(|e| WireError::BadReply(format!("ban {} of {count}: {e}", n + 1)))?;
+        each(ban).map_err(io_err)?;
+    }
+    Ok((count, dry_run))
 }
 
 /// Times on the wire: RFC 3339 in UTC, whole seconds (what `list --json` always printed);
@@ -430,6 +498,105 @@ mod span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A daemon stand-in on a socket in a fresh directory: it reads one request and writes
+    /// `reply` (lines as given); returns the socket's path and the request it read.
+    fn daemon_writing(
+        reply: Vec<u8>,
+    ) -> (tempfile::TempDir, PathBuf, std::thread::JoinHandle<Request>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("banner.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let served = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            reader.get_mut().write_all(&reply).unwrap();
+            decode_request(line.as_bytes()).unwrap()
+        });
+        (dir, path, served)
+    }
+
+    fn info(ip: &str) -> BanInfo {
+        BanInfo {
+            ip: ip.parse().unwrap(),
+            jail: "sshd".into(),
+            blocktype: BlockType::Tarpit,
+            banned_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            expires_at: None,
+            hits: 2,
+            dropped: 0,
+            tarpitted: 2,
+            last_seen: None,
+            count: 1,
+            ports: None,
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn a_streamed_list_hands_over_each_ban_and_its_count() {
+        let bans = [info("198.18.0.1"), info("2001:db8::/64")];
+        let mut reply = encode_response(&Response::Listing {
+            count: 2,
+            dry_run: true,
+        });
+        for b in &bans {
+            reply.extend(serde_json::to_vec(b).unwrap());
+            reply.push(b'\n');
+        }
+        let (_dir, path, served) = daemon_writing(reply);
+        let mut got = Vec::new();
+        let head = list(&path, Duration::from_secs(5), |b| {
+            got.push(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(head, (2, true));
+        assert_eq!(got, bans);
+        assert_eq!(served.join().unwrap(), Request::List { stream: true });
+    }
+
+    #[test]
+    fn a_streamed_list_cut_short_or_refused_says_so() {
+        let mut reply = encode_response(&Response::Listing {
+            count: 3,
+            dry_run: false,
+        });
+        reply.extend(serde_json::to_vec(&info("198.18.0.1")).unwrap());
+        reply.push(b'\n');
+        let (_dir, path, _served) = daemon_writing(reply);
+        let err = list(&path, Duration::from_secs(5), |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("after 1 of 3 bans"), "{err}");
+
+        let mut reply = encode_response(&Response::Listing {
+            count: 1,
+            dry_run: false,
+        });
+        reply.extend(b"{\"ip\":\"no address\"}\n");
+        let (_dir, path, _served) = daemon_writing(reply);
+        let err = list(&path, Duration::from_secs(5), |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("ban 1 of 1"), "{err}");
+
+        let reply = encode_response(&Response::error("the daemon is shutting down"));
+        let (_dir, path, _served) = daemon_writing(reply);
+        let err = list(&path, Duration::from_secs(5), |_| Ok(())).unwrap_err();
+        assert_eq!(err.to_string(), "the daemon is shutting down");
+    }
+
+    #[test]
+    fn a_list_request_without_stream_is_the_old_one() {
+        assert_eq!(
+            decode_request(br#"{"protocol":2,"cmd":"list"}"#).unwrap(),
+            Request::List { stream: false }
+        );
+        let line = encode_request(&Request::List { stream: false });
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&line).unwrap(),
+            serde_json::json!({"protocol": 2, "cmd": "list"})
+        );
+    }
 
     fn p(s: &str) -> IpPrefix {
         s.parse().unwrap()
@@ -548,7 +715,7 @@ mod tests {
         .mutates());
         assert!(Request::Reload {}.mutates());
         assert!(!Request::Status { jail: None }.mutates());
-        assert!(!Request::List {}.mutates());
+        assert!(!Request::List { stream: true }.mutates());
         assert!(!Request::Stats {}.mutates());
     }
 }

@@ -219,6 +219,15 @@ pub struct Ops {
     /// The slowest scrape in the 2 s after the bans were loaded, while the core finishes
     /// the batch (the others are taken after).
     pub scrape_after_load_max_ms: Option<f64>,
+    /// `banner list` (the table) and `banner list --json` of the scrape_bans bans, seconds
+    /// from start to the last line written (to /dev/null).
+    #[serde(default)]
+    pub list_secs: Option<f64>,
+    #[serde(default)]
+    pub list_json_secs: Option<f64>,
+    /// The daemon's resident set with scrape_bans bans, settled (MB).
+    #[serde(default)]
+    pub rss_mb_bans: Option<f64>,
     /// Failure line -> ban in the kernel map, without actions and with a slow one (a command
     /// that sleeps) on every ban.
     pub latency_no_action: Latency,

@@ -22,6 +22,8 @@ pub struct MemoryState {
     pub unblock_calls: usize,
     /// Simulate a firewall reload: the next `check` finds everything gone and rebuilds.
     pub lost: bool,
+    /// Packets `list` reports stopped, per target (a test's stand-in for the kernel's count).
+    pub hits: BTreeMap<IpPrefix, super::Hits>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -80,7 +82,14 @@ impl Backend for MemoryBackend {
     }
 
     fn list(&mut self) -> Result<Vec<Enforced>, BackendError> {
-        Ok(self.state().bans.values().map(Enforced::from).collect())
+        let s = self.state();
+        Ok(s.bans
+            .values()
+            .map(|b| Enforced {
+                hits: s.hits.get(&b.target).copied().unwrap_or_default(),
+                ..Enforced::from(b)
+            })
+            .collect())
     }
 
     fn counters(&mut self) -> Result<Counters, BackendError> {

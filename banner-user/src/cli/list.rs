@@ -2,8 +2,13 @@
 
 use std::{path::Path, time::SystemTime};
 
-use super::{request, table, unexpected, CliResult};
-use crate::protocol::{Request, Response};
+use std::io::Write as _;
+
+use super::{table, CliError, CliResult};
+use crate::protocol;
+
+/// How long the daemon may take to start answering (a million bans take about a second).
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
@@ -13,13 +18,15 @@ pub struct ListArgs {
 }
 
 pub fn run(socket: &Path, args: ListArgs) -> CliResult {
-    let reply = request(socket, &Request::List {})?;
-    let Response::List { bans } = reply else {
-        return Err(unexpected(&reply));
-    };
     if args.json {
-        return super::print_json(&bans);
+        return print_json(socket);
     }
+    let mut bans = Vec::new();
+    protocol::list(socket, TIMEOUT, |b| {
+        bans.push(b);
+        Ok(())
+    })
+    .map_err(|e| CliError::failed(e.to_string()))?;
     if bans.is_empty() {
         println!("no active bans");
         return Ok(());
@@ -56,4 +63,28 @@ pub fn run(socket: &Path, args: ListArgs) -> CliResult {
         )
     );
     Ok(())
+}
+
+/// `--json`: the same pretty array as ever, printed as the bans arrive.
+fn print_json(socket: &Path) -> CliResult {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut first = true;
+    protocol::list(socket, TIMEOUT, |b| {
+        out.write_all(if first { b"[\n" } else { b",\n" })?;
+        first = false;
+        let text = serde_json::to_string_pretty(&b).map_err(std::io::Error::other)?;
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                out.write_all(b"\n")?;
+            }
+            write!(out, "  {line}")?;
+        }
+        Ok(())
+    })
+    .map_err(|e| CliError::failed(e.to_string()))?;
+    let end: &[u8] = if first { b"[]\n" } else { b"\n]\n" };
+    out.write_all(end)
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::failed(format!("writing the list: {e}")))
 }

@@ -30,7 +30,8 @@ pub fn answer(core: &mut Core, request: Request) -> Response {
             },
         ),
         Request::Unban { targets, all, jail } => unban(core, &targets, all, jail.as_deref()),
-        Request::List {} => match core.list() {
+        // A streamed list is written by the connection itself (`list_for_stream`).
+        Request::List { .. } => match core.list() {
             Ok(views) => {
                 let dry_run = !core.manager().enforces();
                 Response::List {
@@ -71,7 +72,14 @@ fn refused(r: Refused) -> Response {
     }
 }
 
-fn ban_info(v: &BanView, dry_run: bool) -> BanInfo {
+/// The bans for a streamed list, and whether they are a dry run's: the core only copies
+/// them; the connection encodes and writes them off the core.
+pub fn list_for_stream(core: &mut Core) -> Result<(Vec<BanView>, bool), String> {
+    let views = core.list().map_err(|e| e.to_string())?;
+    Ok((views, !core.manager().enforces()))
+}
+
+pub fn ban_info(v: &BanView, dry_run: bool) -> BanInfo {
     BanInfo {
         ip: v.ban.target,
         jail: v.ban.jail.to_string(),

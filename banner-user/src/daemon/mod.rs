@@ -901,6 +901,47 @@ async fn scrape(stream: tokio::net::TcpStream, tx: mpsc::Sender<Event>) -> std::
     write.shutdown().await
 }
 
+/// Answer a streamed `list`: the head, then one line per ban, written in 64 KiB pieces as
+/// they are encoded.
+async fn stream_list(
+    tx: &mpsc::Sender<Event>,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+) -> std::io::Result<()> {
+    let (reply, answer) = oneshot::channel();
+    let call = Box::new(move |core: &mut Core| {
+        let _ = reply.send(adapter::list_for_stream(core));
+    });
+    let listed = if tx.send(Event::Call(call)).is_err() {
+        Err("the daemon is shutting down".to_string())
+    } else {
+        answer
+            .await
+            .unwrap_or_else(|_| Err("the daemon is shutting down".to_string()))
+    };
+    let (views, dry_run) = match listed {
+        Ok(l) => l,
+        Err(e) => {
+            return write
+                .write_all(&protocol::encode_response(&Response::error(e)))
+                .await
+        }
+    };
+    let mut out = protocol::encode_response(&Response::Listing {
+        count: views.len() as u64,
+        dry_run,
+    });
+    for v in &views {
+        serde_json::to_writer(&mut out, &adapter::ban_info(v, dry_run))
+            .map_err(std::io::Error::other)?;
+        out.push(b'\n');
+        if out.len() >= 1 << 16 {
+            write.write_all(&out).await?;
+            out.clear();
+        }
+    }
+    write.write_all(&out).await
+}
+
 async fn handle_connection(
     stream: UnixStream,
     tx: mpsc::Sender<Event>,
@@ -921,6 +962,10 @@ async fn handle_connection(
             Ok(request) if request.mutates() && uid != 0 => Response::error(format!(
                 "permission denied: only root may ban or unban (you are uid {uid})"
             )),
+            Ok(Request::List { stream: true }) => {
+                stream_list(&tx, &mut write).await?;
+                continue;
+            }
             Ok(Request::Reload {}) => match supervisor.lock().await.reload().await {
                 Ok(summary) => Response::Reloaded { summary },
                 Err(e) => Response::error(format!(

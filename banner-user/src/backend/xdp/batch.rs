@@ -1,11 +1,13 @@
-//! `BPF_MAP_UPDATE_BATCH`: many elements of a hash map written in one system call, which aya
-//! does not offer. A million bans go in as a handful of calls instead of a million.
+//! `BPF_MAP_UPDATE_BATCH` and `BPF_MAP_LOOKUP_BATCH`: many elements of a hash map written or
+//! read in one system call, which aya does not offer. A million bans go in or come out as a
+//! handful of calls instead of one or two million.
 
 use std::{io, os::fd::BorrowedFd};
 
 use nix::libc;
 
 /// The kernel's command number (include/uapi/linux/bpf.h, since 5.6).
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
 const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
 /// Elements per call: the kernel copies keys and values in, so a bounded call keeps one
 /// allocation of the kernel's small and the time in it short.
@@ -74,4 +76,66 @@ pub fn update<K, V>(map: BorrowedFd<'_>, keys: &[K], values: &[V]) -> Result<(),
         done += n;
     }
     Ok(())
+}
+
+/// Every element of the hash map `map`, read in calls of up to [`CHUNK`]. None when the
+/// kernel has no batched reads (the caller iterates instead). A map changed while it is
+/// read may show an element twice or not at all, as iterating it would.
+///
+/// `K` and `V` must be the map's key and value types exactly (plain `repr(C)` data).
+pub fn read_all<K: Copy + Default, V: Copy + Default>(
+    map: BorrowedFd<'_>,
+) -> io::Result<Option<Vec<(K, V)>>> {
+    use std::os::fd::AsRawFd as _;
+    let mut keys = vec![K::default(); CHUNK];
+    let mut values = vec![V::default(); CHUNK];
+    let mut out = Vec::new();
+    // The kernel's position between calls: a bucket number for hash maps.
+    let (mut token, mut next) = (0u64, 0u64);
+    let mut first = true;
+    loop {
+        let mut attr = BatchAttr {
+            in_batch: if first {
+                0
+            } else {
+                &mut token as *mut u64 as u64
+            },
+            out_batch: &mut next as *mut u64 as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            count: CHUNK as u32,
+            map_fd: map.as_raw_fd() as u32,
+            ..BatchAttr::default()
+        };
+        // SAFETY: keys and values have room for `count` elements of the map's own types, the
+        // tokens for the kernel's u32 position; all live across the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_LOOKUP_BATCH,
+                &mut attr as *mut BatchAttr,
+                std::mem::size_of::<BatchAttr>() as u32,
+            )
+        };
+        let error = (rc < 0).then(io::Error::last_os_error);
+        let got = (attr.count as usize).min(CHUNK);
+        match error.as_ref().and_then(io::Error::raw_os_error) {
+            // The last call: what it read is in, the map has no more.
+            None | Some(libc::ENOENT) => {
+                out.extend(
+                    keys[..got]
+                        .iter()
+                        .copied()
+                        .zip(values[..got].iter().copied()),
+                );
+                if error.is_some() {
+                    return Ok(Some(out));
+                }
+            }
+            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | 524) if first => return Ok(None),
+            Some(_) => return Err(error.unwrap_or_else(|| io::Error::other("batch read"))),
+        }
+        first = false;
+        token = next;
+    }
 }

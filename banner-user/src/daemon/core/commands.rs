@@ -30,12 +30,17 @@ impl Core {
 
     /// Every active ban with its packet figures.
     pub fn list(&mut self) -> Result<Vec<BanView>, crate::bans::BanError> {
-        self.manager.list()
+        let views = self.manager.list()?;
+        // Its copies (and their encoding) are freed soon: give the memory back after.
+        self.churn = self.churn.saturating_add(views.len());
+        Ok(views)
     }
 
     /// Ban a batch by hand (or in a jail's name): all or nothing, except allowlisted
     /// targets when `skip_allowlisted` (left out, with why).
     pub fn ban_by_hand(&mut self, cmd: ManualBan) -> Result<ManualBans, Refused> {
+        // A big batch's request, plan and events are freed once it is done.
+        self.churn = self.churn.saturating_add(cmd.targets.len());
         let (jail, policy) = match cmd.jail {
             None => (JailId::Manual, None),
             Some(name) => match self.jail_policy(&name) {

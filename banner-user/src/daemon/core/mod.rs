@@ -88,8 +88,11 @@ pub struct Core {
     book: PositionBook,
     registry: CounterRegistry,
     last_housekeeping: Instant,
-    /// Failures handled since freed memory was last given back to the system.
+    /// Failures, bans by hand and listed bans handled since freed memory was last given
+    /// back to the system.
     churn: usize,
+    /// Give freed memory back at the next housekeeping.
+    give_back: bool,
     last_history_prune: Instant,
     /// When rtnetlink news was last acted on, and whether more came since.
     last_host_check: Instant,
@@ -129,9 +132,10 @@ const HISTORY_PRUNE: Duration = Duration::from_secs(600);
 /// How often the core purges windows and saves read positions.
 const HOUSEKEEPING: Duration = Duration::from_secs(2);
 
-/// Failures handled before housekeeping gives freed memory back to the system. A flood's
-/// batches are freed by the core in the arenas of the sources' threads, where the allocator
-/// keeps them: without this, a million failures read left 50 MB resident that nothing held.
+/// Work (failures, bans by hand, bans listed) before housekeeping gives freed memory back to
+/// the system. A flood's batches are freed by the core in the arenas of the sources' threads,
+/// where the allocator keeps them: without this, a million failures read left 50 MB resident
+/// that nothing held, and a million bans by hand 900 MB.
 const GIVE_BACK_AFTER: usize = 10_000;
 
 /// Rounds of ban events feeding bans (a ban, recidive's ban of it, ...): recidive never
@@ -155,6 +159,7 @@ impl Core {
             registry,
             last_housekeeping: Instant::now(),
             churn: 0,
+            give_back: false,
             last_history_prune: Instant::now(),
             last_host_check: Instant::now(),
             host_check_pending: false,
@@ -389,9 +394,15 @@ impl Core {
                 log::warn!("saving read positions: {e}");
             }
             self.check_host();
+            // One round late: what a big command leaves is freed after the core answered it
+            // (the request by its connection, its events by publish), so a trim right away
+            // found little and the next round then had no churn to trim for.
+            if std::mem::take(&mut self.give_back) {
+                crate::sys::give_back_memory();
+            }
             if self.churn >= GIVE_BACK_AFTER {
                 self.churn = 0;
-                crate::sys::give_back_memory();
+                self.give_back = true;
             }
             for request in std::mem::take(&mut self.retry) {
                 self.apply_ban(request);

@@ -297,7 +297,7 @@ fn markdown(r: &Report) -> String {
     if let Some(o) = r.ops.as_ref().and_then(Section::ran) {
         let ms = |v: Option<f64>| v.unwrap_or(f64::NAN);
         out.push_str(&format!(
-            "\n## Operations: metrics scrape and actions\n\nGET /metrics, connect to last byte ({} scrapes; no peer here exposes the same figures):\n\n| bans | p50 | p99 | max | size |\n|---|---|---|---|---|\n| 0 | {:.2} ms | | | |\n| {} | {:.2} ms | {:.2} ms | {:.2} ms | {} bytes |\n\nThe slowest scrape in the 2 s after the bans were loaded (waiting for the core to finish the batch): {:.1} ms.\n\nLine appended -> ban in the kernel map ({} bans each), with `{}` run on every ban:\n\n| | p50 | p99 | max | timeouts |\n|---|---|---|---|---|\n| no action | {:.2} ms | {:.2} ms | {:.2} ms | {} |\n| slow action | {:.2} ms | {:.2} ms | {:.2} ms | {} |\n",
+            "\n## Operations: metrics scrape and actions\n\nGET /metrics, connect to last byte ({} scrapes; no peer here exposes the same figures):\n\n| bans | p50 | p99 | max | size |\n|---|---|---|---|---|\n| 0 | {:.2} ms | | | |\n| {} | {:.2} ms | {:.2} ms | {:.2} ms | {} bytes |\n\nThe slowest scrape in the 2 s after the bans were loaded (waiting for the core to finish the batch): {:.1} ms.\n\n`banner list` of the {} bans: {:.2} s (table), {:.2} s (`--json`); the daemon's resident set with them: {:.0} MB.\n\nLine appended -> ban in the kernel map ({} bans each), with `{}` run on every ban:\n\n| | p50 | p99 | max | timeouts |\n|---|---|---|---|---|\n| no action | {:.2} ms | {:.2} ms | {:.2} ms | {} |\n| slow action | {:.2} ms | {:.2} ms | {:.2} ms | {} |\n",
             o.scrapes,
             ms(o.scrape_idle_p50_ms),
             o.scrape_bans,
@@ -306,6 +306,10 @@ fn markdown(r: &Report) -> String {
             ms(o.scrape_max_ms),
             o.scrape_bytes,
             ms(o.scrape_after_load_max_ms),
+            o.scrape_bans,
+            ms(o.list_secs),
+            ms(o.list_json_secs),
+            ms(o.rss_mb_bans),
             o.latency_no_action.bans,
             o.slow_action,
             ms(o.latency_no_action.p50_ms),
@@ -1031,7 +1035,7 @@ pub(crate) fn ban_latency(d: &tests::Daemon, log: &std::path::Path, n: u32) -> L
 // ---------------------------------------------------------------------------------------------
 // memory: daemon RSS idle and with many distinct failing addresses tracked.
 
-fn rss_mb(pid: u32) -> f64 {
+pub(crate) fn rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|t| {

@@ -52,6 +52,22 @@ fn addresses(n: u64) -> String {
     out
 }
 
+/// `banner list ARGS` run to the end, its output thrown away: seconds.
+fn list_secs(d: &tests::Daemon, args: &[&str]) -> f64 {
+    let start = Instant::now();
+    let status = std::process::Command::new(tests::process::banner_bin())
+        .arg("--socket")
+        .arg(&d.socket)
+        .arg("list")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run banner list");
+    let secs = start.elapsed().as_secs_f64();
+    assert!(status.success(), "banner list {args:?}: {status}");
+    secs
+}
+
 pub fn bench_ops(quick: bool) -> Ops {
     let bans: u64 = if quick { 10_000 } else { 1_000_000 };
     let scrapes = if quick { 20 } else { 200 };
@@ -100,6 +116,11 @@ pub fn bench_ops(quick: bool) -> Ops {
         out.scrape_p50_ms = measured(percentile(&loaded, 0.5));
         out.scrape_p99_ms = measured(percentile(&loaded, 0.99));
         out.scrape_max_ms = loaded.last().copied();
+        out.list_secs = measured(list_secs(&d, &[]));
+        out.list_json_secs = measured(list_secs(&d, &["--json"]));
+        // Settled: housekeeping gives the batch's freed memory back (every 2 s, one late).
+        std::thread::sleep(Duration::from_secs(5));
+        out.rss_mb_bans = d.pid().map(crate::rss_mb);
     }
 
     // Ban latency without actions, then with the slow action on every ban (one daemon each,
