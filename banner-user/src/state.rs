@@ -1,4 +1,5 @@
-//! Crash-safe persistence of bans: an append-only log, fsync'ed per batch.
+//! Crash-safe persistence of bans: an append-only log, written per batch and fsync'ed by a
+//! thread of its own right after (see [`Syncer`]).
 //!
 //! Each line is `CRC32(hex) JSON\n`. A crash mid-write can only tear the last line; loading
 //! stops trusting the file at the first torn line, truncates it away, and keeps every older
@@ -12,6 +13,7 @@ use std::{
     io::{self, Read as _, Seek as _, SeekFrom, Write as _},
     os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
+    sync::{Arc, Condvar, Mutex},
 };
 
 use serde::{Deserialize, Serialize};
@@ -88,9 +90,92 @@ pub struct LoadReport {
 /// The ban log of one state directory.
 pub struct Store {
     path: PathBuf,
-    file: File,
+    file: Arc<File>,
     /// Records in the file, to decide when to compact.
     records: usize,
+    syncer: Syncer,
+}
+
+/// fsync on a thread of its own. A record is written (to the page cache, where a crash of
+/// the daemon cannot lose it) before `append` returns, and made durable right after: the
+/// core, which writes the kernel map before the log anyway, no longer waits for the disk.
+/// Waiting was the tail of detection latency (fdatasync here: 0.3 ms typical, 3.5 ms at
+/// worst, paid by the next failure in line). Syncs asked while one runs are served by one
+/// more (group commit).
+struct Syncer {
+    shared: Arc<(Mutex<SyncState>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    pending: Option<Arc<File>>,
+    stop: bool,
+    /// Syncs done (for tests).
+    done: u64,
+}
+
+impl Syncer {
+    fn start(path: PathBuf) -> Self {
+        let shared = Arc::new((Mutex::new(SyncState::default()), Condvar::new()));
+        let theirs = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("banner-fsync".into())
+            .spawn(move || Self::run(&theirs, &path))
+            .map_err(|e| log::warn!("no fsync thread ({e}): the ban log is synced in line"))
+            .ok();
+        Self { shared, thread }
+    }
+
+    fn run(shared: &(Mutex<SyncState>, Condvar), path: &Path) {
+        let (state, wake) = shared;
+        loop {
+            let file = {
+                let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    if let Some(f) = s.pending.take() {
+                        break f;
+                    }
+                    if s.stop {
+                        return;
+                    }
+                    s = wake.wait(s).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            if let Err(e) = file.sync_data() {
+                log::warn!("syncing {}: {e}", path.display());
+            }
+            state.lock().unwrap_or_else(|e| e.into_inner()).done += 1;
+        }
+    }
+
+    /// Make what was written to `file` so far durable, soon.
+    fn sync(&self, file: &Arc<File>) -> io::Result<()> {
+        if self.thread.is_none() {
+            return file.sync_data();
+        }
+        let (state, wake) = &*self.shared;
+        state.lock().unwrap_or_else(|e| e.into_inner()).pending = Some(Arc::clone(file));
+        wake.notify_one();
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn done(&self) -> u64 {
+        self.shared.0.lock().unwrap_or_else(|e| e.into_inner()).done
+    }
+}
+
+impl Drop for Syncer {
+    /// The sync asked last is done before the store goes (on shutdown).
+    fn drop(&mut self) {
+        let (state, wake) = &*self.shared;
+        state.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+        wake.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Store {
@@ -127,14 +212,15 @@ impl Store {
             file.sync_data().map_err(open_err)?;
         }
         let store = Self {
+            syncer: Syncer::start(path.clone()),
             path,
-            file,
+            file: Arc::new(file),
             records: records.len(),
         };
         Ok((store, records, report))
     }
 
-    /// Append `records` and make them durable before returning.
+    /// Append `records`: written when this returns, durable a moment later (see [`Syncer`]).
     pub fn append(&mut self, records: &[Record]) -> Result<(), StateError> {
         if records.is_empty() {
             return Ok(());
@@ -147,8 +233,8 @@ impl Store {
             path: self.path.clone(),
             source,
         };
-        self.file.write_all(&buf).map_err(write_err)?;
-        self.file.sync_data().map_err(write_err)?;
+        (&*self.file).write_all(&buf).map_err(write_err)?;
+        self.syncer.sync(&self.file).map_err(write_err)?;
         self.records += records.len();
         Ok(())
     }
@@ -195,14 +281,16 @@ impl Store {
                 .and_then(|d| d.sync_all())
                 .map_err(write_err(dir))?;
         }
-        self.file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|source| StateError::Open {
-                path: self.path.clone(),
-                source,
-            })?;
+        self.file = Arc::new(
+            OpenOptions::new()
+                .read(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|source| StateError::Open {
+                    path: self.path.clone(),
+                    source,
+                })?,
+        );
         self.records = records.len();
         Ok(())
     }
@@ -324,6 +412,31 @@ mod tests {
             state.history[&("sshd".to_string(), "198.18.0.1".parse().unwrap())],
             (1, 1_000)
         );
+    }
+
+    #[test]
+    fn appends_are_synced_off_the_caller_and_the_last_before_the_store_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _, _) = Store::open(dir.path()).unwrap();
+        assert_eq!(store.syncer.done(), 0);
+        store.append(&[ban("198.18.0.1", 1)]).unwrap();
+        // Written at once: another reader sees it before any sync.
+        let text = fs::read_to_string(dir.path().join(LOG_NAME)).unwrap();
+        assert!(text.contains("198.18.0.1"), "{text}");
+        let start = std::time::Instant::now();
+        while store.syncer.done() == 0 && start.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(store.syncer.done() >= 1, "the fsync thread never synced");
+        // Many appends, few syncs at most one each; the one asked last runs before drop.
+        for i in 0..100u8 {
+            store.append(&[ban(&format!("198.18.1.{i}"), 1)]).unwrap();
+        }
+        let shared = Arc::clone(&store.syncer.shared);
+        drop(store);
+        let s = shared.0.lock().unwrap();
+        assert!(s.pending.is_none(), "a sync was left undone");
+        assert!(s.done >= 2 && s.done <= 101, "{} syncs", s.done);
     }
 
     #[test]
