@@ -324,6 +324,14 @@ pub enum Pps {
 pub struct PpsRun {
     pub xdp_10k: f64,
     pub xdp_10k_sent: f64,
+    /// xdp-tools' xdp-filter (deny by source address), native mode on the same veth.
+    #[serde(default)]
+    pub xdp_filter: f64,
+    #[serde(default)]
+    pub xdp_filter_sent: f64,
+    /// How sender and receiver were placed (CPUs, NAPI), or why they could not be.
+    #[serde(default)]
+    pub placement: String,
     pub nftables_10k: f64,
     pub nftables_10k_sent: f64,
     pub ipset_10k: f64,
@@ -339,9 +347,14 @@ pub struct PpsRun {
 
 impl PpsRun {
     /// (backend, dropped/s, sent/s), banner's XDP first.
-    pub fn rows(&self) -> [(&'static str, f64, f64); 4] {
+    pub fn rows(&self) -> [(&'static str, f64, f64); 5] {
         [
             ("banner, XDP", self.xdp_10k, self.xdp_10k_sent),
+            (
+                "xdp-filter (xdp-tools)",
+                self.xdp_filter,
+                self.xdp_filter_sent,
+            ),
             (
                 "banner, nftables set",
                 self.nftables_10k,

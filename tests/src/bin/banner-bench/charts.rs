@@ -108,7 +108,13 @@ fn pps_bars(r: &Report, path: &Path) -> Res {
     let Some(Pps::Ran(p)) = r.pps.as_ref().and_then(Section::ran) else {
         return Ok(false);
     };
-    let labels = ["XDP", "nftables set", "ipset", "rule per address"];
+    let labels = [
+        "XDP",
+        "xdp-filter",
+        "nftables set",
+        "ipset",
+        "rule per address",
+    ];
     let items: Vec<(String, f64)> = labels
         .iter()
         .zip(p.rows())

@@ -403,8 +403,8 @@ fn markdown(r: &Report) -> String {
     }
     if let Some(Pps::Ran(p)) = r.pps.as_ref().and_then(Section::ran) {
         out.push_str(&format!(
-            "\n## Drop rate: UDP flood from a banned address (trafgen, {} s, {} bans loaded, median of {} floods)\n\nOn veth the sender's CPU also carries the receiver's work, so a backend that costs less per packet lets trafgen send more.\n\n| backend | packets/s dropped | sent/s | vs banner XDP |\n|---|---|---|---|\n",
-            p.seconds, p.bans, p.runs
+            "\n## Drop rate: UDP flood from a banned address (trafgen, {} s, {} bans loaded, median of {} floods)\n\nPlacement: {}.\n\n| backend | packets/s dropped | sent/s | vs banner XDP |\n|---|---|---|---|\n",
+            p.seconds, p.bans, p.runs, p.placement
         ));
         let base = p.xdp_10k;
         for (label, dropped, sent) in p.rows() {

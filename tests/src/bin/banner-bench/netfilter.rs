@@ -167,7 +167,11 @@ fn flood(lab: &Lab, secs: u64) -> u64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("flood.cfg");
     std::fs::write(&cfg, conf).expect("write trafgen config");
+    // The sender on CPU 0; the receiver's NAPI thread is on CPU 1 (see `place`).
     let out = lab.exec(&[
+        "taskset",
+        "-c",
+        "0",
         "timeout",
         "-s",
         "INT",
@@ -179,6 +183,11 @@ fn flood(lab: &Lab, secs: u64) -> u64 {
         cfg.to_str().expect("utf-8 path"),
         "--cpus",
         "1",
+        // sendto(2), not the TX ring: with the receiver on its own CPU the veth queue
+        // fills, and the ring's flushes then failed (EAGAIN) and stalled the sender for
+        // most of a run; sendto waits for room instead.
+        "--gap",
+        "0",
     ]);
     let text = format!(
         "{}{}",
@@ -202,6 +211,75 @@ fn with_peer(lab: &Lab, n: usize) -> Vec<BlockSpec> {
         scope: None,
     });
     v
+}
+
+/// Give the receiving veth end its own CPU: GRO on (veth polls with NAPI only then, or with
+/// XDP), threaded NAPI, and its `napi/IF-N` kernel thread pinned to CPU 1, while trafgen
+/// runs on CPU 0. Without this the receiver's work ran on the sender's CPU, inside its
+/// transmit call, and a cheaper backend showed only as more packets sent. Returns what was
+/// done, or why not (the flood then runs all the same).
+fn place(lab: &Lab) -> String {
+    let iface = &lab.host_if;
+    let gro = lab.host_exec(&["ethtool", "-K", iface, "gro", "on"]);
+    if !gro.status.success() {
+        return format!(
+            "unpinned: GRO could not be turned on for {iface} ({})",
+            String::from_utf8_lossy(&gro.stderr).trim()
+        );
+    }
+    let threaded = format!("echo 1 > /sys/class/net/{iface}/threaded");
+    let out = lab.host_exec(&["sh", "-c", &threaded]);
+    if !out.status.success() {
+        return format!(
+            "unpinned: no threaded NAPI on {iface} ({})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    // A kernel thread's name is cut at 15 characters.
+    let name: String = format!("napi/{iface}-").chars().take(15).collect();
+    let mut pinned = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(&name) {
+            continue;
+        }
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if tests::sh_ok("taskset", &["-pc", "1", &pid]).is_some() {
+            pinned.push(comm.trim().to_string());
+        }
+    }
+    if pinned.is_empty() {
+        return format!("unpinned: no {name}* thread found");
+    }
+    format!(
+        "trafgen on CPU 0; {iface} with GRO and threaded NAPI, {} on CPU 1",
+        pinned.join(", ")
+    )
+}
+
+/// xdp-filter's own loader on the lab's host end, unloaded on drop (its maps are pinned
+/// under /sys/fs/bpf/xdp-filter).
+struct XdpFilter(String);
+
+impl Drop for XdpFilter {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("xdp-filter")
+            .args(["unload", &self.0])
+            .output();
+    }
+}
+
+/// Packets xdp-filter counted for `addr` (`xdp-filter status`, its hit counter).
+fn xdp_filter_hits(addr: &str) -> u64 {
+    let out = std::process::Command::new("xdp-filter")
+        .arg("status")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.lines()
+        .find(|l| l.split_whitespace().next() == Some(addr))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn bench_pps(quick: bool) -> Pps {
@@ -236,6 +314,7 @@ pub fn bench_pps(quick: bool) -> Pps {
         let lab = Lab::new();
         let mut x = Loaded::attached("pps", vec![lab.host_if.clone()], 200_000);
         x.backend.block(&with_peer(&lab, bans)).expect("xdp bans");
+        out.placement = place(&lab);
         let (dropped, sent) = measure(
             &mut || {
                 x.backend
@@ -247,9 +326,22 @@ pub fn bench_pps(quick: bool) -> Pps {
         );
         (out.xdp_10k, out.xdp_10k_sent) = (dropped, sent);
     }
+    // xdp-filter, deny by source address (its own table of addresses; one filtered here).
+    if tests::sh_ok("which", &["xdp-filter"]).is_some() {
+        let lab = Lab::new();
+        let filter = XdpFilter(lab.host_if.clone());
+        let peer = lab.peer_v4().to_string();
+        let loaded = tests::sh_ok("xdp-filter", &["load", &filter.0, "--mode", "native"])
+            .and_then(|_| tests::sh_ok("xdp-filter", &["ip", &peer, "--mode", "src"]));
+        if loaded.is_some() {
+            place(&lab);
+            (out.xdp_filter, out.xdp_filter_sent) = measure(&mut || xdp_filter_hits(&peer), &lab);
+        }
+    }
     for kind in ["nftables", "ipset"] {
         let lab = Lab::isolated();
         let mut b = netfilter_backend(kind, &lab, 200_000);
+        place(&lab);
         b.block(&with_peer(&lab, bans)).expect("bans");
         let (dropped, sent) = measure(
             &mut || {
@@ -285,6 +377,7 @@ pub fn bench_pps(quick: bool) -> Pps {
         runner
             .run("iptables-restore", &["--noflush"], Some(&restore))
             .expect("load rules");
+        place(&lab);
         let sent = flood(&lab, secs);
         let listing = runner
             .run(
