@@ -1,7 +1,7 @@
 //! Failures per address inside the window, for up to `max_tracked` addresses.
 //!
 //! Laid out for a million tracked addresses (a distributed brute force, an IPv6 sweep):
-//! each address is one 48-byte slot in a slab, found through a table of 4-byte slot
+//! each address is one 40-byte slot in a slab, found through a table of 4-byte slot
 //! numbers, and kept in order of last failure by links between slots, so forgetting the
 //! least recent is O(1) and needs no queue beside the map. A `HashMap<IpAddr, _>` plus an
 //! order queue cost about 190 bytes an address at a million (buckets doubled past 917k,
@@ -14,38 +14,65 @@ use std::{
 
 use hashbrown::HashTable;
 
-/// Failure times of one address, oldest first. Up to three inline (maxretry 3 keeps at most
-/// two), more on the heap: most tracked addresses never fail more than a few times.
-#[derive(Clone, Debug)]
-pub(super) enum Times {
-    Small {
-        len: u8,
-        t: [u32; 3],
-    },
-    // Boxed so the enum stays 16 bytes: a bare Vec would make every tracked address pay 32.
-    #[allow(clippy::box_collection)]
-    Big(Box<Vec<u32>>),
+/// Failure times of one address, oldest first, in 12 bytes: up to three inline (maxretry 3
+/// keeps at most two; 0 marks a free place, as a time is never 0), more in the window's
+/// [`Spill`] table (the first word [`SPILLED`], the second the list's number). Most tracked
+/// addresses never fail more than a few times, and a slot stays 40 bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Times([u32; 3]);
+
+const SPILLED: u32 = u32::MAX;
+
+/// The lists of times that outgrew their slot, and the numbers of freed ones.
+#[derive(Debug, Default)]
+pub(super) struct Spill {
+    lists: Vec<Vec<u32>>,
+    free: Vec<u32>,
+}
+
+impl Spill {
+    fn keep(&mut self, list: Vec<u32>) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.lists[i as usize] = list;
+                i
+            }
+            None => {
+                self.lists.push(list);
+                (self.lists.len() - 1) as u32
+            }
+        }
+    }
 }
 
 impl Times {
-    pub(super) fn new() -> Self {
-        Self::Small { len: 0, t: [0; 3] }
+    pub(super) fn is_spilled(&self) -> bool {
+        self.0[0] == SPILLED
     }
 
-    pub(super) fn as_slice(&self) -> &[u32] {
-        match self {
-            Self::Small { len, t } => &t[..usize::from(*len)],
-            Self::Big(v) => v,
+    pub(super) fn as_slice<'a>(&'a self, spill: &'a Spill) -> &'a [u32] {
+        if self.is_spilled() {
+            return &spill.lists[self.0[1] as usize];
         }
+        let n = self.0.iter().take_while(|&&x| x != 0).count();
+        &self.0[..n]
     }
 
     /// Keep only times after `after`, then add `t` (keeping the list sorted), at most
     /// `keep_at_most` of the newest. No allocation while three fit inline.
-    pub(super) fn push_within(&mut self, after: u32, t: u32, keep_at_most: usize) {
-        if let Self::Small { len, t: arr } = self {
+    pub(super) fn push_within(
+        &mut self,
+        spill: &mut Spill,
+        after: u32,
+        t: u32,
+        keep_at_most: usize,
+    ) {
+        // 0 and SPILLED mark places; no real time is either.
+        let t = t.clamp(1, SPILLED - 1);
+        if !self.is_spilled() {
             let mut kept = [0u32; 4];
             let mut n = 0;
-            for &x in &arr[..usize::from(*len)] {
+            for &x in self.as_slice(spill) {
                 if x > after {
                     kept[n] = x;
                     n += 1;
@@ -58,26 +85,36 @@ impl Times {
             let start = n.saturating_sub(keep_at_most);
             let n = n - start;
             if n <= 3 {
-                arr[..n].copy_from_slice(&kept[start..start + n]);
-                *len = n as u8;
+                self.0 = [0; 3];
+                self.0[..n].copy_from_slice(&kept[start..start + n]);
                 return;
             }
-            *self = Self::Big(Box::new(kept[start..start + n].to_vec()));
+            let list = spill.keep(kept[start..start + n].to_vec());
+            self.0 = [SPILLED, list, 0];
             return;
         }
-        if let Self::Big(v) = self {
-            v.retain(|&x| x > after);
-            let pos = v.partition_point(|&x| x <= t);
-            v.insert(pos, t);
-            if v.len() > keep_at_most {
-                let extra = v.len() - keep_at_most;
-                v.drain(..extra);
-            }
+        let v = &mut spill.lists[self.0[1] as usize];
+        v.retain(|&x| x > after);
+        let pos = v.partition_point(|&x| x <= t);
+        v.insert(pos, t);
+        if v.len() > keep_at_most {
+            let extra = v.len() - keep_at_most;
+            v.drain(..extra);
         }
     }
 
-    fn newest(&self) -> u32 {
-        self.as_slice().last().copied().unwrap_or(0)
+    fn newest(&self, spill: &Spill) -> u32 {
+        self.as_slice(spill).last().copied().unwrap_or(0)
+    }
+
+    /// Empty again; a spilled list goes back to the table.
+    fn clear(&mut self, spill: &mut Spill) {
+        if self.is_spilled() {
+            let i = self.0[1];
+            spill.lists[i as usize] = Vec::new();
+            spill.free.push(i);
+        }
+        self.0 = [0; 3];
     }
 }
 
@@ -128,6 +165,7 @@ struct Slot {
 #[derive(Debug)]
 pub struct FailureWindow {
     slots: Vec<Slot>,
+    spill: Spill,
     /// Slot numbers of the tracked addresses, hashed by key with a random seed (addresses
     /// are the attacker's choice: no flooding one bucket).
     index: HashTable<u32>,
@@ -149,6 +187,7 @@ impl FailureWindow {
     pub fn new() -> Self {
         Self {
             slots: Vec::new(),
+            spill: Spill::default(),
             index: HashTable::new(),
             hasher: RandomState::new(),
             oldest: NIL,
@@ -211,8 +250,8 @@ impl FailureWindow {
         };
         self.push_newest(i);
         let times = &mut self.slots[i as usize].times;
-        times.push_within(after, t, maxretry.max(1) as usize);
-        Some(times.as_slice().len() as u32)
+        times.push_within(&mut self.spill, after, t, maxretry.max(1) as usize);
+        Some(times.as_slice(&self.spill).len() as u32)
     }
 
     /// A new slot for `key`, indexed but not yet in the recency list.
@@ -222,7 +261,7 @@ impl FailureWindow {
             session,
             older: NIL,
             newer: NIL,
-            times: Times::new(),
+            times: Times::default(),
         };
         let i = if self.free != NIL {
             let i = self.free;
@@ -280,7 +319,7 @@ impl FailureWindow {
         self.unlink(i);
         let s = &mut self.slots[i as usize];
         // Give a spilled list of times back now, not when the slot is reused.
-        s.times = Times::new();
+        s.times.clear(&mut self.spill);
         s.older = NIL;
         s.newer = self.free;
         self.free = i;
@@ -300,7 +339,7 @@ impl FailureWindow {
         let mut i = self.oldest;
         while i != NIL {
             let next = self.slots[i as usize].newer;
-            if self.slots[i as usize].times.newest() <= cutoff {
+            if self.slots[i as usize].times.newest(&self.spill) <= cutoff {
                 self.remove(i);
                 gone += 1;
             }
@@ -325,7 +364,7 @@ impl FailureWindow {
                 session: s.session,
                 older: n.checked_sub(1).unwrap_or(NIL),
                 newer: n + 1,
-                times: std::mem::replace(&mut s.times, Times::new()),
+                times: s.times,
             });
         }
         if let Some(last) = slots.last_mut() {
@@ -360,8 +399,9 @@ impl FailureWindow {
 
     /// Failures of `addr` currently in the window.
     pub fn failures_of(&self, addr: &IpAddr) -> usize {
-        self.find(Key::of(*addr))
-            .map_or(0, |i| self.slots[i as usize].times.as_slice().len())
+        self.find(Key::of(*addr)).map_or(0, |i| {
+            self.slots[i as usize].times.as_slice(&self.spill).len()
+        })
     }
 
     /// Slots held, live or free (for tests of the bound).
@@ -382,31 +422,46 @@ mod tests {
 
     #[test]
     fn failure_times_stay_sorted_bounded_and_inside_the_window() {
-        let mut t = Times::new();
+        let mut spill = Spill::default();
+        let mut t = Times::default();
         for x in [10, 30, 20] {
-            t.push_within(0, x, 5);
+            t.push_within(&mut spill, 0, x, 5);
         }
-        assert_eq!(t.as_slice(), &[10, 20, 30]);
-        t.push_within(0, 25, 5);
+        assert_eq!(t.as_slice(&spill), &[10, 20, 30]);
+        t.push_within(&mut spill, 0, 25, 5);
         assert_eq!(
-            t.as_slice(),
+            t.as_slice(&spill),
             &[10, 20, 25, 30],
-            "spills to the heap past three"
+            "spills to the table past three"
         );
-        t.push_within(15, 40, 3);
-        assert_eq!(t.as_slice(), &[25, 30, 40], "window and bound both apply");
-        let mut small = Times::new();
+        assert!(t.is_spilled());
+        t.push_within(&mut spill, 15, 40, 3);
+        assert_eq!(
+            t.as_slice(&spill),
+            &[25, 30, 40],
+            "window and bound both apply"
+        );
+        let mut small = Times::default();
         for x in 1..=10 {
-            small.push_within(0, x, 3);
+            small.push_within(&mut spill, 0, x, 3);
         }
-        assert_eq!(small.as_slice(), &[8, 9, 10]);
-        assert!(matches!(small, Times::Small { .. }));
+        assert_eq!(small.as_slice(&spill), &[8, 9, 10]);
+        assert!(!small.is_spilled());
+        // A cleared list's place in the table is taken by the next one to spill.
+        t.clear(&mut spill);
+        assert_eq!(t.as_slice(&spill), &[] as &[u32]);
+        let mut again = Times::default();
+        for x in 1..=4 {
+            again.push_within(&mut spill, 0, x, 9);
+        }
+        assert_eq!(spill.lists.len(), 1);
+        assert_eq!(again.as_slice(&spill), &[1, 2, 3, 4]);
     }
 
     #[test]
     fn a_slot_is_small() {
-        // The figure the memory bench's goal rests on: 48 bytes a slot, 4 an index entry.
-        assert_eq!(std::mem::size_of::<Slot>(), 48);
+        // The figure the memory bench's goal rests on: 40 bytes a slot, 4 an index entry.
+        assert_eq!(std::mem::size_of::<Slot>(), 40);
         assert_eq!(std::mem::size_of::<Key>(), 16);
     }
 
@@ -444,6 +499,28 @@ mod tests {
         assert_eq!(w.failures_of(&"198.18.0.5".parse().unwrap()), 1);
         assert_eq!(w.evicted, 3);
         assert_eq!(w.len(), 3);
+    }
+
+    #[test]
+    fn counts_past_three_spill_and_come_back_when_forgotten() {
+        let mut w = FailureWindow::new();
+        let a: IpAddr = "198.18.0.1".parse().unwrap();
+        let b: IpAddr = "2001:db8::1".parse().unwrap();
+        let fail = |w: &mut FailureWindow, addr, t| {
+            w.record(|_| SessionSays::Count(None), addr, t, 600, 6, 10)
+        };
+        for t in 1..=5 {
+            assert_eq!(fail(&mut w, a, 1000 + t), Some(t));
+        }
+        assert_eq!(w.spill.lists.len(), 1);
+        w.forget(a);
+        assert_eq!(w.spill.free, [0], "the forgotten list is free again");
+        for t in 1..=6 {
+            assert_eq!(fail(&mut w, b, 2000 + t), Some(t));
+        }
+        assert_eq!(fail(&mut w, b, 2007), Some(6), "bounded by maxretry");
+        assert_eq!(w.spill.lists.len(), 1, "its place was taken again");
+        assert_eq!(w.failures_of(&a), 0);
     }
 
     #[test]

@@ -1055,8 +1055,9 @@ fn bench_memory(quick: bool) -> Memory {
     let n: u64 = if quick { 20_000 } else { 1_000_000 };
     let (_lab, _dir, log, d) = lab_with_sshd_jail("");
     let pid = d.pid().expect("daemon pid");
-    // Settled: the daemon's housekeeping (every 2 s) gives freed memory back.
-    std::thread::sleep(Duration::from_secs(3));
+    // Settled: the daemon's housekeeping (every 2 s) gives freed memory back, one round
+    // after the work that freed it.
+    std::thread::sleep(Duration::from_secs(5));
     let idle = rss_mb(pid);
     // One failure each from n distinct addresses: all tracked, none banned (maxretry 3).
     {
@@ -1087,7 +1088,7 @@ fn bench_memory(quick: bool) -> Memory {
         std::thread::sleep(Duration::from_millis(200));
     }
     let ingest_secs = start.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(5));
     let busy = rss_mb(pid);
     Memory {
         rss_mb_idle: measured(idle),
