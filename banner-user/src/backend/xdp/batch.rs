@@ -27,6 +27,28 @@ struct BatchAttr {
     flags: u64,
 }
 
+/// One `bpf(cmd, attr)` call.
+///
+/// # Safety
+/// Every pointer in `attr` must be valid for what `cmd` reads and writes through it.
+unsafe fn bpf(cmd: libc::c_long, attr: &mut BatchAttr) -> io::Result<()> {
+    // SAFETY: attr is a live `union bpf_attr` prefix of the size given; the caller vouches
+    // for the memory it points at.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut BatchAttr,
+            std::mem::size_of::<BatchAttr>() as u32,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Why a batch stopped: how many elements it wrote before `error` (on the next one).
 #[derive(Debug)]
 pub struct Stopped {
@@ -55,16 +77,7 @@ pub fn update<K, V>(map: BorrowedFd<'_>, keys: &[K], values: &[V]) -> Result<(),
         };
         // SAFETY: attr points at `n` keys and `n` values that live across the call; the kernel
         // reads them and writes only attr.count back.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_UPDATE_BATCH,
-                &mut attr as *mut BatchAttr,
-                std::mem::size_of::<BatchAttr>() as u32,
-            )
-        };
-        if rc < 0 {
-            let error = io::Error::last_os_error();
+        if let Err(error) = unsafe { bpf(BPF_MAP_UPDATE_BATCH, &mut attr) } {
             // Failing on an element, the kernel counts those it wrote before it (fewer than
             // n); failing before the first (flags, memory), it leaves the count as given.
             let written = attr.count as usize;
@@ -109,15 +122,7 @@ pub fn read_all<K: Copy + Default, V: Copy + Default>(
         };
         // SAFETY: keys and values have room for `count` elements of the map's own types, the
         // tokens for the kernel's u32 position; all live across the call.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_LOOKUP_BATCH,
-                &mut attr as *mut BatchAttr,
-                std::mem::size_of::<BatchAttr>() as u32,
-            )
-        };
-        let error = (rc < 0).then(io::Error::last_os_error);
+        let error = unsafe { bpf(BPF_MAP_LOOKUP_BATCH, &mut attr) }.err();
         let got = (attr.count as usize).min(CHUNK);
         match error.as_ref().and_then(io::Error::raw_os_error) {
             // The last call: what it read is in, the map has no more.
