@@ -19,6 +19,17 @@ pub struct IpPrefix {
     len: u8,
 }
 
+impl IpPrefix {
+    /// A number that sorts as the prefix does (IPv4 first, then by address, then length):
+    /// compared as one integer, a million sort in a fraction of the time.
+    pub fn sort_key(&self) -> (bool, u128, u8) {
+        match self.addr {
+            IpAddr::V4(a) => (false, u128::from(u32::from(a)), self.len),
+            IpAddr::V6(a) => (true, u128::from(a), self.len),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PrefixError {
     #[error("`{0}` is not an IP address or prefix")]
@@ -254,6 +265,27 @@ impl<'de> Deserialize<'de> for IpPrefix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sort_key_sorts_as_the_prefix_does() {
+        let mut prefixes: Vec<IpPrefix> = [
+            "2001:db8::/64",
+            "198.18.0.1",
+            "198.18.0.0/24",
+            "2001:db8::1",
+            "10.0.0.1",
+            "255.255.255.255",
+            "::",
+            "198.19.0.0/16",
+        ]
+        .iter()
+        .map(|p| p.parse().unwrap())
+        .collect();
+        let mut by_key = prefixes.clone();
+        prefixes.sort();
+        by_key.sort_by_key(IpPrefix::sort_key);
+        assert_eq!(prefixes, by_key);
+    }
 
     fn p(s: &str) -> IpPrefix {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))

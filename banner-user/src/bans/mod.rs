@@ -775,34 +775,32 @@ impl BanManager {
 
     /// Every active ban with its hit counters, most recent first.
     pub fn list(&mut self) -> Result<Vec<BanView>, BanError> {
-        // Joined by sorting both sides on the target and walking them together: a hash map
-        // of a million counters, filled and emptied, was most of the time a list took.
-        let mut listed = self.backend.list()?;
-        listed.sort_unstable_by_key(|e| e.target);
-        let mut out: Vec<BanView> = self
+        // The core waits for this: only the bans that stopped a packet are looked up (most
+        // of a million never see one), and the sort moves references, not bans. Joining a
+        // million counters through a hash map, then by sorting both sides, took the core
+        // 2.5 s, then 1 s, before the list's first line.
+        let hits: HashMap<IpPrefix, Hits> = self
+            .backend
+            .list()?
+            .into_iter()
+            .filter(|e| e.hits != Hits::default())
+            .map(|e| (e.target, e.hits))
+            .collect();
+        // Newest first, then by target; targets are unique, so an unstable sort gives the
+        // one order.
+        let mut bans: Vec<_> = self
             .active
             .values()
-            .map(|b| BanView {
-                ban: b.clone(),
-                hits: Hits::default(),
-            })
+            .map(|b| ((std::cmp::Reverse(b.banned_at), b.target.sort_key()), b))
             .collect();
-        out.sort_unstable_by_key(|v| v.ban.target);
-        let mut counted = listed.iter().peekable();
-        for v in &mut out {
-            while counted.next_if(|e| e.target < v.ban.target).is_some() {}
-            if let Some(e) = counted.next_if(|e| e.target == v.ban.target) {
-                v.hits = e.hits;
-            }
-        }
-        // Targets are unique: an unstable sort gives the one order.
-        out.sort_unstable_by(|a, b| {
-            b.ban
-                .banned_at
-                .cmp(&a.ban.banned_at)
-                .then(a.ban.target.cmp(&b.ban.target))
-        });
-        Ok(out)
+        bans.sort_unstable_by_key(|(key, _)| *key);
+        Ok(bans
+            .into_iter()
+            .map(|(_, b)| BanView {
+                ban: b.clone(),
+                hits: hits.get(&b.target).copied().unwrap_or_default(),
+            })
+            .collect())
     }
 
     pub fn counters(&mut self) -> Result<Counters, BanError> {
