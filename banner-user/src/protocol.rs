@@ -445,12 +445,16 @@ mod time {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
-        let text = String::deserialize(d)?;
-        let secs = chrono::DateTime::parse_from_rfc3339(&text)
-            .map_err(|e| {
-                serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time: {e}"))
-            })?
-            .timestamp();
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        // The form the daemon writes, read by hand; any other RFC 3339 form by chrono.
+        let secs = match crate::clock::parse_rfc3339_utc(&text) {
+            Some(secs) => secs,
+            None => chrono::DateTime::parse_from_rfc3339(&text)
+                .map_err(|e| {
+                    serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time: {e}"))
+                })?
+                .timestamp(),
+        };
         let off = Duration::from_secs(secs.unsigned_abs());
         Ok(if secs >= 0 {
             SystemTime::UNIX_EPOCH + off
