@@ -354,14 +354,22 @@ pub enum ClientError {
 
 /// Send one request and wait for its response.
 pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Response, ClientError> {
-    let io_err = |source| ClientError::Io {
+    let mut reader = BufReader::new(connect(socket, request, timeout)?);
+    read_reply(&mut reader, socket)
+}
+
+/// The error for I/O on the socket at `socket`.
+fn io_error(socket: &Path) -> impl Fn(io::Error) -> ClientError + Copy + '_ {
+    move |source| ClientError::Io {
         path: socket.to_path_buf(),
         source,
-    };
-    let stream = connect(socket, request, timeout)?;
-    let mut reader = BufReader::new(stream);
+    }
+}
+
+/// Read one reply line.
+fn read_reply(reader: &mut impl io::BufRead, socket: &Path) -> Result<Response, ClientError> {
     let mut reply = String::new();
-    reader.read_line(&mut reply).map_err(io_err)?;
+    reader.read_line(&mut reply).map_err(io_error(socket))?;
     if reply.is_empty() {
         return Err(WireError::BadReply("the daemon closed the connection".into()).into());
     }
@@ -370,10 +378,7 @@ pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Respo
 
 /// Connect and send `request`.
 fn connect(socket: &Path, request: &Request, timeout: Duration) -> Result<UnixStream, ClientError> {
-    let io_err = |source| ClientError::Io {
-        path: socket.to_path_buf(),
-        source,
-    };
+    let io_err = io_error(socket);
     let mut stream = UnixStream::connect(socket).map_err(|source| {
         if source.kind() == io::ErrorKind::PermissionDenied {
             ClientError::NotRoot {
@@ -398,26 +403,19 @@ pub fn list(
     timeout: Duration,
     mut each: impl FnMut(BanInfo) -> io::Result<()>,
 ) -> Result<(u64, bool), ClientError> {
-    let io_err = |source| ClientError::Io {
-        path: socket.to_path_buf(),
-        source,
-    };
+    let io_err = io_error(socket);
     let mut reader = BufReader::with_capacity(
         1 << 16,
         connect(socket, &Request::List { stream: true }, timeout)?,
     );
-    let mut line = String::new();
-    reader.read_line(&mut line).map_err(io_err)?;
-    if line.is_empty() {
-        return Err(WireError::BadReply("the daemon closed the connection".into()).into());
-    }
-    let (count, dry_run) = match decode_response(line.as_bytes())? {
+    let (count, dry_run) = match read_reply(&mut reader, socket)? {
         Response::Listing { count, dry_run } => (count, dry_run),
         Response::Error { message, .. } => return Err(ClientError::Refused(message)),
         other => {
             return Err(WireError::BadReply(format!("expected a listing, got {other:?}")).into())
         }
     };
+    let mut line = String::new();
     for n in 0..count {
         line.clear();
         if reader.read_line(&mut line).map_err(io_err)? == 0 {

@@ -821,17 +821,25 @@ async fn serve(
 async fn watchdog(period: Duration, tx: mpsc::Sender<Event>) {
     loop {
         tokio::time::sleep(period / 2).await;
-        let (reply, answer) = oneshot::channel();
-        let call = Box::new(move |_: &mut Core| {
-            let _ = reply.send(());
-        });
-        if tx.send(Event::Call(call)).is_err() {
+        if ask_core(&tx, |_| ()).await.is_none() {
             return;
         }
-        if answer.await.is_ok() {
-            sys::notify("WATCHDOG=1");
-        }
+        sys::notify("WATCHDOG=1");
     }
+}
+
+/// Run `f` on the core and wait for what it returns; None when the core is gone (the
+/// daemon is stopping).
+async fn ask_core<T: Send + 'static>(
+    tx: &mpsc::Sender<Event>,
+    f: impl FnOnce(&mut Core) -> T + Send + 'static,
+) -> Option<T> {
+    let (reply, answer) = oneshot::channel();
+    let call = Box::new(move |core: &mut Core| {
+        let _ = reply.send(f(core));
+    });
+    tx.send(Event::Call(call)).ok()?;
+    answer.await.ok()
 }
 
 /// The metrics endpoint: `GET /metrics` answered with the core's figures, anything else 404.
@@ -868,20 +876,11 @@ async fn scrape(stream: tokio::net::TcpStream, tx: mpsc::Sender<Event>) -> std::
     }
     let mut words = request_line.split_whitespace();
     let (status, body) = match (words.next(), words.next()) {
-        (Some("GET"), Some("/metrics")) => {
-            let (reply, answer) = oneshot::channel();
-            let call = Box::new(move |core: &mut Core| {
-                let _ = reply.send(adapter::metrics(core));
-            });
-            if tx.send(Event::Call(call)).is_err() {
-                return Ok(());
-            }
-            match answer.await {
-                Ok(text) if openmetrics => ("200 OK", text),
-                Ok(text) => ("200 OK", crate::metrics::to_classic(&text)),
-                Err(_) => return Ok(()),
-            }
-        }
+        (Some("GET"), Some("/metrics")) => match ask_core(&tx, adapter::metrics).await {
+            Some(text) if openmetrics => ("200 OK", text),
+            Some(text) => ("200 OK", crate::metrics::to_classic(&text)),
+            None => return Ok(()),
+        },
         _ => (
             "404 Not Found",
             "only /metrics is served here\n".to_string(),
@@ -907,17 +906,9 @@ async fn stream_list(
     tx: &mpsc::Sender<Event>,
     write: &mut tokio::net::unix::OwnedWriteHalf,
 ) -> std::io::Result<()> {
-    let (reply, answer) = oneshot::channel();
-    let call = Box::new(move |core: &mut Core| {
-        let _ = reply.send(adapter::list_for_stream(core));
-    });
-    let listed = if tx.send(Event::Call(call)).is_err() {
-        Err("the daemon is shutting down".to_string())
-    } else {
-        answer
-            .await
-            .unwrap_or_else(|_| Err("the daemon is shutting down".to_string()))
-    };
+    let listed = ask_core(tx, adapter::list_for_stream)
+        .await
+        .unwrap_or_else(|| Err("the daemon is shutting down".to_string()));
     let (views, dry_run) = match listed {
         Ok(l) => l,
         Err(e) => {
@@ -972,19 +963,9 @@ async fn handle_connection(
                     "reload refused, still running the old configuration: {e}"
                 )),
             },
-            Ok(request) => {
-                let (reply, answer) = oneshot::channel();
-                let call = Box::new(move |core: &mut Core| {
-                    let _ = reply.send(adapter::answer(core, request));
-                });
-                if tx.send(Event::Call(call)).is_err() {
-                    Response::error("the daemon is shutting down")
-                } else {
-                    answer
-                        .await
-                        .unwrap_or_else(|_| Response::error("the daemon is shutting down"))
-                }
-            }
+            Ok(request) => ask_core(&tx, move |core| adapter::answer(core, request))
+                .await
+                .unwrap_or_else(|| Response::error("the daemon is shutting down")),
         };
         let out = protocol::encode_response(&response);
         write.write_all(&out).await?;

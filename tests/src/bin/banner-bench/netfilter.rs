@@ -257,15 +257,34 @@ fn place(lab: &Lab) -> String {
     )
 }
 
-/// xdp-filter's own loader on the lab's host end, unloaded on drop (its maps are pinned
-/// under /sys/fs/bpf/xdp-filter).
-struct XdpFilter(String);
+/// libxdp's directory in bpffs, which xdp-filter creates and leaves behind, empty.
+const LIBXDP_DIR: &str = "/sys/fs/bpf/xdp";
+
+/// xdp-filter's own loader on the lab's host end, unloaded on drop, with libxdp's directory
+/// removed if loading made it.
+struct XdpFilter {
+    iface: String,
+    made_dir: bool,
+}
+
+impl XdpFilter {
+    fn on(iface: &str) -> Self {
+        Self {
+            iface: iface.to_string(),
+            made_dir: !std::path::Path::new(LIBXDP_DIR).exists(),
+        }
+    }
+}
 
 impl Drop for XdpFilter {
     fn drop(&mut self) {
         let _ = std::process::Command::new("xdp-filter")
-            .args(["unload", &self.0])
+            .args(["unload", &self.iface])
             .output();
+        if self.made_dir {
+            // Only when empty: anything else's pins stay.
+            let _ = std::fs::remove_dir(LIBXDP_DIR);
+        }
     }
 }
 
@@ -329,9 +348,9 @@ pub fn bench_pps(quick: bool) -> Pps {
     // xdp-filter, deny by source address (its own table of addresses; one filtered here).
     if tests::sh_ok("which", &["xdp-filter"]).is_some() {
         let lab = Lab::new();
-        let filter = XdpFilter(lab.host_if.clone());
+        let filter = XdpFilter::on(&lab.host_if);
         let peer = lab.peer_v4().to_string();
-        let loaded = tests::sh_ok("xdp-filter", &["load", &filter.0, "--mode", "native"])
+        let loaded = tests::sh_ok("xdp-filter", &["load", &filter.iface, "--mode", "native"])
             .and_then(|_| tests::sh_ok("xdp-filter", &["ip", &peer, "--mode", "src"]));
         if loaded.is_some() {
             place(&lab);
