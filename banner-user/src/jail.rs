@@ -403,7 +403,7 @@ mod tests {
         let mut jail = Jail::new("sshd".into(), p, false);
         let line = |addr: &str, n: usize| Failure {
             line: Some(Arc::from(format!("failure {n} from {addr}"))),
-            user: Some(format!("user{n}")),
+            user: Some(format!("user{n}").into()),
             ..fail(addr, &clock)
         };
         // Many addresses with one failure each: lines are kept for a bounded number.

@@ -14,6 +14,9 @@ pub mod nginx;
 pub mod pattern;
 pub mod services;
 pub mod sshd;
+pub mod text;
+
+pub use text::Text;
 pub mod web;
 
 use std::{net::IpAddr, sync::Arc, time::SystemTime};
@@ -83,7 +86,7 @@ pub struct Failure {
     pub kind: FailureKind,
     /// The `<F-USER>` field, where the pattern captured one (custom filters; the built-in
     /// filters capture only what follows the address, for speed).
-    pub user: Option<String>,
+    pub user: Option<Text>,
     /// Hash of the failure's content, to recognise the same line read from two sources.
     pub fingerprint: u64,
     /// The log line, as evidence for the ban it may lead to; attached by the source (the
@@ -548,7 +551,7 @@ struct Unresolved {
     time: SystemTime,
     session: Option<u64>,
     kind: FailureKind,
-    user: Option<String>,
+    user: Option<Text>,
     fingerprint: u64,
 }
 
@@ -597,10 +600,10 @@ pub const MAX_USER_CHARS: usize = 64;
 /// A user name as it may appear in banner's own log: client-chosen text, so capped (a 64 KiB
 /// name became one log line) and escaped (no control characters, no line breaks, no terminal
 /// escapes reach the log).
-pub fn loggable_user(raw: &[u8]) -> String {
+pub fn loggable_user(raw: &[u8]) -> Text {
     // Nearly every name: short, printable ASCII, kept as it is.
     if raw.len() <= MAX_USER_CHARS && raw.iter().all(|b| (b' '..=b'~').contains(b)) {
-        return String::from_utf8_lossy(raw).into_owned();
+        return Text::from(&*String::from_utf8_lossy(raw));
     }
     let text = String::from_utf8_lossy(raw);
     let mut out = String::with_capacity(MAX_USER_CHARS + 8);
@@ -615,7 +618,7 @@ pub fn loggable_user(raw: &[u8]) -> String {
             out.push(c);
         }
     }
-    out
+    Text::from(out)
 }
 
 /// Longest a hostname lookup (usedns) may take: a slow resolver must not hold a source up.

@@ -14,16 +14,18 @@ pub mod dates;
 pub mod definition;
 pub mod ini;
 pub mod pyre;
+mod recent;
 
 use std::{
     borrow::Cow,
-    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
 };
 
 use definition::FilterDef;
 use ini::IniError;
 use pyre::Re;
+
+pub use crate::filter::Text;
 
 /// Connections (`<F-MLFID>`) remembered at once, and for how long (seconds).
 const MLFID_MAX: usize = 10_000;
@@ -81,36 +83,84 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-/// Named groups and their text: a handful per line, so a small list (no map nodes to
-/// allocate, names shared with the pattern, texts shared between a connection's memory
-/// and the hits it yields).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Groups(Vec<(Arc<str>, Arc<str>)>);
+/// Named groups and their text: a handful per line, kept inline (a connection's memory
+/// holds them in its own slot, so reading what it knew costs no other cache miss, and
+/// taking a line's groups allocates nothing), names shared with the pattern. More than
+/// [`INLINE_GROUPS`] go to a list beside.
+#[derive(Clone, Debug, Default)]
+pub struct Groups {
+    inline: [Option<(Arc<str>, Text)>; INLINE_GROUPS],
+    more: Vec<(Arc<str>, Text)>,
+}
+
+/// Groups a failure line usually fills (an address, a user, a port, a flag).
+const INLINE_GROUPS: usize = 4;
 
 impl Groups {
+    fn entries(&self) -> impl Iterator<Item = &(Arc<str>, Text)> {
+        self.inline.iter().flatten().chain(self.more.iter())
+    }
     pub fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| &**n == k).map(|(_, v)| &**v)
+        self.get_shared(k).map(|v| &**v)
     }
-    fn get_shared(&self, k: &str) -> Option<&Arc<str>> {
-        self.0.iter().find(|(n, _)| &**n == k).map(|(_, v)| v)
+    fn get_shared(&self, k: &str) -> Option<&Text> {
+        self.entries().find(|(n, _)| &**n == k).map(|(_, v)| v)
     }
-    fn insert(&mut self, k: Arc<str>, v: Arc<str>) {
-        match self.0.iter_mut().find(|(n, _)| *n == k) {
-            Some(slot) => slot.1 = v,
-            None => self.0.push((k, v)),
+    fn insert(&mut self, k: Arc<str>, v: Text) {
+        let known = self
+            .inline
+            .iter_mut()
+            .flatten()
+            .chain(self.more.iter_mut())
+            .find(|(n, _)| *n == k);
+        if let Some(slot) = known {
+            slot.1 = v;
+            return;
+        }
+        match self.inline.iter_mut().find(|e| e.is_none()) {
+            Some(free) => *free = Some((k, v)),
+            None => self.more.push((k, v)),
         }
     }
-    fn remove(&mut self, k: &str) -> Option<Arc<str>> {
-        let at = self.0.iter().position(|(n, _)| &**n == k)?;
-        Some(self.0.swap_remove(at).1)
+    fn remove(&mut self, k: &str) -> Option<Text> {
+        for e in &mut self.inline {
+            if e.as_ref().is_some_and(|(n, _)| &**n == k) {
+                return e.take().map(|(_, v)| v);
+            }
+        }
+        let at = self.more.iter().position(|(n, _)| &**n == k)?;
+        Some(self.more.swap_remove(at).1)
     }
     fn extend(&mut self, other: Groups) {
-        for (k, v) in other.0 {
+        for (k, v) in other.inline.into_iter().flatten().chain(other.more) {
             self.insert(k, v);
         }
     }
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (&**k, &**v))
+        self.entries().map(|(k, v)| (&**k, &**v))
+    }
+    pub fn len(&self) -> usize {
+        self.entries().count()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl FromIterator<(Arc<str>, Text)> for Groups {
+    fn from_iter<I: IntoIterator<Item = (Arc<str>, Text)>>(iter: I) -> Self {
+        let mut g = Groups::default();
+        for (k, v) in iter {
+            g.insert(k, v);
+        }
+        g
+    }
+}
+
+/// The same names with the same texts, in whatever order.
+impl PartialEq for Groups {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
     }
 }
 
@@ -119,15 +169,13 @@ impl Groups {
 struct Fail {
     groups: Groups,
     /// Every user the connection tried (a few: a list, in the order tried).
-    users: Vec<Arc<str>>,
+    users: Vec<Text>,
     /// Lines that make up the failure so far (fail2ban's `matches`, counted).
     matches: usize,
     /// Lines held back while the connection looked like no failure.
     nofail_matches: usize,
     pending: bool,
     seen: f64,
-    /// When it was last remembered (see `remember`).
-    generation: u64,
 }
 
 impl Fail {
@@ -163,16 +211,16 @@ pub struct Hit {
     /// Index of the failregex that matched.
     pub regex: usize,
     /// What fail2ban reports as the failure's host (the address, or the `<F-ID>`).
-    pub host: Arc<str>,
+    pub host: Text,
     pub kind: HostKind,
     /// The address when an `<F-ID>` names the failure otherwise.
-    pub ip: Option<Arc<str>>,
+    pub ip: Option<Text>,
     /// Unix seconds; None when the line had no time.
     pub time: Option<f64>,
     /// Captured fields (`user`, ...), fail2ban's names.
     pub fields: Groups,
     /// Every user the connection tried.
-    pub users: Vec<Arc<str>>,
+    pub users: Vec<Text>,
     /// The log lines that make up the failure (fail2ban's `matches`).
     pub attempts: usize,
     /// A built-in's marker line (counts once per connection; see `filter::sshd`).
@@ -192,11 +240,8 @@ struct State {
     native_dates: crate::filter::date::DateCache,
     buffer: Vec<Piece>,
     last_date: Option<f64>,
-    connections: HashMap<ConnId, Fail, std::hash::BuildHasherDefault<Fnv>>,
-    /// Connections in the order they were last remembered (with that time), so the oldest
-    /// go first when the table is full; entries whose time no longer matches are stale.
-    order: VecDeque<(ConnId, u64, f64)>,
-    generation: u64,
+    /// Connections, the least recently remembered first to go when the table is full.
+    connections: recent::Recent<ConnId, Fail, std::hash::BuildHasherDefault<Fnv>>,
     /// The group slots of `first_of`, reused from line to line.
     scratch: Option<pyre::FirstOfScratch>,
     /// The last arrival time and its unix seconds: a source hands a batch of lines the
@@ -240,7 +285,7 @@ impl Stamp {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum ConnId {
     Tagged(u64),
-    Text(Arc<str>),
+    Text(Text),
 }
 
 /// How a built-in reads the line before its failregexes: which programs' syslog lines.
@@ -341,9 +386,7 @@ fn empty_state(dates: dates::DateDetector) -> State {
         native_dates: Default::default(),
         buffer: Vec::new(),
         last_date: None,
-        connections: HashMap::default(),
-        order: VecDeque::new(),
-        generation: 0,
+        connections: Default::default(),
         scratch: None,
         arrival: None,
     }
@@ -727,19 +770,18 @@ impl Fail2banFilter {
             // the header alone, it is the rest of the line (never empty).
             let whole = std::ptr::eq(re, p);
             let mut content = None;
-            pre = Groups(
-                re.names
-                    .iter()
-                    .filter_map(|(i, name)| {
-                        let (s, e) = m.groups.get(*i).copied().flatten()?;
-                        if whole && &**name == "content" {
-                            content = Some((s, e)).filter(|_| e > s);
-                            return None;
-                        }
-                        Some((name.clone(), Arc::from(&b[s..e])))
-                    })
-                    .collect(),
-            );
+            pre = re
+                .names
+                .iter()
+                .filter_map(|(i, name)| {
+                    let (s, e) = m.groups.get(*i).copied().flatten()?;
+                    if whole && &**name == "content" {
+                        content = Some((s, e)).filter(|_| e > s);
+                        return None;
+                    }
+                    Some((name.clone(), Text::from(&b[s..e])))
+                })
+                .collect();
             if !whole {
                 content = Some((m.end, b.len()));
             }
@@ -815,10 +857,9 @@ impl Fail2banFilter {
         }
         st.buffer = unmatched;
         let mut groups = pre;
-        groups.0.reserve(re.names.len());
         for (i, name) in &re.names {
             if let Some((s, e)) = m.groups.get(*i).copied().flatten() {
-                groups.insert(name.clone(), Arc::from(&b[s..e]));
+                groups.insert(name.clone(), Text::from(&b[s..e]));
             }
         }
         fold_compound_names(&mut groups);
@@ -871,14 +912,12 @@ impl Fail2banFilter {
             kind,
             ip: ip_text.map(|(ip, _)| ip),
             time: date.map(Stamp::secs),
-            fields: Groups(
-                fail.groups
-                    .0
-                    .iter()
-                    .filter(|(k, _)| !is_internal(k))
-                    .cloned()
-                    .collect(),
-            ),
+            fields: fail
+                .groups
+                .entries()
+                .filter(|(k, _)| !is_internal(k))
+                .cloned()
+                .collect(),
             users: fail.users.clone(),
             attempts: fail.matches,
             marker: self.markers.get(index).copied().unwrap_or(false),
@@ -1114,15 +1153,13 @@ fn is_internal(name: &str) -> bool {
 /// `tuple_id` and `tuple_id_2` join into `id` (comma-separated here).
 fn fold_compound_names(groups: &mut Groups) {
     if !groups
-        .0
-        .iter()
+        .entries()
         .any(|(k, _)| k.starts_with("alt_") || k.starts_with("tuple_"))
     {
         return;
     }
-    let compound: Vec<(Arc<str>, Arc<str>)> = groups
-        .0
-        .iter()
+    let compound: Vec<(Arc<str>, Text)> = groups
+        .entries()
         .filter(|(k, _)| k.starts_with("alt_") || k.starts_with("tuple_"))
         .cloned()
         .collect();
@@ -1146,7 +1183,7 @@ fn fold_compound_names(groups: &mut Groups) {
             }
         } else {
             let joined = match groups.get(&base) {
-                Some(cur) => Arc::from(format!("{cur},{v}")),
+                Some(cur) => Text::from(format!("{cur},{v}")),
                 None => v,
             };
             groups.insert(base, joined);
@@ -1155,41 +1192,16 @@ fn fold_compound_names(groups: &mut Groups) {
 }
 
 fn remember(st: &mut State, id: &ConnId, mut fail: Fail, now: f64) {
-    st.generation += 1;
     fail.seen = now;
-    fail.generation = st.generation;
-    st.connections.insert(id.clone(), fail);
-    st.order.push_back((id.clone(), st.generation, now));
-    // Amortised O(1): drop from the front what is stale (remembered again since), expired,
-    // or over the limit.
-    while let Some((oldest, generation, at)) = st.order.front() {
-        let live = st
-            .connections
-            .get(oldest)
-            .is_some_and(|f| f.generation == *generation);
-        if live && now - at < MLFID_TTL && st.connections.len() <= MLFID_MAX {
-            break;
-        }
-        if live {
-            st.connections.remove(oldest);
-        }
-        st.order.pop_front();
-    }
-    // Stale entries behind a live front: rebuild the queue when they pile up.
-    if st.order.len() > 2 * MLFID_MAX.max(st.connections.len()) {
-        let mut live: Vec<(ConnId, u64, f64)> = st
-            .connections
-            .iter()
-            .map(|(k, f)| (k.clone(), f.generation, f.seen))
-            .collect();
-        live.sort_by_key(|e| e.1);
-        st.order = live.into();
-    }
+    // The oldest go while the table is full, or once expired.
+    st.connections.insert(id.clone(), fail, |len, oldest| {
+        len >= MLFID_MAX || now - oldest.seen >= MLFID_TTL
+    });
 }
 
 /// The address (or name) a failure's groups hold, and which it is: the first of ip4, ip6 and
 /// dns, the order a ban reads them in.
-fn host_of(groups: &Groups) -> Option<(&Arc<str>, HostKind)> {
+fn host_of(groups: &Groups) -> Option<(&Text, HostKind)> {
     [
         ("ip4", HostKind::Ip),
         ("ip6", HostKind::Ip),
@@ -1212,7 +1224,7 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
         if !fail.flag("nofail") {
             let v = fail.groups.get_shared("mlfgained").cloned();
             fail.groups
-                .insert(Arc::from("nofail"), v.unwrap_or_else(|| Arc::from("")));
+                .insert(Arc::from("nofail"), v.unwrap_or_default());
         }
     } else if fail.flag("nofail") {
         flags |= NOFAIL;

@@ -144,3 +144,55 @@ fn compile_errors_name_file_line_and_pattern() {
     let e = Fail2banFilter::compile(&definition::load(&p, &BTreeMap::new()).unwrap()).unwrap_err();
     assert!(e.message.contains("nothing in it says who failed"), "{e}");
 }
+
+#[test]
+fn connections_are_remembered_up_to_the_limit_the_least_recent_forgotten_first() {
+    let f = filter(CONNECTION_FILTER, &[]);
+    let pam = |id: usize| {
+        let ip = format!("198.18.{}.{}", id / 250, id % 250 + 1);
+        f.process(
+            &format!("Aug 14 11:00:00 h svc[{id}]: pam failure rhost={ip}"),
+            None,
+            NOW,
+        )
+    };
+    let tries = |id: usize| {
+        f.process(
+            &format!("Aug 14 11:00:01 h svc[{id}]: too many tries"),
+            None,
+            NOW,
+        )
+        .into_iter()
+        .next()
+        .map(|h| h.host.to_string())
+    };
+    // One more connection than the table holds: the first is forgotten, the second not.
+    // (A line of a connection nobody knows is remembered too, and takes the oldest's place:
+    // the known one is asked first.)
+    for id in 0..=super::MLFID_MAX {
+        assert!(pam(id).is_empty());
+    }
+    assert_eq!(tries(1).as_deref(), Some("198.18.0.2"));
+    assert_eq!(tries(0), None);
+    // A connection named again is the newest: it outlives everything opened before the
+    // table filled up again.
+    assert!(pam(3).is_empty());
+    for id in 20_000..20_000 + super::MLFID_MAX - 1 {
+        assert!(pam(id).is_empty());
+    }
+    assert_eq!(tries(3).as_deref(), Some("198.18.0.4"));
+    assert_eq!(tries(4), None);
+}
+
+#[test]
+fn connections_expire_after_their_time() {
+    let f = filter(CONNECTION_FILTER, &[]);
+    f.process(
+        "Aug 14 11:00:00 h svc[7]: pam failure rhost=198.18.0.7",
+        None,
+        NOW,
+    );
+    let later = NOW + super::MLFID_TTL + 1.0;
+    let hit = f.process("Aug 14 11:10:01 h svc[7]: too many tries", None, later);
+    assert!(hit.is_empty(), "{hit:?}");
+}

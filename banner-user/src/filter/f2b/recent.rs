@@ -1,0 +1,212 @@
+//! The connections a filter remembers, least recently remembered first out: a slab of
+//! entries linked in the order they were put in, found through a table of slot numbers.
+//!
+//! Why not a `HashMap` and a queue of keys: when many connections are open at once (a
+//! brute force from thousands of clients, each line from another sshd pid) every line
+//! missed the cache several times: the map's entry, the queue's stale front looked up again
+//! in the map to learn whether it was still live, and the entry evicted. Here the oldest is
+//! the list's tail, unlinked without a lookup (its hash is kept in its slot), and its slot
+//! takes the entry put in, so evicting and inserting touch one slot.
+
+use std::hash::{BuildHasher, Hash};
+
+use hashbrown::HashTable;
+
+const NONE: u32 = u32::MAX;
+
+#[derive(Debug)]
+struct Slot<K, V> {
+    entry: Option<(K, V)>,
+    hash: u64,
+    /// Toward the oldest and the newest.
+    older: u32,
+    newer: u32,
+}
+
+#[derive(Debug)]
+pub struct Recent<K, V, S> {
+    slots: Vec<Slot<K, V>>,
+    index: HashTable<u32>,
+    hasher: S,
+    newest: u32,
+    oldest: u32,
+    /// Slots emptied by `remove`, taken again first (last emptied, still in the cache).
+    free: Vec<u32>,
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher + Default> Default for Recent<K, V, S> {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            index: HashTable::new(),
+            hasher: S::default(),
+            newest: NONE,
+            oldest: NONE,
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Recent<K, V, S> {
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn find(&self, key: &K) -> Option<(u64, u32)> {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        let at = *self.index.find(hash, |&i| {
+            slots[i as usize]
+                .entry
+                .as_ref()
+                .is_some_and(|(k, _)| k == key)
+        })?;
+        Some((hash, at))
+    }
+
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.find(key).is_some()
+    }
+
+    /// Take the entry of `key` out.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let (hash, at) = self.find(key)?;
+        let (_, v) = self.take(hash, at);
+        self.free.push(at);
+        Some(v)
+    }
+
+    /// The entry put in longest ago.
+    pub fn oldest(&self) -> Option<(&K, &V)> {
+        let slot = self.slots.get(self.oldest as usize)?;
+        slot.entry.as_ref().map(|(k, v)| (k, v))
+    }
+
+    /// Take the entry put in longest ago out.
+    pub fn pop_oldest(&mut self) -> Option<(K, V)> {
+        let at = self.oldest;
+        let hash = self.slots.get(at as usize)?.hash;
+        let kv = self.take(hash, at);
+        self.free.push(at);
+        Some(kv)
+    }
+
+    /// Put `key` in as the newest, replacing what it had. When `evict(len, oldest)` says
+    /// so, the oldest entries go first (and their slots are taken again).
+    pub fn insert(&mut self, key: K, value: V, mut evict: impl FnMut(usize, &V) -> bool) {
+        if let Some((hash, at)) = self.find(&key) {
+            self.take(hash, at);
+            self.free.push(at);
+        }
+        while let Some((_, v)) = self.oldest() {
+            if !evict(self.len(), v) {
+                break;
+            }
+            self.pop_oldest();
+        }
+        let hash = self.hasher.hash_one(&key);
+        let slot = Slot {
+            entry: Some((key, value)),
+            hash,
+            older: self.newest,
+            newer: NONE,
+        };
+        let at = match self.free.pop() {
+            Some(at) => {
+                self.slots[at as usize] = slot;
+                at
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        match self.slots.get_mut(self.newest as usize) {
+            Some(prev) => prev.newer = at,
+            None => self.oldest = at,
+        }
+        self.newest = at;
+        let slots = &self.slots;
+        self.index
+            .insert_unique(hash, at, |&i| slots[i as usize].hash);
+    }
+
+    /// Unlink slot `at` (holding an entry hashed `hash`) and take its entry.
+    fn take(&mut self, hash: u64, at: u32) -> (K, V) {
+        if let Ok(found) = self.index.find_entry(hash, |&i| i == at) {
+            found.remove();
+        }
+        let slot = &mut self.slots[at as usize];
+        let (older, newer) = (slot.older, slot.newer);
+        let kv = slot.entry.take().expect("a linked slot holds an entry");
+        match self.slots.get_mut(older as usize) {
+            Some(s) => s.newer = newer,
+            None => self.oldest = newer,
+        }
+        match self.slots.get_mut(newer as usize) {
+            Some(s) => s.older = older,
+            None => self.newest = older,
+        }
+        kv
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type R = Recent<u64, &'static str, std::hash::RandomState>;
+
+    fn order(r: &mut R) -> Vec<u64> {
+        let mut out = Vec::new();
+        while let Some((k, _)) = r.pop_oldest() {
+            out.push(k);
+        }
+        out
+    }
+
+    #[test]
+    fn oldest_goes_first_and_a_put_again_entry_is_newest() {
+        let mut r = R::default();
+        for k in 1..=4 {
+            r.insert(k, "v", |_, _| false);
+        }
+        r.insert(2, "again", |_, _| false);
+        assert_eq!(r.len(), 4);
+        assert_eq!(r.remove(&3), Some("v"));
+        assert_eq!(r.remove(&3), None);
+        assert!(r.contains_key(&2) && !r.contains_key(&3));
+        assert_eq!(r.oldest(), Some((&1, &"v")));
+        r.insert(5, "v", |_, _| false);
+        assert_eq!(order(&mut r), vec![1, 4, 2, 5]);
+        assert_eq!(r.len(), 0);
+        assert!(r.oldest().is_none());
+        // Emptied, it fills again from nothing.
+        r.insert(9, "v", |_, _| false);
+        assert_eq!(order(&mut r), vec![9]);
+    }
+
+    #[test]
+    fn eviction_bounds_it_and_reuses_slots() {
+        let mut r = R::default();
+        for k in 0..10_000u64 {
+            r.insert(k, "v", |len, _| len >= 100);
+        }
+        assert_eq!(r.len(), 100);
+        assert!(r.slots.len() <= 101, "{} slots", r.slots.len());
+        assert_eq!(order(&mut r), (9_900..10_000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn removing_the_newest_the_oldest_and_the_middle_keeps_the_links() {
+        let mut r = R::default();
+        for k in 0..5 {
+            r.insert(k, "v", |_, _| false);
+        }
+        r.remove(&4);
+        r.remove(&0);
+        r.remove(&2);
+        r.insert(7, "v", |_, _| false);
+        assert_eq!(order(&mut r), vec![1, 3, 7]);
+    }
+}
