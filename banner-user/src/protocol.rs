@@ -313,6 +313,168 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
     encode(response)
 }
 
+/// A ban as a streamed list sends it: [`BanInfo`]'s fields, borrowed from the daemon's ban.
+#[derive(Debug, Clone, Copy)]
+pub struct BanLine<'a> {
+    pub ip: IpPrefix,
+    pub jail: &'a str,
+    pub blocktype: BlockType,
+    pub banned_at: SystemTime,
+    pub expires_at: Option<SystemTime>,
+    pub dropped: u64,
+    pub tarpitted: u64,
+    pub last_seen: Option<SystemTime>,
+    pub count: u32,
+    pub ports: Option<&'a str>,
+    pub dry_run: bool,
+}
+
+impl<'a> From<&'a BanInfo> for BanLine<'a> {
+    fn from(b: &'a BanInfo) -> Self {
+        Self {
+            ip: b.ip,
+            jail: &b.jail,
+            blocktype: b.blocktype,
+            banned_at: b.banned_at,
+            expires_at: b.expires_at,
+            dropped: b.dropped,
+            tarpitted: b.tarpitted,
+            last_seen: b.last_seen,
+            count: b.count,
+            ports: b.ports.as_deref(),
+            dry_run: b.dry_run,
+        }
+    }
+}
+
+/// Writes [`BanLine`]s exactly as serde writes the [`BanInfo`] they stand for, without
+/// building one: serde's encoding (an owned jail name, ports and two times formatted per
+/// ban, through `fmt`) was most of the daemon's time to send a list of a million bans.
+/// Times repeat (a batch of bans shares them), so the last text of each is kept.
+#[derive(Debug, Default)]
+pub struct BanLineWriter {
+    times: [Option<(SystemTime, String)>; 3],
+    ip: String,
+}
+
+impl BanLineWriter {
+    /// One ban as a JSON object (no newline) at the end of `out`.
+    pub fn write(&mut self, out: &mut Vec<u8>, b: &BanLine<'_>) {
+        self.write_as(out, b, &COMPACT);
+    }
+
+    /// The same as `list --json` prints it: serde's pretty form, indented by two more
+    /// spaces (an element of the array).
+    pub fn write_pretty(&mut self, out: &mut Vec<u8>, b: &BanLine<'_>) {
+        self.write_as(out, b, &PRETTY);
+    }
+
+    fn write_as(&mut self, out: &mut Vec<u8>, b: &BanLine<'_>, form: &Form) {
+        use std::fmt::Write as _;
+        let field = |out: &mut Vec<u8>, first: bool, name: &str| {
+            out.extend_from_slice(if first { form.open } else { form.next });
+            out.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'"');
+            out.extend_from_slice(form.colon);
+        };
+        self.ip.clear();
+        let _ = write!(self.ip, "{}", b.ip);
+        field(out, true, "ip");
+        json_str(out, &self.ip);
+        field(out, false, "jail");
+        json_str(out, b.jail);
+        field(out, false, "blocktype");
+        json_str(out, b.blocktype.as_str());
+        field(out, false, "banned_at");
+        self.time(out, 0, Some(b.banned_at));
+        field(out, false, "expires_at");
+        self.time(out, 1, b.expires_at);
+        field(out, false, "hits");
+        json_u64(out, b.dropped.saturating_add(b.tarpitted));
+        field(out, false, "dropped");
+        json_u64(out, b.dropped);
+        field(out, false, "tarpitted");
+        json_u64(out, b.tarpitted);
+        field(out, false, "last_seen");
+        self.time(out, 2, b.last_seen);
+        field(out, false, "count");
+        json_u64(out, u64::from(b.count));
+        if let Some(ports) = b.ports {
+            field(out, false, "ports");
+            json_str(out, ports);
+        }
+        if b.dry_run {
+            field(out, false, "dry_run");
+            out.extend_from_slice(b"true");
+        }
+        out.extend_from_slice(form.close);
+    }
+
+    fn time(&mut self, out: &mut Vec<u8>, which: usize, t: Option<SystemTime>) {
+        let Some(t) = t else {
+            out.extend_from_slice(b"null");
+            return;
+        };
+        let text = match &mut self.times[which] {
+            Some((at, text)) if *at == t => text,
+            slot => &slot.insert((t, crate::clock::rfc3339(t))).1,
+        };
+        json_str(out, text);
+    }
+}
+
+/// How a ban's object is laid out.
+struct Form {
+    open: &'static [u8],
+    next: &'static [u8],
+    colon: &'static [u8],
+    close: &'static [u8],
+}
+
+const COMPACT: Form = Form {
+    open: b"{",
+    next: b",",
+    colon: b":",
+    close: b"}",
+};
+
+const PRETTY: Form = Form {
+    open: b"  {\n    ",
+    next: b",\n    ",
+    colon: b": ",
+    close: b"\n  }",
+};
+
+/// `s` as a JSON string: copied where nothing needs escaping (names and addresses), else
+/// by serde.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing to memory cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+fn json_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// Read a request line (the daemon's side).
 pub fn decode_request(line: &[u8]) -> Result<Request, WireError> {
     let (version, json) = version_of(line).map_err(WireError::BadRequest)?;
@@ -719,5 +881,65 @@ mod tests {
         assert!(!Request::Status { jail: None }.mutates());
         assert!(!Request::List { stream: true }.mutates());
         assert!(!Request::Stats {}.mutates());
+    }
+
+    #[test]
+    fn ban_lines_are_written_as_serde_writes_ban_info() {
+        use std::time::UNIX_EPOCH;
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let targets = [
+            "198.18.0.1",
+            "2001:db8::1",
+            "198.18.0.0/24",
+            "2001:db8:ffff::/48",
+        ];
+        let jails = ["sshd", "manual", "a \"quoted\" jail", "jäil\twith tab"];
+        let mut w = BanLineWriter::default();
+        let mut n = 0u64;
+        for (i, target) in targets.iter().enumerate() {
+            for (j, jail) in jails.iter().enumerate() {
+                for variant in 0..4u64 {
+                    n += 1;
+                    let info = BanInfo {
+                        ip: target.parse().unwrap(),
+                        jail: jail.to_string(),
+                        blocktype: if variant % 2 == 0 {
+                            BlockType::Drop
+                        } else {
+                            BlockType::Tarpit
+                        },
+                        // Repeated and changing times, so the kept texts are tested too.
+                        banned_at: at(1_700_000_000 + (j as u64) * 7),
+                        expires_at: (variant != 3).then(|| at(1_700_003_600 + n)),
+                        hits: 0,
+                        dropped: n * 1_000_003 * (variant & 1),
+                        tarpitted: u64::MAX / 4 * (variant >> 1),
+                        last_seen: (variant >= 2).then(|| at(1_800_000_000 + i as u64)),
+                        count: (n * 3) as u32,
+                        ports: (variant == 1).then(|| "tcp:22,1000-2000 udp:53".to_string()),
+                        dry_run: variant == 2,
+                    };
+                    let info = BanInfo {
+                        hits: info.dropped + info.tarpitted,
+                        ..info
+                    };
+                    let mut ours = Vec::new();
+                    w.write(&mut ours, &BanLine::from(&info));
+                    let theirs = serde_json::to_vec(&info).unwrap();
+                    assert_eq!(
+                        String::from_utf8_lossy(&ours),
+                        String::from_utf8_lossy(&theirs)
+                    );
+                    let back: BanInfo = serde_json::from_slice(&ours).unwrap();
+                    assert_eq!(back, info);
+                    // As an element of `list --json`'s pretty array.
+                    let mut ours = Vec::new();
+                    w.write_pretty(&mut ours, &BanLine::from(&info));
+                    let theirs = serde_json::to_string_pretty(&info).unwrap();
+                    let theirs: Vec<String> = theirs.lines().map(|l| format!("  {l}")).collect();
+                    assert_eq!(String::from_utf8_lossy(&ours), theirs.join("\n"));
+                }
+            }
+        }
     }
 }

@@ -293,6 +293,40 @@ fn drops_are_counted_per_ban_and_in_total() {
         .unwrap();
     assert_eq!(ban.hits.dropped, 5);
     assert!(ban.hits.last_seen.is_some());
+    // What `banner list` joins: the bans that stopped a packet, exact or prefix, v4 or v6,
+    // and only those.
+    x.ban("2001:db8:7::1", in_an_hour());
+    x.ban("198.18.9.0/24", in_an_hour());
+    x.ban("198.18.8.8", in_an_hour());
+    assert_eq!(
+        x.verdict(&udp_frame(ip("2001:db8:7::1"), ip(HOST6))),
+        XDP_DROP
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            x.verdict(&udp_frame(ip("198.18.9.200"), ip(HOST4))),
+            XDP_DROP
+        );
+    }
+    let mut hits: Vec<(String, u64)> = x
+        .backend
+        .hits()
+        .unwrap()
+        .into_iter()
+        .map(|(t, h)| {
+            assert!(h.last_seen.is_some());
+            (t.to_string(), h.dropped)
+        })
+        .collect();
+    hits.sort();
+    assert_eq!(
+        hits,
+        [
+            ("198.18.1.7".to_string(), 5),
+            ("198.18.9.0/24".to_string(), 2),
+            ("2001:db8:7::1".to_string(), 1)
+        ]
+    );
     // Re-banning (extending) keeps the hit count.
     x.ban(
         "198.18.1.7",
@@ -357,6 +391,9 @@ fn a_large_block_is_written_in_batches_and_keeps_what_a_ban_counted() {
         .find(|e| e.target == "198.18.1.7".parse::<IpPrefix>().unwrap())
         .unwrap();
     assert_eq!(kept.hits.dropped, 3, "the merged ban lost its count");
+    let hits = x.backend.hits().unwrap();
+    assert_eq!(hits.len(), 1, "only the ban that stopped packets: {hits:?}");
+    assert_eq!((hits[0].0, hits[0].1.dropped), (kept.target, 3));
     for probe in ["198.19.0.1", "198.19.239.250", "198.18.1.7"] {
         assert_eq!(
             x.verdict(&udp_frame(ip(probe), ip(HOST4))),

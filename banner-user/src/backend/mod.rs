@@ -233,6 +233,16 @@ pub trait Backend: Send {
     fn set_allowlist(&mut self, nets: &[IpPrefix]) -> Result<(), BackendError>;
     /// Everything currently enforced, to reconcile with the saved state at start.
     fn list(&mut self) -> Result<Vec<Enforced>, BackendError>;
+    /// The bans that stopped a packet, with their counts (`banner list` joins them to the
+    /// bans; most of a million never see one).
+    fn hits(&mut self) -> Result<Vec<(IpPrefix, Hits)>, BackendError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|e| e.hits != Hits::default())
+            .map(|e| (e.target, e.hits))
+            .collect())
+    }
     fn counters(&mut self) -> Result<Counters, BackendError>;
     /// Stop enforcing. With `keep`, leave every ban in place (each still expires by itself).
     fn shutdown(&mut self, keep: bool) -> Result<(), BackendError>;

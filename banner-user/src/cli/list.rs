@@ -2,9 +2,12 @@
 
 use std::{path::Path, time::SystemTime};
 
-use std::io::Write as _;
+use std::{fmt::Write as _, io::Write as _};
 
-use super::{table, CliError, CliResult};
+use super::{
+    table::{self, Table},
+    CliError, CliResult,
+};
 use crate::protocol;
 
 /// How long the daemon may take to start answering (a million bans take about a second).
@@ -21,48 +24,51 @@ pub fn run(socket: &Path, args: ListArgs) -> CliResult {
     if args.json {
         return print_json(socket);
     }
-    let mut bans = Vec::new();
+    let now = SystemTime::now();
+    let mut table = Table::new(&["IP", "JAIL", "TYPE", "PORTS", "EXPIRES", "HITS", "LAST HIT"]);
+    let mut dry_run = false;
+    // Each ban goes into the table as it arrives (nothing else of it is kept).
     protocol::list(socket, TIMEOUT, |b| {
-        bans.push(b);
+        dry_run |= b.dry_run;
+        table.cell_with(|t| {
+            let _ = write!(t, "{}", b.ip);
+        });
+        table.cell(&b.jail);
+        table.cell_with(|t| {
+            let _ = match b.dry_run {
+                true => write!(t, "would {}", b.blocktype),
+                false => write!(t, "{}", b.blocktype),
+            };
+        });
+        table.cell(b.ports.as_deref().unwrap_or("all"));
+        match b.expires_at {
+            Some(t) => table.cell(&table::relative(t, now)),
+            None => table.cell("permanent"),
+        }
+        table.cell_with(|t| {
+            let _ = write!(t, "{}", b.hits);
+        });
+        match b.last_seen {
+            Some(t) => table.cell(&table::relative(t, now)),
+            None => table.cell("-"),
+        }
         Ok(())
     })
     .map_err(|e| CliError::failed(e.to_string()))?;
-    if bans.is_empty() {
+    if table.rows() == 0 {
         println!("no active bans");
         return Ok(());
     }
-    if bans.iter().any(|b| b.dry_run) {
-        println!("DRY RUN: nothing is enforced; banner would ban:");
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    if dry_run {
+        writeln!(out, "DRY RUN: nothing is enforced; banner would ban:")
+            .map_err(|e| CliError::failed(format!("writing the list: {e}")))?;
     }
-    let now = SystemTime::now();
-    let when = |t: Option<SystemTime>| t.map_or_else(|| "-".into(), |t| table::relative(t, now));
-    let rows: Vec<Vec<String>> = bans
-        .iter()
-        .map(|b| {
-            vec![
-                b.ip.to_string(),
-                b.jail.clone(),
-                if b.dry_run {
-                    format!("would {}", b.blocktype)
-                } else {
-                    b.blocktype.to_string()
-                },
-                b.ports.clone().unwrap_or_else(|| "all".into()),
-                b.expires_at
-                    .map_or("permanent".to_string(), |t| when(Some(t))),
-                b.hits.to_string(),
-                when(b.last_seen),
-            ]
-        })
-        .collect();
-    print!(
-        "{}",
-        table::render(
-            &["IP", "JAIL", "TYPE", "PORTS", "EXPIRES", "HITS", "LAST HIT"],
-            &rows
-        )
-    );
-    Ok(())
+    table
+        .write(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::failed(format!("writing the list: {e}")))
 }
 
 /// `--json`: the same pretty array as ever, printed as the bans arrive.
@@ -70,17 +76,14 @@ fn print_json(socket: &Path) -> CliResult {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut first = true;
+    let mut lines = protocol::BanLineWriter::default();
+    let mut text = Vec::new();
     protocol::list(socket, TIMEOUT, |b| {
         out.write_all(if first { b"[\n" } else { b",\n" })?;
         first = false;
-        let text = serde_json::to_string_pretty(&b).map_err(std::io::Error::other)?;
-        for (i, line) in text.lines().enumerate() {
-            if i > 0 {
-                out.write_all(b"\n")?;
-            }
-            write!(out, "  {line}")?;
-        }
-        Ok(())
+        text.clear();
+        lines.write_pretty(&mut text, &protocol::BanLine::from(&b));
+        out.write_all(&text)
     })
     .map_err(|e| CliError::failed(e.to_string()))?;
     let end: &[u8] = if first { b"[]\n" } else { b"\n]\n" };

@@ -5,7 +5,9 @@
 use super::core::{Core, ManualBan, Refused};
 use crate::{
     bans::{BanOutcome, BanView},
-    protocol::{BanInfo, BanResult, JailStatus, Outcome, Request, Response, SourceInfo, Stats},
+    protocol::{
+        BanInfo, BanLine, BanResult, JailStatus, Outcome, Request, Response, SourceInfo, Stats,
+    },
     source::{positions::SourceStatus, SourceCounters},
 };
 
@@ -92,6 +94,23 @@ pub fn ban_info(v: &BanView, dry_run: bool) -> BanInfo {
         last_seen: v.hits.last_seen,
         count: v.ban.count,
         ports: v.ban.scope.as_ref().map(ToString::to_string),
+        dry_run,
+    }
+}
+
+/// [`ban_info`] borrowed, for the streamed list (`ports`: the ban's scope as text).
+pub fn ban_line<'a>(v: &'a BanView, ports: Option<&'a str>, dry_run: bool) -> BanLine<'a> {
+    BanLine {
+        ip: v.ban.target,
+        jail: v.ban.jail.as_str(),
+        blocktype: v.ban.blocktype,
+        banned_at: v.ban.banned_at,
+        expires_at: v.ban.expires_at,
+        dropped: v.hits.dropped,
+        tarpitted: v.hits.tarpitted,
+        last_seen: v.hits.last_seen,
+        count: v.ban.count,
+        ports,
         dry_run,
     }
 }

@@ -921,9 +921,10 @@ async fn stream_list(
         count: views.len() as u64,
         dry_run,
     });
+    let mut lines = protocol::BanLineWriter::default();
     for v in &views {
-        serde_json::to_writer(&mut out, &adapter::ban_info(v, dry_run))
-            .map_err(std::io::Error::other)?;
+        let ports = v.ban.scope.as_ref().map(ToString::to_string);
+        lines.write(&mut out, &adapter::ban_line(v, ports.as_deref(), dry_run));
         out.push(b'\n');
         if out.len() >= 1 << 16 {
             write.write_all(&out).await?;

@@ -99,10 +99,20 @@ pub fn update<K, V>(map: BorrowedFd<'_>, keys: &[K], values: &[V]) -> Result<(),
 pub fn read_all<K: Copy + Default, V: Copy + Default>(
     map: BorrowedFd<'_>,
 ) -> io::Result<Option<Vec<(K, V)>>> {
+    let mut out = Vec::new();
+    Ok(for_each(map, |k, v| out.push((k, v)))?.then_some(out))
+}
+
+/// [`read_all`], each element handed to `f` as it is read instead of kept (a list of a
+/// million bans wants the few that stopped a packet). False when the kernel has no
+/// batched reads.
+pub fn for_each<K: Copy + Default, V: Copy + Default>(
+    map: BorrowedFd<'_>,
+    mut f: impl FnMut(K, V),
+) -> io::Result<bool> {
     use std::os::fd::AsRawFd as _;
     let mut keys = vec![K::default(); CHUNK];
     let mut values = vec![V::default(); CHUNK];
-    let mut out = Vec::new();
     // The kernel's position between calls: a bucket number for hash maps.
     let (mut token, mut next) = (0u64, 0u64);
     let mut first = true;
@@ -127,17 +137,16 @@ pub fn read_all<K: Copy + Default, V: Copy + Default>(
         match error.as_ref().and_then(io::Error::raw_os_error) {
             // The last call: what it read is in, the map has no more.
             None | Some(libc::ENOENT) => {
-                out.extend(
-                    keys[..got]
-                        .iter()
-                        .copied()
-                        .zip(values[..got].iter().copied()),
-                );
+                for (k, v) in keys[..got].iter().zip(&values[..got]) {
+                    f(*k, *v);
+                }
                 if error.is_some() {
-                    return Ok(Some(out));
+                    return Ok(true);
                 }
             }
-            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | 524) if first => return Ok(None),
+            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | 524) if first => {
+                return Ok(false)
+            }
             Some(_) => return Err(error.unwrap_or_else(|| io::Error::other("batch read"))),
         }
         first = false;

@@ -54,11 +54,15 @@ impl Now {
             },
             expires_at: (e.expires_ns != 0).then(|| self.wall_at(e.expires_ns)),
             scope,
-            hits: Hits {
-                dropped: e.dropped,
-                tarpitted: e.tarpitted,
-                last_seen: (e.last_seen_ns != 0).then(|| self.wall_at(e.last_seen_ns)),
-            },
+            hits: self.hits(e),
+        }
+    }
+
+    pub(super) fn hits(&self, e: &BanEntry) -> Hits {
+        Hits {
+            dropped: e.dropped,
+            tarpitted: e.tarpitted,
+            last_seen: (e.last_seen_ns != 0).then(|| self.wall_at(e.last_seen_ns)),
         }
     }
 }

@@ -788,6 +788,45 @@ impl Backend for XdpBackend {
         Ok(out)
     }
 
+    fn hits(&mut self) -> Result<Vec<(IpPrefix, super::Hits)>, BackendError> {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        use std::os::fd::AsFd as _;
+        let now = Now::read();
+        let mut out = Vec::new();
+        // Read whole (the kernel has no other way to find them), kept only when counted.
+        let mut keep = |target: IpPrefix, e: &BanEntry| {
+            let hits = now.hits(e);
+            if hits != super::Hits::default() {
+                out.push((target, hits));
+            }
+        };
+        let batched = batch::for_each::<Ipv4Key, BanEntry>(self.batch_v4.as_fd(), |k, v| {
+            keep(IpPrefix::host(Ipv4Addr::from(k.addr).into()), &v)
+        });
+        if !matches!(batched, Ok(true)) {
+            for (k, v) in self.bans_v4.iter().filter_map(Result::ok) {
+                keep(IpPrefix::host(Ipv4Addr::from(k.addr).into()), &v);
+            }
+        }
+        let batched = batch::for_each::<Ipv6Key, BanEntry>(self.batch_v6.as_fd(), |k, v| {
+            keep(IpPrefix::host(Ipv6Addr::from(k.addr).into()), &v)
+        });
+        if !matches!(batched, Ok(true)) {
+            for (k, v) in self.bans_v6.iter().filter_map(Result::ok) {
+                keep(IpPrefix::host(Ipv6Addr::from(k.addr).into()), &v);
+            }
+        }
+        for (k, v) in self.prefix_v4.iter().filter_map(Result::ok) {
+            let addr = Ipv4Addr::from(k.data().addr).into();
+            keep(IpPrefix::containing(addr, k.prefix_len() as u8), &v);
+        }
+        for (k, v) in self.prefix_v6.iter().filter_map(Result::ok) {
+            let addr = Ipv6Addr::from(k.data().addr).into();
+            keep(IpPrefix::containing(addr, k.prefix_len() as u8), &v);
+        }
+        Ok(out)
+    }
+
     fn counters(&mut self) -> Result<Counters, BackendError> {
         let read = |i: u32| -> Result<u64, BackendError> {
             self.counters
