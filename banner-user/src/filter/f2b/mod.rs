@@ -235,7 +235,7 @@ pub struct Hit {
 
 #[derive(Debug)]
 struct State {
-    dates: dates::DateDetector,
+    dates: Dates,
     /// For built-ins: the hand-written reader of the two common timestamps.
     native_dates: crate::filter::date::DateCache,
     buffer: Vec<Piece>,
@@ -376,11 +376,50 @@ impl Clone for Fail2banFilter {
 }
 
 fn fresh_state(datepattern: Option<&str>) -> Result<State, String> {
-    Ok(empty_state(dates::DateDetector::new(datepattern)?))
+    Ok(empty_state(Dates::Built(dates::DateDetector::new(
+        datepattern,
+    )?)))
+}
+
+/// A filter's date templates, or the `datepattern` to build them from when a line first
+/// needs them: a built-in reads nearly every line's time by hand, and fail2ban's default
+/// templates are 5.5 MB of automata (half of an idle daemon's heap) that mostly never run.
+#[derive(Debug)]
+enum Dates {
+    Built(dates::DateDetector),
+    /// A pattern known to build (it was built once, and dropped).
+    Later(Option<String>),
+}
+
+impl Dates {
+    /// Built where the pattern was given, else for `datepattern`, which is checked now.
+    fn later(datepattern: Option<&str>) -> Result<Self, String> {
+        dates::DateDetector::new(datepattern)?;
+        Ok(Dates::Later(datepattern.map(str::to_string)))
+    }
+
+    fn find(&mut self, line: &str, now: f64) -> Option<dates::Found> {
+        if let Dates::Later(pattern) = self {
+            // Built once already: it builds again (None only if that ever changed).
+            *self = Dates::Built(dates::DateDetector::new(pattern.as_deref()).ok()?);
+        }
+        match self {
+            Dates::Built(d) => d.find(line, now),
+            Dates::Later(_) => None,
+        }
+    }
+
+    /// The same templates (shared where built) with nothing remembered.
+    fn fresh(&self) -> Self {
+        match self {
+            Dates::Built(d) => Dates::Built(d.fresh()),
+            Dates::Later(p) => Dates::Later(p.clone()),
+        }
+    }
 }
 
 /// A filter's matching state with nothing remembered, around its date templates.
-fn empty_state(dates: dates::DateDetector) -> State {
+fn empty_state(dates: Dates) -> State {
     State {
         dates,
         native_dates: Default::default(),
@@ -519,7 +558,7 @@ impl Fail2banFilter {
             maxlines: 1,
             journalmatch: Vec::new(),
             datepattern: None,
-            state: Mutex::new(fresh_state(Some("{^LN-BEG}"))?),
+            state: Mutex::new(empty_state(Dates::later(Some("{^LN-BEG}"))?)),
         })
     }
 

@@ -620,7 +620,7 @@ pub struct Re {
 enum Engine {
     /// The `regex` crate, and its twin without Unicode for all-ASCII text (see
     /// [`ascii_twin`]).
-    Fast(regex::Regex, Twin),
+    Fast(Lazy, Twin),
     /// The backtracking engine, and a chain that walks the pattern's look-aheads and
     /// conditionals itself on ASCII text (built when first needed).
     Fancy(Box<fancy_regex::Regex>, Walked),
@@ -732,6 +732,11 @@ fn capture_names(hir: &regex_syntax::hir::Hir, out: &mut [Option<String>]) {
 /// [`FirstOf`] never needs its own); shared by a filter's copies.
 #[derive(Debug, Clone, Default)]
 struct Twin(std::sync::OnceLock<Option<std::sync::Arc<Ascii>>>);
+
+/// A pattern's `regex` engine, built when first needed (see [`Re::regex`]); shared by the
+/// filter's copies.
+#[derive(Debug, Clone, Default)]
+struct Lazy(std::sync::Arc<std::sync::OnceLock<Option<regex::Regex>>>);
 
 /// A pattern's engines for all-ASCII text: the twin finds the match, its [`Chain`] the
 /// groups (the twin's own capture engine where the chain cannot tell).
@@ -936,10 +941,21 @@ impl Re {
     fn fast(re: regex::Regex, source: String, translated: String) -> Self {
         Self {
             names: group_names(re.capture_names()),
-            engine: Engine::Fast(re, Twin::default()),
+            engine: Engine::Fast(Lazy::default(), Twin::default()),
             source,
             translated,
         }
+    }
+
+    /// The `regex` crate's engine, built at first use: checked when the pattern was read,
+    /// then dropped, since most patterns of a filter with a [`FirstOf`] never need their own
+    /// (23 of them were 5 MB of sshd's idle memory).
+    fn regex<'a>(&'a self, lazy: &'a Lazy) -> Option<&'a regex::Regex> {
+        // It compiled when the pattern was read, with the same limits: None never happens
+        // (and would match nothing).
+        lazy.0
+            .get_or_init(|| regex::Regex::new(&self.translated).ok())
+            .as_ref()
     }
 
     pub fn is_backtracking(&self) -> bool {
@@ -963,7 +979,7 @@ impl Re {
             return a.search_at(text.as_bytes(), 0);
         }
         match &self.engine {
-            Engine::Fast(re, _) => re.captures(text).map(|c| str_match(&c)),
+            Engine::Fast(lazy, _) => self.regex(lazy)?.captures(text).map(|c| str_match(&c)),
             Engine::Fancy(re, walked) => {
                 if text.is_ascii() {
                     let chain = walked.0.get_or_init(|| {
@@ -1017,7 +1033,10 @@ impl Re {
             return a.search_at(text.as_bytes(), start);
         }
         match &self.engine {
-            Engine::Fast(re, _) => re.captures_at(text, start).map(|c| str_match(&c)),
+            Engine::Fast(lazy, _) => self
+                .regex(lazy)?
+                .captures_at(text, start)
+                .map(|c| str_match(&c)),
             Engine::Fancy(re, _) => self.fancy(re.captures_from_pos(text, start)),
         }
     }
@@ -1025,14 +1044,14 @@ impl Re {
     /// The leftmost match's span only (no groups: the fast engines' job).
     pub fn find(&self, text: &str) -> Option<(usize, usize)> {
         match &self.engine {
-            Engine::Fast(re, _) => re.find(text).map(|m| (m.start(), m.end())),
+            Engine::Fast(lazy, _) => self.regex(lazy)?.find(text).map(|m| (m.start(), m.end())),
             Engine::Fancy(..) => self.search(text).map(|m| (m.start, m.end)),
         }
     }
 
     pub fn is_match(&self, text: &str) -> bool {
         match &self.engine {
-            Engine::Fast(re, _) => re.is_match(text),
+            Engine::Fast(lazy, _) => self.regex(lazy).is_some_and(|r| r.is_match(text)),
             Engine::Fancy(..) => self.search(text).is_some(),
         }
     }
@@ -1062,7 +1081,14 @@ impl Re {
 /// much).
 #[derive(Debug, Clone)]
 pub struct FirstOf {
-    all: regex_automata::meta::Regex,
+    /// Every pattern in one search, built when a line that is not all ASCII first comes
+    /// (with Unicode classes its automaton was 2.8 MB of sshd's idle memory).
+    all: std::sync::OnceLock<Option<regex_automata::meta::Regex>>,
+    texts: Vec<String>,
+    dfa_size: usize,
+    /// The same without Unicode, for all-ASCII text (nearly every line), where every class
+    /// means what its Unicode form means; None where a pattern needs Unicode.
+    ascii: Option<regex_automata::meta::Regex>,
     /// Per pattern, the backtracker that resolves its groups when the chain cannot (the
     /// NFA of one pattern is small, so the backtracker's visited set stays small).
     groups: Vec<std::sync::OnceLock<Option<BoundedBacktracker>>>,
@@ -1104,7 +1130,8 @@ fn filled_groups(hir: &regex_syntax::hir::Hir, out: &mut Vec<String>) {
 /// What [`FirstOf`] reuses from line to line (the backtrackers' memory and group slots).
 #[derive(Debug, Clone)]
 pub struct FirstOfScratch {
-    all: regex_automata::meta::Cache,
+    all: Option<regex_automata::meta::Cache>,
+    ascii: Option<regex_automata::meta::Cache>,
     groups: Vec<
         Option<(
             regex_automata::nfa::thompson::backtrack::Cache,
@@ -1135,10 +1162,12 @@ impl FirstOf {
         if !anchored {
             return None;
         }
-        let all = regex_automata::meta::Regex::builder()
-            .configure(regex_automata::meta::Config::new().hybrid_cache_capacity(dfa_size))
-            .build_many(&texts)
-            .ok()?;
+        // Checked now, built when a line that is not all ASCII first needs it.
+        FirstOf::build_all(&texts, dfa_size, true)?;
+        let ascii = match texts.iter().all(|t| ascii_safe(t)) {
+            true => FirstOf::build_all(&texts, dfa_size, false),
+            false => None,
+        };
         // The Unicode engines are built when a line first needs one (few lines do).
         let groups = texts.iter().map(|_| std::sync::OnceLock::new()).collect();
         let ascii_groups = texts
@@ -1168,7 +1197,10 @@ impl FirstOf {
             .collect();
         let chains = texts.iter().map(|_| std::sync::OnceLock::new()).collect();
         Some(Self {
-            all,
+            all: Default::default(),
+            texts: texts.iter().map(|t| t.to_string()).collect(),
+            dfa_size,
+            ascii,
             groups,
             ascii_groups,
             chains,
@@ -1183,9 +1215,24 @@ impl FirstOf {
             .is_some_and(|names| names.iter().any(|n| n == name))
     }
 
+    /// Every pattern in one search, with Unicode or (for all-ASCII text) without.
+    fn build_all(
+        texts: &[&str],
+        dfa_size: usize,
+        unicode: bool,
+    ) -> Option<regex_automata::meta::Regex> {
+        use regex_automata::util::syntax;
+        regex_automata::meta::Regex::builder()
+            .configure(regex_automata::meta::Config::new().hybrid_cache_capacity(dfa_size))
+            .syntax(syntax::Config::new().unicode(unicode).utf8(unicode))
+            .build_many(texts)
+            .ok()
+    }
+
     pub fn scratch(&self) -> FirstOfScratch {
         FirstOfScratch {
-            all: self.all.create_cache(),
+            all: None,
+            ascii: self.ascii.as_ref().map(|a| a.create_cache()),
             groups: vec![None; 2 * self.groups.len()],
             chains: vec![None; self.groups.len()],
         }
@@ -1208,9 +1255,21 @@ impl FirstOf {
 
     /// The first pattern that matches `text`, and where its match ends (one DFA pass).
     pub fn which(&self, text: &str, scratch: &mut FirstOfScratch) -> Option<(usize, usize)> {
-        let found = self
-            .all
-            .search_with(&mut scratch.all, &regex_automata::Input::new(text))?;
+        let input = regex_automata::Input::new(text);
+        let found = match (&self.ascii, &mut scratch.ascii) {
+            (Some(ascii), Some(cache)) if text.is_ascii() => ascii.search_with(cache, &input)?,
+            _ => {
+                let all = self
+                    .all
+                    .get_or_init(|| {
+                        let texts: Vec<&str> = self.texts.iter().map(String::as_str).collect();
+                        FirstOf::build_all(&texts, self.dfa_size, true)
+                    })
+                    .as_ref()?;
+                let cache = scratch.all.get_or_insert_with(|| all.create_cache());
+                all.search_with(cache, &input)?
+            }
+        };
         Some((found.pattern().as_usize(), found.end()))
     }
 
@@ -1730,6 +1789,8 @@ print(json.dumps(out))
             let (_, m) = one.search(&words, line, &mut scratch).unwrap();
             let got: Vec<_> = words[0].named(&m, line).collect();
             assert_eq!(got, [("u", u), ("w", w)], "{line}");
+            // The Unicode search is built only once a line needs it.
+            assert_eq!(one.all.get().is_some(), !line.is_ascii(), "{line}");
         }
         // A line too long for the backtracker's memory is resolved by the pattern alone.
         let long = format!("z{}", "7".repeat(1 << 20));

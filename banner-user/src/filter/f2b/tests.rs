@@ -196,3 +196,43 @@ fn connections_expire_after_their_time() {
     let hit = f.process("Aug 14 11:10:01 h svc[7]: too many tries", None, later);
     assert!(hit.is_empty(), "{hit:?}");
 }
+
+#[test]
+fn a_builtin_builds_its_date_templates_only_for_a_line_that_needs_them() {
+    let header = super::Header {
+        programs: vec!["sshd".into()],
+        ..Default::default()
+    };
+    let f = Fail2banFilter::builtin(
+        "t",
+        header,
+        &[(r"^Failed for <HOST>$".to_string(), false)],
+        &[],
+    )
+    .unwrap();
+    let built =
+        |f: &Fail2banFilter| matches!(f.state.lock().unwrap().dates, super::Dates::Built(_));
+    // The usual syslog time is read by hand.
+    let hit = f.process(
+        "Aug 14 11:00:00 h sshd[1]: Failed for 198.18.0.1",
+        None,
+        NOW,
+    );
+    assert_eq!(
+        hit.first().map(|h| h.host.to_string()).as_deref(),
+        Some("198.18.0.1")
+    );
+    assert!(!built(&f));
+    // A weekday and a year around it: fail2ban's templates, built now.
+    let hit = f.process(
+        "Sun Aug 14 11:00:00 2005 h sshd[1]: Failed for 198.18.0.2",
+        None,
+        NOW,
+    );
+    assert!(built(&f));
+    assert_eq!(
+        hit.first().map(|h| h.host.to_string()).as_deref(),
+        Some("198.18.0.2")
+    );
+    assert!(hit.first().and_then(|h| h.time).is_some());
+}
