@@ -10,33 +10,34 @@ use std::{fmt, ops::Deref, sync::Arc};
 const INLINE: usize = 22;
 
 #[derive(Clone)]
-pub enum Text {
+pub struct Text(Repr);
+
+#[derive(Clone)]
+enum Repr {
     Inline { len: u8, bytes: [u8; INLINE] },
     Shared(Arc<str>),
 }
 
 impl Text {
     pub fn as_str(&self) -> &str {
-        match self {
-            Text::Inline { len, bytes } => {
-                let b = &bytes[..usize::from(*len)];
-                // Only `From<&str>` fills an inline text, with a whole str.
-                match std::str::from_utf8(b) {
-                    Ok(s) => s,
-                    Err(_) => unreachable!("an inline text holds a whole str"),
-                }
+        match &self.0 {
+            // Only `From<&str>` fills an inline text, with a whole str (so never the "").
+            Repr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
             }
-            Text::Shared(s) => s,
+            Repr::Shared(s) => s,
         }
+    }
+
+    #[cfg(test)]
+    fn is_inline(&self) -> bool {
+        matches!(self.0, Repr::Inline { .. })
     }
 }
 
 impl Default for Text {
     fn default() -> Self {
-        Text::Inline {
-            len: 0,
-            bytes: [0; INLINE],
-        }
+        Text::from("")
     }
 }
 
@@ -45,12 +46,12 @@ impl From<&str> for Text {
         if s.len() <= INLINE {
             let mut bytes = [0; INLINE];
             bytes[..s.len()].copy_from_slice(s.as_bytes());
-            Text::Inline {
+            Text(Repr::Inline {
                 len: s.len() as u8,
                 bytes,
-            }
+            })
         } else {
-            Text::Shared(Arc::from(s))
+            Text(Repr::Shared(Arc::from(s)))
         }
     }
 }
@@ -60,16 +61,16 @@ impl From<String> for Text {
         if s.len() <= INLINE {
             Text::from(s.as_str())
         } else {
-            Text::Shared(Arc::from(s))
+            Text(Repr::Shared(Arc::from(s)))
         }
     }
 }
 
 impl From<&Text> for Arc<str> {
     fn from(t: &Text) -> Self {
-        match t {
-            Text::Shared(s) => s.clone(),
-            Text::Inline { .. } => Arc::from(t.as_str()),
+        match &t.0 {
+            Repr::Shared(s) => s.clone(),
+            Repr::Inline { .. } => Arc::from(t.as_str()),
         }
     }
 }
@@ -139,13 +140,13 @@ mod tests {
             "0123456789abcdefghijkl",
         ] {
             let t = Text::from(s);
-            assert!(matches!(t, Text::Inline { .. }), "{s}");
+            assert!(t.is_inline(), "{s}");
             assert_eq!(&*t, s);
             assert_eq!(t.clone(), Text::from(s.to_string()));
         }
         let long = "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff";
         let t = Text::from(long);
-        assert!(matches!(t, Text::Shared(_)));
+        assert!(!t.is_inline());
         assert_eq!(t.as_str(), long);
         assert_eq!(&*Arc::<str>::from(&t), long);
         // Multi-byte characters up to the limit stay whole.

@@ -71,7 +71,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Recent<K, V, S> {
     /// Take the entry of `key` out.
     pub fn remove(&mut self, key: &K) -> Option<V> {
         let (hash, at) = self.find(key)?;
-        let (_, v) = self.take(hash, at);
+        let (_, v) = self.take(hash, at)?;
         self.free.push(at);
         Some(v)
     }
@@ -86,7 +86,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Recent<K, V, S> {
     pub fn pop_oldest(&mut self) -> Option<(K, V)> {
         let at = self.oldest;
         let hash = self.slots.get(at as usize)?.hash;
-        let kv = self.take(hash, at);
+        let kv = self.take(hash, at)?;
         self.free.push(at);
         Some(kv)
     }
@@ -95,8 +95,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> Recent<K, V, S> {
     /// so, the oldest entries go first (and their slots are taken again).
     pub fn insert(&mut self, key: K, value: V, mut evict: impl FnMut(usize, &V) -> bool) {
         if let Some((hash, at)) = self.find(&key) {
-            self.take(hash, at);
-            self.free.push(at);
+            if self.take(hash, at).is_some() {
+                self.free.push(at);
+            }
         }
         while let Some((_, v)) = self.oldest() {
             if !evict(self.len(), v) {
@@ -131,14 +132,15 @@ impl<K: Hash + Eq, V, S: BuildHasher> Recent<K, V, S> {
             .insert_unique(hash, at, |&i| slots[i as usize].hash);
     }
 
-    /// Unlink slot `at` (holding an entry hashed `hash`) and take its entry.
-    fn take(&mut self, hash: u64, at: u32) -> (K, V) {
+    /// Unlink slot `at` (holding an entry hashed `hash`) and take its entry (None: the
+    /// slot is empty, which a linked slot never is).
+    fn take(&mut self, hash: u64, at: u32) -> Option<(K, V)> {
+        let slot = self.slots.get_mut(at as usize)?;
+        let kv = slot.entry.take()?;
+        let (older, newer) = (slot.older, slot.newer);
         if let Ok(found) = self.index.find_entry(hash, |&i| i == at) {
             found.remove();
         }
-        let slot = &mut self.slots[at as usize];
-        let (older, newer) = (slot.older, slot.newer);
-        let kv = slot.entry.take().expect("a linked slot holds an entry");
         match self.slots.get_mut(older as usize) {
             Some(s) => s.newer = newer,
             None => self.oldest = newer,
@@ -147,7 +149,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Recent<K, V, S> {
             Some(s) => s.older = older,
             None => self.newest = older,
         }
-        kv
+        Some(kv)
     }
 }
 
