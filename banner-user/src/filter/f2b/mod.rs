@@ -168,8 +168,8 @@ impl PartialEq for Groups {
 #[derive(Clone, Debug, Default)]
 struct Fail {
     groups: Groups,
-    /// Every user the connection tried (a few: a list, in the order tried).
-    users: Vec<Text>,
+    /// Every user the connection tried.
+    users: Users,
     /// Lines that make up the failure so far (fail2ban's `matches`, counted).
     matches: usize,
     /// Lines held back while the connection looked like no failure.
@@ -187,10 +187,35 @@ impl Fail {
     }
     fn add_user(&mut self) {
         if let Some(u) = self.groups.get_shared("user").filter(|u| !u.is_empty()) {
-            if !self.users.contains(u) {
-                self.users.push(u.clone());
-            }
+            self.users.add(u);
         }
+    }
+}
+
+/// The users a connection tried, each once: nearly always one, kept inline (a list was an
+/// allocation per connection, and one more per hit that copied it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Users {
+    first: Option<Text>,
+    more: Vec<Text>,
+}
+
+impl Users {
+    /// In the order tried.
+    pub fn iter(&self) -> impl Iterator<Item = &Text> {
+        self.first.iter().chain(&self.more)
+    }
+
+    fn add(&mut self, u: &Text) {
+        match &self.first {
+            None => self.first = Some(u.clone()),
+            Some(first) if first == u || self.more.contains(u) => {}
+            Some(_) => self.more.push(u.clone()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
     }
 }
 
@@ -220,7 +245,7 @@ pub struct Hit {
     /// Captured fields (`user`, ...), fail2ban's names.
     pub fields: Groups,
     /// Every user the connection tried.
-    pub users: Vec<Text>,
+    pub users: Users,
     /// The log lines that make up the failure (fail2ban's `matches`).
     pub attempts: usize,
     /// A built-in's marker line (counts once per connection; see `filter::sshd`).
@@ -957,8 +982,8 @@ impl Fail2banFilter {
                 .filter(|(k, _)| !is_internal(k))
                 .cloned()
                 .collect(),
-            users: fail.users.clone(),
             attempts: fail.matches,
+            users: fail.users.clone(),
             marker: self.markers.get(index).copied().unwrap_or(false),
             content_hash: crc32fast::hash(b.as_bytes()),
             connection: match (&self.header, &conn) {
@@ -1287,9 +1312,7 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
     let mut users_counted = true;
     if let Some(mut known) = known {
         if let Some(u) = fail.groups.get_shared("user").filter(|u| !u.is_empty()) {
-            if !known.users.contains(u) {
-                known.users.push(u.clone());
-            }
+            known.users.add(u);
         }
         if known.take_flag("nofail") {
             flags |= WAS_NOFAIL;
