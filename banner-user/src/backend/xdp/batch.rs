@@ -91,21 +91,12 @@ pub fn update<K, V>(map: BorrowedFd<'_>, keys: &[K], values: &[V]) -> Result<(),
     Ok(())
 }
 
-/// Every element of the hash map `map`, read in calls of up to [`CHUNK`]. None when the
-/// kernel has no batched reads (the caller iterates instead). A map changed while it is
+/// Every element of the hash map `map`, read in calls of up to [`CHUNK`] and handed to `f`
+/// as it is read (a list of a million bans keeps the few that stopped a packet). False when
+/// the kernel has no batched reads (the caller iterates instead). A map changed while it is
 /// read may show an element twice or not at all, as iterating it would.
 ///
 /// `K` and `V` must be the map's key and value types exactly (plain `repr(C)` data).
-pub fn read_all<K: Copy + Default, V: Copy + Default>(
-    map: BorrowedFd<'_>,
-) -> io::Result<Option<Vec<(K, V)>>> {
-    let mut out = Vec::new();
-    Ok(for_each(map, |k, v| out.push((k, v)))?.then_some(out))
-}
-
-/// [`read_all`], each element handed to `f` as it is read instead of kept (a list of a
-/// million bans wants the few that stopped a packet). False when the kernel has no
-/// batched reads.
 pub fn for_each<K: Copy + Default, V: Copy + Default>(
     map: BorrowedFd<'_>,
     mut f: impl FnMut(K, V),

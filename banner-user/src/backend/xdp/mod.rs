@@ -438,6 +438,36 @@ impl XdpBackend {
     }
 
     /// What a ban entry's scope slot stands for.
+    /// Every ban in the kernel's maps, handed to `f` as it is read. The exact maps hold the
+    /// most bans: read in batches where the kernel can (a million one by one were two
+    /// million system calls, seconds of the core's time).
+    fn each_ban(&self, mut f: impl FnMut(IpPrefix, &BanEntry)) {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        use std::os::fd::AsFd as _;
+        let v4 = |k: Ipv4Key| IpPrefix::host(Ipv4Addr::from(k.addr).into());
+        let v6 = |k: Ipv6Key| IpPrefix::host(Ipv6Addr::from(k.addr).into());
+        let batched = batch::for_each(self.batch_v4.as_fd(), |k, v: BanEntry| f(v4(k), &v));
+        if !matches!(batched, Ok(true)) {
+            for (k, v) in self.bans_v4.iter().filter_map(Result::ok) {
+                f(v4(k), &v);
+            }
+        }
+        let batched = batch::for_each(self.batch_v6.as_fd(), |k, v: BanEntry| f(v6(k), &v));
+        if !matches!(batched, Ok(true)) {
+            for (k, v) in self.bans_v6.iter().filter_map(Result::ok) {
+                f(v6(k), &v);
+            }
+        }
+        for (k, v) in self.prefix_v4.iter().filter_map(Result::ok) {
+            let addr = Ipv4Addr::from(k.data().addr).into();
+            f(IpPrefix::containing(addr, k.prefix_len() as u8), &v);
+        }
+        for (k, v) in self.prefix_v6.iter().filter_map(Result::ok) {
+            let addr = Ipv6Addr::from(k.data().addr).into();
+            f(IpPrefix::containing(addr, k.prefix_len() as u8), &v);
+        }
+    }
+
     fn scope_of(&self, e: &BanEntry) -> Scope {
         match e.scope {
             0 => None,
@@ -748,82 +778,22 @@ impl Backend for XdpBackend {
     }
 
     fn list(&mut self) -> Result<Vec<Enforced>, BackendError> {
-        use std::os::fd::AsFd as _;
         let now = Now::read();
         let mut out = Vec::new();
-        // The exact maps hold the most bans: read in batches where the kernel can (a million
-        // one by one were two million system calls, seconds of the core's time).
-        let v4 = match batch::read_all::<Ipv4Key, BanEntry>(self.batch_v4.as_fd()) {
-            Ok(Some(all)) => all,
-            _ => self.bans_v4.iter().filter_map(Result::ok).collect(),
-        };
-        let v6 = match batch::read_all::<Ipv6Key, BanEntry>(self.batch_v6.as_fd()) {
-            Ok(Some(all)) => all,
-            _ => self.bans_v6.iter().filter_map(Result::ok).collect(),
-        };
-        let v4 = v4
-            .into_iter()
-            .map(|(k, v)| (std::net::Ipv4Addr::from(k.addr).into(), v));
-        let v6 = v6
-            .into_iter()
-            .map(|(k, v)| (std::net::Ipv6Addr::from(k.addr).into(), v));
-        out.reserve(v4.len() + v6.len());
-        for (addr, v) in v4.chain(v6) {
-            out.push(now.enforced(IpPrefix::host(addr), &v, self.scope_of(&v)));
-        }
-        for (k, v) in self.prefix_v4.iter().filter_map(Result::ok) {
-            let p = IpPrefix::containing(
-                std::net::Ipv4Addr::from(k.data().addr).into(),
-                k.prefix_len() as u8,
-            );
-            out.push(now.enforced(p, &v, self.scope_of(&v)));
-        }
-        for (k, v) in self.prefix_v6.iter().filter_map(Result::ok) {
-            let p = IpPrefix::containing(
-                std::net::Ipv6Addr::from(k.data().addr).into(),
-                k.prefix_len() as u8,
-            );
-            out.push(now.enforced(p, &v, self.scope_of(&v)));
-        }
+        self.each_ban(|target, v| out.push(now.enforced(target, v, self.scope_of(v))));
         Ok(out)
     }
 
     fn hits(&mut self) -> Result<Vec<(IpPrefix, super::Hits)>, BackendError> {
-        use std::net::{Ipv4Addr, Ipv6Addr};
-        use std::os::fd::AsFd as _;
         let now = Now::read();
         let mut out = Vec::new();
         // Read whole (the kernel has no other way to find them), kept only when counted.
-        let mut keep = |target: IpPrefix, e: &BanEntry| {
-            let hits = now.hits(e);
+        self.each_ban(|target, v| {
+            let hits = now.hits(v);
             if hits != super::Hits::default() {
                 out.push((target, hits));
             }
-        };
-        let batched = batch::for_each::<Ipv4Key, BanEntry>(self.batch_v4.as_fd(), |k, v| {
-            keep(IpPrefix::host(Ipv4Addr::from(k.addr).into()), &v)
         });
-        if !matches!(batched, Ok(true)) {
-            for (k, v) in self.bans_v4.iter().filter_map(Result::ok) {
-                keep(IpPrefix::host(Ipv4Addr::from(k.addr).into()), &v);
-            }
-        }
-        let batched = batch::for_each::<Ipv6Key, BanEntry>(self.batch_v6.as_fd(), |k, v| {
-            keep(IpPrefix::host(Ipv6Addr::from(k.addr).into()), &v)
-        });
-        if !matches!(batched, Ok(true)) {
-            for (k, v) in self.bans_v6.iter().filter_map(Result::ok) {
-                keep(IpPrefix::host(Ipv6Addr::from(k.addr).into()), &v);
-            }
-        }
-        for (k, v) in self.prefix_v4.iter().filter_map(Result::ok) {
-            let addr = Ipv4Addr::from(k.data().addr).into();
-            keep(IpPrefix::containing(addr, k.prefix_len() as u8), &v);
-        }
-        for (k, v) in self.prefix_v6.iter().filter_map(Result::ok) {
-            let addr = Ipv6Addr::from(k.data().addr).into();
-            keep(IpPrefix::containing(addr, k.prefix_len() as u8), &v);
-        }
         Ok(out)
     }
 
