@@ -1,6 +1,6 @@
 //! Timestamps at the start of log lines: RFC 3164 (`Nov 26 01:02:03`, no year, local time),
-//! RFC 3339 / ISO 8601 (`2026-11-26T01:02:03.123456+00:00`), a custom strftime pattern, or
-//! none (the line's arrival time is used).
+//! RFC 3339 / ISO 8601 (`2026-11-26T01:02:03.123456+00:00`), TAI64N (`@4000...`), a custom
+//! strftime pattern, or none (the line's arrival time is used).
 //!
 //! Parsing is by hand for the two common forms: it runs on every line and must stay cheap.
 
@@ -13,7 +13,8 @@ use chrono::{
 /// How a filter finds the time of a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DateMode {
-    /// RFC 3339/ISO 8601 or RFC 3164 if the line starts with one, else the arrival time.
+    /// RFC 3339/ISO 8601, RFC 3164 or TAI64N if the line starts with one, else the arrival
+    /// time.
     Auto,
     /// A chrono strftime pattern at the start of the line.
     Pattern(String),
@@ -99,7 +100,9 @@ pub fn parse_leading<'a, L: AsRef<[u8]> + ?Sized>(
     let line = line.as_ref();
     match mode {
         DateMode::None => None,
-        DateMode::Auto => parse_rfc3339(line, cache).or_else(|| parse_rfc3164(line, now, cache)),
+        DateMode::Auto => parse_rfc3339(line, cache)
+            .or_else(|| parse_rfc3164(line, now, cache))
+            .or_else(|| parse_tai64n(line)),
         DateMode::Pattern(p) => {
             // chrono reads text: take the valid UTF-8 start of the line.
             let text = match std::str::from_utf8(line) {
@@ -154,12 +157,14 @@ fn fraction(b: &[u8], at: usize, marks: &[u8]) -> (u32, usize) {
     (nanos, i)
 }
 
-/// `2026-11-26T01:02:03[.frac][Z|±HH:MM|±HHMM]` (or a space instead of `T`).
+/// `2026-11-26T01:02:03[.frac][Z|±HH:MM|±HHMM]` (or a space instead of `T`). The date's
+/// separators may also both be `/` or `.`, as nginx and others write it (`2026/11/26
+/// 01:02:03`): fail2ban's ISO template reads those too.
 fn parse_rfc3339<'a>(line: &'a [u8], cache: &mut DateCache) -> Option<(SystemTime, &'a [u8])> {
     let b = line;
     if b.len() < 19
-        || b[4] != b'-'
-        || b[7] != b'-'
+        || !matches!(b[4], b'-' | b'/' | b'.')
+        || b[7] != b[4]
         || !(b[10] == b'T' || b[10] == b' ')
         || b[13] != b':'
         || b[16] != b':'
@@ -204,38 +209,47 @@ const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
-/// `Nov 26 01:02:03` or `Nov  6 01:02:03` (optionally `.frac`): local time, the year that puts
-/// it closest to (not more than a day after) now.
+/// `Nov 26 01:02:03`, `Nov  6 01:02:03` or `Nov 6 01:02:03` (optionally `.frac`): local time,
+/// the year that puts it closest to (not more than a day after) now. The one-digit day
+/// without padding is what BSD syslogd and some relays write (fail2ban's template reads it).
 fn parse_rfc3164<'a>(
     line: &'a [u8],
     now: SystemTime,
     cache: &mut DateCache,
 ) -> Option<(SystemTime, &'a [u8])> {
     let b = line;
-    if b.len() < 15 || b[3] != b' ' || b[9] != b':' || b[12] != b':' {
+    if b.len() < 14 || b[3] != b' ' {
+        return None;
+    }
+    // Where the hour starts: after `dd `, ` d ` or `d `.
+    let (day, at) = match (b[4], b[5], b[6]) {
+        (b' ', d, b' ') if d.is_ascii_digit() => (u32::from(d - b'0'), 7),
+        (t, d, b' ') if t.is_ascii_digit() && d.is_ascii_digit() => {
+            (u32::from(t - b'0') * 10 + u32::from(d - b'0'), 7)
+        }
+        (d, b' ', _) if d.is_ascii_digit() => (u32::from(d - b'0'), 6),
+        _ => return None,
+    };
+    if b.len() < at + 8 || b[at + 2] != b':' || b[at + 5] != b':' {
         return None;
     }
     let month = MONTHS.iter().position(|m| &b[0..3] == *m)? as u32 + 1;
-    let day = match (b[4], b[5]) {
-        (b' ', d) if d.is_ascii_digit() => u32::from(d - b'0'),
-        (t, d) if t.is_ascii_digit() && d.is_ascii_digit() => {
-            u32::from(t - b'0') * 10 + u32::from(d - b'0')
-        }
-        _ => return None,
-    };
-    if b[6] != b' ' {
-        return None;
-    }
-    let (nanos, i) = fraction(b, 15, b".");
+    let (nanos, i) = fraction(b, at + 8, b".");
     let year = cache.year_at(now);
     // The stamp's whole second in a given year.
     let second_in = |cache: &mut DateCache, year: i32| -> Option<SystemTime> {
-        let (h, mi, s) = (digits(b, 7, 2)?, digits(b, 10, 2)?, digits(b, 13, 2)?);
+        let (h, mi, s) = (
+            digits(b, at, 2)?,
+            digits(b, at + 3, 2)?,
+            digits(b, at + 6, 2)?,
+        );
         let dt = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(h, mi, s)?;
         let off = cache.local_offset(&dt);
         to_system(dt, off)
     };
-    let key: [u8; 15] = b.get(..15)?.try_into().ok()?;
+    // The stamp as written, padded to 15 bytes (the unpadded day's form ends in a NUL).
+    let mut key = [0u8; 15];
+    key[..at + 8].copy_from_slice(&b[..at + 8]);
     let whole = match cache.stamp {
         Some((k, y, t)) if k == key && y == year => t,
         _ => {
@@ -252,6 +266,23 @@ fn parse_rfc3164<'a>(
     }
     let rest = &line[i..];
     Some((t, rest.strip_prefix(b" ").unwrap_or(rest)))
+}
+
+/// `@4000000037c219bf2ef02e94` (daemontools' and s6's TAI64N label): the seconds, as
+/// fail2ban reads them (the label's 2^62 offset dropped, nanoseconds not kept).
+fn parse_tai64n(line: &[u8]) -> Option<(SystemTime, &[u8])> {
+    let label = line.get(..25)?;
+    if label[0] != b'@' || !label[1..].iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let hex = std::str::from_utf8(&label[2..17]).ok()?;
+    let secs = u64::from_str_radix(hex, 16).ok()?;
+    let rest = &line[25..];
+    let rest = match rest.iter().position(|c| !c.is_ascii_whitespace()) {
+        Some(n) => &rest[n..],
+        None => &rest[rest.len()..],
+    };
+    Some((UNIX_EPOCH.checked_add(Duration::from_secs(secs))?, rest))
 }
 
 #[cfg(test)]
@@ -286,6 +317,59 @@ mod tests {
         let (t3, _) =
             parse_leading("2026-11-26 01:02:03Z h p: x", &DateMode::Auto, now, &mut c).unwrap();
         assert_eq!(unix(t3), 1_795_654_923);
+    }
+
+    #[test]
+    fn iso_dates_with_slashes_or_dots_read_by_hand() {
+        let mut c = DateCache::default();
+        let now = SystemTime::now();
+        let (t, rest) = parse_leading(
+            "2026/11/26 01:02:03Z [error] 1#0: x",
+            &DateMode::Auto,
+            now,
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(unix(t), 1_795_654_923);
+        assert_eq!(rest, b"[error] 1#0: x");
+        let (t2, _) =
+            parse_leading("2026.11.26 01:02:03Z x", &DateMode::Auto, now, &mut c).unwrap();
+        assert_eq!(unix(t2), 1_795_654_923);
+        // Mixed separators are no date this reader knows (fail2ban's templates decide).
+        assert!(parse_leading("2026/11-26 01:02:03Z x", &DateMode::Auto, now, &mut c).is_none());
+        assert!(parse_leading("2026_11_26 01:02:03Z x", &DateMode::Auto, now, &mut c).is_none());
+    }
+
+    #[test]
+    fn rfc3164_with_an_unpadded_day_and_tai64n() {
+        let mut c = DateCache::default();
+        // 2026-11-26T12:00:00Z
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_694_400);
+        let (a, rest) =
+            parse_leading("Nov 6 01:02:03 host p[1]: x", &DateMode::Auto, now, &mut c).unwrap();
+        assert_eq!(rest, b"host p[1]: x");
+        let (b, _) =
+            parse_leading("Nov  6 01:02:03 host p[1]: x", &DateMode::Auto, now, &mut c).unwrap();
+        assert_eq!(a, b);
+        // The cached stamp of one form is not taken for another day.
+        let (c2, _) =
+            parse_leading("Nov 7 01:02:03 host p[1]: x", &DateMode::Auto, now, &mut c).unwrap();
+        assert_eq!(unix(c2) - unix(a), 86_400);
+        assert!(parse_leading("Nov 6 1:02:03 h", &DateMode::Auto, now, &mut c).is_none());
+        assert!(parse_leading("Nov 66 01:02:03 h", &DateMode::Auto, now, &mut c).is_none());
+        let (t, rest) = parse_leading(
+            "@400000004c91b044077a9e94 imap-login: x",
+            &DateMode::Auto,
+            now,
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(unix(t), 0x4c91b044);
+        assert_eq!(rest, b"imap-login: x");
+        assert!(
+            parse_leading("@40000000zc91b044077a9e94 x", &DateMode::Auto, now, &mut c).is_none()
+        );
+        assert!(parse_leading("@400000004c91b044 x", &DateMode::Auto, now, &mut c).is_none());
     }
 
     #[test]
