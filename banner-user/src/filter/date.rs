@@ -6,9 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::{
-    Datelike as _, Local, NaiveDate, NaiveDateTime, Offset as _, TimeZone as _, Timelike as _,
-};
+use chrono::{Datelike as _, Local, NaiveDate, NaiveDateTime, Offset as _, TimeZone as _};
 
 /// How a filter finds the time of a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,12 +40,56 @@ impl DateMode {
     }
 }
 
-/// Remembers local UTC offsets per hour, so RFC 3164 lines do not consult the time zone
-/// database line by line.
+/// Local UTC offsets by day, for the days whose offset holds all day (a day the clock
+/// changes is asked of the time zone database at every read). Direct-mapped on the day:
+/// a live log stays on one day, and a log replayed over weeks (fail2ban's samples, an
+/// archive read after an outage) hits it as well.
+#[derive(Debug, Clone)]
+pub struct LocalOffsets {
+    /// (day since the common era, offset seconds east of UTC), by day modulo the length.
+    days: Box<[(i32, i32); 64]>,
+}
+
+impl Default for LocalOffsets {
+    fn default() -> Self {
+        Self {
+            days: Box::new([(i32::MIN, 0); 64]),
+        }
+    }
+}
+
+impl LocalOffsets {
+    /// The offset (seconds east of UTC) of local time `dt`: the earlier where the clock
+    /// went back, None where it sprang over `dt`.
+    pub fn offset(&mut self, dt: &NaiveDateTime) -> Option<i32> {
+        let day = dt.date().num_days_from_ce();
+        let slot = day.rem_euclid(self.days.len() as i32) as usize;
+        if self.days[slot].0 == day {
+            return Some(self.days[slot].1);
+        }
+        let of = |t: &NaiveDateTime| {
+            Local
+                .offset_from_local_datetime(t)
+                .earliest()
+                .map(|o| o.fix().local_minus_utc())
+        };
+        let first = dt.date().and_hms_opt(0, 0, 0)?;
+        let last = dt.date().and_hms_opt(23, 59, 59)?;
+        match (of(&first), of(&last)) {
+            (Some(a), Some(b)) if a == b => {
+                self.days[slot] = (day, a);
+                Some(a)
+            }
+            _ => of(dt),
+        }
+    }
+}
+
+/// Remembers local UTC offsets by day and the year for RFC 3164's missing one, so lines
+/// do not consult the time zone database one by one.
 #[derive(Debug, Default)]
 pub struct DateCache {
-    /// (days since epoch of the local date, hour) -> offset seconds east of UTC.
-    last: Option<((i64, u32), i32)>,
+    offsets: LocalOffsets,
     /// The local year for "now" in a span of a minute, for RFC 3164's missing year.
     year: Option<(SystemTime, SystemTime, i32)>,
     /// The last RFC 3164 stamp read (to the second), in the year it was read for: a busy
@@ -57,18 +99,7 @@ pub struct DateCache {
 
 impl DateCache {
     fn local_offset(&mut self, dt: &NaiveDateTime) -> i32 {
-        let key = (i64::from(dt.date().num_days_from_ce()), dt.hour());
-        if let Some((k, off)) = self.last {
-            if k == key {
-                return off;
-            }
-        }
-        let off = Local
-            .offset_from_local_datetime(dt)
-            .earliest()
-            .map_or(0, |o| o.fix().local_minus_utc());
-        self.last = Some((key, off));
-        off
+        self.offsets.offset(dt).unwrap_or(0)
     }
 
     /// The local year now; recomputed at most once a minute.
@@ -288,6 +319,7 @@ fn parse_tai64n(line: &[u8]) -> Option<(SystemTime, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Timelike as _;
 
     fn unix(t: SystemTime) -> u64 {
         t.duration_since(UNIX_EPOCH).unwrap().as_secs()

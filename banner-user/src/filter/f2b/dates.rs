@@ -217,23 +217,11 @@ impl Reader {
 }
 
 /// The local time zone's answers, remembered: "now" in local time per second of now,
-/// and the offset of recent local days where it is the same from the day's first second
-/// to its last (a day the clocks change on is asked line by line; no zone changes twice
-/// in a day and back). Several days, as one log's lines may span a few.
-#[derive(Debug, Clone)]
+/// and the offsets of local days (see `LocalOffsets`).
+#[derive(Debug, Clone, Default)]
 struct Zone {
     now: Option<(i64, NaiveDateTime)>,
-    /// (day since the common era, offset seconds east of UTC), by day modulo the length.
-    days: [(i32, i64); 8],
-}
-
-impl Default for Zone {
-    fn default() -> Self {
-        Self {
-            now: None,
-            days: [(i32::MIN, 0); 8],
-        }
-    }
+    offsets: crate::filter::date::LocalOffsets,
 }
 
 impl Zone {
@@ -251,26 +239,7 @@ impl Zone {
 
     /// Unix seconds of local time `dt` (the earlier when the clock went back).
     fn epoch_of(&mut self, dt: NaiveDateTime) -> Option<i64> {
-        let day = dt.date().num_days_from_ce();
-        let slot = day.rem_euclid(self.days.len() as i32) as usize;
-        if self.days[slot].0 == day {
-            return Some(dt.and_utc().timestamp() - self.days[slot].1);
-        }
-        let secs = Local.from_local_datetime(&dt).earliest()?.timestamp();
-        let offset_at = |t: NaiveDateTime| {
-            Local
-                .from_local_datetime(&t)
-                .single()
-                .map(|l| t.and_utc().timestamp() - l.timestamp())
-        };
-        let first = dt.date().and_hms_opt(0, 0, 0)?;
-        let last = dt.date().and_hms_opt(23, 59, 59)?;
-        if let (Some(a), Some(b)) = (offset_at(first), offset_at(last)) {
-            if a == b {
-                self.days[slot] = (day, a);
-            }
-        }
-        Some(secs)
+        Some(dt.and_utc().timestamp() - i64::from(self.offsets.offset(&dt)?))
     }
 }
 
