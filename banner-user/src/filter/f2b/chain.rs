@@ -786,8 +786,9 @@ fn class_run(set: &[u64; 4], text: &[u8], at: usize, limit: u32) -> usize {
 
 /// Where `steps` end from `at` taking the first choice at each (as many bytes as a greedy
 /// class allows, as few as a lazy one needs; an optional literal when it is there): the
-/// first end [`walk`] hands on, when that choice gets through; None when it does not, or
-/// the steps have alternatives.
+/// first end [`walk`] hands on, when that choice gets through (alternatives: the first
+/// branch that can start here); None when it does not, or the steps need going back
+/// (repetitions, look-arounds, conditionals).
 fn first_end(steps: &[Step], text: &[u8], mut at: usize) -> Option<usize> {
     for step in steps {
         match step {
@@ -813,6 +814,22 @@ fn first_end(steps: &[Step], text: &[u8], mut at: usize) -> Option<usize> {
                     return None;
                 }
                 at += n;
+            }
+            Step::Alt(branches) => {
+                // The first branch that can start here, by its own first choices: the
+                // backtracker's first way. A branch whose first byte is not here cannot
+                // match at all and is passed over; one whose first choices fail further
+                // on might match by later ones, which this loop does not take.
+                let open = |b: &&[Step]| match b.first() {
+                    Some(Step::Literal(bytes)) => {
+                        text.get(at..).is_some_and(|r| r.starts_with(bytes))
+                    }
+                    Some(Step::Class { set, min, .. }) if *min >= 1 => {
+                        class_run(set, text, at, 1) == 1
+                    }
+                    _ => true,
+                };
+                at = first_end(branches.iter().map(|b| &**b).find(open)?, text, at)?;
             }
             Step::Start if at == 0 => {}
             Step::End if at == text.len() => {}
@@ -1171,6 +1188,11 @@ mod tests {
             r"^(?:(?:a|a:)1)?(?P<x>\S+)",
             r"^(?:(?P<x>\S+)b|(?P<y>.*))(?: 1)?$",
             r"^(?:(?P<x>a\S*)(?P<y>:1)?)?(?P<z>\S*)(?: (?P<w>b+)| a)?",
+            // Runs with alternatives taken by their first choices: a branch whose first
+            // byte is not there is passed over, a class-first one, an empty one.
+            r"^(?:b:|[ab]+)(?P<x>1?)(?: a| b|)$",
+            r"^(?:1|a+b|\S+?)(?P<x>:?)(?:[ab]+1|b)?$",
+            r"^(?:: |a|)b(?P<x>[^:]*|.*):(?P<y>1*)$",
         ];
         let texts = every_text(b"ab 1:", 5);
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
