@@ -1257,7 +1257,12 @@ impl FirstOf {
     pub fn which(&self, text: &str, scratch: &mut FirstOfScratch) -> Option<(usize, usize)> {
         let input = regex_automata::Input::new(text);
         let found = match (&self.ascii, &mut scratch.ascii) {
-            (Some(ascii), Some(cache)) if text.is_ascii() => ascii.search_with(cache, &input)?,
+            // Half a search: the end and the pattern are all a caller needs (the groups
+            // come from the start), and a pattern not anchored at the start would make a
+            // whole search scan back for where its match began.
+            (Some(ascii), Some(cache)) if text.is_ascii() => {
+                ascii.search_half_with(cache, &input)?
+            }
             _ => {
                 let all = self
                     .all
@@ -1267,10 +1272,10 @@ impl FirstOf {
                     })
                     .as_ref()?;
                 let cache = scratch.all.get_or_insert_with(|| all.create_cache());
-                all.search_with(cache, &input)?
+                all.search_half_with(cache, &input)?
             }
         };
-        Some((found.pattern().as_usize(), found.end()))
+        Some((found.pattern().as_usize(), found.offset()))
     }
 
     /// The groups of pattern `index`, found by [`Self::which`] to match `text` up to `end`.
