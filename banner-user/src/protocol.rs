@@ -347,6 +347,25 @@ impl<'a> From<&'a BanInfo> for BanLine<'a> {
     }
 }
 
+impl From<&BanLine<'_>> for BanInfo {
+    fn from(b: &BanLine<'_>) -> Self {
+        Self {
+            ip: b.ip,
+            jail: b.jail.to_string(),
+            blocktype: b.blocktype,
+            banned_at: b.banned_at,
+            expires_at: b.expires_at,
+            hits: b.dropped.saturating_add(b.tarpitted),
+            dropped: b.dropped,
+            tarpitted: b.tarpitted,
+            last_seen: b.last_seen,
+            count: b.count,
+            ports: b.ports.map(str::to_string),
+            dry_run: b.dry_run,
+        }
+    }
+}
+
 /// Writes [`BanLine`]s exactly as serde writes the [`BanInfo`] they stand for, without
 /// building one: serde's encoding (an owned jail name, ports and two times formatted per
 /// ban, through `fmt`) was most of the daemon's time to send a list of a million bans.
@@ -932,6 +951,8 @@ mod tests {
                     );
                     let back: BanInfo = serde_json::from_slice(&ours).unwrap();
                     assert_eq!(back, info);
+                    // The owned form built from the borrowed one is the same ban.
+                    assert_eq!(BanInfo::from(&BanLine::from(&info)), info);
                     // As an element of `list --json`'s pretty array.
                     let mut ours = Vec::new();
                     w.write_pretty(&mut ours, &BanLine::from(&info));

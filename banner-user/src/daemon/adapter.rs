@@ -82,20 +82,8 @@ pub fn list_for_stream(core: &mut Core) -> Result<(Vec<BanView>, bool), String> 
 }
 
 pub fn ban_info(v: &BanView, dry_run: bool) -> BanInfo {
-    BanInfo {
-        ip: v.ban.target,
-        jail: v.ban.jail.to_string(),
-        blocktype: v.ban.blocktype,
-        banned_at: v.ban.banned_at,
-        expires_at: v.ban.expires_at,
-        hits: v.hits.total(),
-        dropped: v.hits.dropped,
-        tarpitted: v.hits.tarpitted,
-        last_seen: v.hits.last_seen,
-        count: v.ban.count,
-        ports: v.ban.scope.as_ref().map(ToString::to_string),
-        dry_run,
-    }
+    let ports = v.ban.scope.as_ref().map(ToString::to_string);
+    BanInfo::from(&ban_line(v, ports.as_deref(), dry_run))
 }
 
 /// [`ban_info`] borrowed, for the streamed list (`ports`: the ban's scope as text).
