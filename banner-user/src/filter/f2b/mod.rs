@@ -937,19 +937,25 @@ impl Fail2banFilter {
             Some(text) => Some(ConnId::Text(text.clone())),
             None => conn,
         };
-        let mut keep = false;
-        if let Some(id) = &conn {
-            let (merged, k) = merge(st, id, fail, matched_lines, now);
-            fail = merged;
-            keep = k;
-            if fail.flag("nofail") {
-                if keep {
-                    remember(st, id, fail, now);
-                }
-                return None;
+        // The failure merged with its connection: remembered (and changed where it is),
+        // or here, to be remembered after (`keep`) or not.
+        let mut merged = match &conn {
+            Some(id) => merge(st, id, fail, matched_lines, now),
+            None => {
+                fail.matches += matched_lines;
+                Merged::Alone(fail, false)
             }
-        } else {
-            fail.matches += matched_lines;
+        };
+        let keep = matches!(merged, Merged::Alone(_, true));
+        let fail = match &mut merged {
+            Merged::Kept => st.connections.newest_mut()?,
+            Merged::Alone(f, _) => f,
+        };
+        if fail.flag("nofail") {
+            if keep {
+                remember_alone(st, conn.as_ref(), merged, now);
+            }
+            return None;
         }
         let fid = fail.groups.get_shared("fid").cloned();
         let ip = host_of(&fail.groups).map(|(v, kind)| (v.clone(), kind));
@@ -961,9 +967,7 @@ impl Fail2banFilter {
             (None, None) => {
                 // A connection's line that names nobody yet: wait for the rest.
                 fail.pending = true;
-                if let (Some(id), true) = (&conn, keep) {
-                    remember(st, id, fail, now);
-                }
+                remember_alone(st, conn.as_ref(), merged, now);
                 return None;
             }
         };
@@ -991,9 +995,7 @@ impl Fail2banFilter {
                 _ => None,
             },
         };
-        if let (Some(id), true) = (&conn, keep) {
-            remember(st, id, fail, now);
-        }
+        remember_alone(st, conn.as_ref(), merged, now);
         Some(hit)
     }
 }
@@ -1255,7 +1257,12 @@ fn fold_compound_names(groups: &mut Groups) {
     }
 }
 
-fn remember(st: &mut State, id: &ConnId, mut fail: Fail, now: f64) {
+/// Remember a connection's failure that is not remembered yet and is to be (a merged one is
+/// where it belongs already).
+fn remember_alone(st: &mut State, id: Option<&ConnId>, merged: Merged, now: f64) {
+    let (Some(id), Merged::Alone(mut fail, true)) = (id, merged) else {
+        return;
+    };
     fail.seen = now;
     // The oldest go while the table is full, or once expired.
     st.connections.insert(id.clone(), fail, |len, oldest| {
@@ -1275,9 +1282,17 @@ fn host_of(groups: &Groups) -> Option<(&Text, HostKind)> {
     .find_map(|(k, kind)| groups.get_shared(k).map(|v| (v, kind)))
 }
 
+/// Where a connection's failure is once its new line is merged in.
+enum Merged {
+    /// Remembered: the newest entry of the filter's connections.
+    Kept,
+    /// Not remembered (yet): the failure, and whether to remember it.
+    Alone(Fail, bool),
+}
+
 /// Merge a connection's new line into what is known of it (fail2ban's rules for NOFAIL,
-/// MLFGAINED and MLFFORGET). Returns the merged failure and whether to keep remembering it.
-fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) -> (Fail, bool) {
+/// MLFGAINED and MLFFORGET). A known connection is merged where it is remembered.
+fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) -> Merged {
     const NOFAIL: u8 = 1;
     const FORGET: u8 = 2;
     const WAS_NOFAIL: u8 = 4;
@@ -1299,18 +1314,26 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
     // A line naming another address than the connection's is another connection: two
     // clients that share a source port in sshd's own log (the port is all that ties its
     // lines together there), or a forged line. Merged, the new line's failure would be
-    // charged to the address of the first.
-    let known = st
-        .connections
-        .remove(id)
-        .filter(|f| now - f.seen < MLFID_TTL)
-        .filter(|f| match (host_of(&f.groups), host_of(&fail.groups)) {
-            (Some((was, _)), Some((is, _))) => was == is,
-            _ => true,
-        });
-    let keep;
+    // charged to the address of the first. Such a connection, or an expired one, is
+    // forgotten.
+    let known = match st.connections.refresh(id) {
+        Some(f)
+            if now - f.seen < MLFID_TTL
+                && match (host_of(&f.groups), host_of(&fail.groups)) {
+                    (Some((was, _)), Some((is, _))) => was == is,
+                    _ => true,
+                } =>
+        {
+            Some(f)
+        }
+        Some(_) => {
+            st.connections.remove(id);
+            None
+        }
+        None => None,
+    };
     let mut users_counted = true;
-    if let Some(mut known) = known {
+    let merged = if let Some(known) = known {
         if let Some(u) = fail.groups.get_shared("user").filter(|u| !u.is_empty()) {
             known.users.add(u);
         }
@@ -1329,15 +1352,29 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
         }
         known.groups.extend(fail.groups);
         known.seen = now;
-        fail = known;
-        keep = flags & FORGET == 0;
+        if flags & FORGET == 0 {
+            Merged::Kept
+        } else {
+            match st.connections.remove(id) {
+                Some(f) => Merged::Alone(f, false),
+                None => return Merged::Alone(Fail::default(), false),
+            }
+        }
     } else if flags & FORGET == 0 {
         fail.add_user();
-        keep = true;
+        Merged::Alone(fail, true)
     } else {
         users_counted = false;
-        keep = false;
-    }
+        Merged::Alone(fail, false)
+    };
+    let mut merged = merged;
+    let fail = match &mut merged {
+        Merged::Kept => match st.connections.newest_mut() {
+            Some(f) => f,
+            None => return merged,
+        },
+        Merged::Alone(f, _) => f,
+    };
     let many_users = users_counted && fail.users.len() > 1;
     if std::mem::take(&mut fail.pending) || many_users {
         // Failures were pending, or several users were tried: no success cancels that.
@@ -1354,7 +1391,7 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
     } else if flags & (NOFAIL | FORGET) == NOFAIL {
         fail.nofail_matches += matched;
     }
-    (fail, keep)
+    merged
 }
 
 /// The buffer lines a match covers, and the rest (which stay buffered for later lines).

@@ -83,6 +83,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Recent<K, V, S> {
     }
 
     /// Take the entry put in longest ago out.
+    #[cfg(test)]
     pub fn pop_oldest(&mut self) -> Option<(K, V)> {
         let at = self.oldest;
         let hash = self.slots.get(at as usize)?.hash;
@@ -95,52 +96,93 @@ impl<K: Hash + Eq, V, S: BuildHasher> Recent<K, V, S> {
     /// so, the oldest entries go first (and their slots are taken again).
     pub fn insert(&mut self, key: K, value: V, mut evict: impl FnMut(usize, &V) -> bool) {
         if let Some((hash, at)) = self.find(&key) {
-            if self.take(hash, at).is_some() {
-                self.free.push(at);
-            }
+            self.discard(hash, at);
         }
         while let Some((_, v)) = self.oldest() {
             if !evict(self.len(), v) {
                 break;
             }
-            self.pop_oldest();
+            let at = self.oldest;
+            if let Some(hash) = self.slots.get(at as usize).map(|s| s.hash) {
+                self.discard(hash, at);
+            }
         }
         let hash = self.hasher.hash_one(&key);
-        let slot = Slot {
-            entry: Some((key, value)),
-            hash,
-            older: self.newest,
-            newer: NONE,
-        };
         let at = match self.free.pop() {
-            Some(at) => {
-                self.slots[at as usize] = slot;
-                at
-            }
+            Some(at) => at,
             None => {
-                self.slots.push(slot);
+                self.slots.push(Slot {
+                    entry: None,
+                    hash,
+                    older: NONE,
+                    newer: NONE,
+                });
                 (self.slots.len() - 1) as u32
             }
         };
-        match self.slots.get_mut(self.newest as usize) {
-            Some(prev) => prev.newer = at,
-            None => self.oldest = at,
+        // Written where it lives (an entry is a few hundred bytes: moving it through a
+        // new slot was a copy more).
+        if let Some(slot) = self.slots.get_mut(at as usize) {
+            slot.entry = Some((key, value));
+            slot.hash = hash;
         }
-        self.newest = at;
+        self.link_newest(at);
         let slots = &self.slots;
         self.index
             .insert_unique(hash, at, |&i| slots[i as usize].hash);
     }
 
+    /// The entry of `key`, made the newest (as if put in again, without moving it).
+    pub fn refresh(&mut self, key: &K) -> Option<&mut V> {
+        let (_, at) = self.find(key)?;
+        self.unlink(at);
+        self.link_newest(at);
+        self.slots
+            .get_mut(at as usize)?
+            .entry
+            .as_mut()
+            .map(|(_, v)| v)
+    }
+
+    /// The entry put in (or refreshed) last.
+    pub fn newest_mut(&mut self) -> Option<&mut V> {
+        let slot = self.slots.get_mut(self.newest as usize)?;
+        slot.entry.as_mut().map(|(_, v)| v)
+    }
+
     /// Unlink slot `at` (holding an entry hashed `hash`) and take its entry (None: the
     /// slot is empty, which a linked slot never is).
     fn take(&mut self, hash: u64, at: u32) -> Option<(K, V)> {
-        let slot = self.slots.get_mut(at as usize)?;
-        let kv = slot.entry.take()?;
-        let (older, newer) = (slot.older, slot.newer);
+        let kv = self.slots.get_mut(at as usize)?.entry.take()?;
+        self.forget(hash, at);
+        Some(kv)
+    }
+
+    /// [`Self::take`], the entry dropped where it is, and its slot free.
+    fn discard(&mut self, hash: u64, at: u32) {
+        let Some(slot) = self.slots.get_mut(at as usize) else {
+            return;
+        };
+        if slot.entry.take().is_some() {
+            self.forget(hash, at);
+            self.free.push(at);
+        }
+    }
+
+    /// Slot `at` out of the index and the order.
+    fn forget(&mut self, hash: u64, at: u32) {
         if let Ok(found) = self.index.find_entry(hash, |&i| i == at) {
             found.remove();
         }
+        self.unlink(at);
+    }
+
+    /// Slot `at` out of the order (its neighbours joined).
+    fn unlink(&mut self, at: u32) {
+        let Some(slot) = self.slots.get(at as usize) else {
+            return;
+        };
+        let (older, newer) = (slot.older, slot.newer);
         match self.slots.get_mut(older as usize) {
             Some(s) => s.newer = newer,
             None => self.oldest = newer,
@@ -149,7 +191,20 @@ impl<K: Hash + Eq, V, S: BuildHasher> Recent<K, V, S> {
             Some(s) => s.older = older,
             None => self.newest = older,
         }
-        Some(kv)
+    }
+
+    /// Slot `at` (in no order) in as the newest.
+    fn link_newest(&mut self, at: u32) {
+        let newest = self.newest;
+        if let Some(slot) = self.slots.get_mut(at as usize) {
+            slot.older = newest;
+            slot.newer = NONE;
+        }
+        match self.slots.get_mut(newest as usize) {
+            Some(prev) => prev.newer = at,
+            None => self.oldest = at,
+        }
+        self.newest = at;
     }
 }
 
@@ -186,6 +241,40 @@ mod tests {
         // Emptied, it fills again from nothing.
         r.insert(9, "v", |_, _| false);
         assert_eq!(order(&mut r), vec![9]);
+    }
+
+    #[test]
+    fn a_refreshed_entry_is_changed_in_place_and_newest() {
+        let mut r = R::default();
+        for k in 1..=4 {
+            r.insert(k, "v", |_, _| false);
+        }
+        // The oldest, one in the middle, the newest, and the only one.
+        for (k, expect) in [(1, [2, 3, 4, 1]), (3, [2, 4, 1, 3]), (3, [2, 4, 1, 3])] {
+            *r.refresh(&k).unwrap() = "changed";
+            assert_eq!(r.newest_mut().map(|v| *v), Some("changed"));
+            let mut copy = R::default();
+            let mut keys = Vec::new();
+            while let Some((key, v)) = r.pop_oldest() {
+                keys.push(key);
+                copy.insert(key, v, |_, _| false);
+            }
+            assert_eq!(keys, expect);
+            r = copy;
+        }
+        assert!(r.refresh(&9).is_none());
+        let mut one = R::default();
+        one.insert(7, "v", |_, _| false);
+        assert!(one.refresh(&7).is_some());
+        one.insert(8, "v", |_, _| false);
+        assert_eq!(order(&mut one), vec![7, 8]);
+        // Evicted in place: the slot taken again, the order intact.
+        let mut r = R::default();
+        for k in 0..3 {
+            r.insert(k, "v", |len, _| len >= 2);
+        }
+        assert_eq!(r.slots.len(), 2);
+        assert_eq!(order(&mut r), vec![1, 2]);
     }
 
     #[test]
