@@ -1282,7 +1282,9 @@ fn host_of(groups: &Groups) -> Option<(&Text, HostKind)> {
     .find_map(|(k, kind)| groups.get_shared(k).map(|v| (v, kind)))
 }
 
-/// Where a connection's failure is once its new line is merged in.
+/// Where a connection's failure is once its new line is merged in. It lives for one line,
+/// on the stack: boxing the large variant would allocate for every line.
+#[allow(clippy::large_enum_variant)]
 enum Merged {
     /// Remembered: the newest entry of the filter's connections.
     Kept,
