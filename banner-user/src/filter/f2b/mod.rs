@@ -1335,7 +1335,7 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
         None => None,
     };
     let mut users_counted = true;
-    let merged = if let Some(known) = known {
+    let mut merged = if let Some(known) = known {
         if let Some(u) = fail.groups.get_shared("user").filter(|u| !u.is_empty()) {
             known.users.add(u);
         }
@@ -1369,7 +1369,6 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
         users_counted = false;
         Merged::Alone(fail, false)
     };
-    let mut merged = merged;
     let fail = match &mut merged {
         Merged::Kept => match st.connections.newest_mut() {
             Some(f) => f,
