@@ -437,7 +437,6 @@ impl XdpBackend {
         Ok(i)
     }
 
-    /// What a ban entry's scope slot stands for.
     /// Every ban in the kernel's maps, handed to `f` as it is read. The exact maps hold the
     /// most bans: read in batches where the kernel can (a million one by one were two
     /// million system calls, seconds of the core's time).
@@ -468,6 +467,7 @@ impl XdpBackend {
         }
     }
 
+    /// What a ban entry's scope slot stands for.
     fn scope_of(&self, e: &BanEntry) -> Scope {
         match e.scope {
             0 => None,
