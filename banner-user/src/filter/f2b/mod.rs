@@ -938,7 +938,7 @@ impl Fail2banFilter {
             None => conn,
         };
         // The failure merged with its connection: remembered (and changed where it is),
-        // or here, to be remembered after (`keep`) or not.
+        // or here, to be remembered after or not (`remember_alone` knows which).
         let mut merged = match &conn {
             Some(id) => merge(st, id, fail, matched_lines, now),
             None => {
@@ -946,15 +946,12 @@ impl Fail2banFilter {
                 Merged::Alone(fail, false)
             }
         };
-        let keep = matches!(merged, Merged::Alone(_, true));
         let fail = match &mut merged {
             Merged::Kept => st.connections.newest_mut()?,
             Merged::Alone(f, _) => f,
         };
         if fail.flag("nofail") {
-            if keep {
-                remember_alone(st, conn.as_ref(), merged, now);
-            }
+            remember_alone(st, conn.as_ref(), merged, now);
             return None;
         }
         let fid = fail.groups.get_shared("fid").cloned();
