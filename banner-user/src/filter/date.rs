@@ -299,21 +299,24 @@ fn parse_rfc3164<'a>(
     Some((t, rest.strip_prefix(b" ").unwrap_or(rest)))
 }
 
-/// `@4000000037c219bf2ef02e94` (daemontools' and s6's TAI64N label): the seconds, as
-/// fail2ban reads them (the label's 2^62 offset dropped, nanoseconds not kept).
+/// `@4000000037c219bf2ef02e94` (daemontools' and s6's TAI64N label) at the line's start.
 fn parse_tai64n(line: &[u8]) -> Option<(SystemTime, &[u8])> {
     let label = line.get(..25)?;
     if label[0] != b'@' || !label[1..].iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
-    let hex = std::str::from_utf8(&label[2..17]).ok()?;
-    let secs = u64::from_str_radix(hex, 16).ok()?;
-    let rest = &line[25..];
-    let rest = match rest.iter().position(|c| !c.is_ascii_whitespace()) {
-        Some(n) => &rest[n..],
-        None => &rest[rest.len()..],
-    };
-    Some((UNIX_EPOCH.checked_add(Duration::from_secs(secs))?, rest))
+    let secs = tai64n_seconds(label)?;
+    Some((
+        UNIX_EPOCH.checked_add(Duration::from_secs(secs))?,
+        line[25..].trim_ascii_start(),
+    ))
+}
+
+/// The seconds of a TAI64N label (`@` and 24 hex digits), as fail2ban reads them: the
+/// label's 2^62 offset dropped, nanoseconds not kept.
+pub fn tai64n_seconds(label: &[u8]) -> Option<u64> {
+    let hex = std::str::from_utf8(label.get(2..17)?).ok()?;
+    u64::from_str_radix(hex, 16).ok()
 }
 
 #[cfg(test)]

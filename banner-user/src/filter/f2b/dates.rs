@@ -1010,9 +1010,7 @@ fn epoch(text: &str) -> Option<f64> {
 }
 
 fn tai64n(text: &str) -> Option<f64> {
-    // `@4000000037c219bf2ef02e94`: 2^62 + seconds, then nanoseconds.
-    let secs = u64::from_str_radix(text.get(2..17)?, 16).ok()?;
-    Some(secs as f64)
+    crate::filter::date::tai64n_seconds(text.as_bytes()).map(|secs| secs as f64)
 }
 
 /// A date's fields, by [`Field`].
