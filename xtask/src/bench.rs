@@ -8,10 +8,11 @@ use anyhow::{bail, Result};
 
 use crate::{
     setup::{self, Verbosity},
+    tasks::DIST_PROFILE,
     util::{self, root, run as run_cmd},
 };
 
-/// Set up, build banner and one binary of the tests crate, and run that binary as root with
+/// Set up, build banner (in the profile it ships in) and one binary of the tests crate, and run that binary as root with
 /// BANNER_BIN pointing at the fresh banner.
 fn build_and_run(what: &str, binary: &str, configure: impl FnOnce(&mut Command)) -> Result<()> {
     if !util::is_root() {
@@ -21,7 +22,8 @@ fn build_and_run(what: &str, binary: &str, configure: impl FnOnce(&mut Command))
     let root = root();
     run_cmd(Command::new("cargo").current_dir(&root).args([
         "build",
-        "--release",
+        "--profile",
+        DIST_PROFILE,
         "--quiet",
         "--package",
         "banner-user",
@@ -32,9 +34,10 @@ fn build_and_run(what: &str, binary: &str, configure: impl FnOnce(&mut Command))
         "--bin",
         binary,
     ]))?;
-    let mut cmd = Command::new(root.join("target/release").join(binary));
+    let built = root.join("target").join(DIST_PROFILE);
+    let mut cmd = Command::new(built.join(binary));
     cmd.current_dir(&root)
-        .env("BANNER_BIN", root.join("target/release/banner"));
+        .env("BANNER_BIN", built.join("banner"));
     configure(&mut cmd);
     run_cmd(&mut cmd)
 }

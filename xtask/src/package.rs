@@ -13,7 +13,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::{
     setup::{self, Verbosity},
-    tasks::build_release,
+    tasks::build_dist,
     util::{output, root, run, run_captured, which},
 };
 
@@ -35,9 +35,8 @@ const MAINTAINER: &str = "The banner developers <banner@packages.invalid>";
 /// `cargo xtask package`: builds target/debian/banner_VERSION_ARCH.deb and prints its path.
 pub fn package(_args: &[String]) -> Result<()> {
     setup::run(Verbosity::Quiet)?;
-    build_release()?;
+    let binary = build_dist()?;
     let root = root();
-    let binary = root.join("target/release/banner");
     let version = output(Command::new(&binary).arg("--version"))
         .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
         .context("`banner --version` printed no version")?;

@@ -1,6 +1,6 @@
 //! `run` and `test`.
 
-use std::{os::unix::process::CommandExt as _, process::Command};
+use std::{os::unix::process::CommandExt as _, path::PathBuf, process::Command};
 
 use anyhow::{bail, Result};
 
@@ -26,6 +26,25 @@ const CLI_COMMANDS: &[&str] = &[
     "-V",
 ];
 
+/// The profile banner ships in (`[profile.dist]` in Cargo.toml: the release build as one
+/// link-time-optimised unit, panics abort, dependencies built for size). `cargo xtask run`,
+/// `bench` and `package` use it; the tests use the release profile, which links in a
+/// fraction of the time.
+pub(crate) const DIST_PROFILE: &str = "dist";
+
+/// Builds banner in the shipped profile and gives the binary's path.
+pub(crate) fn build_dist() -> Result<PathBuf> {
+    run_cmd(Command::new("cargo").current_dir(root()).args([
+        "build",
+        "--profile",
+        DIST_PROFILE,
+        "--quiet",
+        "--package",
+        "banner-user",
+    ]))?;
+    Ok(root().join("target").join(DIST_PROFILE).join("banner"))
+}
+
 pub(crate) fn build_release() -> Result<()> {
     run_cmd(Command::new("cargo").current_dir(root()).args([
         "build",
@@ -39,8 +58,7 @@ pub(crate) fn build_release() -> Result<()> {
 /// `cargo xtask run [-- ARGS]`: set up, build, then run banner in the foreground.
 pub fn run(args: &[String]) -> Result<()> {
     setup::run(Verbosity::Quiet)?;
-    build_release()?;
-    let binary = root().join("target/release/banner");
+    let binary = build_dist()?;
     let mut cmd = Command::new(&binary);
     match args.first() {
         Some(first) if CLI_COMMANDS.contains(&first.as_str()) => {
