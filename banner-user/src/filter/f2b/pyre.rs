@@ -1096,7 +1096,9 @@ pub struct FirstOf {
     /// log line): there every class and boundary means what its Unicode form means, and
     /// the NFA is several times smaller (`\S`, `\w`, `.` need no UTF-8 branches), which
     /// is what the backtracker pays for per byte. None where the pattern needs Unicode.
-    ascii_groups: Vec<Option<BoundedBacktracker>>,
+    /// Built when first needed: the chain resolves nearly every match, and sshd's 23 were
+    /// 160 kB of an idle daemon's heap.
+    ascii_groups: Vec<std::sync::OnceLock<Option<BoundedBacktracker>>>,
     /// Before either, on ASCII text: the pattern cut into pieces each found by a DFA
     /// (see [`Chain`]), built when the pattern first matches.
     chains: Vec<std::sync::OnceLock<Option<Chain>>>,
@@ -1125,6 +1127,23 @@ fn filled_groups(hir: &regex_syntax::hir::Hir, out: &mut Vec<String>) {
         HirKind::Repetition(r) if r.min > 0 => filled_groups(&r.sub, out),
         _ => {}
     }
+}
+
+/// A pattern's backtracker without Unicode classes, for all-ASCII text; None where the
+/// pattern needs Unicode.
+fn ascii_backtracker(text: &str) -> Option<BoundedBacktracker> {
+    if !ascii_safe(text) {
+        return None;
+    }
+    BoundedBacktracker::builder()
+        .syntax(
+            regex_automata::util::syntax::Config::new()
+                .unicode(false)
+                .utf8(false),
+        )
+        .thompson(regex_automata::nfa::thompson::Config::new().utf8(false))
+        .build(text)
+        .ok()
 }
 
 /// What [`FirstOf`] reuses from line to line (the backtrackers' memory and group slots).
@@ -1170,23 +1189,7 @@ impl FirstOf {
         };
         // The Unicode engines are built when a line first needs one (few lines do).
         let groups = texts.iter().map(|_| std::sync::OnceLock::new()).collect();
-        let ascii_groups = texts
-            .iter()
-            .map(|t| {
-                if !ascii_safe(t) {
-                    return None;
-                }
-                BoundedBacktracker::builder()
-                    .syntax(
-                        regex_automata::util::syntax::Config::new()
-                            .unicode(false)
-                            .utf8(false),
-                    )
-                    .thompson(regex_automata::nfa::thompson::Config::new().utf8(false))
-                    .build(t)
-                    .ok()
-            })
-            .collect();
+        let ascii_groups = texts.iter().map(|_| std::sync::OnceLock::new()).collect();
         let always = hirs
             .iter()
             .map(|hir| {
@@ -1300,8 +1303,14 @@ impl FirstOf {
                 ));
             }
         }
-        let (bt, slot) = match self.ascii_groups.get(index)? {
-            Some(bt) if ascii => (bt, 2 * index + 1),
+        let ascii_bt = || {
+            self.ascii_groups
+                .get(index)?
+                .get_or_init(|| ascii_backtracker(self.texts.get(index)?))
+                .as_ref()
+        };
+        let (bt, slot) = match ascii.then(ascii_bt).flatten() {
+            Some(bt) => (bt, 2 * index + 1),
             _ => {
                 let unicode = self
                     .groups
