@@ -1326,7 +1326,7 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
             Some(f)
         }
         Some(_) => {
-            st.connections.remove(id);
+            st.connections.forget_key(id);
             None
         }
         None => None,

@@ -76,6 +76,13 @@ impl<K: Hash + Eq, V, S: BuildHasher> Recent<K, V, S> {
         Some(v)
     }
 
+    /// Drop the entry of `key`, where it lies (see [`Self::discard`]).
+    pub fn forget_key(&mut self, key: &K) {
+        if let Some((hash, at)) = self.find(key) {
+            self.discard(hash, at);
+        }
+    }
+
     /// The entry put in longest ago.
     pub fn oldest(&self) -> Option<(&K, &V)> {
         let slot = self.slots.get(self.oldest as usize)?;
@@ -163,7 +170,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> Recent<K, V, S> {
         let Some(slot) = self.slots.get_mut(at as usize) else {
             return;
         };
-        if slot.entry.take().is_some() {
+        // Dropped by assignment, where it lies: `take` would first move its few hundred
+        // bytes out.
+        if slot.entry.is_some() {
+            slot.entry = None;
             self.forget(hash, at);
             self.free.push(at);
         }
@@ -299,5 +309,28 @@ mod tests {
         r.remove(&2);
         r.insert(7, "v", |_, _| false);
         assert_eq!(order(&mut r), vec![1, 3, 7]);
+    }
+
+    #[test]
+    fn a_forgotten_entry_is_dropped_its_slot_reused_and_the_links_kept() {
+        use std::rc::Rc;
+        let alive = Rc::new(());
+        let mut r: Recent<u64, Rc<()>, std::hash::RandomState> = Recent::default();
+        for k in 0..4 {
+            r.insert(k, Rc::clone(&alive), |_, _| false);
+        }
+        r.forget_key(&2);
+        r.forget_key(&0);
+        r.forget_key(&9);
+        assert_eq!(Rc::strong_count(&alive), 3, "two of four entries dropped");
+        assert!(!r.contains_key(&2) && r.contains_key(&3));
+        r.insert(5, Rc::clone(&alive), |_, _| false);
+        assert_eq!(r.slots.len(), 4, "a forgotten entry's slot is taken again");
+        let mut keys = Vec::new();
+        while let Some((k, _)) = r.pop_oldest() {
+            keys.push(k);
+        }
+        assert_eq!(keys, vec![1, 3, 5]);
+        assert_eq!(Rc::strong_count(&alive), 1);
     }
 }
