@@ -928,30 +928,31 @@ impl Fail2banFilter {
         }
         fold_compound_names(&mut groups);
         let matched_lines = if self.maxlines > 1 { matched.len() } else { 1 };
-        let mut fail = Fail {
+        // The line's own failure, here until it is merged or remembered.
+        let mut alone = Fail {
             groups,
             seen: now,
             ..Fail::default()
         };
-        let conn = match fail.groups.get_shared("mlfid") {
+        let conn = match alone.groups.get_shared("mlfid") {
             Some(text) => Some(ConnId::Text(text.clone())),
             None => conn,
         };
         // The failure merged with its connection: remembered (and changed where it is),
         // or here, to be remembered after or not (`remember_alone` knows which).
-        let mut merged = match &conn {
-            Some(id) => merge(st, id, fail, matched_lines, now),
+        let merged = match &conn {
+            Some(id) => merge(st, id, &mut alone, matched_lines, now),
             None => {
-                fail.matches += matched_lines;
-                Merged::Alone(fail, false)
+                alone.matches += matched_lines;
+                Merged::Alone { remember: false }
             }
         };
-        let fail = match &mut merged {
+        let fail = match merged {
             Merged::Kept => st.connections.newest_mut()?,
-            Merged::Alone(f, _) => f,
+            Merged::Alone { .. } => &mut alone,
         };
         if fail.flag("nofail") {
-            remember_alone(st, conn.as_ref(), merged, now);
+            remember_alone(st, conn.as_ref(), merged, alone, now);
             return None;
         }
         let fid = fail.groups.get_shared("fid").cloned();
@@ -964,7 +965,7 @@ impl Fail2banFilter {
             (None, None) => {
                 // A connection's line that names nobody yet: wait for the rest.
                 fail.pending = true;
-                remember_alone(st, conn.as_ref(), merged, now);
+                remember_alone(st, conn.as_ref(), merged, alone, now);
                 return None;
             }
         };
@@ -992,7 +993,7 @@ impl Fail2banFilter {
                 _ => None,
             },
         };
-        remember_alone(st, conn.as_ref(), merged, now);
+        remember_alone(st, conn.as_ref(), merged, alone, now);
         Some(hit)
     }
 }
@@ -1256,8 +1257,8 @@ fn fold_compound_names(groups: &mut Groups) {
 
 /// Remember a connection's failure that is not remembered yet and is to be (a merged one is
 /// where it belongs already).
-fn remember_alone(st: &mut State, id: Option<&ConnId>, merged: Merged, now: f64) {
-    let (Some(id), Merged::Alone(mut fail, true)) = (id, merged) else {
+fn remember_alone(st: &mut State, id: Option<&ConnId>, merged: Merged, mut fail: Fail, now: f64) {
+    let (Some(id), Merged::Alone { remember: true }) = (id, merged) else {
         return;
     };
     fail.seen = now;
@@ -1279,19 +1280,21 @@ fn host_of(groups: &Groups) -> Option<(&Text, HostKind)> {
     .find_map(|(k, kind)| groups.get_shared(k).map(|v| (v, kind)))
 }
 
-/// Where a connection's failure is once its new line is merged in. It lives for one line,
-/// on the stack: boxing the large variant would allocate for every line.
-#[allow(clippy::large_enum_variant)]
+/// Where a connection's failure is once its new line is merged in.
+#[derive(Clone, Copy)]
 enum Merged {
     /// Remembered: the newest entry of the filter's connections.
     Kept,
-    /// Not remembered (yet): the failure, and whether to remember it.
-    Alone(Fail, bool),
+    /// Not remembered (yet): the line's own failure, where the caller keeps it (a failure
+    /// is a few hundred bytes; handed through and back it was copied each way), and
+    /// whether to remember it.
+    Alone { remember: bool },
 }
 
 /// Merge a connection's new line into what is known of it (fail2ban's rules for NOFAIL,
 /// MLFGAINED and MLFFORGET). A known connection is merged where it is remembered.
-fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) -> Merged {
+/// `fail`: the line's failure; what stays alone is left there.
+fn merge(st: &mut State, id: &ConnId, fail: &mut Fail, matched: usize, now: f64) -> Merged {
     const NOFAIL: u8 = 1;
     const FORGET: u8 = 2;
     const WAS_NOFAIL: u8 = 4;
@@ -1332,7 +1335,7 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
         None => None,
     };
     let mut users_counted = true;
-    let mut merged = if let Some(known) = known {
+    let merged = if let Some(known) = known {
         if let Some(u) = fail.groups.get_shared("user").filter(|u| !u.is_empty()) {
             known.users.add(u);
         }
@@ -1349,29 +1352,33 @@ fn merge(st: &mut State, id: &ConnId, mut fail: Fail, matched: usize, now: f64) 
             // What it had was reported already.
             known.matches = 0;
         }
-        known.groups.extend(fail.groups);
+        known.groups.extend(std::mem::take(&mut fail.groups));
         known.seen = now;
         if flags & FORGET == 0 {
             Merged::Kept
         } else {
             match st.connections.remove(id) {
-                Some(f) => Merged::Alone(f, false),
-                None => return Merged::Alone(Fail::default(), false),
+                Some(f) => *fail = f,
+                None => {
+                    *fail = Fail::default();
+                    return Merged::Alone { remember: false };
+                }
             }
+            Merged::Alone { remember: false }
         }
     } else if flags & FORGET == 0 {
         fail.add_user();
-        Merged::Alone(fail, true)
+        Merged::Alone { remember: true }
     } else {
         users_counted = false;
-        Merged::Alone(fail, false)
+        Merged::Alone { remember: false }
     };
-    let fail = match &mut merged {
+    let fail = match merged {
         Merged::Kept => match st.connections.newest_mut() {
             Some(f) => f,
             None => return merged,
         },
-        Merged::Alone(f, _) => f,
+        Merged::Alone { .. } => fail,
     };
     let many_users = users_counted && fail.users.len() > 1;
     if std::mem::take(&mut fail.pending) || many_users {
