@@ -1087,8 +1087,11 @@ pub struct FirstOf {
     texts: Vec<String>,
     dfa_size: usize,
     /// The same without Unicode, for all-ASCII text (nearly every line), where every class
-    /// means what its Unicode form means; None where a pattern needs Unicode.
-    ascii: Option<regex_automata::meta::Regex>,
+    /// means what its Unicode form means; None where a pattern needs Unicode. A lazy DFA
+    /// alone, not the `meta` engine: half a search is all it is asked, and `meta` also
+    /// kept a reverse automaton for whole searches (half of this one's memory) and spent
+    /// a dispatch on every line.
+    ascii: Option<regex_automata::hybrid::dfa::DFA>,
     /// Per pattern, the backtracker that resolves its groups when the chain cannot (the
     /// NFA of one pattern is small, so the backtracker's visited set stays small).
     groups: Vec<std::sync::OnceLock<Option<BoundedBacktracker>>>,
@@ -1150,7 +1153,7 @@ fn ascii_backtracker(text: &str) -> Option<BoundedBacktracker> {
 #[derive(Debug, Clone)]
 pub struct FirstOfScratch {
     all: Option<regex_automata::meta::Cache>,
-    ascii: Option<regex_automata::meta::Cache>,
+    ascii: Option<regex_automata::hybrid::dfa::Cache>,
     groups: Vec<
         Option<(
             regex_automata::nfa::thompson::backtrack::Cache,
@@ -1184,7 +1187,7 @@ impl FirstOf {
         // Checked now, built when a line that is not all ASCII first needs it.
         FirstOf::build_all(&texts, dfa_size, true)?;
         let ascii = match texts.iter().all(|t| ascii_safe(t)) {
-            true => FirstOf::build_all(&texts, dfa_size, false),
+            true => FirstOf::build_ascii(&texts, dfa_size),
             false => None,
         };
         // The Unicode engines are built when a line first needs one (few lines do).
@@ -1232,6 +1235,22 @@ impl FirstOf {
             .ok()
     }
 
+    /// Every pattern in one lazy DFA without Unicode classes, leftmost-first (the first
+    /// pattern in order wins), searched anchored.
+    fn build_ascii(texts: &[&str], dfa_size: usize) -> Option<regex_automata::hybrid::dfa::DFA> {
+        use regex_automata::{hybrid::dfa::DFA, nfa::thompson, util::syntax, MatchKind};
+        DFA::builder()
+            .configure(
+                DFA::config()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .cache_capacity(dfa_size),
+            )
+            .syntax(syntax::Config::new().unicode(false).utf8(false))
+            .thompson(thompson::Config::new().utf8(false))
+            .build_many(texts)
+            .ok()
+    }
+
     pub fn scratch(&self) -> FirstOfScratch {
         FirstOfScratch {
             all: None,
@@ -1264,21 +1283,34 @@ impl FirstOf {
             // come from the start), and a pattern not anchored at the start would make a
             // whole search scan back for where its match began.
             (Some(ascii), Some(cache)) if text.is_ascii() => {
-                ascii.search_half_with(cache, &input)?
+                let anchored = input.clone().anchored(regex_automata::Anchored::Yes);
+                match ascii.try_search_fwd(cache, &anchored) {
+                    Ok(found) => found?,
+                    // Only when its memory runs out line after line (then the engine
+                    // below, which falls back by itself, answers).
+                    Err(_) => self.search_all(&input, scratch)?,
+                }
             }
-            _ => {
-                let all = self
-                    .all
-                    .get_or_init(|| {
-                        let texts: Vec<&str> = self.texts.iter().map(String::as_str).collect();
-                        FirstOf::build_all(&texts, self.dfa_size, true)
-                    })
-                    .as_ref()?;
-                let cache = scratch.all.get_or_insert_with(|| all.create_cache());
-                all.search_half_with(cache, &input)?
-            }
+            _ => self.search_all(&input, scratch)?,
         };
         Some((found.pattern().as_usize(), found.offset()))
+    }
+
+    /// [`Self::which`] by the engine with Unicode classes (built at its first use).
+    fn search_all(
+        &self,
+        input: &regex_automata::Input<'_>,
+        scratch: &mut FirstOfScratch,
+    ) -> Option<regex_automata::HalfMatch> {
+        let all = self
+            .all
+            .get_or_init(|| {
+                let texts: Vec<&str> = self.texts.iter().map(String::as_str).collect();
+                FirstOf::build_all(&texts, self.dfa_size, true)
+            })
+            .as_ref()?;
+        let cache = scratch.all.get_or_insert_with(|| all.create_cache());
+        all.search_half_with(cache, input)
     }
 
     /// The groups of pattern `index`, found by [`Self::which`] to match `text` up to `end`.
