@@ -1185,7 +1185,7 @@ impl FirstOf {
             return None;
         }
         // Checked now, built when a line that is not all ASCII first needs it.
-        FirstOf::build_all(&texts, dfa_size, true)?;
+        FirstOf::build_all(&texts, dfa_size)?;
         let ascii = match texts.iter().all(|t| ascii_safe(t)) {
             true => FirstOf::build_ascii(&texts, dfa_size),
             false => None,
@@ -1221,16 +1221,10 @@ impl FirstOf {
             .is_some_and(|names| names.iter().any(|n| n == name))
     }
 
-    /// Every pattern in one search, with Unicode or (for all-ASCII text) without.
-    fn build_all(
-        texts: &[&str],
-        dfa_size: usize,
-        unicode: bool,
-    ) -> Option<regex_automata::meta::Regex> {
-        use regex_automata::util::syntax;
+    /// Every pattern in one search, with Unicode classes.
+    fn build_all(texts: &[&str], dfa_size: usize) -> Option<regex_automata::meta::Regex> {
         regex_automata::meta::Regex::builder()
             .configure(regex_automata::meta::Config::new().hybrid_cache_capacity(dfa_size))
-            .syntax(syntax::Config::new().unicode(unicode).utf8(unicode))
             .build_many(texts)
             .ok()
     }
@@ -1306,7 +1300,7 @@ impl FirstOf {
             .all
             .get_or_init(|| {
                 let texts: Vec<&str> = self.texts.iter().map(String::as_str).collect();
-                FirstOf::build_all(&texts, self.dfa_size, true)
+                FirstOf::build_all(&texts, self.dfa_size)
             })
             .as_ref()?;
         let cache = scratch.all.get_or_insert_with(|| all.create_cache());
