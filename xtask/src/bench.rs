@@ -12,8 +12,8 @@ use crate::{
     util::{self, root, run as run_cmd},
 };
 
-/// Set up, build banner (in the profile it ships in) and one binary of the tests crate, and run that binary as root with
-/// BANNER_BIN pointing at the fresh banner.
+/// Set up, build banner (in the profile it ships in) and one binary of the tests crate, and
+/// run that binary as root with BANNER_BIN pointing at the fresh banner.
 fn build_and_run(what: &str, binary: &str, configure: impl FnOnce(&mut Command)) -> Result<()> {
     if !util::is_root() {
         bail!("{what} builds network namespaces and loads XDP: run as root");
