@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::{
     setup::{self, Verbosity},
-    tasks::DIST_PROFILE,
+    tasks::build_dist_with,
     util::{self, root, run as run_cmd},
 };
 
@@ -19,24 +19,9 @@ fn build_and_run(what: &str, binary: &str, configure: impl FnOnce(&mut Command))
         bail!("{what} builds network namespaces and loads XDP: run as root");
     }
     setup::run(Verbosity::Quiet)?;
-    let root = root();
-    run_cmd(Command::new("cargo").current_dir(&root).args([
-        "build",
-        "--profile",
-        DIST_PROFILE,
-        "--quiet",
-        "--package",
-        "banner-user",
-        "--package",
-        "tests",
-        "--bin",
-        "banner",
-        "--bin",
-        binary,
-    ]))?;
-    let built = root.join("target").join(DIST_PROFILE);
+    let built = build_dist_with(&["--package", "tests", "--bin", "banner", "--bin", binary])?;
     let mut cmd = Command::new(built.join(binary));
-    cmd.current_dir(&root)
+    cmd.current_dir(root())
         .env("BANNER_BIN", built.join("banner"));
     configure(&mut cmd);
     run_cmd(&mut cmd)

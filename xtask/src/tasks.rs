@@ -34,15 +34,20 @@ pub(crate) const DIST_PROFILE: &str = "dist";
 
 /// Builds banner in the shipped profile and gives the binary's path.
 pub(crate) fn build_dist() -> Result<PathBuf> {
-    run_cmd(Command::new("cargo").current_dir(root()).args([
-        "build",
-        "--profile",
-        DIST_PROFILE,
-        "--quiet",
-        "--package",
-        "banner-user",
-    ]))?;
-    Ok(root().join("target").join(DIST_PROFILE).join("banner"))
+    Ok(build_dist_with(&[])?.join("banner"))
+}
+
+/// Builds banner and `more` (further cargo build arguments) in the shipped profile, and
+/// gives the directory they are built in.
+pub(crate) fn build_dist_with(more: &[&str]) -> Result<PathBuf> {
+    run_cmd(
+        Command::new("cargo")
+            .current_dir(root())
+            .args(["build", "--profile", DIST_PROFILE, "--quiet"])
+            .args(["--package", "banner-user"])
+            .args(more),
+    )?;
+    Ok(root().join("target").join(DIST_PROFILE))
 }
 
 pub(crate) fn build_release() -> Result<()> {
