@@ -31,7 +31,8 @@
 
 use regex_automata::{
     hybrid::dfa::{Cache, DFA},
-    nfa::thompson,
+    nfa::thompson::{self, backtrack::BoundedBacktracker},
+    util::syntax,
     Anchored, Input, MatchKind,
 };
 use regex_syntax::hir::{Hir, HirKind};
@@ -108,6 +109,39 @@ pub fn ascii_hir(pattern: &str) -> Option<Hir> {
         .utf8(false)
         .build()
         .parse(pattern)
+        .ok()
+}
+
+/// NFAs of the chain's syntax: on bytes, a match may end inside what UTF-8 would call one
+/// character.
+fn ascii_nfa() -> thompson::Config {
+    thompson::Config::new().utf8(false)
+}
+
+/// `pattern`'s backtracker in the chain's syntax.
+pub fn ascii_backtracker(pattern: &str) -> Option<BoundedBacktracker> {
+    BoundedBacktracker::builder()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .thompson(ascii_nfa())
+        .build(pattern)
+        .ok()
+}
+
+/// One lazy DFA for `hirs` (in the chain's syntax), leftmost-first (the first in order
+/// wins), its cache up to `capacity` bytes. A DFA reports no groups, so its NFA keeps none
+/// (as regex-automata's own DFA builders do).
+pub fn ascii_dfa(hirs: &[Hir], capacity: usize) -> Option<DFA> {
+    let nfa = thompson::Compiler::new()
+        .configure(ascii_nfa().which_captures(thompson::WhichCaptures::None))
+        .build_many_from_hir(hirs)
+        .ok()?;
+    DFA::builder()
+        .configure(
+            DFA::config()
+                .match_kind(MatchKind::LeftmostFirst)
+                .cache_capacity(capacity),
+        )
+        .build_from_nfa(nfa)
         .ok()
 }
 
@@ -521,18 +555,7 @@ fn alt(branches: Vec<&Hir>, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
 }
 
 fn dfa(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<usize> {
-    let nfa = thompson::Compiler::new()
-        .configure(thompson::Config::new().utf8(false))
-        .build_from_hir(hir)
-        .ok()?;
-    let dfa = DFA::builder()
-        .configure(
-            DFA::config()
-                .match_kind(MatchKind::LeftmostFirst)
-                .cache_capacity(CACHE_CAPACITY),
-        )
-        .build_from_nfa(nfa)
-        .ok()?;
+    let dfa = ascii_dfa(std::slice::from_ref(hir), CACHE_CAPACITY)?;
     dfas.push(dfa);
     Some(dfas.len() - 1)
 }
@@ -1069,19 +1092,10 @@ pub(super) fn every_text(alphabet: &[u8], len: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regex_automata::nfa::thompson::backtrack::BoundedBacktracker;
 
     /// The backtracker's groups for `pattern` anchored at the start of `text`.
     fn backtracked(pattern: &str, text: &str) -> Option<Vec<Option<(usize, usize)>>> {
-        let bt = BoundedBacktracker::builder()
-            .syntax(
-                regex_automata::util::syntax::Config::new()
-                    .unicode(false)
-                    .utf8(false),
-            )
-            .thompson(thompson::Config::new().utf8(false))
-            .build(pattern)
-            .unwrap();
+        let bt = ascii_backtracker(pattern).expect("the pattern compiles");
         let mut cache = bt.create_cache();
         let mut caps = bt.create_captures();
         let input = Input::new(text).anchored(Anchored::Yes);

@@ -11,9 +11,7 @@ use std::{cell::RefCell, collections::BTreeMap};
 
 use chrono::{Datelike as _, Local, NaiveDate, NaiveDateTime, TimeZone as _};
 use regex_automata::{
-    nfa::thompson::{self, backtrack::BoundedBacktracker},
-    util::{captures::Captures, syntax},
-    Anchored, Input,
+    nfa::thompson::backtrack::BoundedBacktracker, util::captures::Captures, Anchored, Input,
 };
 
 use super::pyre::Re;
@@ -160,11 +158,7 @@ impl Reader {
         if !pattern.is_ascii() || pattern.contains(r"\x{") {
             return None;
         }
-        let engine = BoundedBacktracker::builder()
-            .syntax(syntax::Config::new().unicode(false).utf8(false))
-            .thompson(thompson::Config::new().utf8(false))
-            .build(pattern)
-            .ok()?;
+        let engine = super::chain::ascii_backtracker(pattern)?;
         let fields = engine
             .get_nfa()
             .group_info()

@@ -1109,7 +1109,9 @@ pub struct FirstOf {
     always: Vec<Vec<String>>,
 }
 
-use super::chain::{ascii_hir, CachePool, CannotTell, Chain, ChainCache, Spans};
+use super::chain::{
+    ascii_backtracker, ascii_dfa, ascii_hir, CachePool, CannotTell, Chain, ChainCache, Spans,
+};
 use regex_automata::nfa::thompson::backtrack::BoundedBacktracker;
 
 /// The named groups `hir` fills in every match, with at least one character: those on its
@@ -1130,23 +1132,6 @@ fn filled_groups(hir: &regex_syntax::hir::Hir, out: &mut Vec<String>) {
         HirKind::Repetition(r) if r.min > 0 => filled_groups(&r.sub, out),
         _ => {}
     }
-}
-
-/// A pattern's backtracker without Unicode classes, for all-ASCII text; None where the
-/// pattern needs Unicode.
-fn ascii_backtracker(text: &str) -> Option<BoundedBacktracker> {
-    if !ascii_safe(text) {
-        return None;
-    }
-    BoundedBacktracker::builder()
-        .syntax(
-            regex_automata::util::syntax::Config::new()
-                .unicode(false)
-                .utf8(false),
-        )
-        .thompson(regex_automata::nfa::thompson::Config::new().utf8(false))
-        .build(text)
-        .ok()
 }
 
 /// What [`FirstOf`] reuses from line to line (the backtrackers' memory and group slots).
@@ -1229,20 +1214,14 @@ impl FirstOf {
             .ok()
     }
 
-    /// Every pattern in one lazy DFA without Unicode classes, leftmost-first (the first
-    /// pattern in order wins), searched anchored.
+    /// Every pattern in one lazy DFA without Unicode classes (the chain's syntax),
+    /// leftmost-first (the first pattern in order wins), searched anchored.
     fn build_ascii(texts: &[&str], dfa_size: usize) -> Option<regex_automata::hybrid::dfa::DFA> {
-        use regex_automata::{hybrid::dfa::DFA, nfa::thompson, util::syntax, MatchKind};
-        DFA::builder()
-            .configure(
-                DFA::config()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .cache_capacity(dfa_size),
-            )
-            .syntax(syntax::Config::new().unicode(false).utf8(false))
-            .thompson(thompson::Config::new().utf8(false))
-            .build_many(texts)
-            .ok()
+        let hirs = texts
+            .iter()
+            .map(|t| ascii_hir(t))
+            .collect::<Option<Vec<_>>>()?;
+        ascii_dfa(&hirs, dfa_size)
     }
 
     pub fn scratch(&self) -> FirstOfScratch {
@@ -1332,7 +1311,10 @@ impl FirstOf {
         let ascii_bt = || {
             self.ascii_groups
                 .get(index)?
-                .get_or_init(|| ascii_backtracker(self.texts.get(index)?))
+                .get_or_init(|| {
+                    let text = self.texts.get(index)?;
+                    ascii_safe(text).then(|| ascii_backtracker(text)).flatten()
+                })
                 .as_ref()
         };
         let (bt, slot) = match ascii.then(ascii_bt).flatten() {
