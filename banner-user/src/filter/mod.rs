@@ -68,10 +68,15 @@ pub struct Line<'a> {
 impl<'a, T: AsRef<[u8]> + ?Sized> From<&'a T> for Line<'a> {
     fn from(line: &'a T) -> Self {
         let bytes = line.as_ref();
-        Line {
-            bytes,
-            text: std::str::from_utf8(bytes).ok(),
-        }
+        // Nearly every log line is ASCII, which is checked a word at a time; the full UTF-8
+        // check reads byte by byte (a tenth of a short line's time went to it).
+        let text = if bytes.is_ascii() {
+            // SAFETY: ASCII bytes are valid UTF-8.
+            Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+        } else {
+            std::str::from_utf8(bytes).ok()
+        };
+        Line { bytes, text }
     }
 }
 

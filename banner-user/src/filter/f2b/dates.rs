@@ -974,7 +974,7 @@ fn read_generally<'l>(
         .unwrap_or((m.start, m.end));
     let mut fields = Fields::default();
     for (i, name) in &t.re.names {
-        if let (Some(f), Some(Some((s, e)))) = (Field::of_group(name), m.groups.get(*i)) {
+        if let (Some(f), Some(Some((s, e)))) = (Field::of_group(name.as_str()), m.groups.get(*i)) {
             fields.0[f as usize] = hay.get(*s..*e);
         }
     }

@@ -12,16 +12,16 @@
 pub mod chain;
 pub mod dates;
 pub mod definition;
+mod groups;
 pub mod ini;
 pub mod pyre;
 mod recent;
 
-use std::{
-    borrow::Cow,
-    sync::{Arc, Mutex},
-};
+use std::{borrow::Cow, sync::Mutex};
 
 use definition::FilterDef;
+pub use groups::Groups;
+use groups::{Key, Name};
 use ini::IniError;
 use pyre::Re;
 
@@ -83,87 +83,6 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-/// Named groups and their text: a handful per line, kept inline (a connection's memory
-/// holds them in its own slot, so reading what it knew costs no other cache miss, and
-/// taking a line's groups allocates nothing), names shared with the pattern. More than
-/// [`INLINE_GROUPS`] go to a list beside.
-#[derive(Clone, Debug, Default)]
-pub struct Groups {
-    inline: [Option<(Arc<str>, Text)>; INLINE_GROUPS],
-    more: Vec<(Arc<str>, Text)>,
-}
-
-/// Groups a failure line usually fills (an address, a user, a port, a flag).
-const INLINE_GROUPS: usize = 4;
-
-impl Groups {
-    fn entries(&self) -> impl Iterator<Item = &(Arc<str>, Text)> {
-        self.inline.iter().flatten().chain(self.more.iter())
-    }
-    pub fn get(&self, k: &str) -> Option<&str> {
-        self.get_shared(k).map(|v| &**v)
-    }
-    fn get_shared(&self, k: &str) -> Option<&Text> {
-        self.entries().find(|(n, _)| &**n == k).map(|(_, v)| v)
-    }
-    fn insert(&mut self, k: Arc<str>, v: Text) {
-        let known = self
-            .inline
-            .iter_mut()
-            .flatten()
-            .chain(self.more.iter_mut())
-            .find(|(n, _)| *n == k);
-        if let Some(slot) = known {
-            slot.1 = v;
-            return;
-        }
-        match self.inline.iter_mut().find(|e| e.is_none()) {
-            Some(free) => *free = Some((k, v)),
-            None => self.more.push((k, v)),
-        }
-    }
-    fn remove(&mut self, k: &str) -> Option<Text> {
-        for e in &mut self.inline {
-            if e.as_ref().is_some_and(|(n, _)| &**n == k) {
-                return e.take().map(|(_, v)| v);
-            }
-        }
-        let at = self.more.iter().position(|(n, _)| &**n == k)?;
-        Some(self.more.swap_remove(at).1)
-    }
-    fn extend(&mut self, other: Groups) {
-        for (k, v) in other.inline.into_iter().flatten().chain(other.more) {
-            self.insert(k, v);
-        }
-    }
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries().map(|(k, v)| (&**k, &**v))
-    }
-    pub fn len(&self) -> usize {
-        self.entries().count()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl FromIterator<(Arc<str>, Text)> for Groups {
-    fn from_iter<I: IntoIterator<Item = (Arc<str>, Text)>>(iter: I) -> Self {
-        let mut g = Groups::default();
-        for (k, v) in iter {
-            g.insert(k, v);
-        }
-        g
-    }
-}
-
-/// The same names with the same texts, in whatever order.
-impl PartialEq for Groups {
-    fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
-    }
-}
-
 /// What fail2ban keeps of a failure while it is being assembled.
 #[derive(Clone, Debug, Default)]
 struct Fail {
@@ -179,14 +98,14 @@ struct Fail {
 }
 
 impl Fail {
-    fn flag(&self, k: &str) -> bool {
-        self.groups.get(k).is_some_and(|v| !v.is_empty())
+    fn flag(&self, k: Key) -> bool {
+        self.groups.get_shared(k).is_some_and(|v| !v.is_empty())
     }
-    fn take_flag(&mut self, k: &str) -> bool {
+    fn take_flag(&mut self, k: Key) -> bool {
         self.groups.remove(k).is_some_and(|v| !v.is_empty())
     }
     fn add_user(&mut self) {
-        if let Some(u) = self.groups.get_shared("user").filter(|u| !u.is_empty()) {
+        if let Some(u) = self.groups.get_shared(Key::User).filter(|u| !u.is_empty()) {
             self.users.add(u);
         }
     }
@@ -485,7 +404,12 @@ impl Fail2banFilter {
                 .names
                 .iter()
                 .chain(prefregex.iter().flat_map(|p| p.names.iter()))
-                .any(|(_, n)| matches!(&**n, "ip4" | "ip6" | "dns" | "fid" | "mlfid"));
+                .any(|(_, n)| {
+                    matches!(
+                        n,
+                        Name::Known(Key::Ip4 | Key::Ip6 | Key::Dns | Key::Fid | Key::Mlfid)
+                    )
+                });
             if !has_id {
                 return Err(err(
                     v,
@@ -839,7 +763,7 @@ impl Fail2banFilter {
                 .iter()
                 .filter_map(|(i, name)| {
                     let (s, e) = m.groups.get(*i).copied().flatten()?;
-                    if whole && &**name == "content" {
+                    if whole && *name == Name::Known(Key::Content) {
                         content = Some((s, e)).filter(|_| e > s);
                         return None;
                     }
@@ -868,7 +792,7 @@ impl Fail2banFilter {
         }
         let b = buf.unwrap_or_else(|| Cow::Owned(join(&st.buffer)));
         // The connection as known before the failregex (its own `<F-MLFID>` would win).
-        let conn = match pre.get_shared("mlfid") {
+        let conn = match pre.get_shared(Key::Mlfid) {
             Some(text) => Some(ConnId::Text(text.clone())),
             None => conn,
         };
@@ -920,10 +844,18 @@ impl Fail2banFilter {
             }
         }
         st.buffer = unmatched;
+        // A pattern names each group once: with nothing from a prefregex, no name needs
+        // looking for.
+        let fresh = pre.is_empty();
         let mut groups = pre;
         for (i, name) in &re.names {
             if let Some((s, e)) = m.groups.get(*i).copied().flatten() {
-                groups.insert(name.clone(), Text::from(&b[s..e]));
+                let text = Text::from(&b[s..e]);
+                if fresh {
+                    groups.push_new(name.clone(), text);
+                } else {
+                    groups.insert(name.clone(), text);
+                }
             }
         }
         fold_compound_names(&mut groups);
@@ -934,7 +866,7 @@ impl Fail2banFilter {
             seen: now,
             ..Fail::default()
         };
-        let conn = match alone.groups.get_shared("mlfid") {
+        let conn = match alone.groups.get_shared(Key::Mlfid) {
             Some(text) => Some(ConnId::Text(text.clone())),
             None => conn,
         };
@@ -951,11 +883,11 @@ impl Fail2banFilter {
             Merged::Kept => st.connections.newest_mut()?,
             Merged::Alone { .. } => &mut alone,
         };
-        if fail.flag("nofail") {
+        if fail.flag(Key::Nofail) {
             remember_alone(st, conn.as_ref(), merged, alone, now);
             return None;
         }
-        let fid = fail.groups.get_shared("fid").cloned();
+        let fid = fail.groups.get_shared(Key::Fid).cloned();
         let ip = host_of(&fail.groups).map(|(v, kind)| (v.clone(), kind));
         let (host, kind, ip_text) = match (ip, fid) {
             (Some((ip, kind)), None) => (ip, kind, None),
@@ -969,7 +901,7 @@ impl Fail2banFilter {
                 return None;
             }
         };
-        if fail.flag("nofail") {
+        if fail.flag(Key::Nofail) {
             return None;
         }
         let hit = Hit {
@@ -978,12 +910,7 @@ impl Fail2banFilter {
             kind,
             ip: ip_text.map(|(ip, _)| ip),
             time: date.map(Stamp::secs),
-            fields: fail
-                .groups
-                .entries()
-                .filter(|(k, _)| !is_internal(k))
-                .cloned()
-                .collect(),
+            fields: fail.groups.filtered(|k| !is_internal(k)),
             attempts: fail.matches,
             users: fail.users.clone(),
             marker: self.markers.get(index).copied().unwrap_or(false),
@@ -1021,7 +948,7 @@ fn ends_only(first_of: Option<&pyre::FirstOf>, fails: &[Re]) -> Vec<bool> {
         .map(|(i, re)| {
             first.always_fills(i, "mlfforget")
                 && (first.always_fills(i, "nofail") || first.always_fills(i, "mlfgained"))
-                && !re.names.iter().any(|(_, n)| &**n == "mlfid")
+                && !re.names.iter().any(|(_, n)| *n == Name::Known(Key::Mlfid))
         })
         .collect()
 }
@@ -1206,28 +1133,35 @@ fn strip_message_noise(content: &str) -> &str {
 }
 
 /// Groups that steer matching and are not the failure's data.
-fn is_internal(name: &str) -> bool {
-    matches!(
-        name,
-        "mlfid" | "nofail" | "mlfgained" | "mlfforget" | "content"
-    ) || name.starts_with("skiplines")
+fn is_internal(name: &Name) -> bool {
+    match name {
+        Name::Known(k) => matches!(
+            k,
+            Key::Mlfid | Key::Nofail | Key::Mlfgained | Key::Mlfforget | Key::Content
+        ),
+        Name::Other(n) => n.starts_with("skiplines"),
+    }
 }
 
 /// fail2ban's compound group names: `alt_user_2` fills `user` when that is empty;
 /// `tuple_id` and `tuple_id_2` join into `id` (comma-separated here).
 fn fold_compound_names(groups: &mut Groups) {
-    if !groups
-        .entries()
-        .any(|(k, _)| k.starts_with("alt_") || k.starts_with("tuple_"))
-    {
+    fn compound(k: &Name) -> Option<&str> {
+        match k {
+            Name::Other(n) if n.starts_with("alt_") || n.starts_with("tuple_") => Some(n),
+            _ => None,
+        }
+    }
+    if !groups.entries().any(|(k, _)| compound(k).is_some()) {
         return;
     }
-    let compound: Vec<(Arc<str>, Text)> = groups
+    let found: Vec<(Name, Text)> = groups
         .entries()
-        .filter(|(k, _)| k.starts_with("alt_") || k.starts_with("tuple_"))
+        .filter(|(k, _)| compound(k).is_some())
         .cloned()
         .collect();
-    for (k, v) in compound {
+    for (k, v) in found {
+        let k = k.as_str();
         let (alt, rest) = match k.strip_prefix("alt_") {
             Some(r) => (true, r),
             None => (false, &k["tuple_".len()..]),
@@ -1236,21 +1170,21 @@ fn fold_compound_names(groups: &mut Groups) {
             Some((b, n)) if n.chars().all(|c| c.is_ascii_digit()) => b,
             _ => rest,
         };
-        let base: Arc<str> = Arc::from(match base {
+        let base = match base {
             "id" => "fid",
             "port" => "fport",
             b => b,
-        });
+        };
         if alt {
-            if groups.get(&base).is_none_or(|cur| cur.is_empty()) && !v.is_empty() {
-                groups.insert(base, v);
+            if groups.get(base).is_none_or(|cur| cur.is_empty()) && !v.is_empty() {
+                groups.insert(Name::new(base), v);
             }
         } else {
-            let joined = match groups.get(&base) {
+            let joined = match groups.get(base) {
                 Some(cur) => Text::from(format!("{cur},{v}")),
                 None => v,
             };
-            groups.insert(base, joined);
+            groups.insert(Name::new(base), joined);
         }
     }
 }
@@ -1272,9 +1206,9 @@ fn remember_alone(st: &mut State, id: Option<&ConnId>, merged: Merged, mut fail:
 /// dns, the order a ban reads them in.
 fn host_of(groups: &Groups) -> Option<(&Text, HostKind)> {
     [
-        ("ip4", HostKind::Ip),
-        ("ip6", HostKind::Ip),
-        ("dns", HostKind::Dns),
+        (Key::Ip4, HostKind::Ip),
+        (Key::Ip6, HostKind::Ip),
+        (Key::Dns, HostKind::Dns),
     ]
     .into_iter()
     .find_map(|(k, kind)| groups.get_shared(k).map(|v| (v, kind)))
@@ -1300,17 +1234,17 @@ fn merge(st: &mut State, id: &ConnId, fail: &mut Fail, matched: usize, now: f64)
     const WAS_NOFAIL: u8 = 4;
     const GAINED: u8 = 8;
     let mut flags = 0u8;
-    if fail.flag("mlfgained") {
+    if fail.flag(Key::Mlfgained) {
         flags |= GAINED | NOFAIL;
-        if !fail.flag("nofail") {
-            let v = fail.groups.get_shared("mlfgained").cloned();
+        if !fail.flag(Key::Nofail) {
+            let v = fail.groups.get_shared(Key::Mlfgained).cloned();
             fail.groups
-                .insert(Arc::from("nofail"), v.unwrap_or_default());
+                .insert(Name::Known(Key::Nofail), v.unwrap_or_default());
         }
-    } else if fail.flag("nofail") {
+    } else if fail.flag(Key::Nofail) {
         flags |= NOFAIL;
     }
-    if fail.take_flag("mlfforget") {
+    if fail.take_flag(Key::Mlfforget) {
         flags |= FORGET;
     }
     // A line naming another address than the connection's is another connection: two
@@ -1336,13 +1270,13 @@ fn merge(st: &mut State, id: &ConnId, fail: &mut Fail, matched: usize, now: f64)
     };
     let mut users_counted = true;
     let merged = if let Some(known) = known {
-        if let Some(u) = fail.groups.get_shared("user").filter(|u| !u.is_empty()) {
+        if let Some(u) = fail.groups.get_shared(Key::User).filter(|u| !u.is_empty()) {
             known.users.add(u);
         }
-        if known.take_flag("nofail") {
+        if known.take_flag(Key::Nofail) {
             flags |= WAS_NOFAIL;
         }
-        if known.take_flag("mlfgained") {
+        if known.take_flag(Key::Mlfgained) {
             flags |= WAS_NOFAIL;
         }
         if flags & GAINED != 0 {
@@ -1383,8 +1317,8 @@ fn merge(st: &mut State, id: &ConnId, fail: &mut Fail, matched: usize, now: f64)
     let many_users = users_counted && fail.users.len() > 1;
     if std::mem::take(&mut fail.pending) || many_users {
         // Failures were pending, or several users were tried: no success cancels that.
-        fail.groups.remove("nofail");
-        fail.groups.remove("mlfgained");
+        fail.groups.remove(Key::Nofail);
+        fail.groups.remove(Key::Mlfgained);
         flags &= !(GAINED | NOFAIL);
     }
     if flags & NOFAIL == 0 {
@@ -1420,7 +1354,7 @@ fn split_match(
     let mut unmatched: Vec<Piece> = original[..first].to_vec();
     // Lines a <SKIPLINES> passed over go back to the buffer.
     for (i, name) in &re.names {
-        if !name.starts_with("skiplines") {
+        if !name.as_str().starts_with("skiplines") {
             continue;
         }
         let Some((s, e)) = m.groups.get(*i).copied().flatten() else {

@@ -610,7 +610,7 @@ fn quantifier(s: &[char]) -> Option<(String, usize)> {
 pub struct Re {
     engine: Engine,
     /// (group index, name) for every named group.
-    pub names: Vec<(usize, std::sync::Arc<str>)>,
+    pub names: Vec<(usize, super::groups::Name)>,
     pub source: String,
     /// The pattern in Rust syntax, as compiled.
     pub translated: String,
@@ -858,10 +858,10 @@ fn bytes_match(c: &regex::bytes::Captures<'_>) -> Match {
 /// (group index, name) of every named group, from an engine's list of group names.
 fn group_names<'a>(
     names: impl Iterator<Item = Option<&'a str>>,
-) -> Vec<(usize, std::sync::Arc<str>)> {
+) -> Vec<(usize, super::groups::Name)> {
     names
         .enumerate()
-        .filter_map(|(i, n)| n.map(|n| (i, std::sync::Arc::from(n))))
+        .filter_map(|(i, n)| n.map(|n| (i, super::groups::Name::new(n))))
         .collect()
 }
 
@@ -1067,7 +1067,7 @@ impl Re {
                 .get(*i)
                 .copied()
                 .flatten()
-                .map(|(s, e)| (&**n, &text[s..e]))
+                .map(|(s, e)| (n.as_str(), &text[s..e]))
         })
     }
 }
