@@ -60,8 +60,8 @@ fn join(pieces: &[Piece]) -> String {
     }
 }
 
-/// FNV-1a: connection ids are short (a pid, a port, a syslog prefix) and the table is
-/// bounded, so a fast hash beats SipHash here.
+/// FNV-1a for text, one multiply for a number: connection ids are short (a pid, a port, a
+/// syslog prefix) and the table is bounded, so a fast hash beats SipHash here.
 #[derive(Default, Clone, Copy)]
 struct Fnv(u64);
 
@@ -80,6 +80,19 @@ impl std::hash::Hasher for Fnv {
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
         self.0 = h;
+    }
+    /// A built-in's connection is a number (and the enum's tag another): mixed whole, not
+    /// byte by byte. The multiply carries every bit upward, the shift brings the high
+    /// ones back to the low bits the table indexes by.
+    fn write_u64(&mut self, n: u64) {
+        let h = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
     }
 }
 
@@ -1196,10 +1209,12 @@ fn remember_alone(st: &mut State, id: Option<&ConnId>, merged: Merged, mut fail:
         return;
     };
     fail.seen = now;
-    // The oldest go while the table is full, or once expired.
-    st.connections.insert(id.clone(), fail, |len, oldest| {
-        len >= MLFID_MAX || now - oldest.seen >= MLFID_TTL
-    });
+    // `merge` found no connection of this id (or forgot the one it found). The oldest go
+    // while the table is full, or once expired.
+    st.connections
+        .insert_absent(id.clone(), fail, |len, oldest| {
+            len >= MLFID_MAX || now - oldest.seen >= MLFID_TTL
+        });
 }
 
 /// The address (or name) a failure's groups hold, and which it is: the first of ip4, ip6 and

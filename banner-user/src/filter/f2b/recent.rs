@@ -101,10 +101,18 @@ impl<K: Hash + Eq, V, S: BuildHasher> Recent<K, V, S> {
 
     /// Put `key` in as the newest, replacing what it had. When `evict(len, oldest)` says
     /// so, the oldest entries go first (and their slots are taken again).
-    pub fn insert(&mut self, key: K, value: V, mut evict: impl FnMut(usize, &V) -> bool) {
+    #[cfg(test)]
+    pub fn insert(&mut self, key: K, value: V, evict: impl FnMut(usize, &V) -> bool) {
         if let Some((hash, at)) = self.find(&key) {
             self.discard(hash, at);
         }
+        self.insert_absent(key, value, evict);
+    }
+
+    /// [`Self::insert`] for a key the caller has just looked for and not found (a filter's
+    /// new connection): not looked for again.
+    pub fn insert_absent(&mut self, key: K, value: V, mut evict: impl FnMut(usize, &V) -> bool) {
+        debug_assert!(self.find(&key).is_none(), "the key is not absent");
         while let Some((_, v)) = self.oldest() {
             if !evict(self.len(), v) {
                 break;
