@@ -1159,18 +1159,15 @@ fn is_internal(name: &Name) -> bool {
 /// fail2ban's compound group names: `alt_user_2` fills `user` when that is empty;
 /// `tuple_id` and `tuple_id_2` join into `id` (comma-separated here).
 fn fold_compound_names(groups: &mut Groups) {
-    fn compound(k: &Name) -> Option<&str> {
-        match k {
-            Name::Other(n) if n.starts_with("alt_") || n.starts_with("tuple_") => Some(n),
-            _ => None,
-        }
+    fn compound(k: &Name) -> bool {
+        matches!(k, Name::Other(n) if n.starts_with("alt_") || n.starts_with("tuple_"))
     }
-    if !groups.entries().any(|(k, _)| compound(k).is_some()) {
+    if !groups.entries().any(|(k, _)| compound(k)) {
         return;
     }
     let found: Vec<(Name, Text)> = groups
         .entries()
-        .filter(|(k, _)| compound(k).is_some())
+        .filter(|(k, _)| compound(k))
         .cloned()
         .collect();
     for (k, v) in found {
