@@ -60,6 +60,8 @@ enum Piece {
         /// it ends); its steps are walked then.
         dfa: Option<usize>,
         dfa_first: bool,
+        /// What may follow the run: an end the rest cannot start at is not tried.
+        follow: Follow,
     },
     Seq(Vec<Piece>),
     /// Alternatives in priority order, each with the DFA that says whether the whole
@@ -221,22 +223,27 @@ impl Chain {
                 steps,
                 dfa,
                 dfa_first,
+                follow,
             } => {
                 // A run holds no group: ways ending at the same place are one way.
                 let mut tried = Tried::default();
                 // The usual case first, in a plain loop: the first choice at every step.
                 if let Some(first) = steps.as_deref().and_then(|s| first_end(s, w.text, at)) {
-                    let way = then(w, first);
-                    if way != Way::No {
-                        return way;
+                    if follow.allows(w.text, first) {
+                        let way = then(w, first);
+                        if way != Way::No {
+                            return way;
+                        }
                     }
                     tried.seen(first);
                 } else if let (true, Some(dfa)) = (*dfa_first || steps.is_none(), dfa) {
                     match self.dfa_end(*dfa, w, at, false) {
                         Ok(Some(end)) => {
-                            let way = then(w, end);
-                            if way != Way::No {
-                                return way;
+                            if follow.allows(w.text, end) {
+                                let way = then(w, end);
+                                if way != Way::No {
+                                    return way;
+                                }
                             }
                             tried.seen(end);
                         }
@@ -451,7 +458,7 @@ fn strip(hir: &Hir) -> Hir {
 /// The pieces of `hir`; `rest`: what follows it in the whole pattern, without groups.
 fn piece(hir: &Hir, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
     if !has_groups(hir) {
-        return run(hir, dfas);
+        return run(hir, next_of(&[], rest), dfas);
     }
     match hir.kind() {
         HirKind::Capture(c) if mark(c.name.as_deref()).is_some() => None,
@@ -506,7 +513,7 @@ fn group_body(hir: &Hir, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
         HirKind::Concat(parts) if parts.iter().any(is_alt) => {
             seq(parts, rest, dfas, is_alt, decided)
         }
-        _ => run(hir, dfas),
+        _ => run(hir, next_of(&[], rest), dfas),
     }
 }
 
@@ -524,7 +531,8 @@ fn seq(
     for (k, p) in parts.iter().enumerate() {
         if cut(p) {
             if !plain.is_empty() {
-                out.push(run(&Hir::concat(std::mem::take(&mut plain)), dfas)?);
+                let next = next_of(&parts[k..], rest);
+                out.push(run(&Hir::concat(std::mem::take(&mut plain)), next, dfas)?);
             }
             let mut after: Vec<Hir> = parts[k + 1..].iter().map(strip).collect();
             after.push(rest.clone());
@@ -534,7 +542,7 @@ fn seq(
         }
     }
     if !plain.is_empty() {
-        out.push(run(&Hir::concat(plain), dfas)?);
+        out.push(run(&Hir::concat(plain), next_of(&[], rest), dfas)?);
     }
     Some(Piece::Seq(out))
 }
@@ -560,14 +568,18 @@ fn dfa(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<usize> {
     Some(dfas.len() - 1)
 }
 
-/// A run with no group: compared when it is one literal, else its own lazy DFA.
-fn run(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
+/// A run with no group: compared when it is one literal, else its own lazy DFA. `next`:
+/// what may follow it.
+fn run(hir: &Hir, next: Follow, dfas: &mut Vec<DFA>) -> Option<Piece> {
     match hir.kind() {
         HirKind::Literal(lit) => return Some(Piece::Literal(lit.0.clone())),
         HirKind::Empty => return Some(Piece::Literal(Box::default())),
         _ => {}
     }
-    let steps = steps_of(hir);
+    let mut steps = steps_of(hir);
+    if let Some(steps) = steps.as_deref_mut() {
+        follow_steps(steps, next);
+    }
     let index = if has_marks(hir) {
         steps.as_ref()?;
         None
@@ -588,7 +600,162 @@ fn run(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
         steps,
         dfa: index,
         dfa_first,
+        follow: next,
     })
+}
+
+/// The bytes that may come next at a point of a pattern, and whether the text may end
+/// there: more than may, never less. A walk passes over an end whose next byte the rest
+/// of the pattern cannot start with, without trying the rest there: a greedy `.*` before
+/// `>,` tries only the places before a `>`, where trying each end from the line's end
+/// back cost a trip through the rest's pieces (most of a dovecot line's cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Follow {
+    set: [u64; 4],
+    end: bool,
+}
+
+impl Follow {
+    /// Anything, or the end.
+    const ANY: Follow = Follow {
+        set: [u64::MAX; 4],
+        end: true,
+    };
+    const NONE: Follow = Follow {
+        set: [0; 4],
+        end: false,
+    };
+
+    fn bytes(set: [u64; 4]) -> Self {
+        Follow { set, end: false }
+    }
+
+    fn byte(b: u8) -> Self {
+        let mut set = [0; 4];
+        set[usize::from(b >> 6)] |= 1 << (b & 63);
+        Self::bytes(set)
+    }
+
+    fn union(self, other: Self) -> Self {
+        let mut set = self.set;
+        for (s, o) in set.iter_mut().zip(other.set) {
+            *s |= o;
+        }
+        Follow {
+            set,
+            end: self.end || other.end,
+        }
+    }
+
+    /// May what follows start at `at` of `text`?
+    fn allows(&self, text: &[u8], at: usize) -> bool {
+        match text.get(at) {
+            Some(&b) => self.set[usize::from(b >> 6)] & (1 << (b & 63)) != 0,
+            None => self.end,
+        }
+    }
+}
+
+/// What may start `hir` followed by what `next` says. Look-arounds take nothing and are
+/// passed over (more, never less).
+fn first(hir: &Hir, next: Follow) -> Follow {
+    use regex_syntax::hir::Class;
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => next,
+        HirKind::Literal(lit) => lit.0.first().map_or(next, |&b| Follow::byte(b)),
+        HirKind::Class(Class::Bytes(c)) => {
+            let mut set = [0u64; 4];
+            for r in c.iter() {
+                for b in r.start()..=r.end() {
+                    set[usize::from(b >> 6)] |= 1 << (b & 63);
+                }
+            }
+            Follow::bytes(set)
+        }
+        // Its ASCII part byte by byte; any other character starts with a byte of 0x80 up.
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut set = [0u64; 4];
+            for r in c.iter() {
+                for b in u32::from(r.start())..=u32::from(r.end()).min(0x7F) {
+                    set[(b >> 6) as usize] |= 1 << (b & 63);
+                }
+                if u32::from(r.end()) > 0x7F {
+                    set[2] = u64::MAX;
+                    set[3] = u64::MAX;
+                }
+            }
+            Follow::bytes(set)
+        }
+        HirKind::Capture(c) if matches!(mark(c.name.as_deref()), Some(Mark::Ahead { .. })) => next,
+        HirKind::Capture(c) => first(&c.sub, next),
+        HirKind::Repetition(r) if r.max == Some(0) => next,
+        HirKind::Repetition(r) => {
+            let f = first(&r.sub, next);
+            if r.min == 0 {
+                f.union(next)
+            } else {
+                f
+            }
+        }
+        HirKind::Concat(parts) => parts.iter().rev().fold(next, |f, h| first(h, f)),
+        HirKind::Alternation(branches) => branches
+            .iter()
+            .fold(Follow::NONE, |acc, b| acc.union(first(b, next))),
+    }
+}
+
+/// What may follow `parts` and then `rest`, the end of the pattern (after which anything
+/// may come: a match ends where it ends).
+fn next_of(parts: &[Hir], rest: &Hir) -> Follow {
+    parts
+        .iter()
+        .rev()
+        .fold(first(rest, Follow::ANY), |f, h| first(h, f))
+}
+
+/// Tells each class and repetition in `steps` what may follow it, `next` being what
+/// follows the steps; returns what may start them.
+fn follow_steps(steps: &mut [Step], mut next: Follow) -> Follow {
+    for step in steps.iter_mut().rev() {
+        next = match step {
+            Step::Literal(b) => b.first().map_or(next, |&c| Follow::byte(c)),
+            Step::Optional(b) => b.first().map_or(next, |&c| Follow::byte(c)).union(next),
+            Step::Class {
+                set, min, follow, ..
+            } => {
+                *follow = next;
+                let here = Follow::bytes(*set);
+                if *min == 0 {
+                    here.union(next)
+                } else {
+                    here
+                }
+            }
+            Step::Start | Step::End | Step::Boundary { .. } => next,
+            // A look-ahead's own steps end where it is decided: anything may follow them.
+            Step::Ahead { steps, .. } => {
+                follow_steps(steps, Follow::ANY);
+                next
+            }
+            Step::Alt(branches) => branches
+                .iter_mut()
+                .fold(Follow::NONE, |acc, b| acc.union(follow_steps(b, next))),
+            Step::Cond { yes, no, .. } => follow_steps(yes, next).union(follow_steps(no, next)),
+            Step::Repeat(rep) => {
+                rep.follow = next;
+                // The body takes a byte each time: it starts with what it alone starts
+                // with, and is followed by itself again or by what follows.
+                let starts = follow_steps(&mut rep.body, Follow::NONE);
+                follow_steps(&mut rep.body, starts.union(next));
+                if rep.min == 0 {
+                    starts.union(next)
+                } else {
+                    starts
+                }
+            }
+        };
+    }
+    next
 }
 
 /// One step of a run that needs no going back: the usual shape of a log pattern's fixed
@@ -598,12 +765,13 @@ enum Step {
     Literal(Box<[u8]>),
     /// A literal that is taken when it is there (a greedy `(?:...)?`).
     Optional(Box<[u8]>),
-    /// A byte class repeated `min..=max` times.
+    /// A byte class repeated `min..=max` times; `follow`: what may come after it.
     Class {
         set: [u64; 4],
         min: u32,
         max: u32,
         greedy: bool,
+        follow: Follow,
     },
     /// `^` or `$` (the whole text's, not a line's).
     Start,
@@ -627,12 +795,18 @@ enum Step {
         no: Box<[Step]>,
     },
     /// Steps repeated `min..=max` times (each time taking at least one byte).
-    Repeat {
-        body: Box<[Step]>,
-        min: u32,
-        max: u32,
-        greedy: bool,
-    },
+    Repeat(Repeat),
+}
+
+/// Steps repeated `min..=max` times, each time taking at least one byte; `follow`: what
+/// may come after them.
+#[derive(Debug, Clone)]
+struct Repeat {
+    body: Box<[Step]>,
+    min: u32,
+    max: u32,
+    greedy: bool,
+    follow: Follow,
 }
 
 /// The fewest bytes `steps` take.
@@ -644,7 +818,7 @@ fn min_len(steps: &[Step]) -> usize {
             Step::Class { min, .. } => *min as usize,
             Step::Alt(branches) => branches.iter().map(|b| min_len(b)).min().unwrap_or(0),
             Step::Cond { yes, no, .. } => min_len(yes).min(min_len(no)),
-            Step::Repeat { body, min, .. } => min_len(body).saturating_mul(*min as usize),
+            Step::Repeat(r) => min_len(&r.body).saturating_mul(r.min as usize),
             _ => 0,
         })
         .fold(0, usize::saturating_add)
@@ -677,6 +851,7 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
                 min: 1,
                 max: 1,
                 greedy: true,
+                follow: Follow::ANY,
             });
             true
         }),
@@ -706,6 +881,7 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
                     min: r.min,
                     max: r.max.unwrap_or(u32::MAX),
                     greedy: r.greedy,
+                    follow: Follow::ANY,
                 });
                 return true;
             }
@@ -779,12 +955,13 @@ fn repeated_steps(r: &regex_syntax::hir::Repetition, out: &mut Vec<Step>) -> boo
         // `(?:(?! from ).)*?`: steps repeated, each time taking something.
         _ => match steps_of(&r.sub) {
             Some(body) if min_len(&body) > 0 => {
-                out.push(Step::Repeat {
+                out.push(Step::Repeat(Repeat {
                     body,
                     min: r.min,
                     max: r.max.unwrap_or(u32::MAX),
                     greedy: r.greedy,
-                });
+                    follow: Follow::ANY,
+                }));
                 true
             }
             _ => false,
@@ -831,6 +1008,7 @@ fn first_end(steps: &[Step], text: &[u8], mut at: usize) -> Option<usize> {
                 min,
                 max,
                 greedy,
+                ..
             } => {
                 let n = class_run(set, text, at, if *greedy { *max } else { *min });
                 if n < *min as usize {
@@ -893,6 +1071,7 @@ fn walk(steps: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
             min,
             max,
             greedy,
+            follow,
         } => {
             let run = class_run(set, text, at, *max);
             let min = usize::try_from(*min).unwrap_or(usize::MAX);
@@ -901,6 +1080,9 @@ fn walk(steps: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
             }
             for k in 0..=run - min {
                 let n = if *greedy { run - k } else { min + k };
+                if !follow.allows(text, at + n) {
+                    continue;
+                }
                 let way = walk(rest, w, at + n, then);
                 if way != Way::No {
                     return way;
@@ -942,12 +1124,7 @@ fn walk(steps: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
             let branch = if took_part { yes } else { no };
             walk(branch, w, at, &mut |w, e| walk(rest, w, e, then))
         }
-        Step::Repeat {
-            body,
-            min,
-            max,
-            greedy,
-        } => repeat(body, (*min, *max, *greedy), 0, rest, w, at, then),
+        Step::Repeat(rep) => repeat(rep, 0, rest, w, at, then),
         Step::Start if at == 0 => walk(rest, w, at, then),
         Step::End if at == text.len() => walk(rest, w, at, then),
         Step::Start | Step::End => Way::No,
@@ -973,26 +1150,28 @@ fn one_byte(body: &[Step]) -> bool {
     taking == 1
 }
 
-/// `body` (one byte, see [`one_byte`]) repeated then `rest`, counts in the backtracker's
-/// order: the most first when greedy, the fewest first when lazy.
-fn repeat_bytes(
-    body: &[Step],
-    (min, max, greedy): (u32, u32, bool),
-    rest: &[Step],
-    w: &mut Walker<'_>,
-    at: usize,
-    then: Then<'_>,
-) -> Way {
-    let min = min as usize;
-    let max = usize::try_from(max).unwrap_or(usize::MAX);
+/// `rep`'s body (one byte, see [`one_byte`]) repeated then `rest`, counts in the
+/// backtracker's order: the most first when greedy, the fewest first when lazy.
+fn repeat_bytes(rep: &Repeat, rest: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
+    let min = rep.min as usize;
+    let max = usize::try_from(rep.max).unwrap_or(usize::MAX);
+    let text = w.text;
     // Can the body be taken once more after `n` times?
-    let again = |w: &mut Walker<'_>, n: usize| match walk(body, w, at + n, &mut |_, e| Way::Done(e))
-    {
-        Way::Done(_) => Ok(true),
-        Way::No => Ok(false),
-        Way::Unsure => Err(Way::Unsure),
+    let again =
+        |w: &mut Walker<'_>, n: usize| match walk(&rep.body, w, at + n, &mut |_, e| Way::Done(e)) {
+            Way::Done(_) => Ok(true),
+            Way::No => Ok(false),
+            Way::Unsure => Err(Way::Unsure),
+        };
+    // The rest after `n` times, where it can start.
+    let rest_at = |w: &mut Walker<'_>, n: usize, then: Then<'_>| {
+        if rep.follow.allows(text, at + n) {
+            walk(rest, w, at + n, then)
+        } else {
+            Way::No
+        }
     };
-    if greedy {
+    if rep.greedy {
         let mut n = 0;
         while n < max {
             match again(w, n) {
@@ -1002,7 +1181,7 @@ fn repeat_bytes(
             }
         }
         while n >= min {
-            let way = walk(rest, w, at + n, then);
+            let way = rest_at(w, n, then);
             if way != Way::No || n == 0 {
                 return way;
             }
@@ -1013,7 +1192,7 @@ fn repeat_bytes(
     let mut n = 0;
     loop {
         if n >= min {
-            let way = walk(rest, w, at + n, then);
+            let way = rest_at(w, n, then);
             if way != Way::No {
                 return way;
             }
@@ -1029,42 +1208,42 @@ fn repeat_bytes(
     }
 }
 
-/// `body` repeated (`done` times so far) then `rest`, in the backtracker's order: one
-/// more time first when greedy, stopping first when lazy.
+/// `rep`'s body repeated (`done` times so far) then `rest`, in the backtracker's order:
+/// one more time first when greedy, stopping first when lazy.
 fn repeat(
-    body: &[Step],
-    (min, max, greedy): (u32, u32, bool),
+    rep: &Repeat,
     done: u32,
     rest: &[Step],
     w: &mut Walker<'_>,
     at: usize,
     then: Then<'_>,
 ) -> Way {
-    if done == 0 && one_byte(body) {
-        return repeat_bytes(body, (min, max, greedy), rest, w, at, then);
+    if done == 0 && one_byte(&rep.body) {
+        return repeat_bytes(rep, rest, w, at, then);
     }
     if done >= REPEAT_DEPTH {
         return Way::Unsure;
     }
-    if done >= min && !greedy {
+    let text = w.text;
+    if done >= rep.min && !rep.greedy && rep.follow.allows(text, at) {
         match walk(rest, w, at, then) {
             Way::No => {}
             way => return way,
         }
     }
-    if done < max {
-        let way = walk(body, w, at, &mut |w, e| {
+    if done < rep.max {
+        let way = walk(&rep.body, w, at, &mut |w, e| {
             if e == at {
                 Way::No
             } else {
-                repeat(body, (min, max, greedy), done + 1, rest, w, e, then)
+                repeat(rep, done + 1, rest, w, e, then)
             }
         });
         if way != Way::No {
             return way;
         }
     }
-    if done >= min && greedy {
+    if done >= rep.min && rep.greedy && rep.follow.allows(text, at) {
         return walk(rest, w, at, then);
     }
     Way::No
@@ -1284,6 +1463,42 @@ mod tests {
         // A class that would have to give back, and repetitions: left to the others.
         assert_eq!(end(r"\S*, r", "s.com,, r"), None);
         assert_eq!(end(r"(?:ab){1,3}", "abab"), None);
+    }
+
+    /// What may follow a point: the first bytes of what comes next, through optional and
+    /// empty parts, and the text's end only where everything after may be empty.
+    #[test]
+    fn what_may_follow_passes_through_optional_parts() {
+        let follow = |pattern: &str| next_of(&[ascii_hir(pattern).unwrap()], &Hir::empty());
+        let allows = |f: Follow, text: &str| -> String {
+            (0..=text.len())
+                .filter(|&i| f.allows(text.as_bytes(), i))
+                .map(|i| text.as_bytes().get(i).map_or('$', |&b| char::from(b)))
+                .collect()
+        };
+        let required = follow(r"(?:a|b)?c*d");
+        assert_eq!(allows(required, "abcdex"), "abcd");
+        // Nothing required: anything may follow, the end too.
+        assert_eq!(allows(follow(r"(?:x )?\d*"), "ab"), "ab$");
+        // A look-ahead takes nothing: what follows it decides, not what it looks for.
+        let ahead = ascii_hir(r"(?P<__mark_neg_1>z)q").unwrap();
+        assert_eq!(allows(next_of(&[ahead], &Hir::empty()), "qz"), "q");
+    }
+
+    /// A greedy `.*` before `>`: only the places before a `>` are tried, so a long line
+    /// whose `>` sits far from its end is answered within the walk's budget (trying every
+    /// end from the line's end back ran out of it: the line went to the backtracker).
+    #[test]
+    fn a_greedy_run_tries_only_ends_the_rest_can_start_at() {
+        let chain = Chain::new(r"^x=<(?P<u>.*)>,y").unwrap();
+        let mut cache = chain.cache();
+        let text = format!("x=<{}>,y{}", "ab".repeat(3000), "c".repeat(5000));
+        let slots = chain
+            .search(text.as_bytes(), 0, &mut cache)
+            .expect("answered within the budget")
+            .expect("a match");
+        assert_eq!(slots[1], Some((3, 6003)));
+        assert_eq!(slots, backtracked(r"^x=<(?P<u>.*)>,y", &text).unwrap());
     }
 
     #[test]
