@@ -632,7 +632,7 @@ impl Follow {
 
     fn byte(b: u8) -> Self {
         let mut set = [0; 4];
-        set[usize::from(b >> 6)] |= 1 << (b & 63);
+        add_byte(&mut set, b);
         Self::bytes(set)
     }
 
@@ -650,7 +650,7 @@ impl Follow {
     /// May what follows start at `at` of `text`?
     fn allows(&self, text: &[u8], at: usize) -> bool {
         match text.get(at) {
-            Some(&b) => self.set[usize::from(b >> 6)] & (1 << (b & 63)) != 0,
+            Some(&b) => has_byte(&self.set, b),
             None => self.end,
         }
     }
@@ -663,21 +663,14 @@ fn first(hir: &Hir, next: Follow) -> Follow {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => next,
         HirKind::Literal(lit) => lit.0.first().map_or(next, |&b| Follow::byte(b)),
-        HirKind::Class(Class::Bytes(c)) => {
-            let mut set = [0u64; 4];
-            for r in c.iter() {
-                for b in r.start()..=r.end() {
-                    set[usize::from(b >> 6)] |= 1 << (b & 63);
-                }
-            }
-            Follow::bytes(set)
-        }
+        HirKind::Class(Class::Bytes(c)) => Follow::bytes(byte_set(c)),
         // Its ASCII part byte by byte; any other character starts with a byte of 0x80 up.
         HirKind::Class(Class::Unicode(c)) => {
             let mut set = [0u64; 4];
             for r in c.iter() {
-                for b in u32::from(r.start())..=u32::from(r.end()).min(0x7F) {
-                    set[(b >> 6) as usize] |= 1 << (b & 63);
+                let ascii = u32::from(r.start())..=u32::from(r.end()).min(0x7F);
+                for b in ascii.filter_map(|b| u8::try_from(b).ok()) {
+                    add_byte(&mut set, b);
                 }
                 if u32::from(r.end()) > 0x7F {
                     set[2] = u64::MAX;
@@ -827,17 +820,9 @@ fn min_len(steps: &[Step]) -> usize {
 /// `hir` as steps, if it is a sequence of what [`Step`] knows.
 fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
     use regex_syntax::hir::{Class, Look};
-    let class_set = |c: &Class| -> Option<[u64; 4]> {
-        let Class::Bytes(b) = c else {
-            return None;
-        };
-        let mut set = [0u64; 4];
-        for r in b.iter() {
-            for byte in r.start()..=r.end() {
-                set[usize::from(byte >> 6)] |= 1 << (byte & 63);
-            }
-        }
-        Some(set)
+    let class_set = |c: &Class| match c {
+        Class::Bytes(b) => Some(byte_set(b)),
+        Class::Unicode(_) => None,
     };
     match hir.kind() {
         HirKind::Empty => true,
@@ -870,7 +855,7 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
                 HirKind::Class(c) => class_set(c),
                 HirKind::Literal(lit) if lit.0.len() == 1 => {
                     let mut set = [0u64; 4];
-                    set[usize::from(lit.0[0] >> 6)] |= 1 << (lit.0[0] & 63);
+                    add_byte(&mut set, lit.0[0]);
                     Some(set)
                 }
                 _ => None,
@@ -974,13 +959,33 @@ fn steps_of(hir: &Hir) -> Option<Box<[Step]>> {
     simple_steps(hir, &mut out).then(|| out.into_boxed_slice())
 }
 
+/// A set of bytes is a bit for each byte in four words.
+fn add_byte(set: &mut [u64; 4], b: u8) {
+    set[usize::from(b >> 6)] |= 1 << (b & 63);
+}
+
+fn has_byte(set: &[u64; 4], b: u8) -> bool {
+    set[usize::from(b >> 6)] & (1 << (b & 63)) != 0
+}
+
+/// The bytes of a byte class.
+fn byte_set(class: &regex_syntax::hir::ClassBytes) -> [u64; 4] {
+    let mut set = [0u64; 4];
+    for r in class.iter() {
+        for b in r.start()..=r.end() {
+            add_byte(&mut set, b);
+        }
+    }
+    set
+}
+
 /// How many bytes from `at` are in `set`, counting at most `limit`.
 fn class_run(set: &[u64; 4], text: &[u8], at: usize, limit: u32) -> usize {
     text.get(at..)
         .unwrap_or_default()
         .iter()
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .take_while(|&&b| set[usize::from(b >> 6)] & (1 << (b & 63)) != 0)
+        .take_while(|&&b| has_byte(set, b))
         .count()
 }
 
@@ -1155,7 +1160,6 @@ fn one_byte(body: &[Step]) -> bool {
 fn repeat_bytes(rep: &Repeat, rest: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
     let min = rep.min as usize;
     let max = usize::try_from(rep.max).unwrap_or(usize::MAX);
-    let text = w.text;
     // Can the body be taken once more after `n` times?
     let again =
         |w: &mut Walker<'_>, n: usize| match walk(&rep.body, w, at + n, &mut |_, e| Way::Done(e)) {
@@ -1163,14 +1167,6 @@ fn repeat_bytes(rep: &Repeat, rest: &[Step], w: &mut Walker<'_>, at: usize, then
             Way::No => Ok(false),
             Way::Unsure => Err(Way::Unsure),
         };
-    // The rest after `n` times, where it can start.
-    let rest_at = |w: &mut Walker<'_>, n: usize, then: Then<'_>| {
-        if rep.follow.allows(text, at + n) {
-            walk(rest, w, at + n, then)
-        } else {
-            Way::No
-        }
-    };
     if rep.greedy {
         let mut n = 0;
         while n < max {
@@ -1181,7 +1177,7 @@ fn repeat_bytes(rep: &Repeat, rest: &[Step], w: &mut Walker<'_>, at: usize, then
             }
         }
         while n >= min {
-            let way = rest_at(w, n, then);
+            let way = after_repeat(rep, rest, w, at + n, then);
             if way != Way::No || n == 0 {
                 return way;
             }
@@ -1192,7 +1188,7 @@ fn repeat_bytes(rep: &Repeat, rest: &[Step], w: &mut Walker<'_>, at: usize, then
     let mut n = 0;
     loop {
         if n >= min {
-            let way = rest_at(w, n, then);
+            let way = after_repeat(rep, rest, w, at + n, then);
             if way != Way::No {
                 return way;
             }
@@ -1205,6 +1201,15 @@ fn repeat_bytes(rep: &Repeat, rest: &[Step], w: &mut Walker<'_>, at: usize, then
             Ok(false) => return Way::No,
             Err(way) => return way,
         }
+    }
+}
+
+/// `rest` after `rep` ended at `at`, where what follows `rep` can start.
+fn after_repeat(rep: &Repeat, rest: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
+    if rep.follow.allows(w.text, at) {
+        walk(rest, w, at, then)
+    } else {
+        Way::No
     }
 }
 
@@ -1224,9 +1229,8 @@ fn repeat(
     if done >= REPEAT_DEPTH {
         return Way::Unsure;
     }
-    let text = w.text;
-    if done >= rep.min && !rep.greedy && rep.follow.allows(text, at) {
-        match walk(rest, w, at, then) {
+    if done >= rep.min && !rep.greedy {
+        match after_repeat(rep, rest, w, at, then) {
             Way::No => {}
             way => return way,
         }
@@ -1243,8 +1247,8 @@ fn repeat(
             return way;
         }
     }
-    if done >= rep.min && rep.greedy && rep.follow.allows(text, at) {
-        return walk(rest, w, at, then);
+    if done >= rep.min && rep.greedy {
+        return after_repeat(rep, rest, w, at, then);
     }
     Way::No
 }
