@@ -231,7 +231,9 @@ impl Chain {
                 // where the steps have no alternatives; else by the run's DFA, whose one
                 // pass costs less than the loop trying each branch (callgrind: about half).
                 let first = match steps.as_deref() {
-                    Some(s) if !(*dfa_first && dfa.is_some()) => Some(first_end(s, w.text, at)),
+                    Some(s) if !(*dfa_first && dfa.is_some()) => {
+                        Some(first_end(s, w.text, at, &mut false))
+                    }
                     _ => None,
                 };
                 if first == Some(First::No) {
@@ -1029,22 +1031,21 @@ enum First {
 /// literal that was not there, the last branch. Then the run has no way at all (an IPv4
 /// address's run on an IPv6 address), and an alternative whose branch fails so tries its
 /// next branch, as the backtracker would (in a run holding a look-around, which has no DFA).
-fn first_end(steps: &[Step], text: &[u8], mut at: usize) -> First {
-    // Did a step before this one have another way?
-    let mut chose = false;
+/// `chose`: whether a step before had another way; set when one here has.
+fn first_end(steps: &[Step], text: &[u8], mut at: usize, chose: &mut bool) -> First {
     let fail = |chose: bool| if chose { First::Unsure } else { First::No };
     for step in steps {
         match step {
             Step::Literal(bytes) => {
                 if !text.get(at..).is_some_and(|t| t.starts_with(bytes)) {
-                    return fail(chose);
+                    return fail(*chose);
                 }
                 at += bytes.len();
             }
             Step::Optional(bytes) => {
                 if text.get(at..).is_some_and(|t| t.starts_with(bytes)) {
                     at += bytes.len();
-                    chose = true;
+                    *chose = true;
                 }
             }
             Step::Class {
@@ -1057,21 +1058,23 @@ fn first_end(steps: &[Step], text: &[u8], mut at: usize) -> First {
             } => {
                 let n = class_run(set, text, at, if *greedy { *max } else { *min });
                 if n < *min as usize {
-                    return fail(chose);
+                    return fail(*chose);
                 }
                 // Ends inside a greedy run are followed by the class's own bytes: none
                 // can go on when what follows never starts with one of them.
-                chose |= n > *min as usize && !(*greedy && *apart);
-                chose |= !*greedy && class_run(set, text, at + n, 1) == 1;
+                *chose |= n > *min as usize && !(*greedy && *apart);
+                *chose |= !*greedy && class_run(set, text, at + n, 1) == 1;
                 at += n;
             }
             Step::Alt(branches) => {
                 let mut found = None;
                 for (i, branch) in branches.iter().enumerate() {
-                    match first_end(branch, text, at) {
+                    // A branch's own choices count only when it is the one taken.
+                    let mut inner = false;
+                    match first_end(branch, text, at, &mut inner) {
                         First::End(e) => {
                             found = Some(e);
-                            chose |= i + 1 < branches.len();
+                            *chose |= inner || i + 1 < branches.len();
                             break;
                         }
                         First::No => continue,
@@ -1080,7 +1083,7 @@ fn first_end(steps: &[Step], text: &[u8], mut at: usize) -> First {
                 }
                 match found {
                     Some(e) => at = e,
-                    None => return fail(chose),
+                    None => return fail(*chose),
                 }
             }
             Step::Boundary { negate } => {
@@ -1089,12 +1092,12 @@ fn first_end(steps: &[Step], text: &[u8], mut at: usize) -> First {
                         .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
                 };
                 if (word(at.checked_sub(1)) != word(Some(at))) == *negate {
-                    return fail(chose);
+                    return fail(*chose);
                 }
             }
             Step::Start if at == 0 => {}
             Step::End if at == text.len() => {}
-            Step::Start | Step::End => return fail(chose),
+            Step::Start | Step::End => return fail(*chose),
             Step::Ahead { .. } | Step::Cond { .. } | Step::Repeat(_) => return First::Unsure,
         }
     }
@@ -1516,7 +1519,7 @@ mod tests {
         let end = |pattern: &str, text: &str| {
             let mut steps = steps_of(&ascii_hir(pattern).unwrap()).unwrap();
             follow_steps(&mut steps, Follow::ANY);
-            first_end(&steps, text.as_bytes(), 0)
+            first_end(&steps, text.as_bytes(), 0, &mut false)
         };
         use First::{End, No, Unsure};
         assert_eq!(end(r"(?:x:|[ab]+|)c", "abc"), End(3));
@@ -1534,8 +1537,23 @@ mod tests {
         assert_eq!(end(r"\S*, r", "s.com,, r"), Unsure);
         // After a branch taken with another left: not final.
         assert_eq!(end(r"(?:a|ab)c", "abc"), Unsure);
+        // After the last branch taken, whose own class could give back: not final either
+        // (`a+` taking one `a` lets `ab` follow).
+        assert_eq!(end(r"(?:x|a+)ab", "aab"), Unsure);
         // A repetition of more than a few: left to the others.
         assert_eq!(end(r"(?:ab){1,9}", "abab"), Unsure);
+    }
+
+    /// A run holding a look-around has no DFA, and its first-choice loop goes through its
+    /// alternatives. The last branch taken (`a+` on `aa`) could still give back: a failure
+    /// after it is not final, and the walk finds `a+` = `a`. (To the chain the empty
+    /// `__mark_pos` group is a look-ahead that always holds.)
+    #[test]
+    fn a_failure_after_a_last_branch_that_could_give_back_is_not_final() {
+        let chain = Chain::new(r"^(?:x|a+)a(?P<__mark_pos_1>)(?P<y>b)").unwrap();
+        let mut cache = chain.cache();
+        let found = chain.search(b"aab", 0, &mut cache);
+        assert_eq!(found.map(|g| g.map(|g| g[2])), Ok(Some(Some((2, 3)))));
     }
 
     /// What may follow a point: the first bytes of what comes next, through optional and
