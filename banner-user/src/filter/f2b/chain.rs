@@ -70,6 +70,23 @@ enum Piece {
     Group(usize, Box<Piece>),
 }
 
+impl Piece {
+    /// Forgets the groups in this piece (a way through it that did not get through).
+    fn clear(&self, slots: &mut [Option<(usize, usize)>]) {
+        match self {
+            Piece::Literal(_) | Piece::Run { .. } => {}
+            Piece::Seq(parts) => parts.iter().for_each(|p| p.clear(slots)),
+            Piece::Alt(branches) => branches.iter().for_each(|(b, _)| b.clear(slots)),
+            Piece::Group(index, inner) => {
+                if let Some(slot) = slots.get_mut(*index) {
+                    *slot = None;
+                }
+                inner.clear(slots);
+            }
+        }
+    }
+}
+
 /// Most memory one piece's lazy DFA may hold (it starts empty and clears itself when full).
 /// A pattern has a dozen pieces and a filter a few dozen patterns: the default (2 MiB) would
 /// let a long-running daemon's chains grow to hundreds of MiB on varied input.
@@ -84,7 +101,46 @@ pub struct CannotTell;
 
 /// A chain's DFA caches, reused from line to line.
 #[derive(Debug, Clone)]
-pub struct ChainCache(Vec<Cache>);
+pub struct ChainCache {
+    dfas: Vec<Cache>,
+    straight: Tally,
+}
+
+/// How often the straight pass (see [`Chain::straight`]) settled this chain's searches:
+/// where it seldom does, every search would pay for it and for the full search after.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    tried: u32,
+    settled: u32,
+    /// Searches without it since it was last tried.
+    skipped: u32,
+}
+
+impl Tally {
+    /// Worth trying: at first, and while it settles at least seven searches in eight. Once
+    /// given up, one search in 64 still tries it, so a log that changes shape is noticed.
+    fn worth(&mut self) -> bool {
+        if self.tried < 16 || self.settled * 8 >= self.tried * 7 {
+            return true;
+        }
+        self.skipped += 1;
+        if self.skipped < 64 {
+            return false;
+        }
+        self.skipped = 0;
+        true
+    }
+
+    /// Counts one try; halves both counts now and then, so the recent lines weigh most.
+    fn count(&mut self, settled: bool) {
+        if self.tried >= 1024 {
+            self.tried /= 2;
+            self.settled /= 2;
+        }
+        self.tried += 1;
+        self.settled += u32::from(settled);
+    }
+}
 
 /// A chain's caches shared by a filter's copies: one per thread searching at once (nearly
 /// always one).
@@ -166,7 +222,10 @@ impl Chain {
     }
 
     pub fn cache(&self) -> ChainCache {
-        ChainCache(self.dfas.iter().map(DFA::create_cache).collect())
+        ChainCache {
+            dfas: self.dfas.iter().map(DFA::create_cache).collect(),
+            straight: Tally::default(),
+        }
     }
 
     /// The groups of the pattern's leftmost-first match starting at `start`, which must
@@ -201,6 +260,21 @@ impl Chain {
             slots: &mut slots,
             budget: BUDGET,
         };
+        if walker.cache.straight.worth() {
+            let found = self.straight(&self.root, &mut walker, start, &mut false);
+            walker.cache.straight.count(found != First::Unsure);
+            match found {
+                First::End(end) => {
+                    slots[0] = Some((start, end));
+                    return Ok(Some(slots));
+                }
+                First::No => return Ok(None),
+                First::Unsure => {
+                    walker.slots.fill(None);
+                    walker.budget = BUDGET;
+                }
+            }
+        }
         match self.run(&self.root, &mut walker, start, &mut |_, e| Way::Done(e)) {
             Way::Done(end) => {
                 slots[0] = Some((start, end));
@@ -308,6 +382,92 @@ impl Chain {
         }
     }
 
+    /// The first choice of every piece from `at`, in one pass without handing ends on:
+    /// the backtracker's first way when it gets through (most lines, for most patterns);
+    /// `No` when a first choice failed where nothing before it had another way (`chose`,
+    /// as in [`first_end`]); else `Unsure`, and the search that tries every way decides.
+    /// Handing each piece's end on through a closure cost more than finding it.
+    fn straight(&self, piece: &Piece, w: &mut Walker<'_>, at: usize, chose: &mut bool) -> First {
+        let fail = |chose: bool| if chose { First::Unsure } else { First::No };
+        match piece {
+            Piece::Literal(bytes) => match w.text.get(at..) {
+                Some(rest) if rest.starts_with(bytes) => First::End(at + bytes.len()),
+                _ => fail(*chose),
+            },
+            Piece::Run {
+                steps,
+                dfa,
+                dfa_first,
+                follow,
+            } => {
+                let before = *chose;
+                let first = match (steps.as_deref(), dfa) {
+                    (Some(s), d) if !(*dfa_first && d.is_some()) => first_end(s, w.text, at, chose),
+                    (_, Some(d)) => match self.dfa_end(*d, w, at, false) {
+                        // The first end; whether there are others the DFA does not say.
+                        Ok(Some(e)) => {
+                            *chose = true;
+                            First::End(e)
+                        }
+                        Ok(None) => First::No,
+                        Err(CannotTell) => First::Unsure,
+                    },
+                    _ => First::Unsure,
+                };
+                match first {
+                    First::End(e) if follow.allows(w.text, e) => First::End(e),
+                    First::No => fail(before),
+                    // The first end the rest can start at, found as the search finds it
+                    // (`\]?` before `\]` gives back what it took).
+                    _ => match self.run(piece, w, at, &mut |_, e| Way::Done(e)) {
+                        Way::Done(e) => {
+                            *chose = true;
+                            First::End(e)
+                        }
+                        Way::No => fail(before),
+                        Way::Unsure => First::Unsure,
+                    },
+                }
+            }
+            Piece::Seq(parts) => {
+                let mut at = at;
+                for part in parts {
+                    match self.straight(part, w, at, chose) {
+                        First::End(e) => at = e,
+                        other => return other,
+                    }
+                }
+                First::End(at)
+            }
+            Piece::Alt(branches) => {
+                for (i, (branch, through)) in branches.iter().enumerate() {
+                    // A branch's own choices count only when it is the one taken.
+                    let mut inner = false;
+                    match self.straight(branch, w, at, &mut inner) {
+                        First::End(e) => {
+                            *chose |= inner || i + 1 < branches.len();
+                            return First::End(e);
+                        }
+                        First::Unsure if !self.hopeless(*through, w, at) => return First::Unsure,
+                        // No way through this branch: its groups are not taken.
+                        _ => branch.clear(w.slots),
+                    }
+                }
+                fail(*chose)
+            }
+            Piece::Group(index, inner) => {
+                let found = self.straight(inner, w, at, chose);
+                if let First::End(e) = found {
+                    match w.slots.get_mut(*index) {
+                        Some(slot) => *slot = Some((at, e)),
+                        None => return First::Unsure,
+                    }
+                }
+                found
+            }
+        }
+    }
+
     /// Does the DFA of a branch with the rest of the pattern (`through`) find that no match
     /// goes through the branch from `at`? (No DFA: the last branch, all that is left.)
     fn hopeless(&self, through: Option<usize>, w: &mut Walker<'_>, at: usize) -> bool {
@@ -323,7 +483,7 @@ impl Chain {
         at: usize,
         earliest: bool,
     ) -> Result<Option<usize>, CannotTell> {
-        let (Some(dfa), Some(cache)) = (self.dfas.get(i), w.cache.0.get_mut(i)) else {
+        let (Some(dfa), Some(cache)) = (self.dfas.get(i), w.cache.dfas.get_mut(i)) else {
             return Err(CannotTell);
         };
         let input = Input::new(w.text)
@@ -1350,21 +1510,22 @@ mod tests {
         })
     }
 
-    /// The chain agrees with the backtracker wherever it answers, and answers on `must`.
+    /// The chain agrees with the backtracker wherever it answers, and answers on `must`:
+    /// the same groups where there is a match, "no match" only where there is none.
     fn agree(pattern: &str, texts: &[&str], must: &[&str]) {
         let chain = Chain::new(pattern).expect("a chain");
-        let mut cache = chain.cache();
         for text in texts.iter().chain(must) {
-            let want = backtracked(pattern, text);
-            let Some(w) = &want else {
-                continue;
-            };
-            let (start, end) = w[0].unwrap();
-            let got = chain.groups(text.as_bytes(), start, end, &mut cache);
-            if let Some(g) = &got {
-                assert_eq!(g, w, "{pattern} on {text:?}");
-            } else {
-                assert!(!must.contains(text), "{pattern} gave up on {text:?}");
+            // A fresh cache: the straight pass is tried on every text (a cache gives it up
+            // where it seldom settles).
+            let mut cache = chain.cache();
+            let got = chain.search(text.as_bytes(), 0, &mut cache);
+            match (backtracked(pattern, text), got) {
+                (Some(want), Ok(Some(got))) => assert_eq!(got, want, "{pattern} on {text:?}"),
+                (None, Ok(None)) => {}
+                (want, Ok(got)) => panic!("{pattern} on {text:?}: {got:?}, not {want:?}"),
+                (_, Err(CannotTell)) => {
+                    assert!(!must.contains(text), "{pattern} gave up on {text:?}")
+                }
             }
         }
     }
@@ -1456,6 +1617,10 @@ mod tests {
             r"^a\S*:b(?P<x>\S*)$",
             r"^(?P<x>a?)[ab:]*?:1(?P<y>.*)$",
             r"^\S{1,3}b (?P<x>[^ ]*)",
+            // A branch that took a group and failed after it; a branch taken, and a
+            // failure after the alternative that a later branch gets past.
+            r"^(?:(?P<x>a)b|(?P<y>a)1)",
+            r"^(?:(?P<x>a)|(?P<y>a1))b",
         ];
         let texts = every_text(b"ab 1:", 5);
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -1542,6 +1707,34 @@ mod tests {
         assert_eq!(end(r"(?:x|a+)ab", "aab"), Unsure);
         // A repetition of more than a few: left to the others.
         assert_eq!(end(r"(?:ab){1,9}", "abab"), Unsure);
+    }
+
+    /// The straight pass is given up where it seldom settles a search, tried again one
+    /// search in 64, and taken up again once it settles most of them.
+    #[test]
+    fn the_straight_pass_is_given_up_where_it_seldom_settles() {
+        let mut tally = Tally::default();
+        for _ in 0..16 {
+            assert!(tally.worth());
+            tally.count(false);
+        }
+        let tried = (0..640).filter(|_| tally.worth()).count();
+        assert_eq!(tried, 10);
+        let mut good = Tally::default();
+        for _ in 0..2000 {
+            assert!(good.worth());
+            good.count(true);
+        }
+        // A log that changes shape: the one try in 64 sees it and counts.
+        let mut searches = 0;
+        while tally.settled * 8 < tally.tried * 7 {
+            if tally.worth() {
+                tally.count(true);
+            }
+            searches += 1;
+            assert!(searches < 100_000, "never taken up again");
+        }
+        assert!(tally.worth());
     }
 
     /// A run holding a look-around has no DFA, and its first-choice loop goes through its
