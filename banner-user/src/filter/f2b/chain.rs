@@ -59,6 +59,8 @@ enum Piece {
         /// None where the run holds a look-ahead or a conditional (no DFA can say where
         /// it ends); its steps are walked then.
         dfa: Option<usize>,
+        /// The first end is found by the DFA, not by the first-choice loop (the run has a
+        /// DFA, and steps that loop would take more slowly or cannot take).
         dfa_first: bool,
         /// What may follow the run: an end the rest cannot start at is not tried.
         follow: Follow,
@@ -305,9 +307,7 @@ impl Chain {
                 // where the steps have no alternatives; else by the run's DFA, whose one
                 // pass costs less than the loop trying each branch (callgrind: about half).
                 let first = match steps.as_deref() {
-                    Some(s) if !(*dfa_first && dfa.is_some()) => {
-                        Some(first_end(s, w.text, at, &mut false))
-                    }
+                    Some(s) if !*dfa_first => Some(first_end(s, w.text, at, &mut false)),
                     _ => None,
                 };
                 if first == Some(First::No) {
@@ -402,7 +402,7 @@ impl Chain {
             } => {
                 let before = *chose;
                 let first = match (steps.as_deref(), dfa) {
-                    (Some(s), d) if !(*dfa_first && d.is_some()) => first_end(s, w.text, at, chose),
+                    (Some(s), _) if !*dfa_first => first_end(s, w.text, at, chose),
                     (_, Some(d)) => match self.dfa_end(*d, w, at, false) {
                         // The first end; whether there are others the DFA does not say.
                         Ok(Some(e)) => {
@@ -759,14 +759,19 @@ fn run(hir: &Hir, next: Follow, dfas: &mut Vec<DFA>) -> Option<Piece> {
     };
     // Steps the plain first-choice loop cannot take: the DFA's one pass finds the first
     // end sooner than walking them.
-    let dfa_first = steps.as_deref().is_some_and(|s| {
-        s.iter().any(|s| {
-            !matches!(
-                s,
-                Step::Literal(_) | Step::Optional(_) | Step::Class { .. } | Step::Start | Step::End
-            )
-        })
-    });
+    let dfa_first = index.is_some()
+        && steps.as_deref().is_some_and(|s| {
+            s.iter().any(|s| {
+                !matches!(
+                    s,
+                    Step::Literal(_)
+                        | Step::Optional(_)
+                        | Step::Class { .. }
+                        | Step::Start
+                        | Step::End
+                )
+            })
+        });
     Some(Piece::Run {
         steps,
         dfa: index,
