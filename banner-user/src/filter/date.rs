@@ -131,7 +131,8 @@ pub fn parse_leading<'a, L: AsRef<[u8]> + ?Sized>(
     let line = line.as_ref();
     match mode {
         DateMode::None => None,
-        DateMode::Auto => parse_rfc3339(line, cache)
+        DateMode::Auto => same_second(line, now, cache)
+            .or_else(|| parse_rfc3339(line, cache))
             .or_else(|| parse_rfc3164(line, now, cache))
             .or_else(|| parse_tai64n(line)),
         DateMode::Pattern(p) => {
@@ -243,6 +244,28 @@ const MONTHS: [&[u8; 3]; 12] = [
 /// `Nov 26 01:02:03`, `Nov  6 01:02:03` or `Nov 6 01:02:03` (optionally `.frac`): local time,
 /// the year that puts it closest to (not more than a day after) now. The one-digit day
 /// without padding is what BSD syslogd and some relays write (fail2ban's template reads it).
+/// The line starts with the last RFC 3164 stamp read, to the second and in the two-digit
+/// or space-padded day's 15 bytes, with no fraction: a busy log writes the same second on
+/// many lines in a row, and reading it again cost more than the rest of a line that
+/// another program wrote. Anything else (another second, a fraction, a new year, a stamp
+/// ahead of `now`) is read in full by [`parse_rfc3164`].
+fn same_second<'a>(
+    line: &'a [u8],
+    now: SystemTime,
+    cache: &mut DateCache,
+) -> Option<(SystemTime, &'a [u8])> {
+    let (key, year, t) = cache.stamp?;
+    // A NUL ends the key of the unpadded day's 14-byte form; that form is read in full.
+    if key[14] == 0 || line.get(..15)? != key || line.get(15) != Some(&b' ') {
+        return None;
+    }
+    // Within a day of now, as the full reading would leave it (else it is last year's).
+    if cache.year_at(now) != year || t > now + Duration::from_secs(86_400) {
+        return None;
+    }
+    Some((t, &line[16..]))
+}
+
 fn parse_rfc3164<'a>(
     line: &'a [u8],
     now: SystemTime,
@@ -452,6 +475,44 @@ mod tests {
         let (t, _) = parse_leading("Dec 31 00:00:01 h p: x", &DateMode::Auto, now, &mut c).unwrap();
         let local: chrono::DateTime<Local> = t.into();
         assert_eq!((local.day(), local.hour(), local.second()), (31, 0, 1));
+    }
+
+    /// Lines read one after another (the same second again, in every form of the day,
+    /// with and without a fraction, a stamp ahead of now) read as each reads alone.
+    #[test]
+    fn a_stamp_read_again_reads_as_it_reads_alone() {
+        // 2026-11-26T12:00:00Z
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_694_400);
+        let lines = [
+            "Nov 26 01:02:03 host sshd[7]: a",
+            "Nov 26 01:02:03 host sshd[7]: b",
+            "Nov 26 01:02:03.5 host p: c",
+            "Nov 26 01:02:03 host p: d",
+            "Nov 26 01:02:03x host p: e",
+            "Nov  6 01:02:03 h p: f",
+            "Nov  6 01:02:03 h p: g",
+            "Nov 6 01:02:03 h p: h",
+            "Nov 6 01:02:03 h p: i",
+            "Nov 26 01:02:04 h p: j",
+            "Dec 31 23:59:59 h p: k",
+            "Dec 31 23:59:59 h p: l",
+            "Nov 26 01:02:04 h p: m",
+        ];
+        let mut shared = DateCache::default();
+        let mut hits = 0;
+        for line in lines {
+            let hit = shared
+                .stamp
+                .is_some_and(|(k, _, _)| line.as_bytes().starts_with(&k));
+            hits += usize::from(hit);
+            let again = parse_leading(line, &DateMode::Auto, now, &mut shared);
+            let alone = parse_leading(line, &DateMode::Auto, now, &mut DateCache::default());
+            assert_eq!(again, alone, "{line}");
+        }
+        // The second readings of b, g, l and m's second came from the remembered stamp.
+        assert!(hits >= 4, "{hits}");
+        assert!(same_second(b"Nov 26 01:02:04 h p: n", now, &mut shared).is_some());
+        assert!(same_second(b"Nov 26 01:02:04.1 h p: n", now, &mut shared).is_none());
     }
 
     #[test]
