@@ -276,6 +276,8 @@ fn failures_carry_time_and_user() {
         panic!("no failure")
     };
     assert_eq!((j.fingerprint, j.session), (fail.fingerprint, fail.session));
+    // Another message of the same connection does not.
+    assert_ne!(m.fingerprint, fail.fingerprint);
     // No timestamp: the arrival time.
     let Examined::Failure(bare) = f.examine(
         "Invalid user admin from 198.18.0.5 port 1",

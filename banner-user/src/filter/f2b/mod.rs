@@ -187,7 +187,7 @@ pub struct Hit {
     pub connection: Option<u64>,
     /// Hash of the text the failregex saw (the message without time and header): the same
     /// line read from a file and from journald hashes the same.
-    pub content_hash: u32,
+    pub content_hash: u64,
 }
 
 #[derive(Debug)]
@@ -927,7 +927,7 @@ impl Fail2banFilter {
             attempts: fail.matches,
             users: fail.users.clone(),
             marker: self.markers.get(index).copied().unwrap_or(false),
-            content_hash: crc32fast::hash(b.as_bytes()),
+            content_hash: crate::filter::fingerprint(b.as_bytes()),
             connection: match (&self.header, &conn) {
                 (Some(_), Some(ConnId::Tagged(n))) => Some(*n),
                 _ => None,
