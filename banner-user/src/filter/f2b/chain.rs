@@ -62,6 +62,10 @@ enum Piece {
         /// The first end is found by the DFA, not by the first-choice loop (the run has a
         /// DFA, and steps that loop would take more slowly or cannot take).
         dfa_first: bool,
+        /// Of a `dfa_first` run: its steps hold few alternatives and no repetition (an
+        /// optional prefix, `(?:::f{4,6}:)?`), so where they take no choice they find the
+        /// one end sooner than the DFA; longer ones cost more than the DFA even then.
+        quick: bool,
         /// What may follow the run: an end the rest cannot start at is not tried.
         follow: Follow,
     },
@@ -106,10 +110,14 @@ pub struct CannotTell;
 pub struct ChainCache {
     dfas: Vec<Cache>,
     straight: Tally,
+    /// Per run found by its DFA (by the DFA's index): how often its steps alone settled
+    /// its end (see [`Chain::straight`]).
+    alone: Vec<Tally>,
 }
 
-/// How often the straight pass (see [`Chain::straight`]) settled this chain's searches:
-/// where it seldom does, every search would pay for it and for the full search after.
+/// How often a shortcut (the straight pass, a run's steps before its DFA: see
+/// [`Chain::straight`]) settled what it was tried on: where it seldom does, every search
+/// would pay for it and for the way after.
 #[derive(Debug, Clone, Copy, Default)]
 struct Tally {
     tried: u32,
@@ -227,6 +235,7 @@ impl Chain {
         ChainCache {
             dfas: self.dfas.iter().map(DFA::create_cache).collect(),
             straight: Tally::default(),
+            alone: vec![Tally::default(); self.dfas.len()],
         }
     }
 
@@ -300,6 +309,7 @@ impl Chain {
                 dfa,
                 dfa_first,
                 follow,
+                ..
             } => {
                 // A run holds no group: ways ending at the same place are one way.
                 let mut tried = Tried::default();
@@ -398,10 +408,32 @@ impl Chain {
                 steps,
                 dfa,
                 dfa_first,
+                quick,
                 follow,
             } => {
                 let before = *chose;
+                // Where the steps take no choice (the optional prefix absent, a branch the
+                // next byte rules out), their end is the run's only one, found without the
+                // DFA's start-up; where they take one, the DFA finds the first end. Runs
+                // whose steps seldom settle it (a choice most lines make) are left to
+                // the DFA: they would pay for both.
+                let alone = match (steps.as_deref(), dfa) {
+                    (Some(s), Some(d)) if *quick => w.cache.alone.get_mut(*d).and_then(|tally| {
+                        if !tally.worth() {
+                            return None;
+                        }
+                        let mut inner = false;
+                        let found = match first_end(s, w.text, at, &mut inner) {
+                            f @ (First::End(_) | First::No) if !inner => Some(f),
+                            _ => None,
+                        };
+                        tally.count(found.is_some());
+                        found
+                    }),
+                    _ => None,
+                };
                 let first = match (steps.as_deref(), dfa) {
+                    _ if alone.is_some() => alone.unwrap_or(First::Unsure),
                     (Some(s), _) if !*dfa_first => first_end(s, w.text, at, chose),
                     (_, Some(d)) => match self.dfa_end(*d, w, at, false) {
                         // The first end; whether there are others the DFA does not say.
@@ -739,6 +771,23 @@ fn dfa(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<usize> {
     Some(dfas.len() - 1)
 }
 
+/// The most branches (all alternatives' together) of a run whose steps are tried before its
+/// DFA: sshd's `(?:(?:error|fatal): (?:PAM: )?)?` has four. Postfix's longer lists of
+/// literals cost more in the steps than in the DFA (callgrind: +3.6% a line).
+const QUICK_BRANCHES: usize = 4;
+
+/// How many branches the alternatives in `steps` have in all; None where a step repeats or
+/// looks around.
+fn branch_count(steps: &[Step]) -> Option<usize> {
+    steps.iter().try_fold(0, |n, step| match step {
+        Step::Alt(branches) => branches
+            .iter()
+            .try_fold(n + branches.len(), |n, b| Some(n + branch_count(&b.steps)?)),
+        Step::Repeat(_) | Step::Ahead { .. } | Step::Cond { .. } => None,
+        _ => Some(n),
+    })
+}
+
 /// A run with no group: compared when it is one literal, else its own lazy DFA. `next`:
 /// what may follow it.
 fn run(hir: &Hir, next: Follow, dfas: &mut Vec<DFA>) -> Option<Piece> {
@@ -772,10 +821,16 @@ fn run(hir: &Hir, next: Follow, dfas: &mut Vec<DFA>) -> Option<Piece> {
                 )
             })
         });
+    let quick = dfa_first
+        && steps
+            .as_deref()
+            .and_then(branch_count)
+            .is_some_and(|n| n <= QUICK_BRANCHES);
     Some(Piece::Run {
         steps,
         dfa: index,
         dfa_first,
+        quick,
         follow: next,
     })
 }
@@ -911,9 +966,10 @@ fn follow_steps(steps: &mut [Step], mut next: Follow) -> Follow {
                 follow_steps(steps, Follow::ANY);
                 next
             }
-            Step::Alt(branches) => branches
-                .iter_mut()
-                .fold(Follow::NONE, |acc, b| acc.union(follow_steps(b, next))),
+            Step::Alt(branches) => branches.iter_mut().fold(Follow::NONE, |acc, b| {
+                b.lead = follow_steps(&mut b.steps, next);
+                acc.union(b.lead)
+            }),
             Step::Cond { yes, no, .. } => follow_steps(yes, next).union(follow_steps(no, next)),
             Step::Repeat(rep) => {
                 rep.follow = next;
@@ -955,7 +1011,7 @@ enum Step {
     End,
     /// Alternatives, each steps of its own, in priority order (`(?:[^"]+|.*?)`; a greedy
     /// `(?:...)?` is its body or nothing, a lazy one the other way round).
-    Alt(Box<[Box<[Step]>]>),
+    Alt(Box<[Branch]>),
     /// An ASCII word boundary (`\b`), or its negation (`\B`).
     Boundary {
         negate: bool,
@@ -973,6 +1029,25 @@ enum Step {
     },
     /// Steps repeated `min..=max` times (each time taking at least one byte).
     Repeat(Repeat),
+}
+
+/// One alternative's steps, and what a way through it (with what follows it) may start
+/// with: a branch the next byte rules out is passed over without being tried (`error: `
+/// before `Failed`, `::ffff:` before `198.18.0.7`).
+#[derive(Debug, Clone)]
+struct Branch {
+    steps: Box<[Step]>,
+    lead: Follow,
+}
+
+impl Branch {
+    /// Before [`follow_steps`] says better, anything may start it.
+    fn new(steps: Box<[Step]>) -> Self {
+        Branch {
+            steps,
+            lead: Follow::ANY,
+        }
+    }
 }
 
 /// Steps repeated `min..=max` times, each time taking at least one byte; `follow`: what
@@ -993,7 +1068,11 @@ fn min_len(steps: &[Step]) -> usize {
         .map(|s| match s {
             Step::Literal(b) => b.len(),
             Step::Class { min, .. } => *min as usize,
-            Step::Alt(branches) => branches.iter().map(|b| min_len(b)).min().unwrap_or(0),
+            Step::Alt(branches) => branches
+                .iter()
+                .map(|b| min_len(&b.steps))
+                .min()
+                .unwrap_or(0),
             Step::Cond { yes, no, .. } => min_len(yes).min(min_len(no)),
             Step::Repeat(r) => min_len(&r.body).saturating_mul(r.min as usize),
             _ => 0,
@@ -1092,7 +1171,11 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
             _ => false,
         },
         HirKind::Alternation(branches) => {
-            let Some(branches) = branches.iter().map(steps_of).collect::<Option<Box<_>>>() else {
+            let Some(branches) = branches
+                .iter()
+                .map(|b| steps_of(b).map(Branch::new))
+                .collect::<Option<Box<_>>>()
+            else {
                 return false;
             };
             out.push(Step::Alt(branches));
@@ -1116,6 +1199,7 @@ fn repeated_steps(r: &regex_syntax::hir::Repetition, out: &mut Vec<Step>) -> boo
             let (Some(body), none) = (steps_of(&r.sub), Box::default()) else {
                 return false;
             };
+            let (body, none) = (Branch::new(body), Branch::new(none));
             out.push(Step::Alt(if r.greedy {
                 Box::new([body, none])
             } else {
@@ -1234,12 +1318,17 @@ fn first_end(steps: &[Step], text: &[u8], mut at: usize, chose: &mut bool) -> Fi
             Step::Alt(branches) => {
                 let mut found = None;
                 for (i, branch) in branches.iter().enumerate() {
-                    // A branch's own choices count only when it is the one taken.
+                    if !branch.lead.allows(text, at) {
+                        continue;
+                    }
+                    // A branch's own choices count only when it is the one taken, and a
+                    // later branch is another way only where the next byte allows it.
                     let mut inner = false;
-                    match first_end(branch, text, at, &mut inner) {
+                    match first_end(&branch.steps, text, at, &mut inner) {
                         First::End(e) => {
                             found = Some(e);
-                            *chose |= inner || i + 1 < branches.len();
+                            *chose |=
+                                inner || branches[i + 1..].iter().any(|b| b.lead.allows(text, at));
                             break;
                         }
                         First::No => continue,
@@ -1322,7 +1411,7 @@ fn walk(steps: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
         }
         Step::Alt(branches) => {
             for branch in branches.iter() {
-                let way = walk(branch, w, at, &mut |w, e| walk(rest, w, e, then));
+                let way = walk(&branch.steps, w, at, &mut |w, e| walk(rest, w, e, then));
                 if way != Way::No {
                     return way;
                 }
@@ -1712,6 +1801,57 @@ mod tests {
         assert_eq!(end(r"(?:x|a+)ab", "aab"), Unsure);
         // A repetition of more than a few: left to the others.
         assert_eq!(end(r"(?:ab){1,9}", "abab"), Unsure);
+        // A branch whose first byte the text rules out is no other way: taking the first
+        // branch (`ab`) left none, so the failure after it is final. Where a later branch
+        // could start (`a`), it is not.
+        assert_eq!(end(r"(?:ab|cd|)x", "abz"), No);
+        assert_eq!(end(r"(?:ab|cd|)x", "abx"), End(3));
+        assert_eq!(end(r"(?:ab|a)c", "abd"), Unsure);
+        // An optional prefix the first byte rules out is passed over without a choice.
+        assert_eq!(end(r"(?:(?:error|fatal): )?Failed ", "Failed x"), End(7));
+        assert_eq!(end(r"(?:(?:error|fatal): )?Failed \d", "Failed x"), No);
+    }
+
+    /// A run with a short optional prefix is settled by its steps (no DFA) where the next
+    /// bytes leave one way through it, by its DFA where they leave more (`PAM: ` there or
+    /// not before `Failed`); both find what the backtracker finds. A run with many branches
+    /// is always left to its DFA.
+    #[test]
+    fn a_short_optional_prefix_is_passed_over_without_the_dfa() {
+        let pattern = r"^(?:(?:error|fatal): (?:PAM: )?)?Failed (?P<u>\S+) from (?P<h>\S+)$";
+        let chain = Chain::new(pattern).unwrap();
+        let Piece::Seq(pieces) = &chain.root else {
+            panic!("{:?}", chain.root)
+        };
+        let Some(Piece::Run {
+            quick: true,
+            dfa: Some(first),
+            ..
+        }) = pieces.first()
+        else {
+            panic!("{:?}", pieces.first())
+        };
+        let mut cache = chain.cache();
+        for text in [
+            "Failed root from 198.18.0.1",
+            "error: Failed root from 198.18.0.1",
+            "fatal: PAM: Failed a b from 198.18.0.1",
+            "Failed root from 198.18.0.2",
+        ] {
+            let found = chain.search(text.as_bytes(), 0, &mut cache);
+            assert_eq!(found, Ok(backtracked(pattern, text)), "{text}");
+        }
+        // Settled by the steps on every line but the one with `PAM: `.
+        assert_eq!(cache.alone[*first].settled, 3);
+        assert_eq!(cache.alone[*first].tried, 4);
+        let many = Chain::new(r"^(?:a|b|c|d|e)x(?P<u>\S+)$").unwrap();
+        let Piece::Seq(pieces) = &many.root else {
+            panic!("{:?}", many.root)
+        };
+        assert!(matches!(
+            pieces.first(),
+            Some(Piece::Run { quick: false, .. })
+        ));
     }
 
     /// The straight pass is given up where it seldom settles a search, tried again one
