@@ -451,7 +451,10 @@ impl Filter {
             }
             _ => &hit.host,
         };
-        let user = hit.fields.get("user").map(|u| loggable_user(u.as_bytes()));
+        let user = hit.fields.user().map(|u| match plain_name(u.as_bytes()) {
+            true => u.clone(),
+            false => loggable_user(u.as_bytes()),
+        });
         let fingerprint = hit.content_hash;
         let session = hit.connection;
         let kind = if hit.marker {
@@ -610,13 +613,20 @@ pub fn journal_entry(raw: &[u8], now: SystemTime) -> (Vec<u8>, LineMeta) {
 /// Longest user name kept from a log line, in characters.
 pub const MAX_USER_CHARS: usize = 64;
 
+/// Nearly every name: short, printable ASCII, logged as it is.
+fn plain_name(raw: &[u8]) -> bool {
+    raw.len() <= MAX_USER_CHARS && raw.iter().all(|b| (b' '..=b'~').contains(b))
+}
+
 /// A user name as it may appear in banner's own log: client-chosen text, so capped (a 64 KiB
 /// name became one log line) and escaped (no control characters, no line breaks, no terminal
 /// escapes reach the log).
 pub fn loggable_user(raw: &[u8]) -> Text {
-    // Nearly every name: short, printable ASCII, kept as it is.
-    if raw.len() <= MAX_USER_CHARS && raw.iter().all(|b| (b' '..=b'~').contains(b)) {
-        return Text::from(&*String::from_utf8_lossy(raw));
+    if plain_name(raw) {
+        // Printable ASCII is UTF-8 as it is: nothing to replace.
+        if let Ok(name) = std::str::from_utf8(raw) {
+            return Text::from(name);
+        }
     }
     let text = String::from_utf8_lossy(raw);
     let mut out = String::with_capacity(MAX_USER_CHARS + 8);

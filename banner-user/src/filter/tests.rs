@@ -472,6 +472,8 @@ fn user_names_are_capped_and_escaped() {
         loggable_user(b"x\x1b[31mred\nnext"),
         "x\\u{1b}[31mred\\nnext"
     );
+    // A short printable name is kept as it is.
+    assert_eq!(loggable_user(b"admin73 ~x"), "admin73 ~x");
 }
 
 /// (built-in, mode, line, the address it must ban or None). 198.18.66.66 is always the

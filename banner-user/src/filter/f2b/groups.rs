@@ -105,6 +105,11 @@ impl Groups {
     }
 
     /// The group a matching rule reads.
+    /// The user group's text, as it is kept (cloned without copying a long name).
+    pub fn user(&self) -> Option<&Text> {
+        self.get_shared(Key::User)
+    }
+
     pub(super) fn get_shared(&self, k: Key) -> Option<&Text> {
         self.key(k).map(|(_, v)| v)
     }
