@@ -415,6 +415,35 @@ fn a_syslog_tag_without_a_pid_is_not_sshd() {
     // Forms without a host (BSD, macOS) are not what rsyslog writes for a local logger.
     let bsd = "Nov 26 01:02:03 sshd[77]: Failed password for root from 198.18.0.5 port 1 ssh2";
     assert_eq!(host_in("normal", bsd).as_deref(), Some("198.18.0.5"));
+    // A tag with a space, a pid that is no number, a tag without its colon: no sshd line.
+    for forged in [
+        "Nov 26 01:02:03 gw x sshd[77]: Failed password for root from 198.18.0.5 port 1 ssh2",
+        "Nov 26 01:02:03 gw sshd[7a]: Failed password for root from 198.18.0.5 port 1 ssh2",
+        "Nov 26 01:02:03 gw sshd[]: Failed password for root from 198.18.0.5 port 1 ssh2",
+        "Nov 26 01:02:03 gw sshd[77] Failed password for root from 198.18.0.5 port 1 ssh2",
+        "Nov 26 01:02:03 gw sshd[77]:Failed password: for root from 198.18.0.5 port 1 ssh2",
+        "Nov 26 01:02:03 gw sshd[12345678901]: Failed password for root from 198.18.0.5 port 1 ssh2",
+    ] {
+        assert_eq!(host_in("normal", forged), None, "{forged}");
+    }
+    // The pid is the connection: two pids, two connections (read as numbers, leading zeros
+    // and all).
+    let f = sshd("normal");
+    let mut cache = DateCache::default();
+    let pid_of = |line: &str, cache: &mut DateCache| match f.examine(line, &meta(), cache) {
+        Examined::Failure(x) => x.session,
+        other => panic!("{other:?}"),
+    };
+    let line = |pid: &str| {
+        format!(
+            "Nov 26 01:02:03 gw sshd[{pid}]: Failed password for root from 198.18.0.5 port 1 ssh2"
+        )
+    };
+    assert_eq!(pid_of(&line("0077"), &mut cache), Some((1 << 32) | 77));
+    assert_eq!(
+        pid_of(&line("4294967295"), &mut cache),
+        Some((1 << 32) | 4294967295)
+    );
 }
 
 #[test]

@@ -1029,13 +1029,13 @@ fn syslog_header<'a>(rest: &'a str, header: &Header) -> Option<(&'a str, Option<
             return Some((after, None));
         }
     }
-    // HOST TAG: message, the tag with a pid.
-    let (tag, message) = split_colon_space(after)?;
+    // HOST TAG: message, the tag with a pid. A tag holds no space: the first space ends
+    // it, after its colon.
+    let (tag, message) = split_at_byte(after, b' ')?;
+    let tag = tag.strip_suffix(':')?;
     match split_tag(tag) {
-        Some((prog, Some(pid))) if known(prog) && !tag.contains(' ') => Some((message, Some(pid))),
-        Some((prog, None)) if header.pid_optional && known(prog) && !tag.contains(' ') => {
-            Some((message, None))
-        }
+        Some((prog, Some(pid))) if known(prog) => Some((message, Some(pid))),
+        Some((prog, None)) if header.pid_optional && known(prog) => Some((message, None)),
         _ => None,
     }
 }
@@ -1047,25 +1047,25 @@ fn split_at_byte(s: &str, byte: u8) -> Option<(&str, &str)> {
     Some((s.get(..at)?, s.get(at + 1..)?))
 }
 
-/// `s` around its first `": "`.
-fn split_colon_space(s: &str) -> Option<(&str, &str)> {
-    let b = s.as_bytes();
-    let at = (0..b.len().saturating_sub(1)).find(|&i| b[i] == b':' && b[i + 1] == b' ')?;
-    Some((s.get(..at)?, s.get(at + 2..)?))
-}
-
 /// `prog[123]` -> ("prog", Some(123)); `[prog]` -> ("prog", None); `prog` -> ("prog", None).
 fn split_tag(tag: &str) -> Option<(&str, Option<u32>)> {
     if let Some(inner) = tag.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
         return Some((inner, None));
     }
     match split_at_byte(tag, b'[') {
-        Some((prog, pid)) => {
-            let pid = pid.strip_suffix(']')?.parse().ok()?;
-            Some((prog, Some(pid)))
-        }
+        Some((prog, pid)) => Some((prog, Some(pid_of(pid.strip_suffix(']')?)?))),
         None => Some((tag, None)),
     }
+}
+
+/// A pid's digits: a few, read directly (the general parse cost as much as the rest of the
+/// header); anything else as `u32`'s parse reads it.
+fn pid_of(text: &str) -> Option<u32> {
+    let b = text.as_bytes();
+    if (1..=9).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) {
+        return Some(b.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')));
+    }
+    text.parse().ok()
 }
 
 /// RFC 5424 after the timestamp: `HOST APP PROCID MSGID SD MSG` -> (pid, message).
