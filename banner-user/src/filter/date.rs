@@ -95,6 +95,9 @@ pub struct DateCache {
     /// The last RFC 3164 stamp read (to the second), in the year it was read for: a busy
     /// log writes the same second on many lines in a row.
     stamp: Option<([u8; 15], i32, SystemTime)>,
+    /// While "now" is in this span, the stamp reads as it was read (the same year, not
+    /// more than a day ahead), without asking the year again.
+    stamp_holds: Option<(SystemTime, SystemTime)>,
 }
 
 impl DateCache {
@@ -241,9 +244,6 @@ const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
-/// `Nov 26 01:02:03`, `Nov  6 01:02:03` or `Nov 6 01:02:03` (optionally `.frac`): local time,
-/// the year that puts it closest to (not more than a day after) now. The one-digit day
-/// without padding is what BSD syslogd and some relays write (fail2ban's template reads it).
 /// The line starts with the last RFC 3164 stamp read, to the second and in the two-digit
 /// or space-padded day's 15 bytes, with no fraction: a busy log writes the same second on
 /// many lines in a row, and reading it again cost more than the rest of a line that
@@ -254,18 +254,21 @@ fn same_second<'a>(
     now: SystemTime,
     cache: &mut DateCache,
 ) -> Option<(SystemTime, &'a [u8])> {
-    let (key, year, t) = cache.stamp?;
+    let (key, _, t) = cache.stamp?;
+    let (from, until) = cache.stamp_holds?;
     // A NUL ends the key of the unpadded day's 14-byte form; that form is read in full.
     if key[14] == 0 || line.get(..15)? != key || line.get(15) != Some(&b' ') {
         return None;
     }
-    // Within a day of now, as the full reading would leave it (else it is last year's).
-    if cache.year_at(now) != year || t > now + Duration::from_secs(86_400) {
+    if now < from || now >= until {
         return None;
     }
     Some((t, &line[16..]))
 }
 
+/// `Nov 26 01:02:03`, `Nov  6 01:02:03` or `Nov 6 01:02:03` (optionally `.frac`): local time,
+/// the year that puts it closest to (not more than a day after) now. The one-digit day
+/// without padding is what BSD syslogd and some relays write (fail2ban's template reads it).
 fn parse_rfc3164<'a>(
     line: &'a [u8],
     now: SystemTime,
@@ -312,6 +315,13 @@ fn parse_rfc3164<'a>(
             t
         }
     };
+    // Where the year is this one's and the stamp not more than a day ahead of now.
+    cache.stamp_holds = cache.year.map(|(from, until, _)| {
+        let ahead = whole
+            .checked_sub(Duration::from_secs(86_400))
+            .unwrap_or(UNIX_EPOCH);
+        (from.max(ahead), until)
+    });
     let frac = Duration::from_nanos(u64::from(nanos));
     let mut t = whole + frac;
     // A December line read in January belongs to last year.
@@ -470,6 +480,19 @@ mod tests {
         assert_eq!(read(&mut c, 1_830_254_400), (2027, 250));
         assert_eq!(read(&mut c, 1_830_254_400), (2027, 250));
         assert_eq!(read(&mut c, 1_798_718_400), (2026, 250));
+        // The same without a fraction (the stamp remembered whole): the same years.
+        let whole = |c: &mut DateCache, now: u64| {
+            let now = UNIX_EPOCH + Duration::from_secs(now);
+            let (t, _) =
+                parse_leading("Dec 31 23:59:59 host p: x", &DateMode::Auto, now, c).unwrap();
+            chrono::DateTime::<Local>::from(t).year()
+        };
+        let mut w = DateCache::default();
+        assert_eq!(whole(&mut w, 1_798_718_400), 2026);
+        assert_eq!(whole(&mut w, 1_798_718_400), 2026);
+        assert_eq!(whole(&mut w, 1_830_254_400), 2027);
+        assert_eq!(whole(&mut w, 1_830_254_400), 2027);
+        assert_eq!(whole(&mut w, 1_798_718_400), 2026);
         // Another stamp after it is read as itself.
         let now = UNIX_EPOCH + Duration::from_secs(1_830_254_400);
         let (t, _) = parse_leading("Dec 31 00:00:01 h p: x", &DateMode::Auto, now, &mut c).unwrap();
