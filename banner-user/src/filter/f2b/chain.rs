@@ -432,10 +432,10 @@ impl Chain {
                     }),
                     _ => None,
                 };
-                let first = match (steps.as_deref(), dfa) {
-                    _ if alone.is_some() => alone.unwrap_or(First::Unsure),
-                    (Some(s), _) if !*dfa_first => first_end(s, w.text, at, chose),
-                    (_, Some(d)) => match self.dfa_end(*d, w, at, false) {
+                let first = match (alone, steps.as_deref(), dfa) {
+                    (Some(found), _, _) => found,
+                    (None, Some(s), _) if !*dfa_first => first_end(s, w.text, at, chose),
+                    (None, _, Some(d)) => match self.dfa_end(*d, w, at, false) {
                         // The first end; whether there are others the DFA does not say.
                         Ok(Some(e)) => {
                             *chose = true;
