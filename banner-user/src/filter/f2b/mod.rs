@@ -813,17 +813,24 @@ impl Fail2banFilter {
         let found = match &self.first_of {
             Some(first) => {
                 let scratch = st.scratch.get_or_insert_with(|| first.scratch());
-                let (index, end) = first.which(&b, scratch)?;
                 // A line that can only end a connection nobody knows changes nothing, so
-                // its groups are not worth finding.
-                if self.ends_only.get(index).copied().unwrap_or(false)
-                    && conn
-                        .as_ref()
-                        .is_some_and(|c| !st.connections.contains_key(c))
-                {
-                    return None;
+                // its groups are not worth finding (where finding them is not the search).
+                let ends_nothing = |index: usize| {
+                    self.ends_only.get(index).copied().unwrap_or(false)
+                        && conn
+                            .as_ref()
+                            .is_some_and(|c| !st.connections.contains_key(c))
+                };
+                match first.alone(&self.fails, &b, scratch) {
+                    Some(found) => found.filter(|(index, _)| !ends_nothing(*index)),
+                    None => {
+                        let (index, end) = first.which(&b, scratch)?;
+                        if ends_nothing(index) {
+                            return None;
+                        }
+                        first.groups_of(&self.fails, index, end, &b, scratch)
+                    }
                 }
-                first.groups_of(&self.fails, index, end, &b, scratch)
             }
             None => {
                 let candidates = self.fail_set.as_ref().map(|set| set.matches(&b));
