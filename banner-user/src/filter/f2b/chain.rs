@@ -878,6 +878,16 @@ impl Follow {
         }
     }
 
+    /// The one byte that may follow, where only one may (not the end either).
+    fn only(&self) -> Option<u8> {
+        let ones: u32 = self.set.iter().map(|w| w.count_ones()).sum();
+        if self.end || ones != 1 {
+            return None;
+        }
+        let (word, bits) = self.set.iter().enumerate().find(|(_, w)| **w != 0)?;
+        u8::try_from(word * 64 + bits.trailing_zeros() as usize).ok()
+    }
+
     /// May what follows start at `at` of `text`?
     fn allows(&self, text: &[u8], at: usize) -> bool {
         match text.get(at) {
@@ -947,12 +957,15 @@ fn follow_steps(steps: &mut [Step], mut next: Follow) -> Follow {
             Step::Class {
                 set,
                 min,
+                max,
+                greedy,
                 follow,
                 apart,
-                ..
+                before,
             } => {
                 *follow = next;
                 *apart = set.iter().zip(next.set).all(|(s, f)| s & f == 0);
+                *before = next.only().filter(|_| *greedy && *max > *min);
                 let here = Follow::bytes(*set);
                 if *min == 0 {
                     here.union(next)
@@ -1005,6 +1018,9 @@ enum Step {
         greedy: bool,
         follow: Follow,
         apart: bool,
+        /// Of a greedy class repeated: the one byte that may follow it, where only one
+        /// may (`.*>`): its ends are the places before that byte, found from the back.
+        before: Option<u8>,
     },
     /// `^` or `$` (the whole text's, not a line's).
     Start,
@@ -1101,6 +1117,7 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
                 greedy: true,
                 follow: Follow::ANY,
                 apart: false,
+                before: None,
             });
             true
         }),
@@ -1132,6 +1149,7 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
                     greedy: r.greedy,
                     follow: Follow::ANY,
                     apart: false,
+                    before: None,
                 });
                 return true;
             }
@@ -1390,12 +1408,19 @@ fn walk(steps: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
             max,
             greedy,
             follow,
+            before,
             ..
         } => {
             let run = class_run(set, text, at, *max);
             let min = usize::try_from(*min).unwrap_or(usize::MAX);
             if run < min {
                 return Way::No;
+            }
+            // Only one byte may follow (`.*>`, a user before dovecot's `>,`): the places
+            // before it, found from the back by memrchr instead of asking at each end.
+            if let Some(b) = *before {
+                let hi = (at + run + 1).min(text.len());
+                return walk_before(b, rest, w, at + min, hi, then);
             }
             for k in 0..=run - min {
                 let n = if *greedy { run - k } else { min + k };
@@ -1448,6 +1473,31 @@ fn walk(steps: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
         Step::End if at == text.len() => walk(rest, w, at, then),
         Step::Start | Step::End => Way::No,
     }
+}
+
+/// The walk of `rest` from each place in `lo..hi` where byte `b` is, from the back: a
+/// greedy run's ends where only `b` may follow it. Its own function, so that `walk`'s
+/// frame, paid at every step of every walk, stays as small as it was.
+#[inline(never)]
+fn walk_before(
+    b: u8,
+    rest: &[Step],
+    w: &mut Walker<'_>,
+    lo: usize,
+    mut hi: usize,
+    then: Then<'_>,
+) -> Way {
+    while lo < hi {
+        let Some(i) = w.text.get(lo..hi).and_then(|t| memchr::memrchr(b, t)) else {
+            break;
+        };
+        let way = walk(rest, w, lo + i, then);
+        if way != Way::No {
+            return way;
+        }
+        hi = lo + i;
+    }
+    Way::No
 }
 
 /// Times a repeated body of more than one byte may recurse before the walk hands the line
@@ -1928,6 +1978,51 @@ mod tests {
             .expect("a match");
         assert_eq!(slots[1], Some((3, 6003)));
         assert_eq!(slots, backtracked(r"^x=<(?P<u>.*)>,y", &text).unwrap());
+    }
+
+    /// A greedy class that only one byte may follow is walked to the places before that
+    /// byte, found from the back: the same ends in the same order as trying each end, so
+    /// the backtracker's answer, whether the right place is the last, an earlier one, none,
+    /// or within the class's least count.
+    #[test]
+    fn a_greedy_class_before_one_byte_ends_where_the_backtracker_ends_it() {
+        let patterns = [
+            r#"^u "(?:[^"]*|.*)": x=(?P<h>\d+)"#,
+            r"^a(?P<u>.*)>,(?:c|d)(?P<v>\S*)>$",
+            r"^a(?P<u>.{2,})>,(?P<v>\d+)",
+            r"^a(?P<u>[^;]*);(?:x|y)(?P<v>\w+)",
+        ];
+        let texts = [
+            r#"u "a"b": x=1"#,
+            r#"u "a": x=1 "b": x=2"#,
+            r#"u "a": y "#,
+            "a>,c>,d>",
+            "ax>,cq>,dz>",
+            "a>>,1",
+            "a>,1>,2",
+            "ab>,1>",
+            "a;;xq",
+            "a;x;y;z",
+            "a;;",
+        ];
+        let (mut answered, mut matched) = (0, 0);
+        for (pattern, byte) in patterns.iter().zip([b'"', b'>', b'>', b';']) {
+            let chain = Chain::new(pattern).unwrap();
+            let before = format!("before: Some({byte})");
+            assert!(format!("{chain:?}").contains(&before), "{pattern}");
+            for text in texts {
+                let got = chain.search(text.as_bytes(), 0, &mut chain.cache());
+                if let Ok(got) = got {
+                    assert_eq!(got, backtracked(pattern, text), "{pattern} on {text:?}");
+                    answered += 1;
+                    matched += usize::from(got.is_some());
+                }
+            }
+        }
+        assert!(
+            answered >= 40 && matched >= 5,
+            "{answered} answered, {matched} matched"
+        );
     }
 
     #[test]
