@@ -1488,7 +1488,12 @@ fn walk_before(
     then: Then<'_>,
 ) -> Way {
     while lo < hi {
-        let Some(i) = w.text.get(lo..hi).and_then(|t| memchr::memrchr(b, t)) else {
+        // memrchr's call costs more than a short scan (nginx's quotes lie close).
+        let found = w.text.get(lo..hi).and_then(|t| match t.len() {
+            0..16 => t.iter().rposition(|&c| c == b),
+            _ => memchr::memrchr(b, t),
+        });
+        let Some(i) = found else {
             break;
         };
         let way = walk(rest, w, lo + i, then);
