@@ -148,7 +148,80 @@ pub fn parse_logged(text: &str) -> Option<IpAddr> {
         .strip_prefix('[')
         .and_then(|t| t.strip_suffix(']'))
         .unwrap_or(text);
+    // An IPv6 address has its first colon within five bytes; an IPv4 one has none.
+    if bare.bytes().take(5).any(|c| c == b':') {
+        if let Some(v6) = hex_v6(bare.as_bytes()) {
+            return Some(IpAddr::V6(v6));
+        }
+    }
     bare.parse().ok()
+}
+
+/// An IPv6 address written in hex groups only (`2001:db8::1`, what logs nearly always
+/// hold), read in one pass: std's parser, generic over every form, cost ~640 instructions
+/// on a failure line's address, over a quarter of all that line's reading outside its
+/// patterns. None for anything else (an embedded IPv4 address, a malformed text), which
+/// std's parser then reads or refuses, so the answer is always std's.
+#[inline(never)]
+fn hex_v6(s: &[u8]) -> Option<Ipv6Addr> {
+    if !(2..=39).contains(&s.len()) {
+        return None;
+    }
+    // Groups before the `::` (or all eight without one), and after it.
+    let (mut head, mut tail) = ([0u16; 8], [0u16; 8]);
+    let (mut heads, mut tails) = (0, 0);
+    let mut gap = false;
+    let mut i = 0;
+    if s.starts_with(b"::") {
+        gap = true;
+        i = 2;
+    }
+    while i < s.len() {
+        let start = i;
+        let mut group = 0u16;
+        while i < s.len() && i - start < 4 {
+            let digit = match s[i] {
+                c @ b'0'..=b'9' => c - b'0',
+                c @ b'a'..=b'f' => c - b'a' + 10,
+                c @ b'A'..=b'F' => c - b'A' + 10,
+                _ => break,
+            };
+            group = group << 4 | u16::from(digit);
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let (groups, count) = if gap {
+            (&mut tail, &mut tails)
+        } else {
+            (&mut head, &mut heads)
+        };
+        *groups.get_mut(*count)? = group;
+        *count += 1;
+        match s.get(i..) {
+            Some([]) => break,
+            // `::`, once, and not where the last group was the eighth.
+            Some([b':', b':', ..]) if !gap => {
+                gap = true;
+                i += 2;
+            }
+            // A single colon with a group after it.
+            Some([b':', next, ..]) if *next != b':' => i += 1,
+            _ => return None,
+        }
+    }
+    let mut groups = [0u16; 8];
+    match gap {
+        // `::` stands for at least one group.
+        true if heads + tails <= 7 => {
+            groups[..heads].copy_from_slice(&head[..heads]);
+            groups[8 - tails..].copy_from_slice(&tail[..tails]);
+        }
+        false if heads == 8 => groups = head,
+        _ => return None,
+    }
+    Some(Ipv6Addr::from(groups))
 }
 
 /// `::ffff:a.b.c.d` as `a.b.c.d`; anything else unchanged.
@@ -264,6 +337,77 @@ impl<'de> Deserialize<'de> for IpPrefix {
 
 #[cfg(test)]
 mod tests {
+
+    /// The hex-group reader says what std's parser says on every text without a dot
+    /// (with one, it leaves the text to std): random groups of 0 to 5 digits in either
+    /// case, 0 to 9 of them, single, double and triple colons anywhere, stray bytes.
+    #[test]
+    fn hex_groups_read_as_std_reads_them() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let digits = b"0123456789abcdefABCDEF";
+        let (mut agreed, mut read) = (0, 0);
+        for _ in 0..200_000 {
+            let mut text = Vec::new();
+            if next(6) == 0 {
+                text.extend_from_slice(b"::");
+            }
+            for g in 0..next(10) {
+                if g > 0 {
+                    let colons: &[u8] = match next(12) {
+                        0 => b"::",
+                        1 => b":::",
+                        2 => b"",
+                        _ => b":",
+                    };
+                    text.extend_from_slice(colons);
+                }
+                for _ in 0..[1, 1, 2, 3, 4, 4, 0, 5][next(8)] {
+                    text.push(digits[next(digits.len())]);
+                }
+            }
+            match next(10) {
+                0 => text.extend_from_slice(b"::"),
+                1 => text.push(b':'),
+                2 => text.push(b"g. x%"[next(5)]),
+                _ => {}
+            }
+            let Ok(text) = String::from_utf8(text) else {
+                continue;
+            };
+            let std = text.parse::<Ipv6Addr>().ok();
+            let fast = hex_v6(text.as_bytes());
+            if text.contains('.') {
+                assert!(fast.is_none() || fast == std, "{text}");
+                continue;
+            }
+            assert_eq!(fast, std, "{text}");
+            agreed += 1;
+            read += usize::from(std.is_some());
+        }
+        assert!(
+            agreed > 150_000 && read > 10_000,
+            "{agreed} agreed, {read} read"
+        );
+        // Through the logged form, as before: brackets, mapped and embedded IPv4 by std.
+        for text in [
+            "2001:db8::1",
+            "[2001:db8::1]",
+            "::ffff:198.18.0.1",
+            "::",
+            "1::",
+        ] {
+            let want = text.trim_matches(['[', ']']).parse::<IpAddr>().ok();
+            assert_eq!(parse_logged(text), want, "{text}");
+        }
+        assert_eq!(parse_logged("2001:db8:::1"), None);
+    }
+
     use super::*;
 
     #[test]
