@@ -878,6 +878,9 @@ impl Fail2banFilter {
                 }
             }
         }
+        if let (Some(first), Some(scratch)) = (&self.first_of, st.scratch.as_mut()) {
+            first.give_back(index, m.groups, scratch);
+        }
         fold_compound_names(&mut groups);
         let matched_lines = if self.maxlines > 1 { matched.len() } else { 1 };
         // The line's own failure, here until it is merged or remembered.

@@ -1454,6 +1454,13 @@ impl FirstOf {
         ))
     }
 
+    /// Spans of pattern `index`'s match, once read, for its chain's next search.
+    pub fn give_back(&self, index: usize, spans: Spans, scratch: &mut FirstOfScratch) {
+        if let Some(Some(cache)) = scratch.chains.get_mut(index) {
+            cache.give_back(spans);
+        }
+    }
+
     /// Pattern `index`'s chain, built at its first use; None where it has none.
     fn chain(&self, patterns: &[Re], index: usize) -> Option<&Chain> {
         self.chains
