@@ -126,22 +126,23 @@ impl ChainCache {
     }
 }
 
-/// How often a shortcut (the straight pass, a run's steps before its DFA: see
-/// [`Chain::straight`]) settled what it was tried on: where it seldom does, every search
-/// would pay for it and for the way after.
+/// How a shortcut has done lately (the straight pass, a run's steps before its DFA: see
+/// [`Chain::straight`]; a filter's chains before its DFA: see `FirstOf::alone`): where it
+/// seldom pays, every search would pay for it and for the way after.
 #[derive(Debug, Clone, Copy, Default)]
-struct Tally {
+pub(super) struct Tally {
     tried: u32,
-    settled: u32,
+    /// What the tries counted: those that settled, or the searches they made.
+    counted: u32,
     /// Searches without it since it was last tried.
     skipped: u32,
 }
 
 impl Tally {
-    /// Worth trying: at first, and while it settles at least seven searches in eight. Once
-    /// given up, one search in 64 still tries it, so a log that changes shape is noticed.
-    fn worth(&mut self) -> bool {
-        if self.tried < 16 || self.settled * 8 >= self.tried * 7 {
+    /// Worth trying: at first, and while `holds(tried, counted)`. Once given up, one
+    /// search in 64 still tries it, so a log that changes shape is noticed.
+    pub(super) fn worth_while(&mut self, holds: impl Fn(u32, u32) -> bool) -> bool {
+        if self.tried < 16 || holds(self.tried, self.counted) {
             return true;
         }
         self.skipped += 1;
@@ -152,14 +153,25 @@ impl Tally {
         true
     }
 
-    /// Counts one try; halves both counts now and then, so the recent lines weigh most.
-    fn count(&mut self, settled: bool) {
+    /// Worth trying while it settles at least seven searches in eight.
+    fn worth(&mut self) -> bool {
+        self.worth_while(|tried, settled| settled * 8 >= tried * 7)
+    }
+
+    /// Counts one try and what it counted; halves both counts now and then, so the
+    /// recent lines weigh most.
+    pub(super) fn add(&mut self, counted: u32) {
         if self.tried >= 1024 {
             self.tried /= 2;
-            self.settled /= 2;
+            self.counted /= 2;
         }
         self.tried += 1;
-        self.settled += u32::from(settled);
+        self.counted += counted;
+    }
+
+    /// Counts one try, and whether it settled.
+    fn count(&mut self, settled: bool) {
+        self.add(u32::from(settled));
     }
 }
 
@@ -1917,7 +1929,7 @@ mod tests {
             assert_eq!(found, Ok(backtracked(pattern, text)), "{text}");
         }
         // Settled by the steps on every line but the one with `PAM: `.
-        assert_eq!(cache.alone[*first].settled, 3);
+        assert_eq!(cache.alone[*first].counted, 3);
         assert_eq!(cache.alone[*first].tried, 4);
         let many = Chain::new(r"^(?:a|b|c|d|e)x(?P<u>\S+)$").unwrap();
         let Piece::Seq(pieces) = &many.root else {
@@ -1947,7 +1959,7 @@ mod tests {
         }
         // A log that changes shape: the one try in 64 sees it and counts.
         let mut searches = 0;
-        while tally.settled * 8 < tally.tried * 7 {
+        while tally.counted * 8 < tally.tried * 7 {
             if tally.worth() {
                 tally.count(true);
             }

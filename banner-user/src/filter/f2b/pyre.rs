@@ -1076,44 +1076,6 @@ impl Re {
 /// [`FirstOf::alone`]); more cost more than the DFA's one pass does.
 const ALONE_PATTERNS: usize = 4;
 
-/// How many chains [`FirstOf::alone`] searched a line, on average: a pattern that does not
-/// match may cost its chain as much as the DFA's pass (dovecot's four patterns, all led by
-/// the same optional prefix, took three searches a line and 13% more than the DFA way;
-/// postfix's took 1.6 and 2% less), so the chains go alone while they take at most two
-/// searches a line.
-#[derive(Debug, Clone, Copy, Default)]
-struct Searches {
-    lines: u32,
-    chains: u32,
-    /// Lines left to the DFA since the chains were last tried.
-    skipped: u32,
-}
-
-impl Searches {
-    /// Worth going alone: at first, and while the chains take at most two searches a line.
-    /// Once given up, one line in 64 still tries, so a log that changes shape is noticed.
-    fn worth(&mut self) -> bool {
-        if self.lines < 16 || self.chains <= 2 * self.lines {
-            return true;
-        }
-        self.skipped += 1;
-        if self.skipped < 64 {
-            return false;
-        }
-        self.skipped = 0;
-        true
-    }
-
-    fn count(&mut self, chains: u32) {
-        if self.lines >= 1024 {
-            self.lines /= 2;
-            self.chains /= 2;
-        }
-        self.lines += 1;
-        self.chains += chains;
-    }
-}
-
 /// Patterns that are all anchored at the text's start, searched as one: every match then
 /// starts at 0, so the leftmost-first match is the first pattern in order that matches
 /// (fail2ban's rule for failregexes). One DFA pass over all of them finds which pattern
@@ -1152,7 +1114,7 @@ pub struct FirstOf {
 }
 
 use super::chain::{
-    ascii_backtracker, ascii_dfa, ascii_hir, CachePool, CannotTell, Chain, ChainCache, Spans,
+    ascii_backtracker, ascii_dfa, ascii_hir, CachePool, CannotTell, Chain, ChainCache, Spans, Tally,
 };
 use regex_automata::nfa::thompson::backtrack::BoundedBacktracker;
 
@@ -1188,8 +1150,12 @@ pub struct FirstOfScratch {
         )>,
     >,
     chains: Vec<Option<ChainCache>>,
-    /// How many chains [`FirstOf::alone`] searched a line.
-    alone: Searches,
+    /// How many chains [`FirstOf::alone`] searched a line, lately: a pattern that does
+    /// not match may cost its chain as much as the DFA's pass (dovecot's four patterns,
+    /// all led by the same optional prefix, took three searches a line and 13% more than
+    /// the DFA way; postfix's took 1.6 and 2% less), so the chains go alone while they
+    /// take at most two searches a line.
+    alone: Tally,
 }
 
 impl FirstOf {
@@ -1274,7 +1240,7 @@ impl FirstOf {
             ascii: self.ascii.as_ref().map(|a| a.create_cache()),
             groups: vec![None; 2 * self.groups.len()],
             chains: vec![None; self.groups.len()],
-            alone: Searches::default(),
+            alone: Tally::default(),
         }
     }
 
@@ -1298,7 +1264,7 @@ impl FirstOf {
     /// pass of the DFA that [`Self::which`] makes first would read the line twice (nginx's
     /// basic-auth failures: ~2,100 of ~7,100 instructions a line). `None` where that is not
     /// asked (more than [`ALONE_PATTERNS`], or lines lately took more than two searches:
-    /// see [`Searches`]; text that is not all ASCII; no chain) or a chain cannot tell:
+    /// the scratch counts them; text that is not all ASCII; no chain) or a chain cannot tell:
     /// then [`Self::which`] and [`Self::groups_of`] answer.
     pub fn alone(
         &self,
@@ -1308,7 +1274,10 @@ impl FirstOf {
     ) -> Option<Option<(usize, Match)>> {
         let several = self.texts.len() > 1;
         if self.texts.len() > ALONE_PATTERNS
-            || (several && !scratch.alone.worth())
+            || (several
+                && !scratch
+                    .alone
+                    .worth_while(|lines, chains| chains <= 2 * lines))
             || !text.is_ascii()
         {
             return None;
@@ -1345,7 +1314,7 @@ impl FirstOf {
         if several {
             // A line the chains could not settle costs the DFA's pass as well.
             let dfa = if found.is_none() { 2 } else { 0 };
-            scratch.alone.count(searched + dfa);
+            scratch.alone.add(searched + dfa);
         }
         found
     }
