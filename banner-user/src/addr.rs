@@ -337,6 +337,7 @@ impl<'de> Deserialize<'de> for IpPrefix {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     /// The hex-group reader says what std's parser says on every text without a dot
     /// (with one, it leaves the text to std): random groups of 0 to 5 digits in either
@@ -407,8 +408,6 @@ mod tests {
         }
         assert_eq!(parse_logged("2001:db8:::1"), None);
     }
-
-    use super::*;
 
     #[test]
     fn the_sort_key_sorts_as_the_prefix_does() {

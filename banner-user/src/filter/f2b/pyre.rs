@@ -1282,35 +1282,8 @@ impl FirstOf {
         {
             return None;
         }
-        let mut found = Some(None);
         let mut searched = 0;
-        for index in 0..self.texts.len() {
-            let Some(chain) = self.chain(patterns, index) else {
-                found = None;
-                break;
-            };
-            let Some(cache) = scratch.chains.get_mut(index) else {
-                found = None;
-                break;
-            };
-            let cache = cache.get_or_insert_with(|| chain.cache());
-            searched += 1;
-            match chain.search(text.as_bytes(), 0, cache) {
-                Ok(Some(groups)) => {
-                    found = groups
-                        .first()
-                        .copied()
-                        .flatten()
-                        .map(|(start, end)| Some((index, Match { start, end, groups })));
-                    break;
-                }
-                Ok(None) => {}
-                Err(CannotTell) => {
-                    found = None;
-                    break;
-                }
-            }
-        }
+        let found = self.in_order(patterns, text, &mut scratch.chains, &mut searched);
         if several {
             // A line the chains could not settle costs the DFA's pass as well.
             let dfa = if found.is_none() { 2 } else { 0 };
@@ -1421,6 +1394,27 @@ impl FirstOf {
                 groups,
             },
         ))
+    }
+
+    /// [`Self::alone`]'s search: each pattern's chain in turn until one matches; `searched`
+    /// counts the chains asked. None where a pattern has no chain or its chain cannot tell.
+    fn in_order(
+        &self,
+        patterns: &[Re],
+        text: &str,
+        caches: &mut [Option<ChainCache>],
+        searched: &mut u32,
+    ) -> Option<Option<(usize, Match)>> {
+        for index in 0..self.texts.len() {
+            let chain = self.chain(patterns, index)?;
+            let cache = caches.get_mut(index)?.get_or_insert_with(|| chain.cache());
+            *searched += 1;
+            if let Some(groups) = chain.search(text.as_bytes(), 0, cache).ok()? {
+                let (start, end) = groups.first().copied().flatten()?;
+                return Some(Some((index, Match { start, end, groups })));
+            }
+        }
+        Some(None)
     }
 
     /// Spans of pattern `index`'s match, once read, for its chain's next search.
