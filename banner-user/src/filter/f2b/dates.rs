@@ -747,6 +747,110 @@ impl Shape {
     }
 }
 
+impl Shape {
+    /// The commonest spellings of the shape at the very start of `line`, read straight
+    /// to numbers: `2005-08-14 10:00:00` and `Aug 14 10:00:00` (a day of one digit too,
+    /// and a fraction), nothing before them and every other field two digits wide. The
+    /// end of the template's match and the date's numbers; None for any other spelling,
+    /// and wherever what follows could extend the match (then [`Self::read`] reads it).
+    /// Each field is checked against its directive as [`Cursor`] checks it.
+    fn read_common(self, line: &str) -> Option<(usize, Numbers)> {
+        let b = line.as_bytes();
+        let two = |i: usize| -> Option<i64> {
+            match (b.get(i), b.get(i + 1)) {
+                (Some(x @ b'0'..=b'9'), Some(y @ b'0'..=b'9')) => {
+                    Some(i64::from(x - b'0') * 10 + i64::from(y - b'0'))
+                }
+                _ => None,
+            }
+        };
+        let at_is = |i: usize, set: &[u8]| b.get(i).is_some_and(|x| set.contains(x));
+        // `%d`: `[1-2]\d|[0 ]?[1-9]|3[0-1]`, two bytes wide.
+        let day = |i: usize| match (b.get(i), two(i)) {
+            (Some(b' '), _) => match b.get(i + 1) {
+                Some(d @ b'1'..=b'9') => Some(i64::from(d - b'0')),
+                _ => None,
+            },
+            (_, Some(d)) if (1..=31).contains(&d) => Some(d),
+            _ => None,
+        };
+        // `%H:%M:%S` at `i` (`[0-1]?\d|2[0-3]`, `[0-5]?\d`, and the seconds as the regex
+        // takes them last: two digits where the first is 0-5).
+        let clock = |i: usize| -> Option<(i64, i64, i64)> {
+            let (h, m, s) = (two(i)?, two(i + 3)?, two(i + 6)?);
+            let ok = h <= 23 && m <= 59 && s <= 59 && at_is(i + 2, b":") && at_is(i + 5, b":");
+            ok.then_some((h, m, s))
+        };
+        let (numbers, mut at, fraction) = match self {
+            Self::Iso => {
+                let year = two(0)? * 100 + two(2)?;
+                let month = two(5)?;
+                let ok = (1900..=2099).contains(&year)
+                    && at_is(4, b"-/.")
+                    && at_is(7, b"-/.")
+                    && (1..=12).contains(&month)
+                    && at_is(10, b"T ");
+                let day = day(8).filter(|_| ok)?;
+                let (hour, minute, second) = clock(11)?;
+                let n = Numbers {
+                    year: Some(year),
+                    month: Some(month),
+                    day: Some(day),
+                    hour,
+                    minute,
+                    second,
+                    offset: None,
+                };
+                (n, 19, b".,".as_slice())
+            }
+            Self::Syslog => {
+                let month = month_of(line.get(..3)?).filter(|_| at_is(3, b" "))?;
+                let day = day(4).filter(|_| at_is(6, b" "))?;
+                let (hour, minute, second) = clock(7)?;
+                let n = Numbers {
+                    year: None,
+                    month: Some(month),
+                    day: Some(day),
+                    hour,
+                    minute,
+                    second,
+                    offset: None,
+                };
+                (n, 15, b".".as_slice())
+            }
+        };
+        if at_is(at, fraction) {
+            let digits = b
+                .get(at + 1..)?
+                .iter()
+                .take_while(|x| x.is_ascii_digit())
+                .count();
+            if !(1..=6).contains(&digits) {
+                return None;
+            }
+            at += 1 + digits;
+        }
+        let next = b.get(at).copied();
+        let open = match self {
+            // `(?:\s*%z)?`: spaces and a zone would extend the match.
+            Self::Iso => {
+                let ws = b
+                    .get(at..)?
+                    .iter()
+                    .take_while(|x| matches!(x, b'\t'..=b'\r' | b' '))
+                    .count();
+                b.get(at + ws)
+                    .is_some_and(|x| !x.is_ascii() || b"ZUG+-".contains(x))
+            }
+            // `(?: %ExY)?`: a space and a year would.
+            Self::Syslog => {
+                next == Some(b' ') && b.get(at + 1).is_none_or(|x| !x.is_ascii_alphabetic())
+            }
+        };
+        (!open).then_some((at, numbers))
+    }
+}
+
 /// A read position inside a match (never past its end).
 struct Cursor<'l> {
     line: &'l str,
@@ -942,10 +1046,24 @@ fn group_char(c: char) -> String {
 fn search(t: &Template, line: &str, now: f64, zone: &mut Zone) -> Option<Found> {
     let mut from = 0;
     // A match that fails a word boundary is retried a little further on (bounded).
+    // A date at the line's start in a shape read by hand: the read alone finds where the
+    // match ends (the DFA's search cost as much as the rest of the date), and its common
+    // spellings are read straight to numbers.
+    if let (Some(shape), true) = (t.shape, t.prefixed) {
+        if let Some((me, numbers)) = shape.read_common(line) {
+            if !ends_on_boundary(t, line, me) {
+                return None;
+            }
+            let time = time_of(numbers, false, now, zone)?;
+            return Some(Found {
+                start: 0,
+                end: me,
+                time: Some(time),
+            });
+        }
+    }
     for _ in 0..8 {
         let hay = line.get(from..)?;
-        // A date at the line's start in a shape read by hand: the read alone finds where
-        // the match ends (the DFA's search cost as much as the rest of the date).
         let quick = match t.shape {
             Some(shape) if t.prefixed && from == 0 => shape.read(line, 0, None, true),
             _ => None,
@@ -962,12 +1080,7 @@ fn search(t: &Template, line: &str, now: f64, zone: &mut Zone) -> Option<Found> 
             let first = line[ms..].chars().next();
             !(prev.is_some_and(is_word) && first.is_some_and(is_word))
         };
-        let after_ok = !t.word_end || me == line.len() || {
-            let last = line[..me].chars().next_back();
-            let next = line[me..].chars().next();
-            !(last.is_some_and(is_word) && next.is_some_and(is_word))
-        };
-        if before_ok && after_ok {
+        if before_ok && ends_on_boundary(t, line, me) {
             // Same template, same matched text, (nearly) the same now: same result.
             if let Some(memo) = t.memo.borrow().as_ref() {
                 if memo.matched == line[ms..me] && (memo.now - now).abs() <= 1.0 {
@@ -1010,6 +1123,16 @@ fn search(t: &Template, line: &str, now: f64, zone: &mut Zone) -> Option<Found> 
         from = ms + line[ms..].chars().next().map_or(1, char::len_utf8);
     }
     None
+}
+
+/// Does a match of `t` that ends at `me` end where the template wants (at a word's end,
+/// unless it says otherwise)?
+fn ends_on_boundary(t: &Template, line: &str, me: usize) -> bool {
+    !t.word_end || me == line.len() || {
+        let last = line[..me].chars().next_back();
+        let next = line[me..].chars().next();
+        !(last.is_some_and(is_word) && next.is_some_and(is_word))
+    }
 }
 
 /// A template's fields and date span by its own engines (a capture search from `ms`, the
@@ -1079,9 +1202,8 @@ fn build_time(f: &Fields<'_>, now: f64, zone: &mut Zone) -> Option<f64> {
         return Some(s as f64);
     }
     let now_local = zone.now_local(now)?;
-    let mut year = num(Field::Year)
+    let year = num(Field::Year)
         .or_else(|| num(Field::Year2).map(|y| if y <= 2000 { y + 2000 } else { y }));
-    let assume_year = year.is_none();
     let mut month = num(Field::Month).or_else(|| {
         f.get(Field::MonthName)
             .or(f.get(Field::MonthFullName))
@@ -1095,9 +1217,6 @@ fn build_time(f: &Fields<'_>, now: f64, zone: &mut Zone) -> Option<f64> {
         day = Some(i64::from(date.day()));
     }
     let assume_today = month.is_none() && day.is_none();
-    let y = year.get_or_insert(i64::from(now_local.year()));
-    let month = month.unwrap_or(i64::from(now_local.month()));
-    let day = day.unwrap_or(i64::from(now_local.day()));
     let mut hour = num(Field::Hour).unwrap_or(0);
     if let Some(i) = num(Field::Hour12) {
         let pm = f
@@ -1106,11 +1225,46 @@ fn build_time(f: &Fields<'_>, now: f64, zone: &mut Zone) -> Option<f64> {
         hour = i % 12 + if pm { 12 } else { 0 };
     }
     let minute = num(Field::Minute).unwrap_or(0);
-    let second = num(Field::Second).unwrap_or(0).min(59);
+    let second = num(Field::Second).unwrap_or(0);
     let offset = f
         .get(Field::Zone)
         .and_then(zone_minutes)
         .or_else(|| f.get(Field::ZoneName).and_then(zone_minutes));
+    let numbers = Numbers {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        offset,
+    };
+    time_of(numbers, assume_today, now, zone)
+}
+
+/// A date's numbers, as a template's fields give them (a year left out is None).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Numbers {
+    year: Option<i64>,
+    month: Option<i64>,
+    day: Option<i64>,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    /// Minutes east of UTC, where the date says.
+    offset: Option<i64>,
+}
+
+/// The unix time of a date's numbers: a year left out is this year's (last year's where
+/// that would be more than a day ahead of `now`), a day left out today's (yesterday's
+/// where that is ahead); the time is local unless the date gives its offset.
+fn time_of(n: Numbers, assume_today: bool, now: f64, zone: &mut Zone) -> Option<f64> {
+    let now_local = zone.now_local(now)?;
+    let assume_year = n.year.is_none();
+    let y = n.year.unwrap_or(i64::from(now_local.year()));
+    let month = n.month.unwrap_or(i64::from(now_local.month()));
+    let day = n.day.unwrap_or(i64::from(now_local.day()));
+    let (hour, minute, second, offset) = (n.hour, n.minute, n.second.min(59), n.offset);
     // Whole seconds, as fail2ban reads them (its tests compare exactly): a fraction
     // (`%f`) is matched but not kept.
     let naive = |y: i64| -> Option<NaiveDateTime> {
@@ -1127,12 +1281,12 @@ fn build_time(f: &Fields<'_>, now: f64, zone: &mut Zone) -> Option<f64> {
         };
         Some(secs as f64)
     };
-    let mut t = to_epoch(naive(*y)?)?;
+    let mut t = to_epoch(naive(y)?)?;
     if assume_today && t > now {
         t -= 86_400.0;
     }
     if assume_year && t > now + 86_400.0 {
-        t = to_epoch(naive(*y - 1)?)?;
+        t = to_epoch(naive(y - 1)?)?;
     }
     Some(t)
 }
@@ -1470,7 +1624,8 @@ mod tests {
     /// (hour 24, second 62, `Sept`, seven fraction digits), at the line's start and inside
     /// it, before zones and years that extend the match or text that does not. And the
     /// hand reader is what reads them (it does not leave every date to the backtracker),
-    /// and at the line's start without the DFA's search, for many of them.
+    /// and at the line's start without the DFA's search, for many of them; the common
+    /// spellings there straight to numbers.
     #[test]
     fn the_hand_readers_find_what_the_backtracker_finds() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -1539,7 +1694,56 @@ mod tests {
                 cases.push((i, format!("{around}{date}{after}")));
             }
         }
-        let (mut by_hand, mut matched, mut unsearched) = (0, 0, 0);
+        // And at the line's start, the common spellings and their near misses: each field
+        // two digits wide, in range or just out of it.
+        for _ in 0..3000 {
+            let (frac, tail) = (
+                pick(&["", "", ".1", ".123456", ".1234567", ",5", ".", ","]),
+                pick(&[
+                    "",
+                    " x",
+                    " [error] 1#0",
+                    "Z",
+                    " UTC",
+                    "  +02:00",
+                    "\x0bZ",
+                    "\u{a0}Z",
+                    "x",
+                    "1",
+                    "é",
+                    " Unknown",
+                    ":",
+                    "\t-0100",
+                    " gw",
+                    " 2005",
+                    " 2005 x",
+                    " 20",
+                ]),
+            );
+            let clock = format!(
+                "{}:{}:{}",
+                pick(&["00", "09", "19", "20", "23", "24", "29"]),
+                pick(&["00", "05", "59", "60", "99"]),
+                pick(&["00", "07", "59", "60", "61", "69", "99"]),
+            );
+            let iso = format!(
+                "{}{}{}{}{}{}{clock}{frac}{tail}",
+                pick(&["2005", "1999", "2099", "2100", "1899"]),
+                pick(&["-", "/", "."]),
+                pick(&["01", "09", "10", "12", "13", "00"]),
+                pick(&["-", "/", "."]),
+                pick(&["01", "09", "10", "29", "30", "31", "32", "00", " 5", " 0"]),
+                pick(&["T", " ", " ", "  "]),
+            );
+            let syslog = format!(
+                "{} {} {clock}{frac}{tail}",
+                pick(&["Jan", "jan", "SEP", "Sep", "Sept", "Xyz", "May", "Ju", "Dec"]),
+                pick(&["01", "05", " 5", "10", "31", "32", "00", " 0", "5"]),
+            );
+            cases.push((0, iso));
+            cases.push((1, syslog));
+        }
+        let (mut by_hand, mut matched, mut unsearched, mut common) = (0, 0, 0, 0);
         for (i, spec) in DEFAULT_FORMATS.iter().take(2).enumerate() {
             for spec in [spec.to_string(), format!("{{^LN-BEG}}{spec}")] {
                 let fast = template(&spec).unwrap();
@@ -1563,6 +1767,9 @@ mod tests {
                     if fast.prefixed && shape.read(line, 0, None, true).is_some() {
                         unsearched += 1;
                     }
+                    if fast.prefixed && shape.read_common(line).is_some() {
+                        common += 1;
+                    }
                 }
             }
         }
@@ -1572,6 +1779,11 @@ mod tests {
         assert!(
             unsearched > matched / 8,
             "{unsearched} of {matched} read unsearched"
+        );
+        // And the common spellings straight to numbers.
+        assert!(
+            common > matched / 40,
+            "{common} of {matched} read as common"
         );
     }
 }
