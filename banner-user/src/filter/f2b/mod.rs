@@ -758,7 +758,7 @@ impl Fail2banFilter {
             let head = self
                 .pref_head
                 .as_ref()
-                .and_then(|h| Some(h).zip(h.search(b)))
+                .and_then(|h| Some(h).zip(head_match(h, b)))
                 .filter(|(_, m)| m.end < b.len());
             let (re, m) = match head {
                 Some(found) => found,
@@ -1222,6 +1222,21 @@ fn remember_alone(st: &mut State, id: Option<&ConnId>, merged: Merged, mut fail:
         .insert_absent(id.clone(), fail, |len, oldest| {
             len >= MLFID_MAX || now - oldest.seen >= MLFID_TTL
         });
+}
+
+/// The prefregex's header's match in `line`: its span alone where it has no named group
+/// (dovecot's and postfix's: finding groups that are not there cost a chain's walk, half
+/// of the header's search).
+fn head_match(head: &Re, line: &str) -> Option<pyre::Match> {
+    if !head.names.is_empty() {
+        return head.search(line);
+    }
+    let (start, end) = head.find(line)?;
+    Some(pyre::Match {
+        start,
+        end,
+        groups: Vec::new(),
+    })
 }
 
 /// The address (or name) a failure's groups hold, and which it is: the first of ip4, ip6 and

@@ -1041,8 +1041,12 @@ impl Re {
         }
     }
 
-    /// The leftmost match's span only (no groups: the fast engines' job).
+    /// The leftmost match's span only (no groups: the fast engines' job; on ASCII text the
+    /// twin's, whose automaton has no UTF-8 branches).
     pub fn find(&self, text: &str) -> Option<(usize, usize)> {
+        if let Some(a) = self.twin(text) {
+            return a.re.find(text.as_bytes()).map(|m| (m.start(), m.end()));
+        }
         match &self.engine {
             Engine::Fast(lazy, _) => self.regex(lazy)?.find(text).map(|m| (m.start(), m.end())),
             Engine::Fancy(..) => self.search(text).map(|m| (m.start, m.end)),

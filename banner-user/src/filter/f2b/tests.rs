@@ -236,3 +236,52 @@ fn a_builtin_builds_its_date_templates_only_for_a_line_that_needs_them() {
     );
     assert!(hit.first().and_then(|h| h.time).is_some());
 }
+
+/// A prefregex's header is matched for its span alone where it names no group, and with
+/// its groups where it does: either way the content and the groups are what the whole
+/// prefregex gives, for a line whose header the failregex must not see and one it must.
+#[test]
+fn a_header_without_groups_is_matched_for_its_span_alone() {
+    let plain = super::pyre::Re::fail2ban(r"^\S+ (?:auth: )?<F-CONTENT>.+</F-CONTENT>$", false)
+        .unwrap()
+        .without_content_tail()
+        .expect("a header");
+    let named =
+        super::pyre::Re::fail2ban(r"^<F-MLFID>\S+</F-MLFID> <F-CONTENT>.+</F-CONTENT>$", false)
+            .unwrap()
+            .without_content_tail()
+            .expect("a header");
+    let line = "host auth: failure from 198.18.0.1";
+    let m = super::head_match(&plain, line).expect("matches");
+    assert_eq!((m.start, m.end, m.groups.len()), (0, 11, 0));
+    let m = super::head_match(&named, line).expect("matches");
+    assert_eq!((m.start, m.end), (0, 5));
+    let mlfid = named
+        .names
+        .iter()
+        .find(|(_, n)| n.as_str() == "mlfid")
+        .unwrap()
+        .0;
+    assert_eq!(m.groups.get(mlfid).copied().flatten(), Some((0, 4)));
+    assert!(super::head_match(&plain, "nospace").is_none());
+    // Through the filter: the failregex sees the content, as before.
+    let f = filter(
+        "[Definition]\nprefregex = ^\\S+ (?:auth: )?<F-CONTENT>.+</F-CONTENT>$\nfailregex = ^failure from <HOST>$\n",
+        &[],
+    );
+    assert_eq!(
+        hosts(
+            &f,
+            &[
+                line,
+                "host failure from 198.18.0.2",
+                "host auth: auth: failure from 198.18.0.3"
+            ]
+        ),
+        [
+            Some("198.18.0.1".to_string()),
+            Some("198.18.0.2".to_string()),
+            None
+        ]
+    );
+}
