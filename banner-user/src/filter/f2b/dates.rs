@@ -691,10 +691,7 @@ impl Shape {
                     set(Field::Fraction, c.digits(1, 6)?);
                 }
                 if me.is_none() {
-                    // `(?: %ExY)?` may take a space and digits.
-                    if b.get(c.at) == Some(&b' ')
-                        && b.get(c.at + 1).is_none_or(|x| !x.is_ascii_alphabetic())
-                    {
+                    if self.may_extend(b, c.at) {
                         return None;
                     }
                 } else if c.eat(b' ') {
@@ -720,15 +717,7 @@ impl Shape {
                     set(Field::Fraction, c.digits(1, 6)?);
                 }
                 if me.is_none() {
-                    // `(?:\s*%z)?` may take spaces and a zone: only a byte no zone
-                    // begins with, after any spaces, ends the match here.
-                    let ws = b
-                        .get(c.at..)?
-                        .iter()
-                        .take_while(|x| matches!(x, b'\t'..=b'\r' | b' '))
-                        .count();
-                    let next = b.get(c.at + ws);
-                    if next.is_some_and(|x| !x.is_ascii() || b"ZUG+-".contains(x)) {
+                    if self.may_extend(b, c.at) {
                         return None;
                     }
                 } else if c.at < c.end {
@@ -781,7 +770,8 @@ impl Shape {
             let ok = h <= 23 && m <= 59 && s <= 59 && at_is(i + 2, b":") && at_is(i + 5, b":");
             ok.then_some((h, m, s))
         };
-        let (numbers, mut at, fraction) = match self {
+        // The date up to the time, and where the time (`HH:MM:SS`, eight bytes) starts.
+        let (year, month, day, time, fraction) = match self {
             Self::Iso => {
                 let year = two(0)? * 100 + two(2)?;
                 let month = two(5)?;
@@ -790,35 +780,31 @@ impl Shape {
                     && at_is(7, b"-/.")
                     && (1..=12).contains(&month)
                     && at_is(10, b"T ");
-                let day = day(8).filter(|_| ok)?;
-                let (hour, minute, second) = clock(11)?;
-                let n = Numbers {
-                    year: Some(year),
-                    month: Some(month),
-                    day: Some(day),
-                    hour,
-                    minute,
-                    second,
-                    offset: None,
-                };
-                (n, 19, b".,".as_slice())
+                (
+                    Some(year),
+                    month,
+                    day(8).filter(|_| ok)?,
+                    11,
+                    b".,".as_slice(),
+                )
             }
             Self::Syslog => {
                 let month = month_of(line.get(..3)?).filter(|_| at_is(3, b" "))?;
                 let day = day(4).filter(|_| at_is(6, b" "))?;
-                let (hour, minute, second) = clock(7)?;
-                let n = Numbers {
-                    year: None,
-                    month: Some(month),
-                    day: Some(day),
-                    hour,
-                    minute,
-                    second,
-                    offset: None,
-                };
-                (n, 15, b".".as_slice())
+                (None, month, day, 7, b".".as_slice())
             }
         };
+        let (hour, minute, second) = clock(time)?;
+        let numbers = Numbers {
+            year,
+            month: Some(month),
+            day: Some(day),
+            hour,
+            minute,
+            second,
+            offset: None,
+        };
+        let mut at = time + 8;
         if at_is(at, fraction) {
             let digits = b
                 .get(at + 1..)?
@@ -830,24 +816,26 @@ impl Shape {
             }
             at += 1 + digits;
         }
-        let next = b.get(at).copied();
-        let open = match self {
-            // `(?:\s*%z)?`: spaces and a zone would extend the match.
-            Self::Iso => {
-                let ws = b
-                    .get(at..)?
-                    .iter()
-                    .take_while(|x| matches!(x, b'\t'..=b'\r' | b' '))
-                    .count();
-                b.get(at + ws)
-                    .is_some_and(|x| !x.is_ascii() || b"ZUG+-".contains(x))
-            }
-            // `(?: %ExY)?`: a space and a year would.
+        (!self.may_extend(b, at)).then_some((at, numbers))
+    }
+
+    /// Might what follows a date read up to `at` (its optional parts after the time
+    /// included) be taken into the template's match? Then only the template's DFA can say
+    /// where the match ends.
+    fn may_extend(self, b: &[u8], at: usize) -> bool {
+        let rest = b.get(at..).unwrap_or_default();
+        match self {
+            // `(?:\s*%z)?`: spaces and a zone; only a byte no zone begins with, after any
+            // spaces (`\s`, the vertical tab too), ends the match for certain.
+            Self::Iso => rest
+                .iter()
+                .find(|x| !matches!(x, b'\t'..=b'\r' | b' '))
+                .is_some_and(|x| !x.is_ascii() || b"ZUG+-".contains(x)),
+            // `(?: %ExY)?`: a space and a year.
             Self::Syslog => {
-                next == Some(b' ') && b.get(at + 1).is_none_or(|x| !x.is_ascii_alphabetic())
+                rest.first() == Some(&b' ') && rest.get(1).is_none_or(|x| !x.is_ascii_alphabetic())
             }
-        };
-        (!open).then_some((at, numbers))
+        }
     }
 }
 
