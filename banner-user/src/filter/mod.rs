@@ -434,7 +434,7 @@ impl Filter {
             None => String::from_utf8_lossy(line.bytes),
         };
         let given = meta.time.map(crate::clock::unix_secs_f64);
-        let hit = f.process_with_pid(&text, given, meta.pid, meta.arrival);
+        let hit = f.process_for_ban(&text, given, meta.pid, meta.arrival);
         let Some(hit) = hit else {
             return (Examined::NoMatch, None);
         };
@@ -451,7 +451,7 @@ impl Filter {
             }
             _ => &hit.host,
         };
-        let user = hit.fields.user().map(|u| match plain_name(u.as_bytes()) {
+        let user = hit.user.as_ref().map(|u| match plain_name(u.as_bytes()) {
             true => u.clone(),
             false => loggable_user(u.as_bytes()),
         });

@@ -285,3 +285,26 @@ fn a_header_without_groups_is_matched_for_its_span_alone() {
         ]
     );
 }
+
+/// The daemon's hit carries the user and leaves the other captured fields out (it reads
+/// no other); `process`, which test-filter and fail2ban's corpus read, carries them all.
+#[test]
+fn the_daemons_hit_carries_the_user_and_not_every_field() {
+    let f = filter(
+        "[Definition]\nfailregex = ^fail <F-USER>\\S+</F-USER> port <F-PORT>\\d+</F-PORT> from <HOST>$\n",
+        &[],
+    );
+    let line = "fail joe port 22 from 198.18.0.1";
+    let full = f.process(line, None, NOW).pop().expect("a hit");
+    assert_eq!(full.fields.get("user"), Some("joe"));
+    assert_eq!(full.fields.get("fport"), Some("22"));
+    assert_eq!(full.user.as_deref(), Some("joe"));
+    let arrival = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(NOW);
+    let lean = f.process_for_ban(line, None, None, arrival).expect("a hit");
+    assert_eq!(lean.user.as_deref(), Some("joe"));
+    assert_eq!(lean.fields.get("fport"), None);
+    assert_eq!(lean.host.to_string(), full.host.to_string());
+    // And the next `process` carries every field again.
+    let again = f.process(line, None, NOW).pop().expect("a hit");
+    assert_eq!(again.fields.get("fport"), Some("22"));
+}
