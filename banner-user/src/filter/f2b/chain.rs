@@ -994,6 +994,7 @@ fn follow_steps(steps: &mut [Step], mut next: Follow) -> Follow {
                 follow,
                 apart,
                 before,
+                ..
             } => {
                 *follow = next;
                 *apart = set.iter().zip(next.set).all(|(s, f)| s & f == 0);
@@ -1053,6 +1054,8 @@ enum Step {
         /// Of a greedy class repeated: the one byte that may follow it, where only one
         /// may (`.*>`): its ends are the places before that byte, found from the back.
         before: Option<u8>,
+        /// The bytes that end a run of it, where they are few.
+        stops: Stops,
     },
     /// `^` or `$` (the whole text's, not a line's).
     Start,
@@ -1150,6 +1153,7 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
                 follow: Follow::ANY,
                 apart: false,
                 before: None,
+                stops: Stops::of(&set),
             });
             true
         }),
@@ -1182,6 +1186,7 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
                     follow: Follow::ANY,
                     apart: false,
                     before: None,
+                    stops: Stops::of(&set),
                 });
                 return true;
             }
@@ -1299,14 +1304,54 @@ fn byte_set(class: &regex_syntax::hir::ClassBytes) -> [u64; 4] {
     set
 }
 
-/// How many bytes from `at` are in `set`, counting at most `limit`.
-fn class_run(set: &[u64; 4], text: &[u8], at: usize, limit: u32) -> usize {
-    text.get(at..)
-        .unwrap_or_default()
-        .iter()
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .take_while(|&&b| has_byte(set, b))
-        .count()
+/// The bytes outside a class, where there are at most three (`.`: `\n`; `[^)]`: `)`): a
+/// run of the class then ends at the first of them, found by memchr, where a byte at a
+/// time cost a dovecot line more than its DFA passes (`.*` to the line's end, twice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stops {
+    One(u8),
+    Two(u8, u8),
+    Three(u8, u8, u8),
+    /// More (`\S`), or none at all: the bytes are looked up one at a time.
+    Many,
+}
+
+impl Stops {
+    fn of(set: &[u64; 4]) -> Self {
+        let mut out = (0..=255u8).filter(|&b| !has_byte(set, b));
+        match (out.next(), out.next(), out.next(), out.next()) {
+            (Some(a), None, _, _) => Stops::One(a),
+            (Some(a), Some(b), None, _) => Stops::Two(a, b),
+            (Some(a), Some(b), Some(c), None) => Stops::Three(a, b, c),
+            _ => Stops::Many,
+        }
+    }
+}
+
+/// How many bytes from `at` are in `set` (ended by `stops`), counting at most `limit`.
+#[inline]
+fn class_run(set: &[u64; 4], stops: Stops, text: &[u8], at: usize, limit: u32) -> usize {
+    let t = text.get(at..).unwrap_or_default();
+    let t = t
+        .get(..usize::try_from(limit).unwrap_or(usize::MAX))
+        .unwrap_or(t);
+    // memchr's call costs more than a short scan.
+    if stops != Stops::Many && t.len() >= 16 {
+        return stops_run(stops, t);
+    }
+    t.iter().position(|&b| !has_byte(set, b)).unwrap_or(t.len())
+}
+
+/// How many bytes `t` has before its first of `stops` (not `Many`).
+#[inline(never)]
+fn stops_run(stops: Stops, t: &[u8]) -> usize {
+    match stops {
+        Stops::One(a) => memchr::memchr(a, t),
+        Stops::Two(a, b) => memchr::memchr2(a, b, t),
+        Stops::Three(a, b, c) => memchr::memchr3(a, b, c, t),
+        Stops::Many => None,
+    }
+    .unwrap_or(t.len())
 }
 
 /// What the first-choice loop found.
@@ -1353,16 +1398,17 @@ fn first_end(steps: &[Step], text: &[u8], mut at: usize, chose: &mut bool) -> Fi
                 max,
                 greedy,
                 apart,
+                stops,
                 ..
             } => {
-                let n = class_run(set, text, at, if *greedy { *max } else { *min });
+                let n = class_run(set, *stops, text, at, if *greedy { *max } else { *min });
                 if n < *min as usize {
                     return fail(*chose);
                 }
                 // Ends inside a greedy run are followed by the class's own bytes: none
                 // can go on when what follows never starts with one of them.
                 *chose |= n > *min as usize && !(*greedy && *apart);
-                *chose |= !*greedy && class_run(set, text, at + n, 1) == 1;
+                *chose |= !*greedy && class_run(set, *stops, text, at + n, 1) == 1;
                 at += n;
             }
             Step::Alt(branches) => {
@@ -1441,9 +1487,10 @@ fn walk(steps: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
             greedy,
             follow,
             before,
+            stops,
             ..
         } => {
-            let run = class_run(set, text, at, *max);
+            let run = class_run(set, *stops, text, at, *max);
             let min = usize::try_from(*min).unwrap_or(usize::MAX);
             if run < min {
                 return Way::No;
@@ -2059,6 +2106,74 @@ mod tests {
         assert!(
             answered >= 40 && matched >= 5,
             "{answered} answered, {matched} matched"
+        );
+    }
+
+    /// A class with at most three bytes outside it ends its runs where memchr finds the
+    /// first of them: the same length a byte-by-byte scan finds, at every length, limit
+    /// and place of the stop; and through a chain, the backtracker's groups on long lines.
+    #[test]
+    fn a_class_with_few_bytes_outside_it_ends_its_runs_by_memchr() {
+        let set_of = |pattern: &str| match ascii_hir(pattern).map(|h| h.into_kind()) {
+            Some(HirKind::Class(regex_syntax::hir::Class::Bytes(c))) => byte_set(&c),
+            other => panic!("{pattern}: {other:?}"),
+        };
+        assert_eq!(Stops::of(&set_of(".")), Stops::One(b'\n'));
+        assert_eq!(Stops::of(&set_of("[^)]")), Stops::One(b')'));
+        assert_eq!(Stops::of(&set_of("[^):]")), Stops::Two(b')', b':'));
+        assert_eq!(Stops::of(&set_of("[^()<]")), Stops::Three(b'(', b')', b'<'));
+        assert_eq!(Stops::of(&set_of(r"\S")), Stops::Many);
+        assert_eq!(Stops::of(&set_of(r"[\s\S]")), Stops::Many);
+        let mut tried = 0;
+        for class in [".", "[^)]", "[^):]", "[^()<]", r"\S", r"[\s\S]"] {
+            let set = set_of(class);
+            let stops = Stops::of(&set);
+            for len in [0, 1, 15, 16, 17, 40, 100] {
+                for stop in (0..len).step_by(7).chain([len]) {
+                    for at in [0, 3] {
+                        for limit in [1, 16, 50, u32::MAX] {
+                            for b in [b'\n', b')', b':', b'<', b' '] {
+                                let mut text = vec![b'x'; len];
+                                if let Some(c) = text.get_mut(stop) {
+                                    *c = b;
+                                }
+                                let naive = text
+                                    .get(at..)
+                                    .unwrap_or_default()
+                                    .iter()
+                                    .take(limit as usize)
+                                    .take_while(|&&c| has_byte(&set, c))
+                                    .count();
+                                let got = class_run(&set, stops, &text, at, limit);
+                                assert_eq!(got, naive, "{class} on {text:?} from {at} to {limit}");
+                                tried += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(tried > 5_000, "{tried}");
+        let long = "x".repeat(40);
+        agree(
+            r"^a(?P<u>[^)]*)\)(?P<v>.*)$",
+            &[],
+            &[
+                &format!("a{long})b{long}"),
+                &format!("a{long}){long})"),
+                &format!("a{long}"),
+                &format!("a{long})b{long}\nc"),
+            ],
+        );
+        agree(
+            r"^(?P<u>[^):]+):(?P<v>.*)<(?P<w>[^()<]{2,})$",
+            &[],
+            &[
+                &format!("{long}:{long}<{long}"),
+                &format!("{long}:{long}<{long}<ab"),
+                &format!("{long}:{long}<{long}(ab"),
+                &format!("{long})x:{long}<ab"),
+            ],
         );
     }
 
