@@ -1080,6 +1080,16 @@ impl Re {
 /// [`FirstOf::alone`]); more cost more than the DFA's one pass does.
 const ALONE_PATTERNS: usize = 4;
 
+/// The most searches a line, in halves, while which the chains go alone. The DFA's pass
+/// over several patterns costs more time than its instructions say: its table, a row a
+/// state, holds every shape of line the patterns know, and a line's pass reads a new part
+/// of it at nearly every byte (cachegrind, dovecot's corpus-shaped log: 54% of all L1 data
+/// misses, about 100 a line). Dovecot's four patterns take three searches a line: alone,
+/// 11% more instructions than the DFA way but 11% (built-in) and 23% (fail2ban's file)
+/// more lines a second; postfix's 1.6 searches and nginx's one are as fast either way.
+/// Lines only a fourth pattern matches, or none of four, give way to the DFA.
+const ALONE_SEARCHES: u32 = 7;
+
 /// Patterns that are all anchored at the text's start, searched as one: every match then
 /// starts at 0, so the leftmost-first match is the first pattern in order that matches
 /// (fail2ban's rule for failregexes). One DFA pass over all of them finds which pattern
@@ -1155,10 +1165,8 @@ pub struct FirstOfScratch {
     >,
     chains: Vec<Option<ChainCache>>,
     /// How many chains [`FirstOf::alone`] searched a line, lately: a pattern that does
-    /// not match may cost its chain as much as the DFA's pass (dovecot's four patterns,
-    /// all led by the same optional prefix, took three searches a line and 13% more than
-    /// the DFA way; postfix's took 1.6 and 2% less), so the chains go alone while they
-    /// take at most two searches a line.
+    /// not match costs its chain's search, so the chains go alone while they take at most
+    /// three and a half searches a line (see [`ALONE_SEARCHES`]).
     alone: Tally,
 }
 
@@ -1267,7 +1275,7 @@ impl FirstOf {
     /// alone, tried in order: a chain's own pieces say whether its pattern matches, so the
     /// pass of the DFA that [`Self::which`] makes first would read the line twice (nginx's
     /// basic-auth failures: ~2,100 of ~7,100 instructions a line). `None` where that is not
-    /// asked (more than [`ALONE_PATTERNS`], or lines lately took more than two searches:
+    /// asked (more than [`ALONE_PATTERNS`], or lines lately took more than 3.5 searches:
     /// the scratch counts them; text that is not all ASCII; no chain) or a chain cannot tell:
     /// then [`Self::which`] and [`Self::groups_of`] answer.
     pub fn alone(
@@ -1281,7 +1289,7 @@ impl FirstOf {
             || (several
                 && !scratch
                     .alone
-                    .worth_while(|lines, chains| chains <= 2 * lines))
+                    .worth_while(|lines, chains| 2 * chains <= ALONE_SEARCHES * lines))
             || !text.is_ascii()
         {
             return None;
@@ -1575,7 +1583,7 @@ mod tests {
     }
 
     /// A few patterns are searched one by one, in order: the first that matches wins, as
-    /// in the DFA's pass. While lines take more than two searches on average, the DFA's
+    /// in the DFA's pass. While lines take more than 3.5 searches on average, the DFA's
     /// pass is cheaper and the chains give way to it (one line in 64 still tries them);
     /// more than four patterns always go to the DFA.
     #[test]
@@ -1585,6 +1593,7 @@ mod tests {
             Re::fail2ban(&auth, true).unwrap(),
             Re::fail2ban(r"^\s*\[error\] .*client: <HOST>", true).unwrap(),
             Re::fail2ban(r"^\s*\[warn\] .*client: <HOST>", true).unwrap(),
+            Re::fail2ban(r"^\s*\[crit\] .*client: <HOST>", true).unwrap(),
         ];
         let first = FirstOf::new(&pats, 1 << 20).unwrap();
         let mut scratch = first.scratch();
@@ -1593,9 +1602,15 @@ mod tests {
             format!(r#"[error] 1#0: *1 user "joe": password mismatch, client: 198.18.1.1{tail}"#);
         let second = format!(r#"[error] 1#0: *1 open() "/x" failed, client: 198.18.1.2{tail}"#);
         let third = format!(r#"[warn] 1#0: *1 open() "/x" failed, client: 198.18.1.3{tail}"#);
+        let fourth = format!(r#"[crit] 1#0: *1 open() "/x" failed, client: 198.18.1.4{tail}"#);
         let index = |found: Option<Option<(usize, Match)>>| found.map(|f| f.map(|(i, _)| i));
         // Each answers as the DFA's pass and the capture engine do.
-        for (line, want) in [(&both, Some(0)), (&second, Some(1)), (&third, Some(2))] {
+        for (line, want) in [
+            (&both, Some(0)),
+            (&second, Some(1)),
+            (&third, Some(2)),
+            (&fourth, Some(3)),
+        ] {
             let alone = first.alone(&pats, line, &mut scratch);
             assert_eq!(index(alone.clone()), Some(want), "`{line}`");
             assert_eq!(
@@ -1608,20 +1623,23 @@ mod tests {
             index(first.alone(&pats, "[info] x", &mut scratch)),
             Some(None)
         );
-        // Lines only the last pattern matches take three searches each: the chains give
+        // Lines only the last pattern matches take four searches each: the chains give
         // way to the DFA, and try again one line in 64.
         let mut alone = 0;
         for _ in 0..200 {
-            alone += usize::from(first.alone(&pats, &third, &mut scratch).is_some());
+            alone += usize::from(first.alone(&pats, &fourth, &mut scratch).is_some());
         }
         assert!(
             (10..=24).contains(&alone),
             "{alone} of 200 lines searched alone"
         );
-        // Lines the first pattern matches: once tried again, the chains are kept.
-        let mut fresh = first.scratch();
-        for _ in 0..200 {
-            assert!(first.alone(&pats, &both, &mut fresh).is_some());
+        // Lines the third matches take three searches, the first's one: the chains
+        // keep going alone.
+        for line in [&third, &both] {
+            let mut fresh = first.scratch();
+            for _ in 0..200 {
+                assert!(first.alone(&pats, line, &mut fresh).is_some(), "`{line}`");
+            }
         }
         let five: Vec<Re> = (0..5)
             .map(|i| Re::fail2ban(&format!(r"^\[p{i}\] <HOST>"), true).unwrap())
