@@ -33,6 +33,10 @@ pub struct Builtin {
     /// Modes; the first is the default, which `normal` also names.
     pub modes: &'static [&'static str],
     pub patterns: fn(&str) -> Vec<Pattern>,
+    /// What the service writes before every message its patterns read (fail2ban's
+    /// prefregex without its content): matched once a line, its first way taken, and the
+    /// patterns read what follows it.
+    pub message_prefix: Option<&'static str>,
     /// Per mode: lines the filter must never count, whatever a failregex says (what a
     /// look-ahead would exclude in fail2ban's pattern).
     pub ignores: fn(&str) -> Vec<String>,
@@ -71,6 +75,7 @@ const fn syslog(
         access_log: false,
         modes,
         patterns,
+        message_prefix: None,
         ignores: no_ignores,
         journalmatch,
     }
@@ -120,6 +125,7 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         pid_optional: true,
         optional_header: true,
+        message_prefix: Some(mail::DC_PREFIX),
         ..syslog(
             "dovecot",
             &["dovecot", "dovecot-auth", "auth"],

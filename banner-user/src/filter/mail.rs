@@ -94,8 +94,9 @@ pub fn postfix_ignores(mode: &str) -> Vec<String> {
 pub const DOVECOT_MODES: &[&str] = &["normal", "aggressive"];
 
 /// What dovecot puts before the message: the auth process, the PAM module, the login
-/// process, `Info: `, an auth-worker connection.
-const DC_PREFIX: &str = r"^(?:(?:dovecot: )?auth(?:-worker)?(?:\([^)]+\))?: )?(?:pam_unix\(dovecot:auth\): |(?:pop3|imap|managesieve|submission)-login: )?(?:Info: )?(?:conn \w+:auth(?:-worker)? \([^)]+\): auth(?:-worker)?<\d+>: )?";
+/// process, `Info: `, an auth-worker connection. The filter's message prefix (as in
+/// fail2ban's own dovecot.conf): matched once a line, not once a pattern.
+pub const DC_PREFIX: &str = r"^(?:(?:dovecot: )?auth(?:-worker)?(?:\([^)]+\))?: )?(?:pam_unix\(dovecot:auth\): |(?:pop3|imap|managesieve|submission)-login: )?(?:Info: )?(?:conn \w+:auth(?:-worker)? \([^)]+\): auth(?:-worker)?<\d+>: )?";
 /// How a login process ends, with dovecot's reasons (`: Inactivity`, `: Connection closed:
 /// read(size=1003) failed: ...`) before the parenthesised verdict.
 const DC_ENDED: &str = r"(?:Aborted login|Disconnected|Remote closed connection|Client has quit the connection)(?:: (?:\w+\([^):]*\) \w+|[^(]+))*";
@@ -105,24 +106,24 @@ const DC_RIP: &str = r":(?: user=<<F-USER>.*</F-USER>>,)?(?: method=\S+,)? rip=<
 
 pub fn dovecot(mode: &str) -> Vec<Pattern> {
     let mut v = vec![
+        attempt(
+            r"^authentication failure; logname=\S* uid=\S* euid=\S* tty=dovecot ruser=<F-USER>\S*</F-USER> rhost=<HOST>(?:\s+user=\S*)?\s*$",
+        ),
         attempt(format!(
-            r"{DC_PREFIX}authentication failure; logname=\S* uid=\S* euid=\S* tty=dovecot ruser=<F-USER>\S*</F-USER> rhost=<HOST>(?:\s+user=\S*)?\s*$"
-        )),
-        attempt(format!(
-            r"{DC_PREFIX}{DC_ENDED} \((?:auth failed, \d+ attempts(?: in \d+ secs)?|tried to use (?:disabled|disallowed) \S+ auth|proxy dest auth failed)\){DC_RIP}"
+            r"^{DC_ENDED} \((?:auth failed, \d+ attempts(?: in \d+ secs)?|tried to use (?:disabled|disallowed) \S+ auth|proxy dest auth failed)\){DC_RIP}"
         )),
         // `pam(USER,ADDR[,SESSION])`: the user may hold commas and addresses, so the
         // address is the last one before the optional session and dovecot's fixed verdict.
-        attempt(format!(
-            r"{DC_PREFIX}pam\(<F-USER>\S+</F-USER>,<HOST>(?:,\S*)?\): pam_authenticate\(\) failed: (?:User not known to the underlying authentication module: \d+ Time\(s\)|Authentication failure \([Pp]assword mismatch\?\)|Permission denied)\s*$"
-        )),
-        attempt(format!(
-            r"{DC_PREFIX}[a-z\-]{{3,15}}\(<F-USER>\S*</F-USER>,<HOST>(?:,\S*)?\): (?:[Uu]nknown user|[Ii]nvalid credentials|[Pp]assword mismatch)(?: \([^()]*\))*\s*$"
-        )),
+        attempt(
+            r"^pam\(<F-USER>\S+</F-USER>,<HOST>(?:,\S*)?\): pam_authenticate\(\) failed: (?:User not known to the underlying authentication module: \d+ Time\(s\)|Authentication failure \([Pp]assword mismatch\?\)|Permission denied)\s*$",
+        ),
+        attempt(
+            r"^[a-z\-]{3,15}\(<F-USER>\S*</F-USER>,<HOST>(?:,\S*)?\): (?:[Uu]nknown user|[Ii]nvalid credentials|[Pp]assword mismatch)(?: \([^()]*\))*\s*$",
+        ),
     ];
     if mode == "aggressive" {
         v.push(attempt(format!(
-            r"{DC_PREFIX}{DC_ENDED} \((?:no auth attempts|disconnected before auth was ready,|client didn't finish \S+ auth,)(?: (?:in|waited) \d+ secs)?\){DC_RIP}"
+            r"^{DC_ENDED} \((?:no auth attempts|disconnected before auth was ready,|client didn't finish \S+ auth,)(?: (?:in|waited) \d+ secs)?\){DC_RIP}"
         )));
     }
     v

@@ -233,8 +233,14 @@ impl Filter {
             bracketed_date: b.access_log,
         };
         let ignores = (b.ignores)(mode);
-        let engine = f2b::Fail2banFilter::builtin(name, header, &(b.patterns)(mode), &ignores)
-            .map_err(|e| format!("built-in filter {name}: {e}"))?;
+        let engine = f2b::Fail2banFilter::builtin(
+            name,
+            header,
+            b.message_prefix,
+            &(b.patterns)(mode),
+            &ignores,
+        )
+        .map_err(|e| format!("built-in filter {name}: {e}"))?;
         Ok(Self {
             name: name.to_string(),
             usedns,

@@ -238,6 +238,28 @@ fn addresses_written_by_clients_are_never_banned() {
     assert_eq!(host_in("aggressive", &line), None);
 }
 
+/// dovecot's message prefix (auth process, PAM module, login process, `Info: `, an
+/// auth-worker connection) is read once a line with its first way taken, as fail2ban's
+/// prefregex reads it, and the patterns read what follows.
+#[test]
+fn dovecots_message_prefix_is_read_once_as_fail2ban_reads_it() {
+    let f = Filter::builtin("dovecot", "normal", false).unwrap();
+    let cases = [
+        ("mx dovecot: imap-login: Info: Disconnected (auth failed, 1 attempts): user=<u>, method=PLAIN, rip=198.18.0.1, lip=198.18.1.1", Some("198.18.0.1")),
+        ("mx dovecot: auth-worker(5): conn unix:auth-worker (pid=1,uid=2): auth-worker<3>: pam(u,198.18.0.2): unknown user", Some("198.18.0.2")),
+        ("mx auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=u rhost=198.18.0.3", Some("198.18.0.3")),
+        ("mx dovecot: auth(default): pam(u,198.18.0.4): pam_authenticate() failed: Permission denied", Some("198.18.0.4")),
+        ("mx dovecot: authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=u rhost=198.18.0.5", Some("198.18.0.5")),
+        // The prefix takes `auth(...): ` as a process's name, and does not give it back
+        // for a pattern (fail2ban's dovecot.conf reads this line the same way).
+        ("mx dovecot: auth(u,198.18.0.6): unknown user", None),
+    ];
+    for (line, want) in cases {
+        let line = format!("Nov 26 01:02:03 {line}");
+        assert_eq!(host(&f, &line).as_deref(), want, "{line}");
+    }
+}
+
 #[test]
 fn failures_carry_time_and_user() {
     let f = sshd("normal");

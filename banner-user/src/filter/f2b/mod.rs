@@ -493,9 +493,18 @@ impl Fail2banFilter {
     pub fn builtin(
         name: &str,
         header: Header,
+        prefix: Option<&str>,
         failregex: &[(String, bool)],
         ignoreregex: &[String],
     ) -> Result<Self, String> {
+        // The prefix as fail2ban's prefregex: its match is cut off, its first way taken.
+        let prefregex = match prefix {
+            Some(p) => Some(
+                Re::fail2ban(&format!("{p}<F-CONTENT>.+</F-CONTENT>$"), true)
+                    .map_err(|e| format!("message prefix: {e}"))?,
+            ),
+            None => None,
+        };
         let mut fails = Vec::new();
         let markers = failregex.iter().map(|(_, m)| *m).collect();
         for (i, (f, _)) in failregex.iter().enumerate() {
@@ -515,8 +524,8 @@ impl Fail2banFilter {
         let first_of = pyre::FirstOf::new(&fails, DFA_SIZE);
         Ok(Self {
             name: name.to_string(),
-            prefregex: None,
-            pref_head: None,
+            pref_head: prefregex.as_ref().and_then(Re::without_content_tail),
+            prefregex,
             header: Some(header),
             markers,
             fail_set: first_of.is_none().then(|| fail_set(&fails)).flatten(),

@@ -206,6 +206,7 @@ fn a_builtin_builds_its_date_templates_only_for_a_line_that_needs_them() {
     let f = Fail2banFilter::builtin(
         "t",
         header,
+        None,
         &[(r"^Failed for <HOST>$".to_string(), false)],
         &[],
     )
