@@ -70,10 +70,25 @@ enum Piece {
         follow: Follow,
     },
     Seq(Vec<Piece>),
-    /// Alternatives in priority order, each with the DFA that says whether the whole
-    /// pattern can go on through it from here (none for the last: it is all that is left).
-    Alt(Vec<(Piece, Option<usize>)>),
+    /// Alternatives in priority order.
+    Alt(Vec<Choice>),
     Group(usize, Box<Piece>),
+}
+
+/// One alternative of [`Piece::Alt`].
+#[derive(Debug, Clone)]
+struct Choice {
+    piece: Piece,
+    /// The DFA that says whether the whole pattern can go on through it from here (none
+    /// for the last: it is all that is left).
+    through: Option<usize>,
+    /// Whether that DFA is asked before the branch is walked: where the branch decides a
+    /// conditional further on (it sets the group the conditional asks about, or leaves
+    /// it unset), the DFA knows which way the conditional goes, and refuses in one pass
+    /// what the walk would refuse only after trying every way of what lies between
+    /// (fail2ban's sshd `Failed` pattern: a user read as `\S+` requires `: ` after the
+    /// address, which most lines do not have).
+    ask_first: bool,
 }
 
 impl Piece {
@@ -82,7 +97,7 @@ impl Piece {
         match self {
             Piece::Literal(_) | Piece::Run { .. } => {}
             Piece::Seq(parts) => parts.iter().for_each(|p| p.clear(slots)),
-            Piece::Alt(branches) => branches.iter().for_each(|(b, _)| b.clear(slots)),
+            Piece::Alt(branches) => branches.iter().for_each(|c| c.piece.clear(slots)),
             Piece::Group(index, inner) => {
                 if let Some(slot) = slots.get_mut(*index) {
                     *slot = None;
@@ -116,6 +131,9 @@ pub struct ChainCache {
     /// The spans of a match handed back after use (see [`ChainCache::give_back`]): a
     /// search that finds one then needs no allocation.
     spare: Spans,
+    /// The steps the last search walked (tests read how much a walk tried).
+    #[cfg(test)]
+    pub walked: u32,
 }
 
 impl ChainCache {
@@ -260,6 +278,8 @@ impl Chain {
             straight: Tally::default(),
             alone: vec![Tally::default(); self.dfas.len()],
             spare: Vec::new(),
+            #[cfg(test)]
+            walked: 0,
         }
     }
 
@@ -312,6 +332,10 @@ impl Chain {
         }
         let way = way
             .unwrap_or_else(|| self.run(&self.root, &mut walker, start, &mut |_, e| Way::Done(e)));
+        #[cfg(test)]
+        {
+            walker.cache.walked = BUDGET - walker.budget;
+        }
         match way {
             Way::Done(end) => {
                 slots[0] = Some((start, end));
@@ -392,16 +416,19 @@ impl Chain {
             }
             Piece::Seq(parts) => self.seq(parts, w, at, then),
             Piece::Alt(branches) => {
-                for (branch, through) in branches {
+                for c in branches {
                     // Walked first: nearly always the branch gets through, or fails within
                     // a few bytes (an IPv4 address's digits on an IPv6 address). Only when
                     // the walk cannot tell does the branch's DFA with the rest of the
                     // pattern (one scan to the line's end) say whether it could lead to a
                     // match at all, and a branch that cannot is passed over as the
-                    // backtracker would.
-                    match self.run(branch, w, at, then) {
+                    // backtracker would; a branch that decides a conditional asks first.
+                    if c.ask_first && self.hopeless(c.through, w, at) {
+                        continue;
+                    }
+                    match self.run(&c.piece, w, at, then) {
                         Way::No => continue,
-                        Way::Unsure if self.hopeless(*through, w, at) => continue,
+                        Way::Unsure if !c.ask_first && self.hopeless(c.through, w, at) => continue,
                         way => return way,
                     }
                 }
@@ -504,17 +531,20 @@ impl Chain {
                 First::End(at)
             }
             Piece::Alt(branches) => {
-                for (i, (branch, through)) in branches.iter().enumerate() {
+                for (i, c) in branches.iter().enumerate() {
+                    if c.ask_first && self.hopeless(c.through, w, at) {
+                        continue;
+                    }
                     // A branch's own choices count only when it is the one taken.
                     let mut inner = false;
-                    match self.straight(branch, w, at, &mut inner) {
+                    match self.straight(&c.piece, w, at, &mut inner) {
                         First::End(e) => {
                             *chose |= inner || i + 1 < branches.len();
                             return First::End(e);
                         }
-                        First::Unsure if !self.hopeless(*through, w, at) => return First::Unsure,
+                        First::Unsure if !self.hopeless(c.through, w, at) => return First::Unsure,
                         // No way through this branch: its groups are not taken.
-                        _ => branch.clear(w.slots),
+                        _ => c.piece.clear(w.slots),
                     }
                 }
                 fail(*chose)
@@ -673,11 +703,18 @@ fn has_marks(hir: &Hir) -> bool {
 
 /// `hir` without its groups (what the DFAs that decide between branches run).
 /// Look-aheads are left out too and conditionals take either branch: what the DFAs then
-/// match is more, never less, so a branch they refuse cannot match.
+/// match is more, never less, so a branch they refuse cannot match. A conditional keeps
+/// its marks (a DFA reads no group), so that [`resolve`] can still find it.
 fn strip(hir: &Hir) -> Hir {
     match hir.kind() {
         HirKind::Capture(c) if matches!(mark(c.name.as_deref()), Some(Mark::Ahead { .. })) => {
             Hir::empty()
+        }
+        HirKind::Capture(c) if mark(c.name.as_deref()).is_some() => {
+            Hir::capture(regex_syntax::hir::Capture {
+                sub: Box::new(strip(&c.sub)),
+                ..c.clone()
+            })
         }
         HirKind::Capture(c) => strip(&c.sub),
         HirKind::Concat(v) => Hir::concat(v.iter().map(strip).collect()),
@@ -782,19 +819,103 @@ fn seq(
     Some(Piece::Seq(out))
 }
 
-/// Branches in priority order, each but the last with the DFA of itself and `rest`.
+/// Branches in priority order, each but the last with the DFA of itself and `rest`. In
+/// that DFA, the conditionals of `rest` on a group the branch always sets take their
+/// yes branch, and those on a group only another branch holds their no branch (a group
+/// appears once in a pattern, and a chain never repeats one).
 fn alt(branches: Vec<&Hir>, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
     let last = branches.len().checked_sub(1)?;
+    let held: Vec<Vec<usize>> = branches
+        .iter()
+        .map(|b| {
+            let mut out = Vec::new();
+            groups_in(b, false, &mut out);
+            out
+        })
+        .collect();
     let mut out = Vec::new();
     for (i, b) in branches.into_iter().enumerate() {
-        let through = if i < last {
-            Some(dfa(&Hir::concat(vec![strip(b), rest.clone()]), dfas)?)
+        let (through, ask_first) = if i < last {
+            let mut set = Vec::new();
+            groups_in(b, true, &mut set);
+            let mut known: Vec<(usize, bool)> = set.into_iter().map(|g| (g, true)).collect();
+            for (j, others) in held.iter().enumerate() {
+                if j != i {
+                    known.extend(others.iter().map(|&g| (g, false)));
+                }
+            }
+            let decided = resolve(rest, &known);
+            let ask_first = decided != *rest;
+            let through = dfa(&Hir::concat(vec![strip(b), decided]), dfas)?;
+            (Some(through), ask_first)
         } else {
-            None
+            (None, false)
         };
-        out.push((piece(b, rest, dfas)?, through));
+        out.push(Choice {
+            piece: piece(b, rest, dfas)?,
+            through,
+            ask_first,
+        });
     }
     Some(Piece::Alt(out))
+}
+
+/// The pattern's own groups in `hir` (not marks, nor what look-aheads hold); with
+/// `always`, only those every match of `hir` sets.
+fn groups_in(hir: &Hir, always: bool, out: &mut Vec<usize>) {
+    match hir.kind() {
+        HirKind::Capture(c) => match mark(c.name.as_deref()) {
+            None => {
+                out.push(c.index as usize);
+                groups_in(&c.sub, always, out);
+            }
+            Some(Mark::Ahead { .. }) => {}
+            Some(_) if always => {}
+            Some(_) => groups_in(&c.sub, always, out),
+        },
+        HirKind::Concat(v) => v.iter().for_each(|h| groups_in(h, always, out)),
+        HirKind::Alternation(v) if !always => v.iter().for_each(|h| groups_in(h, always, out)),
+        HirKind::Repetition(r) if !always || r.min > 0 => groups_in(&r.sub, always, out),
+        _ => {}
+    }
+}
+
+/// `hir` with each conditional on a group of `known` replaced by the branch it takes
+/// (`true`: the group took part).
+fn resolve(hir: &Hir, known: &[(usize, bool)]) -> Hir {
+    let again = |h: &Hir| resolve(h, known);
+    match hir.kind() {
+        HirKind::Capture(c) => {
+            let took = match mark(c.name.as_deref()) {
+                Some(Mark::If(g)) => known.iter().find(|(k, _)| *k == g).map(|(_, t)| *t),
+                _ => None,
+            };
+            let branch = took.and_then(|took| match c.sub.kind() {
+                HirKind::Alternation(v) => v.iter().find_map(|b| match b.kind() {
+                    HirKind::Capture(y) => match (mark(y.name.as_deref()), took) {
+                        (Some(Mark::Yes), true) | (Some(Mark::No), false) => Some(&*y.sub),
+                        _ => None,
+                    },
+                    _ => None,
+                }),
+                _ => None,
+            });
+            match branch {
+                Some(b) => again(b),
+                None => Hir::capture(regex_syntax::hir::Capture {
+                    sub: Box::new(again(&c.sub)),
+                    ..c.clone()
+                }),
+            }
+        }
+        HirKind::Concat(v) => Hir::concat(v.iter().map(again).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(again).collect()),
+        HirKind::Repetition(r) => Hir::repetition(regex_syntax::hir::Repetition {
+            sub: Box::new(again(&r.sub)),
+            ..r.clone()
+        }),
+        _ => hir.clone(),
+    }
 }
 
 fn dfa(hir: &Hir, dfas: &mut Vec<DFA>) -> Option<usize> {
