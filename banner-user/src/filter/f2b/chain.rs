@@ -710,17 +710,23 @@ fn strip(hir: &Hir) -> Hir {
         HirKind::Capture(c) if matches!(mark(c.name.as_deref()), Some(Mark::Ahead { .. })) => {
             Hir::empty()
         }
-        HirKind::Capture(c) if mark(c.name.as_deref()).is_some() => {
-            Hir::capture(regex_syntax::hir::Capture {
-                sub: Box::new(strip(&c.sub)),
-                ..c.clone()
-            })
-        }
-        HirKind::Capture(c) => strip(&c.sub),
-        HirKind::Concat(v) => Hir::concat(v.iter().map(strip).collect()),
-        HirKind::Alternation(v) => Hir::alternation(v.iter().map(strip).collect()),
+        HirKind::Capture(c) if mark(c.name.as_deref()).is_none() => strip(&c.sub),
+        _ => rebuilt(hir, strip),
+    }
+}
+
+/// `hir` with each of its parts (a group's body, a sequence's or an alternation's parts,
+/// what repeats) replaced by `f` of it; a group keeps its name and index.
+fn rebuilt(hir: &Hir, f: impl Fn(&Hir) -> Hir) -> Hir {
+    match hir.kind() {
+        HirKind::Capture(c) => Hir::capture(regex_syntax::hir::Capture {
+            sub: Box::new(f(&c.sub)),
+            ..c.clone()
+        }),
+        HirKind::Concat(v) => Hir::concat(v.iter().map(f).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(f).collect()),
         HirKind::Repetition(r) => Hir::repetition(regex_syntax::hir::Repetition {
-            sub: Box::new(strip(&r.sub)),
+            sub: Box::new(f(&r.sub)),
             ..r.clone()
         }),
         _ => hir.clone(),
@@ -884,37 +890,26 @@ fn groups_in(hir: &Hir, always: bool, out: &mut Vec<usize>) {
 /// (`true`: the group took part).
 fn resolve(hir: &Hir, known: &[(usize, bool)]) -> Hir {
     let again = |h: &Hir| resolve(h, known);
-    match hir.kind() {
-        HirKind::Capture(c) => {
-            let took = match mark(c.name.as_deref()) {
-                Some(Mark::If(g)) => known.iter().find(|(k, _)| *k == g).map(|(_, t)| *t),
+    let HirKind::Capture(c) = hir.kind() else {
+        return rebuilt(hir, again);
+    };
+    let took = match mark(c.name.as_deref()) {
+        Some(Mark::If(g)) => known.iter().find(|(k, _)| *k == g).map(|(_, t)| *t),
+        _ => None,
+    };
+    let branch = took.and_then(|took| match c.sub.kind() {
+        HirKind::Alternation(v) => v.iter().find_map(|b| match b.kind() {
+            HirKind::Capture(y) => match (mark(y.name.as_deref()), took) {
+                (Some(Mark::Yes), true) | (Some(Mark::No), false) => Some(&*y.sub),
                 _ => None,
-            };
-            let branch = took.and_then(|took| match c.sub.kind() {
-                HirKind::Alternation(v) => v.iter().find_map(|b| match b.kind() {
-                    HirKind::Capture(y) => match (mark(y.name.as_deref()), took) {
-                        (Some(Mark::Yes), true) | (Some(Mark::No), false) => Some(&*y.sub),
-                        _ => None,
-                    },
-                    _ => None,
-                }),
-                _ => None,
-            });
-            match branch {
-                Some(b) => again(b),
-                None => Hir::capture(regex_syntax::hir::Capture {
-                    sub: Box::new(again(&c.sub)),
-                    ..c.clone()
-                }),
-            }
-        }
-        HirKind::Concat(v) => Hir::concat(v.iter().map(again).collect()),
-        HirKind::Alternation(v) => Hir::alternation(v.iter().map(again).collect()),
-        HirKind::Repetition(r) => Hir::repetition(regex_syntax::hir::Repetition {
-            sub: Box::new(again(&r.sub)),
-            ..r.clone()
+            },
+            _ => None,
         }),
-        _ => hir.clone(),
+        _ => None,
+    });
+    match branch {
+        Some(b) => again(b),
+        None => rebuilt(hir, again),
     }
 }
 

@@ -1860,10 +1860,9 @@ print(json.dumps(out))
         }
     }
 
-    /// sshd.conf's failregex for failed passwords, tags expanded as fail2ban does: walked,
-    /// and what Python finds, a user name holding ` from` included.
-    #[test]
-    fn sshds_failed_password_pattern_is_walked() {
+    /// sshd.conf's failregex for failed passwords, tags expanded as fail2ban does, and its
+    /// walked chain.
+    fn sshds_failed_pattern() -> (String, WalkedChain) {
         let failed = expand_tags(
             r"^Failed (?:password|publickey) for (?P<cond_inv>invalid user )?<F-USER>(?P<cond_user>\S+)|(?(cond_inv)(?:(?! from ).)*?|[^:]+)</F-USER> from <HOST>(?: (?:port \d+|on \S+|\(\S+\)))?(?: ssh\d*)?(?(cond_user): |(?:(?:(?! from ).)*)$)",
             true,
@@ -1873,6 +1872,14 @@ print(json.dumps(out))
             panic!("not a backtracking pattern");
         };
         let walked = WalkedChain::new(&re.translated, fancy.captures_len()).expect("a chain");
+        (failed, walked)
+    }
+
+    /// sshd.conf's failregex for failed passwords, tags expanded as fail2ban does: walked,
+    /// and what Python finds, a user name holding ` from` included.
+    #[test]
+    fn sshds_failed_password_pattern_is_walked() {
+        let (failed, walked) = sshds_failed_pattern();
         let lines: Vec<String> = [
             "Failed password for root from 198.18.0.1 port 22 ssh2",
             "Failed password for invalid user admin from 198.18.0.2 port 22 ssh2",
@@ -1898,15 +1905,7 @@ print(json.dumps(out))
     /// tests above), far fewer steps.
     #[test]
     fn a_branch_deciding_a_conditional_is_refused_before_its_walk() {
-        let failed = expand_tags(
-            r"^Failed (?:password|publickey) for (?P<cond_inv>invalid user )?<F-USER>(?P<cond_user>\S+)|(?(cond_inv)(?:(?! from ).)*?|[^:]+)</F-USER> from <HOST>(?: (?:port \d+|on \S+|\(\S+\)))?(?: ssh\d*)?(?(cond_user): |(?:(?:(?! from ).)*)$)",
-            true,
-        );
-        let re = Re::python(&failed, "sshd").unwrap();
-        let Engine::Fancy(fancy, _) = &re.engine else {
-            panic!("not a backtracking pattern");
-        };
-        let walked = WalkedChain::new(&re.translated, fancy.captures_len()).expect("a chain");
+        let (failed, walked) = sshds_failed_pattern();
         // `(?P<cond_inv>invalid user )?` and the user's `\S+` branch decide conditionals.
         let chain = format!("{:?}", walked.chain);
         assert_eq!(chain.matches("ask_first: true").count(), 2);
