@@ -307,29 +307,47 @@ fn parse_rfc3164<'a>(
     // The stamp as written, padded to 15 bytes (the unpadded day's form ends in a NUL).
     let mut key = [0u8; 15];
     key[..at + 8].copy_from_slice(&b[..at + 8]);
-    let whole = match cache.stamp {
-        Some((k, y, t)) if k == key && y == year => t,
-        _ => {
-            let t = second_in(cache, year)?;
-            cache.stamp = Some((key, year, t));
+    let frac = Duration::from_nanos(u64::from(nanos));
+    let whole = match (cache.stamp, cache.stamp_holds) {
+        // Read before in this year, and `now` still where that reading holds.
+        (Some((k, y, t)), Some((from, until)))
+            if k == key && y == year && from <= now && now < until =>
+        {
             t
         }
+        _ => read_year(cache, key, year, frac, now, second_in)?,
     };
-    // Where the year is this one's and the stamp not more than a day ahead of now.
-    cache.stamp_holds = cache.year.map(|(from, until, _)| {
-        let ahead = whole
-            .checked_sub(Duration::from_secs(86_400))
-            .unwrap_or(UNIX_EPOCH);
-        (from.max(ahead), until)
-    });
-    let frac = Duration::from_nanos(u64::from(nanos));
-    let mut t = whole + frac;
-    // A December line read in January belongs to last year.
-    if t > now + Duration::from_secs(86_400) {
-        t = second_in(cache, year - 1)? + frac;
-    }
+    let t = whole + frac;
     let rest = &line[i..];
     Some((t, rest.strip_prefix(b" ").unwrap_or(rest)))
+}
+
+/// The whole second of a stamp read for `year`, in the year that puts it not more than a
+/// day after `now` (a December line read in January is last year's), remembered with the
+/// span of `now` where that reading holds: this minute's year, and `now` on the same side
+/// of the day before the stamp. The year is decided once a stamp, not once a line.
+fn read_year(
+    cache: &mut DateCache,
+    key: [u8; 15],
+    year: i32,
+    frac: Duration,
+    now: SystemTime,
+    second_in: impl Fn(&mut DateCache, i32) -> Option<SystemTime>,
+) -> Option<SystemTime> {
+    let day = Duration::from_secs(86_400);
+    let this = second_in(cache, year)?;
+    let (from, until) = cache.year.map_or((now, now), |(f, u, _)| (f, u));
+    let ahead = this.checked_sub(day).unwrap_or(UNIX_EPOCH);
+    let (t, holds) = if this + frac > now + day {
+        (second_in(cache, year - 1)?, (from, until.min(ahead)))
+    } else {
+        // A second later, no fraction can take the stamp past a day ahead.
+        let after = ahead.checked_add(Duration::from_secs(1)).unwrap_or(ahead);
+        (this, (from.max(after), until))
+    };
+    cache.stamp = Some((key, year, t));
+    cache.stamp_holds = Some(holds);
+    Some(t)
 }
 
 /// `@4000000037c219bf2ef02e94` (daemontools' and s6's TAI64N label) at the line's start.
@@ -536,6 +554,56 @@ mod tests {
         assert!(hits >= 4, "{hits}");
         assert!(same_second(b"Nov 26 01:02:04 h p: n", now, &mut shared).is_some());
         assert!(same_second(b"Nov 26 01:02:04.1 h p: n", now, &mut shared).is_none());
+    }
+
+    /// A stamp more than a day ahead of now is last year's: its year is decided once, and
+    /// the next line with the same stamp takes the fast path to the same time. Around the
+    /// day ahead, to the second and with fractions, while now moves on, every line reads
+    /// as it reads alone.
+    #[test]
+    fn a_stamp_ahead_of_now_is_read_as_last_years_once() {
+        // 2026-11-26T12:00:00Z
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_694_400);
+        let mut c = DateCache::default();
+        let (t, _) = parse_leading("Dec 31 23:59:59 h p: k", &DateMode::Auto, now, &mut c).unwrap();
+        assert_eq!(chrono::DateTime::<Local>::from(t).year(), 2025);
+        let (again, _) = same_second(b"Dec 31 23:59:59 h p: l", now, &mut c).expect("fast path");
+        assert_eq!(again, t);
+        let mut shared = DateCache::default();
+        let mut read = 0;
+        for step in 0..4u64 {
+            let now = now + Duration::from_millis(700 * step);
+            for k in -3i64..=3 {
+                let at = now + Duration::from_secs(86_400);
+                let at = if k < 0 {
+                    at - Duration::from_secs(k.unsigned_abs())
+                } else {
+                    at + Duration::from_secs(k.unsigned_abs())
+                };
+                let stamp = chrono::DateTime::<Local>::from(at).format("%b %e %H:%M:%S");
+                for frac in ["", ".5", ".999"] {
+                    let line = format!("{stamp}{frac} h p: x");
+                    let again = parse_leading(&line, &DateMode::Auto, now, &mut shared);
+                    let alone =
+                        parse_leading(&line, &DateMode::Auto, now, &mut DateCache::default());
+                    assert_eq!(again, alone, "{line} at step {step}");
+                    read += usize::from(alone.is_some());
+                }
+            }
+        }
+        assert_eq!(read, 4 * 7 * 3);
+        // Read again once now has come within a day of it: this year's, as alone.
+        let ahead = now + Duration::from_secs(86_401);
+        let line = format!(
+            "{} h p: x",
+            chrono::DateTime::<Local>::from(ahead).format("%b %e %H:%M:%S")
+        );
+        let mut c = DateCache::default();
+        let (first, _) = parse_leading(&line, &DateMode::Auto, now, &mut c).unwrap();
+        assert_eq!(chrono::DateTime::<Local>::from(first).year(), 2025);
+        let later = now + Duration::from_secs(2);
+        let (again, _) = parse_leading(&line, &DateMode::Auto, later, &mut c).unwrap();
+        assert_eq!(again, ahead);
     }
 
     #[test]
