@@ -198,6 +198,9 @@ pub struct FilterRun {
     pub fail2ban_matched: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub banner_filter_d_vs_fail2ban: Option<f64>,
+    /// banner's built-in filter of the same name on the same log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner_builtin_vs_fail2ban: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail2ban_absent: Option<String>,
 }

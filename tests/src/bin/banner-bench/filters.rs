@@ -17,8 +17,23 @@ use tests::report::Filters;
 
 const LOGS: &str = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs";
 const FILTER_DIR: &str = "/etc/fail2ban/filter.d";
-/// The filters measured (issue 10's list).
+/// The filters whose filter.d files are measured against fail2ban (issue 10's list).
 const FILTERS: &[&str] = &["sshd", "nginx-http-auth", "postfix", "dovecot"];
+
+/// The filters measured: [`FILTERS`] first, then (unless `quick`) every other built-in
+/// that fail2ban has a sample and a filter.d file for, so that each built-in is seen
+/// beside fail2ban-regex on its own corpus-shaped log.
+fn measured(quick: bool) -> Vec<&'static str> {
+    let mut names = FILTERS.to_vec();
+    if !quick {
+        names.extend(banner::filter::builtin::names().filter(|n| {
+            !FILTERS.contains(n)
+                && Path::new(LOGS).join(n).is_file()
+                && Path::new(FILTER_DIR).join(format!("{n}.conf")).is_file()
+        }));
+    }
+    names
+}
 
 /// fail2ban's sample for `name` without its comments, repeated to `lines` lines.
 fn corpus_shaped(name: &str, lines: usize, dir: &Path) -> Result<PathBuf, String> {
@@ -116,7 +131,7 @@ pub fn bench_filters(quick: bool) -> Filters {
         runs: runs as u64,
         by_filter: BTreeMap::new(),
     };
-    for name in FILTERS {
+    for name in measured(quick) {
         let r = results.by_filter.entry(name.to_string()).or_default();
         let log = match corpus_shaped(name, lines, dir.path()) {
             Ok(l) => l,
@@ -151,6 +166,8 @@ pub fn bench_filters(quick: bool) -> Filters {
                     r.fail2ban_lines_per_sec = Some(theirs);
                     r.fail2ban_matched = Some(matched);
                     r.banner_filter_d_vs_fail2ban = Some(ours / theirs);
+                    r.banner_builtin_vs_fail2ban =
+                        r.banner_builtin_lines_per_sec.map(|b| b / theirs);
                 }
                 Err(e) => r.fail2ban_absent = Some(e),
             }
@@ -159,32 +176,38 @@ pub fn bench_filters(quick: bool) -> Filters {
     results
 }
 
-/// The section's table for report.md.
+/// The section's table for report.md: issue 10's filters first, then the other built-ins.
 pub fn markdown(f: &Filters) -> String {
     let mut out = format!(
-        "\n## Filters: fail2ban's filter.d files read by banner, beside fail2ban-regex ({} corpus-shaped lines each; median of {} runs)\n\n| filter | banner, filter.d file (lines/s) | banner built-in (lines/s) | fail2ban-regex (lines/s) | banner is | lines matched (banner / fail2ban) |\n|---|---|---|---|---|---|\n",
+        "\n## Filters: fail2ban's filter.d files and banner's built-ins, beside fail2ban-regex with the filter.d file ({} corpus-shaped lines each; median of {} runs)\n\n| filter | banner, filter.d file (lines/s) | banner built-in (lines/s) | fail2ban-regex (lines/s) | filter.d file is | built-in is | lines matched (filter.d / built-in / fail2ban) |\n|---|---|---|---|---|---|---|\n",
         f.lines, f.runs
     );
-    for name in FILTERS {
-        let Some(r) = f.by_filter.get(*name) else {
+    let others = f
+        .by_filter
+        .keys()
+        .filter(|n| !FILTERS.contains(&n.as_str()));
+    for name in FILTERS.iter().map(|n| n.to_string()).chain(others.cloned()) {
+        let Some(r) = f.by_filter.get(&name) else {
             continue;
         };
         if let Some(why) = &r.absent {
-            out.push_str(&format!("| {name} | absent: {why} | | | | |\n"));
+            out.push_str(&format!("| {name} | absent: {why} | | | | | |\n"));
             continue;
         }
         let matched = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        let ratio = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}x"));
         out.push_str(&format!(
-            "| {name} | {} | {} | {} | {} | {} / {} |\n",
+            "| {name} | {} | {} | {} | {} | {} | {} / {} / {} |\n",
             super::num(r.banner_filter_d_lines_per_sec),
             super::num(r.banner_builtin_lines_per_sec),
             r.fail2ban_lines_per_sec.map_or_else(
                 || r.fail2ban_absent.as_deref().unwrap_or("-").to_string(),
                 |v| format!("{v:.0}")
             ),
-            r.banner_filter_d_vs_fail2ban
-                .map_or("-".to_string(), |v| format!("{v:.1}x")),
+            ratio(r.banner_filter_d_vs_fail2ban),
+            ratio(r.banner_builtin_vs_fail2ban),
             matched(r.banner_filter_d_matched),
+            matched(r.banner_builtin_matched),
             matched(r.fail2ban_matched),
         ));
     }
