@@ -251,8 +251,10 @@ pub const COURIER_PROGRAMS: &[&str] = &[
 
 pub fn courier_auth(_mode: &str) -> Vec<Pattern> {
     // The fields before `ip=` may hold client text (`user=`): anchored at the end, the
-    // address is the last `ip=[...]`, which courier writes after them.
+    // address is the last `ip=[...]`, which courier writes after them. The user is the
+    // first `user=` field, in a branch of its own: a group inside the repetition would
+    // leave every line to the backtracker (a chain does not follow a repeated group).
     vec![attempt(
-        r"^LOGIN FAILED, (?:(?:user=<F-USER>[^,]*</F-USER>|\w+=[^,]*), )*ip=\[<HOST>\](?:, port=\[\d+\])?\s*$",
+        r"^LOGIN FAILED, (?:(?:\w+=[^,]*, )*?user=<F-USER>[^,]*</F-USER>, (?:\w+=[^,]*, )*|(?:\w+=[^,]*, )*)ip=\[<HOST>\](?:, port=\[\d+\])?\s*$",
     )]
 }

@@ -112,8 +112,11 @@ pub fn named_refused(_mode: &str) -> Vec<Pattern> {
 
 pub fn grafana(_mode: &str) -> Vec<Pattern> {
     // logfmt: `remote_addr=` is grafana's last field, so the address is the line's end.
+    // The user is the first `uname=` field with a value, in a branch of its own: a group
+    // inside the repetition would leave every line to the backtracker (a chain does not
+    // follow a repeated group). A key holds no `=`, so each field is read one way.
     vec![attempt(
-        r#"^(?:lvl=err?or )?msg="Invalid username or password"(?: uname=(?:"<F-ALT_USER>[^"]+</F-ALT_USER>"|<F-USER>\S+</F-USER>)| error="[^"]+"| \S+=(?:"[^"]+"|\S*))* remote_addr=<ADDR>\s*$"#,
+        r#"^(?:lvl=err?or )?msg="Invalid username or password"(?:(?: [^\s=]+=(?:"[^"]*"|\S*))*? uname=(?:"<F-ALT_USER>[^"]+</F-ALT_USER>"|<F-USER>\S+</F-USER>)(?: [^\s=]+=(?:"[^"]*"|\S*))*|(?: [^\s=]+=(?:"[^"]*"|\S*))*) remote_addr=<ADDR>\s*$"#,
     )]
 }
 

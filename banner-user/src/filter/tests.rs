@@ -260,6 +260,41 @@ fn dovecots_message_prefix_is_read_once_as_fail2ban_reads_it() {
     }
 }
 
+/// courier's and grafana's users are read from a field among others, in any place, and
+/// their patterns are searched by chains (a group repeated would leave each line to the
+/// backtracker); the address stays the last field's.
+#[test]
+fn users_among_other_fields_are_read_by_a_chain() {
+    let cases = [
+        ("courier-auth", "Nov 26 01:02:03 mx imapd: LOGIN FAILED, method=PLAIN, user=bob, ip=[::ffff:198.18.0.1]", "198.18.0.1", Some("bob")),
+        ("courier-auth", "Nov 26 01:02:03 mx imapd: LOGIN FAILED, user=ann, method=PLAIN, ip=[198.18.0.2], port=[25]", "198.18.0.2", Some("ann")),
+        ("courier-auth", "Nov 26 01:02:03 mx imapd: LOGIN FAILED, method=PLAIN, ip=[198.18.0.3]", "198.18.0.3", None),
+        ("grafana", r#"t=2026-11-26T01:02:03+0000 lvl=eror msg="Invalid username or password" logger=context uname=bob error="Invalid Username or Password" remote_addr=198.18.0.4"#, "198.18.0.4", Some("bob")),
+        ("grafana", r#"t=2026-11-26T01:02:03+0000 lvl=eror msg="Invalid username or password" logger=context uname="a b" remote_addr=198.18.0.5"#, "198.18.0.5", Some("a b")),
+        ("grafana", r#"t=2026-11-26T01:02:03+0000 lvl=eror msg="Invalid username or password" uname= error="x remote_addr=198.18.66.66" remote_addr=198.18.0.6"#, "198.18.0.6", None),
+    ];
+    for (name, line, addr, user) in cases {
+        let f = Filter::builtin(name, "normal", false).unwrap();
+        match f.examine(line, &meta(), &mut DateCache::default()) {
+            Examined::Failure(fail) => {
+                assert_eq!(fail.addr.to_string(), addr, "{line}");
+                assert_eq!(fail.user.as_deref(), user, "{line}");
+            }
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+    for name in ["courier-auth", "grafana"] {
+        let b = crate::filter::builtin::find(name).unwrap();
+        for (p, _) in (b.patterns)("normal") {
+            let re = crate::filter::f2b::pyre::Re::fail2ban(&p, true).unwrap();
+            assert!(
+                crate::filter::f2b::chain::Chain::new(&re.translated).is_some(),
+                "{name}"
+            );
+        }
+    }
+}
+
 #[test]
 fn failures_carry_time_and_user() {
     let f = sshd("normal");
