@@ -92,12 +92,26 @@ pub struct DateCache {
     offsets: LocalOffsets,
     /// The local year for "now" in a span of a minute, for RFC 3164's missing year.
     year: Option<(SystemTime, SystemTime, i32)>,
-    /// The last RFC 3164 stamp read (to the second), in the year it was read for: a busy
-    /// log writes the same second on many lines in a row.
-    stamp: Option<([u8; 15], i32, SystemTime)>,
-    /// While "now" is in this span, the stamp reads as it was read (the same year, not
-    /// more than a day ahead), without asking the year again.
-    stamp_holds: Option<(SystemTime, SystemTime)>,
+    /// The last RFC 3164 stamp read (to the second): a busy log writes the same second on
+    /// many lines in a row.
+    stamp: Option<Remembered>,
+}
+
+/// An RFC 3164 stamp as read: its 15 bytes, the year "now" was in, its whole second, and
+/// the span of "now" in which it reads the same (this minute's year, and "now" on the
+/// same side of the day before the stamp), without asking the year again.
+#[derive(Debug, Clone, Copy)]
+struct Remembered {
+    key: [u8; 15],
+    year: i32,
+    time: SystemTime,
+    holds: (SystemTime, SystemTime),
+}
+
+impl Remembered {
+    fn holds_at(&self, now: SystemTime) -> bool {
+        self.holds.0 <= now && now < self.holds.1
+    }
 }
 
 impl DateCache {
@@ -254,16 +268,15 @@ fn same_second<'a>(
     now: SystemTime,
     cache: &mut DateCache,
 ) -> Option<(SystemTime, &'a [u8])> {
-    let (key, _, t) = cache.stamp?;
-    let (from, until) = cache.stamp_holds?;
+    let r = cache.stamp?;
     // A NUL ends the key of the unpadded day's 14-byte form; that form is read in full.
-    if key[14] == 0 || line.get(..15)? != key || line.get(15) != Some(&b' ') {
+    if r.key[14] == 0 || line.get(..15)? != r.key || line.get(15) != Some(&b' ') {
         return None;
     }
-    if now < from || now >= until {
+    if !r.holds_at(now) {
         return None;
     }
-    Some((t, &line[16..]))
+    Some((r.time, &line[16..]))
 }
 
 /// `Nov 26 01:02:03`, `Nov  6 01:02:03` or `Nov 6 01:02:03` (optionally `.frac`): local time,
@@ -308,13 +321,9 @@ fn parse_rfc3164<'a>(
     let mut key = [0u8; 15];
     key[..at + 8].copy_from_slice(&b[..at + 8]);
     let frac = Duration::from_nanos(u64::from(nanos));
-    let whole = match (cache.stamp, cache.stamp_holds) {
+    let whole = match cache.stamp {
         // Read before in this year, and `now` still where that reading holds.
-        (Some((k, y, t)), Some((from, until)))
-            if k == key && y == year && from <= now && now < until =>
-        {
-            t
-        }
+        Some(r) if r.key == key && r.year == year && r.holds_at(now) => r.time,
         _ => read_year(cache, key, year, frac, now, second_in)?,
     };
     let t = whole + frac;
@@ -345,8 +354,12 @@ fn read_year(
         let after = ahead.checked_add(Duration::from_secs(1)).unwrap_or(ahead);
         (this, (from.max(after), until))
     };
-    cache.stamp = Some((key, year, t));
-    cache.stamp_holds = Some(holds);
+    cache.stamp = Some(Remembered {
+        key,
+        year,
+        time: t,
+        holds,
+    });
     Some(t)
 }
 
@@ -544,7 +557,7 @@ mod tests {
         for line in lines {
             let hit = shared
                 .stamp
-                .is_some_and(|(k, _, _)| line.as_bytes().starts_with(&k));
+                .is_some_and(|r| line.as_bytes().starts_with(&r.key));
             hits += usize::from(hit);
             let again = parse_leading(line, &DateMode::Auto, now, &mut shared);
             let alone = parse_leading(line, &DateMode::Auto, now, &mut DateCache::default());
