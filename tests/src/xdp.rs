@@ -25,6 +25,7 @@ impl Loaded {
     pub fn attached(tag: &str, interfaces: Vec<String>, max_exact: u32) -> Self {
         use banner::backend::xdp::{AttachMode, XdpBackend, XdpOptions};
         require_root();
+        sweep_stale_pins();
         let dir = PathBuf::from(format!("/sys/fs/bpf/banner-t-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let backend = XdpBackend::open(&XdpOptions {
@@ -83,6 +84,27 @@ impl Loaded {
     pub fn run(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
         let r = self.backend.test_run(frame, 1).expect("test_run");
         (r.action, r.frame)
+    }
+}
+
+/// Removes what tests and the bench pinned (`/sys/fs/bpf/banner-t-TAG-PID`) for a process
+/// that is gone. Drop removes its own, but the bench is built to abort on a panic, and a
+/// killed run drops nothing: such pins outlived their run and would stay until a reboot.
+pub fn sweep_stale_pins() {
+    let Ok(entries) = std::fs::read_dir("/sys/fs/bpf") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("banner-t-")) else {
+            continue;
+        };
+        let pid = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 }
 

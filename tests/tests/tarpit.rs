@@ -395,3 +395,25 @@ fn l3_devices_get_replies_without_a_link_header() {
     assert_eq!(p.flags, TCP_SYN | TCP_ACK);
     assert_eq!(p.ack, 1_001);
 }
+
+/// Pins a gone run left behind (an aborted bench, a killed test) are removed when the
+/// program is next loaded; a live process's are kept.
+#[test]
+fn pins_of_a_gone_run_are_swept_on_the_next_load() {
+    // Above any pid the kernel hands out (pid_max is at most 2^22).
+    let gone = std::path::PathBuf::from("/sys/fs/bpf/banner-t-sweep-4294967290");
+    let live =
+        std::path::PathBuf::from(format!("/sys/fs/bpf/banner-t-sweep-{}", std::process::id()));
+    for dir in [&gone, &live] {
+        let _ = std::fs::create_dir(dir);
+        assert!(dir.is_dir(), "{}", dir.display());
+    }
+    let loaded = Loaded::new("sweep-load", 16);
+    let swept = !gone.exists();
+    let kept = live.is_dir();
+    let _ = std::fs::remove_dir_all(&gone);
+    let _ = std::fs::remove_dir_all(&live);
+    drop(loaded);
+    assert!(swept, "a gone run's pins are removed");
+    assert!(kept, "a live process's pins are kept");
+}
