@@ -363,6 +363,134 @@ fn read_year(
     Some(t)
 }
 
+/// The forms of fail2ban's default date templates that `Auto` leaves alone, read by hand at
+/// the start of `line` for the built-in filters, which meet them in services' own logs
+/// (each cost a search of fail2ban's templates a line, more than the rest of the line):
+/// asctime with a weekday and a year (`Sun Jul 28 21:27:56.549667 2013`: apache 2.2's
+/// error log, vsftpd's own log) and MySQL's `130324 17:56:13` (or `130324  0:04:00`). Local
+/// time, as fail2ban reads them. Anything else, or anything unusual in these (a one-digit
+/// minute, a year outside 1900-2099), is None: the caller asks fail2ban's templates. Not
+/// part of `Auto`: a banner filter that reads such a line reads it whole.
+pub fn parse_service<'a>(line: &'a [u8], cache: &mut DateCache) -> Option<(SystemTime, &'a [u8])> {
+    parse_asctime(line, cache).or_else(|| parse_mysql(line, cache))
+}
+
+const WEEKDAYS: [&[u8; 3]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+
+/// `HH:MM:SS` at `at`.
+fn clock(b: &[u8], at: usize) -> Option<(u32, u32, u32)> {
+    if b.get(at + 2) != Some(&b':') || b.get(at + 5) != Some(&b':') {
+        return None;
+    }
+    Some((
+        digits(b, at, 2)?,
+        digits(b, at + 3, 2)?,
+        digits(b, at + 6, 2)?,
+    ))
+}
+
+/// A date ends at a word's end (fail2ban's templates say so): nothing that continues a
+/// word follows it.
+fn ends_word(b: &[u8], at: usize) -> bool {
+    !b.get(at)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+/// Local `y-m-d h:m:s.nanos`.
+fn local(
+    cache: &mut DateCache,
+    (y, mo, d): (i32, u32, u32),
+    (h, mi, s): (u32, u32, u32),
+    nanos: u32,
+) -> Option<SystemTime> {
+    let dt = NaiveDate::from_ymd_opt(y, mo, d)?.and_hms_nano_opt(h, mi, s, nanos)?;
+    let off = cache.local_offset(&dt);
+    to_system(dt, off)
+}
+
+/// `Www Mmm dd HH:MM:SS[.frac] YYYY` (the day also ` d` or `d`).
+fn parse_asctime<'a>(b: &'a [u8], cache: &mut DateCache) -> Option<(SystemTime, &'a [u8])> {
+    if b.get(3) != Some(&b' ')
+        || b.get(7) != Some(&b' ')
+        || !WEEKDAYS.iter().any(|w| b.get(..3) == Some(&w[..]))
+    {
+        return None;
+    }
+    let month = MONTHS.iter().position(|m| b.get(4..7) == Some(&m[..]))? as u32 + 1;
+    let (day, at) = match (*b.get(8)?, *b.get(9)?, *b.get(10)?) {
+        (b' ', d, b' ') if d.is_ascii_digit() => (u32::from(d - b'0'), 11),
+        (t, d, b' ') if t.is_ascii_digit() && d.is_ascii_digit() => {
+            (u32::from(t - b'0') * 10 + u32::from(d - b'0'), 11)
+        }
+        (d, b' ', _) if d.is_ascii_digit() => (u32::from(d - b'0'), 10),
+        _ => return None,
+    };
+    let time = clock(b, at)?;
+    let (nanos, i) = fraction(b, at + 8, b".");
+    if b.get(i) != Some(&b' ') {
+        return None;
+    }
+    let year = digits(b, i + 1, 4).filter(|y| (1900..=2099).contains(y))?;
+    if !ends_word(b, i + 5) {
+        return None;
+    }
+    Some((
+        local(cache, (year as i32, month, day), time, nanos)?,
+        &b[i + 5..],
+    ))
+}
+
+/// `YYMMDD HH:MM:SS`, `YYMMDD  H:MM:SS` (fail2ban: the year is 2000's).
+fn parse_mysql<'a>(b: &'a [u8], cache: &mut DateCache) -> Option<(SystemTime, &'a [u8])> {
+    let (y, mo, d) = (digits(b, 0, 2)?, digits(b, 2, 2)?, digits(b, 4, 2)?);
+    if b.get(6) != Some(&b' ') {
+        return None;
+    }
+    // `  ?%H`: a second space may pad the hour, which has one digit or two.
+    let at = 7 + usize::from(b.get(7) == Some(&b' '));
+    let wide = usize::from(b.get(at + 1) != Some(&b':'));
+    let hour = digits(b, at, 1 + wide)?;
+    let colon = at + 1 + wide;
+    if b.get(colon) != Some(&b':') || b.get(colon + 3) != Some(&b':') {
+        return None;
+    }
+    let time = (hour, digits(b, colon + 1, 2)?, digits(b, colon + 4, 2)?);
+    let end = colon + 6;
+    if !ends_word(b, end) {
+        return None;
+    }
+    Some((local(cache, (2000 + y as i32, mo, d), time, 0)?, &b[end..]))
+}
+
+/// `20/Jan/2015:19:53:28 +0100`: a web access log's time (the common log format, between
+/// `[` and `]`), which fail2ban's `%d/%b/%ExY:%H:%M:%S %z` template reads. None for
+/// another spelling (the caller asks fail2ban's templates).
+pub fn parse_clf(b: &[u8]) -> Option<(SystemTime, &[u8])> {
+    if b.get(2) != Some(&b'/')
+        || b.get(6) != Some(&b'/')
+        || b.get(11) != Some(&b':')
+        || b.get(20) != Some(&b' ')
+    {
+        return None;
+    }
+    let day = digits(b, 0, 2)?;
+    let month = MONTHS.iter().position(|m| b.get(3..6) == Some(&m[..]))? as u32 + 1;
+    let year = digits(b, 7, 4).filter(|y| (1900..=2099).contains(y))?;
+    let (h, mi, s) = clock(b, 12)?;
+    let sign: i64 = match b.get(21)? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let zone = i64::from(digits(b, 22, 2)? * 3600 + digits(b, 24, 2)? * 60);
+    if !ends_word(b, 26) {
+        return None;
+    }
+    let dt = NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(h, mi, s)?;
+    let secs = u64::try_from(dt.and_utc().timestamp() - sign * zone).ok()?;
+    Some((UNIX_EPOCH + Duration::from_secs(secs), &b[26..]))
+}
+
 /// `@4000000037c219bf2ef02e94` (daemontools' and s6's TAI64N label) at the line's start.
 fn parse_tai64n(line: &[u8]) -> Option<(SystemTime, &[u8])> {
     let label = line.get(..25)?;
@@ -437,6 +565,115 @@ mod tests {
         // Mixed separators are no date this reader knows (fail2ban's templates decide).
         assert!(parse_leading("2026/11-26 01:02:03Z x", &DateMode::Auto, now, &mut c).is_none());
         assert!(parse_leading("2026_11_26 01:02:03Z x", &DateMode::Auto, now, &mut c).is_none());
+    }
+
+    /// Unix seconds (and nanoseconds) of local `y-m-d h:m:s`, by chrono.
+    fn local_unix(y: i32, mo: u32, d: u32, (h, mi, s): (u32, u32, u32)) -> i64 {
+        Local
+            .from_local_datetime(
+                &NaiveDate::from_ymd_opt(y, mo, d)
+                    .unwrap()
+                    .and_hms_opt(h, mi, s)
+                    .unwrap(),
+            )
+            .earliest()
+            .unwrap()
+            .timestamp()
+    }
+
+    #[test]
+    fn services_own_dates_read_by_hand_in_local_time() {
+        let mut c = DateCache::default();
+        let at = |line: &str, c: &mut DateCache| {
+            let (t, rest) = parse_service(line.as_bytes(), c)?;
+            let d = t.duration_since(UNIX_EPOCH).unwrap();
+            Some((
+                d.as_secs() as i64,
+                d.subsec_micros(),
+                String::from_utf8(rest.to_vec()).unwrap(),
+            ))
+        };
+        // apache 2.2's error log (inside its `[...]`), with and without a fraction.
+        assert_eq!(
+            at(
+                "Sun Jul 28 21:27:56.549667 2013] [auth_digest:error]",
+                &mut c
+            ),
+            Some((
+                local_unix(2013, 7, 28, (21, 27, 56)),
+                549_667,
+                "] [auth_digest:error]".into()
+            ))
+        );
+        assert_eq!(
+            at("Sat Jun 01 02:17:42 2013] [error]", &mut c),
+            Some((local_unix(2013, 6, 1, (2, 17, 42)), 0, "] [error]".into()))
+        );
+        // vsftpd: a space-padded day, and the unpadded one.
+        assert_eq!(
+            at("Thu Sep  8 00:39:49 2016 [pid 15019]", &mut c),
+            Some((
+                local_unix(2016, 9, 8, (0, 39, 49)),
+                0,
+                " [pid 15019]".into()
+            ))
+        );
+        assert_eq!(
+            at("Thu Sep 8 00:39:49 2016 x", &mut c).map(|t| t.0),
+            Some(local_unix(2016, 9, 8, (0, 39, 49)))
+        );
+        // MySQL: a two-digit year of the 2000s, the hour padded by a second space.
+        assert_eq!(
+            at("130324  0:04:00 [Warning]", &mut c),
+            Some((local_unix(2013, 3, 24, (0, 4, 0)), 0, " [Warning]".into()))
+        );
+        assert_eq!(
+            at("130324 17:56:13 [Warning]", &mut c),
+            Some((
+                local_unix(2013, 3, 24, (17, 56, 13)),
+                0,
+                " [Warning]".into()
+            ))
+        );
+        assert_eq!(
+            at("130324 7:56:13 x", &mut c).map(|t| t.0),
+            Some(local_unix(2013, 3, 24, (7, 56, 13)))
+        );
+        // What fail2ban's templates read otherwise, or not at all, is left to them.
+        for other in [
+            "Xyz Jul 28 21:27:56 2013 x", // no weekday
+            "Sun Jul 28 21:27:56 2013x",  // the year runs into a word
+            "Sun Jul 28 21:27:56 2213 x", // no year of fail2ban's
+            "Sun Jul 28 21:27:56 x",      // no year: the templates guess it
+            "Sun Jul 32 21:27:56 2013 x", // no such day
+            "Jul 28 21:27:56 2013 x",     // Auto's RFC 3164 reads it
+            "131324 17:56:13 x",          // no such month
+            "130324 17:5:13 x",           // a one-digit minute
+            "1303241 17:56:13 x",
+        ] {
+            assert_eq!(at(other, &mut c), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn access_log_times_read_by_hand_with_their_zone() {
+        let (t, rest) = parse_clf(b"20/Jan/2015:19:53:28 +0100] \"GET /").unwrap();
+        // 2015-01-20T18:53:28Z
+        assert_eq!(unix(t), 1_421_780_008);
+        assert_eq!(rest, b"] \"GET /");
+        let (t, _) = parse_clf(b"20/Jan/2015:19:53:28 -0530]").unwrap();
+        // 2015-01-21T01:23:28Z
+        assert_eq!(unix(t), 1_421_803_408);
+        for other in [
+            &b"20/Jan/2015:19:53:28]"[..], // no zone: the templates read local time
+            b"20/Jan/2015:19:53:28 +01:00]", // another spelling of the zone
+            b"20/Jan/2015:24:53:28 +0100]", // no such hour
+            b"2/Jan/2015:19:53:28 +0100]",
+            b"20/Jxn/2015:19:53:28 +0100]",
+            b"20/Jan/2015:19:53:28 +01000",
+        ] {
+            assert_eq!(parse_clf(other), None, "{}", String::from_utf8_lossy(other));
+        }
     }
 
     #[test]

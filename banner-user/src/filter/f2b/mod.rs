@@ -674,8 +674,16 @@ impl Fail2banFilter {
                     &mut st.native_dates,
                 ) {
                     Some((t, rest)) => (Some(Stamp::At(t)), suffix(line, rest), true),
-                    // Other forms (a one-digit day with one space, a weekday first, a
-                    // year after): fail2ban's templates, anchored at the line's start.
+                    // A service's own spelling (apache's `[Sun Jul 28 21:27:56 2013]`,
+                    // MySQL's `130324 17:56:13`), read by hand where it is a common one.
+                    None if let Some((t, rest)) = crate::filter::date::parse_service(
+                        line.strip_prefix('[').unwrap_or(line).as_bytes(),
+                        &mut st.native_dates,
+                    ) =>
+                    {
+                        (Some(Stamp::At(t)), suffix(line, rest).trim_start(), true)
+                    }
+                    // Other forms: fail2ban's templates, anchored at the line's start.
                     None => match st.dates.find(line, now) {
                         Some(f) if f.start <= 2 => {
                             (f.time.map(Stamp::Secs), line[f.end..].trim_start(), true)
@@ -683,17 +691,16 @@ impl Fail2banFilter {
                         // An access log: `ADDR - USER [TIME] "REQUEST" ...`, read whole.
                         _ if header.bracketed_date => {
                             let time = line.find('[').and_then(|i| {
-                                let f = st.dates.find(&line[i + 1..], now)?;
-                                (f.start == 0).then_some(f.time).flatten()
+                                let inside = &line[i + 1..];
+                                if let Some((t, _)) =
+                                    crate::filter::date::parse_clf(inside.as_bytes())
+                                {
+                                    return Some(Stamp::At(t));
+                                }
+                                let f = st.dates.find(inside, now)?;
+                                (f.start == 0).then_some(f.time).flatten().map(Stamp::Secs)
                             });
-                            return self.judge_content(
-                                st,
-                                header,
-                                line,
-                                time.map(Stamp::Secs),
-                                None,
-                                now,
-                            );
+                            return self.judge_content(st, header, line, time, None, now);
                         }
                         _ => (None, line, false),
                     },

@@ -224,9 +224,20 @@ fn a_builtin_builds_its_date_templates_only_for_a_line_that_needs_them() {
         Some("198.18.0.1")
     );
     assert!(!built(&f));
-    // A weekday and a year around it: fail2ban's templates, built now.
+    // A weekday and a year around it, as apache and vsftpd write it: by hand too.
     let hit = f.process(
-        "Sun Aug 14 11:00:00 2005 h sshd[1]: Failed for 198.18.0.2",
+        "Sun Aug 14 11:00:00 2005 h sshd[1]: Failed for 198.18.0.3",
+        None,
+        NOW,
+    );
+    assert_eq!(
+        hit.first().map(|h| h.host.to_string()).as_deref(),
+        Some("198.18.0.3")
+    );
+    assert!(!built(&f));
+    // The year before the time: fail2ban's templates, built now.
+    let hit = f.process(
+        "Sun Aug 14 2005 11:00:00 h sshd[1]: Failed for 198.18.0.2",
         None,
         NOW,
     );
