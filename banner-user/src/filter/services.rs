@@ -35,15 +35,12 @@ pub fn proftpd(_mode: &str) -> Vec<Pattern> {
     // anything the client sends; the greedy rdns takes the last bracket before `)`.
     let pre = r"^(?:\S+ proftpd\[\d+\]:? )?\S+ \(\S+\[<HOST>\]\)[: -]+ ";
     let why = r"(?:[uU]ser not authorized for login|[nN]o such user found|[iI]ncorrect password|[pP]assword expired|[aA]ccount disabled|[iI]nvalid shell: '\S+'|[uU]ser in \S+|[lL]imit (?:access|configuration) denies login|[nN]ot a UserAlias|[mM]aximum login length exceeded)";
-    vec![
-        attempt(format!(
-            r"{pre}USER <F-USER>(?:\S+|.*?)</F-USER>(?: \(Login failed\))?: {why}"
-        )),
-        attempt(format!(
-            r"{pre}SECURITY VIOLATION: <F-USER>(?:\S+|.*?)</F-USER> login attempted"
-        )),
-        attempt(format!(r"{pre}Maximum login attempts \(\d+\) exceeded")),
-    ]
+    // One pattern with the three messages as its branches: what comes before them (the
+    // server, the client's name and address, where the greedy rdns gives back to the last
+    // bracket) is read once a line, not once for each message tried.
+    vec![attempt(format!(
+        r"{pre}(?:USER <F-USER>(?:\S+|.*?)</F-USER>(?: \(Login failed\))?: {why}|SECURITY VIOLATION: <F-ALT_USER>(?:\S+|.*?)</F-ALT_USER> login attempted|Maximum login attempts \(\d+\) exceeded)"
+    ))]
 }
 
 pub fn pure_ftpd(_mode: &str) -> Vec<Pattern> {
