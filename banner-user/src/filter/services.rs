@@ -113,7 +113,7 @@ pub fn grafana(_mode: &str) -> Vec<Pattern> {
     // inside the repetition would leave every line to the backtracker (a chain does not
     // follow a repeated group). A key holds no `=`, so each field is read one way.
     vec![attempt(
-        r#"^(?:lvl=err?or )?msg="Invalid username or password"(?:(?: [^\s=]+=(?:"[^"]*"|\S*))*? uname=(?:"<F-ALT_USER>[^"]+</F-ALT_USER>"|<F-USER>\S+</F-USER>)(?: [^\s=]+=(?:"[^"]*"|\S*))*|(?: [^\s=]+=(?:"[^"]*"|\S*))*) remote_addr=<ADDR>\s*$"#,
+        r#"^(?:lvl=err?or )?msg="Invalid username or password"(?:(?: [^\s=]+=(?:"[^"]*"|\S*))*? uname=(?:"<F-ALT_USER>[^"]+</F-ALT_USER>"|<F-USER>\S+</F-USER>)(?: [^\s=]+=(?:"[^"]*"|\S*))*?|(?: [^\s=]+=(?:"[^"]*"|\S*))*?) remote_addr=<ADDR>\s*$"#,
     )]
 }
 
