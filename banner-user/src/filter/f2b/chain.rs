@@ -86,13 +86,28 @@ struct Choice {
     /// The DFA that says whether the whole pattern can go on through it from here (none
     /// for the last: it is all that is left).
     through: Option<usize>,
-    /// Whether that DFA is asked before the branch is walked: where the branch decides a
-    /// conditional further on (it sets the group the conditional asks about, or leaves
-    /// it unset), the DFA knows which way the conditional goes, and refuses in one pass
-    /// what the walk would refuse only after trying every way of what lies between
-    /// (fail2ban's sshd `Failed` pattern: a user read as `\S+` requires `: ` after the
-    /// address, which most lines do not have).
-    ask_first: bool,
+    /// Whether that DFA is asked before the branch is walked.
+    ask: Ask,
+}
+
+/// When a branch's DFA is asked before the branch is walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// Only after, where the walk cannot tell: nearly always the branch gets through, or
+    /// fails within a few bytes (an IPv4 address's digits on an IPv6 address).
+    After,
+    /// Always: the branch decides a conditional further on (it sets the group the
+    /// conditional asks about, or leaves it unset). The DFA knows which way the
+    /// conditional goes, and refuses in one pass what the walk would refuse only after
+    /// trying every way of what lies between (fail2ban's sshd `Failed` pattern: a user
+    /// read as `\S+` requires `: ` after the address, which most lines do not have).
+    First,
+    /// While the branch is often refused (one search in four): it repeats a field
+    /// without bound, and a walk that finds no way through it has tried every way to
+    /// cut the line into fields (grafana's `uname=` branch on a line whose `uname=` is
+    /// empty), where its DFA refuses it in one pass. On a log whose lines go through,
+    /// the DFA's pass would be paid for nothing.
+    WhileRefused,
 }
 
 impl Piece {
@@ -132,6 +147,9 @@ pub struct ChainCache {
     /// Per run found by its DFA (by the DFA's index): how often its steps alone settled
     /// its end (see [`Chain::straight`]).
     alone: Vec<Tally>,
+    /// Per branch asked first while often refused (by its DFA's index): how often it was
+    /// (see [`Ask::WhileRefused`]).
+    refused: Vec<Tally>,
     /// Alternatives found to have no way through from a place, in the current search.
     dead: Dead,
     /// The spans of a match handed back after use (see [`ChainCache::give_back`]): a
@@ -140,6 +158,9 @@ pub struct ChainCache {
     /// The steps the last search walked (tests read how much a walk tried).
     #[cfg(test)]
     pub walked: u32,
+    /// The branch DFAs asked, all searches together.
+    #[cfg(test)]
+    asked: u32,
 }
 
 impl ChainCache {
@@ -284,10 +305,13 @@ impl Chain {
             dfas: self.dfas.iter().map(DFA::create_cache).collect(),
             straight: Tally::default(),
             alone: vec![Tally::default(); self.dfas.len()],
+            refused: vec![Tally::default(); self.dfas.len()],
             dead: Dead::default(),
             spare: Vec::new(),
             #[cfg(test)]
             walked: 0,
+            #[cfg(test)]
+            asked: 0,
         }
     }
 
@@ -432,18 +456,19 @@ impl Chain {
                     return Way::No;
                 }
                 for c in branches {
-                    // Walked first: nearly always the branch gets through, or fails within
-                    // a few bytes (an IPv4 address's digits on an IPv6 address). Only when
-                    // the walk cannot tell does the branch's DFA with the rest of the
-                    // pattern (one scan to the line's end) say whether it could lead to a
-                    // match at all, and a branch that cannot is passed over as the
-                    // backtracker would; a branch that decides a conditional asks first.
-                    if c.ask_first && self.hopeless(c.through, w, at) {
+                    // The branch's DFA with the rest of the pattern (one scan to the
+                    // line's end) says whether it could lead to a match at all; a branch
+                    // that cannot is passed over as the backtracker would (see [`Ask`]).
+                    let ask = self.asks_first(c, w);
+                    if ask && self.hopeless(c.through, w, at) {
+                        self.note(c, w, true);
                         continue;
                     }
-                    match self.run(&c.piece, w, at, then) {
+                    let way = self.run(&c.piece, w, at, then);
+                    self.note(c, w, way == Way::No);
+                    match way {
                         Way::No => continue,
-                        Way::Unsure if !c.ask_first && self.hopeless(c.through, w, at) => continue,
+                        Way::Unsure if !ask && self.hopeless(c.through, w, at) => continue,
                         way => return way,
                     }
                 }
@@ -550,13 +575,15 @@ impl Chain {
             }
             Piece::Alt(branches) => {
                 for (i, c) in branches.iter().enumerate() {
-                    if c.ask_first && self.hopeless(c.through, w, at) {
+                    if self.asks_first(c, w) && self.hopeless(c.through, w, at) {
+                        self.note(c, w, true);
                         continue;
                     }
                     // A branch's own choices count only when it is the one taken.
                     let mut inner = false;
                     match self.straight(&c.piece, w, at, &mut inner) {
                         First::End(e) => {
+                            self.note(c, w, false);
                             *chose |= inner || i + 1 < branches.len();
                             return First::End(e);
                         }
@@ -580,9 +607,35 @@ impl Chain {
         }
     }
 
+    /// Whether branch `c`'s DFA is asked before the branch is walked (see [`Ask`]).
+    fn asks_first(&self, c: &Choice, w: &mut Walker<'_>) -> bool {
+        match c.ask {
+            Ask::After => false,
+            Ask::First => true,
+            Ask::WhileRefused => c
+                .through
+                .and_then(|i| w.cache.refused.get_mut(i))
+                .is_some_and(|t| t.worth_while(|tried, refused| refused * 4 >= tried)),
+        }
+    }
+
+    /// Counts whether branch `c` was found to have no way through, where that decides
+    /// whether its DFA is asked first.
+    fn note(&self, c: &Choice, w: &mut Walker<'_>, refused: bool) {
+        if c.ask == Ask::WhileRefused {
+            if let Some(t) = c.through.and_then(|i| w.cache.refused.get_mut(i)) {
+                t.add(u32::from(refused));
+            }
+        }
+    }
+
     /// Does the DFA of a branch with the rest of the pattern (`through`) find that no match
     /// goes through the branch from `at`? (No DFA: the last branch, all that is left.)
     fn hopeless(&self, through: Option<usize>, w: &mut Walker<'_>, at: usize) -> bool {
+        #[cfg(test)]
+        {
+            w.cache.asked += u32::from(through.is_some());
+        }
         through.is_some_and(|i| self.dfa_end(i, w, at, true) == Ok(None))
     }
 
@@ -901,7 +954,7 @@ fn alt(branches: Vec<&Hir>, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
         .collect();
     let mut out = Vec::new();
     for (i, b) in branches.into_iter().enumerate() {
-        let (through, ask_first) = if i < last {
+        let (through, ask) = if i < last {
             let mut set = Vec::new();
             groups_in(b, true, &mut set);
             let mut known: Vec<(usize, bool)> = set.into_iter().map(|g| (g, true)).collect();
@@ -911,19 +964,39 @@ fn alt(branches: Vec<&Hir>, rest: &Hir, dfas: &mut Vec<DFA>) -> Option<Piece> {
                 }
             }
             let decided = resolve(rest, &known);
-            let ask_first = decided != *rest;
+            let ask = if decided != *rest {
+                Ask::First
+            } else if refuted_slowly(b) {
+                Ask::WhileRefused
+            } else {
+                Ask::After
+            };
             let through = dfa(&Hir::concat(vec![strip(b), decided]), dfas)?;
-            (Some(through), ask_first)
+            (Some(through), ask)
         } else {
-            (None, false)
+            (None, Ask::After)
         };
         out.push(Choice {
             piece: piece(b, rest, dfas)?,
             through,
-            ask_first,
+            ask,
         });
     }
     Some(Piece::Alt(out))
+}
+
+/// Does `hir` repeat, without bound, something longer than one byte-step (`(?: key=value)*`)?
+/// See [`Ask::WhileRefused`].
+fn refuted_slowly(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Repetition(r) => {
+            let simple = matches!(r.sub.kind(), HirKind::Class(_) | HirKind::Literal(_));
+            (r.max.is_none() && !simple) || refuted_slowly(&r.sub)
+        }
+        HirKind::Capture(c) => refuted_slowly(&c.sub),
+        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(refuted_slowly),
+        _ => false,
+    }
 }
 
 /// The pattern's own groups in `hir` (not marks, nor what look-aheads hold); with
@@ -1956,6 +2029,45 @@ mod tests {
             .search(b"ruser=x rhost=198.18.0.9", 0, &mut cache)
             .unwrap()
             .is_some());
+    }
+
+    /// A branch that repeats a field without bound is refused by its DFA before it is
+    /// walked: grafana's `uname=` branch on a line whose `uname=` is empty walked every
+    /// way to cut the line into fields before the branch without a user was tried.
+    #[test]
+    fn a_branch_that_repeats_fields_is_refused_by_its_dfa_first() {
+        let field = r#"(?: [^\s=]+=(?:"[^"]*"|\S*))"#;
+        let pattern = format!(
+            r"^msg=x(?:{field}*? uname=(?P<user>\S+){field}*?|{field}*?) addr=(?P<addr>\S+)$"
+        );
+        let lines = [
+            r#"msg=x a=1 uname= error="no such user" b=2 addr=198.18.0.1"#,
+            r#"msg=x a=1 uname=bob error="x addr=198.18.66.66" addr=198.18.0.2"#,
+            r#"msg=x uname="a b" addr=198.18.0.3"#,
+        ];
+        agree(&pattern, &[], &lines);
+        let chain = Chain::new(&pattern).expect("a chain");
+        let mut cache = chain.cache();
+        // Walked first, the line took 91 steps; with the branch refused first, 39.
+        chain.search(lines[0].as_bytes(), 0, &mut cache).unwrap();
+        assert!(cache.walked <= 50, "{} steps", cache.walked);
+        // On a log whose lines go through the branch, its DFA is soon no longer asked
+        // first (nor after: the walk tells).
+        for _ in 0..32 {
+            chain.search(lines[1].as_bytes(), 0, &mut cache).unwrap();
+        }
+        let asked = cache.asked;
+        for _ in 0..32 {
+            chain.search(lines[1].as_bytes(), 0, &mut cache).unwrap();
+        }
+        assert!(cache.asked - asked <= 1, "{} asked", cache.asked - asked);
+        // And where they are refused again, it is asked again.
+        for _ in 0..200 {
+            chain.search(lines[0].as_bytes(), 0, &mut cache).unwrap();
+        }
+        let asked = cache.asked;
+        chain.search(lines[0].as_bytes(), 0, &mut cache).unwrap();
+        assert_eq!(cache.asked - asked, 1);
     }
 
     #[test]

@@ -1908,7 +1908,7 @@ print(json.dumps(out))
         let (failed, walked) = sshds_failed_pattern();
         // `(?P<cond_inv>invalid user )?` and the user's `\S+` branch decide conditionals.
         let chain = format!("{:?}", walked.chain);
-        assert_eq!(chain.matches("ask_first: true").count(), 2);
+        assert_eq!(chain.matches("ask: First").count(), 2);
         let lines = [
             "Failed password for root from 198.18.0.1 port 22 ssh2",
             "Failed password for a from 198.18.0.2 port 2 ssh2 from 198.18.0.3 port 3 ssh2",
