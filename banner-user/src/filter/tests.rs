@@ -263,13 +263,16 @@ fn dovecots_message_prefix_is_read_once_as_fail2ban_reads_it() {
 /// courier's and grafana's users are read from a field among others, in any place, and
 /// their patterns are searched by chains (a group repeated would leave each line to the
 /// backtracker); the address stays the last field's. proftpd's three messages are the
-/// branches of one pattern, each with its user.
+/// branches of one pattern, each with its user; pure-ftpd's pattern, all ASCII, reads its
+/// messages in other languages as well.
 #[test]
 fn users_among_other_fields_are_read_by_a_chain() {
     let cases = [
         ("proftpd", "Nov 26 01:02:03 ftp proftpd[5]: ftp.example.org (x[198.18.0.7]) - USER bob (Login failed): Incorrect password", "198.18.0.7", Some("bob")),
         ("proftpd", "Nov 26 01:02:03 ftp proftpd[5]: ftp.example.org (x[198.18.0.8]) - SECURITY VIOLATION: root login attempted", "198.18.0.8", Some("root")),
         ("proftpd", "Nov 26 01:02:03 ftp proftpd[5]: ftp.example.org (x[198.18.0.9]) - Maximum login attempts (3) exceeded", "198.18.0.9", None),
+        ("pure-ftpd", "Nov 26 01:02:03 ftp pure-ftpd: (?@198.18.0.10) [WARNING] Authentifizierung fehlgeschlagen für Benutzer [bob].", "198.18.0.10", None),
+        ("pure-ftpd", "Nov 26 01:02:03 ftp pure-ftpd: (?@198.18.0.11) [WARNING] Autenticação falhou para usuário [bob]", "198.18.0.11", None),
         ("courier-auth", "Nov 26 01:02:03 mx imapd: LOGIN FAILED, method=PLAIN, user=bob, ip=[::ffff:198.18.0.1]", "198.18.0.1", Some("bob")),
         ("courier-auth", "Nov 26 01:02:03 mx imapd: LOGIN FAILED, user=ann, method=PLAIN, ip=[198.18.0.2], port=[25]", "198.18.0.2", Some("ann")),
         ("courier-auth", "Nov 26 01:02:03 mx imapd: LOGIN FAILED, method=PLAIN, ip=[198.18.0.3]", "198.18.0.3", None),
@@ -287,7 +290,7 @@ fn users_among_other_fields_are_read_by_a_chain() {
             other => panic!("{line}: {other:?}"),
         }
     }
-    for name in ["courier-auth", "grafana", "proftpd"] {
+    for name in ["courier-auth", "grafana", "proftpd", "pure-ftpd"] {
         let b = crate::filter::builtin::find(name).unwrap();
         for (p, _) in (b.patterns)("normal") {
             let re = crate::filter::f2b::pyre::Re::fail2ban(&p, true).unwrap();
