@@ -608,6 +608,9 @@ const SERVICES: &[(&str, &str, &str, Option<&str>)] = &[
     ("mysqld-auth", "normal", "2026-11-26 01:02:03 5 [Warning] Access denied for user 'a'@'198.18.0.20' (using password: YES)", Some("198.18.0.20")),
     ("mysqld-auth", "normal", "2026-11-26 01:02:03 5 [Warning] Access denied for user 'a'@'198.18.66.66' (using password: YES)'@'198.18.0.21' (using password: YES)", None),
     ("named-refused", "normal", "Nov 26 01:02:03 ns named[5]: client @0x7f 198.18.0.22#5353 (x.example): query (cache) 'x.example/A/IN' denied", Some("198.18.0.22")),
+    ("named-refused", "normal", "Nov 26 01:02:03 ns named[5]: client 198.18.0.40#5353 (x.example): view external: zone transfer 'x.example/AXFR/IN' denied", Some("198.18.0.40")),
+    ("named-refused", "normal", "Nov 26 01:02:03 ns named[5]: client @0x7f 198.18.0.41#5353 (x.example): bad zone transfer request: 'x.example/IN': non-authoritative zone (NOTAUTH)", Some("198.18.0.41")),
+    ("named-refused", "normal", "Nov 26 01:02:03 ns named[5]: client 198.18.0.42#5353 (x.example): zone transfer 'x.example/AXFR/IN' approved", None),
     // web servers
     ("apache-auth", "normal", "[Thu Nov 26 01:02:03.000001 2026] [auth_basic:error] [pid 5:tid 6] [client 198.18.0.24:5555] AH01617: user [client 198.18.66.66] x: authentication failure for \"/\": Password Mismatch", Some("198.18.0.24")),
     ("apache-auth", "normal", "[Thu Nov 26 01:02:03 2026] [error] [client 198.18.0.25] File does not exist: /srv/[client 198.18.66.66] user root not found", None),
