@@ -291,19 +291,11 @@ fn parse_rfc3164<'a>(
     if b.len() < 14 || b[3] != b' ' {
         return None;
     }
-    // Where the hour starts: after `dd `, ` d ` or `d `.
-    let (day, at) = match (b[4], b[5], b[6]) {
-        (b' ', d, b' ') if d.is_ascii_digit() => (u32::from(d - b'0'), 7),
-        (t, d, b' ') if t.is_ascii_digit() && d.is_ascii_digit() => {
-            (u32::from(t - b'0') * 10 + u32::from(d - b'0'), 7)
-        }
-        (d, b' ', _) if d.is_ascii_digit() => (u32::from(d - b'0'), 6),
-        _ => return None,
-    };
+    let (day, at) = day_at(b, 4)?;
     if b.len() < at + 8 || b[at + 2] != b':' || b[at + 5] != b':' {
         return None;
     }
-    let month = MONTHS.iter().position(|m| &b[0..3] == *m)? as u32 + 1;
+    let month = month_at(b, 0)?;
     let (nanos, i) = fraction(b, at + 8, b".");
     let year = cache.year_at(now);
     // The stamp's whole second in a given year.
@@ -329,6 +321,27 @@ fn parse_rfc3164<'a>(
     let t = whole + frac;
     let rest = &line[i..];
     Some((t, rest.strip_prefix(b" ").unwrap_or(rest)))
+}
+
+/// The day at `i` written `dd `, ` d ` or `d `, and where the hour after it starts.
+fn day_at(b: &[u8], i: usize) -> Option<(u32, usize)> {
+    match (*b.get(i)?, *b.get(i + 1)?, *b.get(i + 2)?) {
+        (b' ', d, b' ') if d.is_ascii_digit() => Some((u32::from(d - b'0'), i + 3)),
+        (t, d, b' ') if t.is_ascii_digit() && d.is_ascii_digit() => {
+            Some((u32::from(t - b'0') * 10 + u32::from(d - b'0'), i + 3))
+        }
+        (d, b' ', _) if d.is_ascii_digit() => Some((u32::from(d - b'0'), i + 2)),
+        _ => None,
+    }
+}
+
+/// The month (1-12) whose English abbreviation is at `i`.
+fn month_at(b: &[u8], i: usize) -> Option<u32> {
+    let name = b.get(i..i + 3)?;
+    MONTHS
+        .iter()
+        .position(|m| name == &m[..])
+        .map(|m| m as u32 + 1)
 }
 
 /// The whole second of a stamp read for `year`, in the year that puts it not more than a
@@ -416,15 +429,8 @@ fn parse_asctime<'a>(b: &'a [u8], cache: &mut DateCache) -> Option<(SystemTime, 
     {
         return None;
     }
-    let month = MONTHS.iter().position(|m| b.get(4..7) == Some(&m[..]))? as u32 + 1;
-    let (day, at) = match (*b.get(8)?, *b.get(9)?, *b.get(10)?) {
-        (b' ', d, b' ') if d.is_ascii_digit() => (u32::from(d - b'0'), 11),
-        (t, d, b' ') if t.is_ascii_digit() && d.is_ascii_digit() => {
-            (u32::from(t - b'0') * 10 + u32::from(d - b'0'), 11)
-        }
-        (d, b' ', _) if d.is_ascii_digit() => (u32::from(d - b'0'), 10),
-        _ => return None,
-    };
+    let month = month_at(b, 4)?;
+    let (day, at) = day_at(b, 8)?;
     let time = clock(b, at)?;
     let (nanos, i) = fraction(b, at + 8, b".");
     if b.get(i) != Some(&b' ') {
@@ -474,21 +480,20 @@ pub fn parse_clf(b: &[u8]) -> Option<(SystemTime, &[u8])> {
         return None;
     }
     let day = digits(b, 0, 2)?;
-    let month = MONTHS.iter().position(|m| b.get(3..6) == Some(&m[..]))? as u32 + 1;
+    let month = month_at(b, 3)?;
     let year = digits(b, 7, 4).filter(|y| (1900..=2099).contains(y))?;
     let (h, mi, s) = clock(b, 12)?;
-    let sign: i64 = match b.get(21)? {
+    let sign: i32 = match b.get(21)? {
         b'+' => 1,
         b'-' => -1,
         _ => return None,
     };
-    let zone = i64::from(digits(b, 22, 2)? * 3600 + digits(b, 24, 2)? * 60);
+    let zone = sign * (digits(b, 22, 2)? * 3600 + digits(b, 24, 2)? * 60) as i32;
     if !ends_word(b, 26) {
         return None;
     }
     let dt = NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(h, mi, s)?;
-    let secs = u64::try_from(dt.and_utc().timestamp() - sign * zone).ok()?;
-    Some((UNIX_EPOCH + Duration::from_secs(secs), &b[26..]))
+    Some((to_system(dt, zone)?, &b[26..]))
 }
 
 /// `@4000000037c219bf2ef02e94` (daemontools' and s6's TAI64N label) at the line's start.

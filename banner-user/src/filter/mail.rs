@@ -254,7 +254,8 @@ pub fn courier_auth(_mode: &str) -> Vec<Pattern> {
     // address is the last `ip=[...]`, which courier writes after them. The user is the
     // first `user=` field, in a branch of its own: a group inside the repetition would
     // leave every line to the backtracker (a chain does not follow a repeated group).
-    vec![attempt(
-        r"^LOGIN FAILED, (?:(?:\w+=[^,]*, )*?user=<F-USER>[^,]*</F-USER>, (?:\w+=[^,]*, )*|(?:\w+=[^,]*, )*)ip=\[<HOST>\](?:, port=\[\d+\])?\s*$",
-    )]
+    let field = r"(?:\w+=[^,]*, )";
+    vec![attempt(format!(
+        r"^LOGIN FAILED, (?:{field}*?user=<F-USER>[^,]*</F-USER>, {field}*|{field}*)ip=\[<HOST>\](?:, port=\[\d+\])?\s*$"
+    ))]
 }

@@ -109,9 +109,10 @@ pub fn grafana(_mode: &str) -> Vec<Pattern> {
     // The user is the first `uname=` field with a value, in a branch of its own: a group
     // inside the repetition would leave every line to the backtracker (a chain does not
     // follow a repeated group). A key holds no `=`, so each field is read one way.
-    vec![attempt(
-        r#"^(?:lvl=err?or )?msg="Invalid username or password"(?:(?: [^\s=]+=(?:"[^"]*"|\S*))*? uname=(?:"<F-ALT_USER>[^"]+</F-ALT_USER>"|<F-USER>\S+</F-USER>)(?: [^\s=]+=(?:"[^"]*"|\S*))*?|(?: [^\s=]+=(?:"[^"]*"|\S*))*?) remote_addr=<ADDR>\s*$"#,
-    )]
+    let field = r#"(?: [^\s=]+=(?:"[^"]*"|\S*))"#;
+    vec![attempt(format!(
+        r#"^(?:lvl=err?or )?msg="Invalid username or password"(?:{field}*? uname=(?:"<F-ALT_USER>[^"]+</F-ALT_USER>"|<F-USER>\S+</F-USER>){field}*?|{field}*?) remote_addr=<ADDR>\s*$"#
+    ))]
 }
 
 pub fn gitea(_mode: &str) -> Vec<Pattern> {

@@ -792,26 +792,26 @@ fn has_groups(hir: &Hir) -> bool {
     }
 }
 
-/// Does `hir` hold a conditional?
-fn has_conditionals(hir: &Hir) -> bool {
+/// Does `hir` hold a mark that `which` accepts (see [`Mark`])?
+fn has_mark(hir: &Hir, which: fn(Mark) -> bool) -> bool {
     match hir.kind() {
         HirKind::Capture(c) => {
-            matches!(mark(c.name.as_deref()), Some(Mark::If(_))) || has_conditionals(&c.sub)
+            mark(c.name.as_deref()).is_some_and(which) || has_mark(&c.sub, which)
         }
-        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(has_conditionals),
-        HirKind::Repetition(r) => has_conditionals(&r.sub),
+        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(|h| has_mark(h, which)),
+        HirKind::Repetition(r) => has_mark(&r.sub, which),
         _ => false,
     }
 }
 
+/// Does `hir` hold a conditional?
+fn has_conditionals(hir: &Hir) -> bool {
+    has_mark(hir, |m| matches!(m, Mark::If(_)))
+}
+
 /// Does `hir` hold a look-ahead or a conditional?
 fn has_marks(hir: &Hir) -> bool {
-    match hir.kind() {
-        HirKind::Capture(c) => mark(c.name.as_deref()).is_some() || has_marks(&c.sub),
-        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(has_marks),
-        HirKind::Repetition(r) => has_marks(&r.sub),
-        _ => false,
-    }
+    has_mark(hir, |_| true)
 }
 
 /// `hir` without its groups (what the DFAs that decide between branches run).
