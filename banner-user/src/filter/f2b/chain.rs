@@ -48,6 +48,10 @@ pub struct Chain {
     /// over when the search comes back to it there (see [`Dead`]): not where a
     /// conditional reads which groups took part, which differs from way to way.
     remember_dead: bool,
+    /// A literal every match holds (see [`needed_literal`]): a text without it has no
+    /// match, which one memmem tells sooner than a walk that tries every way to cut the
+    /// line before it finds the literal missing.
+    needs: Option<memchr::memmem::Finder<'static>>,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +154,9 @@ pub struct ChainCache {
     /// Per branch asked first while often refused (by its DFA's index): how often it was
     /// (see [`Ask::WhileRefused`]).
     refused: Vec<Tally>,
+    /// How often the literal every match holds was missing, lately (see
+    /// [`Chain::may_match`]).
+    missing: Tally,
     /// Alternatives found to have no way through from a place, in the current search.
     dead: Dead,
     /// The spans of a match handed back after use (see [`ChainCache::give_back`]): a
@@ -297,7 +304,30 @@ impl Chain {
             dfas,
             groups: hir.properties().explicit_captures_len() + 1,
             remember_dead: !has_conditionals(hir),
+            needs: needed_literal(hir).map(|l| memchr::memmem::Finder::new(&l).into_owned()),
         })
+    }
+
+    /// Whether `text` from `start` may hold a match: false where it lacks a literal every
+    /// match holds. Looked for while it is often missing (one text in eight): where
+    /// nearly every line holds it (a log of this pattern's failures), looking would cost
+    /// a memmem a line for nothing.
+    pub fn may_match(&self, text: &[u8], start: usize, cache: &mut ChainCache) -> bool {
+        let Some(rest) = text.get(start..) else {
+            return false;
+        };
+        match &self.needs {
+            Some(needs)
+                if cache
+                    .missing
+                    .worth_while(|tried, missing| missing * 8 >= tried) =>
+            {
+                let missing = needs.find(rest).is_none();
+                cache.missing.count(missing);
+                !missing
+            }
+            _ => true,
+        }
     }
 
     pub fn cache(&self) -> ChainCache {
@@ -306,6 +336,7 @@ impl Chain {
             straight: Tally::default(),
             alone: vec![Tally::default(); self.dfas.len()],
             refused: vec![Tally::default(); self.dfas.len()],
+            missing: Tally::default(),
             dead: Dead::default(),
             spare: Vec::new(),
             #[cfg(test)]
@@ -804,6 +835,41 @@ fn has_mark(hir: &Hir, which: fn(Mark) -> bool) -> bool {
     }
 }
 
+/// The longest literal of at least three bytes that every match of `hir` holds (its first
+/// 32 bytes where it is longer): one on
+/// its spine (its sequence, a group's body, what repeats at least once; not an
+/// alternative, an optional part or a look-ahead, whose text a match may not hold).
+/// None where the pattern starts with a literal: its walk refuses a text without that
+/// literal at once, where a search for it would read the whole text.
+fn needed_literal(hir: &Hir) -> Option<Vec<u8>> {
+    fn spine<'h>(hir: &'h Hir, out: &mut Vec<&'h [u8]>) {
+        match hir.kind() {
+            HirKind::Literal(l) => out.push(&l.0),
+            HirKind::Capture(c) if mark(c.name.as_deref()).is_none() => spine(&c.sub, out),
+            HirKind::Concat(parts) => parts.iter().for_each(|p| spine(p, out)),
+            HirKind::Repetition(r) if r.min > 0 => spine(&r.sub, out),
+            _ => {}
+        }
+    }
+    let mut first = hir;
+    loop {
+        first = match first.kind() {
+            HirKind::Concat(parts) => parts
+                .iter()
+                .find(|p| !matches!(p.kind(), HirKind::Look(_)))?,
+            HirKind::Capture(c) => &c.sub,
+            HirKind::Literal(_) => return None,
+            _ => break,
+        };
+    }
+    let mut literals = Vec::new();
+    spine(hir, &mut literals);
+    let longest = literals.into_iter().max_by_key(|l| l.len())?;
+    // Any part of it is held too; memchr's vector search takes needles up to 32 bytes
+    // (longer ones go to a slower two-way search).
+    (longest.len() >= 3).then(|| longest[..longest.len().min(32)].to_vec())
+}
+
 /// Does `hir` hold a conditional?
 fn has_conditionals(hir: &Hir) -> bool {
     has_mark(hir, |m| matches!(m, Mark::If(_)))
@@ -1231,7 +1297,14 @@ fn next_of(parts: &[Hir], rest: &Hir) -> Follow {
 /// Tells each class and repetition in `steps` what may follow it, `next` being what
 /// follows the steps; returns what may start them.
 fn follow_steps(steps: &mut [Step], mut next: Follow) -> Follow {
+    // The literal right after the step at hand, where one is.
+    let mut literal: Option<Box<[u8]>> = None;
     for step in steps.iter_mut().rev() {
+        let this = match step {
+            Step::Literal(b) => Some(b.clone()),
+            _ => None,
+        };
+        let after = std::mem::replace(&mut literal, this);
         next = match step {
             Step::Literal(b) => b.first().map_or(next, |&c| Follow::byte(c)),
             Step::Optional(b) => b.first().map_or(next, |&c| Follow::byte(c)).union(next),
@@ -1246,7 +1319,15 @@ fn follow_steps(steps: &mut [Step], mut next: Follow) -> Follow {
                 ..
             } => {
                 *follow = next;
-                *apart = set.iter().zip(next.set).all(|(s, f)| s & f == 0);
+                let disjoint = set.iter().zip(next.set).all(|(s, f)| s & f == 0);
+                *apart = match after {
+                    _ if disjoint => Some(0),
+                    Some(lit) => lit
+                        .iter()
+                        .position(|&b| !has_byte(set, b))
+                        .and_then(|k| u32::try_from(k).ok()),
+                    None => None,
+                };
                 *before = next.only().filter(|_| *greedy && *max > *min);
                 let here = Follow::bytes(*set);
                 if *min == 0 {
@@ -1291,15 +1372,18 @@ enum Step {
     /// A literal that is taken when it is there (a greedy `(?:...)?`).
     Optional(Box<[u8]>),
     /// A byte class repeated `min..=max` times; `follow`: what may come after it;
-    /// `apart`: whether none of its bytes may (then a greedy run has one end that can go
-    /// on, its longest).
+    /// `apart`: `Some(k)` where the run has one end that can go on, `k` bytes before the
+    /// place a greedy run of it stops at: 0 where none of its bytes may follow it;
+    /// else the first byte outside it in the literal that follows, `k` bytes in
+    /// (`\S+\)\. From `: that literal's space is the first one after the run, so the
+    /// run ends two bytes before it). Not where the run stops at `max` (unless `k` is 0).
     Class {
         set: [u64; 4],
         min: u32,
         max: u32,
         greedy: bool,
         follow: Follow,
-        apart: bool,
+        apart: Option<u32>,
         /// Of a greedy class repeated: the one byte that may follow it, where only one
         /// may (`.*>`): its ends are the places before that byte, found from the back.
         before: Option<u8>,
@@ -1400,7 +1484,7 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
                 max: 1,
                 greedy: true,
                 follow: Follow::ANY,
-                apart: false,
+                apart: None,
                 before: None,
                 stops: Stops::of(&set),
             });
@@ -1433,7 +1517,7 @@ fn simple_steps(hir: &Hir, out: &mut Vec<Step>) -> bool {
                     max: r.max.unwrap_or(u32::MAX),
                     greedy: r.greedy,
                     follow: Follow::ANY,
-                    apart: false,
+                    apart: None,
                     before: None,
                     stops: Stops::of(&set),
                 });
@@ -1650,13 +1734,23 @@ fn first_end(steps: &[Step], text: &[u8], mut at: usize, chose: &mut bool) -> Fi
                 stops,
                 ..
             } => {
-                let n = class_run(set, *stops, text, at, if *greedy { *max } else { *min });
+                let mut n = class_run(set, *stops, text, at, if *greedy { *max } else { *min });
                 if n < *min as usize {
                     return fail(*chose);
                 }
                 // Ends inside a greedy run are followed by the class's own bytes: none
-                // can go on when what follows never starts with one of them.
-                *chose |= n > *min as usize && !(*greedy && *apart);
+                // can go on when what follows never starts with one of them. Where what
+                // follows starts with some, only the end `k` bytes back can.
+                match apart {
+                    Some(0) if *greedy => {}
+                    Some(k) if *greedy && n < *max as usize => {
+                        n = match n.checked_sub(*k as usize) {
+                            Some(n) if n >= *min as usize => n,
+                            _ => return fail(*chose),
+                        };
+                    }
+                    _ => *chose |= n > *min as usize,
+                }
                 *chose |= !*greedy && class_run(set, *stops, text, at + n, 1) == 1;
                 at += n;
             }
@@ -1973,6 +2067,65 @@ pub(super) fn every_text(alphabet: &[u8], len: usize) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// The literal a chain looks for before it walks is one every match holds: the
+    /// longest on the pattern's spine, never one in an alternative, an optional part or a
+    /// look-ahead; none where the pattern starts with a literal (its walk refuses a line
+    /// without it at once). A text without it is refused unwalked; one with it is walked.
+    #[test]
+    fn a_chain_looks_for_the_literal_every_match_holds_before_it_walks() {
+        let needs =
+            |p: &str| needed_literal(&ascii_hir(p).unwrap()).map(|l| String::from_utf8(l).unwrap());
+        assert_eq!(
+            needs(
+                r"^(?:\[\d+\] )?\S+ SA: Action: (?:x|flagged as spam but accepted) for (?P<h>\S+)$"
+            )
+            .as_deref(),
+            Some(" SA: Action: ")
+        );
+        assert_eq!(
+            needs(r"^\S+ (?:rejected by local_scan\(\): )?from (?P<h>\S+)(?: port \d+)?$")
+                .as_deref(),
+            Some("from ")
+        );
+        assert_eq!(
+            needs(r"^\S+ (?:connection from)+ (?P<h>\S+)$").as_deref(),
+            Some("connection from")
+        );
+        assert_eq!(needs(r"^Failed password for \S+ from (?P<h>\S+)$"), None);
+        assert_eq!(
+            needs(r"^(?P<u>Failed) password for \S+ from (?P<h>\S+)$"),
+            None
+        );
+        assert_eq!(needs(r"^\S+ (?:ab|cd) (?P<h>\S+)$"), None);
+        // A look-ahead's text is not held by a match (fail2ban's marks for `(?!...)`).
+        let ahead = r"^\S+ (?P<__mark_neg_0>not this one at all) x (?P<h>\S+)$";
+        assert_eq!(needs(ahead).as_deref(), Some(" x "));
+
+        let chain = Chain::new(r"^(?:\[\d+\] )?\S+ rejected RCPT (?P<h>\S+): .*dnsbl.*$").unwrap();
+        let mut cache = chain.cache();
+        let line = b"[12] 1Unmew rejected RCPT a@b.example: listed in dnsbl.example";
+        assert!(chain.may_match(line, 0, &mut cache));
+        assert!(chain.search(line, 0, &mut cache).unwrap().is_some());
+        let other = b"[12] 1Unmew rejected after DATA: This message contains a virus";
+        assert!(!chain.may_match(other, 0, &mut cache));
+        assert!(!chain.may_match(line, 12, &mut cache));
+        assert!(chain.may_match(line, 11, &mut cache));
+        assert!(!chain.may_match(line, line.len() + 1, &mut cache));
+        // Where every line holds it, it is soon no longer looked for (one line in 64
+        // still looks), and looked for again once lines lack it.
+        let mut fresh = chain.cache();
+        let refused = |cache: &mut ChainCache, n| {
+            (0..n).filter(|_| !chain.may_match(other, 0, cache)).count()
+        };
+        for _ in 0..200 {
+            assert!(chain.may_match(line, 0, &mut fresh));
+        }
+        let lacking = refused(&mut fresh, 128);
+        assert!((1..=3).contains(&lacking), "{lacking} of 128 refused");
+        let lacking = refused(&mut fresh, 500);
+        assert!(lacking > 400, "{lacking} of 500 refused");
+    }
+
     /// The backtracker's groups for `pattern` anchored at the start of `text`.
     fn backtracked(pattern: &str, text: &str) -> Option<Vec<Option<(usize, usize)>>> {
         let bt = ascii_backtracker(pattern).expect("the pattern compiles");
@@ -2239,7 +2392,16 @@ mod tests {
         // After a greedy class that could give back what follows needs: not final.
         assert_eq!(end(r"(?:a+b|a)c", "aac"), No);
         assert_eq!(end(r"[a-z]+ab", "xxab"), Unsure);
-        assert_eq!(end(r"\S*, r", "s.com,, r"), Unsure);
+        // ... unless what follows holds a byte outside the class: the run ends right
+        // before that byte's place in it (the first space), as the backtracker finds.
+        assert_eq!(end(r"\S*, r", "s.com,, r"), End(9));
+        assert_eq!(end(r"\S*, r", "s.com,,, r x"), End(10));
+        assert_eq!(end(r"\S+\)\. From", "a)b).c). From"), End(13));
+        assert_eq!(end(r"\S+\)\. From", "a). Fro"), No);
+        assert_eq!(end(r"\S{2,}, r", "a, r"), No);
+        // Stopped by its most: the run may have stopped inside the literal.
+        assert_eq!(end(r"\S{1,3}, r", "a, r"), End(4));
+        assert_eq!(end(r"\S{1,3}, r", "abcd, r"), Unsure);
         // After a branch taken with another left: not final.
         assert_eq!(end(r"(?:a|ab)c", "abc"), Unsure);
         // After the last branch taken, whose own class could give back: not final either

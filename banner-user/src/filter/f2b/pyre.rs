@@ -1077,8 +1077,10 @@ impl Re {
 }
 
 /// At most this many patterns are searched one by one by their chains (see
-/// [`FirstOf::alone`]); more cost more than the DFA's one pass does.
-const ALONE_PATTERNS: usize = 4;
+/// [`FirstOf::alone`]); more cost more than the DFA's one pass does. A chain whose
+/// pattern needs a literal the line lacks is not searched (one memmem): exim's eight
+/// messages each name their own, so a line costs the one chain of its message.
+const ALONE_PATTERNS: usize = 8;
 
 /// The most searches a line, in halves, while which the chains go alone. The DFA's pass
 /// over several patterns costs more time than its instructions say: its table, a row a
@@ -1420,6 +1422,9 @@ impl FirstOf {
         for index in 0..self.texts.len() {
             let chain = self.chain(patterns, index)?;
             let cache = caches.get_mut(index)?.get_or_insert_with(|| chain.cache());
+            if !chain.may_match(text.as_bytes(), 0, cache) {
+                continue;
+            }
             *searched += 1;
             if let Some(groups) = chain.search(text.as_bytes(), 0, cache).ok()? {
                 let (start, end) = groups.first().copied().flatten()?;
@@ -1585,7 +1590,7 @@ mod tests {
     /// A few patterns are searched one by one, in order: the first that matches wins, as
     /// in the DFA's pass. While lines take more than 3.5 searches on average, the DFA's
     /// pass is cheaper and the chains give way to it (one line in 64 still tries them);
-    /// more than four patterns always go to the DFA.
+    /// more than eight patterns always go to the DFA.
     #[test]
     fn a_few_patterns_are_searched_in_order_while_that_is_cheaper() {
         let (auth, _) = crate::filter::nginx::http_auth("auth").remove(0);
@@ -1641,15 +1646,62 @@ mod tests {
                 assert!(first.alone(&pats, line, &mut fresh).is_some(), "`{line}`");
             }
         }
-        let five: Vec<Re> = (0..5)
+        let nine: Vec<Re> = (0..9)
             .map(|i| Re::fail2ban(&format!(r"^\[p{i}\] <HOST>"), true).unwrap())
             .collect();
-        let many = FirstOf::new(&five, 1 << 20).unwrap();
+        let many = FirstOf::new(&nine, 1 << 20).unwrap();
         let mut scratch = many.scratch();
-        assert!(many.alone(&five, "[p0] 198.18.0.1", &mut scratch).is_none());
+        assert!(many.alone(&nine, "[p0] 198.18.0.1", &mut scratch).is_none());
         assert!(many
-            .search(&five, "[p0] 198.18.0.1", &mut scratch)
+            .search(&nine, "[p0] 198.18.0.1", &mut scratch)
             .is_some());
+    }
+
+    /// A chain whose pattern needs a literal the line lacks is not searched: exim-spam's
+    /// five messages each name their own, so each line is searched by the one chain of
+    /// its message (the DFA's pass over all five read the whole line first, and then
+    /// that chain), and a line of none of them by no chain at all. What is found is what
+    /// the DFA's pass and the groups' search find.
+    #[test]
+    fn patterns_whose_literal_a_line_lacks_are_not_searched() {
+        let pats: Vec<Re> = crate::filter::mail::exim_spam("normal")
+            .into_iter()
+            .map(|(p, _)| Re::fail2ban(&p, true).unwrap())
+            .collect();
+        assert_eq!(pats.len(), 5);
+        let first = FirstOf::new(&pats, 1 << 20).unwrap();
+        let host = "H=mail.example (helo) [198.18.0.9]:25 I=[198.18.0.1]:25";
+        let scanned = "(scanned in 6/6 secs | Message-Id: 1@x.example). From <s@x.example>";
+        let lines = [
+            format!("1Ai79e-0000Dq-8i F=s@x.example {host} P=smtp rejected by local_scan(): Rejected"),
+            format!("[2249] {host} F=s@x.example rejected RCPT t@x.example: found in dnsbl zen"),
+            format!("1Unmew-0000ea-SE {host} F=s@x.example rejected after DATA: This message contains a virus (Junk.1)."),
+            format!("1VxPit-000MMd-U4 SA: Action: flagged as Spam but accepted: score=8.2 required=5.0 {scanned} (host=h.example [198.18.0.7]) for trap@example.com"),
+            format!("1VxHRO-000NiI-Ly SA: Action: silently tossed message: score=31.0 required=5.0 trigger=30.0 {scanned} (host=[198.18.0.8]) for a@x.example"),
+        ];
+        let mut scratch = first.scratch();
+        for (want, line) in lines.iter().enumerate() {
+            let mut searched = 0;
+            let alone = first.in_order(&pats, line, &mut scratch.chains, &mut searched);
+            let found = first.search(&pats, line, &mut scratch);
+            assert_eq!(found.as_ref().map(|(i, _)| *i), Some(want), "`{line}`");
+            assert_eq!(alone, Some(found), "`{line}`");
+            assert_eq!(searched, 1, "`{line}`");
+        }
+        // Nearly a message, but not one: searched where the literal is, refused.
+        for (line, chains) in [
+            (format!("1Ai79e-0000Dq-8i {host} connection lost"), 0),
+            (
+                format!("[2249] {host} F=s@x.example rejected RCPT t@x.example: relay denied"),
+                1,
+            ),
+        ] {
+            let mut searched = 0;
+            let alone = first.in_order(&pats, &line, &mut scratch.chains, &mut searched);
+            assert_eq!(alone, Some(None), "`{line}`");
+            assert_eq!(first.search(&pats, &line, &mut scratch), None, "`{line}`");
+            assert_eq!(searched, chains, "`{line}`");
+        }
     }
 
     fn caps(re: &Re, text: &str) -> Vec<(String, String)> {
