@@ -238,6 +238,7 @@ pub static BUILTINS: &[Builtin] = &[
         pid_optional: true,
         optional_header: true,
         ignores: web::apache_auth_ignores,
+        message_prefix: Some(web::APACHE_CLIENT),
         ..syslog(
             "apache-auth",
             web::APACHE_PROGRAMS,

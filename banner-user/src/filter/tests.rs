@@ -260,6 +260,33 @@ fn dovecots_message_prefix_is_read_once_as_fail2ban_reads_it() {
     }
 }
 
+/// apache's client header (module, pid, `[client ADDR:PORT]`, the `AH` code) is read once a
+/// line as a message prefix: the address is the header's, the user the message's (`bob:`
+/// where the first message reads it, as fail2ban's apache-auth.conf does), and a user that
+/// names another client does not move the address.
+#[test]
+fn apaches_client_header_is_read_once_and_the_message_after_it() {
+    let f = Filter::builtin("apache-auth", "normal", false).unwrap();
+    let cases = [
+        ("[Sat Jul 20 21:39:11.978080 2013] [auth_basic:error] [pid 17512:tid 1401] [client 198.18.0.1:51390] AH01617: user bob: authentication failure for \"/basic\": Password Mismatch", Some(("198.18.0.1", Some("bob:")))),
+        ("[Thu Jul 18 00:08:39 2013] [error] [client 198.18.0.2] Digest: user `ann' in realm `r' not found: /x", Some(("198.18.0.2", Some("ann")))),
+        ("[Thu Jul 18 00:08:39 2013] [error] [client [2001:db8::3]:443] AH01618: user [client 198.18.66.66] not found: /", Some(("2001:db8::3", Some("[client 198.18.66.66]")))),
+        ("[Thu Jul 18 00:08:39 2013] [error] [client 198.18.0.4] client denied by server configuration: /x", Some(("198.18.0.4", None))),
+        ("[Thu Jul 18 00:08:39 2013] [evasive20:error] [pid 1] [client 198.18.0.5] client denied by server configuration: /x", None),
+        ("[Thu Jul 18 00:08:39 2013] [error] [client 198.18.0.6] File does not exist: /x", None),
+    ];
+    for (line, want) in cases {
+        let got = match f.examine(line, &meta(), &mut DateCache::default()) {
+            Examined::Failure(fail) => {
+                Some((fail.addr.to_string(), fail.user.map(|u| u.to_string())))
+            }
+            _ => None,
+        };
+        let want = want.map(|(a, u)| (a.to_string(), u.map(str::to_string)));
+        assert_eq!(got, want, "{line}");
+    }
+}
+
 /// courier's and grafana's users are read from a field among others, in any place, and
 /// their patterns are searched by chains (a group repeated would leave each line to the
 /// backtracker); the address stays the last field's. proftpd's three messages are the

@@ -14,7 +14,7 @@ pub const APACHE_AUTH_MODES: &[&str] = &["normal", "aggressive"];
 
 /// `[TIME] [module:level] [pid N[:tid N]] [client ADDR[:PORT]] [AHnnnnn: ]`: the date is read
 /// already (own log: what is left is `] `), or a syslog header was.
-const APACHE_CLIENT: &str = r"^(?:\]\s*)?\[(?:[\w-]*:)?\w+\](?: \[pid \d+(?::\S+ \d+)?\])? \[client \[?<HOST>\]?(?::\d{1,5})?\] (?:AH\d+: )?";
+pub const APACHE_CLIENT: &str = r"^(?:\]\s*)?\[(?:[\w-]*:)?\w+\](?: \[pid \d+(?::\S+ \d+)?\])? \[client \[?<HOST>\]?(?::\d{1,5})?\] (?:AH\d+: )?";
 
 pub fn apache_auth(_mode: &str) -> Vec<Pattern> {
     let scheme = r"(?:[A-Z]\w+: )?";
@@ -32,7 +32,7 @@ pub fn apache_auth(_mode: &str) -> Vec<Pattern> {
         r"(?:No h|H)ostname \S+ provided via SNI(?:, but no hostname provided| and hostname \S+ provided| for a name based virtual host)\b".to_string(),
     ]
     .into_iter()
-    .map(|p| attempt(format!("{APACHE_CLIENT}{p}")))
+    .map(|p| attempt(format!("^{p}")))
     .collect()
 }
 
