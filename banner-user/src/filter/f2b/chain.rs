@@ -52,6 +52,8 @@ pub struct Chain {
     /// match, which one memmem tells sooner than a walk that tries every way to cut the
     /// line before it finds the literal missing.
     needs: Option<memchr::memmem::Finder<'static>>,
+    /// The literal every match starts with, where the pattern starts with one.
+    starts: Option<Box<[u8]>>,
 }
 
 #[derive(Debug, Clone)]
@@ -305,7 +307,23 @@ impl Chain {
             groups: hir.properties().explicit_captures_len() + 1,
             remember_dead: !has_conditionals(hir),
             needs: needed_literal(hir).map(|l| memchr::memmem::Finder::new(&l).into_owned()),
+            starts: leading_literal(hir).map(Box::from),
         })
+    }
+
+    /// Whether `text` lacks the literal every match holds (where the pattern has one).
+    pub fn lacks_needed(&self, text: &[u8]) -> bool {
+        self.needs.as_ref().is_some_and(|n| n.find(text).is_none())
+    }
+
+    /// Whether no match starts at `start` of `text` (the chain's own search): it does
+    /// not start with the literal every match starts with, or lacks the one every match
+    /// holds.
+    pub fn refuses_at(&self, text: &[u8], start: usize) -> bool {
+        let Some(rest) = text.get(start..) else {
+            return true;
+        };
+        self.starts.as_deref().is_some_and(|l| !rest.starts_with(l)) || self.lacks_needed(rest)
     }
 
     /// Whether `text` from `start` may hold a match: false where it lacks a literal every
@@ -838,9 +856,9 @@ fn has_mark(hir: &Hir, which: fn(Mark) -> bool) -> bool {
 /// The longest literal of at least three bytes that every match of `hir` holds (its first
 /// 32 bytes where it is longer): one on
 /// its spine (its sequence, a group's body, what repeats at least once; not an
-/// alternative, an optional part or a look-ahead, whose text a match may not hold).
-/// None where the pattern starts with a literal: its walk refuses a text without that
-/// literal at once, where a search for it would read the whole text.
+/// alternative, an optional part or a look-ahead, whose text a match may not hold),
+/// other than one the pattern starts with: its walk refuses a text without that one at
+/// once, where a search for it would read the whole text.
 fn needed_literal(hir: &Hir) -> Option<Vec<u8>> {
     fn spine<'h>(hir: &'h Hir, out: &mut Vec<&'h [u8]>) {
         match hir.kind() {
@@ -851,23 +869,32 @@ fn needed_literal(hir: &Hir) -> Option<Vec<u8>> {
             _ => {}
         }
     }
+    let mut literals = Vec::new();
+    spine(hir, &mut literals);
+    // The one it starts with is the first on its spine: its walk checks that one first.
+    if leading_literal(hir).is_some() {
+        literals.remove(0);
+    }
+    let longest = literals.into_iter().max_by_key(|l| l.len())?;
+    // Any part of it is held too; memchr's vector search takes needles up to 32 bytes
+    // (longer ones go to a slower two-way search).
+    (longest.len() >= 3).then(|| longest[..longest.len().min(32)].to_vec())
+}
+
+/// The literal every match of `hir` starts with, where it starts with one (after looks,
+/// which take no bytes).
+pub(super) fn leading_literal(hir: &Hir) -> Option<&[u8]> {
     let mut first = hir;
     loop {
         first = match first.kind() {
             HirKind::Concat(parts) => parts
                 .iter()
                 .find(|p| !matches!(p.kind(), HirKind::Look(_)))?,
-            HirKind::Capture(c) => &c.sub,
-            HirKind::Literal(_) => return None,
-            _ => break,
+            HirKind::Capture(c) if mark(c.name.as_deref()).is_none() => &c.sub,
+            HirKind::Literal(l) => return Some(&l.0),
+            _ => return None,
         };
     }
-    let mut literals = Vec::new();
-    spine(hir, &mut literals);
-    let longest = literals.into_iter().max_by_key(|l| l.len())?;
-    // Any part of it is held too; memchr's vector search takes needles up to 32 bytes
-    // (longer ones go to a slower two-way search).
-    (longest.len() >= 3).then(|| longest[..longest.len().min(32)].to_vec())
 }
 
 /// Does `hir` hold a conditional?
@@ -2069,8 +2096,8 @@ mod tests {
 
     /// The literal a chain looks for before it walks is one every match holds: the
     /// longest on the pattern's spine, never one in an alternative, an optional part or a
-    /// look-ahead; none where the pattern starts with a literal (its walk refuses a line
-    /// without it at once). A text without it is refused unwalked; one with it is walked.
+    /// look-ahead, nor the one the pattern starts with (its walk refuses a line without it
+    /// at once). A text without it is refused unwalked; one with it is walked.
     #[test]
     fn a_chain_looks_for_the_literal_every_match_holds_before_it_walks() {
         let needs =
@@ -2091,11 +2118,22 @@ mod tests {
             needs(r"^\S+ (?:connection from)+ (?P<h>\S+)$").as_deref(),
             Some("connection from")
         );
-        assert_eq!(needs(r"^Failed password for \S+ from (?P<h>\S+)$"), None);
+        // The literal a pattern starts with is not the one looked for: the walk checks it
+        // first. The pattern starts with it, even in a group; never in a look-ahead.
         assert_eq!(
-            needs(r"^(?P<u>Failed) password for \S+ from (?P<h>\S+)$"),
-            None
+            needs(r"^Failed password for \S+ from (?P<h>\S+)$").as_deref(),
+            Some(" from ")
         );
+        assert_eq!(
+            needs(r"^(?P<u>Failed) password for \S+ from (?P<h>\S+)$").as_deref(),
+            Some(" password for ")
+        );
+        assert_eq!(needs(r"^Failed (?:a|b)"), None);
+        let starts = |p: &str| leading_literal(&ascii_hir(p).unwrap()).map(<[u8]>::to_vec);
+        assert_eq!(starts(r"^(?P<u>Failed) x").as_deref(), Some(&b"Failed"[..]));
+        assert_eq!(starts(r"^\bUser x").as_deref(), Some(&b"User x"[..]));
+        assert_eq!(starts(r"^(?P<__mark_neg_0>Failed) x"), None);
+        assert_eq!(starts(r"^(?:Failed)? x"), None);
         assert_eq!(needs(r"^\S+ (?:ab|cd) (?P<h>\S+)$"), None);
         // A look-ahead's text is not held by a match (fail2ban's marks for `(?!...)`).
         let ahead = r"^\S+ (?P<__mark_neg_0>not this one at all) x (?P<h>\S+)$";

@@ -295,9 +295,7 @@ pub struct Fail2banFilter {
     fails: Vec<Re>,
     /// Per failregex of a built-in: a marker line (empty for fail2ban's files).
     markers: Vec<bool>,
-    /// Every failregex (relaxed where it backtracks) in one set: the failregexes that can
-    /// match a line are found in one pass, and only those run.
-    fail_set: Option<regex::RegexSet>,
+    fail_set: Option<FailSet>,
     /// Every failregex as one search, when they are all anchored at the start and lines
     /// are matched one at a time (then `fail_set` is not needed).
     first_of: Option<pyre::FirstOf>,
@@ -741,7 +739,7 @@ impl Fail2banFilter {
         // state, so it is done with before anything is built for it (the one search of
         // `first_of` is that test itself).
         if let Some(set) = &self.fail_set {
-            if !set.is_match(content) {
+            if !set.set.is_match(content) {
                 return None;
             }
         }
@@ -881,10 +879,18 @@ impl Fail2banFilter {
                 }
             }
             None => {
-                let candidates = self.fail_set.as_ref().map(|set| set.matches(&b));
+                // Patterns refused by their literals are passed over; where few are left,
+                // they are searched in order without the set's pass over all of them.
+                let open = self.fail_set.as_ref().and_then(|s| s.open(&b, &self.fails));
+                let few = open.is_some_and(|o| o.count_ones() <= FEW_OPEN);
+                let candidates = match few {
+                    true => None,
+                    false => self.fail_set.as_ref().map(|s| s.set.matches(&b)),
+                };
                 self.fails
                     .iter()
                     .enumerate()
+                    .filter(|(i, _)| open.is_none_or(|o| o >> i & 1 == 1))
                     .filter(|(i, _)| candidates.as_ref().is_none_or(|c| c.matched(*i)))
                     .find_map(|(i, re)| re.search(&b).map(|m| (i, m)))
             }
@@ -1002,11 +1008,59 @@ impl Fail2banFilter {
 
 /// Every failregex (relaxed where it backtracks) in one set, to find in one pass the
 /// ones that can match a line.
-fn fail_set(fails: &[Re]) -> Option<regex::RegexSet> {
-    regex::RegexSetBuilder::new(fails.iter().map(|r| pyre::relaxed(&r.translated)))
+/// At most this many failregexes left open by their literals (see [`FailSet::open`]) are
+/// searched one by one without the set's pass first.
+const FEW_OPEN: u32 = 4;
+
+/// Every failregex (relaxed where it backtracks) in one set: the failregexes that can
+/// match a line are found in one pass, and only those run.
+#[derive(Debug, Clone)]
+struct FailSet {
+    set: regex::RegexSet,
+    /// By a line's first byte, the failregexes (as bits) that may match a line starting
+    /// with it (see [`Re::first_bytes`]); None with more than 64 failregexes.
+    by_first: Option<std::sync::Arc<[u64; 256]>>,
+}
+
+impl FailSet {
+    /// The failregexes (as bits) that may match `text`: those its first byte allows and,
+    /// on ASCII text, whose literals it holds (see [`Re::refuses`]). Sshd's filter.d file
+    /// starts 23 failregexes with their own literals, so a line is left with one or two,
+    /// searched without the set's pass over all of them. None where that is not known.
+    fn open(&self, text: &str, fails: &[Re]) -> Option<u64> {
+        let by_first = self.by_first.as_ref()?;
+        let first = *text.as_bytes().first()?;
+        let open = by_first[usize::from(first)];
+        if !text.is_ascii() {
+            return Some(open);
+        }
+        Some(
+            fails
+                .iter()
+                .enumerate()
+                .filter(|(i, re)| open >> i & 1 == 1 && !re.refuses(text))
+                .fold(0, |open, (i, _)| open | 1 << i),
+        )
+    }
+}
+
+fn fail_set(fails: &[Re]) -> Option<FailSet> {
+    let set = regex::RegexSetBuilder::new(fails.iter().map(|r| pyre::relaxed(&r.translated)))
         .dfa_size_limit(DFA_SIZE)
         .build()
-        .ok()
+        .ok()?;
+    let by_first = (fails.len() <= 64).then(|| {
+        let mut by_first = [0u64; 256];
+        for (i, re) in fails.iter().enumerate() {
+            let firsts = re.first_bytes();
+            for (b, open) in by_first.iter_mut().enumerate() {
+                let may = firsts.is_none_or(|set| set[b >> 6] >> (b & 63) & 1 == 1);
+                *open |= u64::from(may) << i;
+            }
+        }
+        std::sync::Arc::new(by_first)
+    });
+    Some(FailSet { set, by_first })
 }
 
 /// Per failregex: does every match of it mark the line no failure and forget the

@@ -765,6 +765,15 @@ impl Ascii {
         })
     }
 
+    /// Whether `text` cannot hold a match: it does not start with a literal every match
+    /// starts with, or lacks one every match holds.
+    fn refuses(&self, text: &[u8]) -> bool {
+        self.lead
+            .as_ref()
+            .is_some_and(|lead| !lead.iter().any(|l| text.starts_with(l)))
+            || self.chain.as_ref().is_some_and(|c| c.lacks_needed(text))
+    }
+
     fn search_at(&self, text: &[u8], start: usize) -> Option<Match> {
         let led = self
             .lead
@@ -971,6 +980,60 @@ impl Re {
                 .as_deref(),
             _ => None,
         }
+    }
+
+    /// Whether `text` cannot hold a match, told by a literal every match holds or starts
+    /// with (where the pattern has a chain or a twin): no search needed.
+    /// `text` must be all ASCII (the caller checks it once for every pattern).
+    pub fn refuses(&self, text: &str) -> bool {
+        match &self.engine {
+            Engine::Fast(_, twin) => twin
+                .0
+                .get_or_init(|| Ascii::new(&self.translated).map(std::sync::Arc::new))
+                .as_deref()
+                .is_some_and(|a| a.refuses(text.as_bytes())),
+            Engine::Fancy(re, walked) => walked
+                .0
+                .get_or_init(|| {
+                    WalkedChain::new(&self.translated, re.captures_len()).map(std::sync::Arc::new)
+                })
+                .as_ref()
+                .is_some_and(|w| w.chain.refuses_at(text.as_bytes(), 0)),
+        }
+    }
+
+    /// The bytes a match may start with, where every match starts at the text's start
+    /// with one of a few literals (`^[aA]uthentication`, `^Failed`): a line that starts
+    /// with another byte is no match. None otherwise.
+    pub fn first_bytes(&self) -> Option<[u64; 4]> {
+        if !ascii_safe(&self.translated) {
+            return None;
+        }
+        let anchored = |hir: &regex_syntax::hir::Hir| {
+            hir.properties()
+                .look_set_prefix()
+                .contains(regex_syntax::hir::Look::Start)
+        };
+        let firsts: Vec<u8> = match &self.engine {
+            Engine::Fast(..) => anchored_lead(&ascii_hir(&self.translated)?)?
+                .iter()
+                .filter_map(|l| l.first().copied())
+                .collect(),
+            // Marked look-aheads read as groups to the literal extractor: the chain's
+            // own reading of the start, which stops at a mark.
+            Engine::Fancy(..) => {
+                let hir = ascii_hir(&marked(&self.translated)?)?;
+                if !anchored(&hir) {
+                    return None;
+                }
+                vec![*super::chain::leading_literal(&hir)?.first()?]
+            }
+        };
+        let mut set = [0u64; 4];
+        for b in firsts {
+            set[usize::from(b >> 6)] |= 1 << (b & 63);
+        }
+        Some(set)
     }
 
     /// The leftmost match; a backtracking pattern that gives up counts as no match.

@@ -320,3 +320,67 @@ fn the_daemons_hit_carries_the_user_and_not_every_field() {
     let again = f.process(line, None, NOW).pop().expect("a hit");
     assert_eq!(again.fields.get("fport"), Some("22"));
 }
+
+/// Failregexes a line cannot match, told by the byte it starts with or a literal it
+/// lacks, are passed over: a line is left with those that start as it does and hold their
+/// literals (sshd's filter.d file: one or two of 23), searched in order without the set's
+/// pass over all of them; the first in order that matches still wins.
+#[test]
+fn failregexes_a_line_cannot_match_by_its_literals_are_not_searched() {
+    let f = filter(
+        r#"
+[Definition]
+failregex = ^[aA]uthentication failure for <F-USER>\S+</F-USER> from <HOST>$
+            ^Failed (?P<cond_inv>invalid user )?<F-USER>(?(cond_inv)\S+|[^:]+)</F-USER> from <HOST>(?: port \d+)?$
+            ^User <F-USER>\S+</F-USER> from <HOST> not allowed because not listed in AllowUsers$
+            ^User <F-USER>\S+</F-USER> from <HOST> not allowed because listed in DenyUsers$
+            from <HOST> refused
+"#,
+        &[],
+    );
+    let set = f.fail_set.as_ref().expect("not all anchored: a set");
+    let cases = [
+        (
+            "Authentication failure for bob from 198.18.0.1",
+            Some(0b00001),
+            Some("198.18.0.1"),
+        ),
+        (
+            "Failed invalid user bob from 198.18.0.2 port 22",
+            Some(0b00010),
+            Some("198.18.0.2"),
+        ),
+        (
+            "Failed invalid user bob from 198.18.0.3 refused",
+            Some(0b10010),
+            Some("198.18.0.3"),
+        ),
+        (
+            "User bob from 198.18.0.4 not allowed because listed in DenyUsers",
+            Some(0b01000),
+            Some("198.18.0.4"),
+        ),
+        (
+            "User bob from 198.18.0.5 not allowed because of the moon",
+            Some(0),
+            None,
+        ),
+        (
+            "xyz from 198.18.0.6 refused",
+            Some(0b10000),
+            Some("198.18.0.6"),
+        ),
+        ("xyz from 198.18.0.7 accepted", Some(0), None),
+        // Not ASCII: by the first byte alone.
+        (
+            "Failed b\u{f6}b from 198.18.0.8",
+            Some(0b10010),
+            Some("198.18.0.8"),
+        ),
+        ("", None, None),
+    ];
+    for (line, open, host) in cases {
+        assert_eq!(set.open(line, &f.fails), open, "{line}");
+        assert_eq!(hosts(&f, &[line]), [host.map(str::to_string)], "{line}");
+    }
+}
