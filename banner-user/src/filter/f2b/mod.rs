@@ -1023,17 +1023,19 @@ struct FailSet {
 }
 
 impl FailSet {
-    /// The failregexes (as bits) that may match `text`: those its first byte allows and,
-    /// on ASCII text, whose literals it holds (see [`Re::refuses`]). Sshd's filter.d file
-    /// starts 23 failregexes with their own literals, so a line is left with one or two,
-    /// searched without the set's pass over all of them. None where that is not known.
+    /// The failregexes (as bits) that may match `text`: those its first byte allows and
+    /// whose literals it holds (see [`Re::refuses`]). Sshd's filter.d file starts 23
+    /// failregexes with their own literals, so a line is left with one or two, searched
+    /// without the set's pass over all of them. None where that is not known: on text
+    /// that is not all ASCII (under `(?i)` a `k` also matches the Kelvin sign, whose first
+    /// byte is no `k`), or empty.
     fn open(&self, text: &str, fails: &[Re]) -> Option<u64> {
         let by_first = self.by_first.as_ref()?;
         let first = *text.as_bytes().first()?;
-        let open = by_first[usize::from(first)];
         if !text.is_ascii() {
-            return Some(open);
+            return None;
         }
+        let open = by_first[usize::from(first)];
         Some(
             fails
                 .iter()

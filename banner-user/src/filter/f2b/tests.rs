@@ -371,16 +371,22 @@ failregex = ^[aA]uthentication failure for <F-USER>\S+</F-USER> from <HOST>$
             Some("198.18.0.6"),
         ),
         ("xyz from 198.18.0.7 accepted", Some(0), None),
-        // Not ASCII: by the first byte alone.
-        (
-            "Failed b\u{f6}b from 198.18.0.8",
-            Some(0b10010),
-            Some("198.18.0.8"),
-        ),
+        // Not ASCII: left to the set (under `(?i)` a `k` matches the Kelvin sign too).
+        ("Failed b\u{f6}b from 198.18.0.8", None, Some("198.18.0.8")),
         ("", None, None),
     ];
     for (line, open, host) in cases {
         assert_eq!(set.open(line, &f.fails), open, "{line}");
         assert_eq!(hosts(&f, &[line]), [host.map(str::to_string)], "{line}");
     }
+    let kelvin = filter(
+        "[Definition]\nfailregex = (?i)^ks <HOST>$\n            from <HOST> refused\n",
+        &[],
+    );
+    assert_eq!(
+        hosts(&kelvin, &["KS 198.18.0.8"]),
+        [Some("198.18.0.8".to_string())]
+    );
+    let line = "\u{212a}s 198.18.0.9";
+    assert_eq!(hosts(&kelvin, &[line]), [Some("198.18.0.9".to_string())]);
 }
