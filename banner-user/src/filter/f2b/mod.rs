@@ -295,6 +295,7 @@ pub struct Fail2banFilter {
     fails: Vec<Re>,
     /// Per failregex of a built-in: a marker line (empty for fail2ban's files).
     markers: Vec<bool>,
+    /// Where the failregexes are not searched as one (`first_of`): which may match a line.
     fail_set: Option<FailSet>,
     /// Every failregex as one search, when they are all anchored at the start and lines
     /// are matched one at a time (then `fail_set` is not needed).
@@ -1006,8 +1007,6 @@ impl Fail2banFilter {
     }
 }
 
-/// Every failregex (relaxed where it backtracks) in one set, to find in one pass the
-/// ones that can match a line.
 /// At most this many failregexes left open by their literals (see [`FailSet::open`]) are
 /// searched one by one without the set's pass first.
 const FEW_OPEN: u32 = 4;
@@ -1046,6 +1045,7 @@ impl FailSet {
     }
 }
 
+/// The failregexes' set, with what each line's first byte leaves open (with at most 64).
 fn fail_set(fails: &[Re]) -> Option<FailSet> {
     let set = regex::RegexSetBuilder::new(fails.iter().map(|r| pyre::relaxed(&r.translated)))
         .dfa_size_limit(DFA_SIZE)
