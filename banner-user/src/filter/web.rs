@@ -32,6 +32,8 @@ pub fn apache_auth(_mode: &str) -> Vec<Pattern> {
         r"(?:No h|H)ostname \S+ provided via SNI(?:, but no hostname provided| and hostname \S+ provided| for a name based virtual host)\b".to_string(),
     ]
     .into_iter()
+    // Each reads the message after the client header, read once a line as the filter's
+    // message prefix (`APACHE_CLIENT`, see builtin.rs).
     .map(|p| attempt(format!("^{p}")))
     .collect()
 }

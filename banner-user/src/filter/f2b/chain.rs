@@ -336,18 +336,16 @@ impl Chain {
         let Some(rest) = text.get(start..) else {
             return false;
         };
-        match &self.needs {
-            Some(needs)
-                if cache
-                    .missing
-                    .worth_while(|tried, missing| missing * 2 >= tried) =>
-            {
-                let missing = needs.find(rest).is_none();
-                cache.missing.count(missing);
-                !missing
-            }
-            _ => true,
+        if self.needs.is_none()
+            || !cache
+                .missing
+                .worth_while(|tried, missing| missing * 2 >= tried)
+        {
+            return true;
         }
+        let missing = self.lacks_needed(rest);
+        cache.missing.count(missing);
+        !missing
     }
 
     pub fn cache(&self) -> ChainCache {
@@ -1647,11 +1645,11 @@ fn steps_of(hir: &Hir) -> Option<Box<[Step]>> {
 }
 
 /// A set of bytes is a bit for each byte in four words.
-fn add_byte(set: &mut [u64; 4], b: u8) {
+pub(super) fn add_byte(set: &mut [u64; 4], b: u8) {
     set[usize::from(b >> 6)] |= 1 << (b & 63);
 }
 
-fn has_byte(set: &[u64; 4], b: u8) -> bool {
+pub(super) fn has_byte(set: &[u64; 4], b: u8) -> bool {
     set[usize::from(b >> 6)] & (1 << (b & 63)) != 0
 }
 

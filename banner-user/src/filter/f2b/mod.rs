@@ -1055,8 +1055,8 @@ fn fail_set(fails: &[Re]) -> Option<FailSet> {
         let mut by_first = [0u64; 256];
         for (i, re) in fails.iter().enumerate() {
             let firsts = re.first_bytes();
-            for (b, open) in by_first.iter_mut().enumerate() {
-                let may = firsts.is_none_or(|set| set[b >> 6] >> (b & 63) & 1 == 1);
+            for (b, open) in (0..=u8::MAX).zip(by_first.iter_mut()) {
+                let may = firsts.is_none_or(|set| chain::has_byte(&set, b));
                 *open |= u64::from(may) << i;
             }
         }

@@ -649,11 +649,7 @@ impl WalkedChain {
         }
         let mut pattern = marked(translated)?;
         let hir = ascii_hir(&pattern)?;
-        if !hir
-            .properties()
-            .look_set_prefix()
-            .contains(regex_syntax::hir::Look::Start)
-        {
+        if !anchored_at_start(&hir) {
             return None;
         }
         let mut names = vec![None; hir.properties().explicit_captures_len() + 1];
@@ -831,11 +827,18 @@ fn ascii_twin(pattern: &str) -> Option<regex::bytes::Regex> {
         .ok()
 }
 
+/// Does every match of `hir` start at the text's start (`^`, not the multi-line kind)?
+fn anchored_at_start(hir: &regex_syntax::hir::Hir) -> bool {
+    hir.properties()
+        .look_set_prefix()
+        .contains(regex_syntax::hir::Look::Start)
+}
+
 /// The literals every match of `hir` starts with, where it is anchored at the text's
 /// start and they are few and not empty (see [`Ascii`]); None otherwise.
 fn anchored_lead(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
-    use regex_syntax::hir::{literal::Extractor, Look};
-    if !hir.properties().look_set_prefix().contains(Look::Start) {
+    use regex_syntax::hir::literal::Extractor;
+    if !anchored_at_start(hir) {
         return None;
     }
     let seq = Extractor::new().extract(hir);
@@ -974,12 +977,30 @@ impl Re {
     /// The ASCII engines, when they may run on `text`.
     fn twin(&self, text: &str) -> Option<&Ascii> {
         match &self.engine {
-            Engine::Fast(_, twin) if text.is_ascii() => twin
-                .0
-                .get_or_init(|| Ascii::new(&self.translated).map(std::sync::Arc::new))
-                .as_deref(),
+            Engine::Fast(_, twin) if text.is_ascii() => self.built_twin(twin),
             _ => None,
         }
+    }
+
+    /// The ASCII engines, built at their first use (None where the pattern has none).
+    fn built_twin<'a>(&'a self, twin: &'a Twin) -> Option<&'a Ascii> {
+        twin.0
+            .get_or_init(|| Ascii::new(&self.translated).map(std::sync::Arc::new))
+            .as_deref()
+    }
+
+    /// A backtracking pattern's chain, built at its first use (None where it has none).
+    fn walked<'a>(
+        &'a self,
+        re: &fancy_regex::Regex,
+        walked: &'a Walked,
+    ) -> Option<&'a WalkedChain> {
+        walked
+            .0
+            .get_or_init(|| {
+                WalkedChain::new(&self.translated, re.captures_len()).map(std::sync::Arc::new)
+            })
+            .as_deref()
     }
 
     /// Whether `text` cannot hold a match, told by a literal every match holds or starts
@@ -987,17 +1008,11 @@ impl Re {
     /// `text` must be all ASCII (the caller checks it once for every pattern).
     pub fn refuses(&self, text: &str) -> bool {
         match &self.engine {
-            Engine::Fast(_, twin) => twin
-                .0
-                .get_or_init(|| Ascii::new(&self.translated).map(std::sync::Arc::new))
-                .as_deref()
+            Engine::Fast(_, twin) => self
+                .built_twin(twin)
                 .is_some_and(|a| a.refuses(text.as_bytes())),
-            Engine::Fancy(re, walked) => walked
-                .0
-                .get_or_init(|| {
-                    WalkedChain::new(&self.translated, re.captures_len()).map(std::sync::Arc::new)
-                })
-                .as_ref()
+            Engine::Fancy(re, walked) => self
+                .walked(re, walked)
                 .is_some_and(|w| w.chain.refuses_at(text.as_bytes(), 0)),
         }
     }
@@ -1009,11 +1024,6 @@ impl Re {
         if !ascii_safe(&self.translated) {
             return None;
         }
-        let anchored = |hir: &regex_syntax::hir::Hir| {
-            hir.properties()
-                .look_set_prefix()
-                .contains(regex_syntax::hir::Look::Start)
-        };
         let firsts: Vec<u8> = match &self.engine {
             Engine::Fast(..) => anchored_lead(&ascii_hir(&self.translated)?)?
                 .iter()
@@ -1023,7 +1033,7 @@ impl Re {
             // own reading of the start, which stops at a mark.
             Engine::Fancy(..) => {
                 let hir = ascii_hir(&marked(&self.translated)?)?;
-                if !anchored(&hir) {
+                if !anchored_at_start(&hir) {
                     return None;
                 }
                 vec![*super::chain::leading_literal(&hir)?.first()?]
@@ -1031,7 +1041,7 @@ impl Re {
         };
         let mut set = [0u64; 4];
         for b in firsts {
-            set[usize::from(b >> 6)] |= 1 << (b & 63);
+            super::chain::add_byte(&mut set, b);
         }
         Some(set)
     }
@@ -1045,11 +1055,8 @@ impl Re {
             Engine::Fast(lazy, _) => self.regex(lazy)?.captures(text).map(|c| str_match(&c)),
             Engine::Fancy(re, walked) => {
                 if text.is_ascii() {
-                    let chain = walked.0.get_or_init(|| {
-                        WalkedChain::new(&self.translated, re.captures_len())
-                            .map(std::sync::Arc::new)
-                    });
-                    if let Some(Ok(found)) = chain.as_ref().map(|c| c.search(text.as_bytes())) {
+                    let chain = self.walked(re, walked);
+                    if let Some(Ok(found)) = chain.map(|c| c.search(text.as_bytes())) {
                         return found;
                     }
                 }
@@ -1248,12 +1255,7 @@ impl FirstOf {
             .map(|t| regex_syntax::Parser::new().parse(t).ok())
             .collect::<Option<Vec<_>>>()?;
         // Every match of every pattern starts with `^` (not the multi-line kind).
-        let anchored = hirs.iter().all(|h| {
-            h.properties()
-                .look_set_prefix()
-                .contains(regex_syntax::hir::Look::Start)
-        });
-        if !anchored {
+        if !hirs.iter().all(anchored_at_start) {
             return None;
         }
         // Checked now, built when a line that is not all ASCII first needs it.
