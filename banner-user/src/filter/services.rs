@@ -111,7 +111,7 @@ pub fn grafana(_mode: &str) -> Vec<Pattern> {
     // follow a repeated group). A key holds no `=`, so each field is read one way.
     let field = r#"(?: [^\s=]+=(?:"[^"]*"|\S*))"#;
     vec![attempt(format!(
-        r#"^(?:lvl=err?or )?msg="Invalid username or password"(?:{field}*? uname=(?:"<F-ALT_USER>[^"]+</F-ALT_USER>"|<F-USER>\S+</F-USER>){field}*?|{field}*?) remote_addr=<ADDR>\s*$"#
+        r#"^(?:lvl=err?or )?msg="Invalid username or password"(?:{field}*? uname=(?:"<F-ALT_USER>[^"]+</F-ALT_USER>"|<F-USER>\S+</F-USER>){field}*?|(?: .*?)?) remote_addr=<ADDR>\s*$"#
     ))]
 }
 
