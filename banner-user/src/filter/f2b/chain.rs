@@ -803,14 +803,14 @@ impl Tried {
         let (1, Some(Step::Literal(tail))) = (self.len, steps.last()) else {
             return false;
         };
-        let Some(rest) = text.get(at..).filter(|_| !tail.is_empty()) else {
+        let (Some(&first), Some(rest)) = (tail.first(), text.get(at..)) else {
             return false;
         };
-        let finder = memchr::memmem::Finder::new(tail);
-        match finder.find(rest) {
-            Some(i) if at + i + tail.len() == self.ends[0] => finder.find(&rest[i + 1..]).is_none(),
-            _ => false,
-        }
+        // The end handed on follows the literal; is it anywhere else? (A memmem searcher
+        // costs more to build than these short lines take to scan.)
+        let end = self.ends[0];
+        !memchr::memchr_iter(first, rest)
+            .any(|i| at + i + tail.len() != end && rest[i..].starts_with(tail))
     }
 }
 
@@ -1369,6 +1369,7 @@ fn follow_steps(steps: &mut [Step], mut next: Follow) -> Follow {
                 set,
                 min,
                 max,
+                greedy,
                 follow,
                 apart,
                 before,
@@ -1384,7 +1385,11 @@ fn follow_steps(steps: &mut [Step], mut next: Follow) -> Follow {
                         .and_then(|k| u32::try_from(k).ok()),
                     None => None,
                 };
-                *before = next.only().filter(|_| *max > *min);
+                // Where the class holds no byte that may follow, its greedy run has one
+                // end (`apart`), found without looking for that byte.
+                *before = next
+                    .only()
+                    .filter(|&b| *max > *min && (!*greedy || has_byte(set, b)));
                 let here = Follow::bytes(*set);
                 if *min == 0 {
                     here.union(next)
@@ -1441,8 +1446,8 @@ enum Step {
         follow: Follow,
         apart: Option<u32>,
         /// Of a class repeated: the one byte that may follow it, where only one may
-        /// (`.*>`, `.*? `): its ends are the places before that byte, found from the
-        /// back when greedy, from the front when lazy.
+        /// (`.*>`, `.*? `) and, when greedy, the class holds it: its ends are the places
+        /// before that byte, found from the back when greedy, from the front when lazy.
         before: Option<u8>,
         /// The bytes that end a run of it, where they are few.
         stops: Stops,
@@ -1786,20 +1791,28 @@ fn first_end(steps: &[Step], text: &[u8], mut at: usize, chose: &mut bool) -> Fi
                 set,
                 min,
                 max,
-                greedy: false,
+                greedy,
                 before: Some(b),
                 stops,
                 ..
             } => {
-                // A lazy run's first end that what follows can start at: the first `b`
-                // from its fewest bytes on, within its most.
+                // The run's first end that what follows can start at: the last `b` within
+                // its most bytes when greedy, the first from its fewest when lazy.
                 let lo = at + *min as usize;
                 let hi = (at + class_run(set, *stops, text, at, *max) + 1).min(text.len());
                 let ends = text.get(lo..hi).unwrap_or_default();
-                let Some(i) = memchr::memchr(*b, ends) else {
-                    return fail(*chose);
+                let (i, more) = if *greedy {
+                    match memchr::memrchr(*b, ends) {
+                        Some(i) => (i, memchr::memrchr(*b, &ends[..i]).is_some()),
+                        None => return fail(*chose),
+                    }
+                } else {
+                    match memchr::memchr(*b, ends) {
+                        Some(i) => (i, memchr::memchr(*b, &ends[i + 1..]).is_some()),
+                        None => return fail(*chose),
+                    }
                 };
-                *chose |= memchr::memchr(*b, &ends[i + 1..]).is_some();
+                *chose |= more;
                 at = lo + i;
             }
             Step::Class {
@@ -1907,6 +1920,7 @@ fn walk(steps: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
             greedy,
             follow,
             before,
+            apart,
             stops,
             ..
         } => {
@@ -1920,6 +1934,14 @@ fn walk(steps: &[Step], w: &mut Walker<'_>, at: usize, then: Then<'_>) -> Way {
             if let Some(b) = *before {
                 let hi = (at + run + 1).min(text.len());
                 return walk_before(b, *greedy, rest, w, at + min, hi, then);
+            }
+            // Nothing that may follow a greedy run is in its class: only its whole run can
+            // be followed (`\d+` before `.`).
+            if *greedy && *apart == Some(0) {
+                return match follow.allows(text, at + run) {
+                    true => walk(rest, w, at + run, then),
+                    false => Way::No,
+                };
             }
             for k in 0..=run - min {
                 let n = if *greedy { run - k } else { min + k };
@@ -2512,9 +2534,14 @@ mod tests {
         assert_eq!(end(tail, " port 22 ssh2"), End(13));
         assert_eq!(end(tail, " ssh2"), End(5));
         assert_eq!(end(r"\d+\.\d+", "12:3"), No);
-        // After a greedy class that could give back what follows needs: not final.
         assert_eq!(end(r"(?:a+b|a)c", "aac"), No);
-        assert_eq!(end(r"[a-z]+ab", "xxab"), Unsure);
+        // A greedy class that holds the one byte that may follow gives back to that
+        // byte's last place; a failure after it is final only where it held no other.
+        assert_eq!(end(r"[a-z]+ab", "xxab"), End(4));
+        assert_eq!(end(r"[a-z]+ab", "xaxab"), End(5));
+        assert_eq!(end(r"[a-z]+ab", "xxac"), No);
+        assert_eq!(end(r"[a-z]+ab", "xaxac"), Unsure);
+        assert_eq!(end(r"[a-z]{2,}ab", "aab"), No);
         // ... unless what follows holds a byte outside the class: the run ends right
         // before that byte's place in it (the first space), as the backtracker finds.
         assert_eq!(end(r"\S*, r", "s.com,, r"), End(9));
@@ -2522,14 +2549,17 @@ mod tests {
         assert_eq!(end(r"\S+\)\. From", "a)b).c). From"), End(13));
         assert_eq!(end(r"\S+\)\. From", "a). Fro"), No);
         assert_eq!(end(r"\S{2,}, r", "a, r"), No);
-        // Stopped by its most: the run may have stopped inside the literal.
+        // Stopped by its most: its ends are the places of `,` within its most bytes.
         assert_eq!(end(r"\S{1,3}, r", "a, r"), End(4));
-        assert_eq!(end(r"\S{1,3}, r", "abcd, r"), Unsure);
+        assert_eq!(end(r"\S{1,3}, r", "abcd, r"), No);
+        assert_eq!(end(r"\S{1,3}, r", "ab,, r"), End(6));
         // After a branch taken with another left: not final.
         assert_eq!(end(r"(?:a|ab)c", "abc"), Unsure);
-        // After the last branch taken, whose own class could give back: not final either
-        // (`a+` taking one `a` lets `ab` follow).
-        assert_eq!(end(r"(?:x|a+)ab", "aab"), Unsure);
+        // The last branch taken, whose own class gives back to what follows (`a+` taking
+        // one `a` lets `ab` follow); a failure after it is not final where the run held
+        // another `a` to give back to.
+        assert_eq!(end(r"(?:x|a+)ab", "aab"), End(3));
+        assert_eq!(end(r"(?:x|a+)ac", "aaab"), Unsure);
         // A repetition of more than a few: left to the others.
         assert_eq!(end(r"(?:ab){1,9}", "abab"), Unsure);
         // A branch whose first byte the text rules out is no other way: taking the first
@@ -2672,7 +2702,8 @@ mod tests {
     /// found from the back when greedy and from the front when lazy (grafana's fields
     /// skipped as `(?: .*?)? remote_addr=`): the same ends in the same order as trying
     /// each end, so the backtracker's answer, whether the right place is the last, an
-    /// earlier one, none, or within the class's least count.
+    /// earlier one, none, or within the class's least count. A greedy class that cannot
+    /// hold that byte (`[^;]*;`) is not looked through for it: its whole run is its one end.
     #[test]
     fn a_class_before_one_byte_ends_where_the_backtracker_ends_it() {
         let patterns = [
@@ -2698,11 +2729,14 @@ mod tests {
             "a;;",
         ];
         let (mut answered, mut matched) = (0, 0);
-        let bytes = [b'"', b'>', b'>', b';', b'>', b'>', b'>'];
+        let bytes = [b'"', b'>', b'>', 0, b'>', b'>', b'>'];
         for (pattern, byte) in patterns.iter().zip(bytes) {
             let chain = Chain::new(pattern).unwrap();
-            let before = format!("before: Some({byte})");
-            assert!(format!("{chain:?}").contains(&before), "{pattern}");
+            let shown = format!("{chain:?}");
+            match byte {
+                0 => assert!(!shown.contains("before: Some("), "{pattern}"),
+                b => assert!(shown.contains(&format!("before: Some({b})")), "{pattern}"),
+            }
             for text in texts {
                 let got = chain.search(text.as_bytes(), 0, &mut chain.cache());
                 if let Ok(got) = got {
