@@ -795,10 +795,10 @@ impl Tried {
         false
     }
 
-    /// Is the one end handed on the only end `steps` can have from `at`? So where they end
-    /// with a literal that `text` holds once from `at` on: every end follows it
-    /// (pam's `... tty=\S* ruser=`, whose repeated fields the walk would otherwise cut
-    /// every way to find no other end).
+    /// Is the one end handed on the only end `steps` can have from `at`? It is where they
+    /// end with a literal that `text` holds only once from `at` on, since every end
+    /// follows that literal (pam's `... tty=\S* ruser=`, whose repeated fields the walk
+    /// would otherwise cut every way to find no other end).
     fn only_end(&self, steps: &[Step], text: &[u8], at: usize) -> bool {
         let (1, Some(Step::Literal(tail))) = (self.len, steps.last()) else {
             return false;
