@@ -1801,18 +1801,11 @@ fn first_end(steps: &[Step], text: &[u8], mut at: usize, chose: &mut bool) -> Fi
                 let lo = at + *min as usize;
                 let hi = (at + class_run(set, *stops, text, at, *max) + 1).min(text.len());
                 let ends = text.get(lo..hi).unwrap_or_default();
-                let (i, more) = if *greedy {
-                    match memchr::memrchr(*b, ends) {
-                        Some(i) => (i, memchr::memrchr(*b, &ends[..i]).is_some()),
-                        None => return fail(*chose),
-                    }
-                } else {
-                    match memchr::memchr(*b, ends) {
-                        Some(i) => (i, memchr::memchr(*b, &ends[i + 1..]).is_some()),
-                        None => return fail(*chose),
-                    }
+                let Some(i) = byte_place(*b, *greedy, ends) else {
+                    return fail(*chose);
                 };
-                *chose |= more;
+                let others = if *greedy { &ends[..i] } else { &ends[i + 1..] };
+                *chose |= byte_place(*b, *greedy, others).is_some();
                 at = lo + i;
             }
             Step::Class {
@@ -2011,13 +2004,7 @@ fn walk_before(
     then: Then<'_>,
 ) -> Way {
     while lo < hi {
-        let found = w.text.get(lo..hi).and_then(|t| match (greedy, t.len()) {
-            // memrchr's call costs more than a short scan (nginx's quotes lie close).
-            (true, 0..16) => t.iter().rposition(|&c| c == b),
-            (true, _) => memchr::memrchr(b, t),
-            (false, _) => memchr::memchr(b, t),
-        });
-        let Some(i) = found else {
+        let Some(i) = w.text.get(lo..hi).and_then(|t| byte_place(b, greedy, t)) else {
             break;
         };
         let way = walk(rest, w, lo + i, then);
@@ -2031,6 +2018,17 @@ fn walk_before(
         }
     }
     Way::No
+}
+
+/// The place of `b` in `t` that a run's ends are tried at first: the last when `greedy`,
+/// else the first.
+fn byte_place(b: u8, greedy: bool, t: &[u8]) -> Option<usize> {
+    match (greedy, t.len()) {
+        // memrchr's call costs more than a short scan (nginx's quotes lie close).
+        (true, 0..16) => t.iter().rposition(|&c| c == b),
+        (true, _) => memchr::memrchr(b, t),
+        (false, _) => memchr::memchr(b, t),
+    }
 }
 
 /// Times a repeated body of more than one byte may recurse before the walk hands the line
