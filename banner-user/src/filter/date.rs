@@ -42,31 +42,42 @@ impl DateMode {
 
 /// Local UTC offsets by day, for the days whose offset holds all day (a day the clock
 /// changes is asked of the time zone database at every read). Direct-mapped on the day:
-/// a live log stays on one day, and a log replayed over weeks (fail2ban's samples, an
-/// archive read after an outage) hits it as well.
+/// a live log stays on one day, and a log replayed over months (fail2ban's samples, an
+/// archive read after an outage) hits it as well. Two days share a slot only when they
+/// are [`OFFSET_DAYS`] apart: with 64 slots, ten dates of a replayed log read in two
+/// candidate years took three such pairs, and every line asked the database twice.
 #[derive(Debug, Clone)]
 pub struct LocalOffsets {
     /// (day since the common era, offset seconds east of UTC), by day modulo the length.
-    days: Box<[(i32, i32); 64]>,
+    days: Box<[(i32, i32); OFFSET_DAYS]>,
 }
+
+/// Slots of [`LocalOffsets`]: nearly three years of days (8 KiB).
+const OFFSET_DAYS: usize = 1024;
 
 impl Default for LocalOffsets {
     fn default() -> Self {
         Self {
-            days: Box::new([(i32::MIN, 0); 64]),
+            days: Box::new([(i32::MIN, 0); OFFSET_DAYS]),
         }
     }
 }
 
 impl LocalOffsets {
+    /// The offset of every time on `day` (since the common era), where it is remembered.
+    fn known(&self, day: i32) -> Option<i32> {
+        let slot = day.rem_euclid(self.days.len() as i32) as usize;
+        (self.days[slot].0 == day).then_some(self.days[slot].1)
+    }
+
     /// The offset (seconds east of UTC) of local time `dt`: the earlier where the clock
     /// went back, None where it sprang over `dt`.
     pub fn offset(&mut self, dt: &NaiveDateTime) -> Option<i32> {
         let day = dt.date().num_days_from_ce();
-        let slot = day.rem_euclid(self.days.len() as i32) as usize;
-        if self.days[slot].0 == day {
-            return Some(self.days[slot].1);
+        if let Some(known) = self.known(day) {
+            return Some(known);
         }
+        let slot = day.rem_euclid(self.days.len() as i32) as usize;
         let of = |t: &NaiveDateTime| {
             Local
                 .offset_from_local_datetime(t)
@@ -119,6 +130,27 @@ impl DateCache {
         self.offsets.offset(dt).unwrap_or(0)
     }
 
+    /// Local `y-m-d h:m:s.nanos` as a time. Where the day's offset is remembered (nearly
+    /// every line) it is counted by hand; chrono builds the date only for a day it asks
+    /// the time zone database about. Each line of a replayed log is a new second, and
+    /// chrono's date, time and timestamp cost more than the rest of the date's reading.
+    fn local(
+        &mut self,
+        (y, mo, d): (i32, u32, u32),
+        (h, mi, s): (u32, u32, u32),
+        nanos: u32,
+    ) -> Option<SystemTime> {
+        let (wall, day) = wall_seconds((y, mo, d), (h, mi, s))?;
+        let off = match self.offsets.known(day) {
+            Some(off) => off,
+            None => {
+                let dt = NaiveDate::from_ymd_opt(y, mo, d)?.and_hms_nano_opt(h, mi, s, nanos)?;
+                self.local_offset(&dt)
+            }
+        };
+        since_epoch(wall - i64::from(off), nanos)
+    }
+
     /// The local year now; recomputed at most once a minute.
     fn year_at(&mut self, now: SystemTime) -> i32 {
         match self.year {
@@ -164,6 +196,40 @@ pub fn parse_leading<'a, L: AsRef<[u8]> + ?Sized>(
             Some((to_system(dt, off)?, rest.strip_prefix(b" ").unwrap_or(rest)))
         }
     }
+}
+
+/// `y-m-d h:m:s` read as UTC, in seconds since the epoch, with its day since the common
+/// era; None where chrono has no such date or time (February 30th, 24:00, a 60th second).
+fn wall_seconds((y, mo, d): (i32, u32, u32), (h, mi, s): (u32, u32, u32)) -> Option<(i64, i32)> {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = match mo {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    let years = NaiveDate::MIN.year()..=NaiveDate::MAX.year();
+    if !(1..=month_days).contains(&d) || h > 23 || mi > 59 || s > 59 || !years.contains(&y) {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date, with years starting in March
+    // so that the leap day is the last of its year.
+    let (y, mo, d) = (i64::from(y), i64::from(mo), i64::from(d));
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + s);
+    // 1970-01-01 is day 719,163 since the common era (chrono's count, 0001-01-01 is day 1).
+    Some((secs, (days + 719_163) as i32))
+}
+
+fn since_epoch(secs: i64, nanos: u32) -> Option<SystemTime> {
+    let secs = u64::try_from(secs).ok()?;
+    Some(UNIX_EPOCH + Duration::new(secs, nanos))
 }
 
 fn to_system(dt: NaiveDateTime, offset_secs: i32) -> Option<SystemTime> {
@@ -223,8 +289,6 @@ fn parse_rfc3339<'a>(line: &'a [u8], cache: &mut DateCache) -> Option<(SystemTim
     let (y, mo, d) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
     let (h, mi, s) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
     let (nanos, mut i) = fraction(b, 19, b",.");
-    let date = NaiveDate::from_ymd_opt(y as i32, mo, d)?;
-    let dt = date.and_hms_nano_opt(h, mi, s, nanos)?;
     let offset = match b.get(i) {
         Some(b'Z') => {
             i += 1;
@@ -245,11 +309,16 @@ fn parse_rfc3339<'a>(line: &'a [u8], cache: &mut DateCache) -> Option<(SystemTim
                 v
             }
         }
-        _ => cache.local_offset(&dt),
+        _ => {
+            let rest = &line[i..];
+            let t = cache.local((y as i32, mo, d), (h, mi, s), nanos)?;
+            return Some((t, rest.strip_prefix(b" ").unwrap_or(rest)));
+        }
     };
+    let (wall, _) = wall_seconds((y as i32, mo, d), (h, mi, s))?;
     let rest = &line[i..];
     Some((
-        to_system(dt, offset)?,
+        since_epoch(wall - i64::from(offset), nanos)?,
         rest.strip_prefix(b" ").unwrap_or(rest),
     ))
 }
@@ -305,9 +374,7 @@ fn parse_rfc3164<'a>(
             digits(b, at + 3, 2)?,
             digits(b, at + 6, 2)?,
         );
-        let dt = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(h, mi, s)?;
-        let off = cache.local_offset(&dt);
-        to_system(dt, off)
+        cache.local((year, month, day), (h, mi, s), 0)
     };
     // The stamp as written, padded to 15 bytes (the unpadded day's form ends in a NUL).
     let mut key = [0u8; 15];
@@ -409,18 +476,6 @@ fn ends_word(b: &[u8], at: usize) -> bool {
         .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
-/// Local `y-m-d h:m:s.nanos`.
-fn local(
-    cache: &mut DateCache,
-    (y, mo, d): (i32, u32, u32),
-    (h, mi, s): (u32, u32, u32),
-    nanos: u32,
-) -> Option<SystemTime> {
-    let dt = NaiveDate::from_ymd_opt(y, mo, d)?.and_hms_nano_opt(h, mi, s, nanos)?;
-    let off = cache.local_offset(&dt);
-    to_system(dt, off)
-}
-
 /// `Www Mmm dd HH:MM:SS[.frac] YYYY` (the day also ` d` or `d`).
 fn parse_asctime<'a>(b: &'a [u8], cache: &mut DateCache) -> Option<(SystemTime, &'a [u8])> {
     if b.get(3) != Some(&b' ')
@@ -441,7 +496,7 @@ fn parse_asctime<'a>(b: &'a [u8], cache: &mut DateCache) -> Option<(SystemTime, 
         return None;
     }
     Some((
-        local(cache, (year as i32, month, day), time, nanos)?,
+        cache.local((year as i32, month, day), time, nanos)?,
         &b[i + 5..],
     ))
 }
@@ -465,7 +520,7 @@ fn parse_mysql<'a>(b: &'a [u8], cache: &mut DateCache) -> Option<(SystemTime, &'
     if !ends_word(b, end) {
         return None;
     }
-    Some((local(cache, (2000 + y as i32, mo, d), time, 0)?, &b[end..]))
+    Some((cache.local((2000 + y as i32, mo, d), time, 0)?, &b[end..]))
 }
 
 /// `20/Jan/2015:19:53:28 +0100`: a web access log's time (the common log format, between
@@ -492,8 +547,8 @@ pub fn parse_clf(b: &[u8]) -> Option<(SystemTime, &[u8])> {
     if !ends_word(b, 26) {
         return None;
     }
-    let dt = NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(h, mi, s)?;
-    Some((to_system(dt, zone)?, &b[26..]))
+    let (wall, _) = wall_seconds((year as i32, month, day), (h, mi, s))?;
+    Some((since_epoch(wall - i64::from(zone), 0)?, &b[26..]))
 }
 
 /// `@4000000037c219bf2ef02e94` (daemontools' and s6's TAI64N label) at the line's start.
@@ -520,6 +575,42 @@ pub fn tai64n_seconds(label: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
     use chrono::Timelike as _;
+
+    /// The hand count of a date's seconds is chrono's, day by day over four centuries'
+    /// turns (leap years, 1900 and 2100 not, 2000 yes), and refuses what chrono refuses.
+    #[test]
+    fn dates_counted_by_hand_are_chronos() {
+        let mut day = NaiveDate::from_ymd_opt(1599, 12, 25).unwrap();
+        let end = NaiveDate::from_ymd_opt(2401, 3, 2).unwrap();
+        let mut checked = 0;
+        while day < end {
+            let (y, mo, d) = (day.year(), day.month(), day.day());
+            for hms in [(0, 0, 0), (13, 7, 9), (23, 59, 59)] {
+                let dt = day.and_hms_opt(hms.0, hms.1, hms.2).unwrap();
+                let (secs, ce) = wall_seconds((y, mo, d), hms).unwrap();
+                assert_eq!(secs, dt.and_utc().timestamp(), "{dt}");
+                assert_eq!(ce, day.num_days_from_ce(), "{dt}");
+            }
+            day = day.succ_opt().unwrap();
+            checked += 1;
+        }
+        assert!(checked > 290_000);
+        for y in [1900, 2000, 2024, 2025, 2100] {
+            for mo in 0..=13 {
+                for d in [0, 1, 28, 29, 30, 31, 32] {
+                    let chrono = NaiveDate::from_ymd_opt(y, mo, d).is_some();
+                    assert_eq!(
+                        wall_seconds((y, mo, d), (0, 0, 0)).is_some(),
+                        chrono,
+                        "{y}-{mo}-{d}"
+                    );
+                }
+            }
+        }
+        for hms in [(24, 0, 0), (0, 60, 0), (0, 0, 60)] {
+            assert!(wall_seconds((2026, 11, 30), hms).is_none(), "{hms:?}");
+        }
+    }
 
     fn unix(t: SystemTime) -> u64 {
         t.duration_since(UNIX_EPOCH).unwrap().as_secs()
