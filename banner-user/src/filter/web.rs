@@ -87,7 +87,7 @@ const SEARCHED: &str = r"/?(?:roundcube|(?:ext)?mail|horde|(?:v-?)?webmail|(?:ty
 pub fn botsearch(_mode: &str) -> Vec<Pattern> {
     vec![
         attempt(format!(
-            r#"{ACCESS}(?:GET|POST|HEAD) /{SEARCHED}[^,\s]* \S+" 404 .+$"#
+            r#"{ACCESS}(?:GET|POST|HEAD) /{SEARCHED}[^,\s]* \S+" 404 ."#
         )),
         // nginx's error log: the path before `client:` is client text (decoded, so it may
         // hold spaces and quotes); every field after the address is read without spaces

@@ -38,6 +38,11 @@ impl Key {
         (Key::Content, "content"),
     ];
 
+    /// This key's bit in [`Groups`]' set of the keys it holds.
+    fn bit(self) -> u16 {
+        1 << self as u16
+    }
+
     fn of(name: &str) -> Option<Key> {
         Self::ALL.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
     }
@@ -85,6 +90,10 @@ impl Name {
 pub struct Groups {
     inline: [Option<(Name, Text)>; INLINE_GROUPS],
     more: Vec<(Name, Text)>,
+    /// The [`Key`]s among the names, by [`Key::bit`]: the rules ask for a few keys a line
+    /// that most lines lack (the connection's id, the NOFAIL flag), and a key that is not
+    /// here is known absent without a look at every group.
+    keys: u16,
 }
 
 /// Groups a failure line usually fills (an address, a user, a port, a flag).
@@ -115,6 +124,9 @@ impl Groups {
     }
 
     fn key(&self, k: Key) -> Option<&(Name, Text)> {
+        if self.keys & k.bit() == 0 {
+            return None;
+        }
         self.entries().find(|(n, _)| n.is(k))
     }
 
@@ -135,6 +147,9 @@ impl Groups {
     /// Add a group whose name is not among these (nothing to look for).
     pub(super) fn push_new(&mut self, k: Name, v: Text) {
         debug_assert!(self.entries().all(|(n, _)| *n != k), "{k:?} twice");
+        if let Name::Known(key) = k {
+            self.keys |= key.bit();
+        }
         match self.inline.iter_mut().find(|e| e.is_none()) {
             Some(free) => *free = Some((k, v)),
             None => self.more.push((k, v)),
@@ -151,6 +166,10 @@ impl Groups {
     }
 
     pub(super) fn remove(&mut self, k: Key) -> Option<Text> {
+        if self.keys & k.bit() == 0 {
+            return None;
+        }
+        self.keys &= !k.bit();
         for e in &mut self.inline {
             if e.as_ref().is_some_and(|(n, _)| n.is(k)) {
                 return e.take().map(|(_, v)| v);
@@ -215,6 +234,10 @@ mod tests {
         assert_eq!(g.len(), 2);
         assert_eq!(g.remove(Key::User).as_deref(), Some("admin"));
         assert_eq!(g.get("user"), None);
+        assert_eq!(g.remove(Key::User), None);
+        g.insert(Name::new("user"), Text::from("again"));
+        assert_eq!(g.get_shared(Key::User).map(|t| &**t), Some("again"));
+        assert_eq!(g.remove(Key::User).as_deref(), Some("again"));
         let names: Vec<&str> = g.iter().map(|(k, _)| k).collect();
         assert_eq!(names, ["x_port"]);
     }
