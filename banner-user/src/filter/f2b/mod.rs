@@ -659,6 +659,14 @@ impl Fail2banFilter {
                     None => return None,
                 }
             }
+            // An access log's line, `ADDR - USER [TIME] "REQUEST" ...`, read whole. Its
+            // shape is told first: the readers of a leading date (fail2ban's templates
+            // last) looked for one at every line, at more cost than the line's patterns.
+            None if header.bracketed_date
+                && let Some(t) = access_time(line) =>
+            {
+                return self.judge_content(st, header, line, Some(Stamp::At(t)), None, now);
+            }
             None => {
                 // logfmt (grafana and other Go services) starts with the time's key.
                 let line = if header.programs.is_empty() {
@@ -1102,6 +1110,30 @@ fn suffix<'a>(line: &'a str, rest: &[u8]) -> &'a str {
 }
 
 /// `t=`, `ts=` or `time=` before a logfmt line's time -> the time and the rest.
+/// The time of an access log's line: three fields without spaces or brackets (the
+/// client's address, the identity, the user), then the common log format's bracketed
+/// time. Any other line is None and is read as before: a date at its start (a syslog
+/// header, fail2ban's templates) comes first there.
+fn access_time(line: &str) -> Option<std::time::SystemTime> {
+    let b = line.as_bytes();
+    let mut fields = 0;
+    let mut field_start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b' ' if i > field_start && fields < 3 => {
+                fields += 1;
+                field_start = i + 1;
+            }
+            b'[' if fields == 3 && i == field_start => {
+                return crate::filter::date::parse_clf(&b[i + 1..]).map(|(t, _)| t);
+            }
+            b' ' | b'[' => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
 fn strip_logfmt_time_key(line: &str) -> &str {
     ["t=", "ts=", "time="]
         .iter()

@@ -390,3 +390,36 @@ failregex = ^[aA]uthentication failure for <F-USER>\S+</F-USER> from <HOST>$
     let line = "\u{212a}s 198.18.0.9";
     assert_eq!(hosts(&kelvin, &[line]), [Some("198.18.0.9".to_string())]);
 }
+
+/// An access log's line is told by its shape (three fields, then the bracketed time);
+/// anything else is left to the readers of a leading date, which come first there.
+#[test]
+fn an_access_line_is_told_by_its_fields_before_its_time() {
+    let secs = |line: &str| {
+        super::access_time(line).map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs())
+    };
+    let at = 1_795_654_923; // 2026-11-26T01:02:03Z
+    assert_eq!(
+        secs(r#"198.18.0.1 - - [26/Nov/2026:01:02:03 +0000] "GET / HTTP/1.1" 404 5"#),
+        Some(at)
+    );
+    assert_eq!(
+        secs(r#"2001:db8::1 - frank [26/Nov/2026:02:02:03 +0100] "GET /""#),
+        Some(at)
+    );
+    for other in [
+        // A date first: a syslog header, an error log, a template's form.
+        r#"Nov 26 01:02:03 host nginx: 198.18.0.1 - - [26/Nov/2026:01:02:03 +0000] "GET /""#,
+        "2026/11/26 01:02:03 [error] 5#0: *7 open() failed",
+        r#"20261126 01:02:03 198.18.0.1 - - [26/Nov/2026:01:02:03 +0000] "GET /""#,
+        // Not the fields, or not the time.
+        r#"198.18.0.1  - - [26/Nov/2026:01:02:03 +0000] "GET /""#,
+        r#"198.18.0.1 - [26/Nov/2026:01:02:03 +0000] "GET /""#,
+        r#"198.18.0.1 - - - [26/Nov/2026:01:02:03 +0000] "GET /""#,
+        r#"198.18.0.1 - - [26/Nov/2026 01:02:03] "GET /""#,
+        "[26/Nov/2026:01:02:03 +0000]",
+        "",
+    ] {
+        assert_eq!(secs(other), None, "{other}");
+    }
+}
