@@ -152,7 +152,7 @@ fn check(hit: &Hit, data: &BTreeMap<String, Value>) -> Result<(), String> {
     if let Some(Value::String(t)) = data.get("time") {
         let want = local_time(t);
         // banner's own reader keeps fractions of a second; the annotations have whole ones.
-        match hit.time {
+        match hit.time() {
             Some(got) if (got - want).abs() < 1e-3 || (got.trunc() - want).abs() < 1e-3 => {}
             got => return Err(format!("time: got {got:?}, want {want} ({t})")),
         }

@@ -444,12 +444,7 @@ impl Filter {
         let Some(hit) = hit else {
             return (Examined::NoMatch, None);
         };
-        let time = hit
-            .time
-            .filter(|t| t.is_finite() && *t >= 0.0)
-            .map_or(meta.arrival, |t| {
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t)
-            });
+        let time = hit.at().unwrap_or(meta.arrival);
         let host = match (&hit.kind, &hit.ip) {
             (f2b::HostKind::Id, Some(ip)) => ip,
             (f2b::HostKind::Id, None) => {

@@ -245,6 +245,16 @@ impl CachePool {
         }
         out
     }
+
+    /// Spans a search of this pool's chain returned, once read (see
+    /// [`ChainCache::give_back`]).
+    pub fn give_back(&self, spans: Spans) {
+        if let Some(cache) = self.0.lock().ok().as_mut().and_then(|v| v.last_mut()) {
+            if cache.spare.capacity() < spans.capacity() {
+                cache.give_back(spans);
+            }
+        }
+    }
 }
 
 /// `pattern` in the chain's syntax: bytes, without Unicode (the ASCII twin's).
@@ -2170,6 +2180,24 @@ pub(super) fn every_text(alphabet: &[u8], len: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Spans handed back to a pool are the memory its next search fills, not a new list.
+    #[test]
+    fn spans_given_back_are_filled_by_the_next_search() {
+        let chain = Chain::new(r"^a(b+)c").unwrap();
+        let pool = CachePool::default();
+        let search = |text: &[u8]| pool.with(&chain, |c| chain.search(text, 0, c));
+        let spans = search(b"abbc").unwrap().unwrap();
+        assert_eq!(spans, [Some((0, 4)), Some((1, 3))]);
+        let memory = spans.as_ptr();
+        pool.give_back(spans);
+        let again = search(b"abc").unwrap().unwrap();
+        assert_eq!(again, [Some((0, 3)), Some((1, 2))]);
+        assert_eq!(again.as_ptr(), memory);
+        // Not given back: the next search has its own.
+        let other = search(b"abc").unwrap().unwrap();
+        assert_ne!(other.as_ptr(), again.as_ptr());
+    }
 
     /// The literal a chain looks for before it walks is one every match holds: the
     /// longest on the pattern's spine, never one in an alternative, an optional part or a

@@ -172,8 +172,8 @@ pub struct Hit {
     pub kind: HostKind,
     /// The address when an `<F-ID>` names the failure otherwise.
     pub ip: Option<Text>,
-    /// Unix seconds; None when the line had no time.
-    pub time: Option<f64>,
+    /// The line's time; None when it had none (see [`Hit::time`]).
+    stamp: Option<Stamp>,
     /// Captured fields (`user`, ...), fail2ban's names; left empty for the daemon (see
     /// [`Fail2banFilter::process_for_ban`]).
     pub fields: Groups,
@@ -191,6 +191,27 @@ pub struct Hit {
     /// Hash of the text the failregex saw (the message without time and header): the same
     /// line read from a file and from journald hashes the same.
     pub content_hash: u64,
+}
+
+impl Hit {
+    /// Unix seconds; None when the line had no time.
+    pub fn time(&self) -> Option<f64> {
+        self.stamp.map(Stamp::secs)
+    }
+
+    /// The line's time, where it is one since the epoch: a time the hand-written reader
+    /// gave is handed on as it is, not through seconds as a float and back.
+    pub fn at(&self) -> Option<std::time::SystemTime> {
+        match self.stamp? {
+            Stamp::At(t) => t.duration_since(std::time::UNIX_EPOCH).is_ok().then_some(t),
+            Stamp::Secs(s) => (s.is_finite() && s >= 0.0)
+                .then(|| {
+                    std::time::UNIX_EPOCH
+                        .checked_add(std::time::Duration::try_from_secs_f64(s).ok()?)
+                })
+                .flatten(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -228,7 +249,7 @@ impl State {
 /// A line's time as its reader gave it: unix seconds from fail2ban's templates, or the
 /// hand-written reader's `SystemTime`, converted only for a line that yields a hit (most
 /// lines do not, and the conversion costs as much as reading the header).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Stamp {
     Secs(f64),
     At(std::time::SystemTime),
@@ -841,6 +862,7 @@ impl Fail2banFilter {
             if !whole {
                 content = Some((m.end, b.len()));
             }
+            re.recycle(m);
             if let Some((s, e)) = content {
                 match buf {
                     // One line at a time, read in place: the content is a part of it.
@@ -941,8 +963,9 @@ impl Fail2banFilter {
                 }
             }
         }
-        if let (Some(first), Some(scratch)) = (&self.first_of, st.scratch.as_mut()) {
-            first.give_back(index, m.groups, scratch);
+        match (&self.first_of, st.scratch.as_mut()) {
+            (Some(first), Some(scratch)) => first.give_back(index, m.groups, scratch),
+            _ => re.recycle(m),
         }
         fold_compound_names(&mut groups);
         let matched_lines = if self.maxlines > 1 { matched.len() } else { 1 };
@@ -995,7 +1018,7 @@ impl Fail2banFilter {
             host,
             kind,
             ip: ip_text.map(|(ip, _)| ip),
-            time: date.map(Stamp::secs),
+            stamp: date,
             fields: match st.all_fields {
                 true => fail.groups.filtered(|k| !is_internal(k)),
                 false => Groups::default(),

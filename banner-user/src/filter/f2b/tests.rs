@@ -89,10 +89,18 @@ fn the_time_is_cut_out_and_read() {
     let hit = &f.process("2005-08-14 11:00:00 bad from 192.0.2.9", None, NOW)[0];
     assert_eq!(&*hit.host, "192.0.2.9");
     assert_eq!(hit.kind, HostKind::Ip);
-    assert!(hit.time.is_some());
+    assert!(hit.time().is_some());
     // A journal entry's time is given; the line has none.
     let hit = &f.process(" bad from 192.0.2.9", Some(NOW), NOW)[0];
-    assert_eq!(hit.time, Some(NOW));
+    assert_eq!(hit.time(), Some(NOW));
+    let epoch = std::time::UNIX_EPOCH;
+    assert_eq!(
+        hit.at(),
+        Some(epoch + std::time::Duration::from_secs(NOW as u64))
+    );
+    // A time before the epoch is none the daemon uses (it takes the arrival instead).
+    let hit = &f.process(" bad from 192.0.2.9", Some(-5.0), NOW)[0];
+    assert_eq!((hit.time(), hit.at()), (Some(-5.0), None));
 }
 
 #[test]
@@ -246,7 +254,7 @@ fn a_builtin_builds_its_date_templates_only_for_a_line_that_needs_them() {
         hit.first().map(|h| h.host.to_string()).as_deref(),
         Some("198.18.0.2")
     );
-    assert!(hit.first().and_then(|h| h.time).is_some());
+    assert!(hit.first().and_then(|h| h.time()).is_some());
 }
 
 /// A prefregex's header is matched for its span alone where it names no group, and with
