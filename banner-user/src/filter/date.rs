@@ -405,9 +405,12 @@ fn day_at(b: &[u8], i: usize) -> Option<(u32, usize)> {
 /// The month (1-12) whose English abbreviation is at `i`.
 fn month_at(b: &[u8], i: usize) -> Option<u32> {
     let name = b.get(i..i + 3)?;
+    // One compare of a word a month, not of a slice (~70 instructions a line).
+    let word = |m: &[u8]| u32::from_le_bytes([m[0], m[1], m[2], 0]);
+    let name = word(name);
     MONTHS
         .iter()
-        .position(|m| name == &m[..])
+        .position(|m| word(&m[..]) == name)
         .map(|m| m as u32 + 1)
 }
 

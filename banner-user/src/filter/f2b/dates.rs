@@ -1290,13 +1290,28 @@ fn number(text: &str) -> Option<i64> {
     })
 }
 
+/// The month (1-12) a name starts with, in any case. Matched as one word of three
+/// bytes: twelve case-blind compares cost ~200 instructions on every syslog line.
 fn month_of(name: &str) -> Option<i64> {
-    let head = name.get(..3)?;
-    MONTHS
+    let head = name.as_bytes().get(..3)?;
+    let word = u32::from_le_bytes([head[0], head[1], head[2], 0]) | 0x0020_2020;
+    MONTH_WORDS
         .iter()
-        .position(|m| head.eq_ignore_ascii_case(m))
+        .position(|&m| m == word)
         .map(|i| i as i64 + 1)
 }
+
+/// [`MONTHS`] as [`month_of`] reads them: three lower-case bytes in one word.
+const MONTH_WORDS: [u32; 12] = {
+    let mut words = [0; 12];
+    let mut i = 0;
+    while i < 12 {
+        let m = MONTHS[i].as_bytes();
+        words[i] = u32::from_le_bytes([m[0], m[1], m[2], 0]);
+        i += 1;
+    }
+    words
+};
 
 /// `+0200`, `-05:30`, `Z`, `UTC` -> minutes east of UTC.
 fn zone_minutes(z: &str) -> Option<i64> {
@@ -1344,6 +1359,42 @@ fn zone_minutes(z: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A month is its first three letters in any case, as the case-blind compare read it;
+    /// a byte one bit away from a letter (`@` beside `` ` ``, `[` beside `{`) is none.
+    #[test]
+    fn month_names_are_read_in_any_case() {
+        for (i, m) in MONTHS.iter().enumerate() {
+            let want = Some(i as i64 + 1);
+            let title = format!("{}{}", m[..1].to_uppercase(), &m[1..]);
+            for name in [
+                m.to_string(),
+                m.to_uppercase(),
+                title.clone(),
+                format!("{title}ember"),
+            ] {
+                assert_eq!(month_of(&name), want, "{name}");
+            }
+        }
+        for name in [
+            "Ja",
+            "",
+            "Jaz",
+            "J@n",
+            "{an",
+            "[an",
+            "Jan"[..2].trim(),
+            "Juh",
+            "Sept"[1..].trim(),
+        ] {
+            assert_eq!(month_of(name), None, "{name}");
+        }
+        for b in 0..=255u8 {
+            let name = [b, b'a', b'n'];
+            let want = (b == b'j' || b == b'J').then_some(1);
+            assert_eq!(month_of(&String::from_utf8_lossy(&name)), want, "{b}");
+        }
+    }
 
     /// 2005-08-14 10:00:00 UTC, fail2ban's test "now".
     const NOW: f64 = 1_124_013_600.0;

@@ -1119,11 +1119,11 @@ impl Re {
         if m.groups.capacity() == 0 {
             return;
         }
+        // A walked chain keeps its own slots (its matches are copies, numbered as the
+        // pattern numbers its groups): only the twin's chain hands out the spans it fills.
         let pool = match &self.engine {
             Engine::Fast(_, twin) => twin.0.get().and_then(Option::as_deref).map(|a| &a.caches),
-            Engine::Fancy(_, walked) => {
-                walked.0.get().and_then(Option::as_deref).map(|w| &w.caches)
-            }
+            Engine::Fancy(..) => None,
         };
         if let Some(pool) = pool {
             pool.give_back(m.groups);
