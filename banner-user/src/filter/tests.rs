@@ -306,6 +306,9 @@ fn users_among_other_fields_are_read_by_a_chain() {
         ("grafana", r#"t=2026-11-26T01:02:03+0000 lvl=eror msg="Invalid username or password" logger=context uname=bob error="Invalid Username or Password" remote_addr=198.18.0.4"#, "198.18.0.4", Some("bob")),
         ("grafana", r#"t=2026-11-26T01:02:03+0000 lvl=eror msg="Invalid username or password" logger=context uname="a b" remote_addr=198.18.0.5"#, "198.18.0.5", Some("a b")),
         ("grafana", r#"t=2026-11-26T01:02:03+0000 lvl=eror msg="Invalid username or password" uname= error="x remote_addr=198.18.66.66" remote_addr=198.18.0.6"#, "198.18.0.6", None),
+        // An empty `uname=` names nobody, and a quoted value after it supplies no user.
+        ("grafana", r#"t=2026-11-26T01:02:03+0000 lvl=eror msg="Invalid username or password" uname= error="x uname=mallory" remote_addr=198.18.0.12"#, "198.18.0.12", None),
+        ("grafana", r#"t=2026-11-26T01:02:03+0000 lvl=eror msg="Invalid username or password" logger=context error="x uname=mallory" remote_addr=198.18.0.13"#, "198.18.0.13", None),
     ];
     for (name, line, addr, user) in cases {
         let f = Filter::builtin(name, "normal", false).unwrap();
