@@ -888,7 +888,7 @@ fn has_mark(hir: &Hir, which: fn(Mark) -> bool) -> bool {
 /// alternative, an optional part or a look-ahead, whose text a match may not hold),
 /// other than one the pattern starts with: its walk refuses a text without that one at
 /// once, where a search for it would read the whole text.
-fn needed_literal(hir: &Hir) -> Option<Vec<u8>> {
+pub(super) fn needed_literal(hir: &Hir) -> Option<Vec<u8>> {
     fn spine<'h>(hir: &'h Hir, out: &mut Vec<&'h [u8]>) {
         match hir.kind() {
             HirKind::Literal(l) => out.push(&l.0),

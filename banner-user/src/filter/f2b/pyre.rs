@@ -614,7 +614,14 @@ pub struct Re {
     pub source: String,
     /// The pattern in Rust syntax, as compiled.
     pub translated: String,
+    /// The literal every match holds (see [`Re::is_match`]).
+    needs: Needs,
 }
+
+/// The literal every match of a pattern holds, found when first asked; shared by the
+/// filter's copies.
+#[derive(Debug, Clone, Default)]
+struct Needs(std::sync::Arc<std::sync::OnceLock<Option<memchr::memmem::Finder<'static>>>>);
 
 #[derive(Debug, Clone)]
 enum Engine {
@@ -912,6 +919,7 @@ impl Re {
             names,
             source: source.to_string(),
             translated: t.pattern,
+            needs: Needs::default(),
         })
     }
 
@@ -957,6 +965,7 @@ impl Re {
             engine: Engine::Fast(Lazy::default(), Twin::default()),
             source,
             translated,
+            needs: Needs::default(),
         }
     }
 
@@ -1143,6 +1152,20 @@ impl Re {
     }
 
     pub fn is_match(&self, text: &str) -> bool {
+        // A text without the literal every match holds is refused by one memmem: an
+        // ignoreregex is asked of every line, and the regex crate's search of a line it
+        // refuses at once cost ~450 instructions (apache-auth's mod_evasive one).
+        let needs = self.needs.0.get_or_init(|| {
+            let hir = ascii_hir(&self.translated)?;
+            let literal = super::chain::needed_literal(&hir)?;
+            Some(memchr::memmem::Finder::new(&literal).into_owned())
+        });
+        if needs
+            .as_ref()
+            .is_some_and(|n| n.find(text.as_bytes()).is_none())
+        {
+            return false;
+        }
         match &self.engine {
             Engine::Fast(lazy, _) => self.regex(lazy).is_some_and(|r| r.is_match(text)),
             Engine::Fancy(..) => self.search(text).is_some(),
@@ -1558,6 +1581,42 @@ impl FirstOf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A text without the literal every match holds is refused before any engine runs,
+    /// and every answer is the regex crate's, on ASCII and other text alike.
+    #[test]
+    fn is_match_refuses_by_the_needed_literal_as_the_engine_would() {
+        let patterns = [
+            r"^(?:\]\s*)?\[evasive\d*:\S+\]",
+            r"foo.*bar\d",
+            r"(?i)needle here",
+            r"üx+y",
+            r"^x",
+        ];
+        let texts = [
+            "] [evasive20:error] [pid 1] x",
+            "[evasive:error] x",
+            "] [error] [client 198.18.0.1] x",
+            "a foo and a bar1",
+            "foo bar",
+            "a NEEDLE Here",
+            "needle here",
+            "üxxy",
+            "uxxy",
+            "xüy",
+            "",
+        ];
+        for p in patterns {
+            let re = Re::python(p, p).unwrap();
+            let engine = regex::Regex::new(&re.translated).unwrap();
+            for t in texts {
+                assert_eq!(re.is_match(t), engine.is_match(t), "{p} on {t:?}");
+            }
+        }
+        let evasive = Re::python(patterns[0], patterns[0]).unwrap();
+        evasive.is_match("");
+        assert!(evasive.needs.0.get().is_some_and(Option::is_some));
+    }
 
     /// A pattern anchored at the start is searched by its chain alone (no pass of the
     /// twin's DFA first): on lines that match, nearly match and do not, in every shape a
