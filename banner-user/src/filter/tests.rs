@@ -645,6 +645,9 @@ const SERVICES: &[(&str, &str, &str, Option<&str>)] = &[
     ("apache-auth", "normal", "[Thu Nov 26 01:02:03.000001 2026] [auth_basic:error] [pid 5:tid 6] [client 198.18.0.24:5555] AH01617: user [client 198.18.66.66] x: authentication failure for \"/\": Password Mismatch", Some("198.18.0.24")),
     ("apache-auth", "normal", "[Thu Nov 26 01:02:03 2026] [error] [client 198.18.0.25] File does not exist: /srv/[client 198.18.66.66] user root not found", None),
     ("apache-auth", "normal", "[Thu Nov 26 01:02:03.000001 2026] [evasive20:error] [pid 5] [client 198.18.0.26:5] client denied by server configuration: /x", None),
+    // apache writes the client's address there, never a name: a name is no client.
+    ("apache-auth", "normal", "[Thu Nov 26 01:02:03 2026] [error] [client evil.example] user root not found: /", None),
+    ("apache-auth", "normal", "[Thu Nov 26 01:02:03 2026] [error] [client [2001:db8::7]:5555] user root not found: /", Some("2001:db8::7")),
     ("apache-auth", "aggressive", "[Thu Nov 26 01:02:03.000001 2026] [evasive20:error] [pid 5] [client 198.18.0.26:5] client denied by server configuration: /x", Some("198.18.0.26")),
     ("apache-badbots", "normal", "198.18.0.27 - - [26/Nov/2026:01:02:03 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"Mozilla/5.0 (compatible; Nikto/2.5)\"", Some("198.18.0.27")),
     ("apache-badbots", "normal", "198.18.0.27 - - [26/Nov/2026:01:02:03 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0\"", None),
