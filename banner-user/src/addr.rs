@@ -369,18 +369,22 @@ impl<'de> Deserialize<'de> for IpPrefix {
 mod tests {
     use super::*;
 
+    /// Numbers below `n` from a fixed seed: the same texts on every run.
+    fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        }
+    }
+
     /// The dotted-quad reader says what std's parser says: random parts of 0 to 4 digits
     /// (leading zeros, values past 255), 0 to 5 of them, missing and doubled dots, other
     /// bytes. With a colon it may leave the text to std (parse_logged reads it as IPv6).
     #[test]
     fn dotted_quads_read_as_std_reads_them() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d_u64);
         let (mut read, mut refused) = (0, 0);
         for _ in 0..200_000 {
             let mut text = String::new();
@@ -421,13 +425,7 @@ mod tests {
     /// case, 0 to 9 of them, single, double and triple colons anywhere, stray bytes.
     #[test]
     fn hex_groups_read_as_std_reads_them() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15_u64);
         let digits = b"0123456789abcdefABCDEF";
         let (mut agreed, mut read) = (0, 0);
         for _ in 0..200_000 {

@@ -2876,20 +2876,3 @@ mod tests {
         assert!(Chain::new(r"^(?:(?P<a>\d)\.){1}$").is_some());
     }
 }
-#[cfg(test)]
-mod tmp_dbg {
-    use super::*;
-    #[test]
-    fn tmp_dbg() {
-        let re = crate::filter::f2b::pyre::Re::fail2ban(crate::filter::web::APACHE_CLIENT, true)
-            .unwrap();
-        println!("{}", re.translated);
-        let chain = Chain::new(&re.translated).unwrap();
-        println!("{:#?}", chain.root);
-        let mut cache = chain.cache();
-        for t in ["] [error] [client 127.0.0.1] client denied", "] [auth_basic:error] [pid 17512:tid 140123079128832] [client 127.0.0.1:51386] AH01618: user  not found"] {
-            let r = chain.search(t.as_bytes(), 0, &mut cache);
-            println!("{:?} walked {}", r, cache.walked);
-        }
-    }
-}
