@@ -1338,12 +1338,11 @@ fn fold_compound_names(groups: &mut Groups) {
     if !groups.entries().any(|(k, _)| compound(k)) {
         return;
     }
-    let found: Vec<(Name, Text)> = groups
-        .entries()
-        .filter(|(k, _)| compound(k))
-        .cloned()
-        .collect();
-    for (k, v) in found {
+    // Kept inline (a few at most): a list of them was an allocation on every line of
+    // the filters that name an `alt_user` (pam-generic, proftpd, grafana).
+    let found = groups.filtered(compound);
+    for (k, v) in found.entries() {
+        let v = v.clone();
         let k = k.as_str();
         let (alt, rest) = match k.strip_prefix("alt_") {
             Some(r) => (true, r),
