@@ -64,10 +64,15 @@ impl Default for LocalOffsets {
 }
 
 impl LocalOffsets {
-    /// The offset of every time on `day` (since the common era), where it is remembered.
+    /// The slot of `day` (since the common era).
+    fn slot(&self, day: i32) -> usize {
+        day.rem_euclid(self.days.len() as i32) as usize
+    }
+
+    /// The offset of every time on `day`, where it is remembered.
     fn known(&self, day: i32) -> Option<i32> {
-        let slot = day.rem_euclid(self.days.len() as i32) as usize;
-        (self.days[slot].0 == day).then_some(self.days[slot].1)
+        let (remembered, offset) = self.days[self.slot(day)];
+        (remembered == day).then_some(offset)
     }
 
     /// The offset (seconds east of UTC) of local time `dt`: the earlier where the clock
@@ -77,7 +82,7 @@ impl LocalOffsets {
         if let Some(known) = self.known(day) {
             return Some(known);
         }
-        let slot = day.rem_euclid(self.days.len() as i32) as usize;
+        let slot = self.slot(day);
         let of = |t: &NaiveDateTime| {
             Local
                 .offset_from_local_datetime(t)
@@ -405,12 +410,9 @@ fn day_at(b: &[u8], i: usize) -> Option<(u32, usize)> {
 /// The month (1-12) whose English abbreviation is at `i`.
 fn month_at(b: &[u8], i: usize) -> Option<u32> {
     let name = b.get(i..i + 3)?;
-    // One compare of a word a month, not of a slice (~70 instructions a line).
-    let word = |m: &[u8]| u32::from_le_bytes([m[0], m[1], m[2], 0]);
-    let name = word(name);
     MONTHS
         .iter()
-        .position(|m| word(&m[..]) == name)
+        .position(|m| name == &m[..])
         .map(|m| m as u32 + 1)
 }
 

@@ -316,7 +316,7 @@ impl Chain {
             dfas,
             groups: hir.properties().explicit_captures_len() + 1,
             remember_dead: !has_conditionals(hir),
-            needs: needed_literal(hir).map(|l| memchr::memmem::Finder::new(&l).into_owned()),
+            needs: needed_finder(hir),
             starts: leading_literal(hir).map(Box::from),
         })
     }
@@ -888,7 +888,7 @@ fn has_mark(hir: &Hir, which: fn(Mark) -> bool) -> bool {
 /// alternative, an optional part or a look-ahead, whose text a match may not hold),
 /// other than one the pattern starts with: its walk refuses a text without that one at
 /// once, where a search for it would read the whole text.
-pub(super) fn needed_literal(hir: &Hir) -> Option<Vec<u8>> {
+fn needed_literal(hir: &Hir) -> Option<Vec<u8>> {
     fn spine<'h>(hir: &'h Hir, out: &mut Vec<&'h [u8]>) {
         match hir.kind() {
             HirKind::Literal(l) => out.push(&l.0),
@@ -908,6 +908,12 @@ pub(super) fn needed_literal(hir: &Hir) -> Option<Vec<u8>> {
     // Any part of it is held too; memchr's vector search takes needles up to 32 bytes
     // (longer ones go to a slower two-way search).
     (longest.len() >= 3).then(|| longest[..longest.len().min(32)].to_vec())
+}
+
+/// A searcher for [`needed_literal`]'s literal: a chain's, and a pattern's that is only
+/// asked whether it matches (see `Re::is_match`).
+pub(super) fn needed_finder(hir: &Hir) -> Option<memchr::memmem::Finder<'static>> {
+    needed_literal(hir).map(|l| memchr::memmem::Finder::new(&l).into_owned())
 }
 
 /// The literal every match of `hir` starts with, where it starts with one (after looks,

@@ -1376,17 +1376,7 @@ mod tests {
                 assert_eq!(month_of(&name), want, "{name}");
             }
         }
-        for name in [
-            "Ja",
-            "",
-            "Jaz",
-            "J@n",
-            "{an",
-            "[an",
-            "Jan"[..2].trim(),
-            "Juh",
-            "Sept"[1..].trim(),
-        ] {
+        for name in ["Ja", "", "Jaz", "J@n", "{an", "[an", "Juh", "ept"] {
             assert_eq!(month_of(name), None, "{name}");
         }
         for b in 0..=255u8 {

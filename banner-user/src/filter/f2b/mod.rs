@@ -204,12 +204,10 @@ impl Hit {
     pub fn at(&self) -> Option<std::time::SystemTime> {
         match self.stamp? {
             Stamp::At(t) => t.duration_since(std::time::UNIX_EPOCH).is_ok().then_some(t),
-            Stamp::Secs(s) => (s.is_finite() && s >= 0.0)
-                .then(|| {
-                    std::time::UNIX_EPOCH
-                        .checked_add(std::time::Duration::try_from_secs_f64(s).ok()?)
-                })
-                .flatten(),
+            // None for seconds before the epoch, not finite, or past what a time holds.
+            Stamp::Secs(s) => {
+                std::time::UNIX_EPOCH.checked_add(std::time::Duration::try_from_secs_f64(s).ok()?)
+            }
         }
     }
 }

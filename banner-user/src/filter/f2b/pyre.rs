@@ -1155,11 +1155,10 @@ impl Re {
         // A text without the literal every match holds is refused by one memmem: an
         // ignoreregex is asked of every line, and the regex crate's search of a line it
         // refuses at once cost ~450 instructions (apache-auth's mod_evasive one).
-        let needs = self.needs.0.get_or_init(|| {
-            let hir = ascii_hir(&self.translated)?;
-            let literal = super::chain::needed_literal(&hir)?;
-            Some(memchr::memmem::Finder::new(&literal).into_owned())
-        });
+        let needs = self
+            .needs
+            .0
+            .get_or_init(|| super::chain::needed_finder(&ascii_hir(&self.translated)?));
         if needs
             .as_ref()
             .is_some_and(|n| n.find(text.as_bytes()).is_none())
