@@ -106,19 +106,18 @@ pub fn named_refused(_mode: &str) -> Vec<Pattern> {
 
 pub fn grafana(_mode: &str) -> Vec<Pattern> {
     // logfmt: `remote_addr=` is grafana's last field, so the address is the line's end,
-    // and where no user is named, what lies before it is skipped whole (`(?: .*?)?`):
-    // no quoted value can end the line. The user is the first `uname=` field's value,
-    // read field by field so no quoted value supplies it, in a branch of its own: a
-    // group inside the repetition would leave every line to the backtracker (a chain
-    // does not follow a repeated group). A key holds no `=`, so each field is read one
-    // way, and a value that opens a quote is read only to its closing one (read as a
-    // bare word, `error="x uname=bob"` handed the walk a user). An empty `uname=` (no
-    // such user) ends the search there: requiring a value sent the walk through every
-    // later field for another `uname=` before the no-user branch (~1,400 instructions
-    // a line).
+    // and what lies between the user and it is skipped whole (`(?: .*?)?`): no quoted
+    // value can end the line. The user is the first `uname=` field's value, read field
+    // by field so no quoted value supplies it, in an optional part of its own: a group
+    // inside the repetition would leave every line to the backtracker (a chain does not
+    // follow a repeated group). A key holds no `=`, so each field is read one way, and a
+    // value that opens a quote is read only to its closing one (read as a bare word,
+    // `error="x uname=bob"` handed the walk a user). An empty `uname=` (no such user)
+    // ends the search there. The fields after the user are not read one by one: only
+    // the address is taken from them, and walking them cost ~130 ns a line.
     let field = r#"(?: [^\s=]+=(?:"[^"]*"|[^\s"]\S*|))"#;
     vec![attempt(format!(
-        r#"^(?:lvl=err?or )?msg="Invalid username or password"(?:{field}*? uname=(?:"<F-ALT_USER>[^"]+</F-ALT_USER>"|<F-USER>[^\s"]\S*</F-USER>)?{field}*?|(?: .*?)?) remote_addr=<ADDR>\s*$"#
+        r#"^(?:lvl=err?or )?msg="Invalid username or password"(?:{field}*? uname=(?:"<F-ALT_USER>[^"]+</F-ALT_USER>"|<F-USER>[^\s"]\S*</F-USER>)?)?(?: .*?)? remote_addr=<ADDR>\s*$"#
     ))]
 }
 
