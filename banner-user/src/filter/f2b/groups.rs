@@ -22,10 +22,12 @@ pub enum Key {
     Mlfgained,
     Mlfforget,
     Content,
+    /// fail2ban's `alt_user`: the user where the line names none in `user`.
+    AltUser,
 }
 
 impl Key {
-    const ALL: [(Key, &'static str); 10] = [
+    const ALL: [(Key, &'static str); 11] = [
         (Key::Ip4, "ip4"),
         (Key::Ip6, "ip6"),
         (Key::Dns, "dns"),
@@ -36,6 +38,7 @@ impl Key {
         (Key::Mlfgained, "mlfgained"),
         (Key::Mlfforget, "mlfforget"),
         (Key::Content, "content"),
+        (Key::AltUser, "alt_user"),
     ];
 
     /// This key's bit in [`Groups`]' set of the keys it holds.

@@ -431,3 +431,53 @@ fn an_access_line_is_told_by_its_fields_before_its_time() {
         assert_eq!(secs(other), None, "{other}");
     }
 }
+
+/// `alt_user` fills an empty or missing `user` and never replaces one; with other
+/// compound names beside it, the first in the pattern's order that has a value wins, as
+/// fail2ban merges them; `tuple_id` parts join into the id.
+#[test]
+fn compound_names_fold_into_their_base() {
+    use super::{
+        fold_compound_names,
+        groups::{Groups, Key, Name},
+        Text,
+    };
+    let fold = |pairs: &[(&str, &str)]| {
+        let mut g: Groups = pairs
+            .iter()
+            .map(|(k, v)| (Name::new(k), Text::from(*v)))
+            .collect();
+        fold_compound_names(&mut g);
+        (
+            g.get("user").map(str::to_string),
+            g.get("fid").map(str::to_string),
+        )
+    };
+    assert_eq!(Name::new("alt_user"), Name::Known(Key::AltUser));
+    assert_eq!(fold(&[("alt_user", "bob")]).0.as_deref(), Some("bob"));
+    assert_eq!(
+        fold(&[("user", ""), ("alt_user", "bob")]).0.as_deref(),
+        Some("bob")
+    );
+    assert_eq!(
+        fold(&[("user", "root"), ("alt_user", "bob")]).0.as_deref(),
+        Some("root")
+    );
+    assert_eq!(fold(&[("alt_user", "")]).0, None);
+    assert_eq!(
+        fold(&[("alt_user", ""), ("alt_user_2", "eve")])
+            .0
+            .as_deref(),
+        Some("eve")
+    );
+    assert_eq!(
+        fold(&[("alt_user_2", "eve"), ("alt_user", "bob")])
+            .0
+            .as_deref(),
+        Some("eve")
+    );
+    assert_eq!(
+        fold(&[("tuple_id", "a"), ("tuple_id_2", "b")]).1.as_deref(),
+        Some("a,b")
+    );
+}
