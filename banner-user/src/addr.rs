@@ -366,11 +366,11 @@ impl<'de> Deserialize<'de> for IpPrefix {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Numbers below `n` from a fixed seed: the same texts on every run.
-    fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
+    pub(crate) fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
         move |n| {
             state ^= state << 13;
             state ^= state >> 7;

@@ -5,7 +5,7 @@
 //! address from where the service writes it, before any client text or followed only by the
 //! service's own fixed text, so a client cannot choose the address a line bans.
 
-use super::{mail, nginx, services, sshd, web};
+use super::{f2b, mail, nginx, services, sshd, web};
 
 /// A failregex and whether it is a marker (counts once per connection; see `sshd`).
 pub type Pattern = (String, bool);
@@ -37,6 +37,9 @@ pub struct Builtin {
     /// prefregex without its content): matched once a line, its first way taken, and the
     /// patterns read what follows it.
     pub message_prefix: Option<&'static str>,
+    /// The message prefix read by hand where the line has the service's usual shape (the
+    /// prefix pattern reads the rest, and a test holds the two to each other).
+    pub read_prefix: Option<f2b::PrefixReader>,
     /// Per mode: lines the filter must never count, whatever a failregex says (what a
     /// look-ahead would exclude in fail2ban's pattern).
     pub ignores: fn(&str) -> Vec<String>,
@@ -76,6 +79,7 @@ const fn syslog(
         modes,
         patterns,
         message_prefix: None,
+        read_prefix: None,
         ignores: no_ignores,
         journalmatch,
     }
@@ -239,6 +243,7 @@ pub static BUILTINS: &[Builtin] = &[
         optional_header: true,
         ignores: web::apache_auth_ignores,
         message_prefix: Some(web::APACHE_CLIENT),
+        read_prefix: Some(web::read_apache_client),
         ..syslog(
             "apache-auth",
             web::APACHE_PROGRAMS,

@@ -236,7 +236,7 @@ impl Filter {
         let engine = f2b::Fail2banFilter::builtin(
             name,
             header,
-            b.message_prefix,
+            b.message_prefix.map(|p| (p, b.read_prefix)),
             &(b.patterns)(mode),
             &ignores,
         )

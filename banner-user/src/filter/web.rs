@@ -7,7 +7,10 @@
 //! every field after the address is read without spaces and the line anchored at its end,
 //! so a path cannot carry a second `client: ADDR` that the pattern would take.
 
-use super::builtin::{attempt, Pattern};
+use super::{
+    builtin::{attempt, Pattern},
+    f2b::PrefixRead,
+};
 
 pub const APACHE_PROGRAMS: &[&str] = &["httpd", "httpd/*", "apache", "apache2"];
 pub const APACHE_AUTH_MODES: &[&str] = &["normal", "aggressive"];
@@ -17,6 +20,142 @@ pub const APACHE_AUTH_MODES: &[&str] = &["normal", "aggressive"];
 /// client's address there (`%a`), never a name, so no name is read: `<HOST>`'s name
 /// branch cost the walk ~700 instructions a line over an IPv6 address and a port.
 pub const APACHE_CLIENT: &str = r"^(?:\]\s*)?\[(?:[\w-]*:)?\w+\](?: \[pid \d+(?::\S+ \d+)?\])? \[client \[?<ADDR>\]?(?::\d{1,5})?\] (?:AH\d+: )?";
+
+/// [`APACHE_CLIENT`] read by hand, for the shapes apache writes: `[module:level]` or
+/// `[level]`, an optional `[pid N]` or `[pid N:tid N]`, and the client as a dotted quad
+/// (with or without a port) or an IPv6 address (bracketed with a port, or bare). It gives
+/// the pattern's own reading (the address its `ip4`/`ip6` group takes and where its match
+/// ends) or None, and the pattern reads the line: on any byte it does not expect, and on
+/// every line that is not ASCII from the client header on (Unicode classes would read
+/// more). `read_apache_client_is_the_patterns_reading` holds the two to each other.
+pub fn read_apache_client(line: &str) -> Option<PrefixRead> {
+    let b = line.as_bytes();
+    let mut at = 0;
+    let digits = |at: usize| b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+    // `(?:\]\s*)?`: the rest of the time apache's own log starts with.
+    if b.first() == Some(&b']') {
+        at = 1 + b[1..]
+            .iter()
+            .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+            .count();
+    }
+    // `\[(?:[\w-]*:)?\w+\]`
+    let word = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_';
+    let module = b.get(at..)?.strip_prefix(b"[")?;
+    let name = module.iter().take_while(|c| word(c) || **c == b'-').count();
+    let used = match module.get(name) {
+        Some(b':') => match module[name + 1..].iter().take_while(|c| word(c)).count() {
+            0 => return None,
+            level => name + 1 + level,
+        },
+        // No module: the level alone, one word.
+        _ if name == 0 || module[..name].contains(&b'-') => return None,
+        _ => name,
+    };
+    if module.get(used) != Some(&b']') {
+        return None;
+    }
+    at += 1 + used + 1;
+    // `(?: \[pid \d+(?::\S+ \d+)?\])?`
+    if b[at..].starts_with(b" [pid ") {
+        at += 6;
+        let n = digits(at);
+        if n == 0 {
+            return None;
+        }
+        at += n;
+        if b.get(at) == Some(&b':') {
+            at += 1;
+            let word = b[at..].iter().take_while(|c| c.is_ascii_graphic()).count();
+            if word == 0 || b.get(at + word) != Some(&b' ') {
+                return None;
+            }
+            at += word + 1;
+            let n = digits(at);
+            if n == 0 {
+                return None;
+            }
+            at += n;
+        }
+        if b.get(at) != Some(&b']') {
+            return None;
+        }
+        at += 1;
+    }
+    at += b[at..].starts_with(b" [client ").then_some(9)?;
+    if !b[at..].is_ascii() {
+        return None;
+    }
+    let bracketed = b.get(at) == Some(&b'[');
+    at += usize::from(bracketed);
+    let start = at;
+    let (v6, end) = match dotted_quad(&b[at..]) {
+        Some(n) => (false, at + n),
+        None => {
+            let n = b[at..]
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit() || **c == b':')
+                .count();
+            // Ending in a digit: a trailing `::` is read by the pattern only when it can
+            // give a colon back, which this does not follow.
+            let text = &line[at..at + n];
+            let ends_hex = text.as_bytes().last().is_some_and(u8::is_ascii_hexdigit);
+            if !ends_hex || text.parse::<std::net::Ipv6Addr>().is_err() {
+                return None;
+            }
+            (true, at + n)
+        }
+    };
+    at = end;
+    if bracketed {
+        at += (b.get(at) == Some(&b']')).then_some(1)?;
+    }
+    // A port after a quad or a bracketed address (a bare IPv6 address's digits are its own).
+    if b.get(at) == Some(&b':') && (bracketed || !v6) {
+        let n = digits(at + 1);
+        if !(1..=5).contains(&n) {
+            return None;
+        }
+        at += 1 + n;
+    }
+    at += b[at..].starts_with(b"] ").then_some(2)?;
+    // `(?:AH\d+: )?`, taken where it leaves a message.
+    if let Some(code) = b[at..].strip_prefix(b"AH") {
+        let n = code.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n > 0 && code[n..].starts_with(b": ") && at + 2 + n + 2 < b.len() {
+            at += 2 + n + 2;
+        }
+    }
+    // `(?P<content>.+)$`: at least one byte, and no newline.
+    if at >= b.len() || b[at..].contains(&b'\n') {
+        return None;
+    }
+    Some(PrefixRead {
+        addr: (start, end),
+        v6,
+        end: at,
+    })
+}
+
+/// The length of the dotted quad `b` starts with (four parts of one to three digits),
+/// where what follows is no digit or dot.
+fn dotted_quad(b: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    for part in 0..4 {
+        let n = b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if !(1..=3).contains(&n) {
+            return None;
+        }
+        at += n;
+        if part < 3 {
+            at += (b.get(at) == Some(&b'.')).then_some(1)?;
+        }
+    }
+    match b.get(at) {
+        Some(c) if c.is_ascii_digit() || *c == b'.' => None,
+        _ => Some(at),
+    }
+}
 
 pub fn apache_auth(_mode: &str) -> Vec<Pattern> {
     let scheme = r"(?:[A-Z]\w+: )?";
