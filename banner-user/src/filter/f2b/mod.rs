@@ -957,7 +957,13 @@ impl Fail2banFilter {
                     .enumerate()
                     .filter(|(i, _)| open.is_none_or(|o| o >> i & 1 == 1))
                     .filter(|(i, _)| candidates.as_ref().is_none_or(|c| c.matched(*i)))
-                    .find_map(|(i, re)| re.search(&b).map(|m| (i, m)))
+                    .find_map(|(i, re)| {
+                        match candidates {
+                            Some(_) => re.search_matching(&b),
+                            None => re.search(&b),
+                        }
+                        .map(|m| (i, m))
+                    })
             }
         };
         let (index, m) = found?;
