@@ -1080,9 +1080,9 @@ impl Re {
 
     /// [`Self::search`] on a text a set of the patterns found a match of this one in: an
     /// anchored pattern is searched by its chain alone, without the twin's pass to find
-    /// the match first (fail2ban's sshd.conf: ~7% of a line). Not on any text: on one
-    /// that holds no match, a chain may try many ways before it says so (postfix.conf's
-    /// lines: a third slower).
+    /// the match first (fail2ban's postfix.conf: 4% more lines a second). On other texts
+    /// only while such searches lately found most matches (see
+    /// [`ChainCache::worth_searching`]).
     pub fn search_matching(&self, text: &str) -> Option<Match> {
         self.search_where(text, true)
     }
