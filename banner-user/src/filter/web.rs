@@ -66,11 +66,11 @@ pub fn read_apache_client(line: &str) -> Option<PrefixRead> {
         at += n;
         if b.get(at) == Some(&b':') {
             at += 1;
-            let word = b[at..].iter().take_while(|c| c.is_ascii_graphic()).count();
-            if word == 0 || b.get(at + word) != Some(&b' ') {
+            let tid = b[at..].iter().take_while(|c| c.is_ascii_graphic()).count();
+            if tid == 0 || b.get(at + tid) != Some(&b' ') {
                 return None;
             }
-            at += word + 1;
+            at += tid + 1;
             let n = digits(at);
             if n == 0 {
                 return None;
@@ -120,9 +120,9 @@ pub fn read_apache_client(line: &str) -> Option<PrefixRead> {
     }
     at += b[at..].starts_with(b"] ").then_some(2)?;
     // `(?:AH\d+: )?`, taken where it leaves a message.
-    if let Some(code) = b[at..].strip_prefix(b"AH") {
-        let n = code.iter().take_while(|c| c.is_ascii_digit()).count();
-        if n > 0 && code[n..].starts_with(b": ") && at + 2 + n + 2 < b.len() {
+    if b[at..].starts_with(b"AH") {
+        let n = digits(at + 2);
+        if n > 0 && b[at + 2 + n..].starts_with(b": ") && at + 2 + n + 2 < b.len() {
             at += 2 + n + 2;
         }
     }

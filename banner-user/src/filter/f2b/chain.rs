@@ -110,7 +110,8 @@ enum Ask {
     First,
     /// While the branch is often refused (one search in four): it repeats a field
     /// without bound, and a walk that finds no way through it has tried every way to
-    /// cut the line into fields (grafana's `uname=` branch on a line whose `uname=` is
+    /// cut the line into fields (a user read from among logfmt fields, with the fields
+    /// after it read too, as grafana's built-in once did, on a line whose `uname=` is
     /// empty), where its DFA refuses it in one pass. On a log whose lines go through,
     /// the DFA's pass would be paid for nothing.
     WhileRefused,
@@ -2381,8 +2382,9 @@ mod tests {
     }
 
     /// A branch that repeats a field without bound is refused by its DFA before it is
-    /// walked: grafana's `uname=` branch on a line whose `uname=` is empty walked every
-    /// way to cut the line into fields before the branch without a user was tried.
+    /// walked: a `uname=` branch of the shape grafana's built-in once had, on a line whose
+    /// `uname=` is empty, walked every way to cut the line into fields before the branch
+    /// without a user was tried.
     #[test]
     fn a_branch_that_repeats_fields_is_refused_by_its_dfa_first() {
         let field = r#"(?: [^\s=]+=(?:"[^"]*"|\S*))"#;

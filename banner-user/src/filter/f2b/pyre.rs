@@ -1647,6 +1647,16 @@ mod tests {
         assert!(evasive.needs.0.get().is_some_and(Option::is_some));
     }
 
+    impl Ascii {
+        /// What the twin's capture engine finds from the text's start: the answer a
+        /// chain's search must give.
+        fn captured(&self, line: &str) -> Option<Match> {
+            self.re
+                .captures_at(line.as_bytes(), 0)
+                .map(|c| bytes_match(&c))
+        }
+    }
+
     /// A pattern anchored at the start is searched by its chain alone (no pass of the
     /// twin's DFA first): on lines that match, nearly match and do not, in every shape a
     /// failregex meets, it finds what the twin's own capture engine finds, and says "no
@@ -1687,10 +1697,7 @@ mod tests {
             for head in heads {
                 for body in bodies {
                     let line = format!("{head}{body}");
-                    let want = twin
-                        .re
-                        .captures_at(line.as_bytes(), 0)
-                        .map(|c| bytes_match(&c));
+                    let want = twin.captured(&line);
                     let got = twin.search_at(line.as_bytes(), 0, false);
                     assert_eq!(got, want, "{p} on `{line}`");
                     compared += 1;
@@ -1738,10 +1745,7 @@ mod tests {
             for round in 0..40 {
                 let lines = if round % 3 == 0 { &other } else { &matching };
                 for line in lines.iter().cycle().take(24) {
-                    let want = twin
-                        .re
-                        .captures_at(line.as_bytes(), 0)
-                        .map(|c| bytes_match(&c));
+                    let want = twin.captured(line);
                     for known in [false, want.is_some()] {
                         let got = twin.search_at(line.as_bytes(), 0, known);
                         assert_eq!(got, want, "{p} on `{line}`");
@@ -1784,10 +1788,7 @@ mod tests {
         let twin = Ascii::new(&re.translated).unwrap();
         let (mut settled, mut matched) = (0, 0);
         for line in &lines {
-            let want = twin
-                .re
-                .captures_at(line.as_bytes(), 0)
-                .map(|c| bytes_match(&c));
+            let want = twin.captured(line);
             let got = first.alone(std::slice::from_ref(&re), line, &mut scratch);
             if let Some(got) = got {
                 matched += usize::from(want.is_some());
